@@ -1,0 +1,55 @@
+// Package engine defines the interface every image engine implements: the
+// simulated CPU engine used in development and tests, and InvokeAI on GPU hosts.
+package engine
+
+import (
+	"context"
+	"errors"
+)
+
+// Model families an engine can be asked to render.
+const (
+	ModelSD15 = "sd-1.5"
+	ModelSDXL = "sdxl"
+	ModelFlux = "flux"
+)
+
+// Models lists the supported model families in a stable order.
+var Models = []string{ModelSD15, ModelSDXL, ModelFlux}
+
+// Request describes one image to render. A batch is rendered as one Request
+// per image, with Seed advanced by the image's index.
+type Request struct {
+	Prompt         string
+	NegativePrompt string
+	Model          string
+	Width          int
+	Height         int
+	Steps          int
+	CFGScale       float64
+	Seed           uint32
+}
+
+// Progress reports how far a render has come.
+type Progress struct {
+	Step       int
+	TotalSteps int
+}
+
+// Image is one rendered picture, encoded as PNG.
+type Image struct {
+	PNG    []byte
+	Width  int
+	Height int
+}
+
+// ErrInvalidRequest marks a request the engine can never render (unknown
+// model, impossible size); retrying it elsewhere will not help.
+var ErrInvalidRequest = errors.New("engine: invalid request")
+
+// Engine renders images. Implementations must stop promptly when ctx is
+// cancelled and return ctx.Err() (possibly wrapped).
+type Engine interface {
+	Name() string
+	Render(ctx context.Context, req Request, onProgress func(Progress)) (Image, error)
+}

@@ -1,0 +1,245 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Generation statuses.
+const (
+	StatusQueued    = "queued"
+	StatusRunning   = "running"
+	StatusCompleted = "completed"
+	StatusFailed    = "failed"
+	StatusCanceled  = "canceled"
+)
+
+// Generation is one image-generation job and its money.
+type Generation struct {
+	ID             string
+	UserID         string
+	IdempotencyKey string
+	RequestHash    string
+	WorkflowID     string
+	Status         string
+	Model          string
+	Params         json.RawMessage
+	Plan           string
+	GPUTier        string
+	BatchSize      int
+	ImagesProduced int
+	CreditsHeld    int
+	CreditsSettled *int
+	ComputeSeconds float64
+	Error          string
+	CreatedAt      time.Time
+	StartedAt      *time.Time
+	CompletedAt    *time.Time
+}
+
+// Terminal reports whether the job has finished one way or another.
+func (g Generation) Terminal() bool {
+	return g.Status == StatusCompleted || g.Status == StatusFailed || g.Status == StatusCanceled
+}
+
+// AdmitInput is a new job: the generation row to record and the hold to take.
+type AdmitInput struct {
+	Generation    Generation
+	MaxConcurrent int
+	HoldTTL       time.Duration
+}
+
+// Admit reserves the job's credits and records the job in one transaction.
+// It is idempotent by job id; refusals are *InsufficientCreditsError or
+// *ConcurrencyLimitError and leave nothing behind.
+func (s *Store) Admit(ctx context.Context, in AdmitInput) (Generation, error) {
+	g := in.Generation
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := holdTx(ctx, tx, HoldInput{JobID: g.ID, UserID: g.UserID, Amount: g.CreditsHeld,
+			MaxConcurrent: in.MaxConcurrent, TTL: in.HoldTTL}); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO generations (id, user_id, idempotency_key, request_hash, workflow_id, model, params,
+			                         plan, gpu_tier, batch_size, credits_held)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			ON CONFLICT (id) DO NOTHING`,
+			g.ID, g.UserID, nullable(g.IdempotencyKey), g.RequestHash, g.WorkflowID, g.Model, g.Params,
+			g.Plan, g.GPUTier, g.BatchSize, g.CreditsHeld)
+		if err != nil {
+			return fmt.Errorf("record generation: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Generation{}, fmt.Errorf("admit job %s: %w", g.ID, err)
+	}
+	return s.GetGeneration(ctx, g.UserID, g.ID)
+}
+
+// ImageRecord is one stored image of a finished job.
+type ImageRecord struct {
+	Name         string `json:"name"`
+	Key          string `json:"key"`
+	ThumbnailKey string `json:"thumbnail_key"`
+	Width        int    `json:"width"`
+	Height       int    `json:"height"`
+	Bytes        int64  `json:"bytes"`
+	Seed         uint32 `json:"seed"`
+}
+
+// FinalizeInput is what a finished render produced and what it costs.
+type FinalizeInput struct {
+	JobID          string
+	UserID         string
+	Images         []ImageRecord
+	Credits        int
+	ComputeSeconds float64
+	Model          string
+	GPUTier        string
+	Steps          int
+	Width          int
+	Height         int
+	BatchSize      int
+}
+
+// Finalize records a finished job in one transaction: its images, the settle
+// of its hold at the real cost, its usage record and its final status.
+// Replaying it changes nothing.
+func (s *Store) Finalize(ctx context.Context, in FinalizeInput) (Generation, error) {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := settleTx(ctx, tx, in.JobID, in.Credits); err != nil {
+			return err
+		}
+		for _, img := range in.Images {
+			if err := insertImage(ctx, tx, in, img); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO usage_records (user_id, job_id, action_type, model_used, gpu_tier, steps, width, height,
+			                           batch_size, compute_seconds, credits_consumed)
+			VALUES ($1, $2, 'generation', $3, $4, $5, $6, $7, $8, $9, $10)
+			ON CONFLICT (job_id) DO NOTHING`,
+			in.UserID, in.JobID, in.Model, in.GPUTier, in.Steps, in.Width, in.Height, in.BatchSize,
+			in.ComputeSeconds, in.Credits); err != nil {
+			return fmt.Errorf("record usage: %w", err)
+		}
+		_, err := tx.Exec(ctx, `
+			UPDATE generations SET status = 'completed', credits_settled = $2, images_produced = $3,
+			       compute_seconds = $4, completed_at = COALESCE(completed_at, now())
+			WHERE id = $1 AND status IN ('queued', 'running')`,
+			in.JobID, in.Credits, len(in.Images), in.ComputeSeconds)
+		if err != nil {
+			return fmt.Errorf("complete generation: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Generation{}, fmt.Errorf("finalize job %s: %w", in.JobID, err)
+	}
+	return s.GetGeneration(ctx, in.UserID, in.JobID)
+}
+
+func insertImage(ctx context.Context, tx pgx.Tx, in FinalizeInput, img ImageRecord) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO images (image_name, user_id, image_origin, image_category, width, height, session_id,
+		                    metadata, s3_key, s3_thumbnail_key, file_size_bytes)
+		SELECT $1, $2, 'internal', 'general', $3, $4, $5,
+		       g.params || jsonb_build_object('seed', $6::bigint), $7, $8, $9
+		FROM generations g WHERE g.id = $5
+		ON CONFLICT (image_name) DO NOTHING`,
+		img.Name, in.UserID, img.Width, img.Height, in.JobID, int64(img.Seed), img.Key, img.ThumbnailKey, img.Bytes)
+	if err != nil {
+		return fmt.Errorf("record image %s: %w", img.Name, err)
+	}
+	return nil
+}
+
+// Abort ends a job that produced nothing billable: it releases the hold and
+// marks the job failed or canceled. A job already completed is left as is.
+func (s *Store) Abort(ctx context.Context, jobID, status, reason string) (Hold, error) {
+	if status != StatusFailed && status != StatusCanceled {
+		return Hold{}, fmt.Errorf("abort job %s: status %q is not failed or canceled", jobID, status)
+	}
+	var h Hold
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if h, err = releaseTx(ctx, tx, jobID); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE generations SET status = $2, error = NULLIF($3, ''), credits_settled = 0,
+			       completed_at = COALESCE(completed_at, now())
+			WHERE id = $1 AND status IN ('queued', 'running')`, jobID, status, reason)
+		if err != nil {
+			return fmt.Errorf("mark generation %s: %w", status, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Hold{}, fmt.Errorf("abort job %s: %w", jobID, err)
+	}
+	return h, nil
+}
+
+const generationColumns = `SELECT id, user_id, COALESCE(idempotency_key, ''), request_hash, workflow_id, status,
+	model, params, plan, gpu_tier, batch_size, images_produced, credits_held, credits_settled,
+	COALESCE(compute_seconds, 0), COALESCE(error, ''), created_at, started_at, completed_at FROM generations`
+
+func scanGeneration(row pgx.Row) (Generation, error) {
+	var g Generation
+	err := row.Scan(&g.ID, &g.UserID, &g.IdempotencyKey, &g.RequestHash, &g.WorkflowID, &g.Status,
+		&g.Model, &g.Params, &g.Plan, &g.GPUTier, &g.BatchSize, &g.ImagesProduced, &g.CreditsHeld,
+		&g.CreditsSettled, &g.ComputeSeconds, &g.Error, &g.CreatedAt, &g.StartedAt, &g.CompletedAt)
+	return g, err
+}
+
+// GetGeneration reads one of the user's jobs; another user's job is ErrNotFound.
+func (s *Store) GetGeneration(ctx context.Context, userID, jobID string) (Generation, error) {
+	g, err := scanGeneration(s.pool.QueryRow(ctx, generationColumns+` WHERE id = $1 AND user_id = $2`, jobID, userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Generation{}, fmt.Errorf("generation %s: %w", jobID, ErrNotFound)
+	}
+	if err != nil {
+		return Generation{}, fmt.Errorf("read generation %s: %w", jobID, err)
+	}
+	return g, nil
+}
+
+// Page bounds a listing: at most Limit rows created before Before (zero: now).
+type Page struct {
+	Limit  int
+	Before time.Time
+}
+
+func (p Page) normalize() Page {
+	if p.Limit <= 0 || p.Limit > 100 {
+		p.Limit = 20
+	}
+	if p.Before.IsZero() {
+		p.Before = time.Now().Add(time.Hour)
+	}
+	return p
+}
+
+// ListGenerations lists the user's jobs, newest first.
+func (s *Store) ListGenerations(ctx context.Context, userID string, page Page) ([]Generation, error) {
+	page = page.normalize()
+	rows, err := s.pool.Query(ctx, generationColumns+`
+		WHERE user_id = $1 AND created_at < $2 ORDER BY created_at DESC LIMIT $3`,
+		userID, page.Before, page.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list generations of %s: %w", userID, err)
+	}
+	gens, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Generation, error) { return scanGeneration(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list generations of %s: %w", userID, err)
+	}
+	return gens, nil
+}

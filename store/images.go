@@ -1,0 +1,77 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Image is a stored picture with its object keys.
+type Image struct {
+	Name         string
+	UserID       string
+	JobID        string
+	Width        int
+	Height       int
+	Key          string
+	ThumbnailKey string
+	Bytes        int64
+	Metadata     json.RawMessage
+	Starred      bool
+	CreatedAt    time.Time
+}
+
+const imageColumns = `SELECT image_name, user_id, COALESCE(session_id, ''), width, height, COALESCE(s3_key, ''),
+	COALESCE(s3_thumbnail_key, ''), COALESCE(file_size_bytes, 0), COALESCE(metadata, '{}'::jsonb),
+	COALESCE(starred, FALSE), created_at FROM images`
+
+func scanImage(row pgx.Row) (Image, error) {
+	var i Image
+	err := row.Scan(&i.Name, &i.UserID, &i.JobID, &i.Width, &i.Height, &i.Key, &i.ThumbnailKey, &i.Bytes,
+		&i.Metadata, &i.Starred, &i.CreatedAt)
+	return i, err
+}
+
+func (s *Store) listImages(ctx context.Context, sql string, args ...any) ([]Image, error) {
+	rows, err := s.pool.Query(ctx, imageColumns+sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Image, error) { return scanImage(r) })
+}
+
+// ListImages lists the user's images, newest first.
+func (s *Store) ListImages(ctx context.Context, userID string, page Page) ([]Image, error) {
+	page = page.normalize()
+	imgs, err := s.listImages(ctx, ` WHERE user_id = $1 AND created_at < $2 ORDER BY created_at DESC, image_name LIMIT $3`,
+		userID, page.Before, page.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list images of %s: %w", userID, err)
+	}
+	return imgs, nil
+}
+
+// JobImages lists the images a job produced, in batch order.
+func (s *Store) JobImages(ctx context.Context, userID, jobID string) ([]Image, error) {
+	imgs, err := s.listImages(ctx, ` WHERE user_id = $1 AND session_id = $2 ORDER BY image_name`, userID, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("list images of job %s: %w", jobID, err)
+	}
+	return imgs, nil
+}
+
+// GetImage reads one of the user's images; another user's image is ErrNotFound.
+func (s *Store) GetImage(ctx context.Context, userID, name string) (Image, error) {
+	img, err := scanImage(s.pool.QueryRow(ctx, imageColumns+` WHERE image_name = $1 AND user_id = $2`, name, userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Image{}, fmt.Errorf("image %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("read image %s: %w", name, err)
+	}
+	return img, nil
+}

@@ -1,0 +1,62 @@
+// Package store holds all of Easel's SQL: the credits ledger (grants, holds,
+// settlement), users and plans, generations, images and usage records.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store is the Postgres-backed repository. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New wraps a connection pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool exposes the underlying pool (health checks, migrations).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Connect opens a pool on the database at url and checks that it answers.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ping database: %w", err)
+	}
+	return pool, nil
+}
+
+// ErrNotFound is returned when a row does not exist or belongs to another user.
+var ErrNotFound = errors.New("not found")
+
+// inTx runs fn inside one transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// lockUser serialises every ledger change of one user behind the user's row
+// lock, so concurrent holds see each other's effect on the balance.
+func lockUser(ctx context.Context, tx pgx.Tx, userID string) error {
+	var active bool
+	err := tx.QueryRow(ctx, `SELECT COALESCE(is_active, TRUE) FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("user %s: %w", userID, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("lock user %s: %w", userID, err)
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// User is an account.
+type User struct {
+	ID         string
+	Email      string
+	Name       string
+	CognitoSub string
+	Role       string
+	Active     bool
+}
+
+// Plan is a subscription plan with the limits it grants.
+type Plan struct {
+	ID                string `json:"-"`
+	Name              string `json:"name"`
+	Slug              string `json:"slug"`
+	MonthlyPrice      string `json:"monthly_price"`
+	MonthlyCredits    int    `json:"monthly_credits"`
+	GPUTier           string `json:"gpu_tier"`
+	MaxResolution     int    `json:"max_resolution"`
+	MaxBatchSize      int    `json:"max_batch_size"`
+	MaxConcurrentJobs int    `json:"max_concurrent_jobs"`
+	MaxStorageGB      int    `json:"max_storage_gb"`
+	NodeEditorAccess  bool   `json:"node_editor_access"`
+	APIAccess         bool   `json:"api_access"`
+	PriorityQueue     bool   `json:"priority_queue"`
+}
+
+// FreePlan is the slug of the plan a user without a live subscription has.
+const FreePlan = "free"
+
+const planColumns = `p.id, p.name, p.slug, p.monthly_price::text, p.monthly_credits, p.gpu_tier,
+	p.max_resolution, p.max_batch_size, p.max_concurrent_jobs, p.max_storage_gb,
+	COALESCE(p.node_editor_access, FALSE), COALESCE(p.api_access, FALSE), COALESCE(p.priority_queue, FALSE)`
+
+func scanPlan(row pgx.Row, extra ...any) (Plan, error) {
+	var p Plan
+	dest := append([]any{&p.ID, &p.Name, &p.Slug, &p.MonthlyPrice, &p.MonthlyCredits, &p.GPUTier,
+		&p.MaxResolution, &p.MaxBatchSize, &p.MaxConcurrentJobs, &p.MaxStorageGB,
+		&p.NodeEditorAccess, &p.APIAccess, &p.PriorityQueue}, extra...)
+	return p, row.Scan(dest...)
+}
+
+// Plans lists the active plans, cheapest first.
+func (s *Store) Plans(ctx context.Context) ([]Plan, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+planColumns+` FROM subscription_plans p
+		WHERE COALESCE(p.is_active, TRUE) ORDER BY p.monthly_price`)
+	if err != nil {
+		return nil, fmt.Errorf("list plans: %w", err)
+	}
+	plans, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Plan, error) { return scanPlan(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list plans: %w", err)
+	}
+	return plans, nil
+}
+
+// PlanBySlug reads one plan.
+func (s *Store) PlanBySlug(ctx context.Context, slug string) (Plan, error) {
+	p, err := scanPlan(s.pool.QueryRow(ctx, `SELECT `+planColumns+` FROM subscription_plans p WHERE p.slug = $1`, slug))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Plan{}, fmt.Errorf("plan %q: %w", slug, ErrNotFound)
+	}
+	if err != nil {
+		return Plan{}, fmt.Errorf("read plan %q: %w", slug, err)
+	}
+	return p, nil
+}
+
+// UserPlan returns the plan of the user's live subscription, or Free.
+func (s *Store) UserPlan(ctx context.Context, userID string) (Plan, error) {
+	p, err := scanPlan(s.pool.QueryRow(ctx, `
+		SELECT `+planColumns+` FROM user_subscriptions us
+		JOIN subscription_plans p ON p.id = us.plan_id
+		WHERE us.user_id = $1 AND us.status IN ('active', 'trialing', 'past_due')
+		ORDER BY us.created_at DESC LIMIT 1`, userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s.PlanBySlug(ctx, FreePlan)
+	}
+	if err != nil {
+		return Plan{}, fmt.Errorf("read plan of %s: %w", userID, err)
+	}
+	return p, nil
+}
+
+// UpsertUser creates the user with this identity-provider subject, or
+// updates its email and name, and returns it.
+func (s *Store) UpsertUser(ctx context.Context, email, name, sub string) (User, error) {
+	var u User
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO users (email, name, cognito_sub) VALUES ($1, $2, $3)
+		ON CONFLICT (cognito_sub) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name
+		RETURNING id, email, name, cognito_sub, role, COALESCE(is_active, TRUE)`,
+		email, name, sub).Scan(&u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active)
+	if err != nil {
+		return User{}, fmt.Errorf("upsert user %s: %w", email, err)
+	}
+	return u, nil
+}
+
+// GetUser reads a user by id.
+func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
+	var u User
+	err := s.pool.QueryRow(ctx, `SELECT id, email, name, cognito_sub, role, COALESCE(is_active, TRUE)
+		FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, fmt.Errorf("user %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("read user %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// Subscribe puts a user on a plan for one period, replacing any live
+// subscription. The billing workflows own this in production; development
+// and tests use it to seed users.
+func (s *Store) Subscribe(ctx context.Context, userID, planSlug, customerID string, periodEnd time.Time) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE user_subscriptions SET status = 'canceled'
+			WHERE user_id = $1 AND status IN ('active', 'trialing', 'past_due')`, userID); err != nil {
+			return fmt.Errorf("end previous subscription: %w", err)
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO user_subscriptions (user_id, plan_id, stripe_customer_id, status, current_period_start, current_period_end)
+			SELECT $1, id, $3, 'active', now(), $4 FROM subscription_plans WHERE slug = $2`,
+			userID, planSlug, customerID, periodEnd)
+		if err != nil {
+			return fmt.Errorf("subscribe %s to %s: %w", userID, planSlug, err)
+		}
+		return nil
+	})
+}
