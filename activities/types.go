@@ -1,0 +1,125 @@
+// Package activities holds the only code with side effects that Easel's
+// workflows call: the credits ledger (admit, finalize, abort), the GPU render,
+// and object cleanup. Every activity is idempotent: a retry never charges,
+// uploads or inserts twice.
+package activities
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/easel/easel/store"
+)
+
+// Application error types. They are stable: the API maps them to HTTP
+// statuses and the workflows decide retries by them.
+const (
+	ErrInsufficientCredits = "InsufficientCredits" // 402
+	ErrConcurrencyLimit    = "ConcurrencyLimit"    // 429
+	ErrInvalidRequest      = "InvalidRequest"      // 400, never retried
+	ErrRenderFailed        = "RenderFailed"        // retried; carries the images made so far
+)
+
+// Params are the user's generation parameters.
+type Params struct {
+	Prompt         string  `json:"prompt"`
+	NegativePrompt string  `json:"negative_prompt,omitempty"`
+	Model          string  `json:"model"`
+	Width          int     `json:"width"`
+	Height         int     `json:"height"`
+	Steps          int     `json:"steps"`
+	CFGScale       float64 `json:"cfg_scale"`
+	Seed           uint32  `json:"seed"`
+	BatchSize      int     `json:"batch_size"`
+}
+
+// ImageName names the i-th image of a job. Names are deterministic so that
+// retried uploads overwrite and cleanup knows every key a job could have made.
+func ImageName(jobID string, i int) string { return fmt.Sprintf("%s_%d", jobID, i) }
+
+// AdmitInput asks to reserve a job's credits and record the job.
+type AdmitInput struct {
+	JobID          string
+	UserID         string
+	IdempotencyKey string
+	RequestHash    string
+	WorkflowID     string
+	Plan           string
+	GPUTier        string
+	Params         Params
+	Credits        int
+	MaxConcurrent  int
+}
+
+// AdmitResult is the admitted job.
+type AdmitResult struct {
+	JobID       string
+	CreditsHeld int
+	RequestHash string
+	Status      string
+	CreatedAt   time.Time
+}
+
+// InsufficientCreditsDetails travel with an InsufficientCredits error.
+type InsufficientCreditsDetails struct {
+	Needed    int `json:"needed"`
+	Available int `json:"available"`
+}
+
+// ConcurrencyLimitDetails travel with a ConcurrencyLimit error.
+type ConcurrencyLimitDetails struct {
+	Limit  int `json:"limit"`
+	Active int `json:"active"`
+}
+
+// RenderInput is one job's render on a GPU worker.
+type RenderInput struct {
+	JobID  string
+	UserID string
+	Params Params
+}
+
+// RenderResult lists the stored images (object keys only: image bytes never
+// travel through Temporal) and the device time spent.
+type RenderResult struct {
+	Images         []store.ImageRecord
+	ComputeSeconds float64
+}
+
+// FinalizeInput settles a finished job.
+type FinalizeInput struct {
+	JobID          string
+	UserID         string
+	GPUTier        string
+	Params         Params
+	Images         []store.ImageRecord
+	Credits        int
+	ComputeSeconds float64
+}
+
+// FinalizeResult is what the job cost.
+type FinalizeResult struct {
+	CreditsSettled int
+	ImagesProduced int
+}
+
+// AbortInput ends a job without charge.
+type AbortInput struct {
+	JobID     string
+	UserID    string
+	Status    string // store.StatusFailed or store.StatusCanceled
+	Reason    string
+	BatchSize int
+}
+
+// AbortResult tells how the hold ended: voided normally; posted if the job
+// had already been settled.
+type AbortResult struct {
+	HoldStatus string
+}
+
+// DeleteImagesInput removes a job's objects (PNG and thumbnail) by name.
+type DeleteImagesInput struct {
+	UserID string
+	Names  []string
+}

@@ -1,0 +1,146 @@
+// Package progress carries a job's live status through Redis: the latest
+// status under job:{job_id}:status (kept 24 hours) and every change published
+// on job:{job_id}:events, which the API relays to clients as Server-Sent Events.
+package progress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// States a job passes through.
+const (
+	StateQueued    = "queued"
+	StateRunning   = "running"
+	StateCompleted = "completed"
+	StateFailed    = "failed"
+	StateCanceled  = "canceled"
+)
+
+// StatusTTL is how long the latest status of a job stays in Redis.
+const StatusTTL = 24 * time.Hour
+
+// Status is a job's live state.
+type Status struct {
+	JobID      string    `json:"job_id"`
+	State      string    `json:"state"`
+	Progress   float64   `json:"progress"` // 0..1 over the whole batch
+	Image      int       `json:"image"`    // index of the image being rendered
+	Images     int       `json:"images"`   // batch size
+	Step       int       `json:"step"`
+	TotalSteps int       `json:"total_steps"`
+	Message    string    `json:"message,omitempty"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Terminal reports whether no further events will follow.
+func (s Status) Terminal() bool {
+	return s.State == StateCompleted || s.State == StateFailed || s.State == StateCanceled
+}
+
+// StatusKey and EventsChannel name a job's Redis key and channel.
+func StatusKey(jobID string) string     { return "job:" + jobID + ":status" }
+func EventsChannel(jobID string) string { return "job:" + jobID + ":events" }
+
+// Hub publishes and reads job status.
+type Hub struct {
+	rdb *redis.Client
+}
+
+// NewHub wraps a Redis client.
+func NewHub(rdb *redis.Client) *Hub { return &Hub{rdb: rdb} }
+
+// Publish stores s as the job's latest status and announces it, in one round trip.
+func (h *Hub) Publish(ctx context.Context, s Status) error {
+	if s.UpdatedAt.IsZero() {
+		s.UpdatedAt = time.Now().UTC()
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode status of job %s: %w", s.JobID, err)
+	}
+	_, err = h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, StatusKey(s.JobID), b, StatusTTL)
+		p.Publish(ctx, EventsChannel(s.JobID), b)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("publish status of job %s: %w", s.JobID, err)
+	}
+	return nil
+}
+
+// Get returns the job's latest status; ok is false when none is stored.
+func (h *Hub) Get(ctx context.Context, jobID string) (s Status, ok bool, err error) {
+	b, err := h.rdb.Get(ctx, StatusKey(jobID)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Status{}, false, nil
+	}
+	if err != nil {
+		return Status{}, false, fmt.Errorf("read status of job %s: %w", jobID, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Status{}, false, fmt.Errorf("decode status of job %s: %w", jobID, err)
+	}
+	return s, true, nil
+}
+
+// Watch streams the job's status: the stored one first (if any), then every
+// published change, until a terminal status, ctx ends, or the connection
+// fails. The channel is closed when the stream ends.
+func (h *Hub) Watch(ctx context.Context, jobID string) (<-chan Status, error) {
+	// Subscribe before reading the stored status so no change falls between.
+	sub := h.rdb.Subscribe(ctx, EventsChannel(jobID))
+	if _, err := sub.Receive(ctx); err != nil {
+		_ = sub.Close()
+		return nil, fmt.Errorf("subscribe to job %s: %w", jobID, err)
+	}
+	first, ok, err := h.Get(ctx, jobID)
+	if err != nil {
+		_ = sub.Close()
+		return nil, err
+	}
+	out := make(chan Status, 16)
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		if ok {
+			out <- first
+			if first.Terminal() {
+				return
+			}
+		}
+		relay(ctx, sub.Channel(), out)
+	}()
+	return out, nil
+}
+
+func relay(ctx context.Context, in <-chan *redis.Message, out chan<- Status) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, open := <-in:
+			if !open {
+				return
+			}
+			var s Status
+			if json.Unmarshal([]byte(m.Payload), &s) != nil {
+				continue
+			}
+			select {
+			case out <- s:
+			case <-ctx.Done():
+				return
+			}
+			if s.Terminal() {
+				return
+			}
+		}
+	}
+}

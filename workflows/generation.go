@@ -1,0 +1,309 @@
+// Package workflows holds Easel's deterministic workflow code: the generation
+// saga (reserve credits, render on a GPU tier, settle or refund). All I/O
+// happens in package activities.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/easel/easel/activities"
+	"github.com/easel/easel/store"
+)
+
+// ControlQueue is the task queue of the control-plane worker: workflows and
+// the ledger and cleanup activities.
+const ControlQueue = "easel-control"
+
+// GPU tiers, each served by its own task queue.
+const (
+	TierT4   = "t4"
+	TierA10G = "a10g"
+	TierA100 = "a100"
+)
+
+// Tiers lists the GPU tiers.
+var Tiers = []string{TierT4, TierA10G, TierA100}
+
+// GPUQueue is the task queue of a GPU tier.
+func GPUQueue(tier string) string { return "gpu-" + tier }
+
+// GenerationID is the workflow id of a job.
+func GenerationID(jobID string) string { return "generation/" + jobID }
+
+// AdmitUpdate is the update the API sends with the start of a generation; it
+// returns once the job's credits are held (or refused).
+const AdmitUpdate = "admit"
+
+// Priority keys on the GPU queues: lower runs sooner.
+const (
+	PriorityHigh     = 1
+	PriorityStandard = 3
+)
+
+// GenerationInput starts a job. The API fills it from the authenticated user,
+// their plan and the validated request.
+type GenerationInput struct {
+	JobID          string
+	UserID         string
+	IdempotencyKey string
+	RequestHash    string
+	Plan           string
+	GPUTier        string
+	PriorityKey    int
+	MaxConcurrent  int
+	Params         activities.Params
+	PricePerImage  int
+	// RenderHeartbeat bounds how long a silent GPU worker keeps a job before
+	// it is retried elsewhere (default 30 s).
+	RenderHeartbeat time.Duration
+}
+
+// GenerationResult is how the job ended.
+type GenerationResult struct {
+	Status         string
+	ImagesProduced int
+	CreditsHeld    int
+	CreditsSettled int
+	Error          string
+}
+
+// Generation is the saga of one job: admit (hold credits) through the admit
+// update, render on the tier's GPU queue, then settle for the images
+// produced, or release the hold and delete partial objects on failure,
+// timeout or cancellation.
+func Generation(ctx workflow.Context, in GenerationInput) (GenerationResult, error) {
+	admitted, err := awaitAdmission(ctx, in)
+	if err != nil {
+		return GenerationResult{Status: store.StatusFailed, Error: err.Error()}, err
+	}
+	res := GenerationResult{CreditsHeld: admitted.CreditsHeld}
+
+	rendered, renderErr := render(ctx, in)
+	if ctx.Err() != nil {
+		// Cancelled: refund everything, whatever was rendered.
+		return abort(ctx, in, res, store.StatusCanceled, "canceled by user", allImageNames(in))
+	}
+	if len(rendered.Images) == 0 {
+		return abort(ctx, in, res, store.StatusFailed, failureReason(renderErr), allImageNames(in))
+	}
+	return finalize(ctx, in, res, rendered)
+}
+
+// awaitAdmission registers the admit update and waits for it. The update
+// runs the Admit activity once; repeats return the same answer.
+func awaitAdmission(ctx workflow.Context, in GenerationInput) (activities.AdmitResult, error) {
+	var (
+		result  *activities.AdmitResult
+		refusal error
+		running bool
+	)
+	admit := func(ctx workflow.Context) (activities.AdmitResult, error) {
+		if err := workflow.Await(ctx, func() bool { return !running }); err != nil {
+			return activities.AdmitResult{}, err
+		}
+		if result != nil || refusal != nil {
+			return deref(result), refusal
+		}
+		running = true
+		defer func() { running = false }()
+		var r activities.AdmitResult
+		err := workflow.ExecuteLocalActivity(ledgerContext(ctx), ledger.Admit, admitInput(ctx, in)).Get(ctx, &r)
+		if err != nil {
+			refusal = err
+			return activities.AdmitResult{}, err
+		}
+		result = &r
+		return r, nil
+	}
+	if err := workflow.SetUpdateHandler(ctx, AdmitUpdate, admit); err != nil {
+		return activities.AdmitResult{}, fmt.Errorf("register admit update: %w", err)
+	}
+	ok, err := workflow.AwaitWithTimeout(ctx, time.Minute, func() bool { return result != nil || refusal != nil })
+	if err != nil {
+		return activities.AdmitResult{}, err
+	}
+	if !ok {
+		return activities.AdmitResult{}, temporal.NewNonRetryableApplicationError("job was never admitted", "NotAdmitted", nil)
+	}
+	if refusal != nil {
+		return activities.AdmitResult{}, refusal
+	}
+	return *result, nil
+}
+
+func deref(r *activities.AdmitResult) activities.AdmitResult {
+	if r == nil {
+		return activities.AdmitResult{}
+	}
+	return *r
+}
+
+func admitInput(ctx workflow.Context, in GenerationInput) activities.AdmitInput {
+	return activities.AdmitInput{
+		JobID: in.JobID, UserID: in.UserID, IdempotencyKey: in.IdempotencyKey, RequestHash: in.RequestHash,
+		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, Plan: in.Plan, GPUTier: in.GPUTier,
+		Params: in.Params, Credits: in.PricePerImage * in.Params.BatchSize, MaxConcurrent: in.MaxConcurrent,
+	}
+}
+
+// render runs the Render activity on the tier's GPU queue. On failure it
+// still returns the images the last attempt stored, taken from the error's
+// details or the last heartbeat.
+func render(ctx workflow.Context, in GenerationInput) (activities.RenderResult, error) {
+	hb := in.RenderHeartbeat
+	if hb <= 0 {
+		hb = 30 * time.Second
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           GPUQueue(in.GPUTier),
+		StartToCloseTimeout: time.Hour,
+		HeartbeatTimeout:    hb,
+		WaitForCancellation: true,
+		Priority:            temporal.Priority{PriorityKey: in.PriorityKey, FairnessKey: in.UserID},
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			MaximumAttempts:        3,
+			NonRetryableErrorTypes: []string{activities.ErrInvalidRequest},
+		},
+	})
+	var res activities.RenderResult
+	err := workflow.ExecuteActivity(actx, gpu.Render, activities.RenderInput{
+		JobID: in.JobID, UserID: in.UserID, Params: in.Params}).Get(ctx, &res)
+	if err == nil {
+		return res, nil
+	}
+	return partialResult(err), err
+}
+
+// partialResult recovers the images stored before a render failed.
+func partialResult(err error) activities.RenderResult {
+	var res activities.RenderResult
+	var appErr *temporal.ApplicationError
+	var timeoutErr *temporal.TimeoutError
+	switch {
+	case errors.As(err, &appErr) && appErr.HasDetails():
+		_ = appErr.Details(&res)
+	case errors.As(err, &timeoutErr) && timeoutErr.HasLastHeartbeatDetails():
+		_ = timeoutErr.LastHeartbeatDetails(&res)
+	}
+	return res
+}
+
+func failureReason(err error) string {
+	if err == nil {
+		return "render produced no image"
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
+
+// finalize settles the job for the images produced and deletes the objects
+// of images that were never finished.
+func finalize(ctx workflow.Context, in GenerationInput, res GenerationResult, r activities.RenderResult) (GenerationResult, error) {
+	// The settle must happen even if a cancel arrives now: the images exist.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var fr activities.FinalizeResult
+	err := workflow.ExecuteLocalActivity(ledgerContext(dctx), ledger.Finalize, activities.FinalizeInput{
+		JobID: in.JobID, UserID: in.UserID, GPUTier: in.GPUTier, Params: in.Params, Images: r.Images,
+		Credits: in.PricePerImage * min(len(r.Images), in.Params.BatchSize), ComputeSeconds: r.ComputeSeconds,
+	}).Get(dctx, &fr)
+	if err != nil {
+		return abort(ctx, in, res, store.StatusFailed, "settle failed: "+failureReason(err), allImageNames(in))
+	}
+	deleteImages(dctx, in, missingNames(in, r))
+	res.Status, res.ImagesProduced, res.CreditsSettled = store.StatusCompleted, fr.ImagesProduced, fr.CreditsSettled
+	return res, nil
+}
+
+// abort releases the hold and deletes the job's objects, on a disconnected
+// context so that a cancelled workflow still refunds.
+func abort(ctx workflow.Context, in GenerationInput, res GenerationResult, status, reason string, names []string) (GenerationResult, error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var ar activities.AbortResult
+	err := workflow.ExecuteLocalActivity(ledgerContext(dctx), ledger.Abort, activities.AbortInput{
+		JobID: in.JobID, UserID: in.UserID, Status: status, Reason: reason, BatchSize: in.Params.BatchSize,
+	}).Get(dctx, &ar)
+	if err != nil {
+		return res, fmt.Errorf("release hold of job %s: %w", in.JobID, err)
+	}
+	deleteImages(dctx, in, names)
+	res.Status, res.Error = status, reason
+	if status == store.StatusCanceled {
+		return res, temporal.NewCanceledError(reason)
+	}
+	return res, temporal.NewNonRetryableApplicationError(reason, "GenerationFailed", nil)
+}
+
+// deleteImages removes objects; a failure is logged, not fatal: the money is
+// already right, and an orphaned object is a storage cost, not a charge.
+func deleteImages(ctx workflow.Context, in GenerationInput, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           ControlQueue,
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10, MaximumInterval: time.Minute},
+	})
+	err := workflow.ExecuteActivity(actx, objects.DeleteImages, activities.DeleteImagesInput{
+		UserID: in.UserID, Names: names}).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("delete job objects", "job_id", in.JobID, "error", err)
+	}
+}
+
+func allImageNames(in GenerationInput) []string {
+	names := make([]string, in.Params.BatchSize)
+	for i := range names {
+		names[i] = activities.ImageName(in.JobID, i)
+	}
+	return names
+}
+
+func missingNames(in GenerationInput, r activities.RenderResult) []string {
+	have := make(map[string]bool, len(r.Images))
+	for _, img := range r.Images {
+		have[img.Name] = true
+	}
+	var missing []string
+	for _, n := range allImageNames(in) {
+		if !have[n] {
+			missing = append(missing, n)
+		}
+	}
+	return missing
+}
+
+// ledgerContext runs ledger activities locally on the control worker: they
+// are short Postgres transactions, and skipping a task-queue round trip
+// halves the admit latency the API waits on.
+func ledgerContext(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: time.Hour,
+		StartToCloseTimeout:    30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    100 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    10 * time.Second,
+			NonRetryableErrorTypes: []string{activities.ErrInsufficientCredits, activities.ErrConcurrencyLimit,
+				"HoldVoided"},
+		},
+	})
+}
+
+// Nil receivers name the activities; the worker registers the real ones.
+var (
+	ledger  *activities.Ledger
+	gpu     *activities.Render
+	objects *activities.Objects
+)

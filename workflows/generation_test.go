@@ -1,0 +1,264 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/easel/easel/activities"
+	"github.com/easel/easel/store"
+)
+
+type harness struct {
+	testsuite.WorkflowTestSuite
+	env       *testsuite.TestWorkflowEnvironment
+	in        GenerationInput
+	admitErr  error
+	admitted  *activities.AdmitResult
+	admitFn   func(activities.AdmitInput) (activities.AdmitResult, error)
+	finalized []activities.FinalizeInput
+	aborted   []activities.AbortInput
+	deleted   [][]string
+}
+
+func newHarness(t *testing.T, batch int) *harness {
+	h := &harness{}
+	h.env = h.NewTestWorkflowEnvironment()
+	h.env.RegisterWorkflow(Generation)
+	h.env.RegisterActivity(&activities.Ledger{})
+	h.env.RegisterActivity(&activities.Render{})
+	h.env.RegisterActivity(&activities.Objects{})
+	h.in = GenerationInput{JobID: "job-1", UserID: "user-1", Plan: "pro", GPUTier: TierA10G, PriorityKey: PriorityHigh,
+		MaxConcurrent: 4, PricePerImage: 3,
+		Params: activities.Params{Prompt: "a lighthouse", Model: "sdxl", Width: 1024, Height: 1024, Steps: 30, BatchSize: batch}}
+	h.admitFn = func(in activities.AdmitInput) (activities.AdmitResult, error) {
+		return activities.AdmitResult{JobID: in.JobID, CreditsHeld: in.Credits, Status: store.StatusQueued}, nil
+	}
+	h.env.OnActivity(ledger.Admit, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.AdmitInput) (activities.AdmitResult, error) {
+			return h.admitFn(in)
+		})
+	h.env.OnActivity(ledger.Finalize, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
+			h.finalized = append(h.finalized, in)
+			return activities.FinalizeResult{CreditsSettled: in.Credits, ImagesProduced: len(in.Images)}, nil
+		})
+	h.env.OnActivity(ledger.Abort, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.AbortInput) (activities.AbortResult, error) {
+			h.aborted = append(h.aborted, in)
+			return activities.AbortResult{HoldStatus: store.HoldVoided}, nil
+		})
+	h.env.OnActivity(objects.DeleteImages, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DeleteImagesInput) error {
+			h.deleted = append(h.deleted, in.Names)
+			return nil
+		})
+	return h
+}
+
+// admit sends the admit update as the API does, right after the start.
+func (h *harness) admit(t *testing.T) {
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(AdmitUpdate, "admit", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { t.Errorf("admit rejected: %v", err) },
+			OnAccept: func() {},
+			OnComplete: func(r any, err error) {
+				h.admitErr = err
+				if ar, ok := r.(activities.AdmitResult); ok && err == nil {
+					h.admitted = &ar
+				}
+			},
+		})
+	}, 0)
+}
+
+func images(n int) []store.ImageRecord {
+	out := make([]store.ImageRecord, n)
+	for i := range out {
+		out[i] = store.ImageRecord{Name: activities.ImageName("job-1", i), Key: "k", Width: 1024, Height: 1024}
+	}
+	return out
+}
+
+func (h *harness) result(t *testing.T) (GenerationResult, error) {
+	t.Helper()
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var r GenerationResult
+	err := h.env.GetWorkflowError()
+	if err == nil {
+		if gerr := h.env.GetWorkflowResult(&r); gerr != nil {
+			t.Fatal(gerr)
+		}
+	}
+	return r, err
+}
+
+func TestGenerationSettlesFullBatch(t *testing.T) {
+	h := newHarness(t, 2)
+	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(2), ComputeSeconds: 3}, nil).Once()
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	r, err := h.result(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.admitted == nil || h.admitted.CreditsHeld != 6 {
+		t.Fatalf("admit result = %+v, want 6 credits held", h.admitted)
+	}
+	if r.Status != store.StatusCompleted || r.CreditsSettled != 6 || r.ImagesProduced != 2 {
+		t.Fatalf("result = %+v", r)
+	}
+	if len(h.finalized) != 1 || h.finalized[0].ComputeSeconds != 3 || len(h.aborted) != 0 || len(h.deleted) != 0 {
+		t.Fatalf("finalized %d aborted %d deleted %v", len(h.finalized), len(h.aborted), h.deleted)
+	}
+}
+
+func TestGenerationRendersOnTierQueueWithPriority(t *testing.T) {
+	h := newHarness(t, 1)
+	var queue string
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "Render" {
+			queue = info.TaskQueue
+		}
+	})
+	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil)
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	if _, err := h.result(t); err != nil {
+		t.Fatal(err)
+	}
+	if queue != "gpu-a10g" {
+		t.Fatalf("render ran on %q, want gpu-a10g", queue)
+	}
+}
+
+func TestGenerationRefundsAfterGPUFailure(t *testing.T) {
+	h := newHarness(t, 1)
+	calls := 0
+	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.RenderInput) (activities.RenderResult, error) {
+			calls++
+			return activities.RenderResult{}, temporal.NewApplicationError("CUDA out of memory", activities.ErrRenderFailed)
+		})
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	r, err := h.result(t)
+	if err == nil {
+		t.Fatalf("workflow succeeded: %+v", r)
+	}
+	if calls != 3 {
+		t.Fatalf("render attempts = %d, want 3 (retries)", calls)
+	}
+	if len(h.finalized) != 0 || len(h.aborted) != 1 || h.aborted[0].Status != store.StatusFailed {
+		t.Fatalf("finalized %v aborted %+v", h.finalized, h.aborted)
+	}
+	if len(h.deleted) != 1 || len(h.deleted[0]) != 1 {
+		t.Fatalf("partial objects not deleted: %v", h.deleted)
+	}
+}
+
+func TestGenerationCancelMidRenderRefunds(t *testing.T) {
+	h := newHarness(t, 1)
+	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, _ activities.RenderInput) (activities.RenderResult, error) {
+			h.env.CancelWorkflow() // the user cancels while the GPU is busy
+			<-ctx.Done()
+			return activities.RenderResult{}, ctx.Err()
+		})
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	_, err := h.result(t)
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	if len(h.finalized) != 0 || len(h.aborted) != 1 || h.aborted[0].Status != store.StatusCanceled {
+		t.Fatalf("finalized %v aborted %+v", h.finalized, h.aborted)
+	}
+}
+
+func TestGenerationSettlesPartialBatch(t *testing.T) {
+	h := newHarness(t, 4)
+	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{},
+		temporal.NewNonRetryableApplicationError("engine died", activities.ErrInvalidRequest, nil,
+			activities.RenderResult{Images: images(2), ComputeSeconds: 2}))
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	r, err := h.result(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.admitted.CreditsHeld != 12 || r.CreditsSettled != 6 || r.ImagesProduced != 2 {
+		t.Fatalf("held %d settled %d produced %d; want 12, 6 (2 of 4 images), 2", h.admitted.CreditsHeld, r.CreditsSettled, r.ImagesProduced)
+	}
+	if len(h.deleted) != 1 || len(h.deleted[0]) != 2 || h.deleted[0][0] != "job-1_2" {
+		t.Fatalf("unfinished images not cleaned up: %v", h.deleted)
+	}
+}
+
+func TestGenerationInsufficientCreditsRunsNothing(t *testing.T) {
+	h := newHarness(t, 1)
+	h.admitFn = func(activities.AdmitInput) (activities.AdmitResult, error) {
+		return activities.AdmitResult{}, temporal.NewNonRetryableApplicationError("insufficient credits",
+			activities.ErrInsufficientCredits, nil, activities.InsufficientCreditsDetails{Needed: 3, Available: 1})
+	}
+	rendered := false
+	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.RenderInput) (activities.RenderResult, error) {
+			rendered = true
+			return activities.RenderResult{}, nil
+		})
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	_, err := h.result(t)
+	var appErr *temporal.ApplicationError
+	if !errors.As(h.admitErr, &appErr) || appErr.Type() != activities.ErrInsufficientCredits {
+		t.Fatalf("admit error = %v, want %s", h.admitErr, activities.ErrInsufficientCredits)
+	}
+	var d activities.InsufficientCreditsDetails
+	if err := appErr.Details(&d); err != nil || d.Needed != 3 || d.Available != 1 {
+		t.Fatalf("details = %+v, %v", d, err)
+	}
+	if err == nil || rendered || len(h.finalized)+len(h.aborted) != 0 {
+		t.Fatalf("workflow err %v rendered %v finalized %v aborted %v", err, rendered, h.finalized, h.aborted)
+	}
+}
+
+// Two admit updates (a retried POST) hold credits once and return the same job.
+func TestGenerationDuplicateAdmitHoldsOnce(t *testing.T) {
+	h := newHarness(t, 1)
+	admits := 0
+	h.admitFn = func(in activities.AdmitInput) (activities.AdmitResult, error) {
+		admits++
+		return activities.AdmitResult{JobID: in.JobID, CreditsHeld: in.Credits}, nil
+	}
+	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil)
+	var second activities.AdmitResult
+	h.admit(t)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(AdmitUpdate, "admit-2", &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { t.Errorf("second admit rejected: %v", err) },
+			OnAccept: func() {},
+			OnComplete: func(r any, err error) {
+				if err == nil {
+					second = r.(activities.AdmitResult)
+				}
+			},
+		})
+	}, 0)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	if _, err := h.result(t); err != nil {
+		t.Fatal(err)
+	}
+	if admits != 1 || second.JobID != "job-1" || second.CreditsHeld != 3 || len(h.finalized) != 1 {
+		t.Fatalf("admit ran %d times, second answer %+v, finalized %d", admits, second, len(h.finalized))
+	}
+}
