@@ -150,9 +150,9 @@ func insertImage(ctx context.Context, tx pgx.Tx, in FinalizeInput, img ImageReco
 	_, err := tx.Exec(ctx, `
 		INSERT INTO images (image_name, user_id, image_origin, image_category, width, height, session_id,
 		                    metadata, s3_key, s3_thumbnail_key, file_size_bytes)
-		SELECT $1, $2, 'internal', 'general', $3, $4, $5,
+		SELECT $1, $2, 'internal', 'general', $3, $4, $5::text,
 		       g.params || jsonb_build_object('seed', $6::bigint), $7, $8, $9
-		FROM generations g WHERE g.id = $5
+		FROM generations g WHERE g.id = $5::uuid
 		ON CONFLICT (image_name) DO NOTHING`,
 		img.Name, in.UserID, img.Width, img.Height, in.JobID, int64(img.Seed), img.Key, img.ThumbnailKey, img.Bytes)
 	if err != nil {

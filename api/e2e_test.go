@@ -1,0 +1,332 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image/png"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/easel/easel/api"
+	"github.com/easel/easel/progress"
+	"github.com/easel/easel/storage"
+	"github.com/easel/easel/store"
+)
+
+type problemBody struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Errors []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"errors"`
+	CreditsNeeded    int `json:"credits_needed"`
+	CreditsAvailable int `json:"credits_available"`
+}
+
+func expectProblem(t *testing.T, r response, status int) problemBody {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("content type %q, want application/problem+json", ct)
+	}
+	var p problemBody
+	r.decode(t, &p)
+	if p.Status != status || !strings.HasPrefix(p.Type, "https://easel.dev/problems/") || p.Title == "" {
+		t.Fatalf("problem body %s", r.body)
+	}
+	return p
+}
+
+func TestAPI(t *testing.T) {
+	s := newStack(t, 5*time.Millisecond)
+	t.Run("generate end to end", func(t *testing.T) { testGenerateEndToEnd(t, s) })
+	t.Run("idempotency key", func(t *testing.T) { testIdempotency(t, s) })
+	t.Run("insufficient credits", func(t *testing.T) { testInsufficientCredits(t, s) })
+	t.Run("cancel refunds", func(t *testing.T) { testCancelRefunds(t, s) })
+	t.Run("gpu worker lost mid-job", func(t *testing.T) { testWorkerLost(t, s) })
+	t.Run("bad input", func(t *testing.T) { testBadInput(t, s) })
+	t.Run("isolation and auth", func(t *testing.T) { testIsolation(t, s) })
+	t.Run("health and version", func(t *testing.T) { testHealth(t, s) })
+}
+
+func testGenerateEndToEnd(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{
+		"prompt": "a lighthouse at dusk", "model": "sd-1.5", "width": 320, "height": 256, "steps": 12, "batch_size": 2,
+	}, "Idempotency-Key", "e2e-1")
+	if r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var g api.GenerationView
+	r.decode(t, &g)
+	if g.CreditsHeld != 2 || g.Price.PerImage != 1 || g.Links.Events != "/v1/generations/"+g.ID+"/events" {
+		t.Fatalf("created %+v", g)
+	}
+	if c := s.credits(t, token); c.Held != 2 || c.Available != 98 {
+		t.Fatalf("credits while running = %+v, want 2 held, 98 available", c)
+	}
+
+	events := s.events(t, g.ID, token)
+	if len(events) == 0 || events[len(events)-1].State != progress.StateCompleted {
+		t.Fatalf("events ended with %+v", events)
+	}
+	sawRunning := false
+	for _, e := range events {
+		sawRunning = sawRunning || (e.State == progress.StateRunning && e.Progress > 0 && e.Progress <= 1)
+	}
+	if !sawRunning {
+		t.Fatalf("no progress event in %+v", events)
+	}
+
+	g = s.waitGeneration(t, g.ID, token, terminal)
+	if g.Status != store.StatusCompleted || g.CreditsSettled == nil || *g.CreditsSettled != 2 || len(g.Images) != 2 {
+		t.Fatalf("finished %+v", g)
+	}
+	for _, img := range g.Images {
+		resp, err := http.Get(img.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		pic, err := png.Decode(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("image %s does not decode: %v", img.Name, err)
+		}
+		if b := pic.Bounds(); b.Dx() != 320 || b.Dy() != 256 {
+			t.Fatalf("image %s is %dx%d, want 320x256", img.Name, b.Dx(), b.Dy())
+		}
+		if resp, err := http.Get(img.ThumbnailURL); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("thumbnail: %v %v", resp, err)
+		}
+	}
+	if c := s.credits(t, token); c.Held != 0 || c.Available != 98 {
+		t.Fatalf("credits after = %+v, want 98 available and nothing held", c)
+	}
+	var list struct{ Images []api.ImageView }
+	s.do(t, http.MethodGet, "/v1/images", token, nil).decode(t, &list)
+	if len(list.Images) != 2 {
+		t.Fatalf("images listed: %d", len(list.Images))
+	}
+	one := s.do(t, http.MethodGet, "/v1/images/"+list.Images[0].Name, token, nil)
+	if one.status != http.StatusOK || !bytes.Contains(one.body, []byte("a lighthouse at dusk")) {
+		t.Fatalf("get image: %d %s", one.status, one.body)
+	}
+}
+
+func testIdempotency(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "basic", 50)
+	body := map[string]any{"prompt": "twice", "model": "sdxl", "width": 1024, "height": 1024, "steps": 30}
+	first := s.do(t, http.MethodPost, "/v1/generations", token, body, "Idempotency-Key", "same-key")
+	if first.status != http.StatusAccepted {
+		t.Fatalf("first: %d %s", first.status, first.body)
+	}
+	var a api.GenerationView
+	first.decode(t, &a)
+	second := s.do(t, http.MethodPost, "/v1/generations", token, body, "Idempotency-Key", "same-key")
+	var b api.GenerationView
+	second.decode(t, &b)
+	if (second.status != http.StatusOK && second.status != http.StatusAccepted) || b.ID != a.ID {
+		t.Fatalf("retry: %d, job %s vs %s", second.status, b.ID, a.ID)
+	}
+	s.waitGeneration(t, a.ID, token, terminal)
+	third := s.do(t, http.MethodPost, "/v1/generations", token, body, "Idempotency-Key", "same-key")
+	if third.status != http.StatusOK {
+		t.Fatalf("retry after completion: %d %s", third.status, third.body)
+	}
+	if c := s.credits(t, token); c.Available != 48 {
+		t.Fatalf("balance %+v, want one charge of 2", c)
+	}
+	body["prompt"] = "something else"
+	expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, body, "Idempotency-Key", "same-key"), http.StatusConflict)
+	var list struct{ Generations []api.GenerationView }
+	s.do(t, http.MethodGet, "/v1/generations", token, nil).decode(t, &list)
+	if len(list.Generations) != 1 {
+		t.Fatalf("%d generations listed, want 1", len(list.Generations))
+	}
+}
+
+func testInsufficientCredits(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "basic", 1)
+	r := s.do(t, http.MethodPost, "/v1/generations", token,
+		map[string]any{"prompt": "too dear", "model": "sdxl", "width": 1024, "height": 1024}, "Idempotency-Key", "poor-1")
+	p := expectProblem(t, r, http.StatusPaymentRequired)
+	if p.CreditsNeeded != 2 || p.CreditsAvailable != 1 {
+		t.Fatalf("problem %+v", p)
+	}
+	var list struct{ Generations []api.GenerationView }
+	s.do(t, http.MethodGet, "/v1/generations", token, nil).decode(t, &list)
+	if len(list.Generations) != 0 || s.credits(t, token).Available != 1 {
+		t.Fatalf("a refused job left traces: %+v", list.Generations)
+	}
+	// After a top-up, the same key may be used again.
+	u := s.tokens[token]
+	if _, err := s.store.Grant(context.Background(), store.GrantInput{UserID: u, Amount: 10, Source: "test",
+		ValidFrom: time.Now().Add(-time.Minute), ValidUntil: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	r = s.do(t, http.MethodPost, "/v1/generations", token,
+		map[string]any{"prompt": "too dear", "model": "sdxl", "width": 1024, "height": 1024}, "Idempotency-Key", "poor-1")
+	if r.status != http.StatusAccepted {
+		t.Fatalf("after top-up: %d %s", r.status, r.body)
+	}
+}
+
+func testCancelRefunds(t *testing.T, s *stack) {
+	u, token := s.newUser(t, "pro", 30)
+	// 150 steps of 5 ms per image x 4 images: long enough to cancel mid-render.
+	r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{
+		"prompt": "slow", "model": "sd-1.5", "width": 512, "height": 512, "steps": 150, "batch_size": 4})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var g api.GenerationView
+	r.decode(t, &g)
+	s.waitGeneration(t, g.ID, token, func(g api.GenerationView) bool { return g.Status == store.StatusRunning })
+	if c := s.do(t, http.MethodDelete, "/v1/generations/"+g.ID, token, nil); c.status != http.StatusAccepted {
+		t.Fatalf("cancel: %d %s", c.status, c.body)
+	}
+	g = s.waitGeneration(t, g.ID, token, terminal)
+	if g.Status != store.StatusCanceled || *g.CreditsSettled != 0 {
+		t.Fatalf("after cancel %+v", g)
+	}
+	if c := s.credits(t, token); c.Available != 30 || c.Held != 0 {
+		t.Fatalf("credits after cancel %+v, want all 30 back", c)
+	}
+	// Partial objects are gone.
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := s.objects.Get(ctx, storage.ImageKey(u.ID, g.ID+"_0"))
+		if errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("first image of a canceled job still stored: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	expectProblem(t, s.do(t, http.MethodDelete, "/v1/generations/"+g.ID, token, nil), http.StatusConflict)
+}
+
+func testBadInput(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	cases := []struct {
+		name, body, field string
+	}{
+		{"invalid json", `{"prompt": "x",`, ""},
+		{"not an object", `[1,2]`, ""},
+		{"empty body", ``, ""},
+		{"unknown model", `{"prompt":"x","model":"dalle"}`, "model"},
+		{"width 0", `{"prompt":"x","width":0,"height":512}`, "width"},
+		{"width over plan", `{"prompt":"x","model":"sdxl","width":4096,"height":1024}`, "width"},
+		{"width not multiple of 8", `{"prompt":"x","width":513,"height":512}`, "width"},
+		{"steps 10000", `{"prompt":"x","steps":10000}`, "steps"},
+		{"negative seed", `{"prompt":"x","seed":-1}`, "seed"},
+		{"batch over plan", `{"prompt":"x","batch_size":9}`, "batch_size"},
+		{"missing prompt", `{"model":"sdxl"}`, "prompt"},
+		{"wrong type", `{"prompt":"x","width":"wide"}`, "width"},
+		{"unknown field", `{"prompt":"x","sampler":"euler"}`, "sampler"},
+		{"cfg out of range", `{"prompt":"x","cfg_scale":99}`, "cfg_scale"},
+		{"trailing data", `{"prompt":"x"} {"prompt":"y"}`, ""},
+		{"huge body", `{"prompt":"` + strings.Repeat("a", 200<<10) + `"}`, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, c.body), http.StatusBadRequest)
+			if c.field == "" {
+				return
+			}
+			for _, e := range p.Errors {
+				if e.Field == c.field {
+					return
+				}
+			}
+			t.Fatalf("problem does not name %q: %+v", c.field, p)
+		})
+	}
+	expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, `{"prompt":"x"}`, "Idempotency-Key", "has space"), http.StatusBadRequest)
+	var list struct{ Generations []api.GenerationView }
+	s.do(t, http.MethodGet, "/v1/generations", token, nil).decode(t, &list)
+	if len(list.Generations) != 0 || s.credits(t, token).Available != 100 {
+		t.Fatalf("bad input left traces: %d generations", len(list.Generations))
+	}
+}
+
+func testIsolation(t *testing.T, s *stack) {
+	_, alice := s.newUser(t, "pro", 10)
+	_, bob := s.newUser(t, "pro", 10)
+	r := s.do(t, http.MethodPost, "/v1/generations", alice, map[string]any{"prompt": "mine", "width": 64, "height": 64, "steps": 2})
+	var g api.GenerationView
+	r.decode(t, &g)
+	g = s.waitGeneration(t, g.ID, alice, terminal)
+	missing := s.do(t, http.MethodGet, "/v1/generations/00000000-0000-0000-0000-000000000000", bob, nil)
+	for _, path := range []string{"/v1/generations/" + g.ID, "/v1/generations/" + g.ID + "/events", "/v1/images/" + g.Images[0].Name} {
+		r := s.do(t, http.MethodGet, path, bob, nil)
+		expectProblem(t, r, http.StatusNotFound)
+		if !strings.Contains(string(r.body), `"detail"`) || strings.Contains(string(r.body), g.ID) {
+			t.Fatalf("%s leaks: %s", path, r.body)
+		}
+	}
+	expectProblem(t, s.do(t, http.MethodDelete, "/v1/generations/"+g.ID, bob, nil), http.StatusNotFound)
+	expectProblem(t, missing, http.StatusNotFound)
+	expectProblem(t, s.do(t, http.MethodGet, "/v1/generations/not-a-uuid", bob, nil), http.StatusNotFound)
+	expectProblem(t, s.do(t, http.MethodGet, "/v1/credits", "", nil), http.StatusUnauthorized)
+	expectProblem(t, s.do(t, http.MethodGet, "/v1/credits", "wrong", nil), http.StatusUnauthorized)
+}
+
+func testHealth(t *testing.T, s *stack) {
+	r := s.do(t, http.MethodGet, "/healthz", "", nil)
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"temporal":"ok"`) {
+		t.Fatalf("healthz: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodGet, "/api/v1/app/version", "", nil); r.status != http.StatusOK {
+		t.Fatalf("version: %d", r.status)
+	}
+}
+
+// A GPU worker that stops mid-job hands the render to another worker; the job
+// ends settled or refunded, never both, and the images already stored are
+// not rendered again.
+func testWorkerLost(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "basic", 30)
+	r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{
+		"prompt": "resilient", "model": "sd-1.5", "width": 256, "height": 256, "steps": 100, "batch_size": 4})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var g api.GenerationView
+	r.decode(t, &g)
+	s.waitGeneration(t, g.ID, token, func(g api.GenerationView) bool {
+		return g.Progress != nil && g.Progress.State == progress.StateRunning && g.Progress.Image >= 1
+	})
+	s.stopGPU("t4")
+	time.Sleep(200 * time.Millisecond)
+	s.startGPU("t4")
+	g = s.waitGeneration(t, g.ID, token, terminal)
+	c := s.credits(t, token)
+	switch g.Status {
+	case store.StatusCompleted:
+		if *g.CreditsSettled != 4 || len(g.Images) != 4 || c.Available != 26 {
+			t.Fatalf("completed with %d credits, %d images, balance %+v", *g.CreditsSettled, len(g.Images), c)
+		}
+	case store.StatusFailed:
+		if *g.CreditsSettled != 0 || c.Available != 30 {
+			t.Fatalf("failed but charged: %+v, balance %+v", g, c)
+		}
+	default:
+		t.Fatalf("ended %s", g.Status)
+	}
+	if c.Held != 0 {
+		t.Fatalf("credits still held: %+v", c)
+	}
+}

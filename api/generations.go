@@ -1,0 +1,402 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/easel/easel/activities"
+	"github.com/easel/easel/pricing"
+	"github.com/easel/easel/progress"
+	"github.com/easel/easel/store"
+	"github.com/easel/easel/workflows"
+)
+
+// Search attributes that make every run findable in Temporal UI.
+var (
+	SearchUserID  = temporal.NewSearchAttributeKeyKeyword("UserId")
+	SearchGPUTier = temporal.NewSearchAttributeKeyKeyword("GpuTier")
+	SearchPlan    = temporal.NewSearchAttributeKeyKeyword("Plan")
+)
+
+// SearchAttributes lists them for server registration.
+var SearchAttributes = map[string]enumspb.IndexedValueType{
+	SearchUserID.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	SearchGPUTier.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	SearchPlan.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+}
+
+// jobNamespace derives job ids from (user, Idempotency-Key): one key, one job
+// id, one workflow id, one hold, one usage record.
+var jobNamespace = uuid.MustParse("6f1c3d2e-5b7a-4c8e-9f10-2a3b4c5d6e7f")
+
+func jobID(userID, idemKey string) string {
+	if idemKey == "" {
+		return uuid.NewString()
+	}
+	return uuid.NewSHA1(jobNamespace, []byte(userID+"\x00"+idemKey)).String()
+}
+
+func (s *Server) createGeneration(c *gin.Context) {
+	u := user(c)
+	idemKey := c.GetHeader("Idempotency-Key")
+	if idemKey != "" && !validIdempotencyKey(idemKey) {
+		invalid(c, "Idempotency-Key must be 1-255 printable ASCII characters without spaces",
+			FieldError{Field: "Idempotency-Key", Message: "invalid header"})
+		return
+	}
+	var req GenerationRequest
+	if !s.decodeJSON(c, &req) {
+		return
+	}
+	req.normalize()
+	plan, err := s.Store.UserPlan(c.Request.Context(), u.ID)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	if errs := req.validate(plan); len(errs) > 0 {
+		invalid(c, fmt.Sprintf("%d field(s) are invalid", len(errs)), errs...)
+		return
+	}
+	quote, err := pricing.Price(pricing.Request{Model: req.Model, Width: req.Width, Height: req.Height,
+		Steps: req.Steps, BatchSize: req.BatchSize})
+	if err != nil {
+		invalid(c, err.Error())
+		return
+	}
+	hash := req.hash()
+	id := jobID(u.ID, idemKey)
+	if idemKey != "" && s.replayed(c, u, id, hash) {
+		return
+	}
+	in := workflows.GenerationInput{JobID: id, UserID: u.ID, IdempotencyKey: idemKey, RequestHash: hash,
+		Plan: plan.Slug, GPUTier: plan.GPUTier, PriorityKey: priorityKey(plan), MaxConcurrent: plan.MaxConcurrentJobs,
+		Params: params(req), PricePerImage: quote.PerImage, RenderHeartbeat: s.RenderHeartbeat}
+	admitted, err := s.admit(c.Request.Context(), in)
+	if err != nil {
+		s.admitError(c, err)
+		return
+	}
+	if admitted.RequestHash != hash {
+		idempotencyConflict(c)
+		return
+	}
+	s.respondGeneration(c, http.StatusAccepted, u.ID, id)
+}
+
+// replayed answers a repeated Idempotency-Key from the database, if the job
+// exists: the same job, or 409 when the body differs.
+func (s *Server) replayed(c *gin.Context, u store.User, id, hash string) bool {
+	g, err := s.Store.GetGeneration(c.Request.Context(), u.ID, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false
+	case err != nil:
+		unavailable(c, err)
+	case g.RequestHash != hash:
+		idempotencyConflict(c)
+	default:
+		s.writeGeneration(c, http.StatusOK, g)
+	}
+	return true
+}
+
+func idempotencyConflict(c *gin.Context) {
+	problem(c, http.StatusConflict, "idempotency-key-reused", "Idempotency-Key reused",
+		"this Idempotency-Key was used with a different request body", nil)
+}
+
+func priorityKey(p store.Plan) int {
+	if p.PriorityQueue {
+		return workflows.PriorityHigh
+	}
+	return workflows.PriorityStandard
+}
+
+func params(r GenerationRequest) activities.Params {
+	p := activities.Params{Prompt: r.Prompt, NegativePrompt: r.NegativePrompt, Model: r.Model, Width: r.Width,
+		Height: r.Height, Steps: r.Steps, CFGScale: defaultCFG, BatchSize: r.BatchSize}
+	if r.CFGScale != nil {
+		p.CFGScale = *r.CFGScale
+	}
+	if r.Seed != nil {
+		p.Seed = uint32(*r.Seed)
+	} else {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		p.Seed = binary.LittleEndian.Uint32(b[:])
+	}
+	return p
+}
+
+// admit starts the generation workflow and waits for its admit update: the
+// credits are held (or refused) when this returns. Starting an id that
+// already runs joins it and gets that run's admission.
+func (s *Server) admit(ctx context.Context, in workflows.GenerationInput) (activities.AdmitResult, error) {
+	start := s.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:                       workflows.GenerationID(in.JobID),
+		TaskQueue:                workflows.ControlQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		// A refused admission fails its run; the same key may then try again.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			SearchUserID.ValueSet(in.UserID), SearchGPUTier.ValueSet(in.GPUTier), SearchPlan.ValueSet(in.Plan)),
+	}, workflows.Generation, in)
+	handle, err := s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			// Each request sends its own update; the workflow answers every
+			// admit of a run with the run's one admission, and a new id lets a
+			// retry after a refusal start a fresh run.
+			UpdateID:     workflows.AdmitUpdate + "/" + uuid.NewString(),
+			UpdateName:   workflows.AdmitUpdate,
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return activities.AdmitResult{}, fmt.Errorf("start generation %s: %w", in.JobID, err)
+	}
+	var r activities.AdmitResult
+	if err := handle.Get(ctx, &r); err != nil {
+		// A refused run fails right after answering. Waiting for it to close
+		// lets the client retry with the same key (after a top-up, say)
+		// without meeting the refused run's cached answer.
+		waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_ = s.Temporal.GetWorkflow(waitCtx, workflows.GenerationID(in.JobID), "").Get(waitCtx, nil)
+		return activities.AdmitResult{}, fmt.Errorf("admit generation %s: %w", in.JobID, err)
+	}
+	return r, nil
+}
+
+// admitError maps a refused or failed admission to its HTTP answer.
+func (s *Server) admitError(c *gin.Context, err error) {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		switch appErr.Type() {
+		case activities.ErrInsufficientCredits:
+			var d activities.InsufficientCreditsDetails
+			_ = appErr.Details(&d)
+			problem(c, http.StatusPaymentRequired, "insufficient-credits", "Insufficient credits",
+				fmt.Sprintf("this generation needs %d credits and %d are available", d.Needed, d.Available),
+				map[string]any{"credits_needed": d.Needed, "credits_available": d.Available})
+			return
+		case activities.ErrConcurrencyLimit:
+			var d activities.ConcurrencyLimitDetails
+			_ = appErr.Details(&d)
+			c.Header("Retry-After", "5")
+			problem(c, http.StatusTooManyRequests, "concurrency-limit", "Too many jobs running",
+				fmt.Sprintf("your plan allows %d concurrent jobs and %d are running", d.Limit, d.Active),
+				map[string]any{"limit": d.Limit, "active": d.Active})
+			return
+		}
+	}
+	var unavail *serviceerror.Unavailable
+	if errors.As(err, &unavail) || errors.Is(err, context.DeadlineExceeded) {
+		unavailable(c, err)
+		return
+	}
+	internalError(c, err)
+}
+
+func (s *Server) getGeneration(c *gin.Context) {
+	id, ok := parseJobID(c)
+	if !ok {
+		return
+	}
+	s.respondGeneration(c, http.StatusOK, user(c).ID, id)
+}
+
+func parseJobID(c *gin.Context) (string, bool) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		notFound(c, "generation")
+		return "", false
+	}
+	return id.String(), true
+}
+
+func (s *Server) respondGeneration(c *gin.Context, status int, userID, id string) {
+	g, err := s.Store.GetGeneration(c.Request.Context(), userID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		notFound(c, "generation")
+		return
+	}
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	s.writeGeneration(c, status, g)
+}
+
+func (s *Server) writeGeneration(c *gin.Context, status int, g store.Generation) {
+	view, err := s.generationView(c.Request.Context(), g, true)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	c.JSON(status, view)
+}
+
+func (s *Server) listGenerations(c *gin.Context) {
+	page, ok := parsePage(c)
+	if !ok {
+		return
+	}
+	gens, err := s.Store.ListGenerations(c.Request.Context(), user(c).ID, page)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	views := make([]GenerationView, 0, len(gens))
+	for _, g := range gens {
+		v, err := s.generationView(c.Request.Context(), g, false)
+		if err != nil {
+			unavailable(c, err)
+			return
+		}
+		views = append(views, v)
+	}
+	c.JSON(http.StatusOK, gin.H{"generations": views, "next_before": nextBefore(len(views), page.Limit, func() time.Time {
+		return gens[len(gens)-1].CreatedAt
+	})})
+}
+
+func (s *Server) cancelGeneration(c *gin.Context) {
+	id, ok := parseJobID(c)
+	if !ok {
+		return
+	}
+	u := user(c)
+	g, err := s.Store.GetGeneration(c.Request.Context(), u.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		notFound(c, "generation")
+		return
+	}
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	if g.Terminal() {
+		problem(c, http.StatusConflict, "already-finished", "Generation already finished",
+			"the generation is "+g.Status+" and can no longer be canceled", map[string]any{"generation_status": g.Status})
+		return
+	}
+	ctx, cancel := detached(c, 10*time.Second)
+	defer cancel()
+	err = s.Temporal.CancelWorkflow(ctx, workflows.GenerationID(id), "")
+	var nf *serviceerror.NotFound
+	if err != nil && !errors.As(err, &nf) {
+		unavailable(c, err)
+		return
+	}
+	s.respondGeneration(c, http.StatusAccepted, u.ID, id)
+}
+
+func (s *Server) generationEvents(c *gin.Context) {
+	id, ok := parseJobID(c)
+	if !ok {
+		return
+	}
+	g, err := s.Store.GetGeneration(c.Request.Context(), user(c).ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		notFound(c, "generation")
+		return
+	}
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	events, err := s.Progress.Watch(c.Request.Context(), id)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	c.Header("Content-Type", "text/event-stream")
+	c.Header("Cache-Control", "no-cache")
+	c.Header("X-Accel-Buffering", "no")
+	c.Status(http.StatusOK)
+	if g.Terminal() {
+		// The job ended before the stream opened; its stored status may have
+		// expired, so the database's answer closes the stream.
+		writeEvent(c, progress.Status{JobID: id, State: g.Status, Progress: 1, Images: g.BatchSize, Image: g.ImagesProduced})
+		return
+	}
+	relayEvents(c, events)
+}
+
+func relayEvents(c *gin.Context, events <-chan progress.Status) {
+	keepAlive := time.NewTicker(15 * time.Second)
+	defer keepAlive.Stop()
+	c.Writer.Flush()
+	for {
+		select {
+		case <-c.Request.Context().Done():
+			return
+		case <-keepAlive.C:
+			_, _ = c.Writer.WriteString(": keep-alive\n\n")
+			c.Writer.Flush()
+		case st, open := <-events:
+			if !open {
+				return
+			}
+			writeEvent(c, st)
+			if st.Terminal() {
+				return
+			}
+		}
+	}
+}
+
+func writeEvent(c *gin.Context, st progress.Status) {
+	b, _ := json.Marshal(st)
+	_, _ = fmt.Fprintf(c.Writer, "event: status\ndata: %s\n\n", b)
+	c.Writer.Flush()
+}
+
+// parsePage reads ?limit= and ?before= (RFC 3339).
+func parsePage(c *gin.Context) (store.Page, bool) {
+	var p store.Page
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			invalid(c, "limit must be between 1 and 100", FieldError{Field: "limit", Message: "must be between 1 and 100"})
+			return p, false
+		}
+		p.Limit = n
+	}
+	if v := c.Query("before"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			invalid(c, "before must be an RFC 3339 time", FieldError{Field: "before", Message: "must be an RFC 3339 time"})
+			return p, false
+		}
+		p.Before = t
+	}
+	if p.Limit == 0 {
+		p.Limit = 20
+	}
+	return p, true
+}
+
+func nextBefore(n, limit int, last func() time.Time) *string {
+	if n < limit || n == 0 {
+		return nil
+	}
+	s := last().UTC().Format(time.RFC3339Nano)
+	return &s
+}

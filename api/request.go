@@ -1,0 +1,198 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/easel/easel/engine"
+	"github.com/easel/easel/store"
+)
+
+// GenerationRequest is the body of POST /v1/generations.
+type GenerationRequest struct {
+	Prompt         string   `json:"prompt"`
+	NegativePrompt string   `json:"negative_prompt,omitempty"`
+	Model          string   `json:"model"`
+	Width          int      `json:"width"`
+	Height         int      `json:"height"`
+	Steps          int      `json:"steps"`
+	CFGScale       *float64 `json:"cfg_scale,omitempty"`
+	Seed           *int64   `json:"seed,omitempty"`
+	BatchSize      int      `json:"batch_size"`
+}
+
+// Request limits that hold for every plan.
+const (
+	maxPromptChars = 2000
+	minSide        = 64
+	maxSteps       = 150
+	defaultSteps   = 30
+	defaultCFG     = 7.0
+	maxSeed        = 1<<32 - 1
+	maxIdemKeyLen  = 255
+)
+
+// defaultBodyBytes bounds a request body; a generation request is tiny.
+const defaultBodyBytes = 64 << 10
+
+// decodeJSON reads a JSON body strictly: bounded size, no unknown fields, no
+// trailing data. It writes the 400 problem itself and reports false.
+func (s *Server) decodeJSON(c *gin.Context, dst any) bool {
+	limit := s.MaxBodyBytes
+	if limit <= 0 {
+		limit = defaultBodyBytes
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
+	}
+	if err != nil {
+		describeJSONError(c, err, limit)
+		return false
+	}
+	return true
+}
+
+func describeJSONError(c *gin.Context, err error, limit int64) {
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		problem(c, http.StatusBadRequest, "body-too-large", "Request body too large",
+			fmt.Sprintf("the body must be at most %d bytes", limit), nil)
+	case errors.As(err, &typ):
+		invalid(c, "a field has the wrong type", FieldError{Field: typ.Field,
+			Message: fmt.Sprintf("must be a %s", jsonKind(typ.Type.Kind().String()))})
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		invalid(c, "the body is not valid JSON: "+err.Error())
+	case errors.Is(err, io.EOF):
+		invalid(c, "the body is empty; send a JSON object")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		invalid(c, "the body has an unknown field", FieldError{Field: field, Message: "unknown field"})
+	default:
+		invalid(c, "the body could not be read: "+err.Error())
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int", "int64", "uint32", "float64", "ptr":
+		return "number"
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	}
+	return "value of the right type"
+}
+
+// normalize fills defaults that do not depend on the plan.
+func (r *GenerationRequest) normalize() {
+	r.Prompt = strings.TrimSpace(r.Prompt)
+	if r.Model == "" {
+		r.Model = engine.ModelSD15
+	}
+	if r.Steps == 0 {
+		r.Steps = defaultSteps
+	}
+	if r.BatchSize == 0 {
+		r.BatchSize = 1
+	}
+	if r.Width == 0 && r.Height == 0 {
+		r.Width, r.Height = nativeSide(r.Model), nativeSide(r.Model)
+	}
+}
+
+func nativeSide(model string) int {
+	if model == engine.ModelSD15 {
+		return 512
+	}
+	return 1024
+}
+
+// validate checks the request against fixed limits and the user's plan,
+// returning every problem at once.
+func (r *GenerationRequest) validate(plan store.Plan) []FieldError {
+	var errs []FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	switch n := utf8.RuneCountInString(r.Prompt); {
+	case n == 0:
+		add("prompt", "is required")
+	case n > maxPromptChars:
+		add("prompt", "must be at most %d characters", maxPromptChars)
+	}
+	if utf8.RuneCountInString(r.NegativePrompt) > maxPromptChars {
+		add("negative_prompt", "must be at most %d characters", maxPromptChars)
+	}
+	if !slices.Contains(engine.Models, r.Model) {
+		add("model", "must be one of %s", strings.Join(engine.Models, ", "))
+	}
+	validateSide(add, "width", r.Width, plan)
+	validateSide(add, "height", r.Height, plan)
+	if r.Steps < 1 || r.Steps > maxSteps {
+		add("steps", "must be between 1 and %d", maxSteps)
+	}
+	if r.CFGScale != nil && (*r.CFGScale < 1 || *r.CFGScale > 30) {
+		add("cfg_scale", "must be between 1 and 30")
+	}
+	if r.Seed != nil && (*r.Seed < 0 || *r.Seed > maxSeed) {
+		add("seed", "must be between 0 and %d", maxSeed)
+	}
+	if r.BatchSize < 1 || r.BatchSize > plan.MaxBatchSize {
+		add("batch_size", "must be between 1 and %d on the %s plan", plan.MaxBatchSize, plan.Name)
+	}
+	return errs
+}
+
+func validateSide(add func(string, string, ...any), field string, v int, plan store.Plan) {
+	switch {
+	case v < minSide:
+		add(field, "must be at least %d", minSide)
+	case v > plan.MaxResolution:
+		add(field, "must be at most %d on the %s plan", plan.MaxResolution, plan.Name)
+	case v%8 != 0:
+		add(field, "must be a multiple of 8")
+	}
+}
+
+// hash fingerprints the request as sent, so a reused Idempotency-Key with a
+// different body is caught.
+func (r GenerationRequest) hash() string {
+	b, _ := json.Marshal(r)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func validIdempotencyKey(k string) bool {
+	if k == "" || len(k) > maxIdemKeyLen {
+		return false
+	}
+	for _, r := range k {
+		if r < 0x21 || r > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,121 @@
+// Package api is Easel's HTTP front door: a gin router whose handlers
+// authenticate the caller, validate and price requests, start generation
+// workflows and read the user's jobs, images and credits. Errors are
+// application/problem+json.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/client"
+
+	"github.com/easel/easel/progress"
+	"github.com/easel/easel/storage"
+	"github.com/easel/easel/store"
+)
+
+// Server holds the API's dependencies.
+type Server struct {
+	Store      *store.Store
+	Temporal   client.Client
+	Progress   *progress.Hub
+	Redis      *redis.Client
+	Objects    *storage.Store
+	Auth       Authenticator
+	Log        *slog.Logger
+	Version    string
+	PresignTTL time.Duration
+	// MaxBodyBytes bounds request bodies (default 64 KiB).
+	MaxBodyBytes int64
+	// RenderHeartbeat is passed to new generation workflows (0: their default).
+	RenderHeartbeat time.Duration
+}
+
+const (
+	ctxRequestID = "request_id"
+	ctxUser      = "user"
+)
+
+// Router builds the HTTP handler.
+func (s *Server) Router() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(s.requestID, s.accessLog, s.recover)
+	r.NoRoute(func(c *gin.Context) { notFound(c, "route") })
+	r.NoMethod(func(c *gin.Context) {
+		problem(c, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", c.Request.Method+" is not allowed here", nil)
+	})
+
+	r.GET("/api/v1/app/version", s.version)
+	r.GET("/healthz", s.health)
+
+	v1 := r.Group("/v1", s.authenticate)
+	v1.POST("/generations", s.createGeneration)
+	v1.GET("/generations", s.listGenerations)
+	v1.GET("/generations/:id", s.getGeneration)
+	v1.GET("/generations/:id/events", s.generationEvents)
+	v1.DELETE("/generations/:id", s.cancelGeneration)
+	v1.GET("/images", s.listImages)
+	v1.GET("/images/:name", s.getImage)
+	v1.GET("/credits", s.credits)
+	return r
+}
+
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 128 {
+		id = uuid.NewString()
+	}
+	c.Set(ctxRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	attrs := []any{"request_id", c.GetString(ctxRequestID), "method", c.Request.Method,
+		"route", c.FullPath(), "status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds()}
+	if u, ok := c.Get(ctxUser); ok {
+		attrs = append(attrs, "user_id", u.(store.User).ID)
+	}
+	if len(c.Errors) > 0 {
+		attrs = append(attrs, "err", c.Errors.String())
+	}
+	level := slog.LevelInfo
+	if c.Writer.Status() >= 500 {
+		level = slog.LevelError
+	}
+	s.Log.Log(c.Request.Context(), level, "http request", attrs...)
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.Log.ErrorContext(c.Request.Context(), "handler panic", "request_id", c.GetString(ctxRequestID), "panic", p)
+			if !c.Writer.Written() {
+				problem(c, http.StatusInternalServerError, "internal", "Internal error", "", nil)
+			}
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) version(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"version": s.Version})
+}
+
+func user(c *gin.Context) store.User { return c.MustGet(ctxUser).(store.User) }
+
+// detached keeps request values but not the request's cancellation, for work
+// that must finish even if the client goes away.
+func detached(c *gin.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(c.Request.Context()), d)
+}

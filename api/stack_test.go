@@ -1,0 +1,256 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/easel/easel/activities"
+	"github.com/easel/easel/api"
+	"github.com/easel/easel/engine/sim"
+	"github.com/easel/easel/progress"
+	"github.com/easel/easel/storage"
+	"github.com/easel/easel/store"
+	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/workers"
+	"github.com/easel/easel/workflows"
+)
+
+// stack is the whole product wired over real servers: Postgres, Redis,
+// versitygw, an embedded Temporal server, the control worker, one sim GPU
+// worker per tier and the API.
+type stack struct {
+	t        *testing.T
+	store    *store.Store
+	hub      *progress.Hub
+	objects  *storage.Store
+	temporal client.Client
+	http     *httptest.Server
+	tokens   map[string]string
+	render   *activities.Render
+
+	mu  sync.Mutex
+	gpu map[string]worker.Worker
+}
+
+func newStack(t *testing.T, stepDelay time.Duration) *stack {
+	t.Helper()
+	ctx := context.Background()
+	pool := testenv.Postgres(t)
+	rdb := testenv.Redis(t)
+	objects, err := storage.New(ctx, testenv.S3(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := testenv.Temporal(t, api.SearchAttributes)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := &stack{t: t, store: store.New(pool), hub: progress.NewHub(rdb), objects: objects, temporal: tc,
+		tokens: map[string]string{}, gpu: map[string]worker.Worker{}}
+	s.render = &activities.Render{Engine: sim.New(sim.Config{StepDelay: stepDelay}), Objects: objects, Progress: s.hub,
+		Log: log, ProgressEvery: 10 * time.Millisecond}
+
+	control := workers.Control(tc, &activities.Ledger{Store: s.store, Progress: s.hub, Log: log},
+		&activities.Objects{Store: objects}, worker.Options{})
+	if err := control.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(control.Stop)
+	for _, tier := range workflows.Tiers {
+		s.startGPU(tier)
+	}
+	t.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, w := range s.gpu {
+			w.Stop()
+		}
+	})
+	srv := &api.Server{Store: s.store, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
+		Auth: &api.DevTokens{Store: s.store, Tokens: s.tokens}, Log: log, Version: "test", PresignTTL: time.Hour,
+		RenderHeartbeat: 5 * time.Second}
+	s.http = httptest.NewServer(srv.Router())
+	t.Cleanup(s.http.Close)
+	return s
+}
+
+func (s *stack) startGPU(tier string) {
+	s.t.Helper()
+	w := workers.GPU(s.temporal, tier, s.render, 2, worker.Options{})
+	if err := w.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.gpu[tier] = w
+	s.mu.Unlock()
+}
+
+func (s *stack) stopGPU(tier string) {
+	s.mu.Lock()
+	w := s.gpu[tier]
+	delete(s.gpu, tier)
+	s.mu.Unlock()
+	w.Stop()
+}
+
+// newUser creates a user on plan with credits and returns its token.
+func (s *stack) newUser(t *testing.T, plan string, credits int) (store.User, string) {
+	t.Helper()
+	ctx := context.Background()
+	id := uuid.NewString()
+	u, err := s.store.UpsertUser(ctx, id+"@example.com", "User "+id[:8], "sub-"+id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan != store.FreePlan {
+		if err := s.store.Subscribe(ctx, u.ID, plan, "cus_test", time.Now().AddDate(0, 1, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if credits > 0 {
+		if _, err := s.store.Grant(ctx, store.GrantInput{UserID: u.ID, Amount: credits, Source: "test",
+			ValidFrom: time.Now().Add(-time.Minute), ValidUntil: time.Now().Add(24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token := "tok-" + id
+	s.mu.Lock()
+	s.tokens[token] = u.ID
+	s.mu.Unlock()
+	return u, token
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+func (s *stack) do(t *testing.T, method, path, token string, body any, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.http.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// events reads the job's SSE stream to its end.
+func (s *stack) events(t *testing.T, id, token string) []progress.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.http.URL+"/v1/generations/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("events: %d %s", resp.StatusCode, ct)
+	}
+	var out []progress.Status
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var st progress.Status
+		if err := json.Unmarshal([]byte(data), &st); err != nil {
+			t.Fatalf("event %q: %v", data, err)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// waitStatus polls the job until pred holds.
+func (s *stack) waitGeneration(t *testing.T, id, token string, pred func(api.GenerationView) bool) api.GenerationView {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var g api.GenerationView
+		r := s.do(t, http.MethodGet, "/v1/generations/"+id, token, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("get generation: %d %s", r.status, r.body)
+		}
+		r.decode(t, &g)
+		if pred(g) {
+			return g
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("generation %s never reached the expected state; last %+v", id, g)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func terminal(g api.GenerationView) bool {
+	return g.Status == store.StatusCompleted || g.Status == store.StatusFailed || g.Status == store.StatusCanceled
+}
+
+type credits struct {
+	Available, Held, Granted int
+}
+
+func (s *stack) credits(t *testing.T, token string) credits {
+	t.Helper()
+	var c credits
+	r := s.do(t, http.MethodGet, "/v1/credits", token, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("credits: %d %s", r.status, r.body)
+	}
+	r.decode(t, &c)
+	return c
+}

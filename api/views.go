@@ -1,0 +1,197 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/easel/easel/pricing"
+	"github.com/easel/easel/progress"
+	"github.com/easel/easel/store"
+)
+
+// GenerationView is a job as the API shows it.
+type GenerationView struct {
+	ID             string           `json:"id"`
+	Status         string           `json:"status"`
+	Progress       *progress.Status `json:"progress,omitempty"`
+	Params         json.RawMessage  `json:"params"`
+	Price          pricing.Quote    `json:"price"`
+	Plan           string           `json:"plan"`
+	GPUTier        string           `json:"gpu_tier"`
+	CreditsHeld    int              `json:"credits_held"`
+	CreditsSettled *int             `json:"credits_settled"`
+	ImagesProduced int              `json:"images_produced"`
+	ComputeSecs    float64          `json:"compute_seconds"`
+	Images         []ImageView      `json:"images"`
+	Error          string           `json:"error,omitempty"`
+	CreatedAt      time.Time        `json:"created_at"`
+	CompletedAt    *time.Time       `json:"completed_at"`
+	Links          Links            `json:"links"`
+}
+
+// Links point at a job's related resources.
+type Links struct {
+	Self   string `json:"self"`
+	Events string `json:"events"`
+	Cancel string `json:"cancel"`
+}
+
+// ImageView is a stored image with short-lived download URLs.
+type ImageView struct {
+	Name         string          `json:"name"`
+	GenerationID string          `json:"generation_id"`
+	Width        int             `json:"width"`
+	Height       int             `json:"height"`
+	Seed         int64           `json:"seed"`
+	Bytes        int64           `json:"bytes"`
+	URL          string          `json:"url"`
+	ThumbnailURL string          `json:"thumbnail_url"`
+	Metadata     json.RawMessage `json:"metadata,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+func (s *Server) generationView(ctx context.Context, g store.Generation, withImages bool) (GenerationView, error) {
+	v := GenerationView{ID: g.ID, Status: g.Status, Params: g.Params, Plan: g.Plan, GPUTier: g.GPUTier,
+		CreditsHeld: g.CreditsHeld, CreditsSettled: g.CreditsSettled, ImagesProduced: g.ImagesProduced,
+		ComputeSecs: g.ComputeSeconds, Error: g.Error, CreatedAt: g.CreatedAt, CompletedAt: g.CompletedAt,
+		Images: []ImageView{}, Links: links(g.ID)}
+	var p struct {
+		Model, Prompt        string
+		Width, Height, Steps int
+		BatchSize            int `json:"batch_size"`
+	}
+	if err := json.Unmarshal(g.Params, &p); err == nil {
+		v.Price, _ = pricing.Price(pricing.Request{Model: p.Model, Width: p.Width, Height: p.Height, Steps: p.Steps, BatchSize: p.BatchSize})
+	}
+	if !g.Terminal() {
+		st, ok, err := s.Progress.Get(ctx, g.ID)
+		if err != nil {
+			return v, err
+		}
+		if ok {
+			v.Progress = &st
+			if st.State == progress.StateRunning {
+				v.Status = store.StatusRunning
+			}
+		}
+	}
+	if withImages && g.ImagesProduced > 0 {
+		imgs, err := s.Store.JobImages(ctx, g.UserID, g.ID)
+		if err != nil {
+			return v, err
+		}
+		for _, img := range imgs {
+			iv, err := s.imageView(ctx, img, false)
+			if err != nil {
+				return v, err
+			}
+			v.Images = append(v.Images, iv)
+		}
+	}
+	return v, nil
+}
+
+func links(id string) Links {
+	self := "/v1/generations/" + id
+	return Links{Self: self, Events: self + "/events", Cancel: self}
+}
+
+func (s *Server) imageView(ctx context.Context, img store.Image, withMeta bool) (ImageView, error) {
+	url, err := s.Objects.PresignGet(ctx, img.Key, s.PresignTTL)
+	if err != nil {
+		return ImageView{}, err
+	}
+	thumb, err := s.Objects.PresignGet(ctx, img.ThumbnailKey, s.PresignTTL)
+	if err != nil {
+		return ImageView{}, err
+	}
+	v := ImageView{Name: img.Name, GenerationID: img.JobID, Width: img.Width, Height: img.Height, Bytes: img.Bytes,
+		URL: url, ThumbnailURL: thumb, CreatedAt: img.CreatedAt}
+	var meta struct {
+		Seed int64 `json:"seed"`
+	}
+	_ = json.Unmarshal(img.Metadata, &meta)
+	v.Seed = meta.Seed
+	if withMeta {
+		v.Metadata = img.Metadata
+	}
+	return v, nil
+}
+
+func (s *Server) listImages(c *gin.Context) {
+	page, ok := parsePage(c)
+	if !ok {
+		return
+	}
+	imgs, err := s.Store.ListImages(c.Request.Context(), user(c).ID, page)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	views := make([]ImageView, 0, len(imgs))
+	for _, img := range imgs {
+		v, err := s.imageView(c.Request.Context(), img, false)
+		if err != nil {
+			unavailable(c, err)
+			return
+		}
+		views = append(views, v)
+	}
+	c.JSON(http.StatusOK, gin.H{"images": views, "next_before": nextBefore(len(views), page.Limit, func() time.Time {
+		return imgs[len(imgs)-1].CreatedAt
+	})})
+}
+
+func (s *Server) getImage(c *gin.Context) {
+	img, err := s.Store.GetImage(c.Request.Context(), user(c).ID, c.Param("name"))
+	if errors.Is(err, store.ErrNotFound) {
+		notFound(c, "image")
+		return
+	}
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	v, err := s.imageView(c.Request.Context(), img, true)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+// GrantView is one block of credits.
+type GrantView struct {
+	ID         string    `json:"id"`
+	Source     string    `json:"source"`
+	Total      int       `json:"total"`
+	Used       int       `json:"used"`
+	ValidFrom  time.Time `json:"valid_from"`
+	ValidUntil time.Time `json:"valid_until"`
+}
+
+func (s *Server) credits(c *gin.Context) {
+	u := user(c)
+	b, err := s.Store.Balance(c.Request.Context(), u.ID)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	grants, err := s.Store.Grants(c.Request.Context(), u.ID)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	views := make([]GrantView, 0, len(grants))
+	for _, g := range grants {
+		views = append(views, GrantView{ID: g.ID, Source: g.Source, Total: g.Total, Used: g.Used,
+			ValidFrom: g.ValidFrom, ValidUntil: g.ValidUntil})
+	}
+	c.JSON(http.StatusOK, gin.H{"available": b.Available, "held": b.Held, "granted": b.Granted,
+		"grants": views, "pricing": pricing.Formula})
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/easel/easel/config"
+	"github.com/easel/easel/progress"
+	"github.com/easel/easel/storage"
+	"github.com/easel/easel/store"
+)
+
+// deps are the connections a subcommand opened; close releases them.
+type deps struct {
+	log      *slog.Logger
+	store    *store.Store
+	redis    *redis.Client
+	progress *progress.Hub
+	objects  *storage.Store
+	temporal client.Client
+	closers  []func()
+}
+
+func (d *deps) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+}
+
+// connect opens what needs names, failing with a message per missing setting.
+func connect(ctx context.Context, cfg config.Config, needs config.Needs, log *slog.Logger) (*deps, error) {
+	if err := cfg.Validate(needs); err != nil {
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	d := &deps{log: log}
+	err := d.open(ctx, cfg, needs)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) error {
+	if needs.Database {
+		pool, err := store.Connect(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		d.closers = append(d.closers, pool.Close)
+		d.store = store.New(pool)
+	}
+	if needs.Redis {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("parse REDIS_URL: %w", err)
+		}
+		d.redis = redis.NewClient(opts)
+		d.closers = append(d.closers, func() { _ = d.redis.Close() })
+		if err := d.redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("ping redis: %w", err)
+		}
+		d.progress = progress.NewHub(d.redis)
+	}
+	if needs.S3 {
+		objects, err := storage.New(ctx, storage.Config{Bucket: cfg.S3Bucket, Region: cfg.AWSRegion,
+			Endpoint: cfg.S3Endpoint, PathStyle: cfg.S3PathStyle})
+		if err != nil {
+			return err
+		}
+		d.objects = objects
+	}
+	if needs.Temporal {
+		c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+			Logger: sdklog.NewStructuredLogger(d.log)})
+		if err != nil {
+			return fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
+		}
+		d.temporal = c
+		d.closers = append(d.closers, c.Close)
+	}
+	return nil
+}
+
+// loadConfig reads and checks the environment for a subcommand.
+func loadConfig() (config.Config, *slog.Logger, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return config.Config{}, nil, err
+	}
+	if err := cfg.Validate(config.Needs{}); err != nil {
+		return config.Config{}, nil, errors.New("configuration:\n" + err.Error())
+	}
+	return cfg, cfg.Logger(), nil
+}

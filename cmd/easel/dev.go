@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/easel/easel/api"
+	"github.com/easel/easel/config"
+	"github.com/easel/easel/devtemporal"
+	"github.com/easel/easel/engine/sim"
+	"github.com/easel/easel/locals3"
+	"github.com/easel/easel/schema"
+	"github.com/easel/easel/storage"
+	"github.com/easel/easel/store"
+	"github.com/easel/easel/workflows"
+)
+
+// Development defaults: the local Postgres and Redis, fixed ports, and a
+// token for the seeded development user.
+const (
+	devDatabaseURL = "postgres://postgres@127.0.0.1:5432/easel?sslmode=disable"
+	devRedisURL    = "redis://127.0.0.1:6379/0"
+	devToken       = "dev-token"
+	devEmail       = "dev@easel.local"
+	devBucket      = "easel-images"
+	devS3Key       = "easel-dev"
+	devS3Secret    = "easel-dev-secret"
+	devCredits     = 2000
+)
+
+type devOptions struct {
+	stateDir     string
+	httpAddr     string
+	temporalPort int
+	uiPort       int
+	s3Addr       string
+	stepDelay    time.Duration
+}
+
+func devCommand() *cobra.Command {
+	var o devOptions
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole product in one process: Temporal + UI, API, workers on the sim engine, local S3",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.stateDir, "state-dir", ".state", "folder for the Temporal database, S3 objects and logs")
+	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "API listen address")
+	f.IntVar(&o.temporalPort, "temporal-port", 7233, "Temporal frontend gRPC port")
+	f.IntVar(&o.uiPort, "ui-port", 8233, "Temporal Web UI port")
+	f.StringVar(&o.s3Addr, "s3-addr", "127.0.0.1:7070", "local S3 listen address")
+	f.DurationVar(&o.stepDelay, "step-delay", 20*time.Millisecond, "simulated GPU time per diffusion step")
+	return cmd
+}
+
+// devConfig starts from the environment and fills development defaults.
+func devConfig(o devOptions) (config.Config, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return cfg, err
+	}
+	if os.Getenv("LOG_FORMAT") == "" {
+		cfg.LogFormat = "text"
+	}
+	cfg.DeploymentMode = "dev"
+	cfg.DatabaseURL = cmpOr(cfg.DatabaseURL, devDatabaseURL)
+	cfg.RedisURL = cmpOr(cfg.RedisURL, devRedisURL)
+	cfg.DevToken = cmpOr(cfg.DevToken, devToken)
+	cfg.S3Bucket, cfg.S3PathStyle = devBucket, true
+	cfg.HTTPAddr = o.httpAddr
+	cfg.SimStepDelay = o.stepDelay
+	return cfg, cfg.Validate(config.Needs{Database: true, Redis: true})
+}
+
+func cmpOr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func runDev(ctx context.Context, o devOptions) error {
+	cfg, err := devConfig(o)
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger()
+	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	if err := ensureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	d, err := connect(ctx, cfg, config.Needs{Database: true, Redis: true}, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	if err := schema.Up(ctx, d.store.Pool()); err != nil {
+		return err
+	}
+	if err := startDevS3(ctx, d, o, cfg); err != nil {
+		return err
+	}
+	temporalSrv, err := startDevTemporal(ctx, d, o, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = temporalSrv.Stop() }()
+	u, err := seedDevUser(ctx, d.store)
+	if err != nil {
+		return err
+	}
+	stopWorkers, err := startDevWorkers(d, cfg)
+	if err != nil {
+		return err
+	}
+	defer stopWorkers()
+	auth := &api.DevTokens{Store: d.store, Tokens: map[string]string{cfg.DevToken: u.ID}}
+	printBanner(o, cfg, temporalSrv)
+	return serveHTTP(ctx, cfg.HTTPAddr, newAPI(d, cfg, auth).Router(), log)
+}
+
+// ensureDatabase creates the development database when it is missing.
+func ensureDatabase(ctx context.Context, dbURL string) error {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	admin := *u
+	admin.Path = "/postgres"
+	conn, err := pgx.Connect(ctx, admin.String())
+	if err != nil {
+		return fmt.Errorf("connect to postgres at %s (is it running? `make services` starts it): %w", u.Host, err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+func startDevS3(ctx context.Context, d *deps, o devOptions, cfg config.Config) error {
+	root, _ := os.Getwd()
+	bin, err := locals3.FindBinary(root)
+	if err != nil {
+		return err
+	}
+	srv, err := locals3.Start(ctx, locals3.Options{Binary: bin, Dir: filepath.Join(o.stateDir, "s3"), Addr: o.s3Addr,
+		AccessKey: devS3Key, SecretKey: devS3Secret, LogPath: filepath.Join(o.stateDir, "versitygw.log")})
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, srv.Stop)
+	objects, err := storage.New(ctx, storage.Config{Bucket: cfg.S3Bucket, Region: cfg.AWSRegion, Endpoint: srv.Endpoint(),
+		PathStyle: true, AccessKeyID: devS3Key, SecretAccessKey: devS3Secret})
+	if err != nil {
+		return err
+	}
+	if err := objects.EnsureBucket(ctx); err != nil {
+		return err
+	}
+	d.objects = objects
+	return nil
+}
+
+func startDevTemporal(ctx context.Context, d *deps, o devOptions, cfg config.Config, log *slog.Logger) (*devtemporal.Server, error) {
+	dbFile, err := filepath.Abs(filepath.Join(o.stateDir, "temporal.db"))
+	if err != nil {
+		return nil, err
+	}
+	log.Info("starting embedded Temporal", "db", dbFile)
+	srv, err := devtemporal.Start(ctx, devtemporal.Options{Namespace: cfg.TemporalNamespace, DatabaseFile: dbFile,
+		Port: o.temporalPort, UIPort: o.uiPort, SearchAttributes: api.SearchAttributes})
+	if err != nil {
+		return nil, fmt.Errorf("start embedded temporal: %w", err)
+	}
+	cfg.TemporalAddress = srv.HostPort()
+	if err := d.open(ctx, cfg, config.Needs{Temporal: true}); err != nil {
+		_ = srv.Stop()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// seedDevUser makes sure the development user exists on the Pro plan with
+// this month's development credits (granted once per month).
+func seedDevUser(ctx context.Context, s *store.Store) (store.User, error) {
+	u, err := s.UpsertUser(ctx, devEmail, "Dev User", "dev:"+devEmail)
+	if err != nil {
+		return u, err
+	}
+	plan, err := s.UserPlan(ctx, u.ID)
+	if err != nil {
+		return u, err
+	}
+	now := time.Now().UTC()
+	if plan.Slug == store.FreePlan {
+		if err := s.Subscribe(ctx, u.ID, "pro", "cus_dev", now.AddDate(0, 1, 0)); err != nil {
+			return u, err
+		}
+	}
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	_, err = s.Grant(ctx, store.GrantInput{UserID: u.ID, Amount: devCredits, Source: "dev", ValidFrom: month,
+		ValidUntil: month.AddDate(0, 1, 0), ReferenceID: "dev-seed/" + month.Format("2006-01")})
+	return u, err
+}
+
+// startDevWorkers runs the control worker and one sim GPU worker per tier.
+func startDevWorkers(d *deps, cfg config.Config) (stop func(), err error) {
+	ws := []worker.Worker{controlWorker(d)}
+	eng := sim.New(sim.Config{StepDelay: cfg.SimStepDelay})
+	for _, tier := range workflows.Tiers {
+		ws = append(ws, gpuWorker(d, tier, eng, cfg.GPUSlots))
+	}
+	stop = func() {
+		for _, w := range ws {
+			w.Stop()
+		}
+	}
+	for _, w := range ws {
+		if err := w.Start(); err != nil {
+			stop()
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
+	}
+	return stop, nil
+}
+
+func printBanner(o devOptions, cfg config.Config, t *devtemporal.Server) {
+	api := "http://" + o.httpAddr
+	fmt.Printf(`
+Easel is running.
+  API          %s   (token: %s)
+  Temporal UI  %s
+  Temporal     %s   namespace %s
+  S3           http://%s   bucket %s
+  Postgres     %s
+  Redis        %s
+
+Try:
+  go run ./cmd/easel generate --prompt "a lighthouse at dusk"
+  curl -s -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-1' \
+       -d '{"prompt":"a lighthouse at dusk","model":"sdxl","width":1024,"height":1024}' %s/v1/generations
+  curl -s -H 'Authorization: Bearer %s' %s/v1/credits
+
+Ctrl-C stops everything.
+`, api, cfg.DevToken, t.UIAddress(), t.HostPort(), t.Namespace(), o.s3Addr, cfg.S3Bucket, redact(cfg.DatabaseURL),
+		cfg.RedisURL, cfg.DevToken, api, cfg.DevToken, api)
+}
+
+// redact hides a password in a URL.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
+}

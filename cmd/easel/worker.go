@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/easel/easel/activities"
+	"github.com/easel/easel/config"
+	"github.com/easel/easel/engine"
+	"github.com/easel/easel/engine/sim"
+	"github.com/easel/easel/workers"
+	"github.com/easel/easel/workflows"
+)
+
+func workerCommand() *cobra.Command {
+	var role, tier, engineName string
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a control-plane worker or a GPU worker for one tier",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, log, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			switch role {
+			case "control":
+				return runControlWorker(cmd.Context(), cfg, log)
+			case "gpu":
+				if !slices.Contains(workflows.Tiers, tier) {
+					return fmt.Errorf("--tier must be one of %s", strings.Join(workflows.Tiers, ", "))
+				}
+				return runGPUWorker(cmd.Context(), cfg, log, tier, engineName)
+			}
+			return fmt.Errorf("--role must be control or gpu, not %q", role)
+		},
+	}
+	cmd.Flags().StringVar(&role, "role", "control", "control (workflows, ledger) or gpu (renders)")
+	cmd.Flags().StringVar(&tier, "tier", workflows.TierT4, "GPU tier for --role gpu: t4, a10g or a100")
+	cmd.Flags().StringVar(&engineName, "engine", "sim", "image engine for --role gpu: sim")
+	return cmd
+}
+
+func runControlWorker(ctx context.Context, cfg config.Config, log loggerT) error {
+	d, err := connect(ctx, cfg, config.Needs{Database: true, Redis: true, Temporal: true, S3: true}, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	w := controlWorker(d)
+	log.Info("control worker started", "task_queue", workflows.ControlQueue)
+	return runWorker(ctx, w)
+}
+
+func controlWorker(d *deps) worker.Worker {
+	return workers.Control(d.temporal,
+		&activities.Ledger{Store: d.store, Progress: d.progress, Log: d.log},
+		&activities.Objects{Store: d.objects}, worker.Options{})
+}
+
+func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, tier, engineName string) error {
+	eng, err := newEngine(engineName, cfg)
+	if err != nil {
+		return err
+	}
+	d, err := connect(ctx, cfg, config.Needs{Redis: true, Temporal: true, S3: true}, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	w := gpuWorker(d, tier, eng, cfg.GPUSlots)
+	log.Info("gpu worker started", "task_queue", workflows.GPUQueue(tier), "engine", eng.Name(), "slots", cfg.GPUSlots)
+	return runWorker(ctx, w)
+}
+
+func gpuWorker(d *deps, tier string, eng engine.Engine, slots int) worker.Worker {
+	return workers.GPU(d.temporal, tier, &activities.Render{Engine: eng, Objects: d.objects, Progress: d.progress, Log: d.log},
+		slots, worker.Options{})
+}
+
+func newEngine(name string, cfg config.Config) (engine.Engine, error) {
+	switch name {
+	case "sim":
+		return sim.New(sim.Config{StepDelay: cfg.SimStepDelay}), nil
+	}
+	return nil, fmt.Errorf("--engine %q is not available; use sim", name)
+}
+
+// runWorker runs w until ctx ends, then stops it (running activities get the
+// worker's stop timeout to finish).
+func runWorker(ctx context.Context, w worker.Worker) error {
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}

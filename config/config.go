@@ -1,0 +1,101 @@
+// Package config reads Easel's configuration from the environment, using the
+// seed's names (DATABASE_URL, REDIS_URL, S3_BUCKET, AWS_REGION, ...) plus
+// TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, and validates it at start.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is every setting of every subcommand.
+type Config struct {
+	DeploymentMode    string        `env:"DEPLOYMENT_MODE" envDefault:"saas"`
+	DatabaseURL       string        `env:"DATABASE_URL"`
+	RedisURL          string        `env:"REDIS_URL"`
+	TemporalAddress   string        `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
+	TemporalNamespace string        `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
+	S3Bucket          string        `env:"S3_BUCKET"`
+	S3Endpoint        string        `env:"S3_ENDPOINT"`
+	S3PathStyle       bool          `env:"S3_PATH_STYLE"`
+	AWSRegion         string        `env:"AWS_REGION" envDefault:"us-east-1"`
+	HTTPAddr          string        `env:"HTTP_ADDR" envDefault:":8080"`
+	DevToken          string        `env:"EASEL_DEV_TOKEN"`
+	PresignTTL        time.Duration `env:"PRESIGN_TTL" envDefault:"1h"`
+	SimStepDelay      time.Duration `env:"SIM_STEP_DELAY" envDefault:"20ms"`
+	GPUSlots          int           `env:"GPU_SLOTS" envDefault:"1"`
+	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel          slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+// Needs names what a subcommand requires.
+type Needs struct {
+	Database, Redis, Temporal, S3 bool
+}
+
+// Load reads the environment.
+func Load() (Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return Config{}, fmt.Errorf("read configuration from the environment: %s", withEnvNames(err.Error()))
+	}
+	return c, nil
+}
+
+// withEnvNames rewrites the parser's Go field names into the environment
+// names an operator actually sets.
+func withEnvNames(msg string) string {
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
+			msg = strings.ReplaceAll(msg, `"`+f.Name+`"`, name)
+		}
+	}
+	return msg
+}
+
+// Validate reports every missing or malformed value a subcommand needs, all
+// at once, each with what to set.
+func (c Config) Validate(n Needs) error {
+	var errs []error
+	missing := func(name, why string) { errs = append(errs, fmt.Errorf("%s is not set: %s", name, why)) }
+	if n.Database && c.DatabaseURL == "" {
+		missing("DATABASE_URL", "the Postgres URL, e.g. postgres://user@host:5432/easel?sslmode=require")
+	}
+	if n.Redis && c.RedisURL == "" {
+		missing("REDIS_URL", "the Redis URL, e.g. redis://host:6379/0")
+	}
+	if n.Temporal && c.TemporalAddress == "" {
+		missing("TEMPORAL_ADDRESS", "the Temporal frontend host:port")
+	}
+	if n.S3 && c.S3Bucket == "" {
+		missing("S3_BUCKET", "the bucket that holds users' images")
+	}
+	if c.PresignTTL <= 0 || c.PresignTTL > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("PRESIGN_TTL=%s must be between 1s and 168h", c.PresignTTL))
+	}
+	if c.GPUSlots < 1 {
+		errs = append(errs, fmt.Errorf("GPU_SLOTS=%d must be at least 1", c.GPUSlots))
+	}
+	if f := strings.ToLower(c.LogFormat); f != "json" && f != "text" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q must be json or text", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// Logger builds the process logger: JSON in production, text for humans.
+func (c Config) Logger() *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if strings.EqualFold(c.LogFormat, "text") {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

@@ -1,0 +1,34 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidateNamesEveryMissingValue(t *testing.T) {
+	t.Setenv("PRESIGN_TTL", "1h")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DatabaseURL, c.RedisURL, c.S3Bucket = "", "", ""
+	err = c.Validate(Needs{Database: true, Redis: true, S3: true})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, name := range []string{"DATABASE_URL", "REDIS_URL", "S3_BUCKET"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+	if err := c.Validate(Needs{}); err != nil {
+		t.Fatalf("nothing needed: %v", err)
+	}
+}
+
+func TestLoadRejectsMalformed(t *testing.T) {
+	t.Setenv("PRESIGN_TTL", "soon")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "PRESIGN_TTL") {
+		t.Fatalf("err = %v, want one naming PRESIGN_TTL", err)
+	}
+}

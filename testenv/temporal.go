@@ -1,0 +1,38 @@
+package testenv
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/easel/easel/devtemporal"
+)
+
+// Temporal starts an in-memory embedded Temporal server for the test, with
+// the given custom search attributes, and returns a client on it. Both stop
+// when the test ends.
+func Temporal(t testing.TB, searchAttributes map[string]enumspb.IndexedValueType) client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	srv, err := devtemporal.Start(ctx, devtemporal.Options{SearchAttributes: searchAttributes})
+	if err != nil {
+		Unavailable(t, "embedded temporal: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	// Workers log through the client; tests only want warnings and worse.
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.HostPort(), Namespace: srv.Namespace(),
+		Logger: sdklog.NewStructuredLogger(quiet)})
+	if err != nil {
+		t.Fatalf("dial embedded temporal: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}

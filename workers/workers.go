@@ -1,0 +1,34 @@
+// Package workers decides which workflows and activities run on which task
+// queue: the control-plane worker (workflows, ledger, cleanup) and one GPU
+// worker per tier (renders).
+package workers
+
+import (
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/easel/easel/activities"
+	"github.com/easel/easel/workflows"
+)
+
+// Control builds the control-plane worker on workflows.ControlQueue. The
+// ledger activities run there as local activities of the generation workflow.
+func Control(c client.Client, ledger *activities.Ledger, objects *activities.Objects, opts worker.Options) worker.Worker {
+	w := worker.New(c, workflows.ControlQueue, opts)
+	w.RegisterWorkflowWithOptions(workflows.Generation, workflow.RegisterOptions{Name: "Generation"})
+	w.RegisterActivity(ledger)
+	w.RegisterActivity(objects)
+	return w
+}
+
+// GPU builds a render worker for one tier. slots is the number of renders it
+// runs at once: one per GPU on the host.
+func GPU(c client.Client, tier string, render *activities.Render, slots int, opts worker.Options) worker.Worker {
+	opts.MaxConcurrentActivityExecutionSize = max(slots, 1)
+	// A GPU host never runs workflows or local activities.
+	opts.DisableWorkflowWorker = true
+	w := worker.New(c, workflows.GPUQueue(tier), opts)
+	w.RegisterActivity(render)
+	return w
+}
