@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -75,20 +76,13 @@ func devConfig(o devOptions) (config.Config, error) {
 		cfg.LogFormat = "text"
 	}
 	cfg.DeploymentMode = "dev"
-	cfg.DatabaseURL = cmpOr(cfg.DatabaseURL, devDatabaseURL)
-	cfg.RedisURL = cmpOr(cfg.RedisURL, devRedisURL)
-	cfg.DevToken = cmpOr(cfg.DevToken, devToken)
+	cfg.DatabaseURL = cmp.Or(cfg.DatabaseURL, devDatabaseURL)
+	cfg.RedisURL = cmp.Or(cfg.RedisURL, devRedisURL)
+	cfg.DevToken = cmp.Or(cfg.DevToken, devToken)
 	cfg.S3Bucket, cfg.S3PathStyle = devBucket, true
 	cfg.HTTPAddr = o.httpAddr
 	cfg.SimStepDelay = o.stepDelay
 	return cfg, cfg.Validate(config.Needs{Database: true, Redis: true})
-}
-
-func cmpOr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 func runDev(ctx context.Context, o devOptions) error {
