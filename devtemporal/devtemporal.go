@@ -9,13 +9,9 @@
 // queue priority and fairness, eager activities) and tune matching for a
 // single-node server so task dispatch is fast.
 //
-// The server itself runs in a child process built from the nested module in
-// ./server: go.temporal.io/server v1.31.2 does not compile against the
-// go.temporal.io/api version that the SDK and Web UI used by easel require,
-// so the two cannot share a binary. The first Start builds that binary with
-// the local Go toolchain (a few minutes) and caches it; later starts take
-// about a second. Set EASEL_DEVTEMPORAL_SERVER to use a prebuilt binary.
-// The Web UI runs in this process.
+// Server and UI run inside the calling process. go.temporal.io/server
+// v1.31.2 compiles only against go.temporal.io/api v1.62.x, which pins the
+// SDK to v1.42 and the UI server to v2.50 for the whole module.
 package devtemporal
 
 import (
@@ -26,6 +22,9 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
+
+	"go.temporal.io/server/temporal"
 
 	enumspb "go.temporal.io/api/enums/v1"
 )
@@ -45,7 +44,8 @@ type Options struct {
 
 // Server is a running dev server.
 type Server struct {
-	child     *child
+	server    temporal.Server
+	stopping  atomic.Bool
 	ui        *uiServer
 	hostPort  string
 	namespace string
@@ -68,11 +68,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	c, err := startChild(ctx, opts)
+	s := &Server{namespace: opts.Namespace}
+	srv, hostPort, err := startServer(opts, &s.stopping)
 	if err != nil {
-		return nil, err
+		return nil, errorf("%w", err)
 	}
-	s := &Server{child: c, hostPort: c.hostPort, namespace: opts.Namespace}
+	s.server, s.hostPort = srv, hostPort
 	if err := s.finishStart(ctx, opts); err != nil {
 		return nil, errors.Join(err, s.Stop())
 	}
@@ -130,7 +131,8 @@ func (s *Server) Stop() error {
 		if s.ui != nil {
 			s.ui.stop()
 		}
-		s.stopErr = s.child.stop()
+		s.stopping.Store(true)
+		s.stopErr = s.server.Stop()
 	})
 	return s.stopErr
 }

@@ -28,9 +28,8 @@ const (
 	activityQueue = "devtemporal-test-activities"
 )
 
-// startTimeout is generous because the first Start in a fresh cache builds
-// the server binary.
-const startTimeout = 15 * time.Minute
+// startTimeout bounds a server start on a slow, shared CI machine.
+const startTimeout = 2 * time.Minute
 
 var testAttributes = map[string]enumspb.IndexedValueType{
 	"UserId":  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
@@ -69,7 +68,7 @@ func AdmitWorkflow(ctx workflow.Context) (string, error) {
 
 func TestServerRunsWorkflowAndUI(t *testing.T) {
 	uiPort := freeTestPort(t)
-	s := startServer(t, Options{SearchAttributes: testAttributes, UIPort: uiPort})
+	s := startTestServer(t, Options{SearchAttributes: testAttributes, UIPort: uiPort})
 	c := dial(t, s)
 	startWorkers(t, c)
 
@@ -113,7 +112,7 @@ func TestRestartWithDatabaseFile(t *testing.T) {
 	first := map[string]enumspb.IndexedValueType{"UserId": enumspb.INDEXED_VALUE_TYPE_KEYWORD}
 
 	// A non-default namespace also covers namespace registration.
-	s := startServer(t, Options{Namespace: "easel", DatabaseFile: file, SearchAttributes: first})
+	s := startTestServer(t, Options{Namespace: "easel", DatabaseFile: file, SearchAttributes: first})
 	c := dial(t, s)
 	w := startWorkers(t, c)
 	runWorkflow(t, c, "before-restart")
@@ -123,7 +122,7 @@ func TestRestartWithDatabaseFile(t *testing.T) {
 
 	// The second run also adds attributes, as after a code change that
 	// introduced a new one.
-	s = startServer(t, Options{Namespace: "easel", DatabaseFile: file, SearchAttributes: testAttributes})
+	s = startTestServer(t, Options{Namespace: "easel", DatabaseFile: file, SearchAttributes: testAttributes})
 	c = dial(t, s)
 	assertSearchAttributes(t, c, s.Namespace(), testAttributes)
 	if _, err := c.DescribeWorkflowExecution(context.Background(), workflowID, ""); err != nil {
@@ -133,7 +132,7 @@ func TestRestartWithDatabaseFile(t *testing.T) {
 	runWorkflow(t, c, "after-restart")
 }
 
-func startServer(t testing.TB, opts Options) *Server {
+func startTestServer(t testing.TB, opts Options) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
@@ -275,7 +274,7 @@ func freeTestPort(t testing.TB) int {
 // that runs one no-op activity on a different task queue, sequentially.
 // It reports mean and median milliseconds per workflow.
 func BenchmarkWorkflowOneActivity(b *testing.B) {
-	s := startServer(b, Options{})
+	s := startTestServer(b, Options{})
 	c := dial(b, s)
 	startWorkers(b, c)
 	runWorkflow(b, c, "warmup") // first run creates task queues

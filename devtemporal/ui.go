@@ -59,10 +59,9 @@ func uiConfig(opts Options, frontend string) *uiconfig.Config {
 		DefaultNamespace: opts.Namespace,
 		// Plain HTTP: a Secure CSRF cookie would not be sent back by browsers
 		// on non-localhost addresses, breaking every write action.
-		CORS:               uiconfig.CORS{CookieInsecure: true},
-		HideLogs:           true, // no per-request access log in `easel dev` output
-		NotifyOnNewVersion: false,
-		Distribution:       "easel-dev",
+		CORS:     uiconfig.CORS{CookieInsecure: true},
+		HideLogs: true, // no per-request access log in `easel dev` output
+
 	}
 }
 

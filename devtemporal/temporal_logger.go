@@ -1,28 +1,21 @@
-package main
+package devtemporal
 
 import (
 	"context"
 	"log/slog"
-	"os"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
 )
 
-// newLogger writes JSON lines to stderr; the parent decodes them and
-// re-emits each record on the caller's slog.Logger. The parent passes the
-// lowest level that logger accepts so filtered records never cross the pipe.
-func newLogger(level string) *slog.Logger {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		lvl = slog.LevelWarn
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-}
-
 // slogLogger adapts a *slog.Logger to the Temporal server's log.Logger.
 type slogLogger struct {
 	l *slog.Logger
+	// stopping demotes records to debug once Stop began: while services shut
+	// down one by one the survivors warn about every connection and shard
+	// they lose, which is expected; a real failure surfaces as Stop's error.
+	stopping *atomic.Bool
 }
 
 var (
@@ -30,8 +23,8 @@ var (
 	_ log.WithLogger = slogLogger{}
 )
 
-func newTemporalLogger(l *slog.Logger) log.Logger {
-	return slogLogger{l: l.With("component", "temporal")}
+func newTemporalLogger(l *slog.Logger, stopping *atomic.Bool) log.Logger {
+	return slogLogger{l: l.With("component", "temporal"), stopping: stopping}
 }
 
 func (s slogLogger) Debug(msg string, tags ...tag.Tag) { s.log(slog.LevelDebug, msg, tags) }
@@ -55,11 +48,14 @@ func (s slogLogger) Fatal(msg string, tags ...tag.Tag) {
 }
 
 func (s slogLogger) With(tags ...tag.Tag) log.Logger {
-	return slogLogger{l: s.l.With(attrs(tags)...)}
+	return slogLogger{l: s.l.With(attrs(tags)...), stopping: s.stopping}
 }
 
 func (s slogLogger) log(level slog.Level, msg string, tags []tag.Tag) {
 	ctx := context.Background()
+	if s.stopping.Load() {
+		level = slog.LevelDebug
+	}
 	if !s.l.Enabled(ctx, level) {
 		return
 	}

@@ -1,4 +1,4 @@
-package main
+package devtemporal
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/schema/sqlite"
 )
@@ -15,7 +14,7 @@ import (
 // prepareDatabase makes the SQLite store ready before the server opens it:
 // schema for a new file, and the namespace with its search attributes.
 // In-memory databases get their schema from the SQLite plugin itself.
-func prepareDatabase(sqlCfg *config.SQL, cfg childConfig) error {
+func prepareDatabase(sqlCfg *config.SQL, cfg Options) error {
 	if cfg.DatabaseFile != "" {
 		if err := ensureSchema(sqlCfg, cfg.DatabaseFile); err != nil {
 			return err
@@ -45,14 +44,10 @@ func ensureSchema(sqlCfg *config.SQL, file string) error {
 
 // ensureNamespace registers the namespace directly in the database, which is
 // much faster than registering through a running server. It is a no-op for
-// an existing namespace; attributes missing from one are added by the parent
-// through the operator API once the server runs.
-func ensureNamespace(sqlCfg *config.SQL, cfg childConfig) error {
-	attrs := make(map[string]enumspb.IndexedValueType, len(cfg.SearchAttributes))
-	for name, typ := range cfg.SearchAttributes {
-		attrs[name] = enumspb.IndexedValueType(typ)
-	}
-	ns, err := sqlite.NewNamespaceConfig(clusterName, cfg.Namespace, false, attrs)
+// an existing namespace; attributes missing from one are added through the
+// operator API once the server runs.
+func ensureNamespace(sqlCfg *config.SQL, cfg Options) error {
+	ns, err := sqlite.NewNamespaceConfig(clusterName, cfg.Namespace, false, cfg.SearchAttributes)
 	if err != nil {
 		return fmt.Errorf("namespace config: %w", err)
 	}

@@ -1,10 +1,11 @@
-package main
+package devtemporal
 
 import (
 	"fmt"
-	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
@@ -17,7 +18,7 @@ import (
 
 const (
 	clusterName = "active"
-	loopbackIP  = "127.0.0.1"
+	loopbackIP  = defaultIP
 )
 
 // endpoint is where one service listens and how it is dialed.
@@ -40,7 +41,7 @@ type portPlan struct {
 
 // planPorts picks the listen addresses up front because static membership
 // and the cluster metadata both need to know them before the server starts.
-func planPorts(cfg childConfig) (portPlan, error) {
+func planPorts(cfg Options) (portPlan, error) {
 	var (
 		plan portPlan
 		err  error
@@ -78,7 +79,7 @@ func freePort(ip string) (int, error) {
 
 // start prepares the database, then builds and starts the Temporal server.
 // It returns once every service is listening.
-func start(cfg childConfig, logger *slog.Logger) (temporal.Server, string, error) {
+func startServer(cfg Options, stopping *atomic.Bool) (temporal.Server, string, error) {
 	plan, err := planPorts(cfg)
 	if err != nil {
 		return nil, "", err
@@ -91,7 +92,7 @@ func start(cfg childConfig, logger *slog.Logger) (temporal.Server, string, error
 		temporal.WithConfig(serverConfig(sqlCfg, plan)),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(staticHosts(plan)),
-		temporal.WithLogger(newTemporalLogger(logger)),
+		temporal.WithLogger(newTemporalLogger(cfg.Logger, stopping)),
 		temporal.WithDynamicConfigClient(dynamicConfig(cfg.DynamicConfig)),
 		temporal.WithAuthorizer(authorization.NewNoopAuthorizer()),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper {
@@ -111,8 +112,9 @@ func sqlConfig(file string) *config.SQL {
 	if file == "" {
 		return &config.SQL{
 			PluginName: sqliteplugin.PluginName,
-			// Each server is its own process, so one fixed name cannot clash.
-			DatabaseName: "devtemporal",
+			// Shared-cache memory databases are per process: a random name
+			// keeps several servers in one process (tests) apart.
+			DatabaseName: "devtemporal-" + strconv.FormatInt(rand.Int64(), 36),
 			ConnectAttributes: map[string]string{
 				"mode":  "memory",
 				"cache": "shared",
@@ -198,17 +200,4 @@ func staticHosts(plan portPlan) map[primitives.ServiceName]static.Hosts {
 		primitives.MatchingService: static.SingleLocalHost(plan.matching.addr()),
 		primitives.WorkerService:   static.SingleLocalHost(plan.worker.addr()),
 	}
-}
-
-// dialableIP maps wildcard bind addresses to loopback so the address handed
-// to clients (and used between services) can actually be dialed.
-func dialableIP(ip string) string {
-	if parsed := net.ParseIP(ip); parsed != nil && parsed.IsUnspecified() {
-		return loopbackIP
-	}
-	return ip
-}
-
-func joinHostPort(ip string, port int) string {
-	return net.JoinHostPort(ip, strconv.Itoa(port))
 }
