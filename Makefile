@@ -1,0 +1,44 @@
+# Easel: `make dev` runs the whole product, `make test` runs every test.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/.bin
+export PATH := $(BIN):$(PATH)
+
+VERSITYGW_VERSION   := v1.8.0
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: dev test bench lint build tools services clean
+
+## dev: start Postgres and Redis if needed, then run API, workers, embedded Temporal + UI and local S3
+dev: services tools
+	$(GO) run ./cmd/easel dev
+
+## test: every test against real Postgres, Redis, versitygw and an embedded Temporal server
+test: services tools
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+## bench: the benchmarks recorded in docs/benchmarks.md
+bench: services tools
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+
+## lint: formatting, vet and staticcheck
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+## build: the easel binary into bin/
+build:
+	$(GO) build -o bin/easel ./cmd/easel
+
+tools: $(BIN)/versitygw
+
+$(BIN)/versitygw:
+	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+services:
+	./scripts/services.sh
+
+clean:
+	rm -rf bin .state

@@ -1,0 +1,371 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/easel/easel/store"
+	"github.com/easel/easel/testenv"
+)
+
+// ledgerBenchUsers is the concurrency the product's ledger target is stated
+// at: 64 users, each holding and settling its own jobs, so the benchmark
+// measures the ledger's cost per pair rather than contention on one user's
+// row lock (TestConcurrentHoldsNeverOverspend covers that).
+const ledgerBenchUsers = 64
+
+// ledgerBenchConns is the pool size. It matches testenv.Postgres (32), so
+// half of the 64 users wait for a connection, as the API does when it has
+// more requests in flight than connections. EASEL_BENCH_PG_CONNS overrides
+// it to study pool sizing (production's store.Connect leaves pgxpool's
+// default of max(4, NumCPU) unless the URL sets pool_max_conns).
+func ledgerBenchConns() int32 {
+	if n, err := strconv.Atoi(os.Getenv("EASEL_BENCH_PG_CONNS")); err == nil && n > 0 {
+		return int32(n)
+	}
+	return 32
+}
+
+// BenchmarkLedger measures credit hold+settle pairs per second with 64
+// concurrent users, against two baselines run on the same database, pool and
+// concurrency in the same process:
+//
+//   - baseline-select1: BEGIN; SELECT 1; COMMIT, the cost of a transaction's
+//     round trips alone (a read-only commit does not wait for the WAL flush);
+//   - baseline-insert: BEGIN; INSERT one row; COMMIT, adding a durable commit
+//     (WAL flush), which every ledger transaction also pays;
+//   - hold+settle: store.Hold then store.Settle of a fresh job id, two
+//     durable transactions.
+//
+// Each reports ops/s (pairs/s for the ledger), p50/p99 latency per op, the
+// SQL statements per op (a pgx tracer counts them, BEGIN and COMMIT
+// included), and how many CPU cores Postgres and this process used, which
+// tells whether the 2-core machine is saturated. The ledger run ends by
+// checking that no user overspent.
+//
+//	go test -run '^$' -bench Ledger -benchtime 20000x ./store/
+func BenchmarkLedger(b *testing.B) {
+	ctx := context.Background()
+	trace := &sqlTracer{}
+	pool := benchPool(b, trace)
+	s := store.New(pool)
+	if _, err := pool.Exec(ctx, `CREATE TABLE bench_baseline (id BIGSERIAL PRIMARY KEY, v INT NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	users := make([]string, ledgerBenchUsers)
+	for i := range users {
+		id := uuid.NewString()
+		u, err := s.UpsertUser(ctx, id+"@example.com", "Bench User", "sub-"+id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// A grant no benchmark run can exhaust: refusals would make the
+		// pairs cheaper and hide the cost being measured.
+		if _, err := s.Grant(ctx, store.GrantInput{UserID: u.ID, Amount: 1_000_000_000, Source: "bench",
+			ValidFrom: time.Now().Add(-time.Minute), ValidUntil: time.Now().Add(24 * time.Hour)}); err != nil {
+			b.Fatal(err)
+		}
+		users[i] = u.ID
+	}
+
+	b.Run("baseline-select1", func(b *testing.B) {
+		runLedgerOps(b, trace, "tx/s", func(ctx context.Context, _ string) error {
+			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				var one int
+				return tx.QueryRow(ctx, `SELECT 1`).Scan(&one)
+			})
+		})
+	})
+	b.Run("baseline-insert", func(b *testing.B) {
+		runLedgerOps(b, trace, "tx/s", func(ctx context.Context, _ string) error {
+			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, `INSERT INTO bench_baseline (v) VALUES ($1)`, 1)
+				return err
+			})
+		})
+	})
+	const held, settled = 3, 2 // settle below the hold, as a partial batch does
+	var pairs atomic.Int64
+	b.Run("hold+settle", func(b *testing.B) {
+		runLedgerOps(b, trace, "pairs/s", func(ctx context.Context, user string) error {
+			job := uuid.NewString()
+			if _, err := s.Hold(ctx, store.HoldInput{JobID: job, UserID: user, Amount: held}); err != nil {
+				return err
+			}
+			if _, err := s.Settle(ctx, job, settled); err != nil {
+				return err
+			}
+			pairs.Add(1)
+			return nil
+		}, users...)
+	})
+	verifyNoOverspend(b, s, users, pairs.Load()*settled)
+}
+
+// runLedgerOps runs b.N calls of op spread over ledgerBenchUsers goroutines,
+// goroutine i passing users[i] (when given), and reports throughput, latency
+// percentiles, statements per op and CPU use.
+func runLedgerOps(b *testing.B, trace *sqlTracer, unit string, op func(context.Context, string) error, users ...string) {
+	ctx := context.Background()
+	// A short warm-up fills the pool and pgx's statement caches, so the
+	// measured part sees steady state rather than connection setup.
+	for i := range ledgerBenchUsers {
+		if err := op(ctx, userAt(users, i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	trace.reset()
+	var next atomic.Int64
+	lat := make([][]time.Duration, ledgerBenchUsers)
+	errs := make(chan error, ledgerBenchUsers)
+	cpu := startCPUSample()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := range ledgerBenchUsers {
+		wg.Go(func() {
+			user := userAt(users, g)
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				if err := op(ctx, user); err != nil {
+					errs <- err
+					return
+				}
+				lat[g] = append(lat[g], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	cpu.report(b, wall)
+	all := slices.Concat(lat...)
+	reportPercentiles(b, all)
+	b.ReportMetric(float64(b.N)/wall.Seconds(), unit)
+	b.ReportMetric(float64(trace.total())/float64(b.N), "stmts/op")
+	b.Logf("N=%d wall=%v; SQL time per op by statement (client-side, includes waits):\n%s", b.N, wall, trace.summary(b.N))
+}
+
+func userAt(users []string, i int) string {
+	if len(users) == 0 {
+		return ""
+	}
+	return users[i%len(users)]
+}
+
+// verifyNoOverspend checks the money after the run: for every user, the
+// ledger's transactions sum to the unused balance, nothing is left held, no
+// grant is overdrawn, and exactly the settled credits were used.
+func verifyNoOverspend(b *testing.B, s *store.Store, users []string, wantUsed int64) {
+	ctx := context.Background()
+	var used int64
+	for _, u := range users {
+		bal, err := s.Balance(ctx, u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var txSum, userUsed, negative int64
+		err = s.Pool().QueryRow(ctx, `
+			SELECT (SELECT COALESCE(SUM(amount), 0) FROM credit_transactions WHERE user_id = $1),
+			       (SELECT COALESCE(SUM(used_credits), 0) FROM credits WHERE user_id = $1),
+			       (SELECT count(*) FROM credits WHERE user_id = $1 AND used_credits > total_credits)`,
+			u).Scan(&txSum, &userUsed, &negative)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if txSum != int64(bal.Granted) || bal.Held != 0 || bal.Available < 0 || negative != 0 {
+			b.Fatalf("user %s overspent: transactions sum to %d, balance %+v, %d overdrawn grants",
+				u, txSum, bal, negative)
+		}
+		used += userUsed
+	}
+	if used != wantUsed {
+		b.Fatalf("grants used %d credits, settles charged %d", used, wantUsed)
+	}
+	b.Logf("no overspend: %d users, %d credits settled, transactions match balances", len(users), used)
+}
+
+// benchPool opens a pool on a fresh migrated database with a tracer that
+// counts statements.
+func benchPool(b *testing.B, trace *sqlTracer) *pgxpool.Pool {
+	cfg, err := pgxpool.ParseConfig(testenv.PostgresURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.MaxConns = ledgerBenchConns()
+	cfg.ConnConfig.Tracer = trace
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	return pool
+}
+
+// sqlTracer counts statements and their client-side time, keyed by the
+// statement's first words, so the benchmark can say where a pair's time goes.
+type sqlTracer struct {
+	mu    sync.Mutex
+	stats map[string]*sqlStat
+}
+
+type sqlStat struct {
+	n   int
+	dur time.Duration
+}
+
+type traceKey struct{}
+
+type traceStart struct {
+	sql string
+	at  time.Time
+}
+
+func (t *sqlTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	return context.WithValue(ctx, traceKey{}, traceStart{sql: d.SQL, at: time.Now()})
+}
+
+func (t *sqlTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	st, ok := ctx.Value(traceKey{}).(traceStart)
+	if !ok {
+		return
+	}
+	d := time.Since(st.at)
+	key := statementKey(st.sql)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stats == nil {
+		t.stats = map[string]*sqlStat{}
+	}
+	s := t.stats[key]
+	if s == nil {
+		s = &sqlStat{}
+		t.stats[key] = s
+	}
+	s.n++
+	s.dur += d
+}
+
+func (t *sqlTracer) reset() {
+	t.mu.Lock()
+	t.stats = nil
+	t.mu.Unlock()
+}
+
+func (t *sqlTracer) total() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, s := range t.stats {
+		n += s.n
+	}
+	return n
+}
+
+func (t *sqlTracer) summary(ops int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keys := make([]string, 0, len(t.stats))
+	for k := range t.stats {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return t.stats[keys[i]].dur > t.stats[keys[j]].dur })
+	var sb strings.Builder
+	for _, k := range keys {
+		s := t.stats[k]
+		fmt.Fprintf(&sb, "  %5.2f/op  mean %7.3f ms  %s\n", float64(s.n)/float64(ops),
+			float64(s.dur.Microseconds())/1000/float64(s.n), k)
+	}
+	return sb.String()
+}
+
+func statementKey(sql string) string {
+	k := strings.Join(strings.Fields(sql), " ")
+	if len(k) > 90 {
+		k = k[:90] + "..."
+	}
+	return k
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	ms := func(q float64) float64 {
+		return float64(lat[min(int(q*float64(len(lat))), len(lat)-1)].Microseconds()) / 1000
+	}
+	b.ReportMetric(ms(0.50), "p50-ms")
+	b.ReportMetric(ms(0.99), "p99-ms")
+}
+
+// cpuSample measures how many cores this process and the Postgres server
+// used over a run: with both near the machine's 2 cores the benchmark is
+// CPU-bound, not latency-bound. Postgres is the sum over its processes that
+// live across the run (pool connections do); another engineer's load on the
+// shared server also counts, so treat it as an upper bound.
+type cpuSample struct {
+	self, pg time.Duration
+}
+
+func startCPUSample() cpuSample {
+	return cpuSample{self: selfCPU(), pg: processCPU("postgres")}
+}
+
+func (c cpuSample) report(b *testing.B, wall time.Duration) {
+	b.ReportMetric((selfCPU()-c.self).Seconds()/wall.Seconds(), "go-cores")
+	b.ReportMetric((processCPU("postgres")-c.pg).Seconds()/wall.Seconds(), "pg-cores")
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processCPU sums user+system time of the processes named comm, from
+// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+func processCPU(comm string) time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, p := range stats {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(raw)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open || s[open+1:closing] != comm {
+			continue
+		}
+		f := strings.Fields(s[closing+1:])
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
