@@ -66,9 +66,24 @@ func planPorts(cfg Options) (portPlan, error) {
 	return plan, nil
 }
 
-// freePort asks the kernel for an unused port. There is a small window in
-// which another process could take it, which is acceptable for a dev server.
+// Ports for services are drawn below Linux's ephemeral range (32768+), so
+// the outgoing connections of a busy test process cannot take a port
+// between the moment it is picked and the moment the server binds it.
+const (
+	portRangeStart = 20000
+	portRangeSize  = 12000
+)
+
+// freePort finds a port that is free now. Another process could still take
+// it before the server binds; Start retries on that.
 func freePort(ip string) (int, error) {
+	for range 50 {
+		p := portRangeStart + rand.IntN(portRangeSize)
+		if l, err := net.Listen("tcp", joinHostPort(ip, p)); err == nil {
+			_ = l.Close()
+			return p, nil
+		}
+	}
 	l, err := net.Listen("tcp", joinHostPort(ip, 0))
 	if err != nil {
 		return 0, fmt.Errorf("find free port on %s: %w", ip, err)
@@ -79,7 +94,14 @@ func freePort(ip string) (int, error) {
 
 // start prepares the database, then builds and starts the Temporal server.
 // It returns once every service is listening.
-func startServer(cfg Options, stopping *atomic.Bool) (temporal.Server, string, error) {
+func startServer(cfg Options, stopping *atomic.Bool) (srv temporal.Server, hostPort string, err error) {
+	// The server reports a port it cannot bind through the logger's Fatal,
+	// which panics; turn that into an error the caller can retry.
+	defer func() {
+		if p := recover(); p != nil {
+			srv, hostPort, err = nil, "", fmt.Errorf("start temporal server: %v", p)
+		}
+	}()
 	plan, err := planPorts(cfg)
 	if err != nil {
 		return nil, "", err
@@ -88,7 +110,7 @@ func startServer(cfg Options, stopping *atomic.Bool) (temporal.Server, string, e
 	if err := prepareDatabase(sqlCfg, cfg); err != nil {
 		return nil, "", err
 	}
-	srv, err := temporal.NewServer(
+	srv, err = temporal.NewServer(
 		temporal.WithConfig(serverConfig(sqlCfg, plan)),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(staticHosts(plan)),

@@ -70,6 +70,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{namespace: opts.Namespace}
 	srv, hostPort, err := startServer(opts, &s.stopping)
+	for attempt := 1; err != nil && opts.Port == 0 && attempt < 3; attempt++ {
+		// A picked port was taken before the server bound it: pick again.
+		srv, hostPort, err = startServer(opts, &s.stopping)
+	}
 	if err != nil {
 		return nil, errorf("%w", err)
 	}

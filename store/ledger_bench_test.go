@@ -245,6 +245,24 @@ func (t *sqlTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Trac
 }
 
 func (t *sqlTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	t.end(ctx)
+}
+
+// Waiting for a pool connection is traced too: with more users than
+// connections it is part of every op's latency.
+func (t *sqlTracer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	return context.WithValue(ctx, traceKey{}, traceStart{sql: acquireKey, at: time.Now()})
+}
+
+func (t *sqlTracer) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireEndData) {
+	t.end(ctx)
+}
+
+// acquireKey names pool waits in the summary; total() leaves them out of
+// the statement count.
+const acquireKey = "(pool acquire)"
+
+func (t *sqlTracer) end(ctx context.Context) {
 	st, ok := ctx.Value(traceKey{}).(traceStart)
 	if !ok {
 		return
@@ -275,8 +293,10 @@ func (t *sqlTracer) total() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
-	for _, s := range t.stats {
-		n += s.n
+	for k, s := range t.stats {
+		if k != acquireKey {
+			n += s.n
+		}
 	}
 	return n
 }
