@@ -73,6 +73,10 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 	if g.CreditsSettled != nil {
 		settled = *g.CreditsSettled
 	}
+	// Counted on every successful run; a replayed Finalize is rare (a crash
+	// between commit and the workflow recording the result).
+	creditsSettled.Add(float64(settled))
+	jobsFinished.WithLabelValues(store.StatusCompleted).Inc()
 	l.publish(ctx, progress.Status{JobID: in.JobID, State: progress.StateCompleted, Progress: 1,
 		Images: in.Params.BatchSize, Image: len(in.Images),
 		Message: fmt.Sprintf("%d of %d images, %d credits", len(in.Images), in.Params.BatchSize, settled)})
@@ -86,6 +90,7 @@ func (l *Ledger) Abort(ctx context.Context, in AbortInput) (AbortResult, error) 
 		return AbortResult{}, err
 	}
 	if h.Status == store.HoldVoided {
+		jobsFinished.WithLabelValues(in.Status).Inc()
 		l.publish(ctx, progress.Status{JobID: in.JobID, State: in.Status, Images: in.BatchSize, Message: in.Reason})
 	}
 	return AbortResult{HoldStatus: h.Status}, nil

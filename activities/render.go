@@ -20,6 +20,7 @@ import (
 
 // Render holds the GPU worker's render activity and its dependencies.
 type Render struct {
+	Tier     string // GPU tier this worker serves, for metrics
 	Engine   engine.Engine
 	Objects  *storage.Store
 	Progress *progress.Hub
@@ -69,6 +70,7 @@ func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *repo
 	start := time.Now()
 	img, err := r.Engine.Render(ctx, req, func(pr engine.Progress) { rep.step(ctx, i, pr) })
 	secs := time.Since(start).Seconds()
+	renderSeconds.WithLabelValues(r.Tier, p.Model).Observe(secs)
 	if err != nil {
 		return store.ImageRecord{}, secs, fmt.Errorf("render image %d: %w", i, err)
 	}
@@ -79,6 +81,7 @@ func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *repo
 	if err := r.store(ctx, rec, img.PNG); err != nil {
 		return store.ImageRecord{}, secs, err
 	}
+	imagesGenerated.WithLabelValues(r.Tier).Inc()
 	return rec, secs, nil
 }
 
@@ -96,11 +99,14 @@ func (r *Render) store(ctx context.Context, rec store.ImageRecord, png []byte) e
 // failure classifies a render error for Temporal.
 func (r *Render) failure(ctx context.Context, err error, partial RenderResult) error {
 	if ctx.Err() != nil {
+		renderFailures.WithLabelValues(r.Tier, "canceled").Inc()
 		return ctx.Err()
 	}
 	if errors.Is(err, engine.ErrInvalidRequest) {
+		renderFailures.WithLabelValues(r.Tier, "invalid").Inc()
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err, partial)
 	}
+	renderFailures.WithLabelValues(r.Tier, "retryable").Inc()
 	return temporal.NewApplicationErrorWithCause(err.Error(), ErrRenderFailed, err, partial)
 }
 

@@ -292,6 +292,13 @@ func testHealth(t *testing.T, s *stack) {
 	if r := s.do(t, http.MethodGet, "/api/v1/app/version", "", nil); r.status != http.StatusOK {
 		t.Fatalf("version: %d", r.status)
 	}
+	m := string(s.do(t, http.MethodGet, "/metrics", "", nil).body)
+	for _, name := range []string{`easel_http_requests_total{method="POST",route="/v1/generations",status="202"}`,
+		`easel_generation_admissions_total{outcome="insufficient_credits"`, "easel_images_generated_total", "easel_credits_settled_total"} {
+		if !strings.Contains(m, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
 }
 
 // A GPU worker that stops mid-job hands the render to another worker; the job

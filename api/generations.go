@@ -69,6 +69,7 @@ func (s *Server) createGeneration(c *gin.Context) {
 		return
 	}
 	if errs := req.validate(plan); len(errs) > 0 {
+		admissions.WithLabelValues("invalid", plan.Slug).Inc()
 		invalid(c, fmt.Sprintf("%d field(s) are invalid", len(errs)), errs...)
 		return
 	}
@@ -81,6 +82,7 @@ func (s *Server) createGeneration(c *gin.Context) {
 	hash := req.hash()
 	id := jobID(u.ID, idemKey)
 	if idemKey != "" && s.replayed(c, u, id, hash) {
+		admissions.WithLabelValues("replayed", plan.Slug).Inc()
 		return
 	}
 	in := workflows.GenerationInput{JobID: id, UserID: u.ID, IdempotencyKey: idemKey, RequestHash: hash,
@@ -88,9 +90,10 @@ func (s *Server) createGeneration(c *gin.Context) {
 		Params: params(req), PricePerImage: quote.PerImage, RenderHeartbeat: s.RenderHeartbeat}
 	admitted, err := s.admit(c.Request.Context(), in)
 	if err != nil {
-		s.admitError(c, err)
+		s.admitError(c, err, plan.Slug)
 		return
 	}
+	admissions.WithLabelValues("admitted", plan.Slug).Inc()
 	if admitted.RequestHash != hash {
 		idempotencyConflict(c)
 		return
@@ -184,11 +187,12 @@ func (s *Server) admit(ctx context.Context, in workflows.GenerationInput) (activ
 }
 
 // admitError maps a refused or failed admission to its HTTP answer.
-func (s *Server) admitError(c *gin.Context, err error) {
+func (s *Server) admitError(c *gin.Context, err error, plan string) {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		switch appErr.Type() {
 		case activities.ErrInsufficientCredits:
+			admissions.WithLabelValues("insufficient_credits", plan).Inc()
 			var d activities.InsufficientCreditsDetails
 			_ = appErr.Details(&d)
 			problem(c, http.StatusPaymentRequired, "insufficient-credits", "Insufficient credits",
@@ -196,6 +200,7 @@ func (s *Server) admitError(c *gin.Context, err error) {
 				map[string]any{"credits_needed": d.Needed, "credits_available": d.Available})
 			return
 		case activities.ErrConcurrencyLimit:
+			admissions.WithLabelValues("concurrency_limit", plan).Inc()
 			var d activities.ConcurrencyLimitDetails
 			_ = appErr.Details(&d)
 			c.Header("Retry-After", "5")

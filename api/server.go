@@ -47,7 +47,7 @@ func (s *Server) Router() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(s.requestID, s.accessLog, s.recover)
+	r.Use(s.requestID, s.measure, s.accessLog, s.recover)
 	r.NoRoute(func(c *gin.Context) { notFound(c, "route") })
 	r.NoMethod(func(c *gin.Context) {
 		problem(c, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", c.Request.Method+" is not allowed here", nil)
@@ -55,6 +55,7 @@ func (s *Server) Router() *gin.Engine {
 
 	r.GET("/api/v1/app/version", s.version)
 	r.GET("/healthz", s.health)
+	r.GET("/metrics", metricsHandler())
 
 	v1 := r.Group("/v1", s.authenticate)
 	v1.POST("/generations", s.createGeneration)

@@ -27,6 +27,7 @@ type Config struct {
 	S3PathStyle       bool          `env:"S3_PATH_STYLE"`
 	AWSRegion         string        `env:"AWS_REGION" envDefault:"us-east-1"`
 	HTTPAddr          string        `env:"HTTP_ADDR" envDefault:":8080"`
+	MetricsAddr       string        `env:"METRICS_ADDR" envDefault:":9090"`
 	DevToken          string        `env:"EASEL_DEV_TOKEN"`
 	PresignTTL        time.Duration `env:"PRESIGN_TTL" envDefault:"1h"`
 	SimStepDelay      time.Duration `env:"SIM_STEP_DELAY" envDefault:"20ms"`

@@ -17,7 +17,7 @@ import (
 
 // DefaultPostgresURL is the server the tests use unless EASEL_TEST_DATABASE_URL
 // names another: the local Postgres with trust authentication.
-const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+const DefaultPostgresURL = "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // PostgresURL creates a fresh, migrated database for the test, drops it when
 // the test ends, and returns its connection URL.

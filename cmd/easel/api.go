@@ -65,7 +65,7 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logge
 	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("api listening", "addr", addr)
+	log.Info("listening", "addr", addr)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve http on %s: %w", addr, err)

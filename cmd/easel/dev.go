@@ -29,7 +29,7 @@ import (
 // Development defaults: the local Postgres and Redis, fixed ports, and a
 // token for the seeded development user.
 const (
-	devDatabaseURL = "postgres://postgres@127.0.0.1:5432/easel?sslmode=disable"
+	devDatabaseURL = "postgres://postgres:postgres@127.0.0.1:5432/easel?sslmode=disable"
 	devRedisURL    = "redis://127.0.0.1:6379/0"
 	devToken       = "dev-token"
 	devEmail       = "dev@easel.local"

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
 
@@ -54,7 +56,7 @@ func runControlWorker(ctx context.Context, cfg config.Config, log loggerT) error
 	defer d.close()
 	w := controlWorker(d)
 	log.Info("control worker started", "task_queue", workflows.ControlQueue)
-	return runWorker(ctx, w)
+	return runWorker(ctx, w, cfg.MetricsAddr, log)
 }
 
 func controlWorker(d *deps) worker.Worker {
@@ -75,11 +77,11 @@ func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, tier, eng
 	defer d.close()
 	w := gpuWorker(d, tier, eng, cfg.GPUSlots)
 	log.Info("gpu worker started", "task_queue", workflows.GPUQueue(tier), "engine", eng.Name(), "slots", cfg.GPUSlots)
-	return runWorker(ctx, w)
+	return runWorker(ctx, w, cfg.MetricsAddr, log)
 }
 
 func gpuWorker(d *deps, tier string, eng engine.Engine, slots int) worker.Worker {
-	return workers.GPU(d.temporal, tier, &activities.Render{Engine: eng, Objects: d.objects, Progress: d.progress, Log: d.log},
+	return workers.GPU(d.temporal, tier, &activities.Render{Tier: tier, Engine: eng, Objects: d.objects, Progress: d.progress, Log: d.log},
 		slots, worker.Options{})
 }
 
@@ -91,13 +93,14 @@ func newEngine(name string, cfg config.Config) (engine.Engine, error) {
 	return nil, fmt.Errorf("--engine %q is not available; use sim", name)
 }
 
-// runWorker runs w until ctx ends, then stops it (running activities get the
-// worker's stop timeout to finish).
-func runWorker(ctx context.Context, w worker.Worker) error {
+// runWorker runs w, with Prometheus metrics on metricsAddr, until ctx ends,
+// then stops it (running activities get the worker's stop timeout).
+func runWorker(ctx context.Context, w worker.Worker, metricsAddr string, log loggerT) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	<-ctx.Done()
-	w.Stop()
-	return nil
+	defer w.Stop()
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.Handler())
+	return serveHTTP(ctx, metricsAddr, mux, log)
 }
