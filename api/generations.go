@@ -326,22 +326,27 @@ func (s *Server) generationEvents(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
+	if g.Terminal() {
+		// The job ended before the stream opened; its stored status may have
+		// expired, so the database's answer is the one event.
+		startEvents(c)
+		writeEvent(c, progress.Status{JobID: id, State: g.Status, Progress: 1, Images: g.BatchSize, Image: g.ImagesProduced})
+		return
+	}
 	events, err := s.Progress.Watch(c.Request.Context(), id)
 	if err != nil {
 		unavailable(c, err)
 		return
 	}
+	startEvents(c)
+	relayEvents(c, events)
+}
+
+func startEvents(c *gin.Context) {
 	c.Header("Content-Type", "text/event-stream")
 	c.Header("Cache-Control", "no-cache")
 	c.Header("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
-	if g.Terminal() {
-		// The job ended before the stream opened; its stored status may have
-		// expired, so the database's answer closes the stream.
-		writeEvent(c, progress.Status{JobID: id, State: g.Status, Progress: 1, Images: g.BatchSize, Image: g.ImagesProduced})
-		return
-	}
-	relayEvents(c, events)
 }
 
 func relayEvents(c *gin.Context, events <-chan progress.Status) {
