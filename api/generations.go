@@ -236,16 +236,28 @@ func parseJobID(c *gin.Context) (string, bool) {
 }
 
 func (s *Server) respondGeneration(c *gin.Context, status int, userID, id string) {
+	if g, ok := s.loadGenerationOf(c, userID, id); ok {
+		s.writeGeneration(c, status, g)
+	}
+}
+
+// loadGeneration reads one of the caller's jobs, answering 404 (missing or
+// another user's) or 503 itself when it cannot.
+func (s *Server) loadGeneration(c *gin.Context, id string) (store.Generation, bool) {
+	return s.loadGenerationOf(c, user(c).ID, id)
+}
+
+func (s *Server) loadGenerationOf(c *gin.Context, userID, id string) (store.Generation, bool) {
 	g, err := s.Store.GetGeneration(c.Request.Context(), userID, id)
-	if errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		notFound(c, "generation")
-		return
-	}
-	if err != nil {
+		return g, false
+	case err != nil:
 		unavailable(c, err)
-		return
+		return g, false
 	}
-	s.writeGeneration(c, status, g)
+	return g, true
 }
 
 func (s *Server) writeGeneration(c *gin.Context, status int, g store.Generation) {
@@ -286,14 +298,8 @@ func (s *Server) cancelGeneration(c *gin.Context) {
 	if !ok {
 		return
 	}
-	u := user(c)
-	g, err := s.Store.GetGeneration(c.Request.Context(), u.ID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		notFound(c, "generation")
-		return
-	}
-	if err != nil {
-		unavailable(c, err)
+	g, ok := s.loadGeneration(c, id)
+	if !ok {
 		return
 	}
 	if g.Terminal() {
@@ -303,13 +309,13 @@ func (s *Server) cancelGeneration(c *gin.Context) {
 	}
 	ctx, cancel := detached(c, 10*time.Second)
 	defer cancel()
-	err = s.Temporal.CancelWorkflow(ctx, workflows.GenerationID(id), "")
+	err := s.Temporal.CancelWorkflow(ctx, workflows.GenerationID(id), "")
 	var nf *serviceerror.NotFound
 	if err != nil && !errors.As(err, &nf) {
 		unavailable(c, err)
 		return
 	}
-	s.respondGeneration(c, http.StatusAccepted, u.ID, id)
+	s.respondGeneration(c, http.StatusAccepted, g.UserID, id)
 }
 
 func (s *Server) generationEvents(c *gin.Context) {
@@ -317,13 +323,8 @@ func (s *Server) generationEvents(c *gin.Context) {
 	if !ok {
 		return
 	}
-	g, err := s.Store.GetGeneration(c.Request.Context(), user(c).ID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		notFound(c, "generation")
-		return
-	}
-	if err != nil {
-		unavailable(c, err)
+	g, ok := s.loadGeneration(c, id)
+	if !ok {
 		return
 	}
 	if g.Terminal() {
