@@ -33,7 +33,7 @@ import (
 // versitygw, an embedded Temporal server, the control worker, one sim GPU
 // worker per tier and the API.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	store    *store.Store
 	hub      *progress.Hub
 	objects  *storage.Store
@@ -46,7 +46,7 @@ type stack struct {
 	gpu map[string]worker.Worker
 }
 
-func newStack(t *testing.T, stepDelay time.Duration) *stack {
+func newStack(t testing.TB, stepDelay time.Duration) *stack {
 	t.Helper()
 	ctx := context.Background()
 	pool := testenv.Postgres(t)
@@ -106,7 +106,7 @@ func (s *stack) stopGPU(tier string) {
 }
 
 // newUser creates a user on plan with credits and returns its token.
-func (s *stack) newUser(t *testing.T, plan string, credits int) (store.User, string) {
+func (s *stack) newUser(t testing.TB, plan string, credits int) (store.User, string) {
 	t.Helper()
 	ctx := context.Background()
 	id := uuid.NewString()

@@ -42,23 +42,29 @@ func ledgerBenchConns() int32 {
 }
 
 // BenchmarkLedger measures credit hold+settle pairs per second with 64
-// concurrent users, against two baselines run on the same database, pool and
+// concurrent users, against baselines run on the same database, pool and
 // concurrency in the same process:
 //
 //   - baseline-select1: BEGIN; SELECT 1; COMMIT, the cost of a transaction's
 //     round trips alone (a read-only commit does not wait for the WAL flush);
 //   - baseline-insert: BEGIN; INSERT one row; COMMIT, adding a durable commit
 //     (WAL flush), which every ledger transaction also pays;
+//   - baseline-insert-autocommit: the same INSERT alone, one round trip per
+//     durable transaction, the floor for any ledger write;
 //   - hold+settle: store.Hold then store.Settle of a fresh job id, two
-//     durable transactions.
+//     durable transactions;
+//   - whatif-plpgsql-hold+settle: the same work in two server-side calls.
 //
-// Each reports ops/s (pairs/s for the ledger), p50/p99 latency per op, the
-// SQL statements per op (a pgx tracer counts them, BEGIN and COMMIT
-// included), and how many CPU cores Postgres and this process used, which
-// tells whether the 2-core machine is saturated. The ledger run ends by
+// One benchmark iteration is a whole experiment of a fixed size (ledgerPairs
+// pairs, baselineTxs transactions), so `make bench` (-benchtime 1x) records
+// meaningful numbers and ns/op is the experiment's duration. Each reports
+// throughput (tx/s or pairs/s), p50/p99 latency per transaction or pair, the
+// SQL statements per transaction or pair (a pgx tracer counts them, BEGIN
+// and COMMIT included), and how many CPU cores Postgres and this process
+// used, which tells whether the 2-core machine is saturated. The run ends by
 // checking that no user overspent.
 //
-//	go test -run '^$' -bench Ledger -benchtime 20000x ./store/
+//	go test -run '^$' -bench Ledger -benchtime 1x -v ./store/
 func BenchmarkLedger(b *testing.B) {
 	ctx := context.Background()
 	trace := &sqlTracer{}
@@ -84,7 +90,7 @@ func BenchmarkLedger(b *testing.B) {
 	}
 
 	b.Run("baseline-select1", func(b *testing.B) {
-		runLedgerOps(b, trace, "tx/s", func(ctx context.Context, _ string) error {
+		runLedgerOps(b, trace, baselineTxs, "tx", func(ctx context.Context, _ string) error {
 			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 				var one int
 				return tx.QueryRow(ctx, `SELECT 1`).Scan(&one)
@@ -92,7 +98,7 @@ func BenchmarkLedger(b *testing.B) {
 		})
 	})
 	b.Run("baseline-insert", func(b *testing.B) {
-		runLedgerOps(b, trace, "tx/s", func(ctx context.Context, _ string) error {
+		runLedgerOps(b, trace, baselineTxs, "tx", func(ctx context.Context, _ string) error {
 			return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 				_, err := tx.Exec(ctx, `INSERT INTO bench_baseline (v) VALUES ($1)`, 1)
 				return err
@@ -100,7 +106,7 @@ func BenchmarkLedger(b *testing.B) {
 		})
 	})
 	b.Run("baseline-insert-autocommit", func(b *testing.B) {
-		runLedgerOps(b, trace, "tx/s", func(ctx context.Context, _ string) error {
+		runLedgerOps(b, trace, baselineTxs, "tx", func(ctx context.Context, _ string) error {
 			_, err := pool.Exec(ctx, `INSERT INTO bench_baseline (v) VALUES ($1)`, 1)
 			return err
 		})
@@ -108,7 +114,7 @@ func BenchmarkLedger(b *testing.B) {
 	const held, settled = 3, 2 // settle below the hold, as a partial batch does
 	var pairs atomic.Int64
 	b.Run("hold+settle", func(b *testing.B) {
-		runLedgerOps(b, trace, "pairs/s", func(ctx context.Context, user string) error {
+		runLedgerOps(b, trace, ledgerPairs, "pair", func(ctx context.Context, user string) error {
 			job := uuid.NewString()
 			if _, err := s.Hold(ctx, store.HoldInput{JobID: job, UserID: user, Amount: held}); err != nil {
 				return err
@@ -128,7 +134,7 @@ func BenchmarkLedger(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("whatif-plpgsql-hold+settle", func(b *testing.B) {
-		runLedgerOps(b, trace, "pairs/s", func(ctx context.Context, user string) error {
+		runLedgerOps(b, trace, ledgerPairs, "pair", func(ctx context.Context, user string) error {
 			job := uuid.NewString()
 			if _, err := pool.Exec(ctx, `SELECT bench_hold($1, $2, $3, $4::interval)`,
 				job, user, held, store.DefaultHoldTTL.String()); err != nil {
@@ -142,6 +148,32 @@ func BenchmarkLedger(b *testing.B) {
 		}, users...)
 	})
 	verifyNoOverspend(b, s, users, pairs.Load()*settled)
+	logTableWrites(b, pool)
+}
+
+// logTableWrites logs how the ledger's tables were updated: an update that
+// is not HOT (heap-only) also writes every index of the table, and the dead
+// versions it leaves slow the next scan of that user's rows.
+func logTableWrites(b *testing.B, pool *pgxpool.Pool) {
+	rows, err := pool.Query(context.Background(), `
+		SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_dead_tup FROM pg_stat_user_tables
+		WHERE relname IN ('users', 'credits', 'credit_holds', 'credit_transactions') ORDER BY relname`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sb strings.Builder
+	for rows.Next() {
+		var name string
+		var ins, upd, hot, dead int64
+		if err := rows.Scan(&name, &ins, &upd, &hot, &dead); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(&sb, "  %-20s inserts %7d  updates %7d  HOT %7d  dead %7d\n", name, ins, upd, hot, dead)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("table writes (pg_stat_user_tables; stats lag by up to a second):\n%s", sb.String())
 }
 
 // whatIfLedgerSQL ports holdTx and settleTx statement for statement
@@ -201,10 +233,19 @@ BEGIN
 END $$ LANGUAGE plpgsql;
 `
 
-// runLedgerOps runs b.N calls of op spread over ledgerBenchUsers goroutines,
-// goroutine i passing users[i] (when given), and reports throughput, latency
-// percentiles, statements per op and CPU use.
-func runLedgerOps(b *testing.B, trace *sqlTracer, unit string, op func(context.Context, string) error, users ...string) {
+// Experiment sizes: long enough (about 10 s for the ledger on 2 cores) to
+// average over checkpoints and the other load on a shared machine, short
+// enough for `make bench`.
+const (
+	ledgerPairs = 10_000
+	baselineTxs = 20_000
+)
+
+// runLedgerOps runs b.N*perIter calls of op spread over ledgerBenchUsers
+// goroutines, goroutine i passing users[i] (when given), and reports
+// throughput, latency percentiles, statements per call and CPU use; noun
+// names one call in the metrics ("tx", "pair").
+func runLedgerOps(b *testing.B, trace *sqlTracer, perIter int, noun string, op func(context.Context, string) error, users ...string) {
 	ctx := context.Background()
 	// A short warm-up fills the pool and pgx's statement caches, so the
 	// measured part sees steady state rather than connection setup.
@@ -214,6 +255,7 @@ func runLedgerOps(b *testing.B, trace *sqlTracer, unit string, op func(context.C
 		}
 	}
 	trace.reset()
+	total := b.N * perIter
 	var next atomic.Int64
 	lat := make([][]time.Duration, ledgerBenchUsers)
 	errs := make(chan error, ledgerBenchUsers)
@@ -224,7 +266,7 @@ func runLedgerOps(b *testing.B, trace *sqlTracer, unit string, op func(context.C
 	for g := range ledgerBenchUsers {
 		wg.Go(func() {
 			user := userAt(users, g)
-			for next.Add(1) <= int64(b.N) {
+			for next.Add(1) <= int64(total) {
 				t0 := time.Now()
 				if err := op(ctx, user); err != nil {
 					errs <- err
@@ -243,10 +285,11 @@ func runLedgerOps(b *testing.B, trace *sqlTracer, unit string, op func(context.C
 	}
 	cpu.report(b, wall)
 	all := slices.Concat(lat...)
-	reportPercentiles(b, all)
-	b.ReportMetric(float64(b.N)/wall.Seconds(), unit)
-	b.ReportMetric(float64(trace.total())/float64(b.N), "stmts/op")
-	b.Logf("N=%d wall=%v; SQL time per op by statement (client-side, includes waits):\n%s", b.N, wall, trace.summary(b.N))
+	reportPercentiles(b, all, noun)
+	b.ReportMetric(float64(total)/wall.Seconds(), noun+"s/s")
+	b.ReportMetric(float64(trace.total())/float64(total), "stmts/"+noun)
+	b.Logf("%d %ss in %v; SQL time per %s by statement (client-side, includes waits):\n%s",
+		total, noun, wall.Round(time.Millisecond), noun, trace.summary(total))
 }
 
 func userAt(users []string, i int) string {
@@ -396,7 +439,7 @@ func (t *sqlTracer) summary(ops int) string {
 	var sb strings.Builder
 	for _, k := range keys {
 		s := t.stats[k]
-		fmt.Fprintf(&sb, "  %5.2f/op  mean %7.3f ms  %s\n", float64(s.n)/float64(ops),
+		fmt.Fprintf(&sb, "  %5.2f x  mean %7.3f ms  %s\n", float64(s.n)/float64(ops),
 			float64(s.dur.Microseconds())/1000/float64(s.n), k)
 	}
 	return sb.String()
@@ -410,7 +453,7 @@ func statementKey(sql string) string {
 	return k
 }
 
-func reportPercentiles(b *testing.B, lat []time.Duration) {
+func reportPercentiles(b *testing.B, lat []time.Duration, noun string) {
 	if len(lat) == 0 {
 		return
 	}
@@ -418,8 +461,8 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	ms := func(q float64) float64 {
 		return float64(lat[min(int(q*float64(len(lat))), len(lat)-1)].Microseconds()) / 1000
 	}
-	b.ReportMetric(ms(0.50), "p50-ms")
-	b.ReportMetric(ms(0.99), "p99-ms")
+	b.ReportMetric(ms(0.50), "p50-ms/"+noun)
+	b.ReportMetric(ms(0.99), "p99-ms/"+noun)
 }
 
 // cpuSample measures how many cores this process and the Postgres server

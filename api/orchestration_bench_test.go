@@ -1,0 +1,382 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/easel/easel/store"
+	"github.com/easel/easel/workers"
+	"github.com/easel/easel/workflows"
+)
+
+// The orchestration experiment: the product's stated load shape.
+const (
+	orchJobs    = 500
+	orchClients = 32
+)
+
+// benchClients is orchClients unless EASEL_BENCH_CLIENTS says otherwise: one
+// client measures the latency of an idle system instead of a saturated one.
+func benchClients() int {
+	if n, err := strconv.Atoi(os.Getenv("EASEL_BENCH_CLIENTS")); err == nil && n > 0 {
+		return n
+	}
+	return orchClients
+}
+
+// Task queues of the baseline; nothing in the product polls them.
+const (
+	bareWorkflowQueue = "bench-bare-workflows"
+	bareActivityQueue = "bench-bare-activities"
+)
+
+// bareWorkflow is the baseline: one no-op activity on another task queue,
+// the least a job that hands work to a GPU worker can cost in Temporal.
+func bareWorkflow(ctx workflow.Context) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           bareActivityQueue,
+		StartToCloseTimeout: 10 * time.Second,
+	})
+	return workflow.ExecuteActivity(ctx, "BenchNoop").Get(ctx, nil)
+}
+
+func benchNoop(context.Context) error { return nil }
+
+// BenchmarkOrchestration measures what the platform adds around a render
+// that costs nothing: 500 tiny generations (sd-1.5, 64x64, 1 step, batch 1,
+// sim engine without step delay) submitted through the HTTP API by 32
+// concurrent clients, each its own Pro user, each job timed from its POST
+// until its workflow has finished (waited on with the Temporal client).
+//
+// The baseline runs first on the same embedded Temporal server and process:
+// 500 runs of a bare workflow with one no-op activity on another task queue,
+// started by 32 concurrent clients and timed from start to result.
+//
+// One iteration is the whole 500-job experiment, so `make bench`
+// (-benchtime 1x) records it and ns/op is its duration. Metrics: p50/p99 job
+// latency, jobs/s, p50 of the POST alone (admission: Update-With-Start plus
+// the hold), and the CPU cores used by this process (API, workers and the
+// embedded Temporal server all run in it), Postgres, versitygw and Redis.
+// EASEL_BENCH_CPUPROFILE=prefix writes a CPU profile of each measured part
+// to prefix.<sub-benchmark>.
+//
+//	go test -run '^$' -bench Orchestration -benchtime 1x -v ./api/
+func BenchmarkOrchestration(b *testing.B) {
+	s := newStack(b, 0)
+
+	wf := worker.New(s.temporal, bareWorkflowQueue, worker.Options{})
+	wf.RegisterWorkflowWithOptions(bareWorkflow, workflow.RegisterOptions{Name: "BenchBare"})
+	act := worker.New(s.temporal, bareActivityQueue, worker.Options{})
+	act.RegisterActivityWithOptions(benchNoop, activity.RegisterOptions{Name: "BenchNoop"})
+	for _, w := range []worker.Worker{wf, act} {
+		if err := w.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(w.Stop)
+	}
+
+	// EASEL_BENCH_GPU_SLOTS replaces the harness's Pro-tier GPU worker (2
+	// slots) with a bigger one, to tell the GPU slots' limit from the
+	// orchestration's.
+	if n, err := strconv.Atoi(os.Getenv("EASEL_BENCH_GPU_SLOTS")); err == nil && n > 0 {
+		s.stopGPU(workflows.TierA10G)
+		w := workers.GPU(s.temporal, workflows.TierA10G, s.render, n, worker.Options{})
+		if err := w.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(w.Stop)
+		b.Logf("Pro tier GPU worker: %d slots", n)
+	}
+
+	clients := benchClients()
+	tokens := make([]string, clients)
+	for i := range tokens {
+		// Enough credits for every job any run could submit; a refusal
+		// would end a job early and flatter the numbers.
+		_, tokens[i] = s.newUser(b, "pro", 1_000_000)
+	}
+	hc := benchHTTPClient()
+	genReq, err := json.Marshal(map[string]any{"prompt": "a benchmark", "model": "sd-1.5",
+		"width": 64, "height": 64, "steps": 1, "batch_size": 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	bare := func(ctx context.Context, _ int, _ *time.Duration) error {
+		run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: "bench-bare/" + uuid.NewString(), TaskQueue: bareWorkflowQueue}, "BenchBare")
+		if err != nil {
+			return err
+		}
+		return run.Get(ctx, nil)
+	}
+	generation := func(ctx context.Context, c int, admit *time.Duration) error {
+		t0 := time.Now()
+		id, err := submitGeneration(ctx, hc, s.http.URL, tokens[c], genReq)
+		if err != nil {
+			return err
+		}
+		*admit = time.Since(t0)
+		var res workflows.GenerationResult
+		if err := s.temporal.GetWorkflow(ctx, workflows.GenerationID(id), "").Get(ctx, &res); err != nil {
+			return fmt.Errorf("generation %s: %w", id, err)
+		}
+		if res.Status != store.StatusCompleted {
+			return fmt.Errorf("generation %s ended %s: %s", id, res.Status, res.Error)
+		}
+		return nil
+	}
+	// Warm-up: the first run of each kind creates its task queues and fills
+	// connection pools; a fresh server would otherwise charge that to the
+	// first measured jobs.
+	for c := range clients {
+		var d time.Duration
+		if err := bare(context.Background(), c, &d); err != nil {
+			b.Fatal(err)
+		}
+		if err := generation(context.Background(), c, &d); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	logHistory(b, s.temporal, "bench-bare/")
+	logHistory(b, s.temporal, "generation/")
+
+	b.Run("baseline-bare-workflow", func(b *testing.B) { runJobs(b, orchJobs, clients, bare) })
+	b.Run("easel-generation", func(b *testing.B) { runJobs(b, orchJobs, clients, generation) })
+}
+
+// logHistory logs the events of the newest workflow whose id starts with
+// prefix: every event is a write to the server's persistence, so their
+// number is what a job costs the server.
+func logHistory(b *testing.B, c client.Client, prefix string) {
+	ctx := context.Background()
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("WorkflowId STARTS_WITH %q", prefix), PageSize: 1})
+	if err != nil || len(resp.Executions) == 0 {
+		b.Logf("history of %s*: not listed (%v)", prefix, err)
+		return
+	}
+	e := resp.Executions[0].Execution
+	it := c.GetWorkflowHistory(ctx, e.WorkflowId, e.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var types []string
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		types = append(types, strings.TrimPrefix(ev.EventType.String(), "EVENT_TYPE_"))
+	}
+	b.Logf("history of %s: %d events: %s", e.WorkflowId, len(types), strings.Join(types, " "))
+}
+
+// benchHTTPClient keeps a connection per client alive: http.DefaultClient
+// keeps only 2 idle per host, and 30 new TCP connections a second would be
+// a cost of the benchmark, not of the API.
+func benchHTTPClient() *http.Client {
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		MaxIdleConns: 2 * orchClients, MaxIdleConnsPerHost: 2 * orchClients}}
+}
+
+// submitGeneration POSTs a generation request and returns the job id from
+// the 202 answer.
+func submitGeneration(ctx context.Context, hc *http.Client, baseURL, token string, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/v1/generations", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return "", fmt.Errorf("POST /v1/generations: %d %s", resp.StatusCode, raw)
+	}
+	var g struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &g); err != nil || g.ID == "" {
+		return "", fmt.Errorf("POST /v1/generations answered %s: %v", raw, err)
+	}
+	return g.ID, nil
+}
+
+// runJobs runs b.N*perIter jobs from `clients` goroutines, each job op(ctx,
+// client, &admit) timed as a whole (admit, when op sets it, is the part up
+// to the submit's answer), and reports latency percentiles, throughput and
+// CPU use.
+func runJobs(b *testing.B, perIter, clients int, op func(ctx context.Context, client int, admit *time.Duration) error) {
+	total := b.N * perIter
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lat := make([][]time.Duration, clients)
+	admits := make([][]time.Duration, clients)
+	var next atomic.Int64
+	errs := make(chan error, clients)
+	stopProfile := startProfile(b)
+	cpu := startCPUSample()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for next.Add(1) <= int64(total) {
+				var admit time.Duration
+				t0 := time.Now()
+				if err := op(ctx, c, &admit); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+				lat[c] = append(lat[c], time.Since(t0))
+				if admit > 0 {
+					admits[c] = append(admits[c], admit)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	b.StopTimer()
+	stopProfile()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	cpu.report(b, wall)
+	all := slices.Concat(lat...)
+	b.ReportMetric(percentileMS(all, 0.50), "p50-ms")
+	b.ReportMetric(percentileMS(all, 0.99), "p99-ms")
+	b.ReportMetric(float64(total)/wall.Seconds(), "jobs/s")
+	if a := slices.Concat(admits...); len(a) > 0 {
+		b.ReportMetric(percentileMS(a, 0.50), "admit-p50-ms")
+		b.ReportMetric(percentileMS(a, 0.99), "admit-p99-ms")
+	}
+	b.Logf("%d jobs from %d clients in %v", total, clients, wall.Round(time.Millisecond))
+}
+
+// percentileMS returns the q-quantile of d in milliseconds; it sorts d.
+func percentileMS(d []time.Duration, q float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return float64(d[min(int(q*float64(len(d))), len(d)-1)].Microseconds()) / 1000
+}
+
+// startProfile writes a CPU profile of the measured part alone when
+// EASEL_BENCH_CPUPROFILE is set: -cpuprofile would also catch starting
+// Postgres databases, versitygw and the Temporal server.
+func startProfile(b *testing.B) func() {
+	prefix := os.Getenv("EASEL_BENCH_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	name := prefix + "." + strings.NewReplacer("/", "_", " ", "_").Replace(b.Name())
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+		b.Logf("CPU profile: %s", name)
+	}
+}
+
+// cpuSample measures how many cores each part of the system used over a
+// run: with the total near the machine's 2 cores a benchmark is CPU-bound.
+// Server processes are summed over those that live across the run; another
+// engineer's load on the shared Postgres or Redis also counts, so treat
+// those as upper bounds.
+type cpuSample struct {
+	self  time.Duration
+	procs map[string]time.Duration
+}
+
+// benchProcesses are the servers the stack runs outside this process, by
+// their /proc comm name.
+var benchProcesses = []string{"postgres", "versitygw", "redis-server"}
+
+func startCPUSample() cpuSample {
+	c := cpuSample{self: selfCPU(), procs: map[string]time.Duration{}}
+	for _, p := range benchProcesses {
+		c.procs[p] = processCPU(p)
+	}
+	return c
+}
+
+func (c cpuSample) report(b *testing.B, wall time.Duration) {
+	b.ReportMetric((selfCPU()-c.self).Seconds()/wall.Seconds(), "go-cores")
+	for _, p := range benchProcesses {
+		name := strings.TrimSuffix(p, "-server")
+		b.ReportMetric((processCPU(p)-c.procs[p]).Seconds()/wall.Seconds(), name+"-cores")
+	}
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processCPU sums user+system time of the processes named comm, from
+// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+func processCPU(comm string) time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, p := range stats {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		s := string(raw)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open || s[open+1:closing] != comm {
+			continue
+		}
+		f := strings.Fields(s[closing+1:])
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
