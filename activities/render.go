@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/easel/easel/engine"
 	"github.com/easel/easel/progress"
@@ -27,6 +28,10 @@ type Render struct {
 	Log      *slog.Logger
 	// ProgressEvery throttles Redis progress events per job (default 200 ms).
 	ProgressEvery time.Duration
+	// GPU, when set, bounds renders running at once to the host's GPUs. The
+	// worker then takes more tasks than GPUs, so one job's thumbnail and
+	// uploads overlap the next job's render instead of idling the GPU.
+	GPU *semaphore.Weighted
 }
 
 // Render renders the job's batch one image at a time, storing each PNG and
@@ -67,9 +72,13 @@ func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *repo
 	p := in.Params
 	req := engine.Request{Prompt: p.Prompt, NegativePrompt: p.NegativePrompt, Model: p.Model, Width: p.Width,
 		Height: p.Height, Steps: p.Steps, CFGScale: p.CFGScale, Seed: p.Seed + uint32(i)}
+	if err := r.acquireGPU(ctx); err != nil {
+		return store.ImageRecord{}, 0, err
+	}
 	start := time.Now()
 	img, err := r.Engine.Render(ctx, req, func(pr engine.Progress) { rep.step(ctx, i, pr) })
 	secs := time.Since(start).Seconds()
+	r.releaseGPU()
 	renderSeconds.WithLabelValues(r.Tier, p.Model).Observe(secs)
 	if err != nil {
 		return store.ImageRecord{}, secs, fmt.Errorf("render image %d: %w", i, err)
@@ -83,6 +92,32 @@ func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *repo
 	}
 	imagesGenerated.WithLabelValues(r.Tier).Inc()
 	return rec, secs, nil
+}
+
+// acquireGPU waits for a free GPU, heartbeating so that a job queued behind
+// another on this host neither times out nor misses its cancellation.
+func (r *Render) acquireGPU(ctx context.Context) error {
+	if r.GPU == nil {
+		return nil
+	}
+	for {
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := r.GPU.Acquire(wait, 1)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		activity.RecordHeartbeat(ctx)
+	}
+}
+
+func (r *Render) releaseGPU() {
+	if r.GPU != nil {
+		r.GPU.Release(1)
+	}
 }
 
 func (r *Render) store(ctx context.Context, rec store.ImageRecord, png []byte) error {

@@ -175,12 +175,8 @@ func (s *Server) admit(ctx context.Context, in workflows.GenerationInput) (activ
 	}
 	var r activities.AdmitResult
 	if err := handle.Get(ctx, &r); err != nil {
-		// A refused run fails right after answering. Waiting for it to close
-		// lets the client retry with the same key (after a top-up, say)
-		// without meeting the refused run's cached answer.
-		waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		_ = s.Temporal.GetWorkflow(waitCtx, workflows.GenerationID(in.JobID), "").Get(waitCtx, nil)
+		// A refused run has already failed when its answer arrives (the
+		// failure is in the same workflow task), so the same key may retry.
 		return activities.AdmitResult{}, fmt.Errorf("admit generation %s: %w", in.JobID, err)
 	}
 	return r, nil

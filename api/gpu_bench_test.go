@@ -48,10 +48,6 @@ const (
 // activities (completing one task, polling the next) and what the next
 // activity does before rendering.
 //
-// A second sub-benchmark, whatif-prefetch-gpu-semaphore, measures the fix
-// proposed in docs/benchmarks.md on the same stack: two activity slots
-// sharing one device semaphore held only around the render.
-//
 // One iteration is a whole 30-job experiment, so `make bench` (-benchtime
 // 1x) records it; ns/op is its duration.
 //
@@ -80,13 +76,6 @@ func BenchmarkGPUDutyCycle(b *testing.B) {
 	s.stopGPU(workflows.TierA10G)
 
 	b.Run("easel-1-slot", func(b *testing.B) { runDuty(b, s, hc, tokens, body, 1, nil) })
-	// What-if: the fix docs/benchmarks.md proposes. The worker takes two
-	// tasks at once but the device is a 1-token semaphore held only around
-	// Engine.Render, so the next job is already polled and waiting for the
-	// GPU while the previous one uploads its images and completes.
-	b.Run("whatif-prefetch-gpu-semaphore", func(b *testing.B) {
-		runDuty(b, s, hc, tokens, body, 2, make(chan struct{}, 1))
-	})
 }
 
 // runDuty runs b.N experiments: admit dutyJobs jobs with no GPU worker, then

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/workflows"
@@ -23,9 +24,17 @@ func Control(c client.Client, ledger *activities.Ledger, objects *activities.Obj
 }
 
 // GPU builds a render worker for one tier. slots is the number of renders it
-// runs at once: one per GPU on the host.
+// runs at once: one per GPU on the host. The worker holds one task more than
+// it has GPUs (the render's GPU semaphore keeps renders to slots), so the
+// next job is already on the host when a render ends and the GPU never waits
+// for a poll; the cost is that a higher-priority job arriving later can wait
+// behind one already-taken job per GPU.
 func GPU(c client.Client, tier string, render *activities.Render, slots int, opts worker.Options) worker.Worker {
-	opts.MaxConcurrentActivityExecutionSize = max(slots, 1)
+	slots = max(slots, 1)
+	if render.GPU == nil {
+		render.GPU = semaphore.NewWeighted(int64(slots))
+	}
+	opts.MaxConcurrentActivityExecutionSize = slots + 1
 	// A GPU host never runs workflows or local activities.
 	opts.DisableWorkflowWorker = true
 	w := worker.New(c, workflows.GPUQueue(tier), opts)

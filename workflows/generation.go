@@ -123,12 +123,11 @@ func awaitAdmission(ctx workflow.Context, in GenerationInput) (activities.AdmitR
 	if err := workflow.SetUpdateHandler(ctx, AdmitUpdate, admit); err != nil {
 		return activities.AdmitResult{}, fmt.Errorf("register admit update: %w", err)
 	}
-	ok, err := workflow.AwaitWithTimeout(ctx, time.Minute, func() bool { return result != nil || refusal != nil })
-	if err != nil {
+	// The API always starts the workflow together with its admit update, so
+	// no timer guards this wait: a timer would cost two history events and a
+	// timer task on every job.
+	if err := workflow.Await(ctx, func() bool { return result != nil || refusal != nil }); err != nil {
 		return activities.AdmitResult{}, err
-	}
-	if !ok {
-		return activities.AdmitResult{}, temporal.NewNonRetryableApplicationError("job was never admitted", "NotAdmitted", nil)
 	}
 	if refusal != nil {
 		return activities.AdmitResult{}, refusal
