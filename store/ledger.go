@@ -202,75 +202,55 @@ func balanceTx(ctx context.Context, q querier, userID string) (Balance, error) {
 // same job twice returns the first hold. It refuses with
 // *InsufficientCreditsError or *ConcurrencyLimitError.
 func (s *Store) Hold(ctx context.Context, in HoldInput) (Hold, error) {
-	var h Hold
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		h, err = holdTx(ctx, tx, in)
-		return err
-	})
+	h, err := holdTx(ctx, s.pool, in)
 	if err != nil {
 		return Hold{}, fmt.Errorf("hold %d credits for job %s: %w", in.Amount, in.JobID, err)
 	}
 	return h, nil
 }
 
-func holdTx(ctx context.Context, tx pgx.Tx, in HoldInput) (Hold, error) {
+// holdTx runs easel_hold (schema/migrations/00003): lock the user, return an
+// existing hold, check the concurrency limit and the balance, insert.
+func holdTx(ctx context.Context, q querier, in HoldInput) (Hold, error) {
 	if in.Amount <= 0 {
 		return Hold{}, fmt.Errorf("amount must be positive, got %d", in.Amount)
-	}
-	if err := lockUser(ctx, tx, in.UserID); err != nil {
-		return Hold{}, err
-	}
-	existing, err := getHold(ctx, tx, in.JobID, false)
-	if err == nil {
-		if existing.UserID != in.UserID {
-			return Hold{}, fmt.Errorf("job %s belongs to another user: %w", in.JobID, ErrNotFound)
-		}
-		return existing, nil
-	}
-	if !errors.Is(err, ErrNotFound) {
-		return Hold{}, err
-	}
-	if in.MaxConcurrent > 0 {
-		var active int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM credit_holds WHERE user_id = $1 AND status = 'pending'`,
-			in.UserID).Scan(&active); err != nil {
-			return Hold{}, fmt.Errorf("count active jobs: %w", err)
-		}
-		if active >= in.MaxConcurrent {
-			return Hold{}, &ConcurrencyLimitError{Limit: in.MaxConcurrent, Active: active}
-		}
-	}
-	b, err := balanceTx(ctx, tx, in.UserID)
-	if err != nil {
-		return Hold{}, fmt.Errorf("read balance: %w", err)
-	}
-	if b.Available < in.Amount {
-		return Hold{}, &InsufficientCreditsError{Needed: in.Amount, Available: max(b.Available, 0)}
 	}
 	ttl := in.TTL
 	if ttl <= 0 {
 		ttl = DefaultHoldTTL
 	}
-	h := Hold{JobID: in.JobID, UserID: in.UserID, Amount: in.Amount, Status: HoldPending}
-	err = tx.QueryRow(ctx, `
-		INSERT INTO credit_holds (id, user_id, amount, expires_at)
-		VALUES ($1, $2, $3, now() + $4::interval) RETURNING expires_at, created_at`,
-		in.JobID, in.UserID, in.Amount, ttl.String()).Scan(&h.ExpiresAt, &h.CreatedAt)
+	var outcome string
+	var active, available int
+	h := Hold{JobID: in.JobID, UserID: in.UserID}
+	var expires, created *time.Time
+	err := q.QueryRow(ctx, `SELECT * FROM easel_hold($1, $2, $3, $4, $5::interval)`,
+		in.JobID, in.UserID, in.Amount, in.MaxConcurrent, ttl.String()).
+		Scan(&outcome, &h.Amount, &h.SettledAmount, &h.Status, &expires, &created, &active, &available)
 	if err != nil {
-		return Hold{}, fmt.Errorf("insert hold: %w", err)
+		return Hold{}, fmt.Errorf("run easel_hold: %w", err)
 	}
-	return h, nil
+	switch outcome {
+	case "held", "existing":
+		h.ExpiresAt, h.CreatedAt = *expires, *created
+		return h, nil
+	case "insufficient":
+		return Hold{}, &InsufficientCreditsError{Needed: in.Amount, Available: available}
+	case "busy":
+		return Hold{}, &ConcurrencyLimitError{Limit: in.MaxConcurrent, Active: active}
+	case "no_user":
+		return Hold{}, fmt.Errorf("user %s: %w", in.UserID, ErrNotFound)
+	case "other_user":
+		return Hold{}, fmt.Errorf("job %s belongs to another user: %w", in.JobID, ErrNotFound)
+	}
+	return Hold{}, fmt.Errorf("easel_hold answered %q", outcome)
 }
 
-func getHold(ctx context.Context, tx pgx.Tx, jobID string, forUpdate bool) (Hold, error) {
-	q := `SELECT id, user_id, amount, COALESCE(settled_amount, 0), status, expires_at, created_at
-	      FROM credit_holds WHERE id = $1`
-	if forUpdate {
-		q += ` FOR UPDATE`
-	}
+// GetHold reads a job's hold.
+func (s *Store) GetHold(ctx context.Context, jobID string) (Hold, error) {
 	var h Hold
-	err := tx.QueryRow(ctx, q, jobID).Scan(&h.JobID, &h.UserID, &h.Amount, &h.SettledAmount, &h.Status, &h.ExpiresAt, &h.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT id, user_id, amount, COALESCE(settled_amount, 0), status, expires_at, created_at
+		FROM credit_holds WHERE id = $1`, jobID).
+		Scan(&h.JobID, &h.UserID, &h.Amount, &h.SettledAmount, &h.Status, &h.ExpiresAt, &h.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Hold{}, fmt.Errorf("hold %s: %w", jobID, ErrNotFound)
 	}
@@ -280,147 +260,64 @@ func getHold(ctx context.Context, tx pgx.Tx, jobID string, forUpdate bool) (Hold
 	return h, nil
 }
 
-// GetHold reads a job's hold.
-func (s *Store) GetHold(ctx context.Context, jobID string) (Hold, error) {
-	var h Hold
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		h, err = getHold(ctx, tx, jobID, false)
-		return err
-	})
-	return h, err
-}
-
 // Settle posts a pending hold at the actual cost (at most the amount held),
 // drawing on the soonest-expiring grants first. Settling a posted hold again
 // returns it unchanged; settling a voided hold returns ErrHoldVoided.
 func (s *Store) Settle(ctx context.Context, jobID string, amount int) (Hold, error) {
-	var h Hold
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		h, err = settleTx(ctx, tx, jobID, amount)
-		return err
-	})
+	h, err := settleTx(ctx, s.pool, jobID, amount)
 	if err != nil {
 		return Hold{}, fmt.Errorf("settle job %s at %d credits: %w", jobID, amount, err)
 	}
 	return h, nil
 }
 
-func settleTx(ctx context.Context, tx pgx.Tx, jobID string, amount int) (Hold, error) {
-	h, err := getHold(ctx, tx, jobID, false)
+// settleTx runs easel_settle (schema/migrations/00003): lock the user and the
+// hold, draw the grants, write the usage transactions, post the hold.
+func settleTx(ctx context.Context, q querier, jobID string, amount int) (Hold, error) {
+	var outcome string
+	var userID *string
+	var expires, created *time.Time
+	h := Hold{JobID: jobID}
+	err := q.QueryRow(ctx, `SELECT * FROM easel_settle($1, $2)`, jobID, amount).
+		Scan(&outcome, &userID, &h.Amount, &h.SettledAmount, &h.Status, &expires, &created)
 	if err != nil {
-		return Hold{}, err
+		return Hold{}, fmt.Errorf("run easel_settle: %w", err)
 	}
-	// Same lock order as holdTx (user, then hold) so the two never deadlock.
-	if err := lockUser(ctx, tx, h.UserID); err != nil {
-		return Hold{}, err
+	if outcome == "not_found" {
+		return Hold{}, fmt.Errorf("hold %s: %w", jobID, ErrNotFound)
 	}
-	if h, err = getHold(ctx, tx, jobID, true); err != nil {
-		return Hold{}, err
-	}
-	switch h.Status {
-	case HoldPosted:
+	h.UserID, h.ExpiresAt, h.CreatedAt = *userID, *expires, *created
+	switch outcome {
+	case "settled", "posted":
 		return h, nil
-	case HoldVoided:
+	case "voided":
 		return h, ErrHoldVoided
-	}
-	if amount < 0 || amount > h.Amount {
+	case "bad_amount":
 		return Hold{}, fmt.Errorf("settle amount %d outside 0..%d held", amount, h.Amount)
 	}
-	if err := consumeGrants(ctx, tx, h, amount); err != nil {
-		return Hold{}, err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE credit_holds SET status = 'posted', settled_amount = $2 WHERE id = $1`,
-		jobID, amount); err != nil {
-		return Hold{}, fmt.Errorf("post hold: %w", err)
-	}
-	h.Status, h.SettledAmount = HoldPosted, amount
-	return h, nil
-}
-
-// consumeGrants draws amount credits from the user's grants, soonest-expiring
-// first, writing one usage transaction per grant touched. Grants that were
-// valid when the hold was taken still count, so a grant expiring while a job
-// renders cannot leave the settle short.
-func consumeGrants(ctx context.Context, tx pgx.Tx, h Hold, amount int) error {
-	if amount == 0 {
-		return nil
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT id, total_credits - used_credits FROM credits
-		WHERE user_id = $1 AND used_credits < total_credits
-		  AND valid_from <= now() AND valid_until > $2
-		ORDER BY valid_until, created_at
-		FOR UPDATE`, h.UserID, h.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("select grants to consume: %w", err)
-	}
-	type draw struct {
-		id   string
-		take int
-	}
-	var draws []draw
-	left := amount
-	for rows.Next() && left > 0 {
-		var id string
-		var remaining int
-		if err := rows.Scan(&id, &remaining); err != nil {
-			rows.Close()
-			return fmt.Errorf("scan grant: %w", err)
-		}
-		take := min(remaining, left)
-		draws = append(draws, draw{id, take})
-		left -= take
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("select grants to consume: %w", err)
-	}
-	if left > 0 {
-		return fmt.Errorf("ledger short by %d credits for hold %s", left, h.JobID)
-	}
-	for _, d := range draws {
-		if _, err := tx.Exec(ctx, `UPDATE credits SET used_credits = used_credits + $2 WHERE id = $1`, d.id, d.take); err != nil {
-			return fmt.Errorf("consume grant %s: %w", d.id, err)
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO credit_transactions (user_id, credit_id, amount, transaction_type, description, reference_id)
-			VALUES ($1, $2, $3, 'usage', $4, $5)`,
-			h.UserID, d.id, -d.take, fmt.Sprintf("generation %s", h.JobID), h.JobID); err != nil {
-			return fmt.Errorf("record usage transaction: %w", err)
-		}
-	}
-	return nil
+	return Hold{}, fmt.Errorf("easel_settle answered %q", outcome)
 }
 
 // Release voids a pending hold, returning its credits to the balance. It is
 // idempotent, and a posted hold is returned unchanged (its money has moved).
 func (s *Store) Release(ctx context.Context, jobID string) (Hold, error) {
-	var h Hold
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		h, err = releaseTx(ctx, tx, jobID)
-		return err
-	})
+	h, err := releaseTx(ctx, s.pool, jobID)
 	if err != nil {
 		return Hold{}, fmt.Errorf("release job %s: %w", jobID, err)
 	}
 	return h, nil
 }
 
-func releaseTx(ctx context.Context, tx pgx.Tx, jobID string) (Hold, error) {
-	h, err := getHold(ctx, tx, jobID, true)
+func releaseTx(ctx context.Context, q querier, jobID string) (Hold, error) {
+	h := Hold{JobID: jobID}
+	err := q.QueryRow(ctx, `SELECT * FROM easel_release($1)`, jobID).
+		Scan(&h.UserID, &h.Amount, &h.SettledAmount, &h.Status, &h.ExpiresAt, &h.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Hold{}, fmt.Errorf("hold %s: %w", jobID, ErrNotFound)
+	}
 	if err != nil {
-		return Hold{}, err
+		return Hold{}, fmt.Errorf("run easel_release: %w", err)
 	}
-	if h.Status != HoldPending {
-		return h, nil
-	}
-	if _, err := tx.Exec(ctx, `UPDATE credit_holds SET status = 'voided' WHERE id = $1`, jobID); err != nil {
-		return Hold{}, fmt.Errorf("void hold: %w", err)
-	}
-	h.Status = HoldVoided
 	return h, nil
 }
 

@@ -52,8 +52,7 @@ func ledgerBenchConns() int32 {
 //   - baseline-insert-autocommit: the same INSERT alone, one round trip per
 //     durable transaction, the floor for any ledger write;
 //   - hold+settle: store.Hold then store.Settle of a fresh job id, two
-//     durable transactions;
-//   - whatif-plpgsql-hold+settle: the same work in two server-side calls.
+//     durable transactions of one server-side call each.
 //
 // One benchmark iteration is a whole experiment of a fixed size (ledgerPairs
 // pairs, baselineTxs transactions), so `make bench` (-benchtime 1x) records
@@ -126,27 +125,6 @@ func BenchmarkLedger(b *testing.B) {
 			return nil
 		}, users...)
 	})
-	// What-if: the same SQL, locks and checks as holdTx and settleTx, moved
-	// into two PL/pgSQL functions so a pair costs 2 round trips instead of
-	// 15. It measures the ceiling of the fix docs/benchmarks.md proposes; it
-	// writes the same tables, so the overspend check below covers it too.
-	if _, err := pool.Exec(ctx, whatIfLedgerSQL); err != nil {
-		b.Fatal(err)
-	}
-	b.Run("whatif-plpgsql-hold+settle", func(b *testing.B) {
-		runLedgerOps(b, trace, ledgerPairs, "pair", func(ctx context.Context, user string) error {
-			job := uuid.NewString()
-			if _, err := pool.Exec(ctx, `SELECT bench_hold($1, $2, $3, $4::interval)`,
-				job, user, held, store.DefaultHoldTTL.String()); err != nil {
-				return err
-			}
-			if _, err := pool.Exec(ctx, `SELECT bench_settle($1, $2)`, job, settled); err != nil {
-				return err
-			}
-			pairs.Add(1)
-			return nil
-		}, users...)
-	})
 	verifyNoOverspend(b, s, users, pairs.Load()*settled)
 	logTableWrites(b, pool)
 }
@@ -175,63 +153,6 @@ func logTableWrites(b *testing.B, pool *pgxpool.Pool) {
 	}
 	b.Logf("table writes (pg_stat_user_tables; stats lag by up to a second):\n%s", sb.String())
 }
-
-// whatIfLedgerSQL ports holdTx and settleTx statement for statement
-// (MaxConcurrent aside, which the benchmark does not use): user row lock,
-// idempotency by job id, balance check, hold insert; then hold read, user
-// lock, hold lock, soonest-expiring grants first, one usage transaction per
-// grant, hold posted.
-const whatIfLedgerSQL = `
-CREATE FUNCTION bench_hold(p_job uuid, p_user uuid, p_amount int, p_ttl interval) RETURNS text AS $$
-DECLARE
-  h credit_holds%ROWTYPE;
-  avail int;
-BEGIN
-  PERFORM 1 FROM users WHERE id = p_user FOR UPDATE;
-  IF NOT FOUND THEN RAISE EXCEPTION 'user % not found', p_user; END IF;
-  SELECT * INTO h FROM credit_holds WHERE id = p_job;
-  IF FOUND THEN RETURN h.status; END IF;
-  SELECT (SELECT COALESCE(SUM(total_credits - used_credits), 0) FROM credits
-           WHERE user_id = p_user AND valid_from <= now() AND valid_until > now())
-       - (SELECT COALESCE(SUM(amount), 0) FROM credit_holds WHERE user_id = p_user AND status = 'pending')
-    INTO avail;
-  IF avail < p_amount THEN RAISE EXCEPTION 'insufficient credits: % needed, % available', p_amount, avail; END IF;
-  INSERT INTO credit_holds (id, user_id, amount, expires_at) VALUES (p_job, p_user, p_amount, now() + p_ttl);
-  RETURN 'pending';
-END $$ LANGUAGE plpgsql;
-
-CREATE FUNCTION bench_settle(p_job uuid, p_amount int) RETURNS text AS $$
-DECLARE
-  h credit_holds%ROWTYPE;
-  g record;
-  remaining int := p_amount;
-  take int;
-BEGIN
-  SELECT * INTO h FROM credit_holds WHERE id = p_job;
-  IF NOT FOUND THEN RAISE EXCEPTION 'hold % not found', p_job; END IF;
-  PERFORM 1 FROM users WHERE id = h.user_id FOR UPDATE;
-  SELECT * INTO h FROM credit_holds WHERE id = p_job FOR UPDATE;
-  IF h.status = 'posted' THEN RETURN 'posted'; END IF;
-  IF h.status = 'voided' THEN RAISE EXCEPTION 'credit hold already released'; END IF;
-  IF p_amount < 0 OR p_amount > h.amount THEN RAISE EXCEPTION 'settle amount % outside 0..%', p_amount, h.amount; END IF;
-  IF p_amount > 0 THEN
-    FOR g IN SELECT id, total_credits - used_credits AS left_ FROM credits
-              WHERE user_id = h.user_id AND used_credits < total_credits
-                AND valid_from <= now() AND valid_until > h.created_at
-              ORDER BY valid_until, created_at FOR UPDATE LOOP
-      EXIT WHEN remaining <= 0;
-      take := least(g.left_, remaining);
-      UPDATE credits SET used_credits = used_credits + take WHERE id = g.id;
-      INSERT INTO credit_transactions (user_id, credit_id, amount, transaction_type, description, reference_id)
-        VALUES (h.user_id, g.id, -take, 'usage', 'generation ' || p_job, p_job::text);
-      remaining := remaining - take;
-    END LOOP;
-    IF remaining > 0 THEN RAISE EXCEPTION 'ledger short by % credits for hold %', remaining, p_job; END IF;
-  END IF;
-  UPDATE credit_holds SET status = 'posted', settled_amount = p_amount WHERE id = p_job;
-  RETURN 'posted';
-END $$ LANGUAGE plpgsql;
-`
 
 // Experiment sizes: long enough (about 10 s for the ledger on 2 cores) to
 // average over checkpoints and the other load on a shared machine, short
