@@ -2,13 +2,13 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/easel/easel/oidc"
 	"github.com/easel/easel/store"
 )
 
@@ -22,21 +22,30 @@ type Authenticator interface {
 // ErrUnauthenticated is returned for a missing, unknown or expired token.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
-// DevTokens maps fixed development bearer tokens to users. It is for
-// `easel dev` and tests only.
-type DevTokens struct {
-	Store  *store.Store
-	Tokens map[string]string // token -> user id
+// Tokens authenticates bearer tokens: OIDC ID tokens (Cognito in
+// production, the development issuer in `easel dev` and tests) through the
+// verifier, creating or refreshing the user on first sight. API keys, when
+// an authenticator for them is set, are routed to it by their prefix.
+type Tokens struct {
+	Verifier *oidc.Verifier
+	Store    *store.Store
+	APIKeys  Authenticator
+	IsAPIKey func(token string) bool
 }
 
-// Authenticate looks the token up in constant time per entry.
-func (d *DevTokens) Authenticate(ctx context.Context, token string) (store.User, error) {
-	for t, userID := range d.Tokens {
-		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
-			return d.Store.GetUser(ctx, userID)
-		}
+// Authenticate verifies the token and returns its user.
+func (t *Tokens) Authenticate(ctx context.Context, token string) (store.User, error) {
+	if t.APIKeys != nil && t.IsAPIKey != nil && t.IsAPIKey(token) {
+		return t.APIKeys.Authenticate(ctx, token)
 	}
-	return store.User{}, ErrUnauthenticated
+	id, err := t.Verifier.Verify(token)
+	if errors.Is(err, oidc.ErrInvalidToken) {
+		return store.User{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	return t.Store.SignIn(ctx, id.Email, id.Name, id.Subject)
 }
 
 func (s *Server) authenticate(c *gin.Context) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/oidc"
 	"github.com/easel/easel/progress"
 	"github.com/easel/easel/storage"
 	"github.com/easel/easel/store"
@@ -55,6 +56,7 @@ func TestAPI(t *testing.T) {
 	t.Run("gpu worker lost mid-job", func(t *testing.T) { testWorkerLost(t, s) })
 	t.Run("bad input", func(t *testing.T) { testBadInput(t, s) })
 	t.Run("isolation and auth", func(t *testing.T) { testIsolation(t, s) })
+	t.Run("sign in", func(t *testing.T) { testSignIn(t, s) })
 	t.Run("health and version", func(t *testing.T) { testHealth(t, s) })
 }
 
@@ -156,7 +158,7 @@ func testIdempotency(t *testing.T, s *stack) {
 }
 
 func testInsufficientCredits(t *testing.T, s *stack) {
-	_, token := s.newUser(t, "basic", 1)
+	poor, token := s.newUser(t, "basic", 1)
 	r := s.do(t, http.MethodPost, "/v1/generations", token,
 		map[string]any{"prompt": "too dear", "model": "sdxl", "width": 1024, "height": 1024}, "Idempotency-Key", "poor-1")
 	p := expectProblem(t, r, http.StatusPaymentRequired)
@@ -169,8 +171,7 @@ func testInsufficientCredits(t *testing.T, s *stack) {
 		t.Fatalf("a refused job left traces: %+v", list.Generations)
 	}
 	// After a top-up, the same key may be used again.
-	u := s.tokens[token]
-	if _, err := s.store.Grant(context.Background(), store.GrantInput{UserID: u, Amount: 10, Source: "test",
+	if _, err := s.store.Grant(context.Background(), store.GrantInput{UserID: poor.ID, Amount: 10, Source: "test",
 		ValidFrom: time.Now().Add(-time.Minute), ValidUntil: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -335,5 +336,41 @@ func testWorkerLost(t *testing.T, s *stack) {
 	}
 	if c.Held != 0 {
 		t.Fatalf("credits still held: %+v", c)
+	}
+}
+
+// A new user signs in through the development issuer's login endpoint and is
+// created on first sight; expired or foreign tokens get 401, suspended users 403.
+func testSignIn(t *testing.T, s *stack) {
+	login := s.do(t, http.MethodPost, "/dev/oidc/login", "", map[string]any{"email": "newcomer@example.com", "name": "New Comer"})
+	var tok struct {
+		IDToken string `json:"id_token"`
+	}
+	login.decode(t, &tok)
+	if login.status != http.StatusOK || tok.IDToken == "" {
+		t.Fatalf("login: %d %s", login.status, login.body)
+	}
+	if c := s.credits(t, tok.IDToken); c.Available != 0 {
+		t.Fatalf("a new user has credits: %+v", c)
+	}
+	var exists bool
+	if err := s.store.Pool().QueryRow(context.Background(),
+		`SELECT last_login_at IS NOT NULL FROM users WHERE email = 'newcomer@example.com'`).Scan(&exists); err != nil || !exists {
+		t.Fatalf("user not recorded on first sight: %v", err)
+	}
+	u, _ := s.newUser(t, "pro", 5)
+	expired, err := s.issuer.Sign(oidc.Identity{Subject: u.CognitoSub, Email: u.Email, Name: u.Name}, -time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectProblem(t, s.do(t, http.MethodGet, "/v1/credits", expired, nil), http.StatusUnauthorized)
+	_, token := s.newUser(t, "pro", 5)
+	if _, err := s.store.Pool().Exec(context.Background(), `UPDATE users SET is_active = FALSE WHERE email = $1`, u.Email); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := s.issuer.Sign(oidc.Identity{Subject: u.CognitoSub, Email: u.Email, Name: u.Name}, time.Minute)
+	expectProblem(t, s.do(t, http.MethodGet, "/v1/credits", fresh, nil), http.StatusForbidden)
+	if c := s.credits(t, token); c.Available != 5 {
+		t.Fatalf("another user affected: %+v", c)
 	}
 }

@@ -35,6 +35,9 @@ type Server struct {
 	MaxBodyBytes int64
 	// RenderHeartbeat is passed to new generation workflows (0: their default).
 	RenderHeartbeat time.Duration
+	// DevIssuer, when set, is served under /dev/oidc: the development OIDC
+	// issuer (JWKS and a login endpoint). Never set in production.
+	DevIssuer http.Handler
 }
 
 const (
@@ -56,6 +59,9 @@ func (s *Server) Router() *gin.Engine {
 	r.GET("/api/v1/app/version", s.version)
 	r.GET("/healthz", s.health)
 	r.GET("/metrics", metricsHandler())
+	if s.DevIssuer != nil {
+		r.Any("/dev/oidc/*path", gin.WrapH(http.StripPrefix("/dev/oidc", s.DevIssuer)))
+	}
 
 	v1 := r.Group("/v1", s.authenticate)
 	v1.POST("/generations", s.createGeneration)

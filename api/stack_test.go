@@ -21,6 +21,7 @@ import (
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
 	"github.com/easel/easel/engine/sim"
+	"github.com/easel/easel/oidc"
 	"github.com/easel/easel/progress"
 	"github.com/easel/easel/storage"
 	"github.com/easel/easel/store"
@@ -39,7 +40,7 @@ type stack struct {
 	objects  *storage.Store
 	temporal client.Client
 	http     *httptest.Server
-	tokens   map[string]string
+	issuer   *oidc.DevIssuer
 	render   *activities.Render
 
 	mu  sync.Mutex
@@ -58,7 +59,7 @@ func newStack(t testing.TB, stepDelay time.Duration) *stack {
 	tc := testenv.Temporal(t, api.SearchAttributes)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := &stack{t: t, store: store.New(pool), hub: progress.NewHub(rdb), objects: objects, temporal: tc,
-		tokens: map[string]string{}, gpu: map[string]worker.Worker{}}
+		gpu: map[string]worker.Worker{}}
 	s.render = &activities.Render{Engine: sim.New(sim.Config{StepDelay: stepDelay}), Objects: objects, Progress: s.hub,
 		Log: log, ProgressEvery: 10 * time.Millisecond}
 
@@ -78,11 +79,28 @@ func newStack(t testing.TB, stepDelay time.Duration) *stack {
 			w.Stop()
 		}
 	})
-	srv := &api.Server{Store: s.store, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
-		Auth: &api.DevTokens{Store: s.store, Tokens: s.tokens}, Log: log, Version: "test", PresignTTL: time.Hour,
-		RenderHeartbeat: 5 * time.Second}
-	s.http = httptest.NewServer(srv.Router())
+	// Users sign in with ID tokens from the development issuer, served by the
+	// API under test and verified through its JWKS like Cognito's.
+	var router http.Handler
+	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { router.ServeHTTP(w, r) }))
 	t.Cleanup(s.http.Close)
+	key, err := oidc.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.issuer, err = oidc.NewDevIssuer(s.http.URL+"/dev/oidc", "easel-test", key); err != nil {
+		t.Fatal(err)
+	}
+	verifierCtx, stopVerifier := context.WithCancel(context.Background())
+	t.Cleanup(stopVerifier)
+	verifier, err := oidc.NewVerifier(verifierCtx, s.issuer.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &api.Server{Store: s.store, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
+		Auth: &api.Tokens{Verifier: verifier, Store: s.store}, Log: log, Version: "test", PresignTTL: time.Hour,
+		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler()}
+	router = srv.Router()
 	return s
 }
 
@@ -125,10 +143,10 @@ func (s *stack) newUser(t testing.TB, plan string, credits int) (store.User, str
 			t.Fatal(err)
 		}
 	}
-	token := "tok-" + id
-	s.mu.Lock()
-	s.tokens[token] = u.ID
-	s.mu.Unlock()
+	token, err := s.issuer.Sign(oidc.Identity{Subject: u.CognitoSub, Email: u.Email, Name: u.Name}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return u, token
 }
 

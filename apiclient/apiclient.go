@@ -456,3 +456,20 @@ func redactErr(err error) error {
 	}
 	return err
 }
+
+// DevLogin signs in through the development OIDC issuer that `easel dev`
+// serves under /dev/oidc, returning an ID token for email.
+func DevLogin(ctx context.Context, baseURL, email string) (string, error) {
+	c := New(baseURL, "")
+	body, err := json.Marshal(map[string]string{"email": email})
+	if err != nil {
+		return "", err
+	}
+	var out struct {
+		IDToken string `json:"id_token"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/dev/oidc/login", body, nil, &out); err != nil {
+		return "", fmt.Errorf("development sign-in at %s: %w", baseURL, err)
+	}
+	return out.IDToken, nil
+}

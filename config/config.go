@@ -28,7 +28,9 @@ type Config struct {
 	AWSRegion         string        `env:"AWS_REGION" envDefault:"us-east-1"`
 	HTTPAddr          string        `env:"HTTP_ADDR" envDefault:":8080"`
 	MetricsAddr       string        `env:"METRICS_ADDR" envDefault:":9090"`
-	DevToken          string        `env:"EASEL_DEV_TOKEN"`
+	OIDCIssuer        string        `env:"OIDC_ISSUER"`
+	OIDCAudience      string        `env:"OIDC_AUDIENCE"`
+	OIDCJWKSURL       string        `env:"OIDC_JWKS_URL"`
 	PresignTTL        time.Duration `env:"PRESIGN_TTL" envDefault:"1h"`
 	SimStepDelay      time.Duration `env:"SIM_STEP_DELAY" envDefault:"20ms"`
 	GPUSlots          int           `env:"GPU_SLOTS" envDefault:"1"`
@@ -38,7 +40,7 @@ type Config struct {
 
 // Needs names what a subcommand requires.
 type Needs struct {
-	Database, Redis, Temporal, S3 bool
+	Database, Redis, Temporal, S3, OIDC bool
 }
 
 // Load reads the environment.
@@ -79,6 +81,12 @@ func (c Config) Validate(n Needs) error {
 	}
 	if n.S3 && c.S3Bucket == "" {
 		missing("S3_BUCKET", "the bucket that holds users' images")
+	}
+	if n.OIDC && c.OIDCIssuer == "" {
+		missing("OIDC_ISSUER", "the ID token issuer, e.g. https://cognito-idp.<region>.amazonaws.com/<user pool id>")
+	}
+	if n.OIDC && c.OIDCAudience == "" {
+		missing("OIDC_AUDIENCE", "the app client id ID tokens are issued for")
 	}
 	if c.PresignTTL <= 0 || c.PresignTTL > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("PRESIGN_TTL=%s must be between 1s and 168h", c.PresignTTL))

@@ -108,6 +108,44 @@ func (s *Store) UpsertUser(ctx context.Context, email, name, sub string) (User, 
 	return u, nil
 }
 
+// SignIn returns the user with this identity-provider subject, creating it
+// on first sight and refreshing its email, name and last_login_at (the
+// latter at most every 10 minutes, so authenticated requests rarely write).
+func (s *Store) SignIn(ctx context.Context, email, name, sub string) (User, error) {
+	var u User
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO users (email, name, cognito_sub, last_login_at) VALUES ($1, $2, $3, now())
+		ON CONFLICT (cognito_sub) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name, last_login_at = now()
+		WHERE users.email <> EXCLUDED.email OR users.name <> EXCLUDED.name
+		   OR users.last_login_at IS NULL OR users.last_login_at < now() - interval '10 minutes'
+		RETURNING id, email, name, cognito_sub, role, COALESCE(is_active, TRUE)`,
+		email, truncate(name, 100), sub).Scan(&u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s.userBySub(ctx, sub)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("sign in %s: %w", email, err)
+	}
+	return u, nil
+}
+
+func (s *Store) userBySub(ctx context.Context, sub string) (User, error) {
+	var u User
+	err := s.pool.QueryRow(ctx, `SELECT id, email, name, cognito_sub, role, COALESCE(is_active, TRUE)
+		FROM users WHERE cognito_sub = $1`, sub).Scan(&u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active)
+	if err != nil {
+		return User{}, fmt.Errorf("read user by subject: %w", err)
+	}
+	return u, nil
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
+
 // GetUser reads a user by id.
 func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 	var u User

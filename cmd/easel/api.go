@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/easel/easel/api"
 	"github.com/easel/easel/config"
+	"github.com/easel/easel/oidc"
 )
 
 type loggerT = *slog.Logger
@@ -27,32 +26,20 @@ func apiCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := connect(cmd.Context(), cfg, config.Needs{Database: true, Redis: true, Temporal: true, S3: true}, log)
+			d, err := connect(cmd.Context(), cfg, config.Needs{Database: true, Redis: true, Temporal: true, S3: true, OIDC: true}, log)
 			if err != nil {
 				return err
 			}
 			defer d.close()
-			auth, err := devAuth(cmd.Context(), d, cfg)
+			verifier, err := oidc.NewVerifier(cmd.Context(), oidc.Config{Issuer: cfg.OIDCIssuer,
+				Audience: cfg.OIDCAudience, JWKSURL: cfg.OIDCJWKSURL})
 			if err != nil {
 				return err
 			}
+			auth := &api.Tokens{Verifier: verifier, Store: d.store}
 			return serveHTTP(cmd.Context(), cfg.HTTPAddr, newAPI(d, cfg, auth).Router(), log)
 		},
 	}
-}
-
-// devAuth maps EASEL_DEV_TOKEN to the user EASEL_DEV_USER (an email). Real
-// sign-in (OIDC and API keys) replaces it behind the same interface.
-func devAuth(ctx context.Context, d *deps, cfg config.Config) (api.Authenticator, error) {
-	email := os.Getenv("EASEL_DEV_USER")
-	if cfg.DevToken == "" || email == "" {
-		return nil, errors.New("configuration:\nEASEL_DEV_TOKEN and EASEL_DEV_USER must be set: the API authenticates one development token until OIDC sign-in is configured")
-	}
-	u, err := d.store.UpsertUser(ctx, email, email, "dev:"+email)
-	if err != nil {
-		return nil, err
-	}
-	return &api.DevTokens{Store: d.store, Tokens: map[string]string{cfg.DevToken: u.ID}}, nil
 }
 
 func newAPI(d *deps, cfg config.Config, auth api.Authenticator) *api.Server {

@@ -20,6 +20,7 @@ import (
 	"github.com/easel/easel/devtemporal"
 	"github.com/easel/easel/engine/sim"
 	"github.com/easel/easel/locals3"
+	"github.com/easel/easel/oidc"
 	"github.com/easel/easel/schema"
 	"github.com/easel/easel/storage"
 	"github.com/easel/easel/store"
@@ -31,8 +32,8 @@ import (
 const (
 	devDatabaseURL = "postgres://postgres:postgres@127.0.0.1:5432/easel?sslmode=disable"
 	devRedisURL    = "redis://127.0.0.1:6379/0"
-	devToken       = "dev-token"
 	devEmail       = "dev@easel.local"
+	devAudience    = "easel-dev"
 	devBucket      = "easel-images"
 	devS3Key       = "easel-dev"
 	devS3Secret    = "easel-dev-secret"
@@ -78,7 +79,6 @@ func devConfig(o devOptions) (config.Config, error) {
 	cfg.DeploymentMode = "dev"
 	cfg.DatabaseURL = cmp.Or(cfg.DatabaseURL, devDatabaseURL)
 	cfg.RedisURL = cmp.Or(cfg.RedisURL, devRedisURL)
-	cfg.DevToken = cmp.Or(cfg.DevToken, devToken)
 	cfg.S3Bucket, cfg.S3PathStyle = devBucket, true
 	cfg.HTTPAddr = o.httpAddr
 	cfg.SimStepDelay = o.stepDelay
@@ -122,9 +122,36 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	defer stopWorkers()
-	auth := &api.DevTokens{Store: d.store, Tokens: map[string]string{cfg.DevToken: u.ID}}
-	printBanner(o, cfg, temporalSrv)
-	return serveHTTP(ctx, cfg.HTTPAddr, newAPI(d, cfg, auth).Router(), log)
+	issuer, auth, err := devAuth(ctx, d, o)
+	if err != nil {
+		return err
+	}
+	token, err := issuer.Sign(oidc.Identity{Subject: u.CognitoSub, Email: u.Email, Name: u.Name}, oidc.LoginTTL)
+	if err != nil {
+		return err
+	}
+	srv := newAPI(d, cfg, auth)
+	srv.DevIssuer = issuer.Handler()
+	printBanner(o, cfg, temporalSrv, token)
+	return serveHTTP(ctx, cfg.HTTPAddr, srv.Router(), log)
+}
+
+// devAuth runs the development OIDC issuer on the API's own address and
+// verifies its tokens exactly as production verifies Cognito's.
+func devAuth(ctx context.Context, d *deps, o devOptions) (*oidc.DevIssuer, api.Authenticator, error) {
+	key, err := oidc.LoadOrCreateKey(filepath.Join(o.stateDir, "dev-issuer.pem"))
+	if err != nil {
+		return nil, nil, err
+	}
+	issuer, err := oidc.NewDevIssuer("http://"+o.httpAddr+"/dev/oidc", devAudience, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	verifier, err := oidc.NewVerifier(ctx, issuer.Config())
+	if err != nil {
+		return nil, nil, err
+	}
+	return issuer, &api.Tokens{Verifier: verifier, Store: d.store}, nil
 }
 
 // ensureDatabase creates the development database when it is missing.
@@ -200,7 +227,7 @@ func startDevTemporal(ctx context.Context, d *deps, o devOptions, cfg config.Con
 // seedDevUser makes sure the development user exists on the Pro plan with
 // this month's development credits (granted once per month).
 func seedDevUser(ctx context.Context, s *store.Store) (store.User, error) {
-	u, err := s.UpsertUser(ctx, devEmail, "Dev User", "dev:"+devEmail)
+	u, err := s.UpsertUser(ctx, devEmail, "dev", "dev|"+devEmail)
 	if err != nil {
 		return u, err
 	}
@@ -241,26 +268,28 @@ func startDevWorkers(d *deps, cfg config.Config) (stop func(), err error) {
 	return stop, nil
 }
 
-func printBanner(o devOptions, cfg config.Config, t *devtemporal.Server) {
+func printBanner(o devOptions, cfg config.Config, t *devtemporal.Server, token string) {
 	api := "http://" + o.httpAddr
 	fmt.Printf(`
 Easel is running.
-  API          %s   (token: %s)
+  API          %s
   Temporal UI  %s
   Temporal     %s   namespace %s
   S3           http://%s   bucket %s
   Postgres     %s
   Redis        %s
+  Sign-in      %s/dev/oidc (development OIDC issuer; POST /login {"email": ...} returns an ID token)
 
 Try:
   go run ./cmd/easel generate --prompt "a lighthouse at dusk"
-  curl -s -H 'Authorization: Bearer %s' -H 'Idempotency-Key: demo-1' \
+  export EASEL_TOKEN=%s
+  curl -s -H "Authorization: Bearer $EASEL_TOKEN" -H 'Idempotency-Key: demo-1' \
        -d '{"prompt":"a lighthouse at dusk","model":"sdxl","width":1024,"height":1024}' %s/v1/generations
-  curl -s -H 'Authorization: Bearer %s' %s/v1/credits
+  curl -s -H "Authorization: Bearer $EASEL_TOKEN" %s/v1/credits
 
 Ctrl-C stops everything.
-`, api, cfg.DevToken, t.UIAddress(), t.HostPort(), t.Namespace(), o.s3Addr, cfg.S3Bucket, redact(cfg.DatabaseURL),
-		cfg.RedisURL, cfg.DevToken, api, cfg.DevToken, api)
+`, api, t.UIAddress(), t.HostPort(), t.Namespace(), o.s3Addr, cfg.S3Bucket, redact(cfg.DatabaseURL),
+		cfg.RedisURL, api, token, api, api)
 }
 
 // redact hides a password in a URL.

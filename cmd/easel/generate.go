@@ -31,6 +31,14 @@ func generateCommand() *cobra.Command {
 				s := uint32(seed)
 				req.Seed = &s
 			}
+			if tok == "" {
+				// No token: sign in as the development user through the
+				// development issuer that `easel dev` serves.
+				var err error
+				if tok, err = apiclient.DevLogin(cmd.Context(), apiURL, devEmail); err != nil {
+					return fmt.Errorf("no --token or EASEL_TOKEN, and %w", err)
+				}
+			}
 			c := apiclient.New(apiURL, tok)
 			g, files, err := c.Generate(cmd.Context(), req, outDir, cmd.ErrOrStderr())
 			if err != nil {
@@ -66,7 +74,7 @@ func generateCommand() *cobra.Command {
 	f.IntVar(&req.BatchSize, "batch", 1, "images to generate")
 	f.Int64Var(&seed, "seed", -1, "seed (default: random)")
 	f.StringVar(&apiURL, "api", envOr("EASEL_API_URL", "http://127.0.0.1:8080"), "API base URL ($EASEL_API_URL)")
-	f.StringVar(&tok, "token", envOr("EASEL_TOKEN", devToken), "bearer token ($EASEL_TOKEN)")
+	f.StringVar(&tok, "token", os.Getenv("EASEL_TOKEN"), "bearer token: an ID token or API key ($EASEL_TOKEN; default: sign in to `easel dev` as the development user)")
 	f.StringVar(&outDir, "out", ".", "folder to save the PNG files in")
 	return cmd
 }

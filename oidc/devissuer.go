@@ -1,0 +1,156 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// DevIssuer signs ID tokens shaped like Cognito's for development and tests,
+// and serves its JWKS. It must never run in production: anyone can log in.
+type DevIssuer struct {
+	issuer   string
+	audience string
+	key      *rsa.PrivateKey
+	kid      string
+	jwks     json.RawMessage
+}
+
+// NewDevIssuer creates an issuer whose iss is issuerURL (where Handler is
+// mounted) and whose tokens are for audience.
+func NewDevIssuer(issuerURL, audience string, key *rsa.PrivateKey) (*DevIssuer, error) {
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("dev issuer: encode public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	kid := hex.EncodeToString(sum[:8])
+	jwk, err := jwkset.NewJWKFromKey(&key.PublicKey, jwkset.JWKOptions{
+		Metadata: jwkset.JWKMetadataOptions{ALG: jwkset.AlgRS256, KID: kid, USE: jwkset.UseSig}})
+	if err != nil {
+		return nil, fmt.Errorf("dev issuer: build JWK: %w", err)
+	}
+	set := jwkset.NewMemoryStorage()
+	if err := set.KeyWrite(context.Background(), jwk); err != nil {
+		return nil, fmt.Errorf("dev issuer: store JWK: %w", err)
+	}
+	raw, err := set.JSONPublic(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("dev issuer: encode JWKS: %w", err)
+	}
+	return &DevIssuer{issuer: strings.TrimSuffix(issuerURL, "/"), audience: audience, key: key, kid: kid, jwks: raw}, nil
+}
+
+// Config is what a Verifier needs to accept this issuer's tokens.
+func (d *DevIssuer) Config() Config {
+	return Config{Issuer: d.issuer, Audience: d.audience, JWKSURL: d.issuer + "/.well-known/jwks.json"}
+}
+
+// Sign issues an ID token for the identity, valid for ttl.
+func (d *DevIssuer) Sign(id Identity, ttl time.Duration) (string, error) {
+	now := time.Now()
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, idClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Issuer: d.issuer, Subject: id.Subject,
+			Audience: jwt.ClaimStrings{d.audience}, IssuedAt: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl))},
+		TokenUse: "id", Email: id.Email, Name: id.Name,
+	})
+	t.Header["kid"] = d.kid
+	s, err := t.SignedString(d.key)
+	if err != nil {
+		return "", fmt.Errorf("dev issuer: sign: %w", err)
+	}
+	return s, nil
+}
+
+// LoginTTL is how long a development login lasts.
+const LoginTTL = 12 * time.Hour
+
+// Handler serves GET /.well-known/jwks.json and POST /login
+// ({"email": ..., "name": ...} -> {"id_token": ..., "expires_in": ...}),
+// relative to where it is mounted.
+func (d *DevIssuer) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(d.jwks)
+	})
+	mux.HandleFunc("POST /login", d.login)
+	return mux
+}
+
+func (d *DevIssuer) login(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Email string `json:"email"`
+		Name  string `json:"name"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || !strings.Contains(in.Email, "@") {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"type":"https://easel.dev/problems/invalid-request","title":"Invalid request","status":400,"detail":"send {\"email\": \"you@example.com\", \"name\": \"...\"}"}`))
+		return
+	}
+	if in.Name == "" {
+		in.Name, _, _ = strings.Cut(in.Email, "@")
+	}
+	tok, err := d.Sign(Identity{Subject: "dev|" + strings.ToLower(in.Email), Email: in.Email, Name: in.Name}, LoginTTL)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"id_token": tok, "token_type": "Bearer",
+		"expires_in": int(LoginTTL.Seconds())})
+}
+
+// GenerateKey makes a fresh signing key (tests).
+func GenerateKey() (*rsa.PrivateKey, error) {
+	return rsa.GenerateKey(rand.Reader, 2048)
+}
+
+// LoadOrCreateKey reads a PEM signing key from path, creating it on first
+// use, so development tokens survive restarts.
+func LoadOrCreateKey(path string) (*rsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		block, _ := pem.Decode(b)
+		if block == nil {
+			return nil, fmt.Errorf("dev issuer key %s: not PEM", path)
+		}
+		key, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("dev issuer key %s: %w", path, err)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read dev issuer key: %w", err)
+	}
+	key, err := GenerateKey()
+	if err != nil {
+		return nil, fmt.Errorf("generate dev issuer key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create key dir: %w", err)
+	}
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		return nil, fmt.Errorf("write dev issuer key: %w", err)
+	}
+	return key, nil
+}
