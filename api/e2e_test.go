@@ -57,6 +57,7 @@ func TestAPI(t *testing.T) {
 	t.Run("bad input", func(t *testing.T) { testBadInput(t, s) })
 	t.Run("isolation and auth", func(t *testing.T) { testIsolation(t, s) })
 	t.Run("sign in", func(t *testing.T) { testSignIn(t, s) })
+	t.Run("plans, me and rate limits", func(t *testing.T) { testAccount(t, s) })
 	t.Run("health and version", func(t *testing.T) { testHealth(t, s) })
 }
 
@@ -372,5 +373,65 @@ func testSignIn(t *testing.T, s *stack) {
 	expectProblem(t, s.do(t, http.MethodGet, "/v1/credits", fresh, nil), http.StatusForbidden)
 	if c := s.credits(t, token); c.Available != 5 {
 		t.Fatalf("another user affected: %+v", c)
+	}
+}
+
+func testAccount(t *testing.T, s *stack) {
+	var plans struct {
+		Plans []api.PlanView `json:"plans"`
+	}
+	s.do(t, http.MethodGet, "/v1/plans", "", nil).decode(t, &plans)
+	if len(plans.Plans) != 4 || plans.Plans[0].Slug != "free" || plans.Plans[2].GPUTier != "a10g" || plans.Plans[3].MaxResolution != 4096 {
+		t.Fatalf("plans %+v", plans.Plans)
+	}
+	_, token := s.newUser(t, "pro", 40)
+	r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{"prompt": "me", "width": 64, "height": 64, "steps": 2})
+	var g api.GenerationView
+	r.decode(t, &g)
+	s.waitGeneration(t, g.ID, token, terminal)
+	var me struct {
+		Plan    api.PlanView
+		Credits struct{ Available int }
+		Usage   struct{ Generations, Credits, Images int }
+		Storage struct {
+			UsedBytes  int64 `json:"used_bytes"`
+			QuotaBytes int64 `json:"quota_bytes"`
+		}
+	}
+	s.do(t, http.MethodGet, "/v1/me", token, nil).decode(t, &me)
+	if me.Plan.Slug != "pro" || me.Credits.Available != 39 || me.Usage.Generations != 1 || me.Usage.Credits != 1 ||
+		me.Usage.Images != 1 || me.Storage.UsedBytes <= 0 || me.Storage.QuotaBytes != 50<<30 {
+		t.Fatalf("me %+v", me)
+	}
+
+	// Free allows 10 generation requests a minute; the 11th is refused with
+	// Retry-After, whatever the body.
+	_, free := s.newUser(t, "free", 0)
+	for i := range 10 {
+		r := s.do(t, http.MethodPost, "/v1/generations", free, `{}`)
+		if r.status != http.StatusBadRequest || r.header.Get("RateLimit-Limit") != "10" {
+			t.Fatalf("request %d: %d %v", i, r.status, r.header)
+		}
+	}
+	r = s.do(t, http.MethodPost, "/v1/generations", free, `{}`)
+	expectProblem(t, r, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") == "" || r.header.Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("429 headers %v", r.header)
+	}
+	// A full storage quota refuses new work with the numbers.
+	full, fullToken := s.newUser(t, "free", 10)
+	if _, err := s.store.Pool().Exec(context.Background(), `INSERT INTO images (image_name, user_id, image_origin,
+		image_category, width, height, file_size_bytes) VALUES ($1, $2, 'internal', 'general', 8, 8, $3)`,
+		"big-"+full.ID, full.ID, int64(1)<<30); err != nil {
+		t.Fatal(err)
+	}
+	r = s.do(t, http.MethodPost, "/v1/generations", fullToken, map[string]any{"prompt": "more"})
+	expectProblem(t, r, http.StatusForbidden)
+	if !strings.Contains(string(r.body), `"quota_bytes":1073741824`) {
+		t.Fatalf("storage problem lacks the numbers: %s", r.body)
+	}
+	// Reads have their own budget.
+	if c := s.do(t, http.MethodGet, "/v1/credits", free, nil); c.status != http.StatusOK {
+		t.Fatalf("read after generate limit: %d", c.status)
 	}
 }

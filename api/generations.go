@@ -68,6 +68,9 @@ func (s *Server) createGeneration(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
+	if !s.withinStorage(c, u.ID, plan) {
+		return
+	}
 	if errs := req.validate(plan); len(errs) > 0 {
 		admissions.WithLabelValues("invalid", plan.Slug).Inc()
 		invalid(c, fmt.Sprintf("%d field(s) are invalid", len(errs)), errs...)
@@ -99,6 +102,24 @@ func (s *Server) createGeneration(c *gin.Context) {
 		return
 	}
 	s.respondGeneration(c, http.StatusAccepted, u.ID, id)
+}
+
+// withinStorage refuses new work (403) once the user's stored images fill
+// the plan's quota, naming the numbers.
+func (s *Server) withinStorage(c *gin.Context, userID string, plan store.Plan) bool {
+	used, err := s.Store.StorageUsed(c.Request.Context(), userID)
+	if err != nil {
+		unavailable(c, err)
+		return false
+	}
+	quota := int64(plan.MaxStorageGB) << 30
+	if used < quota {
+		return true
+	}
+	problem(c, http.StatusForbidden, "storage-full", "Storage full",
+		fmt.Sprintf("your images use %d of the %d bytes the %s plan includes; delete images or upgrade", used, quota, plan.Name),
+		map[string]any{"used_bytes": used, "quota_bytes": quota})
+	return false
 }
 
 // replayed answers a repeated Idempotency-Key from the database, if the job

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
@@ -35,6 +36,8 @@ type Server struct {
 	MaxBodyBytes int64
 	// RenderHeartbeat is passed to new generation workflows (0: their default).
 	RenderHeartbeat time.Duration
+	// Limiter enforces per-plan request rates (nil: no limits).
+	Limiter *redis_rate.Limiter
 	// DevIssuer, when set, is served under /dev/oidc: the development OIDC
 	// issuer (JWKS and a login endpoint). Never set in production.
 	DevIssuer http.Handler
@@ -63,8 +66,10 @@ func (s *Server) Router() *gin.Engine {
 		r.Any("/dev/oidc/*path", gin.WrapH(http.StripPrefix("/dev/oidc", s.DevIssuer)))
 	}
 
-	v1 := r.Group("/v1", s.authenticate)
-	v1.POST("/generations", s.createGeneration)
+	r.GET("/v1/plans", s.plans)
+	auth := r.Group("/v1", s.authenticate)
+	auth.POST("/generations", s.rateLimit(limitGenerate), s.createGeneration)
+	v1 := auth.Group("", s.rateLimit(limitRead))
 	v1.GET("/generations", s.listGenerations)
 	v1.GET("/generations/:id", s.getGeneration)
 	v1.GET("/generations/:id/events", s.generationEvents)
@@ -72,6 +77,7 @@ func (s *Server) Router() *gin.Engine {
 	v1.GET("/images", s.listImages)
 	v1.GET("/images/:name", s.getImage)
 	v1.GET("/credits", s.credits)
+	v1.GET("/me", s.me)
 	return r
 }
 

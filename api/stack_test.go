@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -99,7 +100,7 @@ func newStack(t testing.TB, stepDelay time.Duration) *stack {
 	}
 	srv := &api.Server{Store: s.store, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
 		Auth: &api.Tokens{Verifier: verifier, Store: s.store}, Log: log, Version: "test", PresignTTL: time.Hour,
-		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler()}
+		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb)}
 	router = srv.Router()
 	return s
 }

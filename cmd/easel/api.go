@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/spf13/cobra"
 
 	"github.com/easel/easel/api"
@@ -44,7 +45,7 @@ func apiCommand() *cobra.Command {
 
 func newAPI(d *deps, cfg config.Config, auth api.Authenticator) *api.Server {
 	return &api.Server{Store: d.store, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
-		Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL}
+		Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis)}
 }
 
 // serveHTTP serves h until ctx ends, then drains connections for 10 s.
