@@ -17,8 +17,9 @@ import (
 
 var apiKeyShape = regexp.MustCompile(`^esk_([a-z2-7]{8})_[A-Za-z0-9_-]{43}$`)
 
-// TestAPIKeys needs Router() to register the key routes and route esk_
-// tokens to api.APIKeys (RegisterAPIKeyRoutes, WithAPIKeys).
+// TestAPIKeys needs the server to register the key routes
+// (RegisterAPIKeyRoutes) and send esk_ tokens to api.APIKeys (WithAPIKeys, or
+// api.Tokens' APIKeys and IsAPIKey fields).
 func TestAPIKeys(t *testing.T) {
 	s := newStack(t, 5*time.Millisecond)
 	t.Run("create use list revoke", func(t *testing.T) { testAPIKeyLifecycle(t, s) })

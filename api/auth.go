@@ -22,22 +22,17 @@ type Authenticator interface {
 // ErrUnauthenticated is returned for a missing, unknown or expired token.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
-// Tokens authenticates bearer tokens: OIDC ID tokens (Cognito in
-// production, the development issuer in `easel dev` and tests) through the
-// verifier, creating or refreshing the user on first sight. API keys, when
-// an authenticator for them is set, are routed to it by their prefix.
+// Tokens authenticates OIDC ID tokens (Cognito in production, the
+// development issuer in `easel dev` and tests) through the verifier,
+// creating or refreshing the user on first sight. The router puts API keys
+// in front of it (WithAPIKeys).
 type Tokens struct {
 	Verifier *oidc.Verifier
 	Store    *store.Store
-	APIKeys  Authenticator
-	IsAPIKey func(token string) bool
 }
 
 // Authenticate verifies the token and returns its user.
 func (t *Tokens) Authenticate(ctx context.Context, token string) (store.User, error) {
-	if t.APIKeys != nil && t.IsAPIKey != nil && t.IsAPIKey(token) {
-		return t.APIKeys.Authenticate(ctx, token)
-	}
 	id, err := t.Verifier.Verify(token)
 	if errors.Is(err, oidc.ErrInvalidToken) {
 		return store.User{}, ErrUnauthenticated

@@ -66,10 +66,12 @@ func (s *Server) Router() *gin.Engine {
 		r.Any("/dev/oidc/*path", gin.WrapH(http.StripPrefix("/dev/oidc", s.DevIssuer)))
 	}
 
+	s.Auth = WithAPIKeys(s.Auth, s.Store)
 	r.GET("/v1/plans", s.plans)
 	auth := r.Group("/v1", s.authenticate)
 	auth.POST("/generations", s.rateLimit(limitGenerate), s.createGeneration)
 	v1 := auth.Group("", s.rateLimit(limitRead))
+	s.RegisterAPIKeyRoutes(v1)
 	v1.GET("/generations", s.listGenerations)
 	v1.GET("/generations/:id", s.getGeneration)
 	v1.GET("/generations/:id/events", s.generationEvents)
