@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image/png"
 	"io"
@@ -271,19 +272,47 @@ func testIsolation(t *testing.T, s *stack) {
 	var g api.GenerationView
 	r.decode(t, &g)
 	g = s.waitGeneration(t, g.ID, alice, terminal)
-	missing := s.do(t, http.MethodGet, "/v1/generations/00000000-0000-0000-0000-000000000000", bob, nil)
-	for _, path := range []string{"/v1/generations/" + g.ID, "/v1/generations/" + g.ID + "/events", "/v1/images/" + g.Images[0].Name} {
-		r := s.do(t, http.MethodGet, path, bob, nil)
-		expectProblem(t, r, http.StatusNotFound)
-		if !strings.Contains(string(r.body), `"detail"`) || strings.Contains(string(r.body), g.ID) {
-			t.Fatalf("%s leaks: %s", path, r.body)
+	missingID := "00000000-0000-0000-0000-000000000000"
+	// Bob using Alice's ids gets exactly what a missing id gets: same status,
+	// same body (but for the request id), nothing about Alice's job.
+	routes := []struct{ method, alices, missing string }{
+		{http.MethodGet, "/v1/generations/" + g.ID, "/v1/generations/" + missingID},
+		{http.MethodGet, "/v1/generations/" + g.ID + "/events", "/v1/generations/" + missingID + "/events"},
+		{http.MethodDelete, "/v1/generations/" + g.ID, "/v1/generations/" + missingID},
+		{http.MethodGet, "/v1/images/" + g.Images[0].Name, "/v1/images/" + missingID + "_0"},
+	}
+	for _, rt := range routes {
+		theirs := s.do(t, rt.method, rt.alices, bob, nil)
+		absent := s.do(t, rt.method, rt.missing, bob, nil)
+		expectProblem(t, theirs, http.StatusNotFound)
+		if withoutRequestID(t, theirs.body) != withoutRequestID(t, absent.body) {
+			t.Fatalf("%s %s answers differently from a missing id:\n%s\n%s", rt.method, rt.alices, theirs.body, absent.body)
 		}
 	}
-	expectProblem(t, s.do(t, http.MethodDelete, "/v1/generations/"+g.ID, bob, nil), http.StatusNotFound)
-	expectProblem(t, missing, http.StatusNotFound)
+	var list struct{ Generations []api.GenerationView }
+	s.do(t, http.MethodGet, "/v1/generations", bob, nil).decode(t, &list)
+	var imgs struct{ Images []api.ImageView }
+	s.do(t, http.MethodGet, "/v1/images", bob, nil).decode(t, &imgs)
+	if len(list.Generations) != 0 || len(imgs.Images) != 0 {
+		t.Fatalf("bob sees alice's work: %d generations, %d images", len(list.Generations), len(imgs.Images))
+	}
+	if got := s.waitGeneration(t, g.ID, alice, terminal); got.Status != store.StatusCompleted {
+		t.Fatalf("bob's cancel reached alice's job: %s", got.Status)
+	}
 	expectProblem(t, s.do(t, http.MethodGet, "/v1/generations/not-a-uuid", bob, nil), http.StatusNotFound)
 	expectProblem(t, s.do(t, http.MethodGet, "/v1/credits", "", nil), http.StatusUnauthorized)
 	expectProblem(t, s.do(t, http.MethodGet, "/v1/credits", "wrong", nil), http.StatusUnauthorized)
+}
+
+func withoutRequestID(t *testing.T, body []byte) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	delete(m, "request_id")
+	b, _ := json.Marshal(m)
+	return string(b)
 }
 
 func testHealth(t *testing.T, s *stack) {

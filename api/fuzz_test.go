@@ -1,0 +1,95 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/easel/easel/engine"
+	"github.com/easel/easel/pricing"
+	"github.com/easel/easel/store"
+)
+
+var fuzzPlan = store.Plan{Name: "Pro", Slug: "pro", MaxResolution: 2048, MaxBatchSize: 8, MaxConcurrentJobs: 4}
+
+// FuzzGenerationRequest feeds arbitrary bodies through the request decoder
+// and validator of POST /v1/generations. Whatever the input, the result is
+// either a request that satisfies every limit (and has a price) or a 400
+// problem+json; never a panic, never anything in between.
+func FuzzGenerationRequest(f *testing.F) {
+	for _, seed := range []string{
+		`{"prompt":"a lighthouse at dusk","model":"sdxl","width":1024,"height":1024,"steps":30,"batch_size":2}`,
+		`{"prompt":"x","seed":4294967295,"cfg_scale":7.5}`,
+		`{"prompt":"x","seed":-1}`,
+		`{"prompt":"x","width":"wide"}`,
+		`{"prompt":"x","sampler":"euler"}`,
+		`{"prompt":"x"} trailing`,
+		`{"prompt":"\u0000\uffff","negative_prompt":"` + strings.Repeat("n", 2001) + `"}`,
+		`[]`, `null`, `{"prompt":1e400}`, `{"width":9223372036854775808}`, ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: 4096}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(rec)
+		c.Request = httptest.NewRequest(http.MethodPost, "/v1/generations", bytes.NewReader(body))
+		var req GenerationRequest
+		if !s.decodeJSON(c, &req) {
+			assertProblem(t, rec, body)
+			return
+		}
+		req.normalize()
+		if errs := req.validate(fuzzPlan); len(errs) > 0 {
+			for _, e := range errs {
+				if e.Field == "" || e.Message == "" {
+					t.Fatalf("field error without a name or message: %+v", e)
+				}
+			}
+			return
+		}
+		assertValid(t, req)
+	})
+}
+
+func assertProblem(t *testing.T, rec *httptest.ResponseRecorder, body []byte) {
+	t.Helper()
+	if rec.Code != http.StatusBadRequest || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("body %q: status %d, content type %q", body, rec.Code, rec.Header().Get("Content-Type"))
+	}
+	var p map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p["type"] == nil || p["status"] != float64(400) {
+		t.Fatalf("body %q: problem %s (%v)", body, rec.Body, err)
+	}
+}
+
+func assertValid(t *testing.T, r GenerationRequest) {
+	t.Helper()
+	ok := r.Prompt != "" && r.Width >= minSide && r.Width <= fuzzPlan.MaxResolution && r.Width%8 == 0 &&
+		r.Height >= minSide && r.Height <= fuzzPlan.MaxResolution && r.Height%8 == 0 &&
+		r.Steps >= 1 && r.Steps <= maxSteps && r.BatchSize >= 1 && r.BatchSize <= fuzzPlan.MaxBatchSize &&
+		(r.Seed == nil || (*r.Seed >= 0 && *r.Seed <= maxSeed)) &&
+		(r.CFGScale == nil || (*r.CFGScale >= 1 && *r.CFGScale <= 30))
+	if !ok {
+		t.Fatalf("accepted an out-of-range request: %+v", r)
+	}
+	known := false
+	for _, m := range engine.Models {
+		known = known || m == r.Model
+	}
+	if !known {
+		t.Fatalf("accepted unknown model %q", r.Model)
+	}
+	if q, err := pricing.Price(pricing.Request{Model: r.Model, Width: r.Width, Height: r.Height, Steps: r.Steps,
+		BatchSize: r.BatchSize}); err != nil || q.Total < r.BatchSize {
+		t.Fatalf("accepted request has no sane price: %+v %v", q, err)
+	}
+}
