@@ -9,6 +9,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/easel/easel/balancecache"
+	"github.com/easel/easel/notify"
 	"github.com/easel/easel/progress"
 	"github.com/easel/easel/store"
 )
@@ -19,6 +21,11 @@ type Ledger struct {
 	Store    *store.Store
 	Progress *progress.Hub
 	Log      *slog.Logger
+	// Balances, when set, is the API's balance cache; every ledger change
+	// here is bracketed so no reader sees a balance from before it.
+	Balances *balancecache.Cache
+	// Notices, when set, sends the low-balance notice after a settle.
+	Notices *notify.LowBalance
 }
 
 // Admit reserves the job's credits and records the job, in one transaction.
@@ -29,6 +36,7 @@ func (l *Ledger) Admit(ctx context.Context, in AdmitInput) (AdmitResult, error) 
 	if err != nil {
 		return AdmitResult{}, fmt.Errorf("encode params: %w", err)
 	}
+	end := l.changing(ctx, in.UserID)
 	g, err := l.Store.Admit(ctx, store.AdmitInput{
 		MaxConcurrent: in.MaxConcurrent,
 		Generation: store.Generation{
@@ -37,6 +45,7 @@ func (l *Ledger) Admit(ctx context.Context, in AdmitInput) (AdmitResult, error) 
 			GPUTier: in.GPUTier, BatchSize: in.Params.BatchSize, CreditsHeld: in.Credits,
 		},
 	})
+	end()
 	var short *store.InsufficientCreditsError
 	var busy *store.ConcurrencyLimitError
 	switch {
@@ -49,6 +58,11 @@ func (l *Ledger) Admit(ctx context.Context, in AdmitInput) (AdmitResult, error) 
 	case err != nil:
 		return AdmitResult{}, err
 	}
+	if l.Notices != nil {
+		if err := l.Notices.AfterHold(ctx, in.UserID, g.CreditsHeld); err != nil {
+			l.warn(ctx, "low-balance re-arm after hold", in.JobID, err)
+		}
+	}
 	l.publish(ctx, progress.Status{JobID: in.JobID, State: progress.StateQueued, Images: in.Params.BatchSize})
 	return AdmitResult{JobID: g.ID, CreditsHeld: g.CreditsHeld, RequestHash: g.RequestHash, Status: g.Status,
 		CreatedAt: g.CreatedAt}, nil
@@ -57,11 +71,13 @@ func (l *Ledger) Admit(ctx context.Context, in AdmitInput) (AdmitResult, error) 
 // Finalize records the images, settles the hold at the real cost and writes
 // the usage record, in one transaction.
 func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult, error) {
+	end := l.changing(ctx, in.UserID)
 	g, err := l.Store.Finalize(ctx, store.FinalizeInput{
 		JobID: in.JobID, UserID: in.UserID, Images: in.Images, Credits: in.Credits,
 		ComputeSeconds: in.ComputeSeconds, Model: in.Params.Model, GPUTier: in.GPUTier, Steps: in.Params.Steps,
 		Width: in.Params.Width, Height: in.Params.Height, BatchSize: in.Params.BatchSize,
 	})
+	end()
 	if errors.Is(err, store.ErrHoldVoided) {
 		// The hold was released (a cancel won the race): nothing to charge.
 		return FinalizeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "HoldVoided", err)
@@ -76,6 +92,13 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 	// Counted on every successful run; a replayed Finalize is rare (a crash
 	// between commit and the workflow recording the result).
 	creditsSettled.Add(float64(settled))
+	if l.Notices != nil {
+		// The money has moved: a notice that cannot be sent is logged (and
+		// recorded on the notice), never a reason to fail or retry the job.
+		if _, err := l.Notices.AfterSettle(ctx, in.UserID); err != nil {
+			l.warn(ctx, "low-balance notice", in.JobID, err)
+		}
+	}
 	jobsFinished.WithLabelValues(store.StatusCompleted).Inc()
 	l.publish(ctx, progress.Status{JobID: in.JobID, State: progress.StateCompleted, Progress: 1,
 		Images: in.Params.BatchSize, Image: len(in.Images),
@@ -85,15 +108,47 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 
 // Abort releases the job's hold and marks it failed or canceled.
 func (l *Ledger) Abort(ctx context.Context, in AbortInput) (AbortResult, error) {
+	end := l.changing(ctx, in.UserID)
 	h, err := l.Store.Abort(ctx, in.JobID, in.Status, in.Reason)
+	end()
 	if err != nil {
 		return AbortResult{}, err
+	}
+	if l.Notices != nil && h.Status == store.HoldVoided {
+		// A release raises the balance: it may end a low-balance episode.
+		if err := l.Notices.Observe(ctx, in.UserID); err != nil {
+			l.warn(ctx, "low-balance re-arm after release", in.JobID, err)
+		}
 	}
 	if h.Status == store.HoldVoided {
 		jobsFinished.WithLabelValues(in.Status).Inc()
 		l.publish(ctx, progress.Status{JobID: in.JobID, State: in.Status, Images: in.BatchSize, Message: in.Reason})
 	}
 	return AbortResult{HoldStatus: h.Status}, nil
+}
+
+// changing brackets a ledger change for the balance cache; call the returned
+// func once the change has returned, whatever its outcome. Cache failures are
+// logged: the cached value also expires on its own (balancecache.TTL).
+func (l *Ledger) changing(ctx context.Context, userID string) func() {
+	if l.Balances == nil {
+		return func() {}
+	}
+	end, err := l.Balances.Begin(ctx, userID)
+	if err != nil {
+		l.warn(ctx, "balance cache begin", "", err)
+	}
+	return func() {
+		if err := end(context.WithoutCancel(ctx)); err != nil {
+			l.warn(ctx, "balance cache invalidate", "", err)
+		}
+	}
+}
+
+func (l *Ledger) warn(ctx context.Context, msg, jobID string, err error) {
+	if l.Log != nil {
+		l.Log.WarnContext(ctx, msg, "job_id", jobID, "err", err)
+	}
 }
 
 // publish reports status to Redis. Live progress is best effort: a Redis

@@ -72,6 +72,8 @@ func (s *Server) Router() *gin.Engine {
 	auth.POST("/generations", s.rateLimit(limitGenerate), s.createGeneration)
 	v1 := auth.Group("", s.rateLimit(limitRead))
 	s.RegisterAPIKeyRoutes(v1)
+	s.RegisterUsageRoutes(v1)
+	s.RegisterAdminRoutes(v1)
 	v1.GET("/generations", s.listGenerations)
 	v1.GET("/generations/:id", s.getGeneration)
 	v1.GET("/generations/:id/events", s.generationEvents)

@@ -21,7 +21,9 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/balancecache"
 	"github.com/easel/easel/engine/sim"
+	"github.com/easel/easel/notify"
 	"github.com/easel/easel/oidc"
 	"github.com/easel/easel/progress"
 	"github.com/easel/easel/storage"
@@ -64,7 +66,8 @@ func newStack(t testing.TB, stepDelay time.Duration) *stack {
 	s.render = &activities.Render{Engine: sim.New(sim.Config{StepDelay: stepDelay}), Objects: objects, Progress: s.hub,
 		Log: log, ProgressEvery: 10 * time.Millisecond}
 
-	control := workers.Control(tc, &activities.Ledger{Store: s.store, Progress: s.hub, Log: log},
+	control := workers.Control(tc, &activities.Ledger{Store: s.store, Progress: s.hub, Log: log,
+		Balances: balancecache.New(rdb), Notices: &notify.LowBalance{Store: s.store, Sender: notify.LogSender{Log: log}, Log: log}},
 		&activities.Objects{Store: objects}, worker.Options{})
 	if err := control.Start(); err != nil {
 		t.Fatal(err)

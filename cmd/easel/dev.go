@@ -117,7 +117,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err != nil {
 		return err
 	}
-	stopWorkers, err := startDevWorkers(d, cfg)
+	stopWorkers, err := startDevWorkers(ctx, d, cfg)
 	if err != nil {
 		return err
 	}
@@ -248,8 +248,12 @@ func seedDevUser(ctx context.Context, s *store.Store) (store.User, error) {
 }
 
 // startDevWorkers runs the control worker and one sim GPU worker per tier.
-func startDevWorkers(d *deps, cfg config.Config) (stop func(), err error) {
-	ws := []worker.Worker{controlWorker(d)}
+func startDevWorkers(ctx context.Context, d *deps, cfg config.Config) (stop func(), err error) {
+	control, err := controlWorker(ctx, d, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ws := []worker.Worker{control}
 	eng := sim.New(sim.Config{StepDelay: cfg.SimStepDelay})
 	for _, tier := range workflows.Tiers {
 		ws = append(ws, gpuWorker(d, tier, eng, cfg.GPUSlots))

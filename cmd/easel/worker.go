@@ -3,18 +3,23 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/balancecache"
 	"github.com/easel/easel/config"
 	"github.com/easel/easel/engine"
 	"github.com/easel/easel/engine/sim"
+	"github.com/easel/easel/notify"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
 )
@@ -54,15 +59,46 @@ func runControlWorker(ctx context.Context, cfg config.Config, log loggerT) error
 		return err
 	}
 	defer d.close()
-	w := controlWorker(d)
+	w, err := controlWorker(ctx, d, cfg)
+	if err != nil {
+		return err
+	}
 	log.Info("control worker started", "task_queue", workflows.ControlQueue)
 	return runWorker(ctx, w, cfg.MetricsAddr, log)
 }
 
-func controlWorker(d *deps) worker.Worker {
+func controlWorker(ctx context.Context, d *deps, cfg config.Config) (worker.Worker, error) {
+	sender, err := noticeSender(ctx, cfg, d.log)
+	if err != nil {
+		return nil, err
+	}
 	return workers.Control(d.temporal,
-		&activities.Ledger{Store: d.store, Progress: d.progress, Log: d.log},
-		&activities.Objects{Store: d.objects}, worker.Options{})
+		&activities.Ledger{Store: d.store, Progress: d.progress, Log: d.log, Balances: balancecache.New(d.redis),
+			Notices: &notify.LowBalance{Store: d.store, Sender: sender, Log: d.log}},
+		&activities.Objects{Store: d.objects}, worker.Options{}), nil
+}
+
+// noticeSender picks how users are notified: NOTIFY_SENDER=log (default)
+// logs notices; ses emails them through Amazon SES v2 from NOTIFY_FROM, in
+// AWS_REGION, with the default AWS credential chain.
+// TODO(config owner): fold NOTIFY_SENDER and NOTIFY_FROM into config.Config.
+func noticeSender(ctx context.Context, cfg config.Config, log *slog.Logger) (notify.Sender, error) {
+	switch kind := os.Getenv("NOTIFY_SENDER"); kind {
+	case "", "log":
+		return notify.LogSender{Log: log}, nil
+	case "ses":
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
+		if err != nil {
+			return nil, fmt.Errorf("load aws config for SES: %w", err)
+		}
+		s, err := notify.NewSESSender(awsCfg, os.Getenv("NOTIFY_FROM"), "")
+		if err != nil {
+			return nil, fmt.Errorf("NOTIFY_FROM: %w", err)
+		}
+		return s, nil
+	default:
+		return nil, fmt.Errorf("NOTIFY_SENDER=%q must be log or ses", kind)
+	}
 }
 
 func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, tier, engineName string) error {
