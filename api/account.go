@@ -43,7 +43,7 @@ func (s *Server) me(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
-	bal, err := s.Store.Balance(ctx, u.ID)
+	bal, err := s.balance(ctx, u.ID)
 	if err != nil {
 		unavailable(c, err)
 		return

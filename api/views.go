@@ -177,7 +177,7 @@ type GrantView struct {
 
 func (s *Server) credits(c *gin.Context) {
 	u := user(c)
-	b, err := s.Store.Balance(c.Request.Context(), u.ID)
+	b, err := s.balance(c.Request.Context(), u.ID)
 	if err != nil {
 		unavailable(c, err)
 		return

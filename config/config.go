@@ -34,6 +34,8 @@ type Config struct {
 	PresignTTL        time.Duration `env:"PRESIGN_TTL" envDefault:"1h"`
 	SimStepDelay      time.Duration `env:"SIM_STEP_DELAY" envDefault:"20ms"`
 	GPUSlots          int           `env:"GPU_SLOTS" envDefault:"1"`
+	NotifySender      string        `env:"NOTIFY_SENDER" envDefault:"log"`
+	NotifyFrom        string        `env:"NOTIFY_FROM"`
 	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
 	LogLevel          slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
 }
@@ -93,6 +95,15 @@ func (c Config) Validate(n Needs) error {
 	}
 	if c.GPUSlots < 1 {
 		errs = append(errs, fmt.Errorf("GPU_SLOTS=%d must be at least 1", c.GPUSlots))
+	}
+	switch c.NotifySender {
+	case "log":
+	case "ses":
+		if c.NotifyFrom == "" {
+			missing("NOTIFY_FROM", "the verified SES sender address notices are sent from")
+		}
+	default:
+		errs = append(errs, fmt.Errorf("NOTIFY_SENDER=%q must be log or ses", c.NotifySender))
 	}
 	if f := strings.ToLower(c.LogFormat); f != "json" && f != "text" {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q must be json or text", c.LogFormat))

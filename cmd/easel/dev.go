@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/balancecache"
 	"github.com/easel/easel/config"
 	"github.com/easel/easel/devtemporal"
 	"github.com/easel/easel/engine/sim"
@@ -115,6 +116,9 @@ func runDev(ctx context.Context, o devOptions) error {
 	defer func() { _ = temporalSrv.Stop() }()
 	u, err := seedDevUser(ctx, d.store)
 	if err != nil {
+		return err
+	}
+	if err := balancecache.New(d.redis).Invalidate(ctx, u.ID); err != nil {
 		return err
 	}
 	stopWorkers, err := startDevWorkers(ctx, d, cfg)

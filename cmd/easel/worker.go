@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 
@@ -83,15 +82,15 @@ func controlWorker(ctx context.Context, d *deps, cfg config.Config) (worker.Work
 // AWS_REGION, with the default AWS credential chain.
 // TODO(config owner): fold NOTIFY_SENDER and NOTIFY_FROM into config.Config.
 func noticeSender(ctx context.Context, cfg config.Config, log *slog.Logger) (notify.Sender, error) {
-	switch kind := os.Getenv("NOTIFY_SENDER"); kind {
-	case "", "log":
+	switch kind := cfg.NotifySender; kind {
+	case "log":
 		return notify.LogSender{Log: log}, nil
 	case "ses":
 		awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
 		if err != nil {
 			return nil, fmt.Errorf("load aws config for SES: %w", err)
 		}
-		s, err := notify.NewSESSender(awsCfg, os.Getenv("NOTIFY_FROM"), "")
+		s, err := notify.NewSESSender(awsCfg, cfg.NotifyFrom, "")
 		if err != nil {
 			return nil, fmt.Errorf("NOTIFY_FROM: %w", err)
 		}
