@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -33,38 +34,54 @@ func (s *Server) plans(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"plans": views})
 }
 
-// me answers who the caller is: account, plan and limits, balance, usage
-// this calendar month (UTC) and storage used against the plan's quota.
-func (s *Server) me(c *gin.Context) {
-	ctx := c.Request.Context()
-	u := user(c)
-	plan, err := s.Store.UserPlan(ctx, u.ID)
+// AccountView is a user's standing: plan and limits, balance, usage this
+// calendar month (UTC) and storage used against the plan's quota. /v1/me and
+// the admin user detail both answer with it.
+type AccountView struct {
+	Plan    PlanView       `json:"plan"`
+	Credits map[string]any `json:"credits"`
+	Usage   map[string]any `json:"usage"`
+	Storage map[string]any `json:"storage"`
+}
+
+func (s *Server) account(ctx context.Context, userID string) (AccountView, error) {
+	plan, err := s.Store.UserPlan(ctx, userID)
 	if err != nil {
-		unavailable(c, err)
-		return
+		return AccountView{}, err
 	}
-	bal, err := s.balance(ctx, u.ID)
+	bal, err := s.balance(ctx, userID)
 	if err != nil {
-		unavailable(c, err)
-		return
+		return AccountView{}, err
 	}
 	now := time.Now().UTC()
 	since := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	usage, err := s.Store.UsageSince(ctx, u.ID, since)
+	usage, err := s.Store.UsageSince(ctx, userID, since)
 	if err != nil {
-		unavailable(c, err)
-		return
+		return AccountView{}, err
 	}
-	used, err := s.Store.StorageUsed(ctx, u.ID)
+	used, err := s.Store.StorageUsed(ctx, userID)
+	if err != nil {
+		return AccountView{}, err
+	}
+	return AccountView{
+		Plan:    planView(plan),
+		Credits: map[string]any{"available": bal.Available, "held": bal.Held, "granted": bal.Granted},
+		Usage: map[string]any{"since": since, "generations": usage.Generations, "images": usage.Images,
+			"credits": usage.Credits, "compute_seconds": usage.ComputeSeconds},
+		Storage: map[string]any{"used_bytes": used, "quota_bytes": int64(plan.MaxStorageGB) << 30},
+	}, nil
+}
+
+// me answers who the caller is and where their account stands.
+func (s *Server) me(c *gin.Context) {
+	u := user(c)
+	a, err := s.account(c.Request.Context(), u.ID)
 	if err != nil {
 		unavailable(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{
-		"user":    gin.H{"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role},
-		"plan":    planView(plan),
-		"credits": gin.H{"available": bal.Available, "held": bal.Held, "granted": bal.Granted},
-		"usage":   gin.H{"since": since, "generations": usage.Generations, "images": usage.Images, "credits": usage.Credits, "compute_seconds": usage.ComputeSeconds},
-		"storage": gin.H{"used_bytes": used, "quota_bytes": int64(plan.MaxStorageGB) << 30},
+		"user": gin.H{"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role},
+		"plan": a.Plan, "credits": a.Credits, "usage": a.Usage, "storage": a.Storage,
 	})
 }

@@ -261,24 +261,7 @@ func (s *Server) adminGetUser(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
-	plan, err := s.Store.UserPlan(ctx, u.ID)
-	if err != nil {
-		unavailable(c, err)
-		return
-	}
-	bal, err := s.Store.Balance(ctx, u.ID)
-	if err != nil {
-		unavailable(c, err)
-		return
-	}
-	now := time.Now().UTC()
-	since := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	usage, err := s.Store.UsageSince(ctx, u.ID, since)
-	if err != nil {
-		unavailable(c, err)
-		return
-	}
-	used, err := s.Store.StorageUsed(ctx, u.ID)
+	acct, err := s.account(ctx, u.ID)
 	if err != nil {
 		unavailable(c, err)
 		return
@@ -293,23 +276,23 @@ func (s *Server) adminGetUser(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
-	grantViews := make([]GrantView, 0, len(grants))
-	for _, g := range grants {
-		grantViews = append(grantViews, GrantView{ID: g.ID, Source: g.Source, Total: g.Total, Used: g.Used,
-			ValidFrom: g.ValidFrom, ValidUntil: g.ValidUntil})
-	}
 	adminGrantViews := make([]AdminGrantView, 0, len(adminGrants))
 	for _, g := range adminGrants {
 		adminGrantViews = append(adminGrantViews, adminGrantView(g))
 	}
 	c.JSON(http.StatusOK, gin.H{
 		"user":         adminUserView(u),
-		"plan":         planView(plan),
-		"credits":      gin.H{"available": bal.Available, "held": bal.Held, "granted": bal.Granted, "grants": grantViews},
-		"usage":        gin.H{"since": since, "generations": usage.Generations, "images": usage.Images, "credits": usage.Credits, "compute_seconds": usage.ComputeSeconds},
-		"storage":      gin.H{"used_bytes": used, "quota_bytes": int64(plan.MaxStorageGB) << 30},
+		"plan":         acct.Plan,
+		"credits":      withGrants(acct.Credits, grantViews(grants)),
+		"usage":        acct.Usage,
+		"storage":      acct.Storage,
 		"admin_grants": adminGrantViews,
 	})
+}
+
+func withGrants(credits map[string]any, grants []GrantView) map[string]any {
+	credits["grants"] = grants
+	return credits
 }
 
 // adminSetActive suspends (false) or reactivates (true) the user. The change

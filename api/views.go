@@ -187,11 +187,15 @@ func (s *Server) credits(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
+	c.JSON(http.StatusOK, gin.H{"available": b.Available, "held": b.Held, "granted": b.Granted,
+		"grants": grantViews(grants), "pricing": pricing.Formula})
+}
+
+func grantViews(grants []store.Grant) []GrantView {
 	views := make([]GrantView, 0, len(grants))
 	for _, g := range grants {
 		views = append(views, GrantView{ID: g.ID, Source: g.Source, Total: g.Total, Used: g.Used,
 			ValidFrom: g.ValidFrom, ValidUntil: g.ValidUntil})
 	}
-	c.JSON(http.StatusOK, gin.H{"available": b.Available, "held": b.Held, "granted": b.Granted,
-		"grants": views, "pricing": pricing.Formula})
+	return views
 }
