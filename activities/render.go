@@ -71,7 +71,7 @@ func (r *Render) Render(ctx context.Context, in RenderInput) (RenderResult, erro
 func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *reporter) (store.ImageRecord, float64, error) {
 	p := in.Params
 	req := engine.Request{Prompt: p.Prompt, NegativePrompt: p.NegativePrompt, Model: p.Model, Width: p.Width,
-		Height: p.Height, Steps: p.Steps, CFGScale: p.CFGScale, Seed: p.Seed + uint32(i)}
+		Height: p.Height, Steps: p.Steps, CFGScale: p.CFGScale, Seed: p.Seed + uint32(i), Graph: p.Graph}
 	if err := r.acquireGPU(ctx); err != nil {
 		return store.ImageRecord{}, 0, err
 	}

@@ -5,6 +5,7 @@
 package activities
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -31,6 +32,8 @@ type Params struct {
 	CFGScale       float64 `json:"cfg_scale"`
 	Seed           uint32  `json:"seed"`
 	BatchSize      int     `json:"batch_size"`
+	// Graph is a raw InvokeAI graph from the node editor, if the user sent one.
+	Graph json.RawMessage `json:"graph,omitempty"`
 }
 
 // ImageName names the i-th image of a job. Names are deterministic so that

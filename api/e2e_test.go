@@ -241,6 +241,7 @@ func testBadInput(t *testing.T, s *stack) {
 		{"unknown field", `{"prompt":"x","sampler":"euler"}`, "sampler"},
 		{"cfg out of range", `{"prompt":"x","cfg_scale":99}`, "cfg_scale"},
 		{"trailing data", `{"prompt":"x"} {"prompt":"y"}`, ""},
+		{"graph not a graph", `{"prompt":"x","graph":[1]}`, "graph"},
 		{"huge body", `{"prompt":"` + strings.Repeat("a", 200<<10) + `"}`, ""},
 	}
 	for _, c := range cases {
@@ -258,10 +259,32 @@ func testBadInput(t *testing.T, s *stack) {
 		})
 	}
 	expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, `{"prompt":"x"}`, "Idempotency-Key", "has space"), http.StatusBadRequest)
+	var before struct{ Generations []api.GenerationView }
+	s.do(t, http.MethodGet, "/v1/generations", token, nil).decode(t, &before)
+	if len(before.Generations) != 0 || s.credits(t, token).Available != 100 {
+		t.Fatalf("bad input left traces: %d generations", len(before.Generations))
+	}
+	// Raw node-editor graphs are for plans with node editor access only.
+	_, basic := s.newUser(t, "basic", 100)
+	graph := `{"prompt":"x","graph":{"nodes":{"l2i":{"id":"l2i","type":"l2i"}},"edges":[]}}`
+	p := expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", basic, graph), http.StatusForbidden)
+	if !strings.Contains(p.Type, "plan-forbids") {
+		t.Fatalf("graph on basic: %+v", p)
+	}
+	if r := s.do(t, http.MethodPost, "/v1/generations", token, graph); r.status != http.StatusAccepted {
+		t.Fatalf("graph on pro: %d %s", r.status, r.body)
+	} else {
+		var g api.GenerationView
+		r.decode(t, &g)
+		s.waitGeneration(t, g.ID, token, terminal)
+		if !strings.Contains(string(g.Params), `"l2i"`) {
+			t.Fatalf("graph not kept with the job: %s", g.Params)
+		}
+	}
 	var list struct{ Generations []api.GenerationView }
-	s.do(t, http.MethodGet, "/v1/generations", token, nil).decode(t, &list)
-	if len(list.Generations) != 0 || s.credits(t, token).Available != 100 {
-		t.Fatalf("bad input left traces: %d generations", len(list.Generations))
+	s.do(t, http.MethodGet, "/v1/generations", basic, nil).decode(t, &list)
+	if len(list.Generations) != 0 || s.credits(t, basic).Available != 100 {
+		t.Fatalf("a refused graph left traces: %d generations", len(list.Generations))
 	}
 }
 

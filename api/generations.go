@@ -68,6 +68,12 @@ func (s *Server) createGeneration(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
+	if len(req.Graph) > 0 && !plan.NodeEditorAccess {
+		problem(c, http.StatusForbidden, "plan-forbids", "Not available on your plan",
+			"raw node-editor graphs need a plan with node editor access (Pro or Enterprise)",
+			map[string]any{"field": "graph", "plan": plan.Slug})
+		return
+	}
 	if !s.withinStorage(c, u.ID, plan) {
 		return
 	}
@@ -153,7 +159,7 @@ func priorityKey(p store.Plan) int {
 
 func params(r GenerationRequest) activities.Params {
 	p := activities.Params{Prompt: r.Prompt, NegativePrompt: r.NegativePrompt, Model: r.Model, Width: r.Width,
-		Height: r.Height, Steps: r.Steps, CFGScale: defaultCFG, BatchSize: r.BatchSize}
+		Height: r.Height, Steps: r.Steps, CFGScale: defaultCFG, BatchSize: r.BatchSize, Graph: r.Graph}
 	if r.CFGScale != nil {
 		p.CFGScale = *r.CFGScale
 	}

@@ -29,6 +29,9 @@ type GenerationRequest struct {
 	CFGScale       *float64 `json:"cfg_scale,omitempty"`
 	Seed           *int64   `json:"seed,omitempty"`
 	BatchSize      int      `json:"batch_size"`
+	// Graph is a raw InvokeAI graph (the node editor's output), for plans
+	// with node_editor_access; the engine runs it instead of building one.
+	Graph json.RawMessage `json:"graph,omitempty"`
 }
 
 // Request limits that hold for every plan.
@@ -40,6 +43,7 @@ const (
 	defaultCFG     = 7.0
 	maxSeed        = 1<<32 - 1
 	maxIdemKeyLen  = 255
+	maxGraphBytes  = 32 << 10
 )
 
 // defaultBodyBytes bounds a request body; a generation request is tiny.
@@ -160,10 +164,29 @@ func (r *GenerationRequest) validate(plan store.Plan) []FieldError {
 	if r.Seed != nil && (*r.Seed < 0 || *r.Seed > maxSeed) {
 		add("seed", "must be between 0 and %d", maxSeed)
 	}
+	if len(r.Graph) > 0 {
+		validateGraph(add, r.Graph)
+	}
 	if r.BatchSize < 1 || r.BatchSize > plan.MaxBatchSize {
 		add("batch_size", "must be between 1 and %d on the %s plan", plan.MaxBatchSize, plan.Name)
 	}
 	return errs
+}
+
+// validateGraph checks the shape InvokeAI needs ({"nodes": {...}, "edges":
+// [...]}); the engine validates the nodes themselves.
+func validateGraph(add func(string, string, ...any), raw json.RawMessage) {
+	if len(raw) > maxGraphBytes {
+		add("graph", "must be at most %d bytes", maxGraphBytes)
+		return
+	}
+	var g struct {
+		Nodes map[string]json.RawMessage `json:"nodes"`
+		Edges []json.RawMessage          `json:"edges"`
+	}
+	if err := json.Unmarshal(raw, &g); err != nil || len(g.Nodes) == 0 {
+		add("graph", "must be an InvokeAI graph object with at least one node")
+	}
 }
 
 func validateSide(add func(string, string, ...any), field string, v int, plan store.Plan) {

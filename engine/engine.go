@@ -28,6 +28,9 @@ type Request struct {
 	Steps          int
 	CFGScale       float64
 	Seed           uint32
+	// Graph, when set, is a raw InvokeAI graph to run instead of the one the
+	// engine would build from the fields above. The sim engine ignores it.
+	Graph []byte
 }
 
 // Progress reports how far a render has come.
