@@ -8,14 +8,12 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/store"
+	"github.com/easel/easel/testenv"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
 )
@@ -332,51 +331,17 @@ type cpuSample struct {
 var benchProcesses = []string{"postgres", "versitygw", "redis-server"}
 
 func startCPUSample() cpuSample {
-	c := cpuSample{self: selfCPU(), procs: map[string]time.Duration{}}
+	c := cpuSample{self: testenv.SelfCPU(), procs: map[string]time.Duration{}}
 	for _, p := range benchProcesses {
-		c.procs[p] = processCPU(p)
+		c.procs[p] = testenv.ProcessCPU(p)
 	}
 	return c
 }
 
 func (c cpuSample) report(b *testing.B, wall time.Duration) {
-	b.ReportMetric((selfCPU()-c.self).Seconds()/wall.Seconds(), "go-cores")
+	b.ReportMetric((testenv.SelfCPU()-c.self).Seconds()/wall.Seconds(), "go-cores")
 	for _, p := range benchProcesses {
 		name := strings.TrimSuffix(p, "-server")
-		b.ReportMetric((processCPU(p)-c.procs[p]).Seconds()/wall.Seconds(), name+"-cores")
+		b.ReportMetric((testenv.ProcessCPU(p)-c.procs[p]).Seconds()/wall.Seconds(), name+"-cores")
 	}
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// processCPU sums user+system time of the processes named comm, from
-// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
-func processCPU(comm string) time.Duration {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
-	for _, p := range stats {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		s := string(raw)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open || s[open+1:closing] != comm {
-			continue
-		}
-		f := strings.Fields(s[closing+1:])
-		if len(f) < 13 {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + st
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond
 }

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -396,44 +394,10 @@ type cpuSample struct {
 }
 
 func startCPUSample() cpuSample {
-	return cpuSample{self: selfCPU(), pg: processCPU("postgres")}
+	return cpuSample{self: testenv.SelfCPU(), pg: testenv.ProcessCPU("postgres")}
 }
 
 func (c cpuSample) report(b *testing.B, wall time.Duration) {
-	b.ReportMetric((selfCPU()-c.self).Seconds()/wall.Seconds(), "go-cores")
-	b.ReportMetric((processCPU("postgres")-c.pg).Seconds()/wall.Seconds(), "pg-cores")
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// processCPU sums user+system time of the processes named comm, from
-// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
-func processCPU(comm string) time.Duration {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
-	for _, p := range stats {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		s := string(raw)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open || s[open+1:closing] != comm {
-			continue
-		}
-		f := strings.Fields(s[closing+1:])
-		if len(f) < 13 {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + st
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	b.ReportMetric((testenv.SelfCPU()-c.self).Seconds()/wall.Seconds(), "go-cores")
+	b.ReportMetric((testenv.ProcessCPU("postgres")-c.pg).Seconds()/wall.Seconds(), "pg-cores")
 }
