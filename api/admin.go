@@ -83,10 +83,14 @@ func (s *Server) RegisterAdminRoutes(v1 *gin.RouterGroup) {
 // a leaked one must not carry the power to mint credits or suspend users.
 func (s *Server) requireAdmin(c *gin.Context) {
 	token, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if user(c).Role != store.RoleAdmin || IsAPIKey(token) {
+	u := user(c)
+	if u.Role != store.RoleAdmin || IsAPIKey(token) {
 		adminOnly(c)
 		return
 	}
+	// Administrators work across users: row-level security lets the admin
+	// scope through.
+	c.Request = c.Request.WithContext(store.WithScope(c.Request.Context(), store.Scope{UserID: u.ID, Admin: true}))
 	c.Next()
 }
 

@@ -50,7 +50,10 @@ func (s *Server) authenticate(c *gin.Context) {
 		problem(c, http.StatusUnauthorized, "unauthenticated", "Unauthenticated", "send Authorization: Bearer <token>", nil)
 		return
 	}
-	u, err := s.Auth.Authenticate(c.Request.Context(), token)
+	// Finding a token's owner reads across users (an API key's row before
+	// its user is known), so authentication runs with the admin scope; the
+	// request itself then runs in the user's scope.
+	u, err := s.Auth.Authenticate(store.WithScope(c.Request.Context(), store.Scope{Admin: true}), token)
 	if errors.Is(err, ErrUnauthenticated) || errors.Is(err, store.ErrNotFound) {
 		c.Header("WWW-Authenticate", `Bearer realm="easel", error="invalid_token"`)
 		problem(c, http.StatusUnauthorized, "unauthenticated", "Unauthenticated", "the token is not valid", nil)
@@ -65,5 +68,6 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	c.Set(ctxUser, u)
+	c.Request = c.Request.WithContext(store.WithScope(c.Request.Context(), store.Scope{UserID: u.ID}))
 	c.Next()
 }

@@ -53,7 +53,20 @@ type stack struct {
 func newStack(t testing.TB, stepDelay time.Duration) *stack {
 	t.Helper()
 	ctx := context.Background()
-	pool := testenv.Postgres(t)
+	dbURL := testenv.PostgresURL(t)
+	pool, err := store.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	// The API works as the easel_api role, under row-level security, as in
+	// production; workers and the tests' own checks use the owner's pool.
+	apiPool, err := store.ConnectScoped(ctx, dbURL, store.APIRole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(apiPool.Close)
+	apiStore := store.New(apiPool)
 	rdb := testenv.Redis(t)
 	objects, err := storage.New(ctx, testenv.S3(t))
 	if err != nil {
@@ -101,8 +114,8 @@ func newStack(t testing.TB, stepDelay time.Duration) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &api.Server{Store: s.store, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
-		Auth: &api.Tokens{Verifier: verifier, Store: s.store}, Log: log, Version: "test", PresignTTL: time.Hour,
+	srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
+		Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
 		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb)}
 	router = srv.Router()
 	return s

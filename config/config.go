@@ -19,6 +19,7 @@ import (
 type Config struct {
 	DeploymentMode    string        `env:"DEPLOYMENT_MODE" envDefault:"saas"`
 	DatabaseURL       string        `env:"DATABASE_URL"`
+	DatabaseRole      string        `env:"DATABASE_ROLE" envDefault:"easel_api"`
 	RedisURL          string        `env:"REDIS_URL"`
 	TemporalAddress   string        `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
 	TemporalNamespace string        `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
@@ -43,6 +44,9 @@ type Config struct {
 // Needs names what a subcommand requires.
 type Needs struct {
 	Database, Redis, Temporal, S3, OIDC bool
+	// API opens a second pool working as DATABASE_ROLE under row-level
+	// security, for the HTTP API.
+	API bool
 }
 
 // Load reads the environment.

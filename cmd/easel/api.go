@@ -27,7 +27,7 @@ func apiCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := connect(cmd.Context(), cfg, config.Needs{Database: true, Redis: true, Temporal: true, S3: true, OIDC: true}, log)
+			d, err := connect(cmd.Context(), cfg, config.Needs{Database: true, API: true, Redis: true, Temporal: true, S3: true, OIDC: true}, log)
 			if err != nil {
 				return err
 			}
@@ -37,14 +37,14 @@ func apiCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			auth := &api.Tokens{Verifier: verifier, Store: d.store}
+			auth := &api.Tokens{Verifier: verifier, Store: d.apiStore}
 			return serveHTTP(cmd.Context(), cfg.HTTPAddr, newAPI(d, cfg, auth).Router(), log)
 		},
 	}
 }
 
 func newAPI(d *deps, cfg config.Config, auth api.Authenticator) *api.Server {
-	return &api.Server{Store: d.store, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
+	return &api.Server{Store: d.apiStore, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
 		Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis)}
 }
 

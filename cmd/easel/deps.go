@@ -20,6 +20,7 @@ import (
 type deps struct {
 	log      *slog.Logger
 	store    *store.Store
+	apiStore *store.Store // the API's, under row-level security
 	redis    *redis.Client
 	progress *progress.Hub
 	objects  *storage.Store
@@ -56,6 +57,11 @@ func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) 
 		d.closers = append(d.closers, pool.Close)
 		d.store = store.New(pool)
 	}
+	if needs.API {
+		if err := d.openAPIStore(ctx, cfg); err != nil {
+			return err
+		}
+	}
 	if needs.Redis {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -85,6 +91,24 @@ func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) 
 		d.temporal = c
 		d.closers = append(d.closers, c.Close)
 	}
+	return nil
+}
+
+// openAPIStore opens the API's pool, working as DATABASE_ROLE so that
+// Postgres row-level security applies; an empty DATABASE_ROLE makes the API
+// share the owner's pool (not recommended).
+func (d *deps) openAPIStore(ctx context.Context, cfg config.Config) error {
+	if cfg.DatabaseRole == "" {
+		d.log.Warn("DATABASE_ROLE is empty: the API runs without row-level security")
+		d.apiStore = d.store
+		return nil
+	}
+	pool, err := store.ConnectScoped(ctx, cfg.DatabaseURL, cfg.DatabaseRole)
+	if err != nil {
+		return fmt.Errorf("connect as %s (grant it to the API's database user): %w", cfg.DatabaseRole, err)
+	}
+	d.closers = append(d.closers, pool.Close)
+	d.apiStore = store.New(pool)
 	return nil
 }
 

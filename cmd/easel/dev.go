@@ -106,6 +106,9 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err := schema.Up(ctx, d.store.Pool()); err != nil {
 		return err
 	}
+	if err := d.openAPIStore(ctx, cfg); err != nil {
+		return err
+	}
 	if err := startDevS3(ctx, d, o, cfg); err != nil {
 		return err
 	}
@@ -155,7 +158,7 @@ func devAuth(ctx context.Context, d *deps, o devOptions) (*oidc.DevIssuer, api.A
 	if err != nil {
 		return nil, nil, err
 	}
-	return issuer, &api.Tokens{Verifier: verifier, Store: d.store}, nil
+	return issuer, &api.Tokens{Verifier: verifier, Store: d.apiStore}, nil
 }
 
 // ensureDatabase creates the development database when it is missing.
