@@ -5,6 +5,7 @@ BIN   := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)
 
 VERSITYGW_VERSION   := v1.8.0
+STRIPE_MOCK_VERSION := v0.203.0
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: dev test bench lint build tools services clean
@@ -32,10 +33,15 @@ lint:
 build:
 	$(GO) build -o bin/easel ./cmd/easel
 
-tools: $(BIN)/versitygw
+tools: $(BIN)/versitygw $(BIN)/stripe-mock
 
 $(BIN)/versitygw:
 	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# stripe-mock answers the Stripe API from its OpenAPI spec for the billing tests
+# (testenv.StripeMock); keep the version in step with testenv.StripeMockVersion.
+$(BIN)/stripe-mock:
+	GOBIN=$(BIN) $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
 services:
 	./scripts/services.sh

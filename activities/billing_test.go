@@ -1,0 +1,389 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stripe/stripe-go/v76"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/easel/easel/store"
+	"github.com/easel/easel/testenv"
+)
+
+// stripeRecorder is the Stripe client's transport in these tests: it records
+// every request and can replace the answer to one path, because stripe-mock
+// answers from fixed fixtures (a PaymentIntent is always
+// requires_payment_method) and never declines or fails on its own.
+type stripeRecorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	reqs []*http.Request
+	// rewrite, when set, may change the body of a successful answer.
+	rewrite func(req *http.Request, body []byte) []byte
+	// fault, when set and returning a status, answers the request itself.
+	fault func(req *http.Request) (status int, body string)
+}
+
+func (r *stripeRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	// Keep a copy with its own body: the transport consumes the original.
+	rec := req.Clone(context.Background())
+	if req.Body != nil {
+		raw, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(raw))
+		rec.Body = io.NopCloser(bytes.NewReader(raw))
+	}
+	r.mu.Lock()
+	r.reqs = append(r.reqs, rec)
+	rewrite, fault := r.rewrite, r.fault
+	r.mu.Unlock()
+	if fault != nil {
+		if status, body := fault(req); status != 0 {
+			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+		}
+	}
+	resp, err := r.base.RoundTrip(req)
+	if err != nil || rewrite == nil || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	body = rewrite(req, body)
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+func (r *stripeRecorder) requests(method, path string) []*http.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*http.Request
+	for _, q := range r.reqs {
+		if q.Method == method && q.URL.Path == path {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// succeedPaymentIntents makes stripe-mock's payment intents succeed.
+func succeedPaymentIntents(req *http.Request, body []byte) []byte {
+	if !strings.HasPrefix(req.URL.Path, "/v1/payment_intents") {
+		return body
+	}
+	var pi map[string]any
+	if json.Unmarshal(body, &pi) != nil || pi["object"] != "payment_intent" {
+		return body
+	}
+	pi["status"] = "succeeded"
+	out, err := json.Marshal(pi)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+func newStripeBilling(t *testing.T) (*Billing, *stripeRecorder) {
+	t.Helper()
+	url := testenv.StripeMock(t)
+	rec := &stripeRecorder{base: http.DefaultTransport}
+	api := NewStripeAPI(testenv.StripeMockKey, url, &http.Client{Transport: rec, Timeout: 10 * time.Second})
+	return &Billing{Stripe: api}, rec
+}
+
+func init() {
+	// stripe-go logs every failed request at error level; the tests make
+	// failures on purpose.
+	stripe.DefaultLeveledLogger = &stripe.LeveledLogger{Level: stripe.LevelNull}
+}
+
+func activityEnv(b *Billing) *testsuite.TestActivityEnvironment {
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(b)
+	return env
+}
+
+func chargeInput() ChargeInput {
+	start := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	sub := uuid.NewString()
+	return ChargeInput{SubscriptionID: sub, UserID: uuid.NewString(), CustomerID: "cus_easel", PlanSlug: "pro",
+		AmountCents: 1999, Currency: "usd", PeriodStart: start, PaymentMethodID: "pm_card_visa",
+		IdempotencyKey: sub + "/" + start.Format(time.RFC3339), Description: "Easel Pro, March 2025"}
+}
+
+func runCharge(t *testing.T, b *Billing, in ChargeInput) (ChargeResult, error) {
+	t.Helper()
+	val, err := activityEnv(b).ExecuteActivity(b.Charge, in)
+	if err != nil {
+		return ChargeResult{}, err
+	}
+	var res ChargeResult
+	if err := val.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res, nil
+}
+
+func appError(t *testing.T, err error) *temporal.ApplicationError {
+	t.Helper()
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v (%T) is not an application error", err, err)
+	}
+	return ae
+}
+
+func TestChargeSucceeds(t *testing.T) {
+	b, rec := newStripeBilling(t)
+	rec.rewrite = succeedPaymentIntents
+	in := chargeInput()
+	for range 2 { // a retried activity sends the same key again
+		res, err := runCharge(t, b, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(res.PaymentIntentID, "pi_") || res.AmountCents != 1999 || res.Status != "succeeded" {
+			t.Fatalf("result = %+v", res)
+		}
+	}
+	reqs := rec.requests(http.MethodPost, "/v1/payment_intents")
+	if len(reqs) != 2 {
+		t.Fatalf("%d payment intent requests, want 2", len(reqs))
+	}
+	for _, r := range reqs {
+		if got := r.Header.Get("Idempotency-Key"); got != in.IdempotencyKey {
+			t.Fatalf("Idempotency-Key = %q, want %q", got, in.IdempotencyKey)
+		}
+		if err := r.ParseForm(); err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range map[string]string{"customer": "cus_easel", "amount": "1999", "currency": "usd",
+			"confirm": "true", "off_session": "true", "payment_method": "pm_card_visa",
+			"metadata[subscription_id]": in.SubscriptionID, "metadata[user_id]": in.UserID,
+			"metadata[period]": "2025-03-01T00:00:00Z"} {
+			if got := r.PostForm.Get(k); got != want {
+				t.Errorf("%s = %q, want %q", k, got, want)
+			}
+		}
+	}
+}
+
+// Without a payment method in the input, Charge reads the customer's
+// default; stripe-mock's customer has none, which the customer must fix.
+func TestChargeWithoutPaymentMethodDeclines(t *testing.T) {
+	b, rec := newStripeBilling(t)
+	in := chargeInput()
+	in.PaymentMethodID = ""
+	_, err := runCharge(t, b, in)
+	ae := appError(t, err)
+	var d DeclineDetails
+	if ae.Type() != ErrCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil || d.Code != DeclineNoPaymentMethod {
+		t.Fatalf("error = %v (details %+v)", err, d)
+	}
+	if n := len(rec.requests(http.MethodPost, "/v1/payment_intents")); n != 0 {
+		t.Fatalf("%d charges attempted without a payment method", n)
+	}
+}
+
+// stripe-mock's unmodified payment intent is requires_payment_method: off
+// session that is a decline.
+func TestChargeRequiresPaymentMethodIsDecline(t *testing.T) {
+	b, _ := newStripeBilling(t)
+	_, err := runCharge(t, b, chargeInput())
+	ae := appError(t, err)
+	var d DeclineDetails
+	if ae.Type() != ErrCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil ||
+		d.Code != "requires_payment_method" || !strings.HasPrefix(d.PaymentIntentID, "pi_") {
+		t.Fatalf("error = %v (details %+v)", err, d)
+	}
+}
+
+// A request stripe-mock refuses (an unknown URL: a malformed customer id)
+// is never retried.
+func TestChargeInvalidRequestFromStripeMock(t *testing.T) {
+	b, _ := newStripeBilling(t)
+	in := chargeInput()
+	in.CustomerID, in.PaymentMethodID = "cus bad/id", ""
+	_, err := runCharge(t, b, in)
+	if ae := appError(t, err); ae.Type() != ErrStripeInvalidRequest || !ae.NonRetryable() {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+// Stripe's real decline and outage answers, injected in front of
+// stripe-mock, go through stripe-go's parsing and the classification.
+func TestChargeInjectedStripeErrors(t *testing.T) {
+	b, rec := newStripeBilling(t)
+	rec.fault = func(*http.Request) (int, string) {
+		return http.StatusPaymentRequired, `{"error": {"type": "card_error", "code": "card_declined",
+			"decline_code": "insufficient_funds", "message": "Your card has insufficient funds.",
+			"payment_intent": {"id": "pi_declined", "object": "payment_intent", "status": "requires_payment_method"}}}`
+	}
+	_, err := runCharge(t, b, chargeInput())
+	ae := appError(t, err)
+	var d DeclineDetails
+	if ae.Type() != ErrCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil ||
+		d != (DeclineDetails{PaymentIntentID: "pi_declined", Code: "insufficient_funds",
+			Message: "Your card has insufficient funds."}) {
+		t.Fatalf("decline = %v (details %+v)", err, d)
+	}
+
+	rec.fault = func(*http.Request) (int, string) {
+		return http.StatusInternalServerError, `{"error": {"type": "api_error", "message": "Stripe is down"}}`
+	}
+	_, err = runCharge(t, b, chargeInput())
+	if ae := appError(t, err); ae.NonRetryable() || !strings.Contains(err.Error(), "Stripe is down") {
+		t.Fatalf("outage = %v, want a retryable error", err)
+	}
+}
+
+func TestClassifyStripeError(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		err          error
+		wantType     string // "" means a plain, retryable error
+		wantDecline  string
+		nonRetryable bool
+	}{
+		{name: "card declined", err: &stripe.Error{Type: stripe.ErrorTypeCard, Code: stripe.ErrorCodeCardDeclined,
+			HTTPStatusCode: 402, Msg: "declined", PaymentIntent: &stripe.PaymentIntent{ID: "pi_1"}},
+			wantType: ErrCardDeclined, wantDecline: "card_declined", nonRetryable: true},
+		{name: "decline code wins", err: &stripe.Error{Type: stripe.ErrorTypeCard, Code: stripe.ErrorCodeCardDeclined,
+			DeclineCode: stripe.DeclineCodeInsufficientFunds, HTTPStatusCode: 402},
+			wantType: ErrCardDeclined, wantDecline: "insufficient_funds", nonRetryable: true},
+		{name: "authentication required", err: &stripe.Error{Type: stripe.ErrorTypeCard,
+			Code: stripe.ErrorCodeAuthenticationRequired, HTTPStatusCode: 402},
+			wantType: ErrCardDeclined, wantDecline: "authentication_required", nonRetryable: true},
+		{name: "api error", err: &stripe.Error{Type: stripe.ErrorTypeAPI, HTTPStatusCode: 500}},
+		{name: "bad gateway", err: &stripe.Error{HTTPStatusCode: 502}},
+		{name: "rate limited", err: &stripe.Error{Type: stripe.ErrorTypeInvalidRequest, Code: stripe.ErrorCodeRateLimit,
+			HTTPStatusCode: 429}},
+		{name: "lock timeout", err: &stripe.Error{Type: stripe.ErrorTypeInvalidRequest,
+			Code: stripe.ErrorCodeLockTimeout, HTTPStatusCode: 409}},
+		{name: "key in use", err: &stripe.Error{Type: stripe.ErrorTypeIdempotency,
+			Code: stripe.ErrorCodeIdempotencyKeyInUse, HTTPStatusCode: 409}},
+		{name: "network", err: errors.New("dial tcp: connection refused")},
+		{name: "invalid request", err: &stripe.Error{Type: stripe.ErrorTypeInvalidRequest,
+			Code: stripe.ErrorCodeResourceMissing, HTTPStatusCode: 404},
+			wantType: ErrStripeInvalidRequest, nonRetryable: true},
+		{name: "key reused with other params", err: &stripe.Error{Type: stripe.ErrorTypeIdempotency,
+			HTTPStatusCode: 400}, wantType: ErrStripeInvalidRequest, nonRetryable: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := classifyStripeError("op", tc.err)
+			if !errors.Is(got, tc.err) {
+				t.Fatalf("%v does not wrap %v", got, tc.err)
+			}
+			var ae *temporal.ApplicationError
+			if tc.wantType == "" {
+				if errors.As(got, &ae) {
+					t.Fatalf("want a plain retryable error, got %v", got)
+				}
+				return
+			}
+			if !errors.As(got, &ae) || ae.Type() != tc.wantType || ae.NonRetryable() != tc.nonRetryable {
+				t.Fatalf("got %v", got)
+			}
+			if tc.wantDecline != "" {
+				var d DeclineDetails
+				if err := ae.Details(&d); err != nil || d.Code != tc.wantDecline {
+					t.Fatalf("details = %+v, %v", d, err)
+				}
+			}
+		})
+	}
+}
+
+func TestCreateCustomer(t *testing.T) {
+	b, rec := newStripeBilling(t)
+	user := uuid.NewString()
+	val, err := activityEnv(b).ExecuteActivity(b.CreateCustomer, CreateCustomerInput{UserID: user, Email: "a@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res CreateCustomerResult
+	if err := val.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(res.CustomerID, "cus_") || !strings.Contains(res.SetupIntentClientSecret, "_secret_") {
+		t.Fatalf("result = %+v", res)
+	}
+	cust := rec.requests(http.MethodPost, "/v1/customers")
+	setup := rec.requests(http.MethodPost, "/v1/setup_intents")
+	if len(cust) != 1 || len(setup) != 1 {
+		t.Fatalf("%d customer and %d setup intent requests", len(cust), len(setup))
+	}
+	if got := cust[0].Header.Get("Idempotency-Key"); got != "customer/"+user {
+		t.Fatalf("customer Idempotency-Key = %q", got)
+	}
+	if err := setup[0].ParseForm(); err != nil {
+		t.Fatal(err)
+	}
+	if setup[0].PostForm.Get("usage") != "off_session" || setup[0].PostForm.Get("customer") != res.CustomerID ||
+		setup[0].Header.Get("Idempotency-Key") == "" {
+		t.Fatalf("setup intent request = %v %v", setup[0].PostForm, setup[0].Header)
+	}
+}
+
+func TestBillingGrantPeriod(t *testing.T) {
+	ctx := context.Background()
+	s := store.New(testenv.Postgres(t))
+	u, err := s.UpsertUser(ctx, uuid.NewString()+"@example.com", "Sub User", "sub-"+uuid.NewString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Billing{Store: s}
+	env := activityEnv(b)
+	start := time.Now().Add(-time.Minute).Truncate(time.Second)
+	in := GrantPeriodInput{SubscriptionID: uuid.NewString(), UserID: u.ID, PlanSlug: "pro", Credits: 300,
+		PeriodStart: start, PeriodEnd: start.AddDate(0, 1, 0), PaymentIntentID: "pi_" + uuid.NewString(),
+		AmountCents: 1999, Currency: "usd"}
+	var first string
+	for i := range 3 {
+		val, err := env.ExecuteActivity(b.GrantPeriod, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res GrantPeriodResult
+		if err := val.Get(&res); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = res.CreditID
+		} else if res.CreditID != first {
+			t.Fatalf("replay granted %s, first %s", res.CreditID, first)
+		}
+	}
+	bal, err := s.Balance(ctx, u.ID)
+	if err != nil || bal.Available != 300 {
+		t.Fatalf("balance = %+v, %v", bal, err)
+	}
+	pays, err := s.Payments(ctx, u.ID)
+	if err != nil || len(pays) != 1 {
+		t.Fatalf("payments = %+v, %v", pays, err)
+	}
+
+	in.Credits = 0
+	_, err = env.ExecuteActivity(b.GrantPeriod, in)
+	if ae := appError(t, err); ae.Type() != ErrInvalidRequest || !ae.NonRetryable() {
+		t.Fatalf("zero credits: %v", err)
+	}
+}

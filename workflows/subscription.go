@@ -1,0 +1,616 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/easel/easel/activities"
+)
+
+// SubscriptionID is the workflow id of a subscription.
+func SubscriptionID(subID string) string { return "subscription/" + subID }
+
+// Subscription updates and queries.
+const (
+	CancelUpdate       = "cancel"
+	ResumeUpdate       = "resume"
+	RenewNowUpdate     = "renew_now"
+	ChangePlanUpdate   = "change_plan"
+	StateQuery         = "state"
+	ChargesQuery       = "charges"
+	subscriptionCharge = "usd"
+)
+
+// Subscription statuses, as stored in user_subscriptions.status.
+const (
+	SubTrialing   = "trialing"
+	SubActive     = "active"
+	SubPastDue    = "past_due"
+	SubCanceled   = "canceled"
+	SubDowngraded = "downgraded"
+)
+
+// Charge kinds and outcomes in the charge history.
+const (
+	ChargeRenewal   = "renewal"
+	ChargeProration = "proration"
+	ChargeSucceeded = "succeeded"
+	ChargeDeclined  = "declined"
+	ChargeFailed    = "failed"
+)
+
+// DunningSchedule is when a declined renewal is retried, counted from the
+// first decline: Stripe's smart retries use similar spacing, and a week
+// covers a payday.
+var DunningSchedule = []time.Duration{24 * time.Hour, 3 * 24 * time.Hour, 7 * 24 * time.Hour}
+
+// maxChargeHistory bounds the history carried through continue-as-new, so
+// the input of a years-old subscription stays small.
+const maxChargeHistory = 24
+
+// SubscriptionPlan is the part of a store.Plan that billing needs, with the
+// price in cents: store.Plan.MonthlyPrice is a decimal string, and a workflow
+// must not parse money twice in two places.
+type SubscriptionPlan struct {
+	Slug       string
+	PriceCents int64
+	Credits    int
+}
+
+// ChargeRecord is one charge attempt.
+type ChargeRecord struct {
+	Kind            string
+	PeriodStart     time.Time
+	At              time.Time
+	AmountCents     int64
+	PaymentIntentID string
+	Status          string
+	Code            string
+}
+
+// SubscriptionInput starts a subscription, and carries its state through
+// continue-as-new.
+type SubscriptionInput struct {
+	SubscriptionID    string
+	UserID            string
+	CustomerID        string
+	Plan              SubscriptionPlan
+	PeriodStart       time.Time
+	PeriodEnd         time.Time
+	TrialEnd          time.Time // zero: no trial
+	CancelAtPeriodEnd bool
+
+	// Carried state; the API leaves it zero.
+	Started        bool              // the current period is billed (or its trial granted)
+	Anchor         time.Time         // periods end on this day of the month
+	PendingPlan    *SubscriptionPlan // a downgrade waiting for the period end
+	Charges        []ChargeRecord
+	DunningAttempt int
+	DunningSince   time.Time
+}
+
+// SubscriptionResult is how a subscription ended. Downgraded means payment
+// failed after dunning: the caller starts a Free subscription.
+type SubscriptionResult struct {
+	Status    string
+	Plan      string
+	PeriodEnd time.Time
+	EndedAt   time.Time
+	Reason    string
+	Charges   []ChargeRecord
+}
+
+// SubscriptionState answers the state query.
+type SubscriptionState struct {
+	Plan              SubscriptionPlan
+	PendingPlan       *SubscriptionPlan
+	PeriodStart       time.Time
+	PeriodEnd         time.Time
+	TrialEnd          time.Time
+	Status            string
+	CancelAtPeriodEnd bool
+	NextChargeAt      time.Time
+	DunningAttempt    int
+}
+
+// RenewNowRequest names the period the billing team means to end, so that a
+// retried request cannot renew twice.
+type RenewNowRequest struct {
+	PeriodStart time.Time
+}
+
+// ChangePlanRequest switches plan: an upgrade now (prorated), a downgrade at
+// the period end.
+type ChangePlanRequest struct {
+	Plan SubscriptionPlan
+}
+
+// ChangePlanResult says when the new plan takes effect.
+type ChangePlanResult struct {
+	EffectiveAt     time.Time
+	AmountCents     int64
+	Credits         int
+	PaymentIntentID string
+}
+
+// subscription is the state of one run.
+type subscription struct {
+	in        SubscriptionInput
+	lastGrant time.Time // the latest grant start: grants are keyed by it
+	status    string
+	renewNow  bool
+	renewing  bool // the period has ended: the boundary is being billed
+	changing  bool // an upgrade is charging
+	renewed   map[string]bool
+}
+
+// Subscription bills one subscription, one period per run: it waits for the
+// period end, charges the next period (with dunning), grants its credits
+// and continues as new, so the history never grows past one period.
+func Subscription(ctx workflow.Context, in SubscriptionInput) (SubscriptionResult, error) {
+	s := &subscription{in: in, status: initialStatus(in), renewed: map[string]bool{}}
+	if err := s.register(ctx); err != nil {
+		return s.result(ctx, SubActive, ""), err
+	}
+	if !s.in.Started {
+		if res, done, err := s.start(ctx); done || err != nil {
+			return res, err
+		}
+	}
+	if s.in.DunningAttempt == 0 {
+		if err := s.awaitPeriodEnd(ctx); err != nil {
+			return s.result(ctx, s.status, ""), err
+		}
+	}
+	if s.in.CancelAtPeriodEnd {
+		return s.result(ctx, SubCanceled, "canceled at period end"), nil
+	}
+	return s.renew(ctx)
+}
+
+func initialStatus(in SubscriptionInput) string {
+	switch {
+	case in.DunningAttempt > 0:
+		return SubPastDue
+	case in.TrialEnd.After(in.PeriodStart) && !in.TrialEnd.After(in.PeriodEnd):
+		return SubTrialing
+	}
+	return SubActive
+}
+
+// start bills the first period: a trial grants its credits free until the
+// trial end; otherwise the first period is charged like any renewal, so all
+// money goes through this workflow.
+func (s *subscription) start(ctx workflow.Context) (SubscriptionResult, bool, error) {
+	s.in.Started = true
+	if s.in.TrialEnd.After(s.in.PeriodStart) {
+		s.in.PeriodEnd, s.in.Anchor, s.status = s.in.TrialEnd, s.in.TrialEnd, SubTrialing
+		err := s.grant(ctx, s.in.Plan, s.in.PeriodStart, s.in.PeriodEnd, activities.ChargeResult{})
+		return SubscriptionResult{}, false, err
+	}
+	if s.in.Anchor.IsZero() {
+		s.in.Anchor = s.in.PeriodStart
+	}
+	paid, err := s.collect(ctx, s.in.PeriodStart, s.in.Plan)
+	if err != nil || paid == nil {
+		return s.unpaid(ctx, err)
+	}
+	err = s.grant(ctx, s.in.Plan, s.in.PeriodStart, s.in.PeriodEnd, *paid)
+	return SubscriptionResult{}, false, err
+}
+
+// awaitPeriodEnd sleeps until the period end or a renew_now update. An
+// upgrade still charging finishes first, so it is billed on its own period.
+func (s *subscription) awaitPeriodEnd(ctx workflow.Context) error {
+	if d := s.in.PeriodEnd.Sub(workflow.Now(ctx)); d > 0 {
+		if _, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return s.renewNow }); err != nil {
+			return err
+		}
+	}
+	s.renewing = true
+	return workflow.Await(ctx, func() bool { return !s.changing })
+}
+
+// renew charges the next period, grants it and continues as new.
+func (s *subscription) renew(ctx workflow.Context) (SubscriptionResult, error) {
+	start := s.nextStart(ctx)
+	plan := s.in.Plan
+	if s.in.PendingPlan != nil {
+		plan = *s.in.PendingPlan
+	}
+	paid, err := s.collect(ctx, start, plan)
+	if err != nil || paid == nil {
+		res, _, err := s.unpaid(ctx, err)
+		return res, err
+	}
+	s.advance(start, plan)
+	if err := s.grant(ctx, plan, s.in.PeriodStart, s.in.PeriodEnd, *paid); err != nil {
+		return s.result(ctx, s.status, ""), err
+	}
+	// Updates accepted in this run must finish before the run closes.
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return s.result(ctx, s.status, ""), err
+	}
+	return SubscriptionResult{}, workflow.NewContinueAsNewError(ctx, Subscription, s.in)
+}
+
+// unpaid ends a subscription whose charge failed for good: a cancel during
+// dunning ends it as canceled, otherwise it is downgraded.
+func (s *subscription) unpaid(ctx workflow.Context, err error) (SubscriptionResult, bool, error) {
+	if err != nil {
+		return s.result(ctx, s.status, ""), true, err
+	}
+	if s.in.CancelAtPeriodEnd {
+		return s.result(ctx, SubCanceled, "canceled during dunning"), true, nil
+	}
+	reason := fmt.Sprintf("payment failed after %d retries", len(DunningSchedule))
+	return s.result(ctx, SubDowngraded, reason), true, nil
+}
+
+// nextStart is when the next period starts: the scheduled end, or now when
+// the billing team renewed early (the billing day then moves to today).
+func (s *subscription) nextStart(ctx workflow.Context) time.Time {
+	if s.renewNow {
+		now := workflow.Now(ctx)
+		s.in.Anchor = now
+		return now
+	}
+	if s.status == SubTrialing || s.in.Anchor.IsZero() {
+		s.in.Anchor = s.in.PeriodEnd
+	}
+	return s.in.PeriodEnd
+}
+
+// advance moves the carried state to the paid period.
+func (s *subscription) advance(start time.Time, plan SubscriptionPlan) {
+	s.in.Plan, s.in.PendingPlan, s.in.TrialEnd = plan, nil, time.Time{}
+	s.in.PeriodStart, s.in.PeriodEnd = start, periodEnd(s.in.Anchor, start)
+	s.in.DunningAttempt, s.in.DunningSince = 0, time.Time{}
+	s.status = SubActive
+}
+
+// periodEnd is the first monthly boundary after start, counted from the
+// anchor so that a period starting Jan 31 ends Feb 28 and the next Mar 31.
+func periodEnd(anchor, start time.Time) time.Time {
+	for n := 1; ; n++ {
+		if end := addMonths(anchor, n); end.After(start) {
+			return end
+		}
+	}
+}
+
+// addMonths adds n months, clamping the day to the month's last day (Go's
+// AddDate would turn Jan 31 + 1 month into Mar 3).
+func addMonths(t time.Time, n int) time.Time {
+	first := time.Date(t.Year(), t.Month()+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+	last := first.AddDate(0, 1, -1).Day()
+	return first.AddDate(0, 0, min(t.Day(), last)-1)
+}
+
+// collect charges a period, retrying declines on the dunning schedule. It
+// returns nil when every retry failed; a free plan is paid by definition.
+func (s *subscription) collect(ctx workflow.Context, start time.Time, plan SubscriptionPlan) (*activities.ChargeResult, error) {
+	if plan.PriceCents == 0 {
+		return &activities.ChargeResult{}, nil
+	}
+	for {
+		if s.in.DunningAttempt > 0 {
+			if err := s.sleepUntilRetry(ctx); err != nil || s.in.CancelAtPeriodEnd {
+				return nil, err
+			}
+		}
+		res, err := s.charge(ctx, ChargeRenewal, start, plan.PriceCents, s.renewalKey(start), plan.Slug)
+		if err == nil {
+			return &res, nil
+		}
+		if !s.failAttempt(ctx) {
+			return nil, nil
+		}
+	}
+}
+
+// renewalKey is the Stripe idempotency key of a period. Each dunning retry
+// needs its own key: Stripe replays the stored decline for a reused key.
+func (s *subscription) renewalKey(start time.Time) string {
+	key := s.in.SubscriptionID + "/" + start.UTC().Format(time.RFC3339)
+	if s.in.DunningAttempt > 0 {
+		key += fmt.Sprintf("/retry-%d", s.in.DunningAttempt)
+	}
+	return key
+}
+
+// failAttempt enters or advances dunning; false once retries are exhausted.
+func (s *subscription) failAttempt(ctx workflow.Context) bool {
+	if s.in.DunningAttempt == 0 {
+		s.in.DunningSince = workflow.Now(ctx)
+	}
+	s.in.DunningAttempt++
+	s.status = SubPastDue
+	return s.in.DunningAttempt <= len(DunningSchedule)
+}
+
+// sleepUntilRetry waits for the next dunning retry; a cancel wakes it so
+// the customer is not charged again for a period they gave up.
+func (s *subscription) sleepUntilRetry(ctx workflow.Context) error {
+	d := s.nextRetryAt().Sub(workflow.Now(ctx))
+	if d <= 0 {
+		return nil
+	}
+	_, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return s.in.CancelAtPeriodEnd })
+	return err
+}
+
+func (s *subscription) nextRetryAt() time.Time {
+	return s.in.DunningSince.Add(DunningSchedule[s.in.DunningAttempt-1])
+}
+
+// charge runs the Charge activity and records the attempt. A decline comes
+// back as an error; its details go into the history.
+func (s *subscription) charge(ctx workflow.Context, kind string, start time.Time, amount int64, key, slug string) (activities.ChargeResult, error) {
+	var res activities.ChargeResult
+	err := workflow.ExecuteActivity(chargeContext(ctx), billing.Charge, activities.ChargeInput{
+		SubscriptionID: s.in.SubscriptionID, UserID: s.in.UserID, CustomerID: s.in.CustomerID, PlanSlug: slug,
+		AmountCents: amount, Currency: subscriptionCharge, PeriodStart: start, IdempotencyKey: key,
+		Description: fmt.Sprintf("Easel %s %s from %s", slug, kind, start.UTC().Format(time.DateOnly)),
+	}).Get(ctx, &res)
+	s.record(ctx, kind, start, amount, res, err)
+	return res, err
+}
+
+func (s *subscription) record(ctx workflow.Context, kind string, start time.Time, amount int64, res activities.ChargeResult, err error) {
+	rec := ChargeRecord{Kind: kind, PeriodStart: start, At: workflow.Now(ctx), AmountCents: amount,
+		PaymentIntentID: res.PaymentIntentID, Status: ChargeSucceeded}
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+	case errors.As(err, &appErr) && appErr.Type() == activities.ErrCardDeclined:
+		var d activities.DeclineDetails
+		_ = appErr.Details(&d)
+		rec.Status, rec.PaymentIntentID, rec.Code = ChargeDeclined, d.PaymentIntentID, d.Code
+	default:
+		// Not a decline (Stripe refused the request, or retries ran out): it
+		// still goes through dunning, which gives support days to fix it.
+		workflow.GetLogger(ctx).Error("subscription charge failed", "subscription_id", s.in.SubscriptionID, "error", err)
+		rec.Status, rec.Code = ChargeFailed, err.Error()
+	}
+	s.in.Charges = append(s.in.Charges, rec)
+	if n := len(s.in.Charges); n > maxChargeHistory {
+		s.in.Charges = append([]ChargeRecord(nil), s.in.Charges[n-maxChargeHistory:]...)
+	}
+}
+
+// grant gives a period's credits, once per period start, with the payment
+// that bought them.
+func (s *subscription) grant(ctx workflow.Context, plan SubscriptionPlan, start, end time.Time, paid activities.ChargeResult) error {
+	return s.grantCredits(ctx, plan.Slug, plan.Credits, start, end, paid)
+}
+
+func (s *subscription) grantCredits(ctx workflow.Context, slug string, credits int, start, end time.Time, paid activities.ChargeResult) error {
+	if credits <= 0 {
+		return nil // a plan without credits has nothing to grant
+	}
+	s.lastGrant = start
+	err := workflow.ExecuteActivity(grantContext(ctx), billing.GrantPeriod, activities.GrantPeriodInput{
+		SubscriptionID: s.in.SubscriptionID, UserID: s.in.UserID, PlanSlug: slug, Credits: credits,
+		PeriodStart: start, PeriodEnd: end, PaymentIntentID: paid.PaymentIntentID, AmountCents: paid.AmountCents, Currency: subscriptionCharge,
+	}).Get(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("grant credits of subscription %s from %s: %w", s.in.SubscriptionID, start, err)
+	}
+	return nil
+}
+
+func (s *subscription) result(ctx workflow.Context, status, reason string) SubscriptionResult {
+	return SubscriptionResult{Status: status, Plan: s.in.Plan.Slug, PeriodEnd: s.in.PeriodEnd,
+		EndedAt: workflow.Now(ctx), Reason: reason, Charges: s.in.Charges}
+}
+
+// chargeContext retries network failures; a decline or a request Stripe
+// rejects would fail the same way again.
+func chargeContext(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              ControlQueue,
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: 6 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        5 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        10 * time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrCardDeclined, activities.ErrStripeInvalidRequest},
+		},
+	})
+}
+
+// grantContext retries without limit: the customer has paid, so the grant
+// must eventually happen.
+func grantContext(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           ControlQueue,
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+		},
+	})
+}
+
+// Nil receiver names the billing activities; the worker registers the real one.
+var billing *activities.Billing
+
+// register installs the queries and the updates with their validators. A
+// validator refuses before anything is written to history, so a refused
+// request costs nothing and changes nothing.
+func (s *subscription) register(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, StateQuery, s.state); err != nil {
+		return fmt.Errorf("register state query: %w", err)
+	}
+	if err := workflow.SetQueryHandler(ctx, ChargesQuery, func() ([]ChargeRecord, error) {
+		return s.in.Charges, nil
+	}); err != nil {
+		return fmt.Errorf("register charges query: %w", err)
+	}
+	updates := []struct {
+		name      string
+		handler   any
+		validator any
+	}{
+		{CancelUpdate, s.cancel, s.validateCancel},
+		{ResumeUpdate, s.resume, s.validateResume},
+		{RenewNowUpdate, s.renewNowHandler, s.validateRenewNow},
+		{ChangePlanUpdate, s.changePlan, s.validateChangePlan},
+	}
+	for _, u := range updates {
+		opts := workflow.UpdateHandlerOptions{Validator: u.validator}
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, opts); err != nil {
+			return fmt.Errorf("register %s update: %w", u.name, err)
+		}
+	}
+	return nil
+}
+
+func (s *subscription) state() (SubscriptionState, error) {
+	return SubscriptionState{Plan: s.in.Plan, PendingPlan: s.in.PendingPlan, PeriodStart: s.in.PeriodStart,
+		PeriodEnd: s.in.PeriodEnd, TrialEnd: s.in.TrialEnd, Status: s.status,
+		CancelAtPeriodEnd: s.in.CancelAtPeriodEnd, NextChargeAt: s.nextChargeAt(),
+		DunningAttempt: s.in.DunningAttempt}, nil
+}
+
+// nextChargeAt is zero when no charge is due: canceled, or a free plan.
+func (s *subscription) nextChargeAt() time.Time {
+	plan := s.in.Plan
+	if s.in.PendingPlan != nil {
+		plan = *s.in.PendingPlan
+	}
+	switch {
+	case s.in.CancelAtPeriodEnd || plan.PriceCents == 0:
+		return time.Time{}
+	case s.in.DunningAttempt > 0 && s.in.DunningAttempt <= len(DunningSchedule):
+		return s.nextRetryAt()
+	}
+	return s.in.PeriodEnd
+}
+
+func (s *subscription) validateCancel() error {
+	if s.in.CancelAtPeriodEnd {
+		return errors.New("subscription is already canceled at period end")
+	}
+	return nil
+}
+
+func (s *subscription) cancel(workflow.Context) (SubscriptionState, error) {
+	s.in.CancelAtPeriodEnd = true
+	return s.state()
+}
+
+func (s *subscription) validateResume() error {
+	if !s.in.CancelAtPeriodEnd {
+		return errors.New("subscription is not canceled")
+	}
+	return nil
+}
+
+func (s *subscription) resume(workflow.Context) (SubscriptionState, error) {
+	s.in.CancelAtPeriodEnd = false
+	return s.state()
+}
+
+// validateRenewNow refuses anything but the first renewal of the current
+// period, so a retried or duplicated request never charges twice.
+func (s *subscription) validateRenewNow(req RenewNowRequest) error {
+	switch {
+	case s.in.DunningAttempt > 0 || s.status == SubPastDue:
+		return errors.New("subscription is in dunning: its renewal is already being collected")
+	case s.in.CancelAtPeriodEnd:
+		return errors.New("subscription is canceled at period end: resume it first")
+	case s.renewed[periodKey(req.PeriodStart)] || s.renewing:
+		return fmt.Errorf("period %s is already renewed", periodKey(req.PeriodStart))
+	case !req.PeriodStart.Equal(s.in.PeriodStart):
+		return fmt.Errorf("period %s is not the current period %s", periodKey(req.PeriodStart), periodKey(s.in.PeriodStart))
+	}
+	return nil
+}
+
+func (s *subscription) renewNowHandler(_ workflow.Context, req RenewNowRequest) error {
+	s.renewed[periodKey(req.PeriodStart)] = true
+	s.renewNow = true
+	return nil
+}
+
+func periodKey(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func (s *subscription) validateChangePlan(req ChangePlanRequest) error {
+	switch {
+	case req.Plan.Slug == "" || req.Plan.PriceCents < 0 || req.Plan.Credits < 0:
+		return errors.New("plan slug, price and credits are required")
+	case req.Plan.Slug == s.in.Plan.Slug:
+		return fmt.Errorf("subscription is already on plan %s", req.Plan.Slug)
+	case s.status == SubPastDue:
+		return errors.New("subscription is in dunning: settle the payment first")
+	case s.changing || s.renewing:
+		return errors.New("a plan change or renewal is in progress; retry shortly")
+	}
+	return nil
+}
+
+// changePlan upgrades now, charging the prorated price difference for the
+// rest of the period; a downgrade (or any change during a trial, which has
+// nothing to prorate against) waits for the period end.
+func (s *subscription) changePlan(ctx workflow.Context, req ChangePlanRequest) (ChangePlanResult, error) {
+	if req.Plan.PriceCents <= s.in.Plan.PriceCents || s.status == SubTrialing {
+		s.in.PendingPlan = &req.Plan
+		return ChangePlanResult{EffectiveAt: s.in.PeriodEnd}, nil
+	}
+	s.changing = true
+	defer func() { s.changing = false }()
+	return s.upgrade(ctx, req.Plan)
+}
+
+func (s *subscription) upgrade(ctx workflow.Context, plan SubscriptionPlan) (ChangePlanResult, error) {
+	now := workflow.Now(ctx)
+	start := s.upgradeGrantStart(now)
+	remaining, total := s.in.PeriodEnd.Sub(now), s.in.PeriodEnd.Sub(s.in.PeriodStart)
+	res := ChangePlanResult{EffectiveAt: now,
+		AmountCents: prorate(plan.PriceCents-s.in.Plan.PriceCents, remaining, total),
+		Credits:     int(prorate(int64(plan.Credits-s.in.Plan.Credits), remaining, total))}
+	var paid activities.ChargeResult
+	if res.AmountCents > 0 {
+		key := s.in.SubscriptionID + "/upgrade/" + plan.Slug + "/" + periodKey(start)
+		var err error
+		if paid, err = s.charge(ctx, ChargeProration, start, res.AmountCents, key, plan.Slug); err != nil {
+			return ChangePlanResult{}, fmt.Errorf("upgrade to %s: %w", plan.Slug, err)
+		}
+		res.PaymentIntentID = paid.PaymentIntentID
+	}
+	s.in.Plan, s.in.PendingPlan = plan, nil
+	return res, s.grantCredits(ctx, plan.Slug, res.Credits, start, s.in.PeriodEnd, paid)
+}
+
+// upgradeGrantStart keys the prorated grant. Grants are unique per
+// subscription and start second (store.PeriodReference), so the start must
+// differ from every earlier grant of this run, the period's included.
+func (s *subscription) upgradeGrantStart(now time.Time) time.Time {
+	start := now.Truncate(time.Second)
+	floor := s.in.PeriodStart
+	if s.lastGrant.After(floor) {
+		floor = s.lastGrant
+	}
+	if !start.After(floor) {
+		start = floor.Truncate(time.Second).Add(time.Second)
+	}
+	return start
+}
+
+// prorate scales an amount by remaining/total, rounded half up, at
+// millisecond precision (int64 holds cents times a month of milliseconds).
+func prorate(amount int64, remaining, total time.Duration) int64 {
+	if amount <= 0 || remaining <= 0 || total <= 0 {
+		return 0
+	}
+	r, t := min(remaining, total).Milliseconds(), total.Milliseconds()
+	return (2*amount*r + t) / (2 * t)
+}

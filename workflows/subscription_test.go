@@ -1,0 +1,304 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/easel/easel/activities"
+)
+
+var (
+	basicPlan = SubscriptionPlan{Slug: "basic", PriceCents: 1000, Credits: 100}
+	proPlan   = SubscriptionPlan{Slug: "pro", PriceCents: 3000, Credits: 500}
+	day       = 24 * time.Hour
+)
+
+// billingMock records charges and grants across runs; decline says whether
+// the n-th charge (from 1) is declined.
+type billingMock struct {
+	testsuite.WorkflowTestSuite
+	env     *testsuite.TestWorkflowEnvironment
+	charges []activities.ChargeInput
+	chargeT []time.Time
+	paid    []string
+	grants  []activities.GrantPeriodInput
+	decline func(n int) bool
+}
+
+func newBillingMock() *billingMock { return &billingMock{decline: func(int) bool { return false }} }
+
+// newEnv starts a fresh environment for one run, at the given time.
+func (b *billingMock) newEnv(start time.Time) *testsuite.TestWorkflowEnvironment {
+	b.env = b.NewTestWorkflowEnvironment()
+	b.env.SetStartTime(start)
+	b.env.RegisterWorkflow(Subscription)
+	b.env.RegisterActivity(&activities.Billing{})
+	env := b.env
+	env.OnActivity(billing.Charge, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ChargeInput) (activities.ChargeResult, error) {
+			b.charges = append(b.charges, in)
+			b.chargeT = append(b.chargeT, env.Now())
+			n := len(b.charges)
+			if b.decline(n) {
+				return activities.ChargeResult{}, temporal.NewNonRetryableApplicationError("card declined",
+					activities.ErrCardDeclined, nil, activities.DeclineDetails{PaymentIntentID: fmt.Sprintf("pi_d%d", n), Code: "card_declined"})
+			}
+			pi := fmt.Sprintf("pi_%d", n)
+			b.paid = append(b.paid, pi)
+			return activities.ChargeResult{PaymentIntentID: pi, AmountCents: in.AmountCents, Status: "succeeded"}, nil
+		})
+	env.OnActivity(billing.GrantPeriod, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.GrantPeriodInput) (activities.GrantPeriodResult, error) {
+			b.grants = append(b.grants, in)
+			return activities.GrantPeriodResult{CreditID: "credit"}, nil
+		})
+	return env
+}
+
+// run executes one run; next is the continue-as-new input, or nil when the
+// subscription ended with res.
+func (b *billingMock) run(t *testing.T, in SubscriptionInput, start time.Time) (next *SubscriptionInput, res SubscriptionResult) {
+	t.Helper()
+	if b.env == nil {
+		b.newEnv(start)
+	}
+	b.env.ExecuteWorkflow(Subscription, in)
+	defer func() { b.env = nil }()
+	if !b.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	err := b.env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	if errors.As(err, &can) {
+		var n SubscriptionInput
+		if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &n); err != nil {
+			t.Fatal(err)
+		}
+		return &n, res
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	return nil, res
+}
+
+// checkMoney asserts every successful charge has exactly one grant with its
+// payment intent, and no grant cites a payment that did not happen.
+func (b *billingMock) checkMoney(t *testing.T) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, g := range b.grants {
+		if g.PaymentIntentID != "" {
+			seen[g.PaymentIntentID]++
+		}
+	}
+	for _, pi := range b.paid {
+		if seen[pi] != 1 {
+			t.Errorf("payment %s has %d grants, want 1", pi, seen[pi])
+		}
+		delete(seen, pi)
+	}
+	if len(seen) != 0 {
+		t.Errorf("grants cite unknown payments: %v", seen)
+	}
+}
+
+func startedInput(start time.Time, plan SubscriptionPlan) SubscriptionInput {
+	return SubscriptionInput{SubscriptionID: "sub-1", UserID: "user-1", CustomerID: "cus_1", Plan: plan,
+		PeriodStart: start, PeriodEnd: addMonths(start, 1), Anchor: start, Started: true}
+}
+
+var updateSeq int
+
+// update sends an update with a fresh id (the environment deduplicates ids,
+// and these tests mean distinct requests) and stores its refusal or failure.
+func update(env *testsuite.TestWorkflowEnvironment, name string, out *error, args ...any) {
+	updateSeq++
+	env.UpdateWorkflow(name, fmt.Sprintf("%s-%d", name, updateSeq), &testsuite.TestUpdateCallback{
+		OnReject: func(err error) { *out = err }, OnAccept: func() {}, OnComplete: func(_ any, err error) {
+			if err != nil {
+				*out = err
+			}
+		}}, args...)
+}
+
+func TestSubscriptionThirteenMonths(t *testing.T) {
+	b := newBillingMock()
+	t0 := time.Date(2025, 1, 31, 12, 0, 0, 0, time.UTC)
+	in := SubscriptionInput{SubscriptionID: "sub-1", UserID: "user-1", CustomerID: "cus_1", Plan: basicPlan,
+		PeriodStart: t0, PeriodEnd: addMonths(t0, 1)}
+	for i := range 12 {
+		timers := 0
+		b.newEnv(in.PeriodStart).SetOnTimerScheduledListener(func(string, time.Duration) { timers++ })
+		next, _ := b.run(t, in, in.PeriodStart)
+		if next == nil {
+			t.Fatalf("run %d ended instead of continuing as new", i)
+		}
+		if timers != 1 || !next.PeriodStart.Equal(in.PeriodEnd) {
+			t.Fatalf("run %d: %d timers, next period %v, want one timer and %v", i, timers, next.PeriodStart, in.PeriodEnd)
+		}
+		in = *next
+	}
+	if len(b.charges) != 13 || len(b.grants) != 13 {
+		t.Fatalf("%d charges, %d grants, want 13 each (first period + 12 renewals)", len(b.charges), len(b.grants))
+	}
+	if want := time.Date(2026, 1, 31, 12, 0, 0, 0, time.UTC); !in.PeriodStart.Equal(want) || !b.grants[1].PeriodEnd.Equal(time.Date(2025, 3, 31, 12, 0, 0, 0, time.UTC)) {
+		t.Fatalf("period after 12 renewals starts %v, want %v; second period ends %v", in.PeriodStart, want, b.grants[1].PeriodEnd)
+	}
+	if key := b.charges[1].IdempotencyKey; key != "sub-1/2025-02-28T12:00:00Z" {
+		t.Fatalf("renewal key %q", key)
+	}
+	b.checkMoney(t)
+}
+
+func TestSubscriptionRecoversOnSecondDunningRetry(t *testing.T) {
+	b := newBillingMock()
+	b.decline = func(n int) bool { return n <= 2 }
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	in := startedInput(t0, basicPlan)
+	env := b.newEnv(t0)
+	var renewErr error
+	var mid SubscriptionState
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(StateQuery)
+		if err != nil || v.Get(&mid) != nil {
+			t.Errorf("state query: %v", err)
+		}
+		update(env, RenewNowUpdate, &renewErr, RenewNowRequest{PeriodStart: t0})
+	}, 32*day)
+	next, _ := b.run(t, in, t0)
+	end := in.PeriodEnd
+	if next == nil || !next.PeriodStart.Equal(end) || next.DunningAttempt != 0 {
+		t.Fatalf("next = %+v, want the period from %v", next, end)
+	}
+	if len(b.charges) != 3 || !b.chargeT[0].Equal(end) || !b.chargeT[1].Equal(end.Add(day)) || !b.chargeT[2].Equal(end.Add(3*day)) {
+		t.Fatalf("charges at %v, want period end +0, +1d, +3d", b.chargeT)
+	}
+	if b.charges[0].IdempotencyKey == b.charges[1].IdempotencyKey {
+		t.Fatal("dunning retry reused the declined charge's idempotency key")
+	}
+	if mid.Status != SubPastDue || mid.DunningAttempt != 2 || !mid.NextChargeAt.Equal(end.Add(3*day)) || renewErr == nil {
+		t.Fatalf("state during dunning = %+v, renew_now err %v", mid, renewErr)
+	}
+	if len(b.grants) != 1 || b.grants[0].PaymentIntentID != "pi_3" || !b.grants[0].PeriodStart.Equal(end) {
+		t.Fatalf("grants = %+v", b.grants)
+	}
+	b.checkMoney(t)
+}
+
+func TestSubscriptionDowngradesAfterLastRetry(t *testing.T) {
+	b := newBillingMock()
+	b.decline = func(int) bool { return true }
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	in := startedInput(t0, basicPlan)
+	next, res := b.run(t, in, t0)
+	if next != nil || res.Status != SubDowngraded || res.Reason == "" {
+		t.Fatalf("next %v, result %+v, want downgraded", next, res)
+	}
+	if len(b.charges) != 4 || !b.chargeT[3].Equal(in.PeriodEnd.Add(7*day)) || len(b.grants) != 0 {
+		t.Fatalf("%d charges (last at %v), %d grants", len(b.charges), b.chargeT, len(b.grants))
+	}
+	if len(res.Charges) != 4 || res.Charges[3].Status != ChargeDeclined || res.Charges[3].PaymentIntentID != "pi_d4" {
+		t.Fatalf("charge history = %+v", res.Charges)
+	}
+}
+
+func TestSubscriptionCancelAtPeriodEnd(t *testing.T) {
+	b := newBillingMock()
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	env := b.newEnv(t0)
+	var first, second error
+	env.RegisterDelayedCallback(func() {
+		update(env, CancelUpdate, &first)
+		update(env, CancelUpdate, &second)
+	}, 10*day)
+	next, res := b.run(t, startedInput(t0, basicPlan), t0)
+	if next != nil || res.Status != SubCanceled || len(b.charges) != 0 || len(b.grants) != 0 {
+		t.Fatalf("result %+v, %d charges, %d grants", res, len(b.charges), len(b.grants))
+	}
+	if first != nil || second == nil {
+		t.Fatalf("cancel errors %v, %v: want the second refused", first, second)
+	}
+}
+
+func TestSubscriptionUpgradeProrates(t *testing.T) {
+	b := newBillingMock()
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC) // a 30-day period
+	env := b.newEnv(t0)
+	var first, again error
+	env.RegisterDelayedCallback(func() {
+		update(env, ChangePlanUpdate, &first, ChangePlanRequest{Plan: proPlan})
+	}, 10*day)
+	env.RegisterDelayedCallback(func() {
+		update(env, ChangePlanUpdate, &again, ChangePlanRequest{Plan: proPlan})
+	}, 11*day)
+	next, _ := b.run(t, startedInput(t0, basicPlan), t0)
+	if first != nil || again == nil || next == nil || next.Plan != proPlan {
+		t.Fatalf("upgrade err %v, repeat err %v, next %+v", first, again, next)
+	}
+	// 2000 cents and 400 credits for 20 of 30 days: 1333.33 -> 1333, 266.67 -> 267.
+	if len(b.charges) != 2 || b.charges[0].AmountCents != 1333 || b.charges[1].AmountCents != 3000 {
+		t.Fatalf("charges = %+v", b.charges)
+	}
+	if len(b.grants) != 2 || b.grants[0].Credits != 267 || b.grants[0].PaymentIntentID != "pi_1" || b.grants[1].Credits != 500 {
+		t.Fatalf("grants = %+v", b.grants)
+	}
+	b.checkMoney(t)
+}
+
+func TestSubscriptionRenewNowOnce(t *testing.T) {
+	b := newBillingMock()
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	env := b.newEnv(t0)
+	var first, second error
+	env.RegisterDelayedCallback(func() {
+		update(env, RenewNowUpdate, &first, RenewNowRequest{PeriodStart: t0})
+		update(env, RenewNowUpdate, &second, RenewNowRequest{PeriodStart: t0})
+	}, 5*day)
+	next, _ := b.run(t, startedInput(t0, basicPlan), t0)
+	if first != nil || second == nil {
+		t.Fatalf("renew_now errors %v, %v: want the second refused", first, second)
+	}
+	renewed := t0.Add(5 * day)
+	if len(b.charges) != 1 || next == nil || !next.PeriodStart.Equal(renewed) || !next.PeriodEnd.Equal(addMonths(renewed, 1)) {
+		t.Fatalf("%d charges, next %+v", len(b.charges), next)
+	}
+	b.checkMoney(t)
+}
+
+func TestSubscriptionTrialGrantsThenChargesAtTrialEnd(t *testing.T) {
+	b := newBillingMock()
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	trialEnd := t0.Add(14 * day)
+	in := SubscriptionInput{SubscriptionID: "sub-1", UserID: "user-1", CustomerID: "cus_1", Plan: basicPlan,
+		PeriodStart: t0, PeriodEnd: trialEnd, TrialEnd: trialEnd}
+	next, _ := b.run(t, in, t0)
+	if len(b.grants) != 2 || b.grants[0].PaymentIntentID != "" || !b.grants[0].PeriodEnd.Equal(trialEnd) {
+		t.Fatalf("grants = %+v", b.grants)
+	}
+	if len(b.charges) != 1 || !b.chargeT[0].Equal(trialEnd) || next == nil || !next.PeriodEnd.Equal(addMonths(trialEnd, 1)) {
+		t.Fatalf("charges at %v, next %+v", b.chargeT, next)
+	}
+	b.checkMoney(t)
+}
+
+func TestProrate(t *testing.T) {
+	if got := prorate(2000, 20*day, 30*day); got != 1333 {
+		t.Fatalf("prorate = %d", got)
+	}
+	if got := prorate(1, day, 2*day); got != 1 {
+		t.Fatalf("half a cent rounds to %d, want 1", got)
+	}
+}
