@@ -81,7 +81,7 @@ func newStack(t testing.TB, stepDelay time.Duration) *stack {
 
 	control := workers.Control(tc, &activities.Ledger{Store: s.store, Progress: s.hub, Log: log,
 		Balances: balancecache.New(rdb), Notices: &notify.LowBalance{Store: s.store, Sender: notify.LogSender{Log: log}, Log: log}},
-		&activities.Objects{Store: objects}, worker.Options{})
+		&activities.Objects{Store: objects}, nil, worker.Options{})
 	if err := control.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,8 @@ type Config struct {
 	PresignTTL        time.Duration `env:"PRESIGN_TTL" envDefault:"1h"`
 	SimStepDelay      time.Duration `env:"SIM_STEP_DELAY" envDefault:"20ms"`
 	GPUSlots          int           `env:"GPU_SLOTS" envDefault:"1"`
+	StripeSecretKey   string        `env:"STRIPE_SECRET_KEY"`
+	StripeAPIBase     string        `env:"STRIPE_API_BASE"`
 	NotifySender      string        `env:"NOTIFY_SENDER" envDefault:"log"`
 	NotifyFrom        string        `env:"NOTIFY_FROM"`
 	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`

@@ -15,11 +15,17 @@ import (
 
 // Control builds the control-plane worker on workflows.ControlQueue. The
 // ledger activities run there as local activities of the generation workflow.
-func Control(c client.Client, ledger *activities.Ledger, objects *activities.Objects, opts worker.Options) worker.Worker {
+// billing, when not nil (Stripe is configured), adds the subscription
+// workflow and its Stripe activities.
+func Control(c client.Client, ledger *activities.Ledger, objects *activities.Objects, billing *activities.Billing, opts worker.Options) worker.Worker {
 	w := worker.New(c, workflows.ControlQueue, opts)
 	w.RegisterWorkflowWithOptions(workflows.Generation, workflow.RegisterOptions{Name: "Generation"})
 	w.RegisterActivity(ledger)
 	w.RegisterActivity(objects)
+	if billing != nil {
+		w.RegisterWorkflowWithOptions(workflows.Subscription, workflow.RegisterOptions{Name: "Subscription"})
+		w.RegisterActivity(billing)
+	}
 	return w
 }
 

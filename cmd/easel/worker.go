@@ -74,13 +74,24 @@ func controlWorker(ctx context.Context, d *deps, cfg config.Config) (worker.Work
 	return workers.Control(d.temporal,
 		&activities.Ledger{Store: d.store, Progress: d.progress, Log: d.log, Balances: balancecache.New(d.redis),
 			Notices: &notify.LowBalance{Store: d.store, Sender: sender, Log: d.log}},
-		&activities.Objects{Store: d.objects}, worker.Options{}), nil
+		&activities.Objects{Store: d.objects}, billing(d, cfg), worker.Options{}), nil
+}
+
+// billing returns the Stripe activities when STRIPE_SECRET_KEY is set
+// (STRIPE_API_BASE points them at stripe-mock or another endpoint); without
+// it the worker runs no subscription workflows.
+func billing(d *deps, cfg config.Config) *activities.Billing {
+	if cfg.StripeSecretKey == "" {
+		d.log.Info("STRIPE_SECRET_KEY is not set: subscription workflows are not served by this worker")
+		return nil
+	}
+	return &activities.Billing{Stripe: activities.NewStripeAPI(cfg.StripeSecretKey, cfg.StripeAPIBase, nil),
+		Store: d.store, Log: d.log}
 }
 
 // noticeSender picks how users are notified: NOTIFY_SENDER=log (default)
 // logs notices; ses emails them through Amazon SES v2 from NOTIFY_FROM, in
 // AWS_REGION, with the default AWS credential chain.
-// TODO(config owner): fold NOTIFY_SENDER and NOTIFY_FROM into config.Config.
 func noticeSender(ctx context.Context, cfg config.Config, log *slog.Logger) (notify.Sender, error) {
 	switch kind := cfg.NotifySender; kind {
 	case "log":
