@@ -318,9 +318,9 @@ func startProfile(b *testing.B) func() {
 
 // cpuSample measures how many cores each part of the system used over a
 // run: with the total near the machine's 2 cores a benchmark is CPU-bound.
-// Server processes are summed over those that live across the run; another
-// engineer's load on the shared Postgres or Redis also counts, so treat
-// those as upper bounds.
+// Server processes are summed over those that live across the run; other
+// clients' load on a shared Postgres or Redis also counts, so treat those as
+// upper bounds.
 type cpuSample struct {
 	self  time.Duration
 	procs map[string]time.Duration

@@ -387,8 +387,8 @@ func reportPercentiles(b *testing.B, lat []time.Duration, noun string) {
 // cpuSample measures how many cores this process and the Postgres server
 // used over a run: with both near the machine's 2 cores the benchmark is
 // CPU-bound, not latency-bound. Postgres is the sum over its processes that
-// live across the run (pool connections do); another engineer's load on the
-// shared server also counts, so treat it as an upper bound.
+// live across the run (pool connections do); other clients' load on a shared
+// server also counts, so treat it as an upper bound.
 type cpuSample struct {
 	self, pg time.Duration
 }
