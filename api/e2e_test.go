@@ -48,6 +48,22 @@ func expectProblem(t *testing.T, r response, status int) problemBody {
 	return p
 }
 
+// expectFieldProblem checks a 400 problem+json that names field in its
+// errors (field "" when the body as a whole is at fault).
+func expectFieldProblem(t *testing.T, r response, field string) {
+	t.Helper()
+	p := expectProblem(t, r, http.StatusBadRequest)
+	if field == "" {
+		return
+	}
+	for _, e := range p.Errors {
+		if e.Field == field {
+			return
+		}
+	}
+	t.Fatalf("problem does not name %q: %+v", field, p)
+}
+
 func TestAPI(t *testing.T) {
 	s := newStack(t, 5*time.Millisecond)
 	t.Run("generate end to end", func(t *testing.T) { testGenerateEndToEnd(t, s) })
@@ -246,16 +262,7 @@ func testBadInput(t *testing.T, s *stack) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, c.body), http.StatusBadRequest)
-			if c.field == "" {
-				return
-			}
-			for _, e := range p.Errors {
-				if e.Field == c.field {
-					return
-				}
-			}
-			t.Fatalf("problem does not name %q: %+v", c.field, p)
+			expectFieldProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, c.body), c.field)
 		})
 	}
 	expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, `{"prompt":"x"}`, "Idempotency-Key", "has space"), http.StatusBadRequest)

@@ -37,49 +37,40 @@ $$;
 
 GRANT EXECUTE ON FUNCTION easel_scope_user(), easel_scope_admin() TO easel_api;
 
-ALTER TABLE generations ENABLE ROW LEVEL SECURITY;
-ALTER TABLE credits ENABLE ROW LEVEL SECURITY;
-ALTER TABLE credit_holds ENABLE ROW LEVEL SECURITY;
-ALTER TABLE credit_transactions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE usage_records ENABLE ROW LEVEL SECURITY;
-ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
-
-CREATE POLICY images_tenant ON images TO easel_api
-    USING (user_id = easel_scope_user() OR easel_scope_admin())
-    WITH CHECK (user_id = easel_scope_user() OR easel_scope_admin());
-CREATE POLICY generations_tenant ON generations TO easel_api
-    USING (user_id = easel_scope_user() OR easel_scope_admin())
-    WITH CHECK (user_id = easel_scope_user() OR easel_scope_admin());
-CREATE POLICY credits_tenant ON credits TO easel_api
-    USING (user_id = easel_scope_user() OR easel_scope_admin())
-    WITH CHECK (user_id = easel_scope_user() OR easel_scope_admin());
-CREATE POLICY credit_holds_tenant ON credit_holds TO easel_api
-    USING (user_id = easel_scope_user() OR easel_scope_admin())
-    WITH CHECK (user_id = easel_scope_user() OR easel_scope_admin());
-CREATE POLICY credit_transactions_tenant ON credit_transactions TO easel_api
-    USING (user_id = easel_scope_user() OR easel_scope_admin())
-    WITH CHECK (user_id = easel_scope_user() OR easel_scope_admin());
-CREATE POLICY usage_records_tenant ON usage_records TO easel_api
-    USING (user_id = easel_scope_user() OR easel_scope_admin())
-    WITH CHECK (user_id = easel_scope_user() OR easel_scope_admin());
-CREATE POLICY api_keys_tenant ON api_keys TO easel_api
-    USING (user_id = easel_scope_user() OR easel_scope_admin())
-    WITH CHECK (user_id = easel_scope_user() OR easel_scope_admin());
+-- +goose StatementBegin
+-- The same tenant policy on every table that holds a user's rows; images
+-- already had RLS enabled by the seed's schema.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['images', 'generations', 'credits', 'credit_holds', 'credit_transactions',
+                             'usage_records', 'api_keys'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY %I ON %I TO easel_api
+            USING (user_id = easel_scope_user() OR easel_scope_admin())
+            WITH CHECK (user_id = easel_scope_user() OR easel_scope_admin())', t || '_tenant', t);
+    END LOOP;
+END
+$$;
+-- +goose StatementEnd
 
 -- +goose Down
-DROP POLICY IF EXISTS api_keys_tenant ON api_keys;
-DROP POLICY IF EXISTS usage_records_tenant ON usage_records;
-DROP POLICY IF EXISTS credit_transactions_tenant ON credit_transactions;
-DROP POLICY IF EXISTS credit_holds_tenant ON credit_holds;
-DROP POLICY IF EXISTS credits_tenant ON credits;
-DROP POLICY IF EXISTS generations_tenant ON generations;
-DROP POLICY IF EXISTS images_tenant ON images;
-ALTER TABLE api_keys DISABLE ROW LEVEL SECURITY;
-ALTER TABLE usage_records DISABLE ROW LEVEL SECURITY;
-ALTER TABLE credit_transactions DISABLE ROW LEVEL SECURITY;
-ALTER TABLE credit_holds DISABLE ROW LEVEL SECURITY;
-ALTER TABLE credits DISABLE ROW LEVEL SECURITY;
-ALTER TABLE generations DISABLE ROW LEVEL SECURITY;
+-- +goose StatementBegin
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['images', 'generations', 'credits', 'credit_holds', 'credit_transactions',
+                             'usage_records', 'api_keys'] LOOP
+        EXECUTE format('DROP POLICY IF EXISTS %I ON %I', t || '_tenant', t);
+        IF t <> 'images' THEN
+            EXECUTE format('ALTER TABLE %I DISABLE ROW LEVEL SECURITY', t);
+        END IF;
+    END LOOP;
+END
+$$;
+-- +goose StatementEnd
 DROP FUNCTION IF EXISTS easel_scope_admin();
 DROP FUNCTION IF EXISTS easel_scope_user();
 ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM easel_api;
