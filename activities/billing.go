@@ -12,6 +12,8 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/easel/easel/balancecache"
+	"github.com/easel/easel/notify"
 	"github.com/easel/easel/store"
 )
 
@@ -34,6 +36,10 @@ type Billing struct {
 	Stripe *client.API
 	Store  *store.Store
 	Log    *slog.Logger
+	// Notices delivers billing notices; nil logs them.
+	Notices notify.Sender
+	// Balances, when set, is kept in step with grants and clawbacks.
+	Balances *balancecache.Cache
 }
 
 // NewStripeAPI builds a Stripe client. baseURL "" means Stripe itself; tests
@@ -255,10 +261,15 @@ func (b *Billing) CreateCustomer(ctx context.Context, in CreateCustomerInput) (C
 
 // GrantPeriod grants a period's credits and records its payment, once.
 func (b *Billing) GrantPeriod(ctx context.Context, in GrantPeriodInput) (GrantPeriodResult, error) {
-	id, err := b.Store.GrantPeriod(ctx, store.PeriodGrant{
-		SubscriptionID: in.SubscriptionID, UserID: in.UserID, PlanSlug: in.PlanSlug, Credits: in.Credits,
-		PeriodStart: in.PeriodStart, PeriodEnd: in.PeriodEnd, PaymentIntentID: in.PaymentIntentID,
-		AmountCents: in.AmountCents, Currency: in.Currency,
+	var id string
+	err := b.changeBalance(ctx, in.UserID, func() error {
+		var err error
+		id, err = b.Store.GrantPeriod(ctx, store.PeriodGrant{
+			SubscriptionID: in.SubscriptionID, UserID: in.UserID, PlanSlug: in.PlanSlug, Credits: in.Credits,
+			PeriodStart: in.PeriodStart, PeriodEnd: in.PeriodEnd, PaymentIntentID: in.PaymentIntentID,
+			AmountCents: in.AmountCents, Currency: in.Currency,
+		})
+		return err
 	})
 	if errors.Is(err, store.ErrInvalidPeriod) || errors.Is(err, store.ErrNotFound) {
 		// The same input will fail the same way: do not retry.
@@ -268,4 +279,21 @@ func (b *Billing) GrantPeriod(ctx context.Context, in GrantPeriodInput) (GrantPe
 		return GrantPeriodResult{}, err
 	}
 	return GrantPeriodResult{CreditID: id}, nil
+}
+
+// SaveCard attaches a payment method the browser collected to the customer
+// and makes it the default for off-session renewals.
+func (b *Billing) SaveCard(ctx context.Context, customerID, paymentMethodID string) error {
+	ap := &stripe.PaymentMethodAttachParams{Customer: stripe.String(customerID)}
+	ap.Context = ctx
+	if _, err := b.Stripe.PaymentMethods.Attach(paymentMethodID, ap); err != nil {
+		return classifyStripeError("attach payment method to "+customerID, err)
+	}
+	cp := &stripe.CustomerParams{InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{
+		DefaultPaymentMethod: stripe.String(paymentMethodID)}}
+	cp.Context = ctx
+	if _, err := b.Stripe.Customers.Update(customerID, cp); err != nil {
+		return classifyStripeError("set default payment method of "+customerID, err)
+	}
+	return nil
 }

@@ -343,6 +343,39 @@ func TestCreateCustomer(t *testing.T) {
 	}
 }
 
+// SaveCard attaches the card and makes it the default for renewals; a card
+// Stripe refuses is a CardDeclined the API answers 402.
+func TestSaveCard(t *testing.T) {
+	b, rec := newStripeBilling(t)
+	if err := b.SaveCard(context.Background(), "cus_easel", "pm_card_visa"); err != nil {
+		t.Fatal(err)
+	}
+	attach := rec.requests(http.MethodPost, "/v1/payment_methods/pm_card_visa/attach")
+	update := rec.requests(http.MethodPost, "/v1/customers/cus_easel")
+	if len(attach) != 1 || len(update) != 1 {
+		t.Fatalf("%d attach and %d customer update requests", len(attach), len(update))
+	}
+	for _, r := range append(attach, update...) {
+		if err := r.ParseForm(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if attach[0].PostForm.Get("customer") != "cus_easel" ||
+		update[0].PostForm.Get("invoice_settings[default_payment_method]") != "pm_card_visa" {
+		t.Fatalf("attach %v, update %v", attach[0].PostForm, update[0].PostForm)
+	}
+	rec.fault = func(req *http.Request) (int, string) {
+		if strings.HasSuffix(req.URL.Path, "/attach") {
+			return http.StatusPaymentRequired, `{"error": {"type": "card_error", "code": "card_declined", "message": "Your card was declined."}}`
+		}
+		return 0, ""
+	}
+	err := b.SaveCard(context.Background(), "cus_easel", "pm_card_chargeDeclined")
+	if ae := appError(t, err); ae.Type() != ErrCardDeclined {
+		t.Fatalf("declined card: %v", err)
+	}
+}
+
 func TestBillingGrantPeriod(t *testing.T) {
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
@@ -381,7 +414,8 @@ func TestBillingGrantPeriod(t *testing.T) {
 		t.Fatalf("payments = %+v, %v", pays, err)
 	}
 
-	in.Credits = 0
+	// A free period with no credits can never be granted.
+	in.Credits, in.PaymentIntentID = 0, ""
 	_, err = env.ExecuteActivity(b.GrantPeriod, in)
 	if ae := appError(t, err); ae.Type() != ErrInvalidRequest || !ae.NonRetryable() {
 		t.Fatalf("zero credits: %v", err)

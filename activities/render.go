@@ -10,7 +10,6 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/easel/easel/engine"
 	"github.com/easel/easel/progress"
@@ -28,11 +27,40 @@ type Render struct {
 	Log      *slog.Logger
 	// ProgressEvery throttles Redis progress events per job (default 200 ms).
 	ProgressEvery time.Duration
-	// GPU, when set, bounds renders running at once to the host's GPUs. The
-	// worker then takes more tasks than GPUs, so one job's thumbnail and
-	// uploads overlap the next job's render instead of idling the GPU.
-	GPU *semaphore.Weighted
+	// GPUs, when set, pins each image's render to one free device of the
+	// host (gpu.Host). The worker takes more tasks than GPUs, so one job's
+	// thumbnail and uploads overlap the next job's render instead of idling
+	// the GPU.
+	GPUs GPUs
+	// Drain, when set, tells renders that the worker is stopping (gpu.Drain).
+	Drain Drain
 }
+
+// GPUs are the host's devices as renders see them.
+type GPUs interface {
+	// Acquire pins a free healthy device to the caller, waiting for one
+	// until ctx ends; a device already free is handed out even then.
+	Acquire(ctx context.Context) (engine.Device, error)
+	Release(dev engine.Device)
+	// Admit checks the device's memory can hold req; its error wraps
+	// engine.ErrTooLarge or engine.ErrDeviceBusy.
+	Admit(dev engine.Device, req engine.Request) error
+	// Meter starts measuring dev; stop returns the GPU seconds used since.
+	Meter(dev engine.Device) (stop func() float64)
+}
+
+// Drain is a stopping worker, seen from its renders.
+type Drain interface {
+	// Begun is closed when the worker stops taking work: a render that has
+	// not started yet fails over instead of starting here.
+	Begun() <-chan struct{}
+	// Expired is closed at the drain deadline: running renders stop and
+	// fail over; the retry resumes after their heartbeated images.
+	Expired() <-chan struct{}
+}
+
+// errFailedOver is the cause of a render's cancellation by the drain.
+var errFailedOver = errors.New("the GPU worker is draining: render handed to another worker")
 
 // Render renders the job's batch one image at a time, storing each PNG and
 // its webp thumbnail in S3 as soon as it exists. Finished images are recorded
@@ -40,6 +68,9 @@ type Render struct {
 // after them instead of rendering them again. Errors carry the images made so
 // far, so the workflow can settle a partial batch.
 func (r *Render) Render(ctx context.Context, in RenderInput) (RenderResult, error) {
+	ctx = engine.WithJobID(ctx, in.JobID)
+	ctx, stop := r.watchDrain(ctx)
+	defer stop()
 	var res RenderResult
 	if activity.HasHeartbeatDetails(ctx) {
 		if err := activity.GetHeartbeatDetails(ctx, &res); err != nil {
@@ -51,35 +82,32 @@ func (r *Render) Render(ctx context.Context, in RenderInput) (RenderResult, erro
 		done[img.Name] = true
 	}
 	rep := r.reporter(in)
+	started := false // this attempt has rendered an image
 	for i := range in.Params.BatchSize {
 		name := ImageName(in.JobID, i)
 		if done[name] {
 			continue
 		}
-		rec, secs, err := r.renderOne(ctx, in, i, rep)
+		rec, secs, err := r.renderOne(ctx, in, i, rep, started)
 		res.ComputeSeconds += secs
 		if err != nil {
 			return res, r.failure(ctx, err, res)
 		}
+		started = true
 		res.Images = append(res.Images, rec)
 		activity.RecordHeartbeat(ctx, res)
 	}
 	return res, nil
 }
 
-// renderOne renders and stores image i, returning its record and device time.
-func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *reporter) (store.ImageRecord, float64, error) {
+// renderOne renders and stores image i, returning its record and GPU
+// seconds. started tells whether this attempt already rendered an image: a
+// draining worker lets such a job go on, and fails over the others.
+func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *reporter, started bool) (store.ImageRecord, float64, error) {
 	p := in.Params
 	req := engine.Request{Prompt: p.Prompt, NegativePrompt: p.NegativePrompt, Model: p.Model, Width: p.Width,
 		Height: p.Height, Steps: p.Steps, CFGScale: p.CFGScale, Seed: p.Seed + uint32(i), Graph: p.Graph}
-	if err := r.acquireGPU(ctx); err != nil {
-		return store.ImageRecord{}, 0, err
-	}
-	start := time.Now()
-	img, err := r.Engine.Render(ctx, req, func(pr engine.Progress) { rep.step(ctx, i, pr) })
-	secs := time.Since(start).Seconds()
-	r.releaseGPU()
-	renderSeconds.WithLabelValues(r.Tier, p.Model).Observe(secs)
+	img, secs, err := r.renderOnDevice(ctx, req, i, rep, started)
 	if err != nil {
 		return store.ImageRecord{}, secs, fmt.Errorf("render image %d: %w", i, err)
 	}
@@ -94,30 +122,116 @@ func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *repo
 	return rec, secs, nil
 }
 
+// renderOnDevice runs the engine on a device pinned to this render, after
+// checking the device's memory can hold it, and measures its GPU seconds.
+// Without GPUs (tests) the render is timed by the wall clock.
+func (r *Render) renderOnDevice(ctx context.Context, req engine.Request, i int, rep *reporter, started bool) (engine.Image, float64, error) {
+	if r.GPUs == nil {
+		if !started && r.draining() {
+			return engine.Image{}, 0, errFailedOver
+		}
+		start := time.Now()
+		return r.runEngine(ctx, req, i, rep, func() float64 { return time.Since(start).Seconds() })
+	}
+	dev, err := r.acquireGPU(ctx, started)
+	if err != nil {
+		return engine.Image{}, 0, err
+	}
+	defer r.GPUs.Release(dev)
+	if err := r.GPUs.Admit(dev, req); err != nil {
+		return engine.Image{}, 0, err
+	}
+	return r.runEngine(engine.WithDevice(ctx, dev), req, i, rep, r.GPUs.Meter(dev))
+}
+
+func (r *Render) runEngine(ctx context.Context, req engine.Request, i int, rep *reporter, stop func() float64) (engine.Image, float64, error) {
+	img, err := r.Engine.Render(ctx, req, func(pr engine.Progress) { rep.step(ctx, i, pr) })
+	secs := stop()
+	renderSeconds.WithLabelValues(r.Tier, req.Model).Observe(secs)
+	return img, secs, err
+}
+
 // acquireGPU waits for a free GPU, heartbeating so that a job queued behind
 // another on this host neither times out nor misses its cancellation.
-func (r *Render) acquireGPU(ctx context.Context) error {
-	if r.GPU == nil {
-		return nil
-	}
+func (r *Render) acquireGPU(ctx context.Context, started bool) (engine.Device, error) {
 	for {
-		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := r.GPU.Acquire(wait, 1)
-		cancel()
-		if err == nil {
-			return nil
+		if r.draining() {
+			return r.acquireDraining(ctx, started)
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		wait, cancel := r.waitContext(ctx)
+		dev, err := r.GPUs.Acquire(wait)
+		cancel()
+		switch {
+		case err == nil:
+			return dev, nil
+		case ctx.Err() != nil:
+			return engine.Device{}, ctx.Err()
+		case !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled):
+			return engine.Device{}, err // no healthy GPU left: fail over
 		}
 		activity.RecordHeartbeat(ctx)
 	}
 }
 
-func (r *Render) releaseGPU() {
-	if r.GPU != nil {
-		r.GPU.Release(1)
+// acquireDraining is acquireGPU on a draining worker: a job goes on only if
+// it has started here and a device is free at once. A job that would wait
+// fails over now, resuming elsewhere after its finished images, instead of
+// holding the drain up.
+func (r *Render) acquireDraining(ctx context.Context, started bool) (engine.Device, error) {
+	if started {
+		now, cancel := context.WithCancel(ctx)
+		cancel() // Acquire still hands out a free device; it only won't wait
+		if dev, err := r.GPUs.Acquire(now); err == nil {
+			return dev, nil
+		}
 	}
+	return engine.Device{}, errFailedOver
+}
+
+// waitContext bounds one wait for a device: 5 s, so the caller heartbeats,
+// or until the worker begins to drain.
+func (r *Render) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if r.Drain != nil {
+		go func() {
+			select {
+			case <-r.Drain.Begun():
+				cancel()
+			case <-wait.Done():
+			}
+		}()
+	}
+	return wait, cancel
+}
+
+func (r *Render) draining() bool {
+	if r.Drain == nil {
+		return false
+	}
+	select {
+	case <-r.Drain.Begun():
+		return true
+	default:
+		return false
+	}
+}
+
+// watchDrain derives a context that the drain deadline cancels, with
+// errFailedOver as its cause.
+func (r *Render) watchDrain(ctx context.Context) (context.Context, func()) {
+	if r.Drain == nil {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-r.Drain.Expired():
+			cancel(errFailedOver)
+		case <-done:
+		}
+	}()
+	return ctx, func() { close(done); cancel(nil) }
 }
 
 func (r *Render) store(ctx context.Context, rec store.ImageRecord, png []byte) error {
@@ -131,15 +245,26 @@ func (r *Render) store(ctx context.Context, rec store.ImageRecord, png []byte) e
 	return r.Objects.Put(ctx, rec.ThumbnailKey, thumb, "image/webp")
 }
 
-// failure classifies a render error for Temporal.
+// failure classifies a render error for Temporal. A render the drain
+// stopped, or one that cannot fit in the GPU's free memory right now, is
+// retried (elsewhere, usually); one too large for the tier's GPUs never is.
 func (r *Render) failure(ctx context.Context, err error, partial RenderResult) error {
-	if ctx.Err() != nil {
+	switch {
+	case errors.Is(err, errFailedOver) || errors.Is(context.Cause(ctx), errFailedOver):
+		renderFailures.WithLabelValues(r.Tier, "failed_over").Inc()
+		return temporal.NewApplicationErrorWithCause(errFailedOver.Error(), ErrFailedOver, err, partial)
+	case ctx.Err() != nil:
 		renderFailures.WithLabelValues(r.Tier, "canceled").Inc()
 		return ctx.Err()
-	}
-	if errors.Is(err, engine.ErrInvalidRequest) {
+	case errors.Is(err, engine.ErrInvalidRequest):
 		renderFailures.WithLabelValues(r.Tier, "invalid").Inc()
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err, partial)
+	case errors.Is(err, engine.ErrTooLarge):
+		renderFailures.WithLabelValues(r.Tier, "too_large").Inc()
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTooLargeForTier, err, partial)
+	case errors.Is(err, engine.ErrDeviceBusy):
+		renderFailures.WithLabelValues(r.Tier, "gpu_busy").Inc()
+		return temporal.NewApplicationErrorWithCause(err.Error(), ErrGPUBusy, err, partial)
 	}
 	renderFailures.WithLabelValues(r.Tier, "retryable").Inc()
 	return temporal.NewApplicationErrorWithCause(err.Error(), ErrRenderFailed, err, partial)

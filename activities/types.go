@@ -19,6 +19,9 @@ const (
 	ErrConcurrencyLimit    = "ConcurrencyLimit"    // 429
 	ErrInvalidRequest      = "InvalidRequest"      // 400, never retried
 	ErrRenderFailed        = "RenderFailed"        // retried; carries the images made so far
+	ErrFailedOver          = "FailedOver"          // the GPU worker drained; retried elsewhere
+	ErrGPUBusy             = "GPUBusy"             // not enough free GPU memory now; retried
+	ErrTooLargeForTier     = "TooLargeForTier"     // more memory than the tier's GPUs have; never retried
 )
 
 // Params are the user's generation parameters.

@@ -76,6 +76,8 @@ func (s *Server) RegisterAdminRoutes(v1 *gin.RouterGroup) {
 	admin.GET("/users/:id", s.adminGetUser)
 	admin.POST("/users/:id/suspend", s.adminSetActive(false))
 	admin.POST("/users/:id/reactivate", s.adminSetActive(true))
+	admin.POST("/subscriptions/:id/renew", s.adminRenew)
+	admin.GET("/billing", s.adminBilling)
 }
 
 // requireAdmin lets through admins signed in with a session. An API key is

@@ -25,19 +25,16 @@ import (
 	"github.com/easel/easel/workflows"
 )
 
-// Search attributes that make every run findable in Temporal UI.
+// Search attributes that make every run findable in Temporal UI; the
+// workflows package owns them because subscriptions upsert them.
 var (
-	SearchUserID  = temporal.NewSearchAttributeKeyKeyword("UserId")
-	SearchGPUTier = temporal.NewSearchAttributeKeyKeyword("GpuTier")
-	SearchPlan    = temporal.NewSearchAttributeKeyKeyword("Plan")
+	SearchUserID  = workflows.SearchUserID
+	SearchGPUTier = workflows.SearchGPUTier
+	SearchPlan    = workflows.SearchPlan
 )
 
 // SearchAttributes lists them for server registration.
-var SearchAttributes = map[string]enumspb.IndexedValueType{
-	SearchUserID.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	SearchGPUTier.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	SearchPlan.GetName():    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-}
+var SearchAttributes = workflows.SearchAttributes
 
 // jobNamespace derives job ids from (user, Idempotency-Key): one key, one job
 // id, one workflow id, one hold, one usage record.

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
 
+	"github.com/easel/easel/activities"
 	"github.com/easel/easel/progress"
 	"github.com/easel/easel/storage"
 	"github.com/easel/easel/store"
@@ -38,6 +39,12 @@ type Server struct {
 	RenderHeartbeat time.Duration
 	// Limiter enforces per-plan request rates (nil: no limits).
 	Limiter *redis_rate.Limiter
+	// Billing talks to Stripe for subscriptions (nil: paid plans answer 503).
+	Billing *activities.Billing
+	// StripeWebhookSecret verifies POST /v1/webhooks/stripe ("" disables it).
+	StripeWebhookSecret string
+	// TrialDays is the free trial a new paid subscription gets (0: none).
+	TrialDays int
 	// DevIssuer, when set, is served under /dev/oidc: the development OIDC
 	// issuer (JWKS and a login endpoint). Never set in production.
 	DevIssuer http.Handler
@@ -68,12 +75,14 @@ func (s *Server) Router() *gin.Engine {
 
 	s.Auth = WithAPIKeys(s.Auth, s.Store)
 	r.GET("/v1/plans", s.plans)
+	r.POST("/v1/webhooks/stripe", s.stripeWebhook)
 	auth := r.Group("/v1", s.authenticate)
 	auth.POST("/generations", s.rateLimit(limitGenerate), s.createGeneration)
 	v1 := auth.Group("", s.rateLimit(limitRead))
 	s.RegisterAPIKeyRoutes(v1)
 	s.RegisterUsageRoutes(v1)
 	s.RegisterAdminRoutes(v1)
+	s.RegisterSubscriptionRoutes(v1)
 	v1.GET("/generations", s.listGenerations)
 	v1.GET("/generations/:id", s.getGeneration)
 	v1.GET("/generations/:id/events", s.generationEvents)

@@ -28,6 +28,7 @@ import (
 	"github.com/easel/easel/progress"
 	"github.com/easel/easel/storage"
 	"github.com/easel/easel/store"
+	"github.com/easel/easel/stripemock"
 	"github.com/easel/easel/testenv"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
@@ -48,9 +49,23 @@ type stack struct {
 
 	mu  sync.Mutex
 	gpu map[string]worker.Worker
+
+	// With billing: stripe-mock behind a transport that settles payments.
+	stripe        *stripemock.Transport
+	webhookSecret string
+}
+
+// stackOptions widen the stack.
+type stackOptions struct {
+	billing bool // serve subscriptions through stripe-mock
 }
 
 func newStack(t testing.TB, stepDelay time.Duration) *stack {
+	t.Helper()
+	return newStackWith(t, stepDelay, stackOptions{})
+}
+
+func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *stack {
 	t.Helper()
 	ctx := context.Background()
 	dbURL := testenv.PostgresURL(t)
@@ -79,9 +94,18 @@ func newStack(t testing.TB, stepDelay time.Duration) *stack {
 	s.render = &activities.Render{Engine: sim.New(sim.Config{StepDelay: stepDelay}), Objects: objects, Progress: s.hub,
 		Log: log, ProgressEvery: 10 * time.Millisecond}
 
+	var billing *activities.Billing
+	if opts.billing {
+		s.stripe = &stripemock.Transport{}
+		s.webhookSecret = "whsec_easel_test"
+		api := activities.NewStripeAPI(testenv.StripeMockKey, testenv.StripeMock(t),
+			&http.Client{Transport: s.stripe, Timeout: 10 * time.Second})
+		billing = &activities.Billing{Stripe: api, Store: s.store, Log: log, Balances: balancecache.New(rdb),
+			Notices: notify.LogSender{Log: log}}
+	}
 	control := workers.Control(tc, &activities.Ledger{Store: s.store, Progress: s.hub, Log: log,
 		Balances: balancecache.New(rdb), Notices: &notify.LowBalance{Store: s.store, Sender: notify.LogSender{Log: log}, Log: log}},
-		&activities.Objects{Store: objects}, nil, worker.Options{})
+		&activities.Objects{Store: objects}, billing, worker.Options{})
 	if err := control.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +140,8 @@ func newStack(t testing.TB, stepDelay time.Duration) *stack {
 	}
 	srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
 		Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
-		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb)}
+		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
+		Billing: billing, StripeWebhookSecret: s.webhookSecret}
 	router = srv.Router()
 	return s
 }

@@ -35,12 +35,31 @@ type Config struct {
 	PresignTTL        time.Duration `env:"PRESIGN_TTL" envDefault:"1h"`
 	SimStepDelay      time.Duration `env:"SIM_STEP_DELAY" envDefault:"20ms"`
 	GPUSlots          int           `env:"GPU_SLOTS" envDefault:"1"`
+	DrainTimeout      time.Duration `env:"DRAIN_TIMEOUT" envDefault:"2m"` // GPU worker: renders' grace on SIGTERM or spot notice
+	SpotWatch         bool          `env:"SPOT_WATCH"`                    // GPU worker: poll EC2 metadata for spot interruption
+	InvokeAIURL       string        `env:"INVOKEAI_URL"`                  // GPU worker: InvokeAI server for --engine invokeai
 	StripeSecretKey   string        `env:"STRIPE_SECRET_KEY"`
 	StripeAPIBase     string        `env:"STRIPE_API_BASE"`
-	NotifySender      string        `env:"NOTIFY_SENDER" envDefault:"log"`
-	NotifyFrom        string        `env:"NOTIFY_FROM"`
-	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
-	LogLevel          slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+	// StripeWebhookSecret (whsec_...) verifies POST /v1/webhooks/stripe.
+	StripeWebhookSecret string `env:"STRIPE_WEBHOOK_SECRET"`
+	// TrialDays is the free trial of a new paid subscription.
+	TrialDays int `env:"SUBSCRIPTION_TRIAL_DAYS" envDefault:"0"`
+	// Autoscaler (control worker): off, or ec2 to size each tier's GPU Auto
+	// Scaling group (AUTOSCALE_GROUPS "t4=asg-name,a10g=...").
+	AutoscaleDriver       string        `env:"AUTOSCALE_DRIVER" envDefault:"off"`
+	AutoscaleGroups       string        `env:"AUTOSCALE_GROUPS"`
+	AutoscaleMin          int           `env:"AUTOSCALE_MIN" envDefault:"1"`
+	AutoscaleMax          int           `env:"AUTOSCALE_MAX" envDefault:"10"`
+	AutoscaleUpRules      string        `env:"AUTOSCALE_UP_RULES" envDefault:"10:1:5m,50:3:3m"`
+	AutoscaleInBelow      int64         `env:"AUTOSCALE_IN_BELOW" envDefault:"3"`
+	AutoscaleInFor        time.Duration `env:"AUTOSCALE_IN_FOR" envDefault:"10m"`
+	AutoscaleTimeZone     string        `env:"AUTOSCALE_TIMEZONE" envDefault:"Asia/Seoul"`
+	AutoscaleWindows      string        `env:"AUTOSCALE_WINDOWS" envDefault:"02:00-07:00=2"`
+	AutoscalePollInterval time.Duration `env:"AUTOSCALE_POLL_INTERVAL" envDefault:"30s"`
+	NotifySender          string        `env:"NOTIFY_SENDER" envDefault:"log"`
+	NotifyFrom            string        `env:"NOTIFY_FROM"`
+	LogFormat             string        `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel              slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
 }
 
 // Needs names what a subcommand requires.
@@ -101,6 +120,15 @@ func (c Config) Validate(n Needs) error {
 	}
 	if c.GPUSlots < 1 {
 		errs = append(errs, fmt.Errorf("GPU_SLOTS=%d must be at least 1", c.GPUSlots))
+	}
+	if c.DrainTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("DRAIN_TIMEOUT=%s must be positive", c.DrainTimeout))
+	}
+	if c.AutoscaleDriver != "off" && c.AutoscaleDriver != "ec2" {
+		errs = append(errs, fmt.Errorf("AUTOSCALE_DRIVER=%q must be off or ec2", c.AutoscaleDriver))
+	}
+	if c.AutoscaleDriver == "ec2" && c.AutoscaleGroups == "" {
+		missing("AUTOSCALE_GROUPS", "the GPU Auto Scaling group of each tier, e.g. t4=easel-gpu-t4,a10g=easel-gpu-a10g")
 	}
 	switch c.NotifySender {
 	case "log":

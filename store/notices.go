@@ -98,3 +98,28 @@ func (s *Store) Notices(ctx context.Context, userID string) ([]UserNotice, error
 	}
 	return ns, nil
 }
+
+// Billing notice kinds.
+const (
+	NoticeDowngraded    = "downgraded"
+	NoticeSuspended     = "suspended"
+	NoticePaymentFailed = "payment_failed"
+)
+
+// RecordNotice records a notice of kind for the user, to be sent now, with
+// the user's current balance; it returns the row with the user's address.
+func (s *Store) RecordNotice(ctx context.Context, userID, kind string) (UserNotice, error) {
+	var n UserNotice
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO user_notices (user_id, kind, balance)
+		SELECT u.id, $2, 0 FROM users u WHERE u.id = $1
+		RETURNING id, user_id, (SELECT email FROM users WHERE id = $1), kind, balance, created_at`,
+		userID, kind).Scan(&n.ID, &n.UserID, &n.Email, &n.Kind, &n.Balance, &n.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return UserNotice{}, fmt.Errorf("notice for user %s: %w", userID, ErrNotFound)
+	}
+	if err != nil {
+		return UserNotice{}, fmt.Errorf("record %s notice for %s: %w", kind, userID, err)
+	}
+	return n, nil
+}

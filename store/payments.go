@@ -37,7 +37,9 @@ func PeriodReference(subscriptionID string, periodStart time.Time) string {
 }
 
 // GrantPeriod grants a subscription period's credits, valid for the period,
-// and records its payment, in one transaction. It is idempotent: the grant is
+// and records its payment, in one transaction. A payment that bought no
+// credits (an upgrade between plans with equal credits) writes only the
+// payments row; the grant id is then "". It is idempotent: the grant is
 // keyed by PeriodReference and the payment by its payment intent id, so a
 // replay (an activity retried after a commit) writes nothing new and returns
 // the first grant's id.
@@ -59,12 +61,14 @@ func (s *Store) GrantPeriod(ctx context.Context, in PeriodGrant) (string, error)
 		if err := lockUser(ctx, tx, in.UserID); err != nil {
 			return err
 		}
-		g, err := grantTx(ctx, tx, GrantInput{UserID: in.UserID, Amount: in.Credits, Source: SourceSubscription,
-			ValidFrom: in.PeriodStart, ValidUntil: in.PeriodEnd, ReferenceID: ref, Description: desc})
-		if err != nil {
-			return err
+		if in.Credits > 0 {
+			g, err := grantTx(ctx, tx, GrantInput{UserID: in.UserID, Amount: in.Credits, Source: SourceSubscription,
+				ValidFrom: in.PeriodStart, ValidUntil: in.PeriodEnd, ReferenceID: ref, Description: desc})
+			if err != nil {
+				return err
+			}
+			creditID = g.ID
 		}
-		creditID = g.ID
 		if in.PaymentIntentID == "" {
 			return nil
 		}
@@ -75,10 +79,12 @@ func (s *Store) GrantPeriod(ctx context.Context, in PeriodGrant) (string, error)
 		// The amount goes in as exact decimal text: a float would round
 		// some cent values.
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO payments (user_id, stripe_payment_intent_id, amount, currency, status, description)
-			VALUES ($1, $2, $3::numeric, $4, 'succeeded', $5)
+			INSERT INTO payments (user_id, stripe_payment_intent_id, amount, currency, status, description,
+			                      subscription_id, credit_id)
+			VALUES ($1, $2, $3::numeric, $4, 'succeeded', $5, $6, $7)
 			ON CONFLICT (stripe_payment_intent_id) DO NOTHING`,
-			in.UserID, in.PaymentIntentID, centsToDecimal(in.AmountCents), currency, desc); err != nil {
+			in.UserID, in.PaymentIntentID, centsToDecimal(in.AmountCents), currency, desc,
+			in.SubscriptionID, nullable(creditID)); err != nil {
 			return fmt.Errorf("record payment %s: %w", in.PaymentIntentID, err)
 		}
 		return nil
@@ -97,7 +103,8 @@ func (in PeriodGrant) validate() error {
 	switch {
 	case in.SubscriptionID == "" || in.UserID == "":
 		return fmt.Errorf("%w: subscription and user are required", ErrInvalidPeriod)
-	case in.Credits <= 0:
+	case in.Credits < 0 || (in.Credits == 0 && in.PaymentIntentID == ""):
+		// A paid change that adds no credits still records its payment.
 		return fmt.Errorf("%w: %d credits, must be positive", ErrInvalidPeriod, in.Credits)
 	case !in.PeriodEnd.After(in.PeriodStart):
 		return fmt.Errorf("%w: period end %v not after start %v", ErrInvalidPeriod, in.PeriodEnd, in.PeriodStart)

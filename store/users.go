@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -178,4 +180,19 @@ func (s *Store) Subscribe(ctx context.Context, userID, planSlug, customerID stri
 		}
 		return nil
 	})
+}
+
+// PriceCents is the plan's monthly price in cents, parsed exactly from its
+// decimal text (a float would round some prices).
+func (p Plan) PriceCents() (int64, error) {
+	whole, frac, _ := strings.Cut(p.MonthlyPrice, ".")
+	if len(frac) > 2 {
+		return 0, fmt.Errorf("plan %s: price %q has fractions of a cent", p.Slug, p.MonthlyPrice)
+	}
+	d, err1 := strconv.ParseUint(whole, 10, 32)
+	c, err2 := strconv.ParseUint((frac + "00")[:2], 10, 8)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("plan %s: price %q is not a decimal amount", p.Slug, p.MonthlyPrice)
+	}
+	return int64(d*100 + c), nil
 }

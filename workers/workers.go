@@ -7,9 +7,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/gpu"
 	"github.com/easel/easel/workflows"
 )
 
@@ -30,15 +30,16 @@ func Control(c client.Client, ledger *activities.Ledger, objects *activities.Obj
 }
 
 // GPU builds a render worker for one tier. slots is the number of renders it
-// runs at once: one per GPU on the host. The worker holds one task more than
-// it has GPUs (the render's GPU semaphore keeps renders to slots), so the
-// next job is already on the host when a render ends and the GPU never waits
-// for a poll; the cost is that a higher-priority job arriving later can wait
-// behind one already-taken job per GPU.
+// runs at once: one per GPU on the host, each pinned to its device by
+// render.GPUs (a gpu.Host; without one, slots plain devices). The worker
+// holds one task more than it has GPUs, so the next job is already on the
+// host when a render ends and the GPU never waits for a poll; the cost is
+// that a higher-priority job arriving later can wait behind one
+// already-taken job per GPU.
 func GPU(c client.Client, tier string, render *activities.Render, slots int, opts worker.Options) worker.Worker {
 	slots = max(slots, 1)
-	if render.GPU == nil {
-		render.GPU = semaphore.NewWeighted(int64(slots))
+	if render.GPUs == nil {
+		render.GPUs = gpu.Pseudo(slots)
 	}
 	opts.MaxConcurrentActivityExecutionSize = slots + 1
 	// A GPU host never runs workflows or local activities.

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/store"
 )
 
 // SubscriptionID is the workflow id of a subscription.
@@ -91,6 +92,15 @@ type SubscriptionInput struct {
 	Charges        []ChargeRecord
 	DunningAttempt int
 	DunningSince   time.Time
+
+	// FallbackPlan, when set, is where the user goes when this subscription
+	// ends (canceled, downgraded after dunning, customer deleted): a new
+	// subscription on it starts as this one ends. Nil: the user is left
+	// without a subscription, which the store reads as Free.
+	FallbackPlan *SubscriptionPlan
+	// Synced says the workflow keeps user_subscriptions in step (always in
+	// production; unit tests of the billing arithmetic leave it off).
+	Synced bool
 }
 
 // SubscriptionResult is how a subscription ended. Downgraded means payment
@@ -102,6 +112,8 @@ type SubscriptionResult struct {
 	EndedAt   time.Time
 	Reason    string
 	Charges   []ChargeRecord
+	// Successor is the free subscription that replaced this one, if any.
+	Successor string
 }
 
 // SubscriptionState answers the state query.
@@ -146,6 +158,10 @@ type subscription struct {
 	renewing  bool // the period has ended: the boundary is being billed
 	changing  bool // an upgrade is charging
 	renewed   map[string]bool
+	endNow    bool   // the Stripe customer was deleted: end without charging
+	endReason string // why endNow was set
+	events    workflow.ReceiveChannel
+	handling  int // Stripe events being applied
 }
 
 // Subscription bills one subscription, one period per run: it waits for the
@@ -156,6 +172,10 @@ func Subscription(ctx workflow.Context, in SubscriptionInput) (SubscriptionResul
 	if err := s.register(ctx); err != nil {
 		return s.result(ctx, SubActive, ""), err
 	}
+	if err := s.searchable(ctx); err != nil {
+		return s.result(ctx, SubActive, ""), err
+	}
+	s.listen(ctx)
 	if !s.in.Started {
 		if res, done, err := s.start(ctx); done || err != nil {
 			return res, err
@@ -166,8 +186,11 @@ func Subscription(ctx workflow.Context, in SubscriptionInput) (SubscriptionResul
 			return s.result(ctx, s.status, ""), err
 		}
 	}
+	if s.endNow {
+		return s.end(ctx, SubCanceled, s.endReason)
+	}
 	if s.in.CancelAtPeriodEnd {
-		return s.result(ctx, SubCanceled, "canceled at period end"), nil
+		return s.end(ctx, SubCanceled, "canceled at period end")
 	}
 	return s.renew(ctx)
 }
@@ -189,8 +212,11 @@ func (s *subscription) start(ctx workflow.Context) (SubscriptionResult, bool, er
 	s.in.Started = true
 	if s.in.TrialEnd.After(s.in.PeriodStart) {
 		s.in.PeriodEnd, s.in.Anchor, s.status = s.in.TrialEnd, s.in.TrialEnd, SubTrialing
-		err := s.grant(ctx, s.in.Plan, s.in.PeriodStart, s.in.PeriodEnd, activities.ChargeResult{})
-		return SubscriptionResult{}, false, err
+		if err := s.grant(ctx, s.in.Plan, s.in.PeriodStart, s.in.PeriodEnd, activities.ChargeResult{}); err != nil {
+			return SubscriptionResult{}, false, err
+		}
+		s.sync(ctx)
+		return SubscriptionResult{}, false, nil
 	}
 	if s.in.Anchor.IsZero() {
 		s.in.Anchor = s.in.PeriodStart
@@ -199,15 +225,19 @@ func (s *subscription) start(ctx workflow.Context) (SubscriptionResult, bool, er
 	if err != nil || paid == nil {
 		return s.unpaid(ctx, err)
 	}
-	err = s.grant(ctx, s.in.Plan, s.in.PeriodStart, s.in.PeriodEnd, *paid)
-	return SubscriptionResult{}, false, err
+	s.status = SubActive
+	if err := s.grant(ctx, s.in.Plan, s.in.PeriodStart, s.in.PeriodEnd, *paid); err != nil {
+		return SubscriptionResult{}, false, err
+	}
+	s.sync(ctx)
+	return SubscriptionResult{}, false, nil
 }
 
 // awaitPeriodEnd sleeps until the period end or a renew_now update. An
 // upgrade still charging finishes first, so it is billed on its own period.
 func (s *subscription) awaitPeriodEnd(ctx workflow.Context) error {
 	if d := s.in.PeriodEnd.Sub(workflow.Now(ctx)); d > 0 {
-		if _, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return s.renewNow }); err != nil {
+		if _, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return s.renewNow || s.endNow }); err != nil {
 			return err
 		}
 	}
@@ -231,8 +261,8 @@ func (s *subscription) renew(ctx workflow.Context) (SubscriptionResult, error) {
 	if err := s.grant(ctx, plan, s.in.PeriodStart, s.in.PeriodEnd, *paid); err != nil {
 		return s.result(ctx, s.status, ""), err
 	}
-	// Updates accepted in this run must finish before the run closes.
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+	s.sync(ctx)
+	if err := s.settle(ctx); err != nil {
 		return s.result(ctx, s.status, ""), err
 	}
 	return SubscriptionResult{}, workflow.NewContinueAsNewError(ctx, Subscription, s.in)
@@ -244,18 +274,33 @@ func (s *subscription) unpaid(ctx workflow.Context, err error) (SubscriptionResu
 	if err != nil {
 		return s.result(ctx, s.status, ""), true, err
 	}
+	if s.endNow {
+		res, err := s.end(ctx, SubCanceled, s.endReason)
+		return res, true, err
+	}
 	if s.in.CancelAtPeriodEnd {
-		return s.result(ctx, SubCanceled, "canceled during dunning"), true, nil
+		res, err := s.end(ctx, SubCanceled, "canceled during dunning")
+		return res, true, err
 	}
 	reason := fmt.Sprintf("payment failed after %d retries", len(DunningSchedule))
-	return s.result(ctx, SubDowngraded, reason), true, nil
+	if err := s.notify(ctx, activities.NoticeInput{UserID: s.in.UserID, Kind: store.NoticeDowngraded,
+		Subject: "Your Easel plan has changed",
+		Body: fmt.Sprintf("We could not collect the payment for your %s plan after %d attempts, so your "+
+			"account is now on the free plan. Subscribe again at any time to get your plan back.\n",
+			s.in.Plan.Slug, len(DunningSchedule))}); err != nil {
+		return s.result(ctx, s.status, ""), true, err
+	}
+	res, err := s.end(ctx, SubDowngraded, reason)
+	return res, true, err
 }
 
 // nextStart is when the next period starts: the scheduled end, or now when
 // the billing team renewed early (the billing day then moves to today).
 func (s *subscription) nextStart(ctx workflow.Context) time.Time {
 	if s.renewNow {
-		now := workflow.Now(ctx)
+		// Keys and grant references count whole seconds: a renewal in the
+		// same second as the period start must still be a new period.
+		now := s.grantStart(workflow.Now(ctx))
 		s.in.Anchor = now
 		return now
 	}
@@ -299,15 +344,20 @@ func (s *subscription) collect(ctx workflow.Context, start time.Time, plan Subsc
 	}
 	for {
 		if s.in.DunningAttempt > 0 {
-			if err := s.sleepUntilRetry(ctx); err != nil || s.in.CancelAtPeriodEnd {
+			if err := s.sleepUntilRetry(ctx); err != nil || s.in.CancelAtPeriodEnd || s.endNow {
 				return nil, err
 			}
 		}
-		res, err := s.charge(ctx, ChargeRenewal, start, plan.PriceCents, s.renewalKey(start), plan.Slug)
+		key := s.renewalKey(start)
+		res, err := s.charge(ctx, ChargeRenewal, start, plan.PriceCents, key, plan.Slug)
 		if err == nil {
 			return &res, nil
 		}
-		if !s.failAttempt(ctx) {
+		more := s.failAttempt(ctx)
+		if err := s.afterDecline(ctx, key); err != nil {
+			return nil, err
+		}
+		if !more {
 			return nil, nil
 		}
 	}
@@ -340,7 +390,7 @@ func (s *subscription) sleepUntilRetry(ctx workflow.Context) error {
 	if d <= 0 {
 		return nil
 	}
-	_, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return s.in.CancelAtPeriodEnd })
+	_, err := workflow.AwaitWithTimeout(ctx, d, func() bool { return s.in.CancelAtPeriodEnd || s.endNow })
 	return err
 }
 
@@ -405,6 +455,7 @@ func (s *subscription) grantCredits(ctx workflow.Context, slug string, credits i
 }
 
 func (s *subscription) result(ctx workflow.Context, status, reason string) SubscriptionResult {
+	s.status = status
 	return SubscriptionResult{Status: status, Plan: s.in.Plan.Slug, PeriodEnd: s.in.PeriodEnd,
 		EndedAt: workflow.Now(ctx), Reason: reason, Charges: s.in.Charges}
 }
@@ -428,13 +479,20 @@ func chargeContext(ctx workflow.Context) workflow.Context {
 // grantContext retries without limit: the customer has paid, so the grant
 // must eventually happen.
 func grantContext(ctx workflow.Context) workflow.Context {
+	return controlContext(ctx, 5*time.Minute, 0)
+}
+
+// controlContext runs an activity on the control queue with exponential
+// retries up to maxInterval apart; attempts 0 means no limit.
+func controlContext(ctx workflow.Context, maxInterval time.Duration, attempts int32) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           ControlQueue,
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,
 			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
+			MaximumInterval:    maxInterval,
+			MaximumAttempts:    attempts,
 		},
 	})
 }
@@ -496,14 +554,18 @@ func (s *subscription) nextChargeAt() time.Time {
 }
 
 func (s *subscription) validateCancel() error {
-	if s.in.CancelAtPeriodEnd {
+	switch {
+	case s.in.CancelAtPeriodEnd:
 		return errors.New("subscription is already canceled at period end")
+	case s.in.FallbackPlan != nil && s.in.Plan.Slug == s.in.FallbackPlan.Slug:
+		return fmt.Errorf("the %s plan has nothing to cancel", s.in.Plan.Slug)
 	}
 	return nil
 }
 
-func (s *subscription) cancel(workflow.Context) (SubscriptionState, error) {
+func (s *subscription) cancel(ctx workflow.Context) (SubscriptionState, error) {
 	s.in.CancelAtPeriodEnd = true
+	s.sync(ctx)
 	return s.state()
 }
 
@@ -514,8 +576,9 @@ func (s *subscription) validateResume() error {
 	return nil
 }
 
-func (s *subscription) resume(workflow.Context) (SubscriptionState, error) {
+func (s *subscription) resume(ctx workflow.Context) (SubscriptionState, error) {
 	s.in.CancelAtPeriodEnd = false
+	s.sync(ctx)
 	return s.state()
 }
 
@@ -563,16 +626,22 @@ func (s *subscription) validateChangePlan(req ChangePlanRequest) error {
 func (s *subscription) changePlan(ctx workflow.Context, req ChangePlanRequest) (ChangePlanResult, error) {
 	if req.Plan.PriceCents <= s.in.Plan.PriceCents || s.status == SubTrialing {
 		s.in.PendingPlan = &req.Plan
+		s.sync(ctx)
 		return ChangePlanResult{EffectiveAt: s.in.PeriodEnd}, nil
 	}
 	s.changing = true
 	defer func() { s.changing = false }()
-	return s.upgrade(ctx, req.Plan)
+	res, err := s.upgrade(ctx, req.Plan)
+	if err == nil {
+		s.sync(ctx)
+		err = s.searchable(ctx)
+	}
+	return res, err
 }
 
 func (s *subscription) upgrade(ctx workflow.Context, plan SubscriptionPlan) (ChangePlanResult, error) {
 	now := workflow.Now(ctx)
-	start := s.upgradeGrantStart(now)
+	start := s.grantStart(now)
 	remaining, total := s.in.PeriodEnd.Sub(now), s.in.PeriodEnd.Sub(s.in.PeriodStart)
 	res := ChangePlanResult{EffectiveAt: now,
 		AmountCents: prorate(plan.PriceCents-s.in.Plan.PriceCents, remaining, total),
@@ -590,10 +659,11 @@ func (s *subscription) upgrade(ctx workflow.Context, plan SubscriptionPlan) (Cha
 	return res, s.grantCredits(ctx, plan.Slug, res.Credits, start, s.in.PeriodEnd, paid)
 }
 
-// upgradeGrantStart keys the prorated grant. Grants are unique per
-// subscription and start second (store.PeriodReference), so the start must
-// differ from every earlier grant of this run, the period's included.
-func (s *subscription) upgradeGrantStart(now time.Time) time.Time {
+// grantStart keys a grant made now (an upgrade, a renewal by the billing
+// team). Grants are unique per subscription and start second
+// (store.PeriodReference), so the start must differ from every earlier
+// grant of this run, the period's included.
+func (s *subscription) grantStart(now time.Time) time.Time {
 	start := now.Truncate(time.Second)
 	floor := s.in.PeriodStart
 	if s.lastGrant.After(floor) {

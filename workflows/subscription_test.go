@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/store"
 )
 
 var (
@@ -32,6 +33,13 @@ type billingMock struct {
 	paid    []string
 	grants  []activities.GrantPeriodInput
 	decline func(n int) bool
+
+	syncs      []store.SubscriptionSync
+	failures   []store.PaymentFailure
+	notices    []string
+	refunds    []string
+	fallbacks  []activities.FallbackInput
+	successors []SubscriptionInput
 }
 
 func newBillingMock() *billingMock { return &billingMock{decline: func(int) bool { return false }} }
@@ -40,6 +48,10 @@ func newBillingMock() *billingMock { return &billingMock{decline: func(int) bool
 func (b *billingMock) newEnv(start time.Time) *testsuite.TestWorkflowEnvironment {
 	b.env = b.NewTestWorkflowEnvironment()
 	b.env.SetStartTime(start)
+	// The root runs under another name, so that only the successor a
+	// fallback starts as a child ("Subscription") is mocked. The alias is
+	// registered first: the last registration names the function.
+	b.env.RegisterWorkflowWithOptions(Subscription, workflow.RegisterOptions{Name: "SubscriptionRoot"})
 	b.env.RegisterWorkflow(Subscription)
 	b.env.RegisterActivity(&activities.Billing{})
 	env := b.env
@@ -56,6 +68,36 @@ func (b *billingMock) newEnv(start time.Time) *testsuite.TestWorkflowEnvironment
 			b.paid = append(b.paid, pi)
 			return activities.ChargeResult{PaymentIntentID: pi, AmountCents: in.AmountCents, Status: "succeeded"}, nil
 		})
+	env.OnActivity(billing.SyncSubscription, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in store.SubscriptionSync) error {
+			b.syncs = append(b.syncs, in)
+			return nil
+		})
+	env.OnActivity(billing.RecordPaymentFailure, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in store.PaymentFailure) error {
+			b.failures = append(b.failures, in)
+			return nil
+		})
+	env.OnActivity(billing.Notify, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.NoticeInput) error {
+			b.notices = append(b.notices, in.Kind)
+			return nil
+		})
+	env.OnActivity(billing.Refund, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, pi string) (activities.RefundResult, error) {
+			b.refunds = append(b.refunds, pi)
+			return activities.RefundResult{ClawedBack: 10, First: true}, nil
+		})
+	env.OnActivity(billing.Fallback, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FallbackInput) (string, error) {
+			b.fallbacks = append(b.fallbacks, in)
+			return "sub-free", nil
+		})
+	env.OnWorkflow("Subscription", mock.Anything, mock.Anything).Return(
+		func(_ workflow.Context, in SubscriptionInput) (SubscriptionResult, error) {
+			b.successors = append(b.successors, in)
+			return SubscriptionResult{}, nil
+		})
 	env.OnActivity(billing.GrantPeriod, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.GrantPeriodInput) (activities.GrantPeriodResult, error) {
 			b.grants = append(b.grants, in)
@@ -71,7 +113,7 @@ func (b *billingMock) run(t *testing.T, in SubscriptionInput, start time.Time) (
 	if b.env == nil {
 		b.newEnv(start)
 	}
-	b.env.ExecuteWorkflow(Subscription, in)
+	b.env.ExecuteWorkflow("SubscriptionRoot", in)
 	defer func() { b.env = nil }()
 	if !b.env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
@@ -300,5 +342,87 @@ func TestProrate(t *testing.T) {
 	}
 	if got := prorate(1, day, 2*day); got != 1 {
 		t.Fatalf("half a cent rounds to %d, want 1", got)
+	}
+}
+
+var freePlan = SubscriptionPlan{Slug: "free", Credits: 50}
+
+// A subscription whose card keeps failing is downgraded: every failed
+// attempt is recorded, the user is told, and a free subscription takes over.
+func TestDowngradeFallsBackToFree(t *testing.T) {
+	b := newBillingMock()
+	b.decline = func(int) bool { return true }
+	start := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	in := startedInput(start, proPlan)
+	in.Synced, in.FallbackPlan = true, &freePlan
+	next, res := b.run(t, in, start)
+	if next != nil || res.Status != SubDowngraded || res.Successor != "sub-free" {
+		t.Fatalf("next %v, result %+v", next, res)
+	}
+	if len(b.failures) != 4 || b.failures[0].IdempotencyKey == b.failures[1].IdempotencyKey {
+		t.Fatalf("failures = %+v", b.failures)
+	}
+	if fmt.Sprint(b.notices) != "[payment_failed downgraded]" {
+		t.Fatalf("notices = %v", b.notices)
+	}
+	if len(b.fallbacks) != 1 || b.fallbacks[0].Status != SubDowngraded || b.fallbacks[0].FreePlan != "free" {
+		t.Fatalf("fallbacks = %+v", b.fallbacks)
+	}
+	if len(b.successors) != 1 || b.successors[0].SubscriptionID != "sub-free" || b.successors[0].Plan != freePlan ||
+		!b.successors[0].Synced {
+		t.Fatalf("successor = %+v", b.successors)
+	}
+	if last := b.syncs[len(b.syncs)-1]; last.Status != SubPastDue {
+		t.Fatalf("last sync = %+v, want past_due before the fallback", last)
+	}
+	if len(b.grants) != 0 {
+		t.Fatalf("grants without payment: %+v", b.grants)
+	}
+}
+
+// Stripe events arrive while the workflow sleeps: a refund is applied at
+// once, a deleted customer ends the subscription without another charge.
+func TestStripeEventsApplied(t *testing.T) {
+	b := newBillingMock()
+	start := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	env := b.newEnv(start)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(StripeEventSignal, StripeEvent{ID: "evt_1", Type: EventChargeRefunded, PaymentIntentID: "pi_0"})
+	}, day)
+	env.RegisterDelayedCallback(func() {
+		if len(b.refunds) != 1 {
+			t.Errorf("refund not applied before the next event: %v", b.refunds)
+		}
+		env.SignalWorkflow(StripeEventSignal, StripeEvent{ID: "evt_2", Type: EventCustomerDeleted})
+	}, 2*day)
+	in := startedInput(start, proPlan)
+	in.Synced, in.FallbackPlan = true, &freePlan
+	next, res := b.run(t, in, start)
+	if next != nil || res.Status != SubCanceled || res.Reason != "Stripe customer deleted" {
+		t.Fatalf("next %v, result %+v", next, res)
+	}
+	if len(b.charges) != 0 || fmt.Sprint(b.refunds) != "[pi_0]" {
+		t.Fatalf("charges %v, refunds %v", b.charges, b.refunds)
+	}
+	if len(b.successors) != 1 || b.successors[0].CustomerID != "" {
+		t.Fatalf("successor = %+v", b.successors)
+	}
+}
+
+// Cancel on the free plan is refused: there is nothing to stop paying for.
+func TestFreePlanCannotCancel(t *testing.T) {
+	b := newBillingMock()
+	start := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	env := b.newEnv(start)
+	var refused error
+	env.RegisterDelayedCallback(func() { update(env, CancelUpdate, &refused) }, time.Hour)
+	in := startedInput(start, freePlan)
+	in.Synced, in.FallbackPlan = true, &freePlan
+	next, _ := b.run(t, in, start)
+	if refused == nil || next == nil {
+		t.Fatalf("cancel of free: %v (next %v)", refused, next)
+	}
+	if len(b.grants) != 1 || b.grants[0].Credits != 50 || b.grants[0].PaymentIntentID != "" {
+		t.Fatalf("free renewal grants = %+v", b.grants)
 	}
 }

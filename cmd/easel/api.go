@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net/http"
 	"time"
@@ -44,8 +45,13 @@ func apiCommand() *cobra.Command {
 }
 
 func newAPI(d *deps, cfg config.Config, auth api.Authenticator) *api.Server {
+	// Several API servers in one process (tests) share one registry.
+	if err := prometheus.Register(&api.BusinessCollector{Store: d.apiStore}); err != nil {
+		d.log.Warn("business metrics not registered", "err", err)
+	}
 	return &api.Server{Store: d.apiStore, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
-		Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis)}
+		Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis),
+		StripeWebhookSecret: cfg.StripeWebhookSecret, TrialDays: cfg.TrialDays, Billing: stripeClient(d, cfg)}
 }
 
 // serveHTTP serves h until ctx ends, then drains connections for 10 s.

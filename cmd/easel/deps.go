@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
@@ -25,7 +26,10 @@ type deps struct {
 	progress *progress.Hub
 	objects  *storage.Store
 	temporal client.Client
-	closers  []func()
+	// stripeHTTP, when set, is the Stripe client's HTTP client (easel dev
+	// uses it to make stripe-mock's payments succeed).
+	stripeHTTP *http.Client
+	closers    []func()
 }
 
 func (d *deps) close() {

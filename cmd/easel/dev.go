@@ -13,9 +13,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/autoscale"
 	"github.com/easel/easel/balancecache"
 	"github.com/easel/easel/config"
 	"github.com/easel/easel/devtemporal"
@@ -110,6 +110,9 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	if err := startDevS3(ctx, d, o, cfg); err != nil {
+		return err
+	}
+	if err := startDevStripe(d, &cfg, o.stateDir, log); err != nil {
 		return err
 	}
 	temporalSrv, err := startDevTemporal(ctx, d, o, cfg, log)
@@ -254,29 +257,46 @@ func seedDevUser(ctx context.Context, s *store.Store) (store.User, error) {
 	return u, err
 }
 
-// startDevWorkers runs the control worker and one sim GPU worker per tier.
+// startDevWorkers runs the control worker and, per tier, a local pool of
+// sim GPU workers sized by the tier's autoscaler workflow (one to start
+// with, so renders run before the first poll).
 func startDevWorkers(ctx context.Context, d *deps, cfg config.Config) (stop func(), err error) {
 	control, err := controlWorker(ctx, d, cfg)
 	if err != nil {
 		return nil, err
 	}
-	ws := []worker.Worker{control}
 	eng := sim.New(sim.Config{StepDelay: cfg.SimStepDelay})
-	for _, tier := range workflows.Tiers {
-		ws = append(ws, gpuWorker(d, tier, eng, cfg.GPUSlots))
-	}
-	stop = func() {
-		for _, w := range ws {
-			w.Stop()
-		}
-	}
-	for _, w := range ws {
+	pool := autoscale.NewLocalPool(func(_ context.Context, tier string) (func(), error) {
+		w := gpuWorker(d, tier, eng, cfg.GPUSlots)
 		if err := w.Start(); err != nil {
+			return nil, fmt.Errorf("start gpu worker: %w", err)
+		}
+		return w.Stop, nil
+	})
+	autoscale.Register(control, &autoscale.Activities{Service: d.temporal.WorkflowService(),
+		Namespace: cfg.TemporalNamespace, Driver: pool})
+	stop = func() {
+		control.Stop()
+		pool.Close()
+	}
+	if err := control.Start(); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	for _, tier := range workflows.Tiers {
+		if err := startDevTier(ctx, d, pool, tier); err != nil {
 			stop()
-			return nil, fmt.Errorf("start worker: %w", err)
+			return nil, err
 		}
 	}
 	return stop, nil
+}
+
+func startDevTier(ctx context.Context, d *deps, pool *autoscale.LocalPool, tier string) error {
+	if err := pool.SetCapacity(ctx, tier, 1); err != nil {
+		return err
+	}
+	_, err := autoscale.EnsureWorkflow(ctx, d.temporal, tier, autoscale.DefaultConfig())
+	return err
 }
 
 func printBanner(o devOptions, cfg config.Config, t *devtemporal.Server, token string) {
@@ -298,9 +318,13 @@ Try:
        -d '{"prompt":"a lighthouse at dusk","model":"sdxl","width":1024,"height":1024}' %s/v1/generations
   curl -s -H "Authorization: Bearer $EASEL_TOKEN" %s/v1/credits
 
+Subscribe a new user to Pro (payments through stripe-mock; docs/billing.md):
+  T=$(curl -s -d '{"email":"alice@example.com"}' %s/dev/oidc/login | jq -r .id_token)
+  curl -s -H "Authorization: Bearer $T" -d '{"plan":"pro","payment_method":"pm_card_visa"}' %s/v1/subscriptions
+
 Ctrl-C stops everything.
 `, api, t.UIAddress(), t.HostPort(), t.Namespace(), o.s3Addr, cfg.S3Bucket, redact(cfg.DatabaseURL),
-		cfg.RedisURL, api, token, api, api)
+		cfg.RedisURL, api, token, api, api, api, api)
 }
 
 // redact hides a password in a URL.

@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
@@ -17,14 +20,17 @@ import (
 	"github.com/easel/easel/balancecache"
 	"github.com/easel/easel/config"
 	"github.com/easel/easel/engine"
+	"github.com/easel/easel/engine/invokeai"
 	"github.com/easel/easel/engine/sim"
+	"github.com/easel/easel/gpu"
 	"github.com/easel/easel/notify"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
 )
 
 func workerCommand() *cobra.Command {
-	var role, tier, engineName string
+	var role string
+	var g gpuFlags
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a control-plane worker or a GPU worker for one tier",
@@ -38,18 +44,46 @@ func workerCommand() *cobra.Command {
 			case "control":
 				return runControlWorker(cmd.Context(), cfg, log)
 			case "gpu":
-				if !slices.Contains(workflows.Tiers, tier) {
-					return fmt.Errorf("--tier must be one of %s", strings.Join(workflows.Tiers, ", "))
+				if err := g.check(cfg); err != nil {
+					return err
 				}
-				return runGPUWorker(cmd.Context(), cfg, log, tier, engineName)
+				return runGPUWorker(cmd.Context(), cfg, log, g)
 			}
 			return fmt.Errorf("--role must be control or gpu, not %q", role)
 		},
 	}
 	cmd.Flags().StringVar(&role, "role", "control", "control (workflows, ledger) or gpu (renders)")
-	cmd.Flags().StringVar(&tier, "tier", workflows.TierT4, "GPU tier for --role gpu: t4, a10g or a100")
-	cmd.Flags().StringVar(&engineName, "engine", "sim", "image engine for --role gpu: sim")
+	cmd.Flags().StringVar(&g.tier, "tier", workflows.TierT4, "GPU tier for --role gpu: t4, a10g or a100")
+	cmd.Flags().StringVar(&g.engine, "engine", "sim", "image engine for --role gpu: sim or invokeai (INVOKEAI_URL)")
+	cmd.Flags().IntVar(&g.slots, "slots", 0,
+		"renders at once for --role gpu, one per GPU: 0 means every GPU NVML finds, or GPU_SLOTS without a driver")
 	return cmd
+}
+
+// gpuFlags are the options of `easel worker --role gpu`.
+type gpuFlags struct {
+	tier, engine string
+	slots        int
+}
+
+// engines are the --engine values.
+var engines = []string{"sim", "invokeai"}
+
+// check fails fast, before any connection is made.
+func (g gpuFlags) check(cfg config.Config) error {
+	if !slices.Contains(workflows.Tiers, g.tier) {
+		return fmt.Errorf("--tier must be one of %s", strings.Join(workflows.Tiers, ", "))
+	}
+	if !slices.Contains(engines, g.engine) {
+		return fmt.Errorf("--engine must be one of %s, not %q", strings.Join(engines, ", "), g.engine)
+	}
+	if g.engine == "invokeai" && cfg.InvokeAIURL == "" {
+		return errors.New("INVOKEAI_URL is not set: the InvokeAI server for --engine invokeai, e.g. http://127.0.0.1:9090")
+	}
+	if g.slots < 0 {
+		return fmt.Errorf("--slots=%d must be 0 (one per GPU) or more", g.slots)
+	}
+	return nil
 }
 
 func runControlWorker(ctx context.Context, cfg config.Config, log loggerT) error {
@@ -60,6 +94,9 @@ func runControlWorker(ctx context.Context, cfg config.Config, log loggerT) error
 	defer d.close()
 	w, err := controlWorker(ctx, d, cfg)
 	if err != nil {
+		return err
+	}
+	if err := serveAutoscaler(ctx, d, cfg, w); err != nil {
 		return err
 	}
 	log.Info("control worker started", "task_queue", workflows.ControlQueue)
@@ -74,19 +111,19 @@ func controlWorker(ctx context.Context, d *deps, cfg config.Config) (worker.Work
 	return workers.Control(d.temporal,
 		&activities.Ledger{Store: d.store, Progress: d.progress, Log: d.log, Balances: balancecache.New(d.redis),
 			Notices: &notify.LowBalance{Store: d.store, Sender: sender, Log: d.log}},
-		&activities.Objects{Store: d.objects}, billing(d, cfg), worker.Options{}), nil
+		&activities.Objects{Store: d.objects}, billing(d, cfg, sender), worker.Options{}), nil
 }
 
 // billing returns the Stripe activities when STRIPE_SECRET_KEY is set
 // (STRIPE_API_BASE points them at stripe-mock or another endpoint); without
 // it the worker runs no subscription workflows.
-func billing(d *deps, cfg config.Config) *activities.Billing {
+func billing(d *deps, cfg config.Config, sender notify.Sender) *activities.Billing {
 	if cfg.StripeSecretKey == "" {
 		d.log.Info("STRIPE_SECRET_KEY is not set: subscription workflows are not served by this worker")
 		return nil
 	}
-	return &activities.Billing{Stripe: activities.NewStripeAPI(cfg.StripeSecretKey, cfg.StripeAPIBase, nil),
-		Store: d.store, Log: d.log}
+	return &activities.Billing{Stripe: activities.NewStripeAPI(cfg.StripeSecretKey, cfg.StripeAPIBase, d.stripeHTTP),
+		Store: d.store, Log: d.log, Notices: sender, Balances: balancecache.New(d.redis)}
 }
 
 // noticeSender picks how users are notified: NOTIFY_SENDER=log (default)
@@ -111,32 +148,108 @@ func noticeSender(ctx context.Context, cfg config.Config, log *slog.Logger) (not
 	}
 }
 
-func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, tier, engineName string) error {
-	eng, err := newEngine(engineName, cfg)
+// runGPUWorker serves renders for one tier: one slot per GPU, each pinned to
+// its device, with GPU metrics and health checks where NVML finds a driver.
+func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlags) error {
+	host, err := gpu.Open(gpu.Options{Driver: gpu.NewNVML(), Tier: g.tier, Slots: g.slots,
+		NoDriverSlots: cfg.GPUSlots, Log: log})
 	if err != nil {
 		return err
 	}
+	defer func() { _ = host.Close() }()
 	d, err := connect(ctx, cfg, config.Needs{Redis: true, Temporal: true, S3: true}, log)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	w := gpuWorker(d, tier, eng, cfg.GPUSlots)
-	log.Info("gpu worker started", "task_queue", workflows.GPUQueue(tier), "engine", eng.Name(), "slots", cfg.GPUSlots)
-	return runWorker(ctx, w, cfg.MetricsAddr, log)
+	eng, err := newEngine(g.engine, cfg, d)
+	if err != nil {
+		return err
+	}
+	drain := gpu.NewDrain(cfg.DrainTimeout, log)
+	render := gpuRender(d, g.tier, eng)
+	render.GPUs, render.Drain = host, drain
+	// Temporal cancels renders still running at WorkerStopTimeout; the drain
+	// fails them over before that, and the grace lets their failures reach
+	// the server so the retries start at once, not after a heartbeat timeout.
+	w := workers.GPU(d.temporal, g.tier, render, host.Slots(),
+		worker.Options{WorkerStopTimeout: cfg.DrainTimeout + failoverGrace})
+	log.Info("gpu worker started", "task_queue", workflows.GPUQueue(g.tier), "engine", eng.Name(),
+		"slots", host.Slots(), "nvml", host.HasNVML(), "drain_timeout", cfg.DrainTimeout, "spot_watch", cfg.SpotWatch)
+	return serveGPU(ctx, w, host, drain, cfg, log)
 }
 
+// failoverGrace is how long after the drain deadline the worker waits for
+// failed-over renders to report before it stops regardless.
+const failoverGrace = 15 * time.Second
+
+// serveGPU runs the worker until SIGTERM, a spot interruption notice or the
+// loss of every GPU, then drains it: no new renders, running ones finish or
+// fail over at the deadline. Metrics are served until the worker has stopped.
+func serveGPU(ctx context.Context, w worker.Worker, host *gpu.Host, drain *gpu.Drain, cfg config.Config, log loggerT) error {
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	bg, stopBg := context.WithCancel(context.Background())
+	defer stopBg()
+	watchHost(bg, host, drain, cfg, log)
+	// A metrics server that cannot start stops the worker, as before.
+	run, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	served := make(chan error, 1)
+	go func() {
+		err := serveHTTP(bg, cfg.MetricsAddr, metricsHandler(), log)
+		if err != nil {
+			stopRun(err)
+		}
+		served <- err
+	}()
+	err := drain.Serve(run, host.Exhausted(), w.Stop)
+	stopBg()
+	return errors.Join(<-served, err)
+}
+
+// watchHost samples the GPUs for metrics and health and, with SPOT_WATCH,
+// polls for spot interruption notices, until ctx ends.
+func watchHost(ctx context.Context, host *gpu.Host, drain *gpu.Drain, cfg config.Config, log loggerT) {
+	go host.Run(ctx)
+	if host.HasNVML() {
+		prometheus.MustRegister(host.Collector())
+	}
+	if cfg.SpotWatch {
+		go gpu.SpotWatcher{Log: log}.Watch(ctx, drain)
+	}
+}
+
+func metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.Handler())
+	return mux
+}
+
+// gpuWorker is a render worker on plain slots, for easel dev.
 func gpuWorker(d *deps, tier string, eng engine.Engine, slots int) worker.Worker {
-	return workers.GPU(d.temporal, tier, &activities.Render{Tier: tier, Engine: eng, Objects: d.objects, Progress: d.progress, Log: d.log},
-		slots, worker.Options{})
+	return workers.GPU(d.temporal, tier, gpuRender(d, tier, eng), slots, worker.Options{})
 }
 
-func newEngine(name string, cfg config.Config) (engine.Engine, error) {
+func gpuRender(d *deps, tier string, eng engine.Engine) *activities.Render {
+	return &activities.Render{Tier: tier, Engine: eng, Objects: d.objects, Progress: d.progress, Log: d.log}
+}
+
+// newEngine builds the --engine: sim renders on the CPU; invokeai drives the
+// InvokeAI server at INVOKEAI_URL on this host.
+func newEngine(name string, cfg config.Config, d *deps) (engine.Engine, error) {
 	switch name {
 	case "sim":
 		return sim.New(sim.Config{StepDelay: cfg.SimStepDelay}), nil
+	case "invokeai":
+		eng, err := invokeai.New(invokeai.Config{BaseURL: cfg.InvokeAIURL, Redis: d.redis, Logger: d.log})
+		if err != nil {
+			return nil, fmt.Errorf("engine invokeai: %w", err)
+		}
+		return eng, nil
 	}
-	return nil, fmt.Errorf("--engine %q is not available; use sim", name)
+	return nil, fmt.Errorf("--engine %q is not available; use %s", name, strings.Join(engines, " or "))
 }
 
 // runWorker runs w, with Prometheus metrics on metricsAddr, until ctx ends,
@@ -146,7 +259,5 @@ func runWorker(ctx context.Context, w worker.Worker, metricsAddr string, log log
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.Handler())
-	return serveHTTP(ctx, metricsAddr, mux, log)
+	return serveHTTP(ctx, metricsAddr, metricsHandler(), log)
 }

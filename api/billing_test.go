@@ -1,0 +1,367 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stripe/stripe-go/v76/webhook"
+	"go.temporal.io/sdk/client"
+
+	"github.com/easel/easel/api"
+	"github.com/easel/easel/store"
+	"github.com/easel/easel/workflows"
+)
+
+// waitFor polls cond until it holds or 30 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *stack) subscription(t *testing.T, token string) (api.SubscriptionView, int) {
+	t.Helper()
+	r := s.do(t, http.MethodGet, "/v1/subscription", token, nil)
+	var v api.SubscriptionView
+	if r.status == http.StatusOK {
+		r.decode(t, &v)
+	}
+	return v, r.status
+}
+
+func (s *stack) available(t *testing.T, userID string) int {
+	t.Helper()
+	b, err := s.store.Balance(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Available
+}
+
+// signedEvent builds a Stripe event and its Stripe-Signature header.
+func signedEvent(t *testing.T, secret, id, typ string, object map[string]any, at time.Time) ([]byte, string) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"id": id, "object": "event", "type": typ, "api_version": "2023-10-16",
+		"created": at.Unix(), "data": map[string]any{"object": object}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := webhook.ComputeSignature(at, body, secret)
+	return body, fmt.Sprintf("t=%d,v1=%x", at.Unix(), sig)
+}
+
+func (s *stack) webhook(t *testing.T, body []byte, sig string) response {
+	t.Helper()
+	return s.do(t, http.MethodPost, "/v1/webhooks/stripe", "", body, "Stripe-Signature", sig)
+}
+
+// checkMoney asserts the ledger balances: every credit the transaction log
+// granted (less clawbacks) is available, consumed or held; and every
+// payment bought exactly one grant.
+func (s *stack) checkMoney(t *testing.T, userID string) {
+	t.Helper()
+	ctx := context.Background()
+	var logged, consumed, held, available int
+	err := s.store.Pool().QueryRow(ctx, `SELECT
+		(SELECT COALESCE(sum(amount), 0) FROM credit_transactions WHERE user_id = $1 AND transaction_type IN ('grant', 'clawback')),
+		(SELECT COALESCE(sum(used_credits), 0) FROM credits WHERE user_id = $1),
+		(SELECT COALESCE(sum(amount), 0) FROM credit_holds WHERE user_id = $1 AND status = 'pending'),
+		(SELECT COALESCE(sum(total_credits - used_credits), 0) FROM credits WHERE user_id = $1) -
+		(SELECT COALESCE(sum(amount), 0) FROM credit_holds WHERE user_id = $1 AND status = 'pending')`,
+		userID).Scan(&logged, &consumed, &held, &available)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logged != available+consumed+held {
+		t.Errorf("ledger: granted %d != available %d + consumed %d + held %d", logged, available, consumed, held)
+	}
+	var payments, grants, distinct int
+	err = s.store.Pool().QueryRow(ctx, `SELECT count(*), count(credit_id), count(DISTINCT credit_id)
+		FROM payments WHERE user_id = $1`, userID).Scan(&payments, &grants, &distinct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if payments != grants || grants != distinct {
+		t.Errorf("payments %d, with grants %d, distinct grants %d: want one grant per payment", payments, grants, distinct)
+	}
+}
+
+// TestSubscriptionLifecycle subscribes a user to Pro through the API with
+// stripe-mock, renews through the admin API, changes plans, applies refund,
+// dispute and customer-deletion webhooks, and checks the money after each.
+func TestSubscriptionLifecycle(t *testing.T) {
+	s := newStackWith(t, time.Millisecond, stackOptions{billing: true})
+	ctx := context.Background()
+	u, token := s.newUser(t, store.FreePlan, 0)
+	_, adminToken := s.newAdmin(t, "free")
+
+	// Subscribing without a card answers what the web app needs to save one.
+	r := s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": "pro"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("subscribe: %d %s", r.status, r.body)
+	}
+	var created api.SubscriptionView
+	r.decode(t, &created)
+	if created.Status != store.SubIncomplete || created.SetupIntentClientSecret == "" || created.Plan != "pro" {
+		t.Fatalf("subscribe answered %+v", created)
+	}
+	if r := s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": "basic"}); r.status != http.StatusConflict {
+		t.Fatalf("second subscription: %d %s", r.status, r.body)
+	}
+	// The same request with the card starts billing: the first period is
+	// charged and its 2,000 credits granted.
+	r = s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": "pro", "payment_method": "pm_card_visa"})
+	if r.status != http.StatusOK {
+		t.Fatalf("subscribe with card: %d %s", r.status, r.body)
+	}
+	waitFor(t, "first period granted", func() bool { return s.available(t, u.ID) == 2000 })
+	var sub api.SubscriptionView
+	waitFor(t, "subscription active", func() bool {
+		sub, _ = s.subscription(t, token)
+		return sub.Status == store.SubActive
+	})
+	if sub.ID != created.ID || sub.Plan != "pro" || sub.NextChargeAt == nil || !sub.NextChargeAt.Equal(sub.PeriodEnd) {
+		t.Fatalf("subscription = %+v", sub)
+	}
+	pays, err := s.store.Payments(ctx, u.ID)
+	if err != nil || len(pays) != 1 || pays[0].Amount != "29.99" {
+		t.Fatalf("payments after subscribe = %+v, %v", pays, err)
+	}
+	s.checkMoney(t, u.ID)
+	if mrr := businessGauge(t, s, "easel_mrr_cents", ""); mrr != 2999 {
+		t.Fatalf("easel_mrr_cents = %v, want 2999", mrr)
+	}
+
+	// The billing team renews now: a second charge and a second grant.
+	firstPeriod := sub.PeriodStart
+	if r := s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+sub.ID+"/renew", token, nil); r.status != http.StatusForbidden {
+		t.Fatalf("renew by a user: %d", r.status)
+	}
+	r = s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+sub.ID+"/renew", adminToken, nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("admin renew: %d %s", r.status, r.body)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.available(t, u.ID) != 4000 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := s.available(t, u.ID); got != 4000 {
+		v, err := s.temporal.QueryWorkflow(ctx, workflows.SubscriptionID(sub.ID), "", workflows.ChargesQuery)
+		var ch []workflows.ChargeRecord
+		if err == nil {
+			_ = v.Get(&ch)
+		}
+		st, _ := s.subscription(t, token)
+		gs, _ := s.store.Grants(ctx, u.ID)
+		t.Fatalf("available %d; charges %+v (%v); sub %+v; grants %+v", got, ch, err, st, gs)
+	}
+	waitFor(t, "renewed period synced", func() bool {
+		sub, _ = s.subscription(t, token)
+		return sub.PeriodStart.After(firstPeriod)
+	})
+	// A retried renewal of the period already renewed is refused.
+	h, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: workflows.SubscriptionID(sub.ID),
+		UpdateName: workflows.RenewNowUpdate, Args: []any{workflows.RenewNowRequest{PeriodStart: firstPeriod}},
+		WaitForStage: client.WorkflowUpdateStageCompleted})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	if err == nil {
+		t.Fatal("a second renewal of the same period was accepted")
+	}
+	if n := s.stripe.Charges(); n != 2 {
+		t.Fatalf("stripe saw %d charges, want 2", n)
+	}
+	s.checkMoney(t, u.ID)
+
+	// Cancel at period end, and undo it.
+	r = s.do(t, http.MethodPost, "/v1/subscription/cancel", token, nil)
+	var canceled api.SubscriptionView
+	r.decode(t, &canceled)
+	if r.status != http.StatusOK || !canceled.CancelAtPeriodEnd || canceled.NextChargeAt != nil {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodPost, "/v1/subscription/cancel", token, nil); r.status != http.StatusConflict {
+		t.Fatalf("second cancel: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodPost, "/v1/subscription/resume", token, nil); r.status != http.StatusOK {
+		t.Fatalf("resume: %d %s", r.status, r.body)
+	}
+	// A downgrade waits for the period end.
+	r = s.do(t, http.MethodPost, "/v1/subscription/change", token, map[string]any{"plan": "basic"})
+	var change map[string]any
+	r.decode(t, &change)
+	if r.status != http.StatusOK || change["pending_plan"] != "basic" || change["charged_cents"] != float64(0) {
+		t.Fatalf("downgrade: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodPost, "/v1/subscription/change", token, map[string]any{"plan": "gold"}); r.status != http.StatusBadRequest {
+		t.Fatalf("unknown plan: %d %s", r.status, r.body)
+	}
+
+	// Webhooks: a refund of the first payment claws back its grant, once,
+	// however often Stripe delivers it.
+	refund, sig := signedEvent(t, s.webhookSecret, "evt_refund_1", "charge.refunded",
+		map[string]any{"id": "ch_1", "object": "charge", "payment_intent": pays[0].PaymentIntentID}, time.Now())
+	for i := range 3 {
+		r := s.webhook(t, refund, sig)
+		var ack map[string]any
+		r.decode(t, &ack)
+		if r.status != http.StatusOK || ack["duplicate"] != (i > 0) {
+			t.Fatalf("delivery %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	waitFor(t, "refund clawed back", func() bool { return s.available(t, u.ID) == 2000 })
+	before := s.available(t, u.ID)
+	// Bad deliveries change nothing: a tampered body, an old timestamp, a
+	// wrong secret.
+	tampered := append([]byte(nil), refund...)
+	tampered[len(tampered)-3] ^= 1
+	old, oldSig := signedEvent(t, s.webhookSecret, "evt_old", "charge.refunded",
+		map[string]any{"id": "ch_2", "object": "charge", "payment_intent": pays[0].PaymentIntentID}, time.Now().Add(-10*time.Minute))
+	wrong, wrongSig := signedEvent(t, "whsec_wrong", "evt_wrong", "customer.deleted",
+		map[string]any{"id": "cus_any", "object": "customer"}, time.Now())
+	for name, d := range map[string][2]string{"tampered": {string(tampered), sig}, "old": {string(old), oldSig},
+		"wrong secret": {string(wrong), wrongSig}, "unsigned": {string(refund), ""}} {
+		if r := s.webhook(t, []byte(d[0]), d[1]); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	var events int
+	if err := s.store.Pool().QueryRow(ctx, `SELECT count(*) FROM stripe_events`).Scan(&events); err != nil || events != 1 {
+		t.Fatalf("stripe_events = %d, %v; want the one valid event", events, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := s.available(t, u.ID); got != before {
+		t.Fatalf("bad deliveries changed the balance: %d -> %d", before, got)
+	}
+	s.checkMoney(t, u.ID)
+
+	// A dispute suspends the account and tells the user.
+	pays, _ = s.store.Payments(ctx, u.ID)
+	dispute, dsig := signedEvent(t, s.webhookSecret, "evt_dispute_1", "charge.dispute.created",
+		map[string]any{"id": "dp_1", "object": "dispute", "payment_intent": pays[0].PaymentIntentID}, time.Now())
+	if r := s.webhook(t, dispute, dsig); r.status != http.StatusOK {
+		t.Fatalf("dispute: %d %s", r.status, r.body)
+	}
+	waitFor(t, "user suspended", func() bool {
+		return s.do(t, http.MethodGet, "/v1/me", token, nil).status == http.StatusForbidden
+	})
+	notices, err := s.store.Notices(ctx, u.ID)
+	if err != nil || len(notices) == 0 || notices[0].Kind != store.NoticeSuspended {
+		t.Fatalf("notices = %+v, %v", notices, err)
+	}
+	if _, err := s.store.SetUserActive(ctx, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+
+	// Deleting the Stripe customer ends the subscription; the user falls
+	// back to a Free subscription with its 50 credits.
+	row, err := s.store.GetSubscription(ctx, sub.ID)
+	if err != nil || row.CustomerID == "" {
+		t.Fatalf("subscription row = %+v, %v", row, err)
+	}
+	del, delSig := signedEvent(t, s.webhookSecret, "evt_customer_deleted", "customer.deleted",
+		map[string]any{"id": row.CustomerID, "object": "customer"}, time.Now())
+	if r := s.webhook(t, del, delSig); r.status != http.StatusOK {
+		t.Fatalf("customer deleted: %d %s", r.status, r.body)
+	}
+	var free api.SubscriptionView
+	waitFor(t, "free fallback", func() bool {
+		free, _ = s.subscription(t, token)
+		return free.Plan == store.FreePlan && free.Status == store.SubActive
+	})
+	if free.ID == sub.ID {
+		t.Fatal("the fallback reused the paid subscription")
+	}
+	waitFor(t, "free credits", func() bool { return s.available(t, u.ID) == before+50 })
+	ended, err := s.store.GetSubscription(ctx, sub.ID)
+	if err != nil || ended.Status != store.SubCanceled || ended.EndedAt == nil {
+		t.Fatalf("paid subscription after deletion = %+v, %v", ended, err)
+	}
+	s.checkMoney(t, u.ID)
+
+	// The billing summary shows the free subscription and the failed nothing.
+	r = s.do(t, http.MethodGet, "/v1/admin/billing", adminToken, nil)
+	var summary store.BillingSummary
+	r.decode(t, &summary)
+	if r.status != http.StatusOK || summary.ActiveByPlan["free"] < 1 || summary.Refunded30Days != 2999 {
+		t.Fatalf("billing summary: %d %s", r.status, r.body)
+	}
+	if mrr, free := businessGauge(t, s, "easel_mrr_cents", ""), businessGauge(t, s, "easel_subscriptions", "free"); mrr != 0 || free != 1 {
+		t.Fatalf("after the fallback: easel_mrr_cents %v, free subscriptions %v", mrr, free)
+	}
+}
+
+// businessGauge reads one gauge of a fresh BusinessCollector; plan selects
+// the easel_subscriptions series.
+func businessGauge(t *testing.T, s *stack, name, plan string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(&api.BusinessCollector{Store: s.store})
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if plan == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == plan) {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
+// A subscription waiting for its card starts billing when Stripe reports
+// the SetupIntent succeeded; a declined first charge leaves it past due.
+func TestSubscriptionStartsOnSetupIntentWebhook(t *testing.T) {
+	s := newStackWith(t, time.Millisecond, stackOptions{billing: true})
+	ctx := context.Background()
+	u, token := s.newUser(t, store.FreePlan, 0)
+	r := s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": "basic"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("subscribe: %d %s", r.status, r.body)
+	}
+	var created api.SubscriptionView
+	r.decode(t, &created)
+	row, err := s.store.GetSubscription(ctx, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stripe.SetDecline(true)
+	ev, sig := signedEvent(t, s.webhookSecret, "evt_setup_1", "setup_intent.succeeded",
+		map[string]any{"id": "seti_1", "object": "setup_intent", "customer": row.CustomerID, "payment_method": "pm_card_visa"}, time.Now())
+	if r := s.webhook(t, ev, sig); r.status != http.StatusOK {
+		t.Fatalf("setup_intent.succeeded: %d %s", r.status, r.body)
+	}
+	var sub api.SubscriptionView
+	waitFor(t, "past due after a decline", func() bool {
+		sub, _ = s.subscription(t, token)
+		return sub.Status == store.SubPastDue
+	})
+	if sub.DunningAttempt != 1 || sub.NextChargeAt == nil || s.available(t, u.ID) != 0 {
+		t.Fatalf("past-due subscription = %+v, balance %d", sub, s.available(t, u.ID))
+	}
+	summary, err := s.store.Billing(ctx, 10)
+	if err != nil || summary.PastDue != 1 || len(summary.FailedPayments) != 1 || summary.FailedPayments[0].Code != "insufficient_funds" {
+		t.Fatalf("billing summary = %+v, %v", summary, err)
+	}
+	notices, err := s.store.Notices(ctx, u.ID)
+	if err != nil || len(notices) != 1 || notices[0].Kind != store.NoticePaymentFailed {
+		t.Fatalf("notices = %+v, %v", notices, err)
+	}
+	s.checkMoney(t, u.ID)
+}

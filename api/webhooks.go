@@ -1,0 +1,142 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/easel/easel/store"
+	"github.com/easel/easel/workflows"
+)
+
+// maxWebhookBytes bounds a Stripe event body; real events are a few KiB.
+const maxWebhookBytes = 512 << 10
+
+// eventObject is the part of an event's data.object that routes it.
+type eventObject struct {
+	ID            string            `json:"id"`
+	Object        string            `json:"object"`
+	PaymentIntent string            `json:"payment_intent"`
+	Customer      string            `json:"customer"`
+	PaymentMethod string            `json:"payment_method"`
+	Metadata      map[string]string `json:"metadata"`
+}
+
+// stripeWebhook receives Stripe's events. The signature is checked with
+// stripe-go's webhook package (HMAC over the timestamp and body, five
+// minutes' tolerance); each event id is stored once, so a redelivery is
+// answered 200 and changes nothing; the event then goes to the workflow of
+// the subscription it concerns. A failure to deliver forgets the event and
+// answers 503, so Stripe delivers it again.
+func (s *Server) stripeWebhook(c *gin.Context) {
+	if s.StripeWebhookSecret == "" {
+		problem(c, http.StatusServiceUnavailable, "webhooks-unavailable", "Webhooks unavailable",
+			"STRIPE_WEBHOOK_SECRET is not configured", nil)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxWebhookBytes))
+	if err != nil {
+		invalid(c, "the event body could not be read: "+err.Error())
+		return
+	}
+	ev, err := webhook.ConstructEventWithOptions(body, c.GetHeader("Stripe-Signature"), s.StripeWebhookSecret,
+		webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true})
+	if err != nil {
+		problem(c, http.StatusBadRequest, "invalid-signature", "Invalid signature",
+			"the Stripe-Signature header does not match this body: "+err.Error(), nil)
+		return
+	}
+	var obj eventObject
+	if ev.Data != nil {
+		if err := json.Unmarshal(ev.Data.Raw, &obj); err != nil {
+			invalid(c, "data.object is not an object: "+err.Error())
+			return
+		}
+	}
+	ctx := c.Request.Context()
+	sub, err := s.eventSubscription(ctx, ev.Type, obj)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		unavailable(c, err)
+		return
+	}
+	first, err := s.Store.RecordStripeEvent(ctx, ev.ID, string(ev.Type), sub.ID)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	if !first || sub.ID == "" {
+		c.JSON(http.StatusOK, gin.H{"received": true, "duplicate": !first, "applied": false})
+		return
+	}
+	if err := s.deliverEvent(ctx, ev, obj, sub); err != nil {
+		if ferr := s.Store.ForgetStripeEvent(context.WithoutCancel(ctx), ev.ID); ferr != nil {
+			_ = c.Error(ferr)
+		}
+		unavailable(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"received": true, "duplicate": false, "applied": true, "subscription_id": sub.ID})
+}
+
+// eventSubscription finds the subscription an event concerns; ErrNotFound
+// means none of ours (the event is recorded and ignored).
+func (s *Server) eventSubscription(ctx context.Context, typ stripe.EventType, obj eventObject) (store.Subscription, error) {
+	switch typ {
+	case workflows.EventPaymentSucceeded, workflows.EventPaymentFailed:
+		if id := obj.Metadata["subscription_id"]; id != "" {
+			return s.Store.GetSubscription(ctx, id)
+		}
+		return s.Store.SubscriptionByPaymentIntent(ctx, obj.ID)
+	case workflows.EventChargeRefunded, workflows.EventDisputeCreated:
+		return s.Store.SubscriptionByPaymentIntent(ctx, obj.PaymentIntent)
+	case workflows.EventCustomerDeleted:
+		return s.Store.SubscriptionByCustomer(ctx, obj.ID)
+	case "setup_intent.succeeded":
+		return s.Store.SubscriptionByCustomer(ctx, obj.Customer)
+	}
+	return store.Subscription{}, store.ErrNotFound
+}
+
+// deliverEvent signals the subscription's workflow; a saved card starts
+// the billing of a subscription that was waiting for it.
+func (s *Server) deliverEvent(ctx context.Context, ev stripe.Event, obj eventObject, sub store.Subscription) error {
+	if ev.Type == "setup_intent.succeeded" {
+		return s.cardSaved(ctx, obj, sub)
+	}
+	signal := workflows.StripeEvent{ID: ev.ID, Type: string(ev.Type), PaymentIntentID: obj.PaymentIntent}
+	if obj.Object == "payment_intent" {
+		signal.PaymentIntentID = obj.ID
+	}
+	err := s.Temporal.SignalWorkflow(ctx, workflows.SubscriptionID(sub.ID), "", workflows.StripeEventSignal, signal)
+	if isNotFound(err) {
+		// The subscription has ended: nothing left to change.
+		s.Log.WarnContext(ctx, "stripe event for an ended subscription", "event", ev.ID, "type", ev.Type,
+			"subscription_id", sub.ID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("signal subscription %s with %s: %w", sub.ID, ev.ID, err)
+	}
+	return nil
+}
+
+func (s *Server) cardSaved(ctx context.Context, obj eventObject, sub store.Subscription) error {
+	if sub.Status != store.SubIncomplete || obj.PaymentMethod == "" || s.Billing == nil {
+		return nil
+	}
+	if err := s.Billing.SaveCard(ctx, sub.CustomerID, obj.PaymentMethod); err != nil {
+		return err
+	}
+	plan, err := s.billingPlan(ctx, sub.Plan)
+	if err != nil {
+		return err
+	}
+	return s.StartSubscription(ctx, sub, plan)
+}

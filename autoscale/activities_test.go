@@ -1,0 +1,94 @@
+package autoscale
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/testsuite"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// fakeService answers DescribeTaskQueue; the embedded interface panics on
+// anything else, which no activity calls.
+type fakeService struct {
+	workflowservice.WorkflowServiceClient
+	req  *workflowservice.DescribeTaskQueueRequest
+	resp *workflowservice.DescribeTaskQueueResponse
+	err  error
+}
+
+func (f *fakeService) DescribeTaskQueue(_ context.Context, req *workflowservice.DescribeTaskQueueRequest, _ ...grpc.CallOption) (*workflowservice.DescribeTaskQueueResponse, error) {
+	f.req = req
+	return f.resp, f.err
+}
+
+func TestObserveTier(t *testing.T) {
+	svc := &fakeService{resp: &workflowservice.DescribeTaskQueueResponse{Stats: &taskqueuepb.TaskQueueStats{
+		ApproximateBacklogCount: 42, ApproximateBacklogAge: durationpb.New(90 * time.Second)}}}
+	pool := NewLocalPool((&workerLog{}).start)
+	if err := pool.SetCapacity(context.Background(), "a10g", 2); err != nil {
+		t.Fatal(err)
+	}
+	a := &Activities{Service: svc, Namespace: "easel", Driver: pool}
+	env := activityEnv()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.ObserveTier, ObserveInput{Tier: "a10g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Observation
+	if err := v.Get(&o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Backlog != 42 || o.BacklogAge != 90*time.Second || o.Capacity != 2 {
+		t.Fatalf("observation %+v", o)
+	}
+	r := svc.req
+	if r.GetNamespace() != "easel" || r.GetTaskQueue().GetName() != "gpu-a10g" || !r.GetReportStats() ||
+		r.GetTaskQueueType() != enumspb.TASK_QUEUE_TYPE_ACTIVITY {
+		t.Fatalf("request %v", r)
+	}
+}
+
+func TestObserveTierErrors(t *testing.T) {
+	a := &Activities{Service: &fakeService{resp: &workflowservice.DescribeTaskQueueResponse{}}, Driver: NewLocalPool(nil)}
+	env := activityEnv()
+	env.RegisterActivity(a)
+	if _, err := env.ExecuteActivity(a.ObserveTier, ObserveInput{Tier: "t4"}); err == nil || !strings.Contains(err.Error(), "no stats") {
+		t.Fatalf("response without stats: %v", err)
+	}
+	a.Service = &fakeService{err: errors.New("unavailable")}
+	if _, err := env.ExecuteActivity(a.ObserveTier, ObserveInput{Tier: "t4"}); err == nil || !strings.Contains(err.Error(), "describe task queue gpu-t4: unavailable") {
+		t.Fatalf("failing service: %v", err)
+	}
+}
+
+func TestSetTierCapacity(t *testing.T) {
+	l := &workerLog{}
+	pool := NewLocalPool(l.start)
+	a := &Activities{Driver: pool}
+	env := activityEnv()
+	env.RegisterActivity(a)
+	if _, err := env.ExecuteActivity(a.SetTierCapacity, SetCapacityInput{Tier: "t4", Capacity: 2, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := pool.Capacity(context.Background(), "t4"); n != 2 {
+		t.Fatalf("capacity %d, want 2", n)
+	}
+	_, err := env.ExecuteActivity(a.SetTierCapacity, SetCapacityInput{Tier: "t4", Capacity: -1})
+	if err == nil || !strings.Contains(err.Error(), ErrInvalidCapacity) {
+		t.Fatalf("negative capacity: %v", err)
+	}
+}
+
+func activityEnv() *testsuite.TestActivityEnvironment {
+	var s testsuite.WorkflowTestSuite
+	return s.NewTestActivityEnvironment()
+}

@@ -1,0 +1,126 @@
+// Package autoscale sizes each GPU tier to its task-queue backlog: pure rules
+// (Decide), a long-running Temporal workflow per tier that applies them, the
+// drivers that change capacity (EC2 Auto Scaling, a local worker pool), and a
+// simulator that replays load traces through the same rules.
+package autoscale
+
+import (
+	"fmt"
+	"time"
+)
+
+// Observation is one reading of a tier: its backlog and its capacity.
+type Observation struct {
+	At         time.Time
+	Backlog    int64         // tasks waiting for a worker
+	BacklogAge time.Duration // how long the oldest of them has waited
+	Capacity   int           // instances the driver has now (desired, booting ones included)
+}
+
+// State is what the rules remember between observations. The workflow
+// carries it through continue-as-new, so cooldowns survive a new run.
+type State struct {
+	LastScaleUp   time.Time
+	LastScaleDown time.Time
+	// LowSince is when the backlog fell under ScaleIn.Below and has stayed
+	// there since; zero while it is not low.
+	LowSince time.Time
+}
+
+// Decision is what the rules want for one observation.
+type Decision struct {
+	At         time.Time
+	Backlog    int64
+	BacklogAge time.Duration
+	Current    int
+	Desired    int
+	Reason     string
+}
+
+// Changed says whether the decision asks for a different capacity.
+func (d Decision) Changed() bool { return d.Desired != d.Current }
+
+// Decide applies the policy to one observation and returns the decision and
+// the state to keep. It is pure: the workflow and the simulator both call it,
+// so a simulated trace exercises exactly the rules production runs. The state
+// assumes the decision is carried out; a caller whose change failed keeps the
+// previous state, so a failed scale-up does not start a cooldown.
+func Decide(c Config, s State, o Observation) (Decision, State) {
+	s = Track(c, s, o)
+	d := Decision{At: o.At, Backlog: o.Backlog, BacklogAge: o.BacklogAge, Current: o.Capacity, Desired: o.Capacity}
+	b := c.BoundsAt(o.At)
+	switch {
+	case o.Capacity < b.Min:
+		d.Desired, d.Reason = b.Min, fmt.Sprintf("below minimum %d", b.Min)
+	case o.Capacity > b.Max:
+		d.Desired, d.Reason = b.Max, maxReason(b)
+	default:
+		d = scale(c, s, d, b)
+	}
+	return d, record(s, d)
+}
+
+// Track folds an observation into the scale-in hold without deciding
+// anything: a paused autoscaler still learns how long the backlog was low.
+func Track(c Config, s State, o Observation) State {
+	switch {
+	case o.Backlog >= c.ScaleIn.Below:
+		s.LowSince = time.Time{}
+	case s.LowSince.IsZero():
+		s.LowSince = o.At
+	}
+	return s
+}
+
+// scale applies the scale-up rules, then the scale-in hold, within bounds.
+func scale(c Config, s State, d Decision, b Bounds) Decision {
+	if r, ok := c.rule(d.Backlog); ok {
+		return scaleUp(s, d, b, r)
+	}
+	if s.LowSince.IsZero() || d.At.Sub(s.LowSince) < c.ScaleIn.For {
+		return d
+	}
+	if d.Current <= b.Min {
+		d.Reason = fmt.Sprintf("backlog under %d for %s, at minimum %d", c.ScaleIn.Below, c.ScaleIn.For, b.Min)
+		return d
+	}
+	d.Desired = max(d.Current-c.ScaleIn.Step, b.Min)
+	d.Reason = fmt.Sprintf("backlog under %d for %s: -%d", c.ScaleIn.Below, c.ScaleIn.For, c.ScaleIn.Step)
+	return d
+}
+
+func scaleUp(s State, d Decision, b Bounds, r Rule) Decision {
+	if d.Current >= b.Max {
+		d.Reason = fmt.Sprintf("backlog over %d, %s", r.Above, maxReason(b))
+		return d
+	}
+	if since := d.At.Sub(s.LastScaleUp); !s.LastScaleUp.IsZero() && since < r.Cooldown {
+		d.Reason = fmt.Sprintf("backlog over %d, cooling down (%s of %s)", r.Above, since, r.Cooldown)
+		return d
+	}
+	d.Desired = min(d.Current+r.Step, b.Max)
+	d.Reason = fmt.Sprintf("backlog over %d: +%d", r.Above, r.Step)
+	return d
+}
+
+func maxReason(b Bounds) string {
+	if b.Window != nil {
+		return fmt.Sprintf("at window %s-%s maximum %d", b.Window.Start, b.Window.End, b.Max)
+	}
+	return fmt.Sprintf("at maximum %d", b.Max)
+}
+
+// record stamps a change into the state. A scale-in restarts the hold, so the
+// next one needs another full period of low backlog.
+func record(s State, d Decision) State {
+	switch {
+	case d.Desired > d.Current:
+		s.LastScaleUp = d.At
+	case d.Desired < d.Current:
+		s.LastScaleDown = d.At
+		if !s.LowSince.IsZero() {
+			s.LowSince = d.At
+		}
+	}
+	return s
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/easel/easel/autoscale"
+	"github.com/easel/easel/config"
+)
+
+// autoscaleCommand groups the GPU autoscaling tools.
+func autoscaleCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "autoscale",
+		Short: "GPU tier autoscaling tools",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(autoscaleSimulateCommand())
+	return cmd
+}
+
+type simulateOptions struct {
+	trace        string
+	tier         string
+	start        string
+	timeZone     string
+	seed         uint64
+	peak         float64
+	serviceTime  time.Duration
+	bootDelay    time.Duration
+	spotDiscount float64
+	min, max     int
+	noNight      bool
+}
+
+func autoscaleSimulateCommand() *cobra.Command {
+	var o simulateOptions
+	cmd := &cobra.Command{
+		Use:   "simulate",
+		Short: "Replay a load trace through the autoscaling rules and compare cost with static provisioning",
+		Long: `Replays a load trace through the autoscaler's own rules with a queue model
+(one FIFO queue per tier, one image per GPU at a time, a boot delay for new
+instances) and prints GPU-hours, p50/p95 queue wait and cost at the seed's
+on-demand and spot prices, against a static fleet sized for the busiest
+quarter hour.
+
+--trace is diurnal (one day, lowest at 04:00 and highest at 16:00 local
+time), burst (twelve hours from 09:00, a ten-minute surge every three hours)
+or a CSV file with the columns minute,arrivals: minute is the offset from
+--start (ascending, missing minutes have no arrivals), arrivals the images
+that arrive during that minute; a header row and # comments are allowed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			report, err := runSimulate(o)
+			if err != nil {
+				return err
+			}
+			return report.Write(cmd.OutOrStdout())
+		},
+	}
+	def := autoscale.DefaultConfig()
+	f := cmd.Flags()
+	f.StringVar(&o.trace, "trace", autoscale.TraceDiurnal, "diurnal, burst, or a minute,arrivals CSV file")
+	f.StringVar(&o.tier, "tier", "t4", "GPU tier: t4, a10g or a100 (instance, GPUs, prices, service time)")
+	f.StringVar(&o.start, "start", "", "trace start, 2006-01-02T15:04 in --timezone (default 2025-01-06, 00:00 or 09:00 for burst)")
+	f.StringVar(&o.timeZone, "timezone", def.TimeZone, "time zone of --start and of the night window")
+	f.Uint64Var(&o.seed, "seed", 1, "random seed of the built-in traces")
+	f.Float64Var(&o.peak, "peak", 0, "built-in trace peak, images per minute (default: sized to the tier)")
+	f.DurationVar(&o.serviceTime, "service-time", 0, "GPU time per image (default: the tier's estimate)")
+	f.DurationVar(&o.bootDelay, "boot-delay", 4*time.Minute, "from scale-up until a new instance takes work")
+	f.Float64Var(&o.spotDiscount, "spot-discount", autoscale.DefaultSpotDiscount, "spot price as a fraction off on-demand")
+	f.IntVar(&o.min, "min", def.Min, "minimum instances")
+	f.IntVar(&o.max, "max", def.Max, "maximum instances")
+	f.BoolVar(&o.noNight, "no-night", false, "drop the night-time scale-down window")
+	return cmd
+}
+
+func runSimulate(o simulateOptions) (autoscale.Report, error) {
+	spec, ok := autoscale.TierSpecs[o.tier]
+	if !ok {
+		return autoscale.Report{}, fmt.Errorf("--tier %q: want t4, a10g or a100", o.tier)
+	}
+	if o.serviceTime > 0 {
+		spec.ServiceTime = o.serviceTime
+	}
+	cfg := autoscale.DefaultConfig()
+	cfg.Min, cfg.Max, cfg.TimeZone = o.min, o.max, o.timeZone
+	if o.noNight {
+		cfg.Windows = nil
+	}
+	tr, err := simulateTrace(o, spec)
+	if err != nil {
+		return autoscale.Report{}, err
+	}
+	return autoscale.Simulate(tr, autoscale.SimOptions{Config: cfg, Spec: spec, BootDelay: o.bootDelay, SpotDiscount: o.spotDiscount})
+}
+
+// simulateTrace builds the built-in trace or reads the CSV file.
+func simulateTrace(o simulateOptions, spec autoscale.TierSpec) (autoscale.Trace, error) {
+	start, err := simulateStart(o)
+	if err != nil {
+		return autoscale.Trace{}, err
+	}
+	if o.trace == autoscale.TraceDiurnal || o.trace == autoscale.TraceBurst {
+		peak := o.peak
+		if peak <= 0 {
+			peak = autoscale.DefaultPeak(o.trace, spec)
+		}
+		return autoscale.BuiltinTrace(o.trace, start, peak, o.seed)
+	}
+	f, err := os.Open(o.trace)
+	if err != nil {
+		return autoscale.Trace{}, fmt.Errorf("--trace: %w", err)
+	}
+	defer f.Close()
+	return autoscale.ReadTraceCSV(f, strings.TrimSuffix(filepath.Base(o.trace), filepath.Ext(o.trace)), start)
+}
+
+func simulateStart(o simulateOptions) (time.Time, error) {
+	loc, err := time.LoadLocation(o.timeZone)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--timezone: %w", err)
+	}
+	if o.start != "" {
+		t, err := time.ParseInLocation("2006-01-02T15:04", o.start, loc)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("--start: %w", err)
+		}
+		return t, nil
+	}
+	return autoscale.DefaultStart(o.trace, time.Date(2025, 1, 6, 0, 0, 0, 0, loc)), nil
+}
+
+// autoscalePolicy builds the tiers' policy from AUTOSCALE_* settings.
+func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
+	p := autoscale.DefaultConfig()
+	var err error
+	if p.ScaleUp, err = autoscale.ParseRules(cfg.AutoscaleUpRules); err != nil {
+		return p, fmt.Errorf("AUTOSCALE_UP_RULES: %w", err)
+	}
+	if p.Windows, err = autoscale.ParseWindows(cfg.AutoscaleWindows); err != nil {
+		return p, fmt.Errorf("AUTOSCALE_WINDOWS: %w", err)
+	}
+	p.Min, p.Max, p.TimeZone, p.PollInterval = cfg.AutoscaleMin, cfg.AutoscaleMax, cfg.AutoscaleTimeZone, cfg.AutoscalePollInterval
+	p.ScaleIn.Below, p.ScaleIn.For = cfg.AutoscaleInBelow, cfg.AutoscaleInFor
+	if err := p.Validate(); err != nil {
+		return p, fmt.Errorf("autoscaling policy: %w", err)
+	}
+	return p, nil
+}
+
+// autoscaleGroups parses AUTOSCALE_GROUPS ("t4=asg-a,a10g=asg-b").
+func autoscaleGroups(s string) (map[string]string, error) {
+	groups := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		tier, group, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || tier == "" || group == "" {
+			return nil, fmt.Errorf("AUTOSCALE_GROUPS: %q is not tier=group", kv)
+		}
+		groups[tier] = group
+	}
+	return groups, nil
+}
+
+// serveAutoscaler, with AUTOSCALE_DRIVER=ec2, registers the autoscaler on
+// the control worker with the EC2 Auto Scaling driver and makes sure each
+// configured tier's workflow runs with the current policy (starting a
+// workflow needs only the server, so this runs before the worker starts).
+func serveAutoscaler(ctx context.Context, d *deps, cfg config.Config, w worker.Worker) error {
+	if cfg.AutoscaleDriver != "ec2" {
+		return nil
+	}
+	policy, err := autoscalePolicy(cfg)
+	if err != nil {
+		return err
+	}
+	groups, err := autoscaleGroups(cfg.AutoscaleGroups)
+	if err != nil {
+		return err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
+	if err != nil {
+		return fmt.Errorf("load AWS config: %w", err)
+	}
+	autoscale.Register(w, &autoscale.Activities{Service: d.temporal.WorkflowService(),
+		Namespace: cfg.TemporalNamespace, Driver: autoscale.NewEC2(awsCfg, groups)})
+	for tier := range groups {
+		if _, err := autoscale.EnsureWorkflow(ctx, d.temporal, tier, policy); err != nil {
+			return fmt.Errorf("start autoscaler for %s: %w", tier, err)
+		}
+	}
+	return nil
+}

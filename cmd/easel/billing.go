@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/easel/easel/activities"
+	"github.com/easel/easel/api"
+	"github.com/easel/easel/config"
+)
+
+// stripeClient is the API's Stripe access (customers, setup intents, saved
+// cards); nil without STRIPE_SECRET_KEY, and paid plans then answer 503.
+func stripeClient(d *deps, cfg config.Config) *activities.Billing {
+	if cfg.StripeSecretKey == "" {
+		return nil
+	}
+	return &activities.Billing{Stripe: activities.NewStripeAPI(cfg.StripeSecretKey, cfg.StripeAPIBase, d.stripeHTTP),
+		Store: d.store, Log: d.log}
+}
+
+// billingCommand holds the billing team's commands. They talk to Temporal
+// (TEMPORAL_ADDRESS) and the database (DATABASE_URL) directly, through the
+// same renewal as POST /v1/admin/subscriptions/{id}/renew.
+func billingCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "billing", Short: "Billing operations: renew subscriptions now"}
+	cmd.AddCommand(billingRenewCommand())
+	return cmd
+}
+
+func billingRenewCommand() *cobra.Command {
+	var subID string
+	var allDue bool
+	cmd := &cobra.Command{
+		Use:   "renew (--subscription ID | --all-due)",
+		Short: "End a subscription's current period now: charge and grant the next one",
+		Long: "renew asks each subscription's workflow to renew its current period now. The request names the\n" +
+			"period, so running it twice charges once: the second run is refused for that period.\n" +
+			"--all-due renews every trialing or active subscription whose period has ended (a backstop for\n" +
+			"workflows that were paused).",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (subID == "") == !allDue {
+				return errors.New("give exactly one of --subscription ID and --all-due")
+			}
+			cfg, log, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			d, err := connect(cmd.Context(), cfg, config.Needs{Database: true, Temporal: true}, log)
+			if err != nil {
+				return err
+			}
+			defer d.close()
+			ids := []string{subID}
+			if allDue {
+				due, err := d.store.DueSubscriptions(cmd.Context(), time.Now())
+				if err != nil {
+					return err
+				}
+				ids = ids[:0]
+				for _, s := range due {
+					ids = append(ids, s.ID)
+				}
+			}
+			return renewAll(cmd, d, ids)
+		},
+	}
+	cmd.Flags().StringVar(&subID, "subscription", "", "subscription id to renew")
+	cmd.Flags().BoolVar(&allDue, "all-due", false, "renew every subscription whose period has ended")
+	return cmd
+}
+
+// renewAll renews each subscription, reporting each outcome; it fails if
+// any renewal failed for a reason other than a refusal.
+func renewAll(cmd *cobra.Command, d *deps, ids []string) error {
+	out := cmd.OutOrStdout()
+	var failed int
+	for _, id := range ids {
+		res, err := api.RenewSubscription(cmd.Context(), d.temporal, id)
+		switch {
+		case err == nil:
+			fmt.Fprintf(out, "renewed %s (period from %s)\n", id, res.PeriodStart.UTC().Format(time.RFC3339))
+		case errors.Is(err, api.ErrRenewRefused):
+			fmt.Fprintf(out, "refused %s: %v\n", id, err)
+		default:
+			failed++
+			fmt.Fprintf(out, "failed  %s: %v\n", id, err)
+		}
+	}
+	fmt.Fprintf(out, "%d subscription(s), %d failed\n", len(ids), failed)
+	if failed > 0 {
+		return fmt.Errorf("%d renewal(s) failed", failed)
+	}
+	return nil
+}

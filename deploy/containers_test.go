@@ -1,0 +1,530 @@
+package deploy
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// --- docker-compose.yml ---
+
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image       string         `yaml:"image"`
+	Build       any            `yaml:"build"`
+	Command     any            `yaml:"command"`
+	Entrypoint  any            `yaml:"entrypoint"`
+	Environment any            `yaml:"environment"`
+	DependsOn   any            `yaml:"depends_on"`
+	Volumes     []string       `yaml:"volumes"`
+	Ports       []string       `yaml:"ports"`
+	Healthcheck map[string]any `yaml:"healthcheck"`
+}
+
+// easelImage is the image every easel service of the Compose file runs.
+const easelImage = "easel:local"
+
+func loadCompose(t *testing.T) composeFile {
+	t.Helper()
+	var c composeFile
+	readYAML(t, filepath.Join(root(t), "docker-compose.yml"), &c)
+	if len(c.Services) == 0 {
+		t.Fatal("docker-compose.yml has no services")
+	}
+	return c
+}
+
+// envNames are the variable names of a Compose environment (a map or a
+// list of NAME=value).
+func envNames(t *testing.T, service string, env any) []string {
+	var names []string
+	switch env := env.(type) {
+	case nil:
+	case map[string]any:
+		for k := range env {
+			names = append(names, k)
+		}
+	case []any:
+		for _, e := range env {
+			s, ok := e.(string)
+			if !ok {
+				t.Errorf("compose service %s: environment entry %v is not a string", service, e)
+				continue
+			}
+			name, _, _ := strings.Cut(s, "=")
+			names = append(names, name)
+		}
+	default:
+		t.Errorf("compose service %s: environment is a %T", service, env)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func words(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return strings.Fields(v)
+	case []any:
+		var out []string
+		for _, w := range v {
+			out = append(out, fmt.Sprint(w))
+		}
+		return out
+	}
+	return nil
+}
+
+func dependsOn(v any) []string {
+	switch v := v.(type) {
+	case []any:
+		return words(v)
+	case map[string]any:
+		return sortedKeys(v)
+	}
+	return nil
+}
+
+// TestComposeEnvironment: every variable set on an easel service is one
+// config.Config reads (or, for the local S3 store's keys, the AWS SDK).
+func TestComposeEnvironment(t *testing.T) {
+	c := loadCompose(t)
+	known := configEnv(t)
+	easel := 0
+	for _, name := range sortedKeys(c.Services) {
+		s := c.Services[name]
+		if s.Image != easelImage {
+			continue
+		}
+		easel++
+		for _, env := range envNames(t, name, s.Environment) {
+			if !known[env] && !sdkEnv[env] {
+				t.Errorf("compose service %s sets %s, which config.Config does not read", name, env)
+			}
+		}
+	}
+	if easel < 4 {
+		t.Fatalf("docker-compose.yml has %d services on %s; want migrate, api, control worker and a GPU worker", easel, easelImage)
+	}
+}
+
+// TestComposeStack: the services the stack needs are there and wired.
+func TestComposeStack(t *testing.T) {
+	c := loadCompose(t)
+	find := func(what string, ok func(name string, s composeService) bool) string {
+		for _, name := range sortedKeys(c.Services) {
+			if ok(name, c.Services[name]) {
+				return name
+			}
+		}
+		t.Errorf("docker-compose.yml has no %s", what)
+		return ""
+	}
+	image := func(prefixes ...string) func(string, composeService) bool {
+		return func(_ string, s composeService) bool {
+			return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(s.Image, p) })
+		}
+	}
+	command := func(want string) func(string, composeService) bool {
+		return func(_ string, s composeService) bool {
+			return s.Image == easelImage && strings.Join(words(s.Command), " ") == want
+		}
+	}
+	find("Postgres 16", image("postgres:16"))
+	find("Redis 7", image("redis:7"))
+	find("Temporal server", image("temporalio/server:", "temporalio/auto-setup:"))
+	find("Temporal UI", image("temporalio/ui:"))
+	find("S3-compatible store", image("versity/versitygw:", "minio/minio:"))
+	find("migration (easel migrate up)", command("migrate up"))
+	find("API (easel api)", command("api"))
+	find("control-plane worker", command("worker --role control"))
+	find("sim GPU worker for t4", command("worker --role gpu --tier t4 --engine sim"))
+
+	for _, name := range sortedKeys(c.Services) {
+		s := c.Services[name]
+		if s.Image == "" && s.Build == nil {
+			t.Errorf("compose service %s has neither image nor build", name)
+		}
+		for _, dep := range dependsOn(s.DependsOn) {
+			if _, ok := c.Services[dep]; !ok {
+				t.Errorf("compose service %s depends on %s, which does not exist", name, dep)
+			}
+		}
+		for _, v := range s.Volumes {
+			src, _, _ := strings.Cut(v, ":")
+			if strings.HasPrefix(src, "./") {
+				if _, err := os.Stat(filepath.Join(root(t), src)); err != nil {
+					t.Errorf("compose service %s mounts %s: %v", name, src, err)
+				}
+			} else if _, ok := c.Volumes[src]; !ok {
+				t.Errorf("compose service %s mounts volume %s, which is not declared", name, src)
+			}
+		}
+		if s.Image == easelImage && s.Build == nil {
+			t.Errorf("compose service %s runs %s without building it", name, easelImage)
+		}
+	}
+}
+
+// --- ECS task definition templates ---
+
+type taskDefinition struct {
+	Family               string              `json:"family"`
+	NetworkMode          string              `json:"networkMode"`
+	Compatibilities      []string            `json:"requiresCompatibilities"`
+	CPU                  string              `json:"cpu"`
+	Memory               string              `json:"memory"`
+	ExecutionRoleArn     string              `json:"executionRoleArn"`
+	TaskRoleArn          string              `json:"taskRoleArn"`
+	Containers           []containerDef      `json:"containerDefinitions"`
+	Volumes              []volumeDef         `json:"volumes"`
+	PlacementConstraints []map[string]string `json:"placementConstraints"`
+}
+
+type containerDef struct {
+	Name         string            `json:"name"`
+	Image        string            `json:"image"`
+	Essential    bool              `json:"essential"`
+	Command      []string          `json:"command"`
+	Environment  []nameValue       `json:"environment"`
+	Secrets      []nameValueFrom   `json:"secrets"`
+	PortMappings []portMapping     `json:"portMappings"`
+	HealthCheck  *healthCheck      `json:"healthCheck"`
+	DependsOn    []dependency      `json:"dependsOn"`
+	Resources    []resourceReq     `json:"resourceRequirements"`
+	MountPoints  []mountPoint      `json:"mountPoints"`
+	DockerLabels map[string]string `json:"dockerLabels"`
+	StopTimeout  int               `json:"stopTimeout"`
+	Log          *struct {
+		Driver  string            `json:"logDriver"`
+		Options map[string]string `json:"options"`
+	} `json:"logConfiguration"`
+}
+
+type nameValue struct{ Name, Value string }
+type nameValueFrom struct {
+	Name      string `json:"name"`
+	ValueFrom string `json:"valueFrom"`
+}
+type portMapping struct {
+	ContainerPort int `json:"containerPort"`
+}
+type healthCheck struct {
+	Command []string `json:"command"`
+}
+type dependency struct{ ContainerName, Condition string }
+type resourceReq struct{ Type, Value string }
+type mountPoint struct{ SourceVolume, ContainerPath string }
+type volumeDef struct {
+	Name string         `json:"name"`
+	EFS  map[string]any `json:"efsVolumeConfiguration"`
+}
+
+// easelContainers: container name -> the image placeholder it must run;
+// deploy/scripts/ecs-deploy.sh swaps images by these names.
+var easelContainers = map[string]string{
+	"easel-api":            "${easel_image}",
+	"easel-control-worker": "${easel_image}",
+	"easel-migrate":        "${easel_image}",
+	"easel-gpu-worker":     "${gpu_image}",
+}
+
+func loadTaskDefinitions(t *testing.T) map[string]taskDefinition {
+	t.Helper()
+	out := map[string]taskDefinition{}
+	for _, path := range glob(t, filepath.Join(root(t), "deploy", "ecs", "*.json")) {
+		var td taskDefinition
+		if err := json.Unmarshal(read(t, path), &td); err != nil {
+			t.Fatalf("%s: %v", rel(t, path), err)
+		}
+		out[filepath.Base(path)] = td
+	}
+	return out
+}
+
+var placeholderOnly = regexp.MustCompile(`^\$\{[a-z_]+\}$`)
+
+// TestECSTaskDefinitions: the templates' easel containers get only
+// variables config.Config reads, secrets only from Secrets Manager, logs
+// through awslogs; GPU templates match their tier.
+func TestECSTaskDefinitions(t *testing.T) {
+	known := configEnv(t)
+	tds := loadTaskDefinitions(t)
+	for _, want := range []string{"api.json", "control-worker.json", "migrate.json", "gpu-worker-t4.json", "gpu-worker-a10g.json", "gpu-worker-a100.json"} {
+		if _, ok := tds[want]; !ok {
+			t.Errorf("deploy/ecs/%s is missing", want)
+		}
+	}
+	seen := map[string]bool{}
+	for _, file := range sortedKeys(tds) {
+		td := tds[file]
+		where := "deploy/ecs/" + file
+		if td.Family != "${name}" || !placeholderOnly.MatchString(td.ExecutionRoleArn) || td.NetworkMode != "awsvpc" {
+			t.Errorf("%s: family %q, executionRoleArn %q, networkMode %q: want placeholders and awsvpc", where, td.Family, td.ExecutionRoleArn, td.NetworkMode)
+		}
+		if len(td.Containers) == 0 {
+			t.Errorf("%s has no containers", where)
+		}
+		for _, c := range td.Containers {
+			cw := where + " container " + c.Name
+			if c.Log == nil || c.Log.Driver != "awslogs" || c.Log.Options["awslogs-group"] == "" || c.Log.Options["awslogs-region"] == "" || c.Log.Options["awslogs-stream-prefix"] == "" {
+				t.Errorf("%s does not log through awslogs with group, region and stream prefix", cw)
+			}
+			if !c.Essential {
+				t.Errorf("%s is not essential", cw)
+			}
+			wantImage, isEasel := easelContainers[c.Name]
+			if !isEasel {
+				if c.Image == "${easel_image}" || c.Image == "${gpu_image}" {
+					t.Errorf("%s runs an easel image under a name ecs-deploy.sh does not know", cw)
+				}
+				continue
+			}
+			seen[c.Name] = true
+			if c.Image != wantImage {
+				t.Errorf("%s runs %s, want %s", cw, c.Image, wantImage)
+			}
+			names := map[string]bool{}
+			for _, e := range c.Environment {
+				if !known[e.Name] {
+					t.Errorf("%s sets %s, which config.Config does not read", cw, e.Name)
+				}
+				if secretEnv[e.Name] {
+					t.Errorf("%s passes %s as plain environment; it belongs in secrets", cw, e.Name)
+				}
+				names[e.Name] = true
+			}
+			for _, s := range c.Secrets {
+				if !known[s.Name] {
+					t.Errorf("%s gets secret %s, which config.Config does not read", cw, s.Name)
+				}
+				if names[s.Name] {
+					t.Errorf("%s sets %s both as environment and as a secret", cw, s.Name)
+				}
+				if !placeholderOnly.MatchString(s.ValueFrom) {
+					t.Errorf("%s: secret %s comes from %q, want a Secrets Manager ARN placeholder", cw, s.Name, s.ValueFrom)
+				}
+			}
+		}
+		if strings.HasPrefix(file, "gpu-worker-") {
+			checkGPUTask(t, where, strings.TrimSuffix(strings.TrimPrefix(file, "gpu-worker-"), ".json"), td)
+		}
+	}
+	for name := range easelContainers {
+		if !seen[name] {
+			t.Errorf("no task definition runs %s", name)
+		}
+	}
+
+	api := tds["api.json"]
+	if len(api.Containers) > 0 {
+		c := api.Containers[0]
+		if len(c.PortMappings) != 1 || c.PortMappings[0].ContainerPort != 8080 || !slices.Equal(c.Command, []string{"api"}) {
+			t.Errorf("deploy/ecs/api.json: easel-api must run `api` on port 8080 (seed 3.2)")
+		}
+		if c.HealthCheck == nil || !slices.ContainsFunc(c.HealthCheck.Command, func(s string) bool { return strings.HasSuffix(s, healthPath) }) {
+			t.Errorf("deploy/ecs/api.json: the health check must probe %s", healthPath)
+		}
+	}
+	if cw := tds["control-worker.json"]; len(cw.Containers) > 0 {
+		// Seed 8.2 "Credit Balance Low -> e-mail to user": the control
+		// worker's notify.LowBalance sends through SES.
+		if v := envValue(cw.Containers[0], "NOTIFY_SENDER"); v != "ses" {
+			t.Errorf("deploy/ecs/control-worker.json: NOTIFY_SENDER=%q, want ses (low-balance e-mails)", v)
+		}
+		// Seed 4 queue-depth scaling: the control worker runs the GPU
+		// autoscaler on the tiers' Auto Scaling groups, which Terraform
+		// names (terraform/modules/ecs renders ${autoscale_groups}).
+		if d, g := envValue(cw.Containers[0], "AUTOSCALE_DRIVER"), envValue(cw.Containers[0], "AUTOSCALE_GROUPS"); d != "ec2" || g != "${autoscale_groups}" {
+			t.Errorf("deploy/ecs/control-worker.json: AUTOSCALE_DRIVER=%q AUTOSCALE_GROUPS=%q, want ec2 and ${autoscale_groups}", d, g)
+		}
+	}
+}
+
+func envValue(c containerDef, name string) string {
+	for _, e := range c.Environment {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+func checkGPUTask(t *testing.T, where, tier string, td taskDefinition) {
+	var worker, invokeai *containerDef
+	for i, c := range td.Containers {
+		switch c.Name {
+		case "easel-gpu-worker":
+			worker = &td.Containers[i]
+		case "invokeai":
+			invokeai = &td.Containers[i]
+		default:
+			t.Errorf("%s: unexpected container %s", where, c.Name)
+		}
+	}
+	if worker == nil || invokeai == nil {
+		t.Errorf("%s: want the easel-gpu-worker and invokeai containers", where)
+		return
+	}
+	cmd := strings.Join(worker.Command, " ")
+	if !strings.HasPrefix(cmd, "--tier "+tier+" ") {
+		t.Errorf("%s: the worker runs %q, want --tier %s", where, cmd, tier)
+	}
+	if len(td.PlacementConstraints) != 1 || td.PlacementConstraints[0]["expression"] != "attribute:easel.tier == "+tier {
+		t.Errorf("%s: tasks must be placed on %s hosts (attribute:easel.tier == %s)", where, tier, tier)
+	}
+	// InvokeAI holds the host's GPUs; the worker renders one image per GPU
+	// (GPU_SLOTS is its count where NVML is missing) through INVOKEAI_URL.
+	gpus := 0
+	for _, r := range invokeai.Resources {
+		if r.Type == "GPU" {
+			gpus, _ = strconv.Atoi(r.Value)
+		}
+	}
+	if slots := envValue(*worker, "GPU_SLOTS"); gpus == 0 || slots != strconv.Itoa(gpus) {
+		t.Errorf("%s: GPU_SLOTS=%s but InvokeAI holds %d GPUs", where, slots, gpus)
+	}
+	if url, want := envValue(*worker, "INVOKEAI_URL"), "http://127.0.0.1:"+envValue(*invokeai, "INVOKEAI_PORT"); url != want {
+		t.Errorf("%s: INVOKEAI_URL=%q, but InvokeAI listens at %s", where, url, want)
+	}
+	if strings.TrimPrefix(envValue(*worker, "METRICS_ADDR"), ":") == envValue(*invokeai, "INVOKEAI_PORT") {
+		t.Errorf("%s: the worker's metrics port collides with InvokeAI's", where)
+	}
+	if !slices.ContainsFunc(worker.DependsOn, func(d dependency) bool { return d.ContainerName == "invokeai" && d.Condition == "HEALTHY" }) {
+		t.Errorf("%s: the worker does not wait for InvokeAI to be healthy", where)
+	}
+	// A drained worker must have finished (drain, then the failover grace)
+	// before ECS kills it.
+	drain, err := time.ParseDuration(envValue(*worker, "DRAIN_TIMEOUT"))
+	if err != nil || drain+15*time.Second >= time.Duration(worker.StopTimeout)*time.Second {
+		t.Errorf("%s: DRAIN_TIMEOUT=%q must leave 15 s of its stopTimeout (%d s)", where, envValue(*worker, "DRAIN_TIMEOUT"), worker.StopTimeout)
+	}
+	if len(td.Volumes) != 1 || td.Volumes[0].EFS == nil || !slices.ContainsFunc(worker.MountPoints, func(m mountPoint) bool { return m.ContainerPath == "/models" }) {
+		t.Errorf("%s: the model cache (EFS) must be mounted at /models", where)
+	}
+}
+
+// --- health route ---
+
+const healthPath = "/api/v1/app/version"
+
+// TestHealthRoute: the route every health check probes (the API image's
+// HEALTHCHECK, the task definition, the load balancer) is one the API
+// serves.
+func TestHealthRoute(t *testing.T) {
+	server := string(read(t, filepath.Join(root(t), "api", "server.go")))
+	if !strings.Contains(server, `r.GET("`+healthPath+`"`) {
+		t.Fatalf("api/server.go does not register GET %s", healthPath)
+	}
+	for _, f := range []string{"deploy/docker/Dockerfile.api", "deploy/ecs/api.json", "terraform/modules/ecs/main.tf"} {
+		if !strings.Contains(string(read(t, filepath.Join(root(t), f))), healthPath) {
+			t.Errorf("%s does not probe %s", f, healthPath)
+		}
+	}
+}
+
+// --- Dockerfiles ---
+
+func TestDockerfiles(t *testing.T) {
+	dir := filepath.Join(root(t), "deploy", "docker")
+	api := string(read(t, filepath.Join(dir, "Dockerfile.api")))
+	for _, want := range []string{"FROM golang:${GO_VERSION}", "ARG GO_VERSION=1.26", "CGO_ENABLED=0", "./cmd/easel",
+		"FROM gcr.io/distroless/static", "USER nonroot", "EXPOSE 8080", "HEALTHCHECK", `ENTRYPOINT ["/usr/local/bin/easel"]`, `CMD ["api"]`} {
+		if !strings.Contains(api, want) {
+			t.Errorf("Dockerfile.api lacks %q", want)
+		}
+	}
+	gpu := string(read(t, filepath.Join(dir, "Dockerfile.gpu-worker")))
+	for _, want := range []string{"-devel-", "-runtime-", "CGO_ENABLED=1", "-tags cuda", "./cmd/easel", "/models",
+		`ENTRYPOINT ["/usr/local/bin/easel", "worker", "--role", "gpu"]`, "USER easel", "InvokeAI"} {
+		if !strings.Contains(gpu, want) {
+			t.Errorf("Dockerfile.gpu-worker lacks %q", want)
+		}
+	}
+	// Whatever a Dockerfile copies from the context must be in it.
+	ignore := dockerignore(t)
+	copyLine := regexp.MustCompile(`(?m)^COPY\s+(?:--\S+\s+)*(.+)\s+\S+$`)
+	for _, path := range glob(t, filepath.Join(dir, "Dockerfile.*")) {
+		for _, m := range copyLine.FindAllStringSubmatch(string(read(t, path)), -1) {
+			if strings.Contains(m[0], "--from=") {
+				continue
+			}
+			for _, src := range strings.Fields(m[1]) {
+				if src == "." {
+					continue
+				}
+				if _, err := os.Stat(filepath.Join(root(t), src)); err != nil {
+					t.Errorf("%s copies %s: %v", rel(t, path), src, err)
+				}
+				if ignored(ignore, src) {
+					t.Errorf("%s copies %s, which .dockerignore leaves out", rel(t, path), src)
+				}
+			}
+		}
+	}
+	for _, needed := range []string{"go.mod", "go.sum", "cmd/easel/main.go", "schema/migrations", "deploy/healthcheck/main.go", "deploy/temporal/dynamicconfig.yaml"} {
+		if ignored(ignore, needed) {
+			t.Errorf(".dockerignore leaves out %s, which the images need", needed)
+		}
+	}
+	for _, secret := range []string{".git", ".env", "terraform/environments/prod/terraform.tfvars"} {
+		if !ignored(ignore, secret) {
+			t.Errorf(".dockerignore lets %s into the build context", secret)
+		}
+	}
+}
+
+func dockerignore(t *testing.T) []string {
+	var patterns []string
+	for _, line := range strings.Split(string(read(t, filepath.Join(root(t), ".dockerignore"))), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			patterns = append(patterns, line)
+		}
+	}
+	return patterns
+}
+
+// ignored reports whether a pattern of .dockerignore leaves path (or a
+// directory above it) out; "**/" matches any depth.
+func ignored(patterns []string, path string) bool {
+	parts := strings.Split(filepath.ToSlash(path), "/")
+	for _, p := range patterns {
+		anyDepth := strings.HasPrefix(p, "**/")
+		p = strings.TrimPrefix(p, "**/")
+		for i := 1; i <= len(parts); i++ {
+			for start := 0; start < i; start++ {
+				if start > 0 && !anyDepth {
+					break
+				}
+				if ok, _ := filepath.Match(p, strings.Join(parts[start:i], "/")); ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func TestDockerignoreMatcher(t *testing.T) {
+	p := []string{".git", "terraform", "**/*.tfvars", "bin"}
+	for path, want := range map[string]bool{
+		".git/HEAD": true, "terraform/modules/x.tf": true, "a/b/c.tfvars": true, "bin/easel": true,
+		"cmd/easel/main.go": false, "deploy/bin.go": false, "deploy/terraform.md": false,
+	} {
+		if got := ignored(p, path); got != want {
+			t.Errorf("ignored(%s) = %v, want %v", path, got, want)
+		}
+	}
+}

@@ -1,0 +1,200 @@
+variable "name" {
+  description = "Stack name: the cluster, services, task families and log groups are named after it."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region (task environment and log driver)."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC of the load balancer's target group."
+  type        = string
+}
+
+variable "public_subnet_ids" {
+  description = "Subnets of the load balancer."
+  type        = list(string)
+}
+
+variable "private_subnet_ids" {
+  description = "Subnets of the tasks."
+  type        = list(string)
+}
+
+variable "alb_sg_id" {
+  description = "Security group of the load balancer."
+  type        = string
+}
+
+variable "api_sg_id" {
+  description = "Security group of the API tasks."
+  type        = string
+}
+
+variable "worker_sg_id" {
+  description = "Security group of the control worker, migration and bootstrap tasks."
+  type        = string
+}
+
+variable "certificate_arn" {
+  description = "Certificate of the load balancer's HTTPS listener."
+  type        = string
+}
+
+variable "api_origin_domain" {
+  description = "Host name CloudFront sends API requests to."
+  type        = string
+}
+
+variable "origin_verify_header" {
+  description = "Header that proves a request came through CloudFront."
+  type        = string
+  default     = "X-Origin-Verify"
+}
+
+variable "origin_verify_secret" {
+  description = "Value of origin_verify_header."
+  type        = string
+  sensitive   = true
+}
+
+variable "easel_image" {
+  description = "Image of the easel binary (deploy/docker/Dockerfile.api) that Terraform registers; the deploy workflow rolls newer ones out."
+  type        = string
+}
+
+variable "psql_image" {
+  description = "Image with psql for the db-bootstrap task."
+  type        = string
+  default     = "public.ecr.aws/docker/library/postgres:16-alpine"
+}
+
+variable "execution_role_arns" {
+  description = "Task execution role by workload (api, worker)."
+  type        = map(string)
+}
+
+variable "task_role_arns" {
+  description = "Task role by workload (api, worker)."
+  type        = map(string)
+}
+
+variable "secret_arns" {
+  description = "Secrets Manager ARNs the tasks read."
+  type = object({
+    database_url          = string
+    database_url_api      = string
+    database_api_password = string
+    redis_url             = string
+    stripe_secret_key     = string
+    stripe_webhook_secret = string
+  })
+}
+
+variable "api_db_login" {
+  description = "PostgreSQL login the API connects as (created by the db-bootstrap task)."
+  type        = string
+  default     = "easel_app"
+}
+
+variable "temporal_address" {
+  description = "Temporal frontend host:port (TEMPORAL_ADDRESS)."
+  type        = string
+}
+
+variable "temporal_namespace" {
+  description = "Temporal namespace (TEMPORAL_NAMESPACE)."
+  type        = string
+}
+
+variable "images_bucket" {
+  description = "Images bucket (S3_BUCKET)."
+  type        = string
+}
+
+variable "oidc_issuer" {
+  description = "ID token issuer (OIDC_ISSUER)."
+  type        = string
+}
+
+variable "oidc_audience" {
+  description = "ID token audience (OIDC_AUDIENCE)."
+  type        = string
+}
+
+variable "notify_from" {
+  description = "Sender of users' notices (NOTIFY_FROM)."
+  type        = string
+}
+
+variable "gpu_asg_names" {
+  description = "GPU Auto Scaling group of each tier (t4, a10g, a100) that the control worker's autoscaler sizes (AUTOSCALE_GROUPS)."
+  type        = map(string)
+
+  validation {
+    condition     = length(var.gpu_asg_names) > 0 && alltrue([for t in keys(var.gpu_asg_names) : contains(["t4", "a10g", "a100"], t)])
+    error_message = "The control worker runs the autoscaler (AUTOSCALE_DRIVER=ec2): name the Auto Scaling group of at least one tier, and only tiers t4, a10g and a100."
+  }
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of the services."
+  type        = string
+  default     = "info"
+}
+
+variable "api_cpu" {
+  description = "CPU units of an API task (seed: 2 vCPU)."
+  type        = number
+  default     = 2048
+}
+
+variable "api_memory" {
+  description = "Memory (MiB) of an API task (seed: 4 GB)."
+  type        = number
+  default     = 4096
+}
+
+variable "api_min_count" {
+  description = "API tasks at least (two zones)."
+  type        = number
+  default     = 2
+}
+
+variable "api_max_count" {
+  description = "API tasks at most."
+  type        = number
+  default     = 10
+}
+
+variable "worker_cpu" {
+  description = "CPU units of a control worker task."
+  type        = number
+  default     = 1024
+}
+
+variable "worker_memory" {
+  description = "Memory (MiB) of a control worker task."
+  type        = number
+  default     = 2048
+}
+
+variable "worker_count" {
+  description = "Control worker tasks."
+  type        = number
+  default     = 2
+}
+
+variable "log_retention_days" {
+  description = "Days container logs are kept."
+  type        = number
+  default     = 30
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,225 @@
+# One GPU tier (seed section 4): an Auto Scaling group of ECS GPU hosts
+# (launch template on the ECS GPU-optimized AMI, mixed instances: on-demand
+# base plus spot), and a daemon service that runs the tier's GPU task (the
+# easel GPU worker with its InvokeAI sidecar) on every host of the group.
+#
+# Capacity is the autoscaler's: the AutoscalerWorkflow of the tier, run by
+# the control worker (AUTOSCALE_DRIVER=ec2, AUTOSCALE_GROUPS from asg_name),
+# sets the desired capacity from the task queue's backlog (>10 waiting: +1,
+# 5 min cooldown; >50: +3, 3 min; <3 for 10 min: -1; between AUTOSCALE_MIN
+# and AUTOSCALE_MAX, 1 and 10, which must lie within min_size and max_size),
+# so Terraform ignores desired_capacity after creation. The queue_surge
+# policy is the seed's "GPU Queue Depth > 100 -> auto scale" alarm action
+# (terraform/modules/monitoring).
+
+data "aws_ssm_parameter" "ami" {
+  name = var.ami_ssm_parameter
+}
+
+resource "aws_launch_template" "this" {
+  name_prefix            = "${var.name}-"
+  description            = "ECS GPU host, tier ${var.tier}"
+  image_id               = data.aws_ssm_parameter.ami.insecure_value
+  update_default_version = true
+  vpc_security_group_ids = [var.gpu_sg_id]
+
+  user_data = base64encode(templatefile("${path.module}/user_data.sh.tftpl", {
+    cluster_name = var.cluster_name
+    tier         = var.tier
+  }))
+
+  iam_instance_profile {
+    arn = var.instance_profile_arn
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  monitoring {
+    enabled = true
+  }
+
+  block_device_mappings {
+    device_name = "/dev/xvda"
+
+    ebs {
+      volume_size           = var.root_volume_gb
+      volume_type           = "gp3"
+      encrypted             = true
+      delete_on_termination = true
+    }
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags          = merge(var.tags, { Name = var.name, "easel:gpu-tier" = var.tier })
+  }
+
+  tag_specifications {
+    resource_type = "volume"
+    tags          = merge(var.tags, { Name = var.name, "easel:gpu-tier" = var.tier })
+  }
+
+  tags = var.tags
+}
+
+resource "aws_autoscaling_group" "this" {
+  name                      = var.name
+  min_size                  = var.min_size
+  max_size                  = var.max_size
+  desired_capacity          = var.min_size
+  vpc_zone_identifier       = var.subnet_ids
+  capacity_rebalance        = true
+  health_check_type         = "EC2"
+  health_check_grace_period = 300
+  default_cooldown          = 300
+
+  enabled_metrics = [
+    "GroupDesiredCapacity",
+    "GroupInServiceInstances",
+    "GroupPendingInstances",
+    "GroupTerminatingInstances",
+  ]
+
+  mixed_instances_policy {
+    instances_distribution {
+      on_demand_base_capacity                  = var.on_demand_base_capacity
+      on_demand_percentage_above_base_capacity = var.on_demand_percentage_above_base
+      spot_allocation_strategy                 = "price-capacity-optimized"
+    }
+
+    launch_template {
+      launch_template_specification {
+        launch_template_id = aws_launch_template.this.id
+        # A new launch template version (AMI, user data) updates the group
+        # and rolls the hosts (instance_refresh).
+        version = aws_launch_template.this.latest_version
+      }
+
+      dynamic "override" {
+        for_each = var.instance_types
+
+        content {
+          instance_type = override.value
+        }
+      }
+    }
+  }
+
+  instance_refresh {
+    strategy = "Rolling"
+
+    preferences {
+      min_healthy_percentage = 50
+    }
+  }
+
+  dynamic "tag" {
+    for_each = merge(var.tags, { Name = var.name, "easel:gpu-tier" = var.tier })
+
+    content {
+      key                 = tag.key
+      value               = tag.value
+      propagate_at_launch = false
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [desired_capacity]
+  }
+}
+
+resource "aws_autoscaling_policy" "queue_surge" {
+  name                   = "${var.name}-queue-surge"
+  autoscaling_group_name = aws_autoscaling_group.this.name
+  policy_type            = "SimpleScaling"
+  adjustment_type        = "ChangeInCapacity"
+  scaling_adjustment     = 3
+  cooldown               = 180
+}
+
+# --- the tier's GPU task, one per host ---
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = "/ecs/${var.name}"
+  retention_in_days = var.log_retention_days
+
+  tags = var.tags
+}
+
+locals {
+  task = jsondecode(templatefile("${path.module}/../../../deploy/ecs/gpu-worker-${var.tier}.json", {
+    name                 = var.name
+    region               = var.region
+    gpu_image            = var.gpu_image
+    invokeai_image       = var.invokeai_image
+    engine               = var.engine
+    execution_role_arn   = var.execution_role_arn
+    task_role_arn        = var.task_role_arn
+    log_group            = aws_cloudwatch_log_group.this.name
+    temporal_address     = var.temporal_address
+    temporal_namespace   = var.temporal_namespace
+    s3_bucket            = var.images_bucket
+    log_level            = var.log_level
+    redis_url_secret_arn = var.redis_url_secret_arn
+    efs_file_system_id   = var.efs_file_system_id
+    efs_access_point_id  = var.efs_access_point_id
+  }))
+}
+
+resource "aws_ecs_task_definition" "this" {
+  family                   = local.task.family
+  network_mode             = local.task.networkMode
+  requires_compatibilities = local.task.requiresCompatibilities
+  execution_role_arn       = local.task.executionRoleArn
+  task_role_arn            = local.task.taskRoleArn
+  container_definitions    = jsonencode(local.task.containerDefinitions)
+
+  placement_constraints {
+    type       = local.task.placementConstraints[0].type
+    expression = local.task.placementConstraints[0].expression
+  }
+
+  volume {
+    name = local.task.volumes[0].name
+
+    efs_volume_configuration {
+      file_system_id     = local.task.volumes[0].efsVolumeConfiguration.fileSystemId
+      transit_encryption = local.task.volumes[0].efsVolumeConfiguration.transitEncryption
+
+      authorization_config {
+        access_point_id = local.task.volumes[0].efsVolumeConfiguration.authorizationConfig.accessPointId
+        iam             = local.task.volumes[0].efsVolumeConfiguration.authorizationConfig.iam
+      }
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_ecs_service" "this" {
+  name                = var.name
+  cluster             = var.cluster_arn
+  task_definition     = aws_ecs_task_definition.this.arn
+  launch_type         = "EC2"
+  scheduling_strategy = "DAEMON"
+
+  deployment_minimum_healthy_percent = 0
+  deployment_maximum_percent         = 100
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+
+  network_configuration {
+    subnets         = var.subnet_ids
+    security_groups = [var.gpu_sg_id]
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    ignore_changes = [task_definition]
+  }
+}

@@ -1,0 +1,158 @@
+variable "name" {
+  description = "Name of the tier's Auto Scaling group, service, task family and log group (<stack>-gpu-<tier>)."
+  type        = string
+}
+
+variable "tier" {
+  description = "GPU tier: t4, a10g or a100 (deploy/ecs/gpu-worker-<tier>.json)."
+  type        = string
+
+  validation {
+    condition     = contains(["t4", "a10g", "a100"], var.tier)
+    error_message = "The tier must be t4, a10g or a100."
+  }
+}
+
+variable "region" {
+  description = "AWS region (task environment and log driver)."
+  type        = string
+}
+
+variable "instance_types" {
+  description = "Instance types the group may launch, in order of preference."
+  type        = list(string)
+}
+
+variable "min_size" {
+  description = "Hosts at least (the seed: 1)."
+  type        = number
+  default     = 1
+}
+
+variable "max_size" {
+  description = "Hosts at most (the seed: 10)."
+  type        = number
+  default     = 10
+}
+
+variable "on_demand_base_capacity" {
+  description = "Hosts that are always on-demand."
+  type        = number
+  default     = 1
+}
+
+variable "on_demand_percentage_above_base" {
+  description = "Percentage of on-demand hosts above the base (the rest are spot)."
+  type        = number
+  default     = 0
+}
+
+variable "ami_ssm_parameter" {
+  description = "SSM parameter holding the ECS GPU-optimized AMI id."
+  type        = string
+  default     = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
+}
+
+variable "root_volume_gb" {
+  description = "Root volume size (images, InvokeAI's working files)."
+  type        = number
+  default     = 200
+}
+
+variable "subnet_ids" {
+  description = "Private subnets of the hosts and tasks."
+  type        = list(string)
+}
+
+variable "gpu_sg_id" {
+  description = "Security group of the hosts and tasks (sg-gpu)."
+  type        = string
+}
+
+variable "instance_profile_arn" {
+  description = "Instance profile of the hosts."
+  type        = string
+}
+
+variable "cluster_name" {
+  description = "ECS cluster the hosts join."
+  type        = string
+}
+
+variable "cluster_arn" {
+  description = "ECS cluster of the daemon service."
+  type        = string
+}
+
+variable "gpu_image" {
+  description = "Image of the GPU worker (deploy/docker/Dockerfile.gpu-worker) that Terraform registers; the deploy workflow rolls newer ones out."
+  type        = string
+}
+
+variable "invokeai_image" {
+  description = "InvokeAI image of the sidecar."
+  type        = string
+}
+
+variable "engine" {
+  description = "Image engine the worker drives (--engine)."
+  type        = string
+}
+
+variable "execution_role_arn" {
+  description = "Task execution role of the GPU task."
+  type        = string
+}
+
+variable "task_role_arn" {
+  description = "Task role of the GPU task."
+  type        = string
+}
+
+variable "temporal_address" {
+  description = "Temporal frontend host:port (TEMPORAL_ADDRESS)."
+  type        = string
+}
+
+variable "temporal_namespace" {
+  description = "Temporal namespace (TEMPORAL_NAMESPACE)."
+  type        = string
+}
+
+variable "images_bucket" {
+  description = "Images bucket (S3_BUCKET)."
+  type        = string
+}
+
+variable "redis_url_secret_arn" {
+  description = "Secret holding REDIS_URL."
+  type        = string
+}
+
+variable "efs_file_system_id" {
+  description = "Model cache file system."
+  type        = string
+}
+
+variable "efs_access_point_id" {
+  description = "Model cache /models access point."
+  type        = string
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of the worker."
+  type        = string
+  default     = "info"
+}
+
+variable "log_retention_days" {
+  description = "Days container logs are kept."
+  type        = number
+  default     = 30
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
