@@ -87,6 +87,7 @@ func (s *Server) createGeneration(c *gin.Context) {
 	}
 	hash := req.hash()
 	id := jobID(u.ID, idemKey)
+	logIDs(c, id, workflows.GenerationID(id))
 	if idemKey != "" && s.replayed(c, u, id, hash) {
 		admissions.WithLabelValues("replayed", plan.Slug).Inc()
 		return
@@ -252,6 +253,7 @@ func parseJobID(c *gin.Context) (string, bool) {
 		notFound(c, "generation")
 		return "", false
 	}
+	logIDs(c, id.String(), workflows.GenerationID(id.String()))
 	return id.String(), true
 }
 

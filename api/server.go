@@ -51,9 +51,22 @@ type Server struct {
 }
 
 const (
-	ctxRequestID = "request_id"
-	ctxUser      = "user"
+	ctxRequestID  = "request_id"
+	ctxUser       = "user"
+	ctxJobID      = "job_id"
+	ctxWorkflowID = "workflow_id"
 )
+
+// logIDs puts the job and workflow a request concerns on its access log
+// line ("" leaves one out).
+func logIDs(c *gin.Context, jobID, workflowID string) {
+	if jobID != "" {
+		c.Set(ctxJobID, jobID)
+	}
+	if workflowID != "" {
+		c.Set(ctxWorkflowID, workflowID)
+	}
+}
 
 // Router builds the HTTP handler.
 func (s *Server) Router() *gin.Engine {
@@ -111,6 +124,11 @@ func (s *Server) accessLog(c *gin.Context) {
 		"route", c.FullPath(), "status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds()}
 	if u, ok := c.Get(ctxUser); ok {
 		attrs = append(attrs, "user_id", u.(store.User).ID)
+	}
+	for _, k := range []string{ctxJobID, ctxWorkflowID} {
+		if v := c.GetString(k); v != "" {
+			attrs = append(attrs, k, v)
+		}
 	}
 	if len(c.Errors) > 0 {
 		attrs = append(attrs, "err", c.Errors.String())

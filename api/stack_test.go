@@ -57,7 +57,8 @@ type stack struct {
 
 // stackOptions widen the stack.
 type stackOptions struct {
-	billing bool // serve subscriptions through stripe-mock
+	billing bool      // serve subscriptions through stripe-mock
+	logs    io.Writer // JSON logs of every component, at debug level (nil: discarded)
 }
 
 func newStack(t testing.TB, stepDelay time.Duration) *stack {
@@ -89,6 +90,9 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	}
 	tc := testenv.Temporal(t, api.SearchAttributes)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if opts.logs != nil {
+		log = slog.New(slog.NewJSONHandler(opts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	s := &stack{t: t, store: store.New(pool), hub: progress.NewHub(rdb), objects: objects, temporal: tc,
 		gpu: map[string]worker.Worker{}}
 	s.render = &activities.Render{Engine: sim.New(sim.Config{StepDelay: stepDelay}), Objects: objects, Progress: s.hub,

@@ -241,6 +241,9 @@ func (s *Server) billingError(c *gin.Context, err error) {
 
 func (s *Server) liveSubscription(c *gin.Context) (store.Subscription, bool) {
 	sub, err := s.Store.LiveSubscription(c.Request.Context(), user(c).ID)
+	if err == nil {
+		logIDs(c, "", workflows.SubscriptionID(sub.ID))
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		notFound(c, "subscription")
 		return sub, false

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -15,6 +16,7 @@ import (
 	"github.com/easel/easel/progress"
 	"github.com/easel/easel/storage"
 	"github.com/easel/easel/store"
+	"github.com/easel/easel/temporalprom"
 )
 
 // deps are the connections a subcommand opened; close releases them.
@@ -88,7 +90,7 @@ func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) 
 	}
 	if needs.Temporal {
 		c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-			Logger: sdklog.NewStructuredLogger(d.log)})
+			Logger: sdklog.NewStructuredLogger(d.log), MetricsHandler: temporalprom.New(prometheus.DefaultRegisterer)})
 		if err != nil {
 			return fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
 		}
