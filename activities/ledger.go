@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -100,6 +101,9 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 		}
 	}
 	jobsFinished.WithLabelValues(store.StatusCompleted).Inc()
+	if !g.CreatedAt.IsZero() {
+		jobDuration.WithLabelValues(in.GPUTier).Observe(time.Since(g.CreatedAt).Seconds())
+	}
 	l.publish(ctx, progress.Status{JobID: in.JobID, State: progress.StateCompleted, Progress: 1,
 		Images: in.Params.BatchSize, Image: len(in.Images),
 		Message: fmt.Sprintf("%d of %d images, %d credits", len(in.Images), in.Params.BatchSize, settled)})

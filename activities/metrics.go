@@ -23,6 +23,11 @@ var (
 		Name: "easel_credits_settled_total",
 		Help: "Credits charged for finished generations.",
 	})
+	jobDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "easel_generation_duration_seconds",
+		Help:    "Time from admission to settlement of completed generations, by GPU tier (queue wait included).",
+		Buckets: prometheus.ExponentialBuckets(0.5, 2, 14),
+	}, []string{"tier"})
 	jobsFinished = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "easel_generations_finished_total",
 		Help: "Generations that ended, by status (completed, failed, canceled).",

@@ -54,6 +54,10 @@ func Decide(c Config, s State, o Observation) (Decision, State) {
 		d.Desired, d.Reason = b.Min, fmt.Sprintf("below minimum %d", b.Min)
 	case o.Capacity > b.Max:
 		d.Desired, d.Reason = b.Max, maxReason(b)
+	case o.Capacity == 0 && o.Backlog > 0 && b.Max > 0:
+		// A tier scaled to zero (min 0, e.g. the A100s) must wake for its
+		// first job: the backlog rules alone would wait for 11 of them.
+		d.Desired, d.Reason = 1, "work waiting and no hosts"
 	default:
 		d = scale(c, s, d, b)
 	}

@@ -241,3 +241,26 @@ func TestParseRulesAndWindows(t *testing.T) {
 		}
 	}
 }
+
+// A tier allowed to scale to zero wakes for its first job, and goes back to
+// zero once the backlog has been low for the hold.
+func TestDecideWakesFromZero(t *testing.T) {
+	c := DefaultConfig()
+	c.Min, c.Windows = 0, nil
+	d, s := Decide(c, State{}, Observation{At: noon, Backlog: 0, Capacity: 0})
+	if d.Changed() {
+		t.Fatalf("idle tier at zero: %+v", d)
+	}
+	d, s = Decide(c, s, Observation{At: noon.Add(time.Minute), Backlog: 1, Capacity: 0})
+	if d.Desired != 1 {
+		t.Fatalf("one job waiting at zero: desired %d (%s)", d.Desired, d.Reason)
+	}
+	d, s = Decide(c, s, Observation{At: noon.Add(2 * time.Minute), Backlog: 0, Capacity: 1})
+	if d.Changed() {
+		t.Fatalf("just woken: %+v", d)
+	}
+	d, _ = Decide(c, s, Observation{At: noon.Add(13 * time.Minute), Backlog: 0, Capacity: 1})
+	if d.Desired != 0 {
+		t.Fatalf("low for 11 minutes: desired %d (%s)", d.Desired, d.Reason)
+	}
+}

@@ -50,6 +50,7 @@ type Config struct {
 	AutoscaleGroups       string        `env:"AUTOSCALE_GROUPS"`
 	AutoscaleMin          int           `env:"AUTOSCALE_MIN" envDefault:"1"`
 	AutoscaleMax          int           `env:"AUTOSCALE_MAX" envDefault:"10"`
+	AutoscaleTierMin      string        `env:"AUTOSCALE_TIER_MIN" envDefault:"a100=0"`
 	AutoscaleUpRules      string        `env:"AUTOSCALE_UP_RULES" envDefault:"10:1:5m,50:3:3m"`
 	AutoscaleInBelow      int64         `env:"AUTOSCALE_IN_BELOW" envDefault:"3"`
 	AutoscaleInFor        time.Duration `env:"AUTOSCALE_IN_FOR" envDefault:"10m"`

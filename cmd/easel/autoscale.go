@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,17 +158,38 @@ func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 	return p, nil
 }
 
-// autoscaleGroups parses AUTOSCALE_GROUPS ("t4=asg-a,a10g=asg-b").
-func autoscaleGroups(s string) (map[string]string, error) {
-	groups := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		tier, group, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		if !ok || tier == "" || group == "" {
-			return nil, fmt.Errorf("AUTOSCALE_GROUPS: %q is not tier=group", kv)
-		}
-		groups[tier] = group
+// tierValues parses "t4=a,a10g=b" settings (AUTOSCALE_GROUPS,
+// AUTOSCALE_TIER_MIN) into a map by tier.
+func tierValues(name, s string) (map[string]string, error) {
+	values := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return values, nil
 	}
-	return groups, nil
+	for _, kv := range strings.Split(s, ",") {
+		tier, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || tier == "" || v == "" {
+			return nil, fmt.Errorf("%s: %q is not tier=value", name, kv)
+		}
+		values[tier] = v
+	}
+	return values, nil
+}
+
+// tierPolicy is the policy of one tier: AUTOSCALE_TIER_MIN may lower or
+// raise the minimum of a tier (default a100=0: a p4d.24xlarge idling
+// costs about $23,600 a month; the autoscaler wakes it for the first job).
+func tierPolicy(policy autoscale.Config, tier string, mins map[string]string) (autoscale.Config, error) {
+	if v, ok := mins[tier]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return policy, fmt.Errorf("AUTOSCALE_TIER_MIN: %s=%q is not a number", tier, v)
+		}
+		policy.Min = n
+	}
+	if err := policy.Validate(); err != nil {
+		return policy, fmt.Errorf("autoscaling policy of %s: %w", tier, err)
+	}
+	return policy, nil
 }
 
 // serveAutoscaler, with AUTOSCALE_DRIVER=ec2, registers the autoscaler on
@@ -182,7 +204,11 @@ func serveAutoscaler(ctx context.Context, d *deps, cfg config.Config, w worker.W
 	if err != nil {
 		return err
 	}
-	groups, err := autoscaleGroups(cfg.AutoscaleGroups)
+	groups, err := tierValues("AUTOSCALE_GROUPS", cfg.AutoscaleGroups)
+	if err != nil {
+		return err
+	}
+	mins, err := tierValues("AUTOSCALE_TIER_MIN", cfg.AutoscaleTierMin)
 	if err != nil {
 		return err
 	}
@@ -193,7 +219,11 @@ func serveAutoscaler(ctx context.Context, d *deps, cfg config.Config, w worker.W
 	autoscale.Register(w, &autoscale.Activities{Service: d.temporal.WorkflowService(),
 		Namespace: cfg.TemporalNamespace, Driver: autoscale.NewEC2(awsCfg, groups)})
 	for tier := range groups {
-		if _, err := autoscale.EnsureWorkflow(ctx, d.temporal, tier, policy); err != nil {
+		p, err := tierPolicy(policy, tier, mins)
+		if err != nil {
+			return err
+		}
+		if _, err := autoscale.EnsureWorkflow(ctx, d.temporal, tier, p); err != nil {
 			return fmt.Errorf("start autoscaler for %s: %w", tier, err)
 		}
 	}

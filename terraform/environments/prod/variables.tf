@@ -120,12 +120,14 @@ variable "gpu_tiers" {
       on_demand_percentage_above_base = 0
     }
     # Eight A100s per host: InvokeAI holds all eight, the worker renders
-    # eight images at once (one slot per GPU).
+    # eight images at once (one slot per GPU). Scaled to zero when idle (an
+    # idle p4d.24xlarge costs about $23,600 a month): the autoscaler
+    # (AUTOSCALE_TIER_MIN defaults to a100=0) starts one for the first job.
     a100 = {
       instance_types                  = ["p4d.24xlarge"]
-      min_size                        = 1
+      min_size                        = 0
       max_size                        = 10
-      on_demand_base_capacity         = 1
+      on_demand_base_capacity         = 0
       on_demand_percentage_above_base = 100
     }
   }
