@@ -290,11 +290,23 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	}
 	s.checkMoney(t, u.ID)
 
+	// A refund after the subscription ended still claws back: the renewal's
+	// 2,000 unspent credits go, the free 50 stay.
+	late, lateSig := signedEvent(t, s.webhookSecret, "evt_refund_late", "charge.refunded",
+		map[string]any{"id": "ch_3", "object": "charge", "payment_intent": pays[0].PaymentIntentID}, time.Now())
+	if r := s.webhook(t, late, lateSig); r.status != http.StatusOK {
+		t.Fatalf("late refund: %d %s", r.status, r.body)
+	}
+	if got := s.available(t, u.ID); got != before+50-2000 {
+		t.Fatalf("after the late refund: available %d, want %d", got, before+50-2000)
+	}
+	s.checkMoney(t, u.ID)
+
 	// The billing summary shows the free subscription and the failed nothing.
 	r = s.do(t, http.MethodGet, "/v1/admin/billing", adminToken, nil)
 	var summary store.BillingSummary
 	r.decode(t, &summary)
-	if r.status != http.StatusOK || summary.ActiveByPlan["free"] < 1 || summary.Refunded30Days != 2999 {
+	if r.status != http.StatusOK || summary.ActiveByPlan["free"] < 1 || summary.Refunded30Days != 2*2999 {
 		t.Fatalf("billing summary: %d %s", r.status, r.body)
 	}
 	if mrr, free := businessGauge(t, s, "easel_mrr_cents", ""), businessGauge(t, s, "easel_subscriptions", "free"); mrr != 0 || free != 1 {

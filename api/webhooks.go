@@ -116,10 +116,7 @@ func (s *Server) deliverEvent(ctx context.Context, ev stripe.Event, obj eventObj
 	}
 	err := s.Temporal.SignalWorkflow(ctx, workflows.SubscriptionID(sub.ID), "", workflows.StripeEventSignal, signal)
 	if isNotFound(err) {
-		// The subscription has ended: nothing left to change.
-		s.Log.WarnContext(ctx, "stripe event for an ended subscription", "event", ev.ID, "type", ev.Type,
-			"subscription_id", sub.ID)
-		return nil
+		return s.applyAfterEnd(ctx, signal, sub.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("signal subscription %s with %s: %w", sub.ID, ev.ID, err)
@@ -139,4 +136,29 @@ func (s *Server) cardSaved(ctx context.Context, obj eventObject, sub store.Subsc
 		return err
 	}
 	return s.StartSubscription(ctx, sub, plan)
+}
+
+// applyAfterEnd applies an event whose subscription has ended: a refund or
+// a dispute still moves money (a canceled customer can be refunded), so it
+// is applied here, through the same idempotent activities the workflow
+// uses; anything else has nothing left to change.
+func (s *Server) applyAfterEnd(ctx context.Context, ev workflows.StripeEvent, subID string) error {
+	log := s.Log.With("event", ev.ID, "type", ev.Type, "subscription_id", subID)
+	switch {
+	case s.Billing == nil:
+	case ev.Type == workflows.EventChargeRefunded:
+		res, err := s.Billing.Refund(ctx, ev.PaymentIntentID)
+		if err != nil {
+			return fmt.Errorf("refund %s: %w", ev.PaymentIntentID, err)
+		}
+		log.InfoContext(ctx, "refund applied after the subscription ended", "clawed_back", res.ClawedBack)
+		return nil
+	case ev.Type == workflows.EventDisputeCreated:
+		if err := s.Billing.Dispute(ctx, ev.PaymentIntentID); err != nil {
+			return fmt.Errorf("dispute %s: %w", ev.PaymentIntentID, err)
+		}
+		return nil
+	}
+	log.InfoContext(ctx, "stripe event for an ended subscription: nothing to change")
+	return nil
 }
