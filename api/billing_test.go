@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stripe/stripe-go/v76/webhook"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/easel/easel/api"
@@ -302,15 +303,33 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	}
 	s.checkMoney(t, u.ID)
 
+	// Subscribing again replaces the free subscription.
+	r = s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": "basic", "payment_method": "pm_card_visa"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("subscribe from free: %d %s", r.status, r.body)
+	}
+	var basic api.SubscriptionView
+	waitFor(t, "basic active", func() bool {
+		basic, _ = s.subscription(t, token)
+		return basic.Plan == "basic" && basic.Status == store.SubActive
+	})
+	waitFor(t, "free workflow stopped", func() bool {
+		d, err := s.temporal.DescribeWorkflowExecution(ctx, workflows.SubscriptionID(free.ID), "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
+	waitFor(t, "basic credits", func() bool { return s.available(t, u.ID) == before+50-2000+500 })
+	s.checkMoney(t, u.ID)
+
 	// The billing summary shows the free subscription and the failed nothing.
 	r = s.do(t, http.MethodGet, "/v1/admin/billing", adminToken, nil)
 	var summary store.BillingSummary
 	r.decode(t, &summary)
-	if r.status != http.StatusOK || summary.ActiveByPlan["free"] < 1 || summary.Refunded30Days != 2*2999 {
+	if r.status != http.StatusOK || summary.ActiveByPlan["basic"] != 1 || summary.ActiveByPlan["free"] != 0 ||
+		summary.MRRCents != 999 || summary.Refunded30Days != 2*2999 {
 		t.Fatalf("billing summary: %d %s", r.status, r.body)
 	}
-	if mrr, free := businessGauge(t, s, "easel_mrr_cents", ""), businessGauge(t, s, "easel_subscriptions", "free"); mrr != 0 || free != 1 {
-		t.Fatalf("after the fallback: easel_mrr_cents %v, free subscriptions %v", mrr, free)
+	if mrr, n := businessGauge(t, s, "easel_mrr_cents", ""), businessGauge(t, s, "easel_subscriptions", "basic"); mrr != 999 || n != 1 {
+		t.Fatalf("after subscribing to basic: easel_mrr_cents %v, basic subscriptions %v", mrr, n)
 	}
 }
 

@@ -137,18 +137,15 @@ func (s *Server) createSubscription(ctx context.Context, u store.User, plan work
 		if s.TrialDays > 0 {
 			in.TrialEnd = in.PeriodStart.AddDate(0, 0, s.TrialDays)
 		}
-		ended, err := s.Store.EndFreeSubscription(ctx, u.ID)
-		if err != nil {
-			return store.Subscription{}, "", err
-		}
-		if ended != "" {
-			// Its row is final already; the workflow only has to stop.
-			if err := s.Temporal.CancelWorkflow(ctx, workflows.SubscriptionID(ended), ""); err != nil && !isNotFound(err) {
-				s.Log.WarnContext(ctx, "stop replaced free subscription", "subscription_id", ended, "err", err)
-			}
+		in.ReplaceFree = true
+	}
+	sub, ended, err := s.Store.CreateSubscription(ctx, in)
+	if err == nil && ended != "" {
+		// The free row is final already; its workflow only has to stop.
+		if err := s.Temporal.CancelWorkflow(ctx, workflows.SubscriptionID(ended), ""); err != nil && !isNotFound(err) {
+			s.Log.WarnContext(ctx, "stop replaced free subscription", "subscription_id", ended, "err", err)
 		}
 	}
-	sub, err := s.Store.CreateSubscription(ctx, in)
 	return sub, secret, err
 }
 

@@ -65,12 +65,12 @@ func TestSubscriptionFallback(t *testing.T) {
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
 	now := time.Now().UTC()
-	paid, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "pro", CustomerID: "cus_1",
+	paid, _, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "pro", CustomerID: "cus_1",
 		Status: store.SubIncomplete, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
+	if _, _, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
 		Status: store.SubIncomplete, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}); !errors.Is(err, store.ErrLiveSubscription) {
 		t.Fatalf("second live subscription: %v", err)
 	}
@@ -97,5 +97,14 @@ func TestSubscriptionFallback(t *testing.T) {
 	}
 	if p, err := s.UserPlan(ctx, u.ID); err != nil || p.Slug != store.FreePlan {
 		t.Fatalf("plan = %+v, %v", p, err)
+	}
+	// Subscribing again replaces the free subscription in one transaction.
+	again2, ended2, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
+		Status: store.SubIncomplete, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0), ReplaceFree: true})
+	if err != nil || ended2 != free || again2.Plan != "basic" {
+		t.Fatalf("replace free = %+v, ended %s, %v", again2, ended2, err)
+	}
+	if old, err := s.GetSubscription(ctx, free); err != nil || old.Status != store.SubCanceled || old.EndedAt == nil {
+		t.Fatalf("replaced free subscription = %+v, %v", old, err)
 	}
 }

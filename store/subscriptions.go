@@ -100,29 +100,45 @@ type NewSubscription struct {
 	PeriodEnd     time.Time
 	TrialEnd      time.Time // zero: no trial
 	SetupIntentID string
+	ReplaceFree   bool // end the user's live free subscription in the same transaction
 }
 
 // CreateSubscription inserts a live subscription, or returns
 // ErrLiveSubscription when the user has one (the unique index decides, so
-// two concurrent requests cannot both win).
-func (s *Store) CreateSubscription(ctx context.Context, in NewSubscription) (Subscription, error) {
+// two concurrent requests cannot both win). With in.ReplaceFree, a live
+// free subscription is ended in the same transaction and its id returned,
+// so the user is never left with neither or both.
+func (s *Store) CreateSubscription(ctx context.Context, in NewSubscription) (sub Subscription, endedFree string, err error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO user_subscriptions (user_id, plan_id, stripe_customer_id, status, current_period_start,
-		                                current_period_end, trial_end, setup_intent_id)
-		SELECT $1, p.id, $3, $4, $5, $6, $7, NULLIF($8, '') FROM subscription_plans p WHERE p.slug = $2
-		RETURNING id`, in.UserID, in.Plan, in.CustomerID, in.Status, in.PeriodStart, in.PeriodEnd,
-		nullTime(in.TrialEnd), in.SetupIntentID).Scan(&id)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if in.ReplaceFree {
+			err := tx.QueryRow(ctx, `
+				UPDATE user_subscriptions us SET status = 'canceled', ended_at = now()
+				FROM subscription_plans p
+				WHERE p.id = us.plan_id AND p.monthly_price = 0 AND us.user_id = $1
+				  AND us.status IN ('trialing', 'active', 'past_due') RETURNING us.id`, in.UserID).Scan(&endedFree)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("end free subscription: %w", err)
+			}
+		}
+		return tx.QueryRow(ctx, `
+			INSERT INTO user_subscriptions (user_id, plan_id, stripe_customer_id, status, current_period_start,
+			                                current_period_end, trial_end, setup_intent_id)
+			SELECT $1, p.id, $3, $4, $5, $6, $7, NULLIF($8, '') FROM subscription_plans p WHERE p.slug = $2
+			RETURNING id`, in.UserID, in.Plan, in.CustomerID, in.Status, in.PeriodStart, in.PeriodEnd,
+			nullTime(in.TrialEnd), in.SetupIntentID).Scan(&id)
+	})
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
-		return Subscription{}, ErrLiveSubscription
+		return Subscription{}, "", ErrLiveSubscription
 	case errors.Is(err, pgx.ErrNoRows):
-		return Subscription{}, fmt.Errorf("plan %q: %w", in.Plan, ErrNotFound)
+		return Subscription{}, "", fmt.Errorf("plan %q: %w", in.Plan, ErrNotFound)
 	case err != nil:
-		return Subscription{}, fmt.Errorf("create subscription of %s to %s: %w", in.UserID, in.Plan, err)
+		return Subscription{}, "", fmt.Errorf("create subscription of %s to %s: %w", in.UserID, in.Plan, err)
 	}
-	return s.GetSubscription(ctx, id)
+	sub, err = s.GetSubscription(ctx, id)
+	return sub, endedFree, err
 }
 
 func nullTime(t time.Time) any {
@@ -202,25 +218,6 @@ func (s *Store) FallbackSubscription(ctx context.Context, oldID, status, freePla
 	})
 	if err != nil {
 		return "", fmt.Errorf("move subscription %s to %s: %w", oldID, freePlan, err)
-	}
-	return id, nil
-}
-
-// EndFreeSubscription ends the user's live free subscription, if any, so a
-// paid one can take its place; it returns the ended subscription's id, or
-// "" when there was none.
-func (s *Store) EndFreeSubscription(ctx context.Context, userID string) (string, error) {
-	var id string
-	err := s.pool.QueryRow(ctx, `
-		UPDATE user_subscriptions us SET status = 'canceled', ended_at = now()
-		FROM subscription_plans p
-		WHERE p.id = us.plan_id AND p.monthly_price = 0 AND us.user_id = $1
-		  AND us.status IN ('trialing', 'active', 'past_due') RETURNING us.id`, userID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("end free subscription of %s: %w", userID, err)
 	}
 	return id, nil
 }
