@@ -288,6 +288,13 @@ func testBadInput(t *testing.T, s *stack) {
 			t.Fatalf("graph not kept with the job: %s", g.Params)
 		}
 	}
+	// FLUX at 1536x1536 is within Basic's limits but not its T4's memory:
+	// refused before anything is held, with the numbers.
+	r := s.do(t, http.MethodPost, "/v1/generations", basic, `{"prompt":"x","model":"flux","width":1536,"height":1536}`)
+	expectFieldProblem(t, r, "width")
+	if !strings.Contains(string(r.body), "GiB of GPU memory") {
+		t.Fatalf("too large for the tier: %s", r.body)
+	}
 	var list struct{ Generations []api.GenerationView }
 	s.do(t, http.MethodGet, "/v1/generations", basic, nil).decode(t, &list)
 	if len(list.Generations) != 0 || s.credits(t, basic).Available != 100 {

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/easel/easel/engine"
+	"github.com/easel/easel/gpu"
 	"github.com/easel/easel/store"
 )
 
@@ -169,6 +170,13 @@ func (r *GenerationRequest) validate(plan store.Plan) []FieldError {
 	}
 	if r.BatchSize < 1 || r.BatchSize > plan.MaxBatchSize {
 		add("batch_size", "must be between 1 and %d on the %s plan", plan.MaxBatchSize, plan.Name)
+	}
+	if len(errs) == 0 {
+		// Images render one at a time, so one image must fit the tier's GPU.
+		if fits, need, have := gpu.FitsTier(plan.GPUTier, r.Model, r.Width, r.Height); !fits {
+			add("width", "%s at %dx%d needs about %.1f GiB of GPU memory; the %s plan's %s GPUs have %.1f GiB: choose a smaller size or model",
+				r.Model, r.Width, r.Height, need, plan.Name, strings.ToUpper(plan.GPUTier), have)
+		}
 	}
 	return errs
 }

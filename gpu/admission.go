@@ -25,6 +25,23 @@ var Footprints = map[string]Footprint{
 	engine.ModelFlux: {WeightsGiB: 11.5, PerMegapixelGiB: 2.0},
 }
 
+// TierMemoryGiB is the GPU memory a render can use on each tier's GPUs
+// (what NVML reports in all, less the driver's reserve): T4 16 GB, A10G
+// 24 GB, the p4d.24xlarge's A100 40 GB. The API refuses a request that
+// cannot fit before holding any credits.
+var TierMemoryGiB = map[string]float64{"t4": 15.0, "a10g": 22.0, "a100": 39.4}
+
+// FitsTier says whether one image of the request fits the tier's GPUs, and
+// the estimate in GiB.
+func FitsTier(tier, model string, width, height int) (fits bool, needGiB, haveGiB float64) {
+	need, ok := Estimate(model, width, height, 1)
+	have, known := TierMemoryGiB[tier]
+	if !ok || !known {
+		return true, 0, 0
+	}
+	return float64(need)/gib <= have, float64(need) / gib, have
+}
+
 // ContextOverheadGiB is what a CUDA context and the allocator's slack take
 // before any weights load.
 const ContextOverheadGiB = 0.5
