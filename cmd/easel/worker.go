@@ -243,11 +243,20 @@ func newEngine(name string, cfg config.Config, d *deps) (engine.Engine, error) {
 	case "sim":
 		return sim.New(sim.Config{StepDelay: cfg.SimStepDelay}), nil
 	case "invokeai":
-		eng, err := invokeai.New(invokeai.Config{BaseURL: cfg.InvokeAIURL, Redis: d.redis, Logger: d.log})
-		if err != nil {
-			return nil, fmt.Errorf("engine invokeai: %w", err)
+		// INVOKEAI_URL may list one server per GPU (by NVML index): each
+		// render then goes to the server of the device it is pinned to.
+		var per engine.PerDevice
+		for _, url := range strings.Split(cfg.InvokeAIURL, ",") {
+			eng, err := invokeai.New(invokeai.Config{BaseURL: strings.TrimSpace(url), Redis: d.redis, Logger: d.log})
+			if err != nil {
+				return nil, fmt.Errorf("engine invokeai: %w", err)
+			}
+			per = append(per, eng)
 		}
-		return eng, nil
+		if len(per) == 1 {
+			return per[0], nil
+		}
+		return per, nil
 	}
 	return nil, fmt.Errorf("--engine %q is not available; use %s", name, strings.Join(engines, " or "))
 }
