@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/easel/easel/autoscale"
 )
 
 // --- docker-compose.yml ---
@@ -361,20 +363,43 @@ func envValue(c containerDef, name string) string {
 	return ""
 }
 
+// invokeAIBasePort is the port of the first InvokeAI server of a GPU task;
+// server i listens on invokeAIBasePort+i.
+const invokeAIBasePort = 9090
+
+// checkGPUTask: a GPU task runs the worker and one InvokeAI server per GPU of
+// the tier's hosts (autoscale.TierSpecs). The worker reserves every GPU of
+// the host, which makes the task a GPU task (ECS starts its containers that
+// name NVIDIA_VISIBLE_DEVICES on the nvidia runtime) and shows the worker
+// all GPUs in NVML order; server i reserves none and names GPU i itself
+// (NVIDIA_VISIBLE_DEVICES=i), since the GPUs ECS hands to reserving
+// containers come in no guaranteed order. INVOKEAI_URL lists the servers in
+// GPU order, so engine.PerDevice sends a render pinned to GPU i to server i.
 func checkGPUTask(t *testing.T, where, tier string, td taskDefinition) {
-	var worker, invokeai *containerDef
+	spec, ok := autoscale.TierSpecs[tier]
+	if !ok || spec.GPUs < 1 {
+		t.Errorf("%s: autoscale.TierSpecs has no GPU count for tier %s", where, tier)
+		return
+	}
+	var worker *containerDef
+	servers := map[int]*containerDef{}
 	for i, c := range td.Containers {
-		switch c.Name {
-		case "easel-gpu-worker":
+		switch {
+		case c.Name == "easel-gpu-worker":
 			worker = &td.Containers[i]
-		case "invokeai":
-			invokeai = &td.Containers[i]
+		case strings.HasPrefix(c.Name, "invokeai-"):
+			n, err := strconv.Atoi(strings.TrimPrefix(c.Name, "invokeai-"))
+			if err != nil || n < 0 || strconv.Itoa(n) != strings.TrimPrefix(c.Name, "invokeai-") {
+				t.Errorf("%s: InvokeAI container %s is not named invokeai-<GPU index>", where, c.Name)
+				continue
+			}
+			servers[n] = &td.Containers[i]
 		default:
 			t.Errorf("%s: unexpected container %s", where, c.Name)
 		}
 	}
-	if worker == nil || invokeai == nil {
-		t.Errorf("%s: want the easel-gpu-worker and invokeai containers", where)
+	if worker == nil {
+		t.Errorf("%s: no easel-gpu-worker container", where)
 		return
 	}
 	cmd := strings.Join(worker.Command, " ")
@@ -384,26 +409,104 @@ func checkGPUTask(t *testing.T, where, tier string, td taskDefinition) {
 	if len(td.PlacementConstraints) != 1 || td.PlacementConstraints[0]["expression"] != "attribute:easel.tier == "+tier {
 		t.Errorf("%s: tasks must be placed on %s hosts (attribute:easel.tier == %s)", where, tier, tier)
 	}
-	// InvokeAI holds the host's GPUs; the worker renders one image per GPU
-	// (GPU_SLOTS is its count where NVML is missing) through INVOKEAI_URL.
-	gpus := 0
-	for _, r := range invokeai.Resources {
-		if r.Type == "GPU" {
-			gpus, _ = strconv.Atoi(r.Value)
+
+	// One InvokeAI server per GPU of the host: invokeai-0 .. invokeai-<N-1>.
+	if len(servers) != spec.GPUs {
+		t.Errorf("%s: %d InvokeAI containers, but %s hosts (%s) have %d GPUs", where, len(servers), tier, spec.Instance, spec.GPUs)
+	}
+	gpuReservation := func(c containerDef) int {
+		n := 0
+		for _, r := range c.Resources {
+			if r.Type == "GPU" {
+				v, err := strconv.Atoi(r.Value)
+				if err != nil || v < 1 {
+					t.Errorf("%s container %s: GPU reservation %q", where, c.Name, r.Value)
+				}
+				n += v
+			}
+		}
+		return n
+	}
+	// The worker holds the host's GPUs (ECS sets its NVIDIA_VISIBLE_DEVICES
+	// to all of them: NVML telemetry, health, VRAM admission) and renders
+	// one image per GPU (GPU_SLOTS is that count where NVML is missing).
+	if got := gpuReservation(*worker); got != spec.GPUs {
+		t.Errorf("%s: the worker reserves %d GPUs, want all %d of the host", where, got, spec.GPUs)
+	}
+	if slots := envValue(*worker, "GPU_SLOTS"); slots != strconv.Itoa(spec.GPUs) {
+		t.Errorf("%s: GPU_SLOTS=%s, want %d (one slot per GPU)", where, slots, spec.GPUs)
+	}
+	metricsPort := strings.TrimPrefix(envValue(*worker, "METRICS_ADDR"), ":")
+	if _, err := strconv.Atoi(metricsPort); err != nil {
+		t.Errorf("%s: METRICS_ADDR=%q, want :<port>", where, envValue(*worker, "METRICS_ADDR"))
+	}
+
+	var urls []string
+	ports := map[string]string{} // port -> container
+	for i := range spec.GPUs {
+		c := servers[i]
+		if c == nil {
+			t.Errorf("%s: no InvokeAI container for GPU %d (invokeai-%d)", where, i, i)
+			continue
+		}
+		cw := where + " container " + c.Name
+		if c.Image != "${invokeai_image}" {
+			t.Errorf("%s runs %s, want ${invokeai_image}", cw, c.Image)
+		}
+		// GPU i, named by the server itself: a reservation would hand it
+		// a GPU of ECS's choosing and overwrite NVIDIA_VISIBLE_DEVICES.
+		if n := gpuReservation(*c); n != 0 {
+			t.Errorf("%s reserves %d GPUs; it must name its GPU with NVIDIA_VISIBLE_DEVICES=%d instead", cw, n, i)
+		}
+		if v := envValue(*c, "NVIDIA_VISIBLE_DEVICES"); v != strconv.Itoa(i) {
+			t.Errorf("%s: NVIDIA_VISIBLE_DEVICES=%q, want %d", cw, v, i)
+		}
+		if v := envValue(*c, "NVIDIA_DRIVER_CAPABILITIES"); !strings.Contains(v, "compute") {
+			t.Errorf("%s: NVIDIA_DRIVER_CAPABILITIES=%q lacks compute (CUDA)", cw, v)
+		}
+		if v := envValue(*c, "CUDA_VISIBLE_DEVICES"); v != "" {
+			t.Errorf("%s: CUDA_VISIBLE_DEVICES=%q; the container sees only its own GPU, as CUDA device 0", cw, v)
+		}
+		if h := envValue(*c, "INVOKEAI_HOST"); h != "127.0.0.1" {
+			t.Errorf("%s: INVOKEAI_HOST=%q, want 127.0.0.1 (the task's loopback)", cw, h)
+		}
+		port := envValue(*c, "INVOKEAI_PORT")
+		if want := strconv.Itoa(invokeAIBasePort + i); port != want {
+			t.Errorf("%s: INVOKEAI_PORT=%q, want %s", cw, port, want)
+		}
+		if other, dup := ports[port]; dup {
+			t.Errorf("%s listens on %s, as %s does", cw, port, other)
+		}
+		ports[port] = c.Name
+		if port == metricsPort {
+			t.Errorf("%s: the worker's metrics port %s collides with InvokeAI's", cw, metricsPort)
+		}
+		urls = append(urls, "http://127.0.0.1:"+port)
+		if c.HealthCheck == nil || !slices.ContainsFunc(c.HealthCheck.Command, func(s string) bool {
+			return strings.Contains(s, "http://127.0.0.1:"+port+healthPath)
+		}) {
+			t.Errorf("%s: the health check does not probe its own port (%s)", cw, port)
+		}
+		if !slices.ContainsFunc(worker.DependsOn, func(d dependency) bool { return d.ContainerName == c.Name && d.Condition == "HEALTHY" }) {
+			t.Errorf("%s: the worker does not wait for %s to be healthy", where, c.Name)
+		}
+		// Each server has its own root (model database, outputs): in its
+		// own container layer, not on a volume the others mount.
+		root := envValue(*c, "INVOKEAI_ROOT")
+		for _, m := range c.MountPoints {
+			if root == "" || root == m.ContainerPath || strings.HasPrefix(root, strings.TrimSuffix(m.ContainerPath, "/")+"/") {
+				t.Errorf("%s: INVOKEAI_ROOT=%q is on the shared volume %s", cw, root, m.SourceVolume)
+			}
+		}
+		if !slices.ContainsFunc(c.MountPoints, func(m mountPoint) bool { return m.ContainerPath == "/models" }) || envValue(*c, "INVOKEAI_MODELS_DIR") != "/models" {
+			t.Errorf("%s: the model cache (EFS) must be mounted at /models and be INVOKEAI_MODELS_DIR", cw)
 		}
 	}
-	if slots := envValue(*worker, "GPU_SLOTS"); gpus == 0 || slots != strconv.Itoa(gpus) {
-		t.Errorf("%s: GPU_SLOTS=%s but InvokeAI holds %d GPUs", where, slots, gpus)
+	// INVOKEAI_URL: the servers in GPU (NVML index) order.
+	if url, want := envValue(*worker, "INVOKEAI_URL"), strings.Join(urls, ","); url != want {
+		t.Errorf("%s: INVOKEAI_URL=%q, want %q (one server per GPU, in GPU order)", where, url, want)
 	}
-	if url, want := envValue(*worker, "INVOKEAI_URL"), "http://127.0.0.1:"+envValue(*invokeai, "INVOKEAI_PORT"); url != want {
-		t.Errorf("%s: INVOKEAI_URL=%q, but InvokeAI listens at %s", where, url, want)
-	}
-	if strings.TrimPrefix(envValue(*worker, "METRICS_ADDR"), ":") == envValue(*invokeai, "INVOKEAI_PORT") {
-		t.Errorf("%s: the worker's metrics port collides with InvokeAI's", where)
-	}
-	if !slices.ContainsFunc(worker.DependsOn, func(d dependency) bool { return d.ContainerName == "invokeai" && d.Condition == "HEALTHY" }) {
-		t.Errorf("%s: the worker does not wait for InvokeAI to be healthy", where)
-	}
+
 	// A drained worker must have finished (drain, then the failover grace)
 	// before ECS kills it.
 	drain, err := time.ParseDuration(envValue(*worker, "DRAIN_TIMEOUT"))

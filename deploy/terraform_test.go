@@ -16,6 +16,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/easel/easel/autoscale"
 )
 
 // tfModule is one directory of .tf files: a module or a root.
@@ -570,6 +572,14 @@ func constValue(t *testing.T, where string, e hcl.Expression) cty.Value {
 	return v
 }
 
+// instanceGPUs: NVIDIA GPUs per EC2 instance type (the types a GPU tier may
+// list; add one here before listing it).
+var instanceGPUs = map[string]int{
+	"g4dn.xlarge": 1, "g4dn.2xlarge": 1, "g4dn.4xlarge": 1, "g4dn.8xlarge": 1, "g4dn.16xlarge": 1, "g4dn.12xlarge": 4, "g4dn.metal": 8,
+	"g5.xlarge": 1, "g5.2xlarge": 1, "g5.4xlarge": 1, "g5.8xlarge": 1, "g5.16xlarge": 1, "g5.12xlarge": 4, "g5.24xlarge": 4, "g5.48xlarge": 8,
+	"p4d.24xlarge": 8, "p4de.24xlarge": 8,
+}
+
 func stringList(v cty.Value) []string {
 	var out []string
 	for it := v.ElementIterator(); it.Next(); {
@@ -701,6 +711,17 @@ func TestTerraformSeed(t *testing.T) {
 		}
 		if !g.GetAttr("min_size").RawEquals(cty.NumberIntVal(minHosts[tier])) || !g.GetAttr("max_size").RawEquals(cty.NumberIntVal(10)) {
 			t.Errorf("gpu_tiers.%s: min %#v max %#v, want %d and 10", tier, g.GetAttr("min_size"), g.GetAttr("max_size"), minHosts[tier])
+		}
+		// The tier's task (deploy/ecs/gpu-worker-<tier>.json) runs one
+		// InvokeAI server per GPU and the worker reserves them all, so every
+		// instance type of the tier must have exactly the tier's GPUs.
+		for _, typ := range stringList(g.GetAttr("instance_types")) {
+			n, known := instanceGPUs[typ]
+			if want := autoscale.TierSpecs[tier].GPUs; !known {
+				t.Errorf("gpu_tiers.%s: instance type %s is not in instanceGPUs; add its GPU count (the task wants %d)", tier, typ, want)
+			} else if n != want {
+				t.Errorf("gpu_tiers.%s: %s has %d GPUs, but the tier's task runs %d InvokeAI servers", tier, typ, n, want)
+			}
 		}
 	}
 

@@ -119,8 +119,10 @@ variable "gpu_tiers" {
       on_demand_base_capacity         = 1
       on_demand_percentage_above_base = 0
     }
-    # Eight A100s per host: InvokeAI holds all eight, the worker renders
-    # eight images at once (one slot per GPU). Scaled to zero when idle (an
+    # Eight A100s per host: eight InvokeAI servers, one per GPU, and the
+    # worker renders eight images at once (one slot per GPU, each on its
+    # GPU's server). Every instance type of a tier must have the tier's GPU
+    # count (deploy/ecs/gpu-worker-<tier>.json, docs/deploy.md "GPU hosts"). Scaled to zero when idle (an
     # idle p4d.24xlarge costs about $23,600 a month): the autoscaler
     # (AUTOSCALE_TIER_MIN defaults to a100=0) starts one for the first job.
     a100 = {

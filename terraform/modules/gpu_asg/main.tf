@@ -1,7 +1,10 @@
 # One GPU tier (seed section 4): an Auto Scaling group of ECS GPU hosts
 # (launch template on the ECS GPU-optimized AMI, mixed instances: on-demand
 # base plus spot), and a daemon service that runs the tier's GPU task (the
-# easel GPU worker with its InvokeAI sidecar) on every host of the group.
+# easel GPU worker with one InvokeAI sidecar per GPU) on every host of the
+# group. The task's worker reserves every GPU of the host and InvokeAI server
+# i names GPU i (docs/deploy.md "GPU hosts"), so every instance type of the
+# tier must have the tier's GPU count (deploy/terraform_test.go checks).
 #
 # Capacity is the autoscaler's: the AutoscalerWorkflow of the tier, run by
 # the control worker (AUTOSCALE_DRIVER=ec2, AUTOSCALE_GROUPS from asg_name),

@@ -19,7 +19,7 @@ variable "region" {
 }
 
 variable "instance_types" {
-  description = "Instance types the group may launch, in order of preference."
+  description = "Instance types the group may launch, in order of preference; all with the GPU count of the tier's task definition (one InvokeAI server per GPU)."
   type        = list(string)
 }
 
@@ -90,7 +90,7 @@ variable "gpu_image" {
 }
 
 variable "invokeai_image" {
-  description = "InvokeAI image of the sidecar."
+  description = "InvokeAI image of the sidecars (one InvokeAI server per GPU)."
   type        = string
 }
 
