@@ -17,6 +17,10 @@ import (
 	"github.com/easel/easel/store"
 )
 
+// errNoStripe fails a charge on a worker without STRIPE_SECRET_KEY. It
+// retries: a worker with Stripe configured (after a deploy) picks it up.
+var errNoStripe = errors.New("stripe is not configured on this worker (STRIPE_SECRET_KEY)")
+
 // ErrStripeInvalidRequest is a charge or customer request Stripe refused as
 // malformed (bad parameters, unknown customer, revoked key, an idempotency
 // key reused with other parameters). Retrying sends the same request, so it
@@ -64,6 +68,9 @@ func NewStripeAPI(key, baseURL string, httpClient *http.Client) *client.API {
 // rate limit or network failure is a plain error, so the activity retries
 // with the same idempotency key and Stripe answers the first outcome.
 func (b *Billing) Charge(ctx context.Context, in ChargeInput) (ChargeResult, error) {
+	if b.Stripe == nil {
+		return ChargeResult{}, errNoStripe
+	}
 	if err := in.validate(); err != nil {
 		return ChargeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err)
 	}

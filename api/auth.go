@@ -67,6 +67,9 @@ func (s *Server) authenticate(c *gin.Context) {
 		problem(c, http.StatusForbidden, "account-suspended", "Account suspended", "this account is suspended", nil)
 		return
 	}
+	if u.Created {
+		s.welcome(c.Request.Context(), u)
+	}
 	c.Set(ctxUser, u)
 	c.Request = c.Request.WithContext(store.WithScope(c.Request.Context(), store.Scope{UserID: u.ID}))
 	c.Next()

@@ -417,8 +417,12 @@ func testSignIn(t *testing.T, s *stack) {
 	if login.status != http.StatusOK || tok.IDToken == "" {
 		t.Fatalf("login: %d %s", login.status, login.body)
 	}
-	if c := s.credits(t, tok.IDToken); c.Available != 0 {
-		t.Fatalf("a new user has credits: %+v", c)
+	// A new user is on the free plan: a free subscription grants its 50
+	// credits for the month.
+	waitFor(t, "free plan credits", func() bool { return s.credits(t, tok.IDToken).Available == 50 })
+	sub, status := s.subscription(t, tok.IDToken)
+	if status != http.StatusOK || sub.Plan != store.FreePlan || sub.Status != store.SubActive {
+		t.Fatalf("a new user's subscription: %d %+v", status, sub)
 	}
 	var exists bool
 	if err := s.store.Pool().QueryRow(context.Background(),

@@ -98,14 +98,15 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	s.render = &activities.Render{Engine: sim.New(sim.Config{StepDelay: stepDelay}), Objects: objects, Progress: s.hub,
 		Log: log, ProgressEvery: 10 * time.Millisecond}
 
-	var billing *activities.Billing
+	// Without Stripe the control worker still bills free subscriptions.
+	billing := &activities.Billing{Store: s.store, Log: log, Balances: balancecache.New(rdb),
+		Notices: notify.LogSender{Log: log}}
 	if opts.billing {
 		s.stripe = &stripemock.Transport{}
 		s.webhookSecret = "whsec_easel_test"
 		api := activities.NewStripeAPI(testenv.StripeMockKey, testenv.StripeMock(t),
 			&http.Client{Transport: s.stripe, Timeout: 10 * time.Second})
-		billing = &activities.Billing{Stripe: api, Store: s.store, Log: log, Balances: balancecache.New(rdb),
-			Notices: notify.LogSender{Log: log}}
+		billing.Stripe = api
 	}
 	control := workers.Control(tc, &activities.Ledger{Store: s.store, Progress: s.hub, Log: log,
 		Balances: balancecache.New(rdb), Notices: &notify.LowBalance{Store: s.store, Sender: notify.LogSender{Log: log}, Log: log}},
@@ -145,7 +146,7 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
 		Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
 		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
-		Billing: billing, StripeWebhookSecret: s.webhookSecret}
+		Billing: apiBilling(opts, billing), StripeWebhookSecret: s.webhookSecret}
 	router = srv.Router()
 	return s
 }
@@ -317,4 +318,13 @@ func (s *stack) credits(t *testing.T, token string) credits {
 	}
 	r.decode(t, &c)
 	return c
+}
+
+// apiBilling is the API's Stripe access: none without the billing option,
+// as on a server without STRIPE_SECRET_KEY.
+func apiBilling(opts stackOptions, b *activities.Billing) *activities.Billing {
+	if !opts.billing {
+		return nil
+	}
+	return b
 }

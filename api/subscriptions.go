@@ -370,3 +370,22 @@ func isNotFound(err error) bool {
 	var nf *serviceerror.NotFound
 	return errors.As(err, &nf)
 }
+
+// welcome puts a user this sign-in created on the free plan: a free
+// subscription, 50 credits a month, renewed by its own workflow. A failure
+// is logged and does not fail the request: the user can still subscribe.
+func (s *Server) welcome(ctx context.Context, u store.User) {
+	plan, err := s.billingPlan(ctx, store.FreePlan)
+	if err == nil {
+		now := time.Now().UTC()
+		var sub store.Subscription
+		sub, _, err = s.Store.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: store.FreePlan,
+			Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
+		if err == nil {
+			err = s.StartSubscription(ctx, sub, plan)
+		}
+	}
+	if err != nil && !errors.Is(err, store.ErrLiveSubscription) {
+		s.Log.WarnContext(ctx, "start the free plan of a new user", "user_id", u.ID, "err", err)
+	}
+}

@@ -19,6 +19,8 @@ type User struct {
 	CognitoSub string
 	Role       string
 	Active     bool
+	// Created is set by SignIn when this sign-in created the user.
+	Created bool
 }
 
 // Plan is a subscription plan with the limits it grants.
@@ -111,7 +113,8 @@ func (s *Store) UpsertUser(ctx context.Context, email, name, sub string) (User, 
 }
 
 // SignIn returns the user with this identity-provider subject, creating it
-// on first sight and refreshing its email, name and last_login_at (the
+// on first sight (User.Created; xmax = 0 marks the row this statement
+// inserted rather than updated) and refreshing its email, name and last_login_at (the
 // latter at most every 10 minutes, so authenticated requests rarely write).
 func (s *Store) SignIn(ctx context.Context, email, name, sub string) (User, error) {
 	var u User
@@ -120,8 +123,8 @@ func (s *Store) SignIn(ctx context.Context, email, name, sub string) (User, erro
 		ON CONFLICT (cognito_sub) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name, last_login_at = now()
 		WHERE users.email <> EXCLUDED.email OR users.name <> EXCLUDED.name
 		   OR users.last_login_at IS NULL OR users.last_login_at < now() - interval '10 minutes'
-		RETURNING id, email, name, cognito_sub, role, COALESCE(is_active, TRUE)`,
-		email, truncate(name, 100), sub).Scan(&u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active)
+		RETURNING id, email, name, cognito_sub, role, COALESCE(is_active, TRUE), xmax = 0`,
+		email, truncate(name, 100), sub).Scan(&u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active, &u.Created)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.userBySub(ctx, sub)
 	}

@@ -23,7 +23,7 @@ func Control(c client.Client, ledger *activities.Ledger, objects *activities.Obj
 	w.RegisterActivity(ledger)
 	w.RegisterActivity(objects)
 	if billing != nil {
-		w.RegisterWorkflowWithOptions(workflows.Subscription, workflow.RegisterOptions{Name: "Subscription"})
+		w.RegisterWorkflowWithOptions(workflows.Subscription, workflow.RegisterOptions{Name: workflows.SubscriptionWorkflow})
 		w.RegisterActivity(billing)
 	}
 	return w

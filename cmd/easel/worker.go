@@ -114,16 +114,17 @@ func controlWorker(ctx context.Context, d *deps, cfg config.Config) (worker.Work
 		&activities.Objects{Store: d.objects}, billing(d, cfg, sender), worker.Options{}), nil
 }
 
-// billing returns the Stripe activities when STRIPE_SECRET_KEY is set
-// (STRIPE_API_BASE points them at stripe-mock or another endpoint); without
-// it the worker runs no subscription workflows.
+// billing returns the subscription activities: with STRIPE_SECRET_KEY they
+// charge through Stripe (STRIPE_API_BASE points them at stripe-mock or
+// another endpoint); without it only free subscriptions can be billed.
 func billing(d *deps, cfg config.Config, sender notify.Sender) *activities.Billing {
+	b := &activities.Billing{Store: d.store, Log: d.log, Notices: sender, Balances: balancecache.New(d.redis)}
 	if cfg.StripeSecretKey == "" {
-		d.log.Info("STRIPE_SECRET_KEY is not set: subscription workflows are not served by this worker")
-		return nil
+		d.log.Info("STRIPE_SECRET_KEY is not set: only free subscriptions are billed by this worker")
+		return b
 	}
-	return &activities.Billing{Stripe: activities.NewStripeAPI(cfg.StripeSecretKey, cfg.StripeAPIBase, d.stripeHTTP),
-		Store: d.store, Log: d.log, Notices: sender, Balances: balancecache.New(d.redis)}
+	b.Stripe = activities.NewStripeAPI(cfg.StripeSecretKey, cfg.StripeAPIBase, d.stripeHTTP)
+	return b
 }
 
 // noticeSender picks how users are notified: NOTIFY_SENDER=log (default)
