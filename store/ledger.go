@@ -327,3 +327,22 @@ func nullable(s string) any {
 	}
 	return s
 }
+
+// ExpiredHolds lists pending holds past their expiry, oldest first, at most
+// limit: the candidates of the hold reaper.
+func (s *Store) ExpiredHolds(ctx context.Context, limit int) ([]Hold, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, user_id, amount, COALESCE(settled_amount, 0), status, expires_at, created_at
+		FROM credit_holds WHERE status = 'pending' AND expires_at < now() ORDER BY expires_at, id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list expired holds: %w", err)
+	}
+	holds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) {
+		var h Hold
+		err := r.Scan(&h.JobID, &h.UserID, &h.Amount, &h.SettledAmount, &h.Status, &h.ExpiresAt, &h.CreatedAt)
+		return h, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list expired holds: %w", err)
+	}
+	return holds, nil
+}

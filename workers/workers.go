@@ -4,6 +4,10 @@
 package workers
 
 import (
+	"context"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -47,4 +51,27 @@ func GPU(c client.Client, tier string, render *activities.Render, slots int, opt
 	w := worker.New(c, workflows.GPUQueue(tier), opts)
 	w.RegisterActivity(render)
 	return w
+}
+
+// ServeHoldReaper adds the hold reaper to the control worker.
+func ServeHoldReaper(w worker.Worker, r *activities.Reaper) {
+	if r.WorkflowID == nil {
+		r.WorkflowID = workflows.GenerationID
+	}
+	w.RegisterWorkflowWithOptions(workflows.HoldReaper, workflow.RegisterOptions{Name: "HoldReaper"})
+	w.RegisterActivity(r)
+}
+
+// StartHoldReaper starts the hold reaper workflow, or leaves the running
+// one alone: every control worker calls it at start.
+func StartHoldReaper(ctx context.Context, c client.Client) error {
+	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.HoldReaperID,
+		TaskQueue:                workflows.ControlQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, workflows.HoldReaper, workflows.HoldReaperInput{})
+	if err != nil {
+		return fmt.Errorf("start the hold reaper: %w", err)
+	}
+	return nil
 }

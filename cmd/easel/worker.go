@@ -108,10 +108,13 @@ func controlWorker(ctx context.Context, d *deps, cfg config.Config) (worker.Work
 	if err != nil {
 		return nil, err
 	}
-	return workers.Control(d.temporal,
+	w := workers.Control(d.temporal,
 		&activities.Ledger{Store: d.store, Progress: d.progress, Log: d.log, Balances: balancecache.New(d.redis),
 			Notices: &notify.LowBalance{Store: d.store, Sender: sender, Log: d.log}},
-		&activities.Objects{Store: d.objects}, billing(d, cfg, sender), worker.Options{}), nil
+		&activities.Objects{Store: d.objects}, billing(d, cfg, sender), worker.Options{})
+	workers.ServeHoldReaper(w, &activities.Reaper{Store: d.store, Temporal: d.temporal,
+		Balances: balancecache.New(d.redis), Log: d.log})
+	return w, workers.StartHoldReaper(ctx, d.temporal)
 }
 
 // billing returns the subscription activities: with STRIPE_SECRET_KEY they
