@@ -39,6 +39,11 @@ type Server struct {
 	RenderHeartbeat time.Duration
 	// Limiter enforces per-plan request rates (nil: no limits).
 	Limiter *redis_rate.Limiter
+	// ImageURLs, when set, signs image links on the CDN (CloudFront)
+	// instead of presigning them on S3.
+	ImageURLs interface {
+		SignedURL(key string, ttl time.Duration) (string, error)
+	}
 	// Billing talks to Stripe for subscriptions (nil: paid plans answer 503).
 	Billing *activities.Billing
 	// StripeWebhookSecret verifies POST /v1/webhooks/stripe ("" disables it).

@@ -102,11 +102,11 @@ func links(id string) Links {
 }
 
 func (s *Server) imageView(ctx context.Context, img store.Image, withMeta bool) (ImageView, error) {
-	url, err := s.Objects.PresignGet(ctx, img.Key, s.PresignTTL)
+	url, err := s.imageURL(ctx, img.Key)
 	if err != nil {
 		return ImageView{}, err
 	}
-	thumb, err := s.Objects.PresignGet(ctx, img.ThumbnailKey, s.PresignTTL)
+	thumb, err := s.imageURL(ctx, img.ThumbnailKey)
 	if err != nil {
 		return ImageView{}, err
 	}
@@ -198,4 +198,13 @@ func grantViews(grants []store.Grant) []GrantView {
 			ValidFrom: g.ValidFrom, ValidUntil: g.ValidUntil})
 	}
 	return views
+}
+
+// imageURL is a link that downloads key for PresignTTL: CloudFront-signed
+// when the CDN is configured, else presigned on S3.
+func (s *Server) imageURL(ctx context.Context, key string) (string, error) {
+	if s.ImageURLs != nil {
+		return s.ImageURLs.SignedURL(key, s.PresignTTL)
+	}
+	return s.Objects.PresignGet(ctx, key, s.PresignTTL)
 }

@@ -33,13 +33,17 @@ type Config struct {
 	OIDCAudience      string        `env:"OIDC_AUDIENCE"`
 	OIDCJWKSURL       string        `env:"OIDC_JWKS_URL"`
 	PresignTTL        time.Duration `env:"PRESIGN_TTL" envDefault:"1h"`
-	SimStepDelay      time.Duration `env:"SIM_STEP_DELAY" envDefault:"20ms"`
-	GPUSlots          int           `env:"GPU_SLOTS" envDefault:"1"`
-	DrainTimeout      time.Duration `env:"DRAIN_TIMEOUT" envDefault:"2m"` // GPU worker: renders' grace on SIGTERM or spot notice
-	SpotWatch         bool          `env:"SPOT_WATCH"`                    // GPU worker: poll EC2 metadata for spot interruption
-	InvokeAIURL       string        `env:"INVOKEAI_URL"`                  // GPU worker: InvokeAI server for --engine invokeai
-	StripeSecretKey   string        `env:"STRIPE_SECRET_KEY"`
-	StripeAPIBase     string        `env:"STRIPE_API_BASE"`
+	// CloudFront signed image URLs (all three, or none: S3 presigned URLs).
+	CloudFrontDomain     string        `env:"CLOUDFRONT_DOMAIN"`
+	CloudFrontKeyID      string        `env:"CLOUDFRONT_KEY_ID"`
+	CloudFrontPrivateKey string        `env:"CLOUDFRONT_PRIVATE_KEY"`
+	SimStepDelay         time.Duration `env:"SIM_STEP_DELAY" envDefault:"20ms"`
+	GPUSlots             int           `env:"GPU_SLOTS" envDefault:"1"`
+	DrainTimeout         time.Duration `env:"DRAIN_TIMEOUT" envDefault:"2m"` // GPU worker: renders' grace on SIGTERM or spot notice
+	SpotWatch            bool          `env:"SPOT_WATCH"`                    // GPU worker: poll EC2 metadata for spot interruption
+	InvokeAIURL          string        `env:"INVOKEAI_URL"`                  // GPU worker: InvokeAI server for --engine invokeai
+	StripeSecretKey      string        `env:"STRIPE_SECRET_KEY"`
+	StripeAPIBase        string        `env:"STRIPE_API_BASE"`
 	// StripeWebhookSecret (whsec_...) verifies POST /v1/webhooks/stripe.
 	StripeWebhookSecret string `env:"STRIPE_WEBHOOK_SECRET"`
 	// TrialDays is the free trial of a new paid subscription.
@@ -125,6 +129,9 @@ func (c Config) Validate(n Needs) error {
 	if c.DrainTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("DRAIN_TIMEOUT=%s must be positive", c.DrainTimeout))
 	}
+	if set := countSet(c.CloudFrontDomain, c.CloudFrontKeyID, c.CloudFrontPrivateKey); set != 0 && set != 3 {
+		errs = append(errs, errors.New("CLOUDFRONT_DOMAIN, CLOUDFRONT_KEY_ID and CLOUDFRONT_PRIVATE_KEY go together: set all three or none"))
+	}
 	if c.AutoscaleDriver != "off" && c.AutoscaleDriver != "ec2" {
 		errs = append(errs, fmt.Errorf("AUTOSCALE_DRIVER=%q must be off or ec2", c.AutoscaleDriver))
 	}
@@ -153,4 +160,14 @@ func (c Config) Logger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func countSet(values ...string) int {
+	n := 0
+	for _, v := range values {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }

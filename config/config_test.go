@@ -32,3 +32,28 @@ func TestLoadRejectsMalformed(t *testing.T) {
 		t.Fatalf("err = %v, want one naming PRESIGN_TTL", err)
 	}
 }
+
+// Settings that only work together are refused alone, by name.
+func TestValidateRefusesHalfSettings(t *testing.T) {
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"cloudfront without key":        {map[string]string{"CLOUDFRONT_DOMAIN": "cdn.example.com"}, "CLOUDFRONT_PRIVATE_KEY"},
+		"ec2 autoscaler without groups": {map[string]string{"AUTOSCALE_DRIVER": "ec2"}, "AUTOSCALE_GROUPS"},
+		"unknown autoscaler driver":     {map[string]string{"AUTOSCALE_DRIVER": "k8s"}, "AUTOSCALE_DRIVER"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c, err := Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err = c.Validate(Needs{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}

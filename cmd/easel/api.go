@@ -3,17 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/easel/easel/api"
 	"github.com/easel/easel/config"
 	"github.com/easel/easel/oidc"
+	"github.com/easel/easel/storage"
 )
 
 type loggerT = *slog.Logger
@@ -39,19 +40,31 @@ func apiCommand() *cobra.Command {
 				return err
 			}
 			auth := &api.Tokens{Verifier: verifier, Store: d.apiStore}
-			return serveHTTP(cmd.Context(), cfg.HTTPAddr, newAPI(d, cfg, auth).Router(), log)
+			srv, err := newAPI(d, cfg, auth)
+			if err != nil {
+				return err
+			}
+			return serveHTTP(cmd.Context(), cfg.HTTPAddr, srv.Router(), log)
 		},
 	}
 }
 
-func newAPI(d *deps, cfg config.Config, auth api.Authenticator) *api.Server {
+func newAPI(d *deps, cfg config.Config, auth api.Authenticator) (*api.Server, error) {
 	// Several API servers in one process (tests) share one registry.
 	if err := prometheus.Register(&api.BusinessCollector{Store: d.apiStore}); err != nil {
 		d.log.Warn("business metrics not registered", "err", err)
 	}
-	return &api.Server{Store: d.apiStore, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
+	srv := &api.Server{Store: d.apiStore, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
 		Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis),
 		StripeWebhookSecret: cfg.StripeWebhookSecret, TrialDays: cfg.TrialDays, Billing: stripeClient(d, cfg)}
+	if cfg.CloudFrontDomain != "" {
+		cf, err := storage.NewCloudFrontURLs(cfg.CloudFrontDomain, cfg.CloudFrontKeyID, cfg.CloudFrontPrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("CLOUDFRONT_*: %w", err)
+		}
+		srv.ImageURLs = cf
+	}
+	return srv, nil
 }
 
 // serveHTTP serves h until ctx ends, then drains connections for 10 s.

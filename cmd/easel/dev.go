@@ -140,7 +140,10 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err != nil {
 		return err
 	}
-	srv := newAPI(d, cfg, auth)
+	srv, err := newAPI(d, cfg, auth)
+	if err != nil {
+		return err
+	}
 	srv.DevIssuer = issuer.Handler()
 	printBanner(o, cfg, temporalSrv, token)
 	return serveHTTP(ctx, cfg.HTTPAddr, srv.Router(), log)
