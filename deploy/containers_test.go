@@ -338,6 +338,18 @@ func TestECSTaskDefinitions(t *testing.T) {
 		if c.HealthCheck == nil || !slices.ContainsFunc(c.HealthCheck.Command, func(s string) bool { return strings.HasSuffix(s, healthPath) }) {
 			t.Errorf("deploy/ecs/api.json: the health check must probe %s", healthPath)
 		}
+		// Image links are CloudFront signed URLs (storage.CloudFrontURLs):
+		// the host and key pair id as environment, rendered by
+		// terraform/modules/ecs; the private key only from Secrets Manager.
+		// config.Validate wants all three or none.
+		for name, want := range map[string]string{"CLOUDFRONT_DOMAIN": "${cloudfront_domain}", "CLOUDFRONT_KEY_ID": "${cloudfront_key_id}"} {
+			if v := envValue(c, name); v != want {
+				t.Errorf("deploy/ecs/api.json: %s=%q, want %s", name, v, want)
+			}
+		}
+		if v := secretFrom(c, "CLOUDFRONT_PRIVATE_KEY"); v == "" {
+			t.Error("deploy/ecs/api.json: CLOUDFRONT_PRIVATE_KEY is not a secret of easel-api (the /images/* signing key in Secrets Manager)")
+		}
 	}
 	if cw := tds["control-worker.json"]; len(cw.Containers) > 0 {
 		// Seed 8.2 "Credit Balance Low -> e-mail to user": the control
@@ -358,6 +370,16 @@ func envValue(c containerDef, name string) string {
 	for _, e := range c.Environment {
 		if e.Name == name {
 			return e.Value
+		}
+	}
+	return ""
+}
+
+// secretFrom is where the secret name of c comes from ("" if c has none).
+func secretFrom(c containerDef, name string) string {
+	for _, s := range c.Secrets {
+		if s.Name == name {
+			return s.ValueFrom
 		}
 	}
 	return ""

@@ -97,7 +97,7 @@ var sdkEnv = map[string]bool{"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY":
 
 // secretEnv must come from Secrets Manager in AWS, never as plain
 // environment.
-var secretEnv = map[string]bool{"DATABASE_URL": true, "REDIS_URL": true, "STRIPE_SECRET_KEY": true}
+var secretEnv = map[string]bool{"DATABASE_URL": true, "REDIS_URL": true, "STRIPE_SECRET_KEY": true, "CLOUDFRONT_PRIVATE_KEY": true}
 
 // --- metrics the Go code exports ---
 

@@ -243,6 +243,7 @@ module "iam" {
     module.secrets.redis_url_arn,
     module.secrets.stripe_secret_key_arn,
     module.secrets.stripe_webhook_secret_arn,
+    module.secrets.cloudfront_signing_key_arn,
   ]
   worker_secret_arns = [
     module.secrets.database_url_arn,
@@ -323,13 +324,16 @@ module "ecs" {
   execution_role_arns  = module.iam.execution_role_arns
   task_role_arns       = module.iam.task_role_arns
   secret_arns = {
-    database_url          = module.secrets.database_url_arn
-    database_url_api      = module.secrets.database_url_api_arn
-    database_api_password = module.secrets.database_api_password_arn
-    redis_url             = module.secrets.redis_url_arn
-    stripe_secret_key     = module.secrets.stripe_secret_key_arn
-    stripe_webhook_secret = module.secrets.stripe_webhook_secret_arn
+    database_url           = module.secrets.database_url_arn
+    database_url_api       = module.secrets.database_url_api_arn
+    database_api_password  = module.secrets.database_api_password_arn
+    redis_url              = module.secrets.redis_url_arn
+    stripe_secret_key      = module.secrets.stripe_secret_key_arn
+    stripe_webhook_secret  = module.secrets.stripe_webhook_secret_arn
+    cloudfront_signing_key = module.secrets.cloudfront_signing_key_arn
   }
+  cloudfront_domain  = module.cloudfront.images_domain
+  cloudfront_key_id  = module.cloudfront.images_public_key_id
   api_db_login       = var.api_db_login
   temporal_address   = module.temporal.frontend_address
   temporal_namespace = module.temporal.namespace

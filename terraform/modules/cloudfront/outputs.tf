@@ -22,3 +22,8 @@ output "images_public_key_id" {
   description = "Key pair id to put in /images/* signed URLs (Key-Pair-Id)."
   value       = aws_cloudfront_public_key.images.id
 }
+
+output "images_domain" {
+  description = "Host name users reach /images/* on (the first alias, else the distribution's *.cloudfront.net name): the host of signed image URLs."
+  value       = length(var.aliases) > 0 ? var.aliases[0] : aws_cloudfront_distribution.this.domain_name
+}

@@ -9,6 +9,11 @@
 # The control worker also runs the GPU autoscaler (AUTOSCALE_DRIVER=ec2): it
 # sizes the Auto Scaling group of each tier named in AUTOSCALE_GROUPS
 # ("t4=<asg>,a10g=<asg>,a100=<asg>", from var.gpu_asg_names).
+#
+# The API hands out CloudFront signed URLs for images
+# (https://<cloudfront_domain>/images/<key>): CLOUDFRONT_DOMAIN and
+# CLOUDFRONT_KEY_ID are plain environment, the private key
+# (CLOUDFRONT_PRIVATE_KEY) comes from Secrets Manager.
 
 locals {
   templates = "${path.module}/../../../deploy/ecs"
@@ -26,18 +31,21 @@ locals {
   autoscale_groups = join(",", [for tier, asg in var.gpu_asg_names : "${tier}=${asg}"])
 
   api = jsondecode(templatefile("${local.templates}/api.json", merge(local.common, {
-    name                      = "${var.name}-api"
-    cpu                       = var.api_cpu
-    memory                    = var.api_memory
-    execution_role_arn        = var.execution_role_arns["api"]
-    task_role_arn             = var.task_role_arns["api"]
-    log_group                 = aws_cloudwatch_log_group.this["api"].name
-    oidc_issuer               = var.oidc_issuer
-    oidc_audience             = var.oidc_audience
-    database_url_secret_arn   = var.secret_arns.database_url_api
-    redis_url_secret_arn      = var.secret_arns.redis_url
-    stripe_secret_key_arn     = var.secret_arns.stripe_secret_key
-    stripe_webhook_secret_arn = var.secret_arns.stripe_webhook_secret
+    name                       = "${var.name}-api"
+    cpu                        = var.api_cpu
+    memory                     = var.api_memory
+    execution_role_arn         = var.execution_role_arns["api"]
+    task_role_arn              = var.task_role_arns["api"]
+    log_group                  = aws_cloudwatch_log_group.this["api"].name
+    oidc_issuer                = var.oidc_issuer
+    oidc_audience              = var.oidc_audience
+    cloudfront_domain          = var.cloudfront_domain
+    cloudfront_key_id          = var.cloudfront_key_id
+    database_url_secret_arn    = var.secret_arns.database_url_api
+    redis_url_secret_arn       = var.secret_arns.redis_url
+    stripe_secret_key_arn      = var.secret_arns.stripe_secret_key
+    stripe_webhook_secret_arn  = var.secret_arns.stripe_webhook_secret
+    cloudfront_private_key_arn = var.secret_arns.cloudfront_signing_key
   })))
 
   control_worker = jsondecode(templatefile("${local.templates}/control-worker.json", merge(local.common, {

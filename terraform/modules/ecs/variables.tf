@@ -90,6 +90,8 @@ variable "secret_arns" {
     redis_url             = string
     stripe_secret_key     = string
     stripe_webhook_secret = string
+    # CLOUDFRONT_PRIVATE_KEY of the API: signs /images/* URLs.
+    cloudfront_signing_key = string
   })
 }
 
@@ -121,6 +123,21 @@ variable "oidc_issuer" {
 
 variable "oidc_audience" {
   description = "ID token audience (OIDC_AUDIENCE)."
+  type        = string
+}
+
+variable "cloudfront_domain" {
+  description = "Host name that serves /images/* through CloudFront, which the API signs image URLs for (CLOUDFRONT_DOMAIN)."
+  type        = string
+
+  validation {
+    condition     = var.cloudfront_domain != "" && !strcontains(var.cloudfront_domain, "/")
+    error_message = "cloudfront_domain is a host name (e.g. easel.example.com), without scheme or path."
+  }
+}
+
+variable "cloudfront_key_id" {
+  description = "CloudFront public key id of the key group trusted by /images/* (CLOUDFRONT_KEY_ID, the signed URLs' Key-Pair-Id)."
   type        = string
 }
 

@@ -2,12 +2,13 @@
 #
 #   execution roles (ECS pulls the image, writes logs, reads the task's secrets)
 #     api      DATABASE_URL (API login), REDIS_URL, STRIPE_SECRET_KEY,
-#              STRIPE_WEBHOOK_SECRET
+#              STRIPE_WEBHOOK_SECRET, CLOUDFRONT_PRIVATE_KEY
 #     worker   DATABASE_URL (owner), REDIS_URL, STRIPE_SECRET_KEY; the migration
 #              and db-bootstrap tasks (owner URL, API password) use it too
 #     gpu      REDIS_URL
 #   task roles (what the code calls)
-#     api      images bucket: HeadBucket (health), GetObject on users/* (presigned URLs)
+#     api      images bucket: HeadBucket (health), GetObject on users/* (S3
+#              presigned URLs, the fallback when CloudFront signing is off)
 #     worker   images bucket: DeleteObject on users/* (failed jobs' partial images);
 #              SES SendEmail from the domain identity (low-balance notices);
 #              SetDesiredCapacity on the GPU Auto Scaling groups (autoscaler)
