@@ -15,7 +15,9 @@ import (
 	"github.com/easel/easel/workflows"
 )
 
-func waitForever(ctx workflow.Context) error { return workflow.Await(ctx, func() bool { return false }) }
+func waitForever(ctx workflow.Context) error {
+	return workflow.Await(ctx, func() bool { return false })
+}
 
 // The reaper releases an expired hold whose workflow is gone, and leaves
 // alone one whose workflow still runs, and one that has not expired.
