@@ -268,16 +268,13 @@ func (b *Billing) CreateCustomer(ctx context.Context, in CreateCustomerInput) (C
 
 // GrantPeriod grants a period's credits and records its payment, once.
 func (b *Billing) GrantPeriod(ctx context.Context, in GrantPeriodInput) (GrantPeriodResult, error) {
-	var id string
-	err := b.changeBalance(ctx, in.UserID, func() error {
-		var err error
-		id, err = b.Store.GrantPeriod(ctx, store.PeriodGrant{
-			SubscriptionID: in.SubscriptionID, UserID: in.UserID, PlanSlug: in.PlanSlug, Credits: in.Credits,
-			PeriodStart: in.PeriodStart, PeriodEnd: in.PeriodEnd, PaymentIntentID: in.PaymentIntentID,
-			AmountCents: in.AmountCents, Currency: in.Currency,
-		})
-		return err
+	end := balanceChange(ctx, b.Balances, b.Log, in.UserID)
+	id, err := b.Store.GrantPeriod(ctx, store.PeriodGrant{
+		SubscriptionID: in.SubscriptionID, UserID: in.UserID, PlanSlug: in.PlanSlug, Credits: in.Credits,
+		PeriodStart: in.PeriodStart, PeriodEnd: in.PeriodEnd, PaymentIntentID: in.PaymentIntentID,
+		AmountCents: in.AmountCents, Currency: in.Currency,
 	})
+	end()
 	if errors.Is(err, store.ErrInvalidPeriod) || errors.Is(err, store.ErrNotFound) {
 		// The same input will fail the same way: do not retry.
 		return GrantPeriodResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err)

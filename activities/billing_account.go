@@ -16,24 +16,6 @@ import (
 // workflow: its row, its failed charges, refunds, disputes and notices. Each
 // is idempotent, so a retry after a commit changes nothing.
 
-// changeBalance runs a ledger change inside the balance-cache bracket when
-// a cache is configured. A cache error alone is logged, never fatal: the
-// cached value also expires on its own (balancecache.TTL).
-func (b *Billing) changeBalance(ctx context.Context, userID string, fn func() error) error {
-	if b.Balances == nil {
-		return fn()
-	}
-	var fnErr error
-	err := b.Balances.Change(ctx, userID, func() error { fnErr = fn(); return fnErr })
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil && b.Log != nil {
-		b.Log.WarnContext(ctx, "balance cache", "user_id", userID, "err", err)
-	}
-	return nil
-}
-
 // SyncSubscription writes the workflow's state to user_subscriptions.
 func (b *Billing) SyncSubscription(ctx context.Context, in store.SubscriptionSync) error {
 	err := b.Store.SyncSubscription(ctx, in)

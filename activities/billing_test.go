@@ -3,7 +3,6 @@ package activities
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -18,19 +17,19 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/easel/easel/store"
+	"github.com/easel/easel/stripemock"
 	"github.com/easel/easel/testenv"
 )
 
 // stripeRecorder is the Stripe client's transport in these tests: it records
-// every request and can replace the answer to one path, because stripe-mock
-// answers from fixed fixtures (a PaymentIntent is always
-// requires_payment_method) and never declines or fails on its own.
+// every request and can answer one itself, because stripe-mock never
+// declines or fails on its own. Its base is stripe-mock as is (a
+// PaymentIntent is always requires_payment_method) unless a test puts a
+// stripemock.Transport there to settle payments.
 type stripeRecorder struct {
 	base http.RoundTripper
 	mu   sync.Mutex
 	reqs []*http.Request
-	// rewrite, when set, may change the body of a successful answer.
-	rewrite func(req *http.Request, body []byte) []byte
 	// fault, when set and returning a status, answers the request itself.
 	fault func(req *http.Request) (status int, body string)
 }
@@ -49,7 +48,7 @@ func (r *stripeRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	r.mu.Lock()
 	r.reqs = append(r.reqs, rec)
-	rewrite, fault := r.rewrite, r.fault
+	fault := r.fault
 	r.mu.Unlock()
 	if fault != nil {
 		if status, body := fault(req); status != 0 {
@@ -57,19 +56,7 @@ func (r *stripeRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 				Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
 		}
 	}
-	resp, err := r.base.RoundTrip(req)
-	if err != nil || rewrite == nil || resp.StatusCode != http.StatusOK {
-		return resp, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	body = rewrite(req, body)
-	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-	resp.Header.Del("Content-Length")
-	return resp, nil
+	return r.base.RoundTrip(req)
 }
 
 func (r *stripeRecorder) requests(method, path string) []*http.Request {
@@ -80,23 +67,6 @@ func (r *stripeRecorder) requests(method, path string) []*http.Request {
 		if q.Method == method && q.URL.Path == path {
 			out = append(out, q)
 		}
-	}
-	return out
-}
-
-// succeedPaymentIntents makes stripe-mock's payment intents succeed.
-func succeedPaymentIntents(req *http.Request, body []byte) []byte {
-	if !strings.HasPrefix(req.URL.Path, "/v1/payment_intents") {
-		return body
-	}
-	var pi map[string]any
-	if json.Unmarshal(body, &pi) != nil || pi["object"] != "payment_intent" {
-		return body
-	}
-	pi["status"] = "succeeded"
-	out, err := json.Marshal(pi)
-	if err != nil {
-		return body
 	}
 	return out
 }
@@ -153,7 +123,7 @@ func appError(t *testing.T, err error) *temporal.ApplicationError {
 
 func TestChargeSucceeds(t *testing.T) {
 	b, rec := newStripeBilling(t)
-	rec.rewrite = succeedPaymentIntents
+	rec.base = &stripemock.Transport{} // settles stripe-mock's payment intents
 	in := chargeInput()
 	for range 2 { // a retried activity sends the same key again
 		res, err := runCharge(t, b, in)

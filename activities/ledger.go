@@ -135,18 +135,7 @@ func (l *Ledger) Abort(ctx context.Context, in AbortInput) (AbortResult, error) 
 // func once the change has returned, whatever its outcome. Cache failures are
 // logged: the cached value also expires on its own (balancecache.TTL).
 func (l *Ledger) changing(ctx context.Context, userID string) func() {
-	if l.Balances == nil {
-		return func() {}
-	}
-	end, err := l.Balances.Begin(ctx, userID)
-	if err != nil {
-		l.warn(ctx, "balance cache begin", "", err)
-	}
-	return func() {
-		if err := end(context.WithoutCancel(ctx)); err != nil {
-			l.warn(ctx, "balance cache invalidate", "", err)
-		}
-	}
+	return balanceChange(ctx, l.Balances, l.Log, userID)
 }
 
 func (l *Ledger) warn(ctx context.Context, msg, jobID string, err error) {

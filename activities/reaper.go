@@ -74,15 +74,11 @@ func (r *Reaper) running(ctx context.Context, jobID string) (bool, error) {
 }
 
 func (r *Reaper) release(ctx context.Context, h store.Hold) error {
-	if _, err := r.Store.Abort(ctx, h.JobID, store.StatusFailed, "credit hold expired after its workflow ended"); err != nil {
+	end := balanceChange(ctx, r.Balances, r.Log, h.UserID)
+	_, err := r.Store.Abort(ctx, h.JobID, store.StatusFailed, "credit hold expired after its workflow ended")
+	end()
+	if err != nil {
 		return fmt.Errorf("release expired hold of job %s: %w", h.JobID, err)
-	}
-	if r.Balances != nil {
-		// Dropped after the change: a reader may see the old balance for
-		// the moment in between, never after.
-		if err := r.Balances.Invalidate(ctx, h.UserID); err != nil && r.Log != nil {
-			r.Log.WarnContext(ctx, "balance cache", "user_id", h.UserID, "err", err)
-		}
 	}
 	if r.Log != nil {
 		r.Log.WarnContext(ctx, "released an expired credit hold", "job_id", h.JobID, "user_id", h.UserID,

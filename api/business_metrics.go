@@ -68,7 +68,7 @@ func (b *BusinessCollector) refresh() {
 	ctx, cancel := context.WithTimeout(store.WithScope(context.Background(), store.Scope{Admin: true}), 5*time.Second)
 	defer cancel()
 	b.at = time.Now()
-	if b.summary, b.err = b.Store.Billing(ctx, 0); b.err != nil {
+	if b.summary, b.err = b.Store.SubscriptionTotals(ctx); b.err != nil {
 		return
 	}
 	b.active, b.err = b.Store.ActiveUsers(ctx, time.Now().Add(-24*time.Hour))

@@ -332,8 +332,7 @@ func (s *Server) cancelGeneration(c *gin.Context) {
 	ctx, cancel := detached(c, 10*time.Second)
 	defer cancel()
 	err := s.Temporal.CancelWorkflow(ctx, workflows.GenerationID(id), "")
-	var nf *serviceerror.NotFound
-	if err != nil && !errors.As(err, &nf) {
+	if err != nil && !isNotFound(err) {
 		unavailable(c, err)
 		return
 	}

@@ -134,29 +134,9 @@ type FailedPayment struct {
 // Billing summarizes subscriptions and payments; failed lists the newest
 // failed attempts, at most limit.
 func (s *Store) Billing(ctx context.Context, limit int) (BillingSummary, error) {
-	sum := BillingSummary{ActiveByPlan: map[string]int{}}
-	rows, err := s.pool.Query(ctx, `
-		SELECT p.slug, us.status, count(*), COALESCE(sum(round(p.monthly_price * 100)), 0)::bigint
-		FROM user_subscriptions us JOIN subscription_plans p ON p.id = us.plan_id
-		WHERE us.status IN ('trialing', 'active', 'past_due') GROUP BY p.slug, us.status`)
+	sum, err := s.SubscriptionTotals(ctx)
 	if err != nil {
-		return sum, fmt.Errorf("billing summary: %w", err)
-	}
-	for rows.Next() {
-		var slug, status string
-		var n int
-		var cents int64
-		if err := rows.Scan(&slug, &status, &n, &cents); err != nil {
-			return sum, fmt.Errorf("billing summary: %w", err)
-		}
-		sum.ActiveByPlan[slug] += n
-		sum.MRRCents += cents
-		if status == SubPastDue {
-			sum.PastDue += n
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return sum, fmt.Errorf("billing summary: %w", err)
+		return sum, err
 	}
 	if err := s.pool.QueryRow(ctx, `SELECT
 		COALESCE(sum(round(amount * 100)) FILTER (WHERE status <> 'refunded'), 0)::bigint,
@@ -166,6 +146,37 @@ func (s *Store) Billing(ctx context.Context, limit int) (BillingSummary, error) 
 	}
 	sum.FailedPayments, err = s.failedPayments(ctx, limit)
 	return sum, err
+}
+
+// SubscriptionTotals fills the subscription part of a summary: MRR, live
+// subscriptions by plan and the past-due count, in one query.
+func (s *Store) SubscriptionTotals(ctx context.Context) (BillingSummary, error) {
+	sum := BillingSummary{ActiveByPlan: map[string]int{}}
+	rows, err := s.pool.Query(ctx, `
+		SELECT p.slug, us.status, count(*), COALESCE(sum(round(p.monthly_price * 100)), 0)::bigint
+		FROM user_subscriptions us JOIN subscription_plans p ON p.id = us.plan_id
+		WHERE us.status IN ('trialing', 'active', 'past_due') GROUP BY p.slug, us.status`)
+	if err != nil {
+		return sum, fmt.Errorf("subscription totals: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var slug, status string
+		var n int
+		var cents int64
+		if err := rows.Scan(&slug, &status, &n, &cents); err != nil {
+			return sum, fmt.Errorf("subscription totals: %w", err)
+		}
+		sum.ActiveByPlan[slug] += n
+		sum.MRRCents += cents
+		if status == SubPastDue {
+			sum.PastDue += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return sum, fmt.Errorf("subscription totals: %w", err)
+	}
+	return sum, nil
 }
 
 func (s *Store) failedPayments(ctx context.Context, limit int) ([]FailedPayment, error) {

@@ -283,13 +283,11 @@ func (s *subscription) unpaid(ctx workflow.Context, err error) (SubscriptionResu
 		return res, true, err
 	}
 	reason := fmt.Sprintf("payment failed after %d retries", len(DunningSchedule))
-	if err := s.notify(ctx, activities.NoticeInput{UserID: s.in.UserID, Kind: store.NoticeDowngraded,
+	s.notify(ctx, activities.NoticeInput{UserID: s.in.UserID, Kind: store.NoticeDowngraded,
 		Subject: "Your Easel plan has changed",
 		Body: fmt.Sprintf("We could not collect the payment for your %s plan after %d attempts, so your "+
 			"account is now on the free plan. Subscribe again at any time to get your plan back.\n",
-			s.in.Plan.Slug, len(DunningSchedule))}); err != nil {
-		return s.result(ctx, s.status, ""), true, err
-	}
+			s.in.Plan.Slug, len(DunningSchedule))})
 	res, err := s.end(ctx, SubDowngraded, reason)
 	return res, true, err
 }
@@ -354,9 +352,7 @@ func (s *subscription) collect(ctx workflow.Context, start time.Time, plan Subsc
 			return &res, nil
 		}
 		more := s.failAttempt(ctx)
-		if err := s.afterDecline(ctx, key); err != nil {
-			return nil, err
-		}
+		s.afterDecline(ctx, key)
 		if !more {
 			return nil, nil
 		}

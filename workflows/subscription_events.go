@@ -130,21 +130,20 @@ func (s *subscription) syncEnded(ctx workflow.Context, ended bool) {
 }
 
 // notify sends a notice to the user; a failure is logged.
-func (s *subscription) notify(ctx workflow.Context, in activities.NoticeInput) error {
+func (s *subscription) notify(ctx workflow.Context, in activities.NoticeInput) {
 	if !s.in.Synced {
-		return nil
+		return
 	}
 	if err := workflow.ExecuteActivity(bookkeepingContext(ctx), billing.Notify, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("notify user", "user_id", in.UserID, "kind", in.Kind, "error", err)
 	}
-	return nil
 }
 
 // afterDecline records a failed attempt for the billing team, tells the
 // user on the first one, and shows the subscription as past due.
-func (s *subscription) afterDecline(ctx workflow.Context, key string) error {
+func (s *subscription) afterDecline(ctx workflow.Context, key string) {
 	if !s.in.Synced {
-		return nil
+		return
 	}
 	last := s.in.Charges[len(s.in.Charges)-1]
 	f := store.PaymentFailure{UserID: s.in.UserID, SubscriptionID: s.in.SubscriptionID, IdempotencyKey: key,
@@ -153,14 +152,13 @@ func (s *subscription) afterDecline(ctx workflow.Context, key string) error {
 		workflow.GetLogger(ctx).Error("record payment failure", "key", key, "error", err)
 	}
 	if s.in.DunningAttempt == 1 {
-		_ = s.notify(ctx, activities.NoticeInput{UserID: s.in.UserID, Kind: store.NoticePaymentFailed,
+		s.notify(ctx, activities.NoticeInput{UserID: s.in.UserID, Kind: store.NoticePaymentFailed,
 			Subject: "We could not charge your card",
 			Body: fmt.Sprintf("The payment for your %s plan was declined. We will try again in %d, %d and %d days; "+
 				"update your card before then to keep your plan.\n", s.in.Plan.Slug,
 				int(DunningSchedule[0].Hours()/24), int(DunningSchedule[1].Hours()/24), int(DunningSchedule[2].Hours()/24))})
 	}
 	s.sync(ctx)
-	return nil
 }
 
 // end closes the subscription: its row is marked ended with status and,
