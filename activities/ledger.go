@@ -27,6 +27,9 @@ type Ledger struct {
 	Balances *balancecache.Cache
 	// Notices, when set, sends the low-balance notice after a settle.
 	Notices *notify.LowBalance
+	// AfterAdmit, when set, runs once a hold is committed, before the
+	// workflow hears of it: a fault hook for crash tests.
+	AfterAdmit func(ctx context.Context, jobID string)
 }
 
 // Admit reserves the job's credits and records the job, in one transaction.
@@ -47,6 +50,9 @@ func (l *Ledger) Admit(ctx context.Context, in AdmitInput) (AdmitResult, error) 
 		},
 	})
 	end()
+	if err == nil && l.AfterAdmit != nil {
+		l.AfterAdmit(ctx, in.JobID)
+	}
 	var short *store.InsufficientCreditsError
 	var busy *store.ConcurrencyLimitError
 	switch {
@@ -76,7 +82,7 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 	g, err := l.Store.Finalize(ctx, store.FinalizeInput{
 		JobID: in.JobID, UserID: in.UserID, Images: in.Images, Credits: in.Credits,
 		ComputeSeconds: in.ComputeSeconds, Model: in.Params.Model, GPUTier: in.GPUTier, Steps: in.Params.Steps,
-		Width: in.Params.Width, Height: in.Params.Height, BatchSize: in.Params.BatchSize,
+		Width: in.Params.Width, Height: in.Params.Height, BatchSize: in.Params.BatchSize, StartedAt: in.StartedAt,
 	})
 	end()
 	if errors.Is(err, store.ErrHoldVoided) {
@@ -108,6 +114,12 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 		Images: in.Params.BatchSize, Image: len(in.Images),
 		Message: fmt.Sprintf("%d of %d images, %d credits", len(in.Images), in.Params.BatchSize, settled)})
 	return FinalizeResult{CreditsSettled: settled, ImagesProduced: g.ImagesProduced}, nil
+}
+
+// MarkRunning records that the job's render began (status running,
+// started_at); it moves no money.
+func (l *Ledger) MarkRunning(ctx context.Context, in MarkRunningInput) error {
+	return l.Store.MarkRunning(ctx, in.JobID, in.StartedAt)
 }
 
 // Abort releases the job's hold and marks it failed or canceled.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/easel/easel/engine"
@@ -34,6 +35,9 @@ type Render struct {
 	GPUs GPUs
 	// Drain, when set, tells renders that the worker is stopping (gpu.Drain).
 	Drain Drain
+	// Temporal, when set, is used to tell the generation workflow that a
+	// render began (RenderStartedSignal).
+	Temporal client.Client
 }
 
 // GPUs are the host's devices as renders see them.
@@ -71,33 +75,112 @@ func (r *Render) Render(ctx context.Context, in RenderInput) (RenderResult, erro
 	ctx = engine.WithJobID(ctx, in.JobID)
 	ctx, stop := r.watchDrain(ctx)
 	defer stop()
-	var res RenderResult
-	if activity.HasHeartbeatDetails(ctx) {
-		if err := activity.GetHeartbeatDetails(ctx, &res); err != nil {
-			res = RenderResult{}
-		}
-	}
-	done := make(map[string]bool, len(res.Images))
-	for _, img := range res.Images {
+	att := resume(ctx)
+	r.announceStart(ctx, att.res.StartedAt)
+	done := make(map[string]bool, len(att.res.Images))
+	for _, img := range att.res.Images {
 		done[img.Name] = true
 	}
-	rep := r.reporter(in)
+	rep := r.reporter(in, att)
 	started := false // this attempt has rendered an image
 	for i := range in.Params.BatchSize {
 		name := ImageName(in.JobID, i)
 		if done[name] {
 			continue
 		}
+		att.begin()
 		rec, secs, err := r.renderOne(ctx, in, i, rep, started)
-		res.ComputeSeconds += secs
+		res := att.end(rec, secs, err == nil)
 		if err != nil {
 			return res, r.failure(ctx, err, res)
 		}
 		started = true
-		res.Images = append(res.Images, rec)
-		activity.RecordHeartbeat(ctx, res)
+		att.beat(ctx)
 	}
-	return res, nil
+	return att.result(), nil
+}
+
+// attempt is what one render attempt has done so far. Every heartbeat
+// carries it, so that whichever attempt comes next (here or on another
+// worker, after a crash) resumes after the stored images and counts the
+// device time already spent, including the image a dead attempt was on.
+type attempt struct {
+	mu         sync.Mutex
+	res        RenderResult
+	imageStart time.Time // start of the image in progress; zero between images
+}
+
+// resume starts an attempt from the last heartbeat of the previous one.
+func resume(ctx context.Context) *attempt {
+	a := &attempt{}
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &a.res); err != nil {
+			a.res = RenderResult{}
+		}
+	}
+	if a.res.StartedAt.IsZero() {
+		a.res.StartedAt = activity.GetInfo(ctx).StartedTime
+	}
+	return a
+}
+
+func (a *attempt) begin() {
+	a.mu.Lock()
+	a.imageStart = time.Now()
+	a.mu.Unlock()
+}
+
+// end closes the image in progress: its device seconds count whether or not
+// it was stored; a stored image joins the result.
+func (a *attempt) end(rec store.ImageRecord, secs float64, stored bool) RenderResult {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.imageStart = time.Time{}
+	a.res.ComputeSeconds += secs
+	if stored {
+		a.res.Images = append(a.res.Images, rec)
+	}
+	return a.snapshot()
+}
+
+func (a *attempt) result() RenderResult {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.snapshot()
+}
+
+// snapshot copies the result, counting the image in progress so far.
+func (a *attempt) snapshot() RenderResult {
+	out := a.res
+	out.Images = append([]store.ImageRecord(nil), a.res.Images...)
+	if !a.imageStart.IsZero() {
+		out.ComputeSeconds += time.Since(a.imageStart).Seconds()
+	}
+	return out
+}
+
+// beat records a heartbeat with the attempt's progress. The SDK throttles
+// heartbeats itself; recording often keeps the heartbeat timeout honest and
+// lets cancellation reach the activity.
+func (a *attempt) beat(ctx context.Context) {
+	activity.RecordHeartbeat(ctx, a.result())
+}
+
+// announceStart tells the generation workflow that a render attempt began,
+// so the job shows as running with its start time. It is best effort: the
+// job's money does not depend on it, and Finalize records the start anyway.
+func (r *Render) announceStart(ctx context.Context, startedAt time.Time) {
+	if r.Temporal == nil {
+		return
+	}
+	info := activity.GetInfo(ctx)
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := r.Temporal.SignalWorkflow(sctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID,
+		RenderStartedSignal, RenderStarted{Attempt: info.Attempt, StartedAt: startedAt})
+	if err != nil && r.Log != nil {
+		r.Log.WarnContext(ctx, "report render start", "workflow_id", info.WorkflowExecution.ID, "err", err)
+	}
 }
 
 // renderOne renders and stores image i, returning its record and GPU
@@ -133,7 +216,7 @@ func (r *Render) renderOnDevice(ctx context.Context, req engine.Request, i int, 
 		start := time.Now()
 		return r.runEngine(ctx, req, i, rep, func() float64 { return time.Since(start).Seconds() })
 	}
-	dev, err := r.acquireGPU(ctx, started)
+	dev, err := r.acquireGPU(ctx, started, rep.att)
 	if err != nil {
 		return engine.Image{}, 0, err
 	}
@@ -153,7 +236,7 @@ func (r *Render) runEngine(ctx context.Context, req engine.Request, i int, rep *
 
 // acquireGPU waits for a free GPU, heartbeating so that a job queued behind
 // another on this host neither times out nor misses its cancellation.
-func (r *Render) acquireGPU(ctx context.Context, started bool) (engine.Device, error) {
+func (r *Render) acquireGPU(ctx context.Context, started bool, att *attempt) (engine.Device, error) {
 	for {
 		if r.draining() {
 			return r.acquireDraining(ctx, started)
@@ -169,7 +252,7 @@ func (r *Render) acquireGPU(ctx context.Context, started bool) (engine.Device, e
 		case !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled):
 			return engine.Device{}, err // no healthy GPU left: fail over
 		}
-		activity.RecordHeartbeat(ctx)
+		att.beat(ctx)
 	}
 }
 
@@ -274,16 +357,17 @@ func (r *Render) failure(ctx context.Context, err error, partial RenderResult) e
 type reporter struct {
 	r    *Render
 	in   RenderInput
+	att  *attempt
 	mu   sync.Mutex
 	last time.Time
 }
 
-func (r *Render) reporter(in RenderInput) *reporter { return &reporter{r: r, in: in} }
+func (r *Render) reporter(in RenderInput, att *attempt) *reporter {
+	return &reporter{r: r, in: in, att: att}
+}
 
 func (rep *reporter) step(ctx context.Context, image int, pr engine.Progress) {
-	// The SDK throttles heartbeats itself; recording each step keeps the
-	// heartbeat timeout honest and lets cancellation reach the activity.
-	activity.RecordHeartbeat(ctx)
+	rep.att.beat(ctx)
 	every := rep.r.ProgressEvery
 	if every <= 0 {
 		every = 200 * time.Millisecond

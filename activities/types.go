@@ -78,6 +78,23 @@ type ConcurrencyLimitDetails struct {
 	Active int `json:"active"`
 }
 
+// RenderStartedSignal is the signal a GPU worker sends to the generation
+// workflow when a render attempt starts, so the job shows as running.
+const RenderStartedSignal = "render_started"
+
+// RenderStarted is the payload of RenderStartedSignal.
+type RenderStarted struct {
+	Attempt   int32
+	StartedAt time.Time
+}
+
+// MarkRunningInput records that a job's render began.
+type MarkRunningInput struct {
+	JobID     string
+	UserID    string
+	StartedAt time.Time
+}
+
 // RenderInput is one job's render on a GPU worker.
 type RenderInput struct {
 	JobID  string
@@ -88,8 +105,12 @@ type RenderInput struct {
 // RenderResult lists the stored images (object keys only: image bytes never
 // travel through Temporal) and the device time spent.
 type RenderResult struct {
-	Images         []store.ImageRecord
+	Images []store.ImageRecord
+	// ComputeSeconds is the device time of every attempt, including the
+	// image an attempt was rendering when it died.
 	ComputeSeconds float64
+	// StartedAt is when the first attempt began.
+	StartedAt time.Time
 }
 
 // FinalizeInput settles a finished job.
@@ -101,6 +122,7 @@ type FinalizeInput struct {
 	Images         []store.ImageRecord
 	Credits        int
 	ComputeSeconds float64
+	StartedAt      time.Time
 }
 
 // FinalizeResult is what the job cost.

@@ -107,9 +107,18 @@ func testGenerateEndToEnd(t *testing.T, s *stack) {
 		t.Fatalf("no progress event in %+v", events)
 	}
 
+	// The last event carries the finished job with its images' URLs.
+	last := events[len(events)-1].Generation
+	if last == nil || last.Status != store.StatusCompleted || len(last.Images) != 2 || last.Images[0].URL == "" {
+		t.Fatalf("last event's generation = %+v", last)
+	}
+
 	g = s.waitGeneration(t, g.ID, token, terminal)
 	if g.Status != store.StatusCompleted || g.CreditsSettled == nil || *g.CreditsSettled != 2 || len(g.Images) != 2 {
 		t.Fatalf("finished %+v", g)
+	}
+	if g.StartedAt == nil || g.StartedAt.Before(g.CreatedAt) || g.CompletedAt == nil || g.StartedAt.After(*g.CompletedAt) {
+		t.Fatalf("started_at %v, created_at %v, completed_at %v", g.StartedAt, g.CreatedAt, g.CompletedAt)
 	}
 	for _, img := range g.Images {
 		resp, err := http.Get(img.URL)
@@ -211,8 +220,25 @@ func testCancelRefunds(t *testing.T, s *stack) {
 	var g api.GenerationView
 	r.decode(t, &g)
 	s.waitGeneration(t, g.ID, token, func(g api.GenerationView) bool { return g.Status == store.StatusRunning })
-	if c := s.do(t, http.MethodDelete, "/v1/generations/"+g.ID, token, nil); c.status != http.StatusAccepted {
+	// The database itself knows the job runs, and since when.
+	running, err := s.store.GetGeneration(context.Background(), u.ID, g.ID)
+	deadline := time.Now().Add(10 * time.Second)
+	for err == nil && running.Status != store.StatusRunning && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		running, err = s.store.GetGeneration(context.Background(), u.ID, g.ID)
+	}
+	if err != nil || running.Status != store.StatusRunning || running.StartedAt == nil {
+		t.Fatalf("stored job = %+v, %v; want running with started_at", running, err)
+	}
+	c := s.do(t, http.MethodDelete, "/v1/generations/"+g.ID, token, nil)
+	if c.status != http.StatusAccepted {
 		t.Fatalf("cancel: %d %s", c.status, c.body)
+	}
+	// The cancel shows at once, before the GPU has stopped.
+	var canceling api.GenerationView
+	c.decode(t, &canceling)
+	if canceling.Status != store.StatusCanceling && canceling.Status != store.StatusCanceled {
+		t.Fatalf("status right after cancel = %s, want canceling", canceling.Status)
 	}
 	g = s.waitGeneration(t, g.ID, token, terminal)
 	if g.Status != store.StatusCanceled || *g.CreditsSettled != 0 {
@@ -223,7 +249,7 @@ func testCancelRefunds(t *testing.T, s *stack) {
 	}
 	// Partial objects are gone.
 	ctx := context.Background()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		_, err := s.objects.Get(ctx, storage.ImageKey(u.ID, g.ID+"_0"))
 		if errors.Is(err, storage.ErrNotFound) {

@@ -88,15 +88,21 @@ func (s *Server) createGeneration(c *gin.Context) {
 	hash := req.hash()
 	id := jobID(u.ID, idemKey)
 	logIDs(c, id, workflows.GenerationID(id))
-	if idemKey != "" && s.replayed(c, u, id, hash) {
-		admissions.WithLabelValues("replayed", plan.Slug).Inc()
-		return
-	}
 	in := workflows.GenerationInput{JobID: id, UserID: u.ID, IdempotencyKey: idemKey, RequestHash: hash,
 		Plan: plan.Slug, GPUTier: plan.GPUTier, PriorityKey: priorityKey(plan), MaxConcurrent: plan.MaxConcurrentJobs,
 		Params: params(req), PricePerImage: quote.PerImage, RenderHeartbeat: s.RenderHeartbeat}
+	if idemKey != "" && s.replayed(c, u, in) {
+		admissions.WithLabelValues("replayed", plan.Slug).Inc()
+		return
+	}
 	admitted, err := s.admit(c.Request.Context(), in)
 	if err != nil {
+		// A parallel request with the same key may have run the whole job
+		// meanwhile: its row is the answer.
+		if idemKey != "" && !refused(err) && s.replayed(c, u, in) {
+			admissions.WithLabelValues("replayed", plan.Slug).Inc()
+			return
+		}
 		s.admitError(c, err, plan.Slug)
 		return
 	}
@@ -127,20 +133,41 @@ func (s *Server) withinStorage(c *gin.Context, userID string, plan store.Plan) b
 }
 
 // replayed answers a repeated Idempotency-Key from the database, if the job
-// exists: the same job, or 409 when the body differs.
-func (s *Server) replayed(c *gin.Context, u store.User, id, hash string) bool {
-	g, err := s.Store.GetGeneration(c.Request.Context(), u.ID, id)
+// exists: the same job, or 409 when the body differs. A job still queued
+// drives its admission again first, so that a job whose workflow lost its
+// first admission (a crash) or is gone (a lost server) goes on: the admit
+// joins the running workflow, or starts a new run that finds its hold.
+func (s *Server) replayed(c *gin.Context, u store.User, in workflows.GenerationInput) bool {
+	g, err := s.Store.GetGeneration(c.Request.Context(), u.ID, in.JobID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return false
 	case err != nil:
 		unavailable(c, err)
-	case g.RequestHash != hash:
+	case g.RequestHash != in.RequestHash:
 		idempotencyConflict(c)
 	default:
+		if g.Status == store.StatusQueued {
+			if _, err := s.admit(c.Request.Context(), in); err != nil {
+				// A run that has ended answers no admit; the row stands.
+				s.Log.InfoContext(c.Request.Context(), "re-admit a queued job", "job_id", in.JobID, "err", err)
+			}
+			if g, err = s.Store.GetGeneration(c.Request.Context(), u.ID, in.JobID); err != nil {
+				unavailable(c, err)
+				return true
+			}
+		}
 		s.writeGeneration(c, http.StatusOK, g)
 	}
 	return true
+}
+
+// refused reports whether an admission was refused for the user's money or
+// plan (402, 429), as opposed to failing.
+func refused(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) &&
+		(appErr.Type() == activities.ErrInsufficientCredits || appErr.Type() == activities.ErrConcurrencyLimit)
 }
 
 func idempotencyConflict(c *gin.Context) {
@@ -336,7 +363,20 @@ func (s *Server) cancelGeneration(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
-	s.respondGeneration(c, http.StatusAccepted, g.UserID, id)
+	// The workflow releases the hold once the GPU has stopped; meanwhile the
+	// job shows canceling, here and to every event stream.
+	g, err = s.Store.MarkCanceling(ctx, g.UserID, id)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	if g.Status == store.StatusCanceling {
+		st := progress.Status{JobID: id, State: progress.StateCanceling, Images: g.BatchSize}
+		if err := s.Progress.Publish(ctx, st); err != nil {
+			s.Log.WarnContext(ctx, "publish canceling", "job_id", id, "err", err)
+		}
+	}
+	s.writeGeneration(c, http.StatusAccepted, g)
 }
 
 func (s *Server) generationEvents(c *gin.Context) {
@@ -352,7 +392,8 @@ func (s *Server) generationEvents(c *gin.Context) {
 		// The job ended before the stream opened; its stored status may have
 		// expired, so the database's answer is the one event.
 		startEvents(c)
-		writeEvent(c, progress.Status{JobID: id, State: g.Status, Progress: 1, Images: g.BatchSize, Image: g.ImagesProduced})
+		s.writeFinalEvent(c, progress.Status{JobID: id, State: g.Status, Progress: 1, Images: g.BatchSize,
+			Image: g.ImagesProduced}, g)
 		return
 	}
 	events, err := s.Progress.Watch(c.Request.Context(), id)
@@ -361,7 +402,7 @@ func (s *Server) generationEvents(c *gin.Context) {
 		return
 	}
 	startEvents(c)
-	relayEvents(c, events)
+	s.relayEvents(c, g, events)
 }
 
 func startEvents(c *gin.Context) {
@@ -371,7 +412,7 @@ func startEvents(c *gin.Context) {
 	c.Status(http.StatusOK)
 }
 
-func relayEvents(c *gin.Context, events <-chan progress.Status) {
+func (s *Server) relayEvents(c *gin.Context, g store.Generation, events <-chan progress.Status) {
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
 	c.Writer.Flush()
@@ -386,16 +427,37 @@ func relayEvents(c *gin.Context, events <-chan progress.Status) {
 			if !open {
 				return
 			}
-			writeEvent(c, st)
 			if st.Terminal() {
+				s.writeFinalEvent(c, st, g)
 				return
 			}
+			writeEvent(c, eventView{Status: st})
 		}
 	}
 }
 
-func writeEvent(c *gin.Context, st progress.Status) {
-	b, _ := json.Marshal(st)
+// eventView is one SSE event: the job's live status and, on the last event,
+// the finished job with its images' URLs, so clients need no extra GET.
+type eventView struct {
+	progress.Status
+	Generation *GenerationView `json:"generation,omitempty"`
+}
+
+// writeFinalEvent sends the last event, with the job as the database has it
+// now. Should that read fail, the event goes out without it: the stream must
+// still end.
+func (s *Server) writeFinalEvent(c *gin.Context, st progress.Status, g store.Generation) {
+	ev := eventView{Status: st}
+	if fresh, err := s.Store.GetGeneration(c.Request.Context(), g.UserID, g.ID); err == nil {
+		if view, err := s.generationView(c.Request.Context(), fresh, true); err == nil {
+			ev.Generation = &view
+		}
+	}
+	writeEvent(c, ev)
+}
+
+func writeEvent(c *gin.Context, ev eventView) {
+	b, _ := json.Marshal(ev)
 	_, _ = fmt.Fprintf(c.Writer, "event: status\ndata: %s\n\n", b)
 	c.Writer.Flush()
 }

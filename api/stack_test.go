@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +25,7 @@ import (
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
 	"github.com/easel/easel/balancecache"
+	"github.com/easel/easel/devtemporal"
 	"github.com/easel/easel/engine/sim"
 	"github.com/easel/easel/notify"
 	"github.com/easel/easel/oidc"
@@ -50,6 +54,11 @@ type stack struct {
 	mu  sync.Mutex
 	gpu map[string]worker.Worker
 
+	control     worker.Worker
+	newControl  func() worker.Worker
+	temporalSrv *devtemporal.Server // with temporalFile: restartable
+	temporalOpt devtemporal.Options
+
 	// With billing: stripe-mock behind a transport that settles payments.
 	stripe        *stripemock.Transport
 	webhookSecret string
@@ -59,6 +68,12 @@ type stack struct {
 type stackOptions struct {
 	billing bool      // serve subscriptions through stripe-mock
 	logs    io.Writer // JSON logs of every component, at debug level (nil: discarded)
+	// temporalFile keeps Temporal's state in a SQLite file, so that the
+	// test can kill and restart the server (restartTemporal).
+	temporalFile bool
+	// afterAdmit runs after each hold's commit, before the workflow task
+	// that took it completes: a fault hook for crash tests.
+	afterAdmit func(ctx context.Context, jobID string)
 }
 
 func newStack(t testing.TB, stepDelay time.Duration) *stack {
@@ -88,13 +103,17 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := testenv.Temporal(t, api.SearchAttributes)
+	temporalOpt := devtemporal.Options{SearchAttributes: api.SearchAttributes}
+	if opts.temporalFile {
+		temporalOpt.DatabaseFile = filepath.Join(t.TempDir(), "temporal.db")
+	}
+	temporalSrv, tc := testenv.TemporalServer(t, temporalOpt)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if opts.logs != nil {
 		log = slog.New(slog.NewJSONHandler(opts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	s := &stack{t: t, store: store.New(pool), hub: progress.NewHub(rdb), objects: objects, temporal: tc,
-		gpu: map[string]worker.Worker{}}
+		gpu: map[string]worker.Worker{}, temporalSrv: temporalSrv, temporalOpt: temporalOpt}
 	s.render = &activities.Render{Engine: sim.New(sim.Config{StepDelay: stepDelay}), Objects: objects, Progress: s.hub,
 		Log: log, ProgressEvery: 10 * time.Millisecond}
 
@@ -108,13 +127,20 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 			&http.Client{Transport: s.stripe, Timeout: 10 * time.Second})
 		billing.Stripe = api
 	}
-	control := workers.Control(tc, &activities.Ledger{Store: s.store, Progress: s.hub, Log: log,
-		Balances: balancecache.New(rdb), Notices: &notify.LowBalance{Store: s.store, Sender: notify.LogSender{Log: log}, Log: log}},
-		&activities.Objects{Store: objects}, billing, worker.Options{})
-	if err := control.Start(); err != nil {
+	ledger := &activities.Ledger{Store: s.store, Progress: s.hub, Log: log, AfterAdmit: opts.afterAdmit,
+		Balances: balancecache.New(rdb), Notices: &notify.LowBalance{Store: s.store, Sender: notify.LogSender{Log: log}, Log: log}}
+	s.newControl = func() worker.Worker {
+		return workers.Control(tc, ledger, &activities.Objects{Store: objects}, billing, worker.Options{})
+	}
+	s.control = s.newControl()
+	if err := s.control.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(control.Stop)
+	t.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.control.Stop()
+	})
 	for _, tier := range workflows.Tiers {
 		s.startGPU(tier)
 	}
@@ -149,6 +175,43 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 		Billing: apiBilling(opts, billing), StripeWebhookSecret: s.webhookSecret}
 	router = srv.Router()
 	return s
+}
+
+// crash stops the Temporal server and the control worker at once, as a
+// kill -9 of the process that runs both would; the worker's tasks in flight
+// are lost. The server comes back with restartTemporal.
+func (s *stack) crash() {
+	s.t.Helper()
+	if err := s.temporalSrv.Stop(); err != nil {
+		s.t.Errorf("stop temporal: %v", err)
+	}
+	s.mu.Lock()
+	w := s.control
+	s.mu.Unlock()
+	go w.Stop() // returns once its tasks in flight give up
+}
+
+// restartTemporal starts the server again on its state file and port, with
+// a new control worker; the clients reconnect on their own.
+func (s *stack) restartTemporal() {
+	s.t.Helper()
+	opt := s.temporalOpt
+	_, port, _ := net.SplitHostPort(s.temporalSrv.HostPort())
+	opt.Port, _ = strconv.Atoi(port)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := devtemporal.Start(ctx, opt)
+	if err != nil {
+		s.t.Fatalf("restart temporal: %v", err)
+	}
+	s.t.Cleanup(func() { _ = srv.Stop() })
+	w := s.newControl()
+	if err := w.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.temporalSrv, s.control = srv, w
+	s.mu.Unlock()
 }
 
 func (s *stack) startGPU(tier string) {
@@ -249,8 +312,14 @@ func (s *stack) do(t *testing.T, method, path, token string, body any, headers .
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
+// event is one SSE event as clients read it.
+type event struct {
+	progress.Status
+	Generation *api.GenerationView `json:"generation"`
+}
+
 // events reads the job's SSE stream to its end.
-func (s *stack) events(t *testing.T, id, token string) []progress.Status {
+func (s *stack) events(t *testing.T, id, token string) []event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -264,14 +333,15 @@ func (s *stack) events(t *testing.T, id, token string) []progress.Status {
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("events: %d %s", resp.StatusCode, ct)
 	}
-	var out []progress.Status
+	var out []event
 	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {
 			continue
 		}
-		var st progress.Status
+		var st event
 		if err := json.Unmarshal([]byte(data), &st); err != nil {
 			t.Fatalf("event %q: %v", data, err)
 		}

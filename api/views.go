@@ -30,6 +30,7 @@ type GenerationView struct {
 	Images         []ImageView      `json:"images"`
 	Error          string           `json:"error,omitempty"`
 	CreatedAt      time.Time        `json:"created_at"`
+	StartedAt      *time.Time       `json:"started_at"`
 	CompletedAt    *time.Time       `json:"completed_at"`
 	Links          Links            `json:"links"`
 }
@@ -58,8 +59,9 @@ type ImageView struct {
 func (s *Server) generationView(ctx context.Context, g store.Generation, withImages bool) (GenerationView, error) {
 	v := GenerationView{ID: g.ID, Status: g.Status, Params: g.Params, Plan: g.Plan, GPUTier: g.GPUTier,
 		CreditsHeld: g.CreditsHeld, CreditsSettled: g.CreditsSettled, ImagesProduced: g.ImagesProduced,
-		ComputeSecs: g.ComputeSeconds, Error: g.Error, CreatedAt: g.CreatedAt, CompletedAt: g.CompletedAt,
-		Images: []ImageView{}, Links: links(g.ID)}
+		ComputeSecs: g.ComputeSeconds, Error: g.Error, CreatedAt: g.CreatedAt, StartedAt: g.StartedAt,
+		CompletedAt: g.CompletedAt,
+		Images:      []ImageView{}, Links: links(g.ID)}
 	var p struct {
 		Model, Prompt        string
 		Width, Height, Steps int
@@ -75,7 +77,9 @@ func (s *Server) generationView(ctx context.Context, g store.Generation, withIma
 		}
 		if ok {
 			v.Progress = &st
-			if st.State == progress.StateRunning {
+			// Redis hears of the render before the database does; a job
+			// being canceled stays canceling.
+			if st.State == progress.StateRunning && g.Status == store.StatusQueued {
 				v.Status = store.StatusRunning
 			}
 		}

@@ -17,6 +17,7 @@ import (
 const (
 	StateQueued    = "queued"
 	StateRunning   = "running"
+	StateCanceling = "canceling" // the user canceled; the hold is not yet released
 	StateCompleted = "completed"
 	StateFailed    = "failed"
 	StateCanceled  = "canceled"

@@ -14,6 +14,7 @@ import (
 const (
 	StatusQueued    = "queued"
 	StatusRunning   = "running"
+	StatusCanceling = "canceling" // cancel asked; the hold is not yet released
 	StatusCompleted = "completed"
 	StatusFailed    = "failed"
 	StatusCanceled  = "canceled"
@@ -106,7 +107,11 @@ type FinalizeInput struct {
 	Width          int
 	Height         int
 	BatchSize      int
+	StartedAt      time.Time // when the render began; zero if unknown
 }
+
+// activeStatuses are the statuses of a job that has not ended.
+const activeStatuses = `('queued', 'running', 'canceling')`
 
 // Finalize records a finished job in one transaction: its images, the settle
 // of its hold at the real cost, its usage record and its final status.
@@ -132,9 +137,10 @@ func (s *Store) Finalize(ctx context.Context, in FinalizeInput) (Generation, err
 		}
 		_, err := tx.Exec(ctx, `
 			UPDATE generations SET status = 'completed', credits_settled = $2, images_produced = $3,
-			       compute_seconds = $4, completed_at = COALESCE(completed_at, now())
-			WHERE id = $1 AND status IN ('queued', 'running')`,
-			in.JobID, in.Credits, len(in.Images), in.ComputeSeconds)
+			       compute_seconds = $4, completed_at = COALESCE(completed_at, now()),
+			       started_at = COALESCE(started_at, $5)
+			WHERE id = $1 AND status IN `+activeStatuses,
+			in.JobID, in.Credits, len(in.Images), in.ComputeSeconds, nullableTime(in.StartedAt))
 		if err != nil {
 			return fmt.Errorf("complete generation: %w", err)
 		}
@@ -162,7 +168,9 @@ func insertImage(ctx context.Context, tx pgx.Tx, in FinalizeInput, img ImageReco
 }
 
 // Abort ends a job that produced nothing billable: it releases the hold and
-// marks the job failed or canceled. A job already completed is left as is.
+// marks the job failed or canceled. A job already completed is left as is,
+// and a job that never took a hold (its admission failed before the commit)
+// has nothing to release: Abort is safe on every exit path of a workflow.
 func (s *Store) Abort(ctx context.Context, jobID, status, reason string) (Hold, error) {
 	if status != StatusFailed && status != StatusCanceled {
 		return Hold{}, fmt.Errorf("abort job %s: status %q is not failed or canceled", jobID, status)
@@ -170,13 +178,18 @@ func (s *Store) Abort(ctx context.Context, jobID, status, reason string) (Hold, 
 	var h Hold
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		if h, err = releaseTx(ctx, tx, jobID); err != nil {
+		h, err = releaseTx(ctx, tx, jobID)
+		if errors.Is(err, ErrNotFound) {
+			h = Hold{JobID: jobID}
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `
 			UPDATE generations SET status = $2, error = NULLIF($3, ''), credits_settled = 0,
 			       completed_at = COALESCE(completed_at, now())
-			WHERE id = $1 AND status IN ('queued', 'running')`, jobID, status, reason)
+			WHERE id = $1 AND status IN `+activeStatuses, jobID, status, reason)
 		if err != nil {
 			return fmt.Errorf("mark generation %s: %w", status, err)
 		}
@@ -186,6 +199,38 @@ func (s *Store) Abort(ctx context.Context, jobID, status, reason string) (Hold, 
 		return Hold{}, fmt.Errorf("abort job %s: %w", jobID, err)
 	}
 	return h, nil
+}
+
+// MarkRunning records that the job's render began: status running (unless
+// the job already moved on) and the first start time.
+func (s *Store) MarkRunning(ctx context.Context, jobID string, startedAt time.Time) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE generations SET started_at = COALESCE(started_at, $2),
+		       status = CASE WHEN status = 'queued' THEN 'running' ELSE status END
+		WHERE id = $1`, jobID, startedAt)
+	if err != nil {
+		return fmt.Errorf("mark job %s running: %w", jobID, err)
+	}
+	return nil
+}
+
+// MarkCanceling records the user's cancel of an unfinished job, so it shows
+// at once; the workflow then releases the hold and marks it canceled (or
+// completed, if the images were already stored).
+func (s *Store) MarkCanceling(ctx context.Context, userID, jobID string) (Generation, error) {
+	_, err := s.pool.Exec(ctx, `UPDATE generations SET status = 'canceling'
+		WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running')`, jobID, userID)
+	if err != nil {
+		return Generation{}, fmt.Errorf("mark job %s canceling: %w", jobID, err)
+	}
+	return s.GetGeneration(ctx, userID, jobID)
+}
+
+func nullableTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
 }
 
 const generationColumns = `SELECT id, user_id, COALESCE(idempotency_key, ''), request_hash, workflow_id, status,

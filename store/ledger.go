@@ -328,13 +328,35 @@ func nullable(s string) any {
 	return s
 }
 
-// ExpiredHolds lists pending holds past their expiry, oldest first, at most
-// limit: the candidates of the hold reaper.
-func (s *Store) ExpiredHolds(ctx context.Context, limit int) ([]Hold, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, user_id, amount, COALESCE(settled_amount, 0), status, expires_at, created_at
-		FROM credit_holds WHERE status = 'pending' AND expires_at < now() ORDER BY expires_at, id LIMIT $1`, limit)
+// HoldCursor marks where a sweep of pending holds stopped: the creation time
+// and id of the last hold it saw.
+type HoldCursor struct {
+	CreatedAt time.Time
+	JobID     string
+}
+
+// StaleHolds lists pending holds created before createdBefore, after the
+// cursor in (created_at, id) order, at most limit: the hold reaper's
+// candidates, swept a page at a time.
+func (s *Store) StaleHolds(ctx context.Context, createdBefore time.Time, after HoldCursor, limit int) ([]Hold, error) {
+	if after.JobID == "" {
+		after.JobID = "00000000-0000-0000-0000-000000000000"
+	}
+	return s.listHolds(ctx, `SELECT id, user_id, amount, COALESCE(settled_amount, 0), status, expires_at, created_at
+		FROM credit_holds WHERE status = 'pending' AND created_at < $1 AND (created_at, id) > ($2, $3::uuid)
+		ORDER BY created_at, id LIMIT $4`, createdBefore, after.CreatedAt, after.JobID, limit)
+}
+
+// PendingHolds lists which of the given jobs still hold credits.
+func (s *Store) PendingHolds(ctx context.Context, jobIDs []string) ([]Hold, error) {
+	return s.listHolds(ctx, `SELECT id, user_id, amount, COALESCE(settled_amount, 0), status, expires_at, created_at
+		FROM credit_holds WHERE id = ANY($1::uuid[]) AND status = 'pending' ORDER BY created_at, id`, jobIDs)
+}
+
+func (s *Store) listHolds(ctx context.Context, sql string, args ...any) ([]Hold, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list expired holds: %w", err)
+		return nil, fmt.Errorf("list pending holds: %w", err)
 	}
 	holds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) {
 		var h Hold
@@ -342,7 +364,7 @@ func (s *Store) ExpiredHolds(ctx context.Context, limit int) ([]Hold, error) {
 		return h, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list expired holds: %w", err)
+		return nil, fmt.Errorf("list pending holds: %w", err)
 	}
 	return holds, nil
 }

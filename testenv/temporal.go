@@ -19,9 +19,18 @@ import (
 // when the test ends.
 func Temporal(t testing.TB, searchAttributes map[string]enumspb.IndexedValueType) client.Client {
 	t.Helper()
+	_, c := TemporalServer(t, devtemporal.Options{SearchAttributes: searchAttributes})
+	return c
+}
+
+// TemporalServer starts an embedded Temporal server with opts for the test
+// and returns it with a client on it; tests that restart the server (crash
+// tests, with opts.DatabaseFile) use the server handle.
+func TemporalServer(t testing.TB, opts devtemporal.Options) (*devtemporal.Server, client.Client) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	srv, err := devtemporal.Start(ctx, devtemporal.Options{SearchAttributes: searchAttributes})
+	srv, err := devtemporal.Start(ctx, opts)
 	if err != nil {
 		Unavailable(t, "embedded temporal: %v", err)
 	}
@@ -34,5 +43,5 @@ func Temporal(t testing.TB, searchAttributes map[string]enumspb.IndexedValueType
 		t.Fatalf("dial embedded temporal: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return c
+	return srv, c
 }

@@ -23,7 +23,7 @@ import (
 // workflow and its Stripe activities.
 func Control(c client.Client, ledger *activities.Ledger, objects *activities.Objects, billing *activities.Billing, opts worker.Options) worker.Worker {
 	w := worker.New(c, workflows.ControlQueue, opts)
-	w.RegisterWorkflowWithOptions(workflows.Generation, workflow.RegisterOptions{Name: "Generation"})
+	w.RegisterWorkflowWithOptions(workflows.Generation, workflow.RegisterOptions{Name: workflows.GenerationWorkflow})
 	w.RegisterActivity(ledger)
 	w.RegisterActivity(objects)
 	if billing != nil {
@@ -45,6 +45,9 @@ func GPU(c client.Client, tier string, render *activities.Render, slots int, opt
 	if render.GPUs == nil {
 		render.GPUs = gpu.Pseudo(slots)
 	}
+	if render.Temporal == nil {
+		render.Temporal = c
+	}
 	opts.MaxConcurrentActivityExecutionSize = slots + 1
 	// A GPU host never runs workflows or local activities.
 	opts.DisableWorkflowWorker = true
@@ -57,6 +60,12 @@ func GPU(c client.Client, tier string, render *activities.Render, slots int, opt
 func ServeHoldReaper(w worker.Worker, r *activities.Reaper) {
 	if r.WorkflowID == nil {
 		r.WorkflowID = workflows.GenerationID
+	}
+	if r.JobID == nil {
+		r.JobID = workflows.GenerationJob
+	}
+	if r.WorkflowType == "" {
+		r.WorkflowType = workflows.GenerationWorkflow
 	}
 	w.RegisterWorkflowWithOptions(workflows.HoldReaper, workflow.RegisterOptions{Name: "HoldReaper"})
 	w.RegisterActivity(r)

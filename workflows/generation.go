@@ -6,6 +6,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -32,8 +33,19 @@ var Tiers = []string{TierT4, TierA10G, TierA100}
 // GPUQueue is the task queue of a GPU tier.
 func GPUQueue(tier string) string { return "gpu-" + tier }
 
+// GenerationWorkflow is the generation workflow's registered type name.
+const GenerationWorkflow = "Generation"
+
+const generationPrefix = "generation/"
+
 // GenerationID is the workflow id of a job.
-func GenerationID(jobID string) string { return "generation/" + jobID }
+func GenerationID(jobID string) string { return generationPrefix + jobID }
+
+// GenerationJob is the job id of a generation workflow id; false for any
+// other workflow's id.
+func GenerationJob(workflowID string) (string, bool) {
+	return strings.CutPrefix(workflowID, generationPrefix)
+}
 
 // AdmitUpdate is the update the API sends with the start of a generation; it
 // returns once the job's credits are held (or refused).
@@ -72,16 +84,20 @@ type GenerationResult struct {
 	Error          string
 }
 
-// Generation is the saga of one job: admit (hold credits) through the admit
-// update, render on the tier's GPU queue, then settle for the images
-// produced, or release the hold and delete partial objects on failure,
-// timeout or cancellation.
+// Generation is the saga of one job: admit (hold credits), render on the
+// tier's GPU queue, then settle for the images produced, or release the hold
+// and delete partial objects on failure, timeout or cancellation.
 func Generation(ctx workflow.Context, in GenerationInput) (GenerationResult, error) {
-	admitted, err := awaitAdmission(ctx, in)
+	admitted, err := admit(ctx, in)
 	if err != nil {
-		return GenerationResult{Status: store.StatusFailed, Error: err.Error()}, err
+		return admissionFailed(ctx, in, err)
 	}
 	res := GenerationResult{CreditsHeld: admitted.CreditsHeld}
+	if ctx.Err() != nil {
+		// Cancelled while the hold was being taken: give it back.
+		return abort(ctx, in, res, store.StatusCanceled, "canceled by user", nil)
+	}
+	watchRenderStart(ctx, in)
 
 	rendered, renderErr := render(ctx, in)
 	if ctx.Err() != nil {
@@ -94,52 +110,49 @@ func Generation(ctx workflow.Context, in GenerationInput) (GenerationResult, err
 	return finalize(ctx, in, res, rendered)
 }
 
-// awaitAdmission registers the admit update and waits for it. The update
-// runs the Admit activity once; repeats return the same answer.
-func awaitAdmission(ctx workflow.Context, in GenerationInput) (activities.AdmitResult, error) {
+// admit takes the job's hold. The workflow runs the Admit activity itself,
+// first thing, rather than from the admit update: an update is durable only
+// once the workflow task that accepted it is persisted, while the hold it
+// writes is durable at once, so a server crash between the two would leave a
+// hold whose update never comes back. Run by the workflow, the admission is
+// simply replayed (Admit is idempotent by job id) and the job goes on. The
+// admit update only waits for the answer; every admit of a run gets the same.
+func admit(ctx workflow.Context, in GenerationInput) (activities.AdmitResult, error) {
 	var (
-		result  *activities.AdmitResult
+		done    bool
+		result  activities.AdmitResult
 		refusal error
-		running bool
 	)
-	admit := func(ctx workflow.Context) (activities.AdmitResult, error) {
-		if err := workflow.Await(ctx, func() bool { return !running }); err != nil {
+	answer := func(ctx workflow.Context) (activities.AdmitResult, error) {
+		if err := workflow.Await(ctx, func() bool { return done }); err != nil {
 			return activities.AdmitResult{}, err
 		}
-		if result != nil || refusal != nil {
-			return deref(result), refusal
-		}
-		running = true
-		defer func() { running = false }()
-		var r activities.AdmitResult
-		err := workflow.ExecuteLocalActivity(ledgerContext(ctx), ledger.Admit, admitInput(ctx, in)).Get(ctx, &r)
-		if err != nil {
-			refusal = err
-			return activities.AdmitResult{}, err
-		}
-		result = &r
-		return r, nil
+		return result, refusal
 	}
-	if err := workflow.SetUpdateHandler(ctx, AdmitUpdate, admit); err != nil {
+	if err := workflow.SetUpdateHandler(ctx, AdmitUpdate, answer); err != nil {
 		return activities.AdmitResult{}, fmt.Errorf("register admit update: %w", err)
 	}
-	// The API always starts the workflow together with its admit update, so
-	// no timer guards this wait: a timer would cost two history events and a
-	// timer task on every job.
-	if err := workflow.Await(ctx, func() bool { return result != nil || refusal != nil }); err != nil {
-		return activities.AdmitResult{}, err
-	}
+	// A cancel must not interrupt a hold half-taken: admit to the end, then
+	// the caller sees the cancel and releases.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	refusal = workflow.ExecuteLocalActivity(ledgerContext(dctx), ledger.Admit, admitInput(ctx, in)).Get(dctx, &result)
+	done = true
 	if refusal != nil {
-		return activities.AdmitResult{}, refusal
+		// Let the waiting admit updates answer before the run fails.
+		_ = workflow.Await(dctx, func() bool { return workflow.AllHandlersFinished(dctx) })
 	}
-	return *result, nil
+	return result, refusal
 }
 
-func deref(r *activities.AdmitResult) activities.AdmitResult {
-	if r == nil {
-		return activities.AdmitResult{}
+// admissionFailed ends a run whose hold could not be taken. A refusal (402,
+// 429) leaves nothing behind; any other failure may have committed a hold
+// whose answer was lost, so the run releases whatever the job holds.
+func admissionFailed(ctx workflow.Context, in GenerationInput, err error) (GenerationResult, error) {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && (appErr.Type() == activities.ErrInsufficientCredits || appErr.Type() == activities.ErrConcurrencyLimit) {
+		return GenerationResult{Status: store.StatusFailed, Error: err.Error()}, err
 	}
-	return *r
+	return abort(ctx, in, GenerationResult{}, store.StatusFailed, "admission failed: "+failureReason(err), nil)
 }
 
 func admitInput(ctx workflow.Context, in GenerationInput) activities.AdmitInput {
@@ -148,6 +161,26 @@ func admitInput(ctx workflow.Context, in GenerationInput) activities.AdmitInput 
 		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, Plan: in.Plan, GPUTier: in.GPUTier,
 		Params: in.Params, Credits: in.PricePerImage * in.Params.BatchSize, MaxConcurrent: in.MaxConcurrent,
 	}
+}
+
+// watchRenderStart marks the job running when the GPU worker reports that
+// its render began (activities.RenderStartedSignal). Only the first report
+// counts; later ones (retries) are drained so none is left unhandled.
+func watchRenderStart(ctx workflow.Context, in GenerationInput) {
+	starts := workflow.GetSignalChannel(ctx, activities.RenderStartedSignal)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		var first activities.RenderStarted
+		if !starts.Receive(ctx, &first) || ctx.Err() != nil {
+			return
+		}
+		err := workflow.ExecuteLocalActivity(ledgerContext(ctx), ledger.MarkRunning, activities.MarkRunningInput{
+			JobID: in.JobID, UserID: in.UserID, StartedAt: first.StartedAt}).Get(ctx, nil)
+		if err != nil && ctx.Err() == nil {
+			workflow.GetLogger(ctx).Warn("mark job running", "job_id", in.JobID, "error", err)
+		}
+		for starts.Receive(ctx, nil) {
+		}
+	})
 }
 
 // render runs the Render activity on the tier's GPU queue. On failure it
@@ -215,6 +248,7 @@ func finalize(ctx workflow.Context, in GenerationInput, res GenerationResult, r 
 	err := workflow.ExecuteLocalActivity(ledgerContext(dctx), ledger.Finalize, activities.FinalizeInput{
 		JobID: in.JobID, UserID: in.UserID, GPUTier: in.GPUTier, Params: in.Params, Images: r.Images,
 		Credits: in.PricePerImage * min(len(r.Images), in.Params.BatchSize), ComputeSeconds: r.ComputeSeconds,
+		StartedAt: r.StartedAt,
 	}).Get(dctx, &fr)
 	if err != nil {
 		return abort(ctx, in, res, store.StatusFailed, "settle failed: "+failureReason(err), allImageNames(in))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
@@ -260,5 +261,94 @@ func TestGenerationDuplicateAdmitHoldsOnce(t *testing.T) {
 	}
 	if admits != 1 || second.JobID != "job-1" || second.CreditsHeld != 3 || len(h.finalized) != 1 {
 		t.Fatalf("admit ran %d times, second answer %+v, finalized %d", admits, second, len(h.finalized))
+	}
+}
+
+// A run whose admit update was lost (the server crashed after the hold's
+// commit, before the workflow task that accepted the update was persisted)
+// admits by itself and runs the job to its end.
+func TestGenerationAdmitsWithoutTheUpdate(t *testing.T) {
+	h := newHarness(t, 1)
+	h.env.SetTestTimeout(10 * time.Second)
+	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil).Once()
+	h.env.ExecuteWorkflow(Generation, h.in)
+	r, err := h.result(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != store.StatusCompleted || r.CreditsSettled != 3 || len(h.finalized) != 1 {
+		t.Fatalf("result = %+v, finalized %d", r, len(h.finalized))
+	}
+}
+
+// A cancel that arrives while the hold is being taken still ends with the
+// hold released and nothing rendered.
+func TestGenerationCanceledWhileAdmittingReleasesTheHold(t *testing.T) {
+	h := newHarness(t, 2)
+	h.admitFn = func(in activities.AdmitInput) (activities.AdmitResult, error) {
+		h.env.CancelWorkflow()
+		return activities.AdmitResult{JobID: in.JobID, CreditsHeld: in.Credits, Status: store.StatusQueued}, nil
+	}
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	_, err := h.result(t)
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	if len(h.aborted) != 1 || h.aborted[0].Status != store.StatusCanceled || len(h.finalized) != 0 {
+		t.Fatalf("aborted %+v finalized %d", h.aborted, len(h.finalized))
+	}
+}
+
+// An admission that fails for another reason than the user's money or plan
+// (the database, for an hour) may have committed a hold whose answer was
+// lost: the run releases whatever the job holds before it ends.
+func TestGenerationFailedAdmissionReleasesAnyHold(t *testing.T) {
+	h := newHarness(t, 1)
+	h.admitFn = func(activities.AdmitInput) (activities.AdmitResult, error) {
+		return activities.AdmitResult{}, errors.New("connection reset by peer")
+	}
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	if _, err := h.result(t); err == nil {
+		t.Fatal("workflow succeeded, want failed")
+	}
+	if h.admitErr == nil {
+		t.Fatal("the admit update answered no error")
+	}
+	if len(h.aborted) != 1 || h.aborted[0].Status != store.StatusFailed {
+		t.Fatalf("aborted %+v, want one release as failed", h.aborted)
+	}
+}
+
+// The GPU worker's report that the render began marks the job running, once.
+func TestGenerationMarksRunningWhenRenderStarts(t *testing.T) {
+	h := newHarness(t, 1)
+	var marked []activities.MarkRunningInput
+	h.env.OnActivity(ledger.MarkRunning, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.MarkRunningInput) error {
+			marked = append(marked, in)
+			return nil
+		})
+	started := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).After(time.Minute).Return(
+		activities.RenderResult{Images: images(1), StartedAt: started}, nil).Once()
+	for i, at := range []time.Duration{time.Second, 2 * time.Second} {
+		h.env.RegisterDelayedCallback(func() {
+			h.env.SignalWorkflow(activities.RenderStartedSignal, activities.RenderStarted{Attempt: int32(i + 1),
+				StartedAt: started.Add(at)})
+		}, at)
+	}
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	if _, err := h.result(t); err != nil {
+		t.Fatal(err)
+	}
+	if len(marked) != 1 || !marked[0].StartedAt.Equal(started.Add(time.Second)) || marked[0].JobID != "job-1" {
+		t.Fatalf("marked running %+v, want once with the first start", marked)
+	}
+	if len(h.finalized) != 1 || !h.finalized[0].StartedAt.Equal(started) {
+		t.Fatalf("finalize %+v, want the render's first start", h.finalized)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/store"
 )
 
 // HoldReaperID is the id of the one hold reaper workflow.
@@ -14,22 +15,32 @@ const HoldReaperID = "hold-reaper"
 
 // HoldReaperInput paces the reaper.
 type HoldReaperInput struct {
-	Interval time.Duration // between sweeps (default 15 minutes)
-	Sweeps   int           // sweeps before continue-as-new (default 96: a day)
+	Interval time.Duration // between sweeps (default 2 minutes)
+	Sweeps   int           // sweeps before continue-as-new (default 180: 6 hours)
+	// StaleAfter is the age from which a pending hold is checked whatever
+	// its workflow's state (default 10 minutes).
+	StaleAfter time.Duration
+	// Cursor carries the sweep of stale holds across runs.
+	Cursor store.HoldCursor
 }
 
 // Nil receiver names the reaper's activity; the worker registers the real one.
 var reaper *activities.Reaper
 
-// HoldReaper sweeps expired credit holds whose generation workflow has
-// ended and releases them, forever: one sweep per interval, a new run per
-// day so the history stays small.
+// HoldReaper releases credit holds whose generation workflow has ended,
+// forever: one sweep per interval, a new run every Sweeps sweeps so the
+// history stays small. Each sweep looks at runs closed since a little
+// before the previous sweep (the windows overlap, so none is missed) and at
+// a page of holds older than StaleAfter.
 func HoldReaper(ctx workflow.Context, in HoldReaperInput) error {
 	if in.Interval <= 0 {
-		in.Interval = 15 * time.Minute
+		in.Interval = 2 * time.Minute
 	}
 	if in.Sweeps <= 0 {
-		in.Sweeps = 96
+		in.Sweeps = 180
+	}
+	if in.StaleAfter <= 0 {
+		in.StaleAfter = 10 * time.Minute
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           ControlQueue,
@@ -37,12 +48,19 @@ func HoldReaper(ctx workflow.Context, in HoldReaperInput) error {
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 3},
 	})
 	for range in.Sweeps {
+		now := workflow.Now(ctx)
 		var res activities.ReapResult
-		if err := workflow.ExecuteActivity(actx, reaper.ReapExpiredHolds).Get(ctx, &res); err != nil {
+		err := workflow.ExecuteActivity(actx, reaper.ReapStrandedHolds, activities.ReapInput{
+			ClosedSince: now.Add(-3 * in.Interval), StaleBefore: now.Add(-in.StaleAfter), Cursor: in.Cursor,
+		}).Get(ctx, &res)
+		if err != nil {
 			// The next sweep tries again; a failed sweep changes nothing.
 			workflow.GetLogger(ctx).Error("hold reaper sweep failed", "error", err)
-		} else if res.Released > 0 || res.Running > 0 {
-			workflow.GetLogger(ctx).Info("hold reaper sweep", "released", res.Released, "still_running", res.Running)
+		} else {
+			in.Cursor = res.Cursor
+			if res.Released > 0 {
+				workflow.GetLogger(ctx).Warn("hold reaper sweep", "released", res.Released, "still_running", res.Running)
+			}
 		}
 		if err := workflow.Sleep(ctx, in.Interval); err != nil {
 			return err
