@@ -31,18 +31,19 @@ import (
 func TestCrashAfterHoldCommitStillRunsTheJob(t *testing.T) {
 	var (
 		s       *stack
-		once    sync.Once
+		fired   atomic.Bool
 		crashed = make(chan struct{})
 		dead    = make(chan struct{}) // the dead worker's task never completes
 	)
 	t.Cleanup(func() { close(dead) })
 	s = newStackWith(t, time.Millisecond, stackOptions{temporalFile: true,
 		afterAdmit: func(ctx context.Context, jobID string) {
-			once.Do(func() {
-				s.crash()
-				close(crashed)
-				<-dead
-			})
+			if fired.Swap(true) {
+				return // after the restart, admissions go through
+			}
+			s.crash()
+			close(crashed)
+			<-dead
 		}})
 	u, token := s.newUser(t, "pro", 100)
 	body := `{"prompt": "after the crash", "model": "sd-1.5", "width": 256, "height": 256, "steps": 4, "batch_size": 2}`
