@@ -95,8 +95,13 @@ func (s *Server) createGeneration(c *gin.Context) {
 	in := workflows.GenerationInput{JobID: id, UserID: u.ID, IdempotencyKey: idemKey, RequestHash: hash,
 		Plan: plan.Slug, GPUTier: plan.GPUTier, PriorityKey: priorityKey(plan), MaxConcurrent: plan.MaxConcurrentJobs,
 		Params: params(req), PricePerImage: quote.PerImage, RenderHeartbeat: s.RenderHeartbeat}
-	admitted, err := s.admit(c.Request.Context(), in)
+	admitted, err := s.admitWithin(c.Request.Context(), in)
 	if err != nil {
+		// A duplicate that arrives after its job finished meets a closed
+		// workflow; the job's row answers it (200, or 409 for another body).
+		if idemKey != "" && s.replayed(c, u, id, hash) {
+			return
+		}
 		s.admitError(c, err, plan.Slug)
 		return
 	}
@@ -209,6 +214,9 @@ func (s *Server) admit(ctx context.Context, in workflows.GenerationInput) (activ
 
 // admitError maps a refused or failed admission to its HTTP answer.
 func (s *Server) admitError(c *gin.Context, err error, plan string) {
+	if s.admitInputError(c, err, plan) {
+		return
+	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		switch appErr.Type() {
