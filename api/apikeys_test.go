@@ -160,7 +160,9 @@ func testAPIKeyIsolation(t *testing.T, s *stack) {
 	_, alice := s.newUser(t, "pro", 10)
 	_, bob := s.newUser(t, "pro", 10)
 	k := createAPIKey(t, s, alice, map[string]any{"name": "alice's"})
-	bobKey := createAPIKey(t, s, bob, map[string]any{"name": "bob's"})
+	// A key that may revoke keys: scopes aside, another user's key is
+	// answered like a missing one.
+	bobKey := createAPIKey(t, s, bob, map[string]any{"name": "bob's", "scopes": []string{"billing", "read"}})
 
 	missing := expectProblem(t, s.do(t, http.MethodDelete, "/v1/api-keys/"+uuid.NewString(), bob, nil), http.StatusNotFound)
 	for _, id := range []string{k.ID, "not-a-uuid"} {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -113,7 +114,8 @@ func testGenerationBodyShape(t *testing.T, s *stack) {
 	}
 	var g api.GenerationView
 	r.decode(t, &g)
-	if !strings.Contains(string(g.Params), `"steps":30`) {
+	var params struct{ Steps int }
+	if err := json.Unmarshal(g.Params, &params); err != nil || params.Steps != 30 {
 		t.Fatalf("absent steps did not default to 30: %s", g.Params)
 	}
 }

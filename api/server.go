@@ -106,7 +106,7 @@ func (s *Server) Router() *gin.Engine {
 	s.RegisterSubscriptionRoutes(v1)
 	v1.GET("/generations", s.listGenerations)
 	v1.GET("/generations/:id", s.getGeneration)
-	v1.GET("/generations/:id/events", streaming, s.generationEvents)
+	v1.GET("/generations/:id/events", s.generationEvents)
 	v1.DELETE("/generations/:id", s.cancelGeneration)
 	v1.GET("/images", s.listImages)
 	v1.GET("/images/:name", s.getImage)
