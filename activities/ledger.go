@@ -63,7 +63,7 @@ func (l *Ledger) Admit(ctx context.Context, in AdmitInput) (AdmitResult, error) 
 		return AdmitResult{}, temporal.NewNonRetryableApplicationError(busy.Error(), ErrConcurrencyLimit, nil,
 			ConcurrencyLimitDetails{Limit: busy.Limit, Active: busy.Active})
 	case err != nil:
-		return AdmitResult{}, err
+		return AdmitResult{}, dataErrorFinal(err)
 	}
 	if l.Notices != nil {
 		if err := l.Notices.AfterHold(ctx, in.UserID, g.CreditsHeld); err != nil {
@@ -90,7 +90,7 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 		return FinalizeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "HoldVoided", err)
 	}
 	if err != nil {
-		return FinalizeResult{}, err
+		return FinalizeResult{}, dataErrorFinal(err)
 	}
 	settled := 0
 	if g.CreditsSettled != nil {
@@ -128,7 +128,7 @@ func (l *Ledger) Abort(ctx context.Context, in AbortInput) (AbortResult, error) 
 	h, err := l.Store.Abort(ctx, in.JobID, in.Status, in.Reason)
 	end()
 	if err != nil {
-		return AbortResult{}, err
+		return AbortResult{}, dataErrorFinal(err)
 	}
 	if l.Notices != nil && h.Status == store.HoldVoided {
 		// A release raises the balance: it may end a low-balance episode.
@@ -141,6 +141,19 @@ func (l *Ledger) Abort(ctx context.Context, in AbortInput) (AbortResult, error) 
 		l.publish(ctx, progress.Status{JobID: in.JobID, State: in.Status, Images: in.BatchSize, Message: in.Reason})
 	}
 	return AbortResult{HoldStatus: h.Status}, nil
+}
+
+// dataErrorFinal makes Postgres refusing a value (store.IsDataError: a NUL
+// or invalid UTF-8 in text, say) a non-retryable InvalidRequest: the same
+// value is refused on every attempt, and retrying it for the hour the
+// ledger's retry policy allows would hang the job and the API waiting on
+// it. Every other error is returned as it is, to be retried.
+func dataErrorFinal(err error) error {
+	if !store.IsDataError(err) {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError("the database refused a value of this job: "+err.Error(),
+		ErrInvalidRequest, err)
 }
 
 // changing brackets a ledger change for the balance cache; call the returned

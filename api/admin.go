@@ -210,6 +210,13 @@ func (r AdminGrantRequest) validate(now time.Time) (store.AdminGrantInput, []Fie
 		}
 		in.ValidUntil = t
 	}
+	if fromOK && r.ValidUntil == nil && !in.ValidUntil.After(now) {
+		// The default validity would end before today: the grant would be
+		// written expired.
+		errs = append(errs, FieldError{Field: "valid_from", Message: fmt.Sprintf(
+			"with the default %d days, a grant from %s has already ended; send a later valid_from or a valid_until",
+			defaultAdminGrantDays, in.ValidFrom.Format(time.RFC3339))})
+	}
 	in.Reason = strings.TrimSpace(r.Reason)
 	switch n := utf8.RuneCountInString(in.Reason); {
 	case n == 0:

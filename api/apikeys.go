@@ -31,6 +31,10 @@ type CreateAPIKeyRequest struct {
 	// a string, not a time.Time, so a malformed value is answered with a
 	// field error naming expires_at rather than a bare parse error.
 	ExpiresAt *string `json:"expires_at"`
+	// Scopes is what the key may do: any of generate, read, billing.
+	// Absent means generate and read; only a key with billing may
+	// subscribe, change or cancel the plan, or revoke keys.
+	Scopes *[]string `json:"scopes"`
 }
 
 // CreatedAPIKeyView answers POST /v1/api-keys. Key is the whole secret: it is
@@ -42,6 +46,7 @@ type CreatedAPIKeyView struct {
 	Key       string     `json:"key"`
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at"`
+	Scopes    []string   `json:"scopes"`
 }
 
 // APIKeyView is a key as listed: never its secret or hash. Prefix is the
@@ -55,6 +60,7 @@ type APIKeyView struct {
 	ExpiresAt  *time.Time `json:"expires_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	Active     bool       `json:"active"`
+	Scopes     []string   `json:"scopes"`
 }
 
 // RegisterAPIKeyRoutes adds the API key routes to the authenticated /v1 group.
@@ -142,11 +148,15 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		return
 	}
 	name, expiresAt, errs := req.validate(time.Now())
+	scopes, ferr := validScopes(req.Scopes)
+	if ferr != nil {
+		errs = append(errs, *ferr)
+	}
 	if len(errs) > 0 {
 		invalid(c, fmt.Sprintf("%d field(s) are invalid", len(errs)), errs...)
 		return
 	}
-	k, secret, err := s.Store.CreateAPIKey(c.Request.Context(), u.ID, name, expiresAt)
+	k, secret, err := s.Store.CreateAPIKey(c.Request.Context(), u.ID, name, expiresAt, scopes...)
 	if errors.Is(err, store.ErrTooManyAPIKeys) {
 		problem(c, http.StatusConflict, "api-key-limit", "Too many API keys",
 			fmt.Sprintf("at most %d API keys may be active at once; revoke one first", store.MaxActiveAPIKeys),
@@ -158,7 +168,7 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, CreatedAPIKeyView{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Key: secret,
-		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt})
+		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, Scopes: k.Scopes})
 }
 
 // validate returns the trimmed name and the parsed expiry, or every problem.
@@ -201,7 +211,7 @@ func (s *Server) listAPIKeys(c *gin.Context) {
 	views := make([]APIKeyView, 0, len(keys))
 	for _, k := range keys {
 		views = append(views, APIKeyView{ID: k.ID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt,
-			ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, Active: k.Active})
+			ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, Active: k.Active, Scopes: k.Scopes})
 	}
 	c.JSON(http.StatusOK, gin.H{"api_keys": views})
 }

@@ -27,6 +27,7 @@ func TestAPIKeys(t *testing.T) {
 	t.Run("isolation", func(t *testing.T) { testAPIKeyIsolation(t, s) })
 	t.Run("limit", func(t *testing.T) { testAPIKeyLimit(t, s) })
 	t.Run("bad input", func(t *testing.T) { testAPIKeyBadInput(t, s) })
+	t.Run("scopes", func(t *testing.T) { testAPIKeyScopes(t, s) })
 }
 
 func createAPIKey(t *testing.T, s *stack, token string, body any) api.CreatedAPIKeyView {
@@ -159,7 +160,9 @@ func testAPIKeyIsolation(t *testing.T, s *stack) {
 	_, alice := s.newUser(t, "pro", 10)
 	_, bob := s.newUser(t, "pro", 10)
 	k := createAPIKey(t, s, alice, map[string]any{"name": "alice's"})
-	bobKey := createAPIKey(t, s, bob, map[string]any{"name": "bob's"})
+	// A key that may revoke keys: scopes aside, another user's key is
+	// answered like a missing one.
+	bobKey := createAPIKey(t, s, bob, map[string]any{"name": "bob's", "scopes": []string{"billing", "read"}})
 
 	missing := expectProblem(t, s.do(t, http.MethodDelete, "/v1/api-keys/"+uuid.NewString(), bob, nil), http.StatusNotFound)
 	for _, id := range []string{k.ID, "not-a-uuid"} {
@@ -231,4 +234,61 @@ func testAPIKeyBadInput(t *testing.T, s *stack) {
 	}
 	// The boundaries themselves are accepted.
 	createAPIKey(t, s, token, map[string]any{"name": strings.Repeat("é", 100), "expires_at": at(364 * 24 * time.Hour)})
+}
+
+// testAPIKeyScopes: a key does what its scopes allow. By default (generate,
+// read) it renders and reads but cannot change the plan, cancel the
+// subscription or revoke another key; a billing key can.
+func testAPIKeyScopes(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	def := createAPIKey(t, s, token, map[string]any{"name": "default"})
+	billing := createAPIKey(t, s, token, map[string]any{"name": "billing", "scopes": []string{"billing"}})
+	reader := createAPIKey(t, s, token, map[string]any{"name": "reader", "scopes": []string{"read", "read"}})
+	if strings.Join(def.Scopes, ",") != "generate,read" || strings.Join(billing.Scopes, ",") != "billing" ||
+		strings.Join(reader.Scopes, ",") != "read" {
+		t.Fatalf("scopes %v %v %v", def.Scopes, billing.Scopes, reader.Scopes)
+	}
+	scopeRefused := func(r response) {
+		t.Helper()
+		if p := expectProblem(t, r, http.StatusForbidden); p.Type != "https://easel.dev/problems/insufficient-scope" {
+			t.Fatalf("problem %+v", p)
+		}
+	}
+	gen := map[string]any{"prompt": "scoped", "model": "sd-1.5", "width": 64, "height": 64, "steps": 1}
+	if r := s.do(t, http.MethodPost, "/v1/generations", def.Key, gen); r.status != http.StatusAccepted {
+		t.Fatalf("generate with a default key: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodGet, "/v1/credits", reader.Key, nil); r.status != http.StatusOK {
+		t.Fatalf("read with a read key: %d %s", r.status, r.body)
+	}
+	scopeRefused(s.do(t, http.MethodPost, "/v1/generations", reader.Key, gen))
+	scopeRefused(s.do(t, http.MethodPost, "/v1/generations", billing.Key, gen))
+	scopeRefused(s.do(t, http.MethodGet, "/v1/credits", billing.Key, nil))
+	for _, key := range []string{def.Key, reader.Key} {
+		scopeRefused(s.do(t, http.MethodPost, "/v1/subscription/cancel", key, nil))
+		scopeRefused(s.do(t, http.MethodPost, "/v1/subscription/change", key, map[string]any{"plan": "basic"}))
+		scopeRefused(s.do(t, http.MethodPost, "/v1/subscriptions", key, map[string]any{"plan": "basic"}))
+		scopeRefused(s.do(t, http.MethodDelete, "/v1/api-keys/"+billing.ID, key, nil))
+	}
+	// A billing key gets past the scope check (the subscription itself may
+	// still refuse) and may revoke keys.
+	if r := s.do(t, http.MethodPost, "/v1/subscription/cancel", billing.Key, nil); r.status == http.StatusForbidden {
+		t.Fatalf("cancel with a billing key: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodDelete, "/v1/api-keys/"+reader.ID, billing.Key, nil); r.status != http.StatusNoContent {
+		t.Fatalf("revoke with a billing key: %d %s", r.status, r.body)
+	}
+	keys, _ := listAPIKeys(t, s, token)
+	for _, k := range keys {
+		if k.ID == def.ID && strings.Join(k.Scopes, ",") != "generate,read" {
+			t.Fatalf("listed scopes %+v", k)
+		}
+		if k.Active != (k.ID != reader.ID) {
+			t.Fatalf("after revokes: %+v", k)
+		}
+	}
+	for _, bad := range []any{[]string{}, []string{"admin"}, "read", []string{"Read"}} {
+		r := s.do(t, http.MethodPost, "/v1/api-keys", token, map[string]any{"name": "bad", "scopes": bad})
+		expectFieldProblem(t, r, "scopes")
+	}
 }

@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -40,7 +42,37 @@ func (t *Tokens) Authenticate(ctx context.Context, token string) (store.User, er
 	if err != nil {
 		return store.User{}, err
 	}
+	if err := checkIdentity(id); err != nil {
+		return store.User{}, err
+	}
 	return t.Store.SignIn(ctx, id.Email, id.Name, id.Subject)
+}
+
+// maxClaimChars is what users.email and users.cognito_sub hold.
+const maxClaimChars = 255
+
+// claimError is a validly signed token whose identity Easel cannot store:
+// the caller gets a 401 naming the claim, not a database error.
+type claimError struct{ claim, problem string }
+
+func (e *claimError) Error() string { return "the token's " + e.claim + " claim " + e.problem }
+
+// checkIdentity refuses identity claims that the users table cannot hold
+// (too long, NUL, invalid UTF-8). The name is shortened on sign-in, so
+// only its text is checked.
+func checkIdentity(id oidc.Identity) error {
+	for _, c := range []struct {
+		claim, value string
+		limit        int
+	}{{"email", id.Email, maxClaimChars}, {"sub", id.Subject, maxClaimChars}, {"name", id.Name, 0}} {
+		if msg := textProblem(c.value); msg != "" {
+			return &claimError{c.claim, msg}
+		}
+		if c.limit > 0 && utf8.RuneCountInString(c.value) > c.limit {
+			return &claimError{c.claim, fmt.Sprintf("must be at most %d characters", c.limit)}
+		}
+	}
+	return nil
 }
 
 func (s *Server) authenticate(c *gin.Context) {
@@ -54,6 +86,13 @@ func (s *Server) authenticate(c *gin.Context) {
 	// its user is known), so authentication runs with the admin scope; the
 	// request itself then runs in the user's scope.
 	u, err := s.Auth.Authenticate(store.WithScope(c.Request.Context(), store.Scope{Admin: true}), token)
+	var claim *claimError
+	if errors.As(err, &claim) {
+		c.Header("WWW-Authenticate", `Bearer realm="easel", error="invalid_token"`)
+		problem(c, http.StatusUnauthorized, "invalid-identity", "Unusable identity", claim.Error(),
+			map[string]any{"claim": claim.claim})
+		return
+	}
 	if errors.Is(err, ErrUnauthenticated) || errors.Is(err, store.ErrNotFound) {
 		c.Header("WWW-Authenticate", `Bearer realm="easel", error="invalid_token"`)
 		problem(c, http.StatusUnauthorized, "unauthenticated", "Unauthenticated", "the token is not valid", nil)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -32,6 +33,7 @@ func FuzzGenerationRequest(f *testing.F) {
 		`{"prompt":"x","sampler":"euler"}`,
 		`{"prompt":"x"} trailing`,
 		`{"prompt":"\u0000\uffff","negative_prompt":"` + strings.Repeat("n", 2001) + `"}`,
+		`{"prompt":"a","Prompt":"b"}`, `{"prompt":"a","steps":0}`, "{\"prompt\":\"\xff\"}",
 		`[]`, `null`, `{"prompt":1e400}`, `{"width":9223372036854775808}`, ``,
 	} {
 		f.Add([]byte(seed))
@@ -42,6 +44,7 @@ func FuzzGenerationRequest(f *testing.F) {
 		rec := httptest.NewRecorder()
 		c, _ := gin.CreateTestContext(rec)
 		c.Request = httptest.NewRequest(http.MethodPost, "/v1/generations", bytes.NewReader(body))
+		c.Request.Header.Set("Content-Type", "application/json")
 		var req GenerationRequest
 		if !s.decodeJSON(c, &req) {
 			assertProblem(t, rec, body)
@@ -57,6 +60,9 @@ func FuzzGenerationRequest(f *testing.F) {
 			return
 		}
 		assertValid(t, req)
+		if !utf8.Valid(body) || strings.ContainsRune(req.Prompt+req.NegativePrompt, 0) {
+			t.Fatalf("accepted text Postgres cannot store: %q", body)
+		}
 	})
 }
 

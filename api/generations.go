@@ -95,10 +95,11 @@ func (s *Server) createGeneration(c *gin.Context) {
 		admissions.WithLabelValues("replayed", plan.Slug).Inc()
 		return
 	}
-	admitted, err := s.admit(c.Request.Context(), in)
+	admitted, err := s.admitWithin(c.Request.Context(), in)
 	if err != nil {
 		// A parallel request with the same key may have run the whole job
-		// meanwhile: its row is the answer.
+		// meanwhile (its workflow has closed): the job's row answers it
+		// (200, or 409 for another body).
 		if idemKey != "" && !refused(err) && s.replayed(c, u, in) {
 			admissions.WithLabelValues("replayed", plan.Slug).Inc()
 			return
@@ -148,7 +149,7 @@ func (s *Server) replayed(c *gin.Context, u store.User, in workflows.GenerationI
 		idempotencyConflict(c)
 	default:
 		if g.Status == store.StatusQueued {
-			if _, err := s.admit(c.Request.Context(), in); err != nil {
+			if _, err := s.admitWithin(c.Request.Context(), in); err != nil {
 				// A run that has ended answers no admit; the row stands.
 				s.Log.InfoContext(c.Request.Context(), "re-admit a queued job", "job_id", in.JobID, "err", err)
 			}
@@ -236,6 +237,9 @@ func (s *Server) admit(ctx context.Context, in workflows.GenerationInput) (activ
 
 // admitError maps a refused or failed admission to its HTTP answer.
 func (s *Server) admitError(c *gin.Context, err error, plan string) {
+	if s.admitInputError(c, err, plan) {
+		return
+	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		switch appErr.Type() {

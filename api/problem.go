@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/easel/easel/store"
 )
 
 // problemBase prefixes every problem type, giving each a stable URI.
@@ -52,14 +54,33 @@ func notFound(c *gin.Context, what string) {
 }
 
 func internalError(c *gin.Context, err error) {
+	if refusedValue(c, err) {
+		return
+	}
 	_ = c.Error(err)
 	problem(c, http.StatusInternalServerError, "internal", "Internal error",
 		"the request could not be completed; it is safe to retry with the same Idempotency-Key", nil)
 }
 
 func unavailable(c *gin.Context, err error) {
+	if refusedValue(c, err) {
+		return
+	}
 	_ = c.Error(err)
 	c.Header("Retry-After", "2")
 	problem(c, http.StatusServiceUnavailable, "unavailable", "Service unavailable",
 		"a backing service did not answer; retry with the same Idempotency-Key", nil)
+}
+
+// refusedValue answers a value Postgres refused (store.IsDataError) as the
+// client's error, 400, never as a 5xx that invites a retry. The handlers
+// check their fields first and name them; this is the backstop for what
+// they miss.
+func refusedValue(c *gin.Context, err error) bool {
+	if !store.IsDataError(err) {
+		return false
+	}
+	_ = c.Error(err)
+	invalid(c, "the request holds a value that cannot be stored (invalid text or out of range)")
+	return true
 }

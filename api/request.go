@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -50,15 +51,20 @@ const (
 // defaultBodyBytes bounds a request body; a generation request is tiny.
 const defaultBodyBytes = 64 << 10
 
-// decodeJSON reads a JSON body strictly: bounded size, no unknown fields, no
-// trailing data. It writes the 400 problem itself and reports false.
+// decodeJSON reads a JSON body strictly: a JSON Content-Type, bounded size,
+// text Postgres can store, no unknown or case-variant fields, no trailing
+// data (readJSONBody). It writes the 400 problem itself and reports false.
 func (s *Server) decodeJSON(c *gin.Context, dst any) bool {
 	limit := s.MaxBodyBytes
 	if limit <= 0 {
 		limit = defaultBodyBytes
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-	dec := json.NewDecoder(c.Request.Body)
+	body, ok := readJSONBody(c, dst, limit)
+	if !ok {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil && dec.More() {

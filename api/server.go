@@ -50,6 +50,9 @@ type Server struct {
 	StripeWebhookSecret string
 	// TrialDays is the free trial a new paid subscription gets (0: none).
 	TrialDays int
+	// AdmitTimeout bounds the wait for a generation's admission (default
+	// 30 s); past it the request is answered 503 with Retry-After.
+	AdmitTimeout time.Duration
 	// DevIssuer, when set, is served under /dev/oidc: the development OIDC
 	// issuer (JWKS and a login endpoint). Never set in production.
 	DevIssuer http.Handler
@@ -78,7 +81,7 @@ func (s *Server) Router() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(s.requestID, s.measure, s.accessLog, s.recover)
+	r.Use(s.requestID, s.measure, s.accessLog, s.recover, s.guardInput)
 	r.NoRoute(func(c *gin.Context) { notFound(c, "route") })
 	r.NoMethod(func(c *gin.Context) {
 		problem(c, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", c.Request.Method+" is not allowed here", nil)
@@ -94,7 +97,7 @@ func (s *Server) Router() *gin.Engine {
 	s.Auth = WithAPIKeys(s.Auth, s.Store)
 	r.GET("/v1/plans", s.plans)
 	r.POST("/v1/webhooks/stripe", s.stripeWebhook)
-	auth := r.Group("/v1", s.authenticate)
+	auth := r.Group("/v1", s.authenticate, s.requireScope)
 	auth.POST("/generations", s.rateLimit(limitGenerate), s.createGeneration)
 	v1 := auth.Group("", s.rateLimit(limitRead))
 	s.RegisterAPIKeyRoutes(v1)

@@ -46,11 +46,16 @@ func (s *Server) stripeWebhook(c *gin.Context) {
 		invalid(c, "the event body could not be read: "+err.Error())
 		return
 	}
-	ev, err := webhook.ConstructEventWithOptions(body, c.GetHeader("Stripe-Signature"), s.StripeWebhookSecret,
-		webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true})
-	if err != nil {
+	// The signature first, then the JSON: a signed body that is not an
+	// event is Stripe's (or the secret holder's) mistake, not a forgery.
+	if err := webhook.ValidatePayload(body, c.GetHeader("Stripe-Signature"), s.StripeWebhookSecret); err != nil {
 		problem(c, http.StatusBadRequest, "invalid-signature", "Invalid signature",
 			"the Stripe-Signature header does not match this body: "+err.Error(), nil)
+		return
+	}
+	var ev stripe.Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		invalid(c, "the event is not JSON: "+err.Error())
 		return
 	}
 	var obj eventObject
@@ -59,6 +64,12 @@ func (s *Server) stripeWebhook(c *gin.Context) {
 			invalid(c, "data.object is not an object: "+err.Error())
 			return
 		}
+	}
+	if errs := checkEvent(ev, obj); len(errs) > 0 {
+		// Refused before it is stored: an id Postgres cannot hold would
+		// otherwise fail every delivery with a 503 Stripe retries for days.
+		invalid(c, "the event has invalid fields", errs...)
+		return
 	}
 	ctx := c.Request.Context()
 	sub, err := s.eventSubscription(ctx, ev.Type, obj)
@@ -161,4 +172,33 @@ func (s *Server) applyAfterEnd(ctx context.Context, ev workflows.StripeEvent, su
 	}
 	log.InfoContext(ctx, "stripe event for an ended subscription: nothing to change")
 	return nil
+}
+
+// maxStripeIDChars is what stripe_events.id holds; Stripe's ids are far
+// shorter.
+const maxStripeIDChars = 255
+
+// checkEvent refuses an event whose id, type or routing ids are not
+// Stripe-shaped: ids are printable ASCII without spaces (evt_..., pi_...),
+// at most maxStripeIDChars; the id is required.
+func checkEvent(ev stripe.Event, obj eventObject) []FieldError {
+	var errs []FieldError
+	check := func(field, v string, required bool) {
+		switch {
+		case v == "" && required:
+			errs = append(errs, FieldError{Field: field, Message: "is required"})
+		case len(v) > maxStripeIDChars:
+			errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf("must be at most %d characters", maxStripeIDChars)})
+		case v != "" && !printableToken(v):
+			errs = append(errs, FieldError{Field: field, Message: "must be printable ASCII without spaces"})
+		}
+	}
+	check("id", ev.ID, true)
+	check("type", string(ev.Type), true)
+	check("data.object.id", obj.ID, false)
+	check("data.object.payment_intent", obj.PaymentIntent, false)
+	check("data.object.customer", obj.Customer, false)
+	check("data.object.payment_method", obj.PaymentMethod, false)
+	check("data.object.metadata.subscription_id", obj.Metadata["subscription_id"], false)
+	return errs
 }

@@ -92,16 +92,18 @@ func New(baseURL, token string) *Client {
 // GenerateRequest is the body of POST /v1/generations, and the params echoed
 // back in a Generation.
 type GenerateRequest struct {
-	Prompt         string  `json:"prompt"`
-	NegativePrompt string  `json:"negative_prompt,omitempty"`
-	Model          string  `json:"model"`
-	Width          int     `json:"width"`
-	Height         int     `json:"height"`
-	Steps          int     `json:"steps"`
-	CFGScale       float64 `json:"cfg_scale"`
+	Prompt         string `json:"prompt"`
+	NegativePrompt string `json:"negative_prompt,omitempty"`
+	Model          string `json:"model"`
+	Width          int    `json:"width"`
+	Height         int    `json:"height"`
+	// Steps and BatchSize are left out when 0, so the server's defaults
+	// apply (30 and 1); the API refuses an explicit 0.
+	Steps    int     `json:"steps,omitempty"`
+	CFGScale float64 `json:"cfg_scale"`
 	// Seed is optional: nil lets the server pick one.
 	Seed      *uint32 `json:"seed,omitempty"`
-	BatchSize int     `json:"batch_size"`
+	BatchSize int     `json:"batch_size,omitempty"`
 }
 
 // Progress is a job's live state, as carried by the event stream and the

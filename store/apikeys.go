@@ -30,6 +30,21 @@ const (
 	apiKeyLen = len(APIKeyPrefix) + apiKeyLookupLen + 1 + (apiKeySecretLen*8+5)/6
 )
 
+// API key scopes: what a key may do. A session (an ID token) may do all of
+// it; a key only what it was created with.
+const (
+	ScopeGenerate = "generate" // start and cancel generations
+	ScopeRead     = "read"     // read anything the user may read
+	ScopeBilling  = "billing"  // subscribe, change or cancel the plan, revoke other keys
+)
+
+// APIKeyScopes lists every scope; DefaultAPIKeyScopes are a new key's when
+// its creator names none (and every key's from before scopes existed).
+var (
+	APIKeyScopes        = []string{ScopeGenerate, ScopeRead, ScopeBilling}
+	DefaultAPIKeyScopes = []string{ScopeGenerate, ScopeRead}
+)
+
 // MaxActiveAPIKeys caps the usable (active, unexpired) keys of one user, so a
 // leaked session cannot mint keys without bound.
 const MaxActiveAPIKeys = 20
@@ -56,6 +71,8 @@ type APIKey struct {
 	LastUsedAt *time.Time
 	// Active is true while the key authenticates: not revoked, not expired.
 	Active bool
+	// Scopes is what the key may do (APIKeyScopes).
+	Scopes []string
 }
 
 // lookupEncoding spells the lookup part: lowercase base32 turns 5 random
@@ -98,24 +115,27 @@ func parseAPIKey(key string) (string, bool) {
 }
 
 const apiKeyColumns = `id, user_id, name, key_prefix, created_at, expires_at, last_used_at,
-	is_active AND (expires_at IS NULL OR expires_at > now())`
+	is_active AND (expires_at IS NULL OR expires_at > now()), scopes`
 
 func scanAPIKey(row pgx.Row) (APIKey, error) {
 	var k APIKey
-	err := row.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.CreatedAt, &k.ExpiresAt, &k.LastUsedAt, &k.Active)
+	err := row.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.CreatedAt, &k.ExpiresAt, &k.LastUsedAt, &k.Active, &k.Scopes)
 	return k, err
 }
 
 // CreateAPIKey mints a key for the user and returns it with its secret, the
 // whole key, which is shown once and never stored. A nil expiresAt never
-// expires. It returns ErrTooManyAPIKeys at the cap and ErrNotFound for a
-// missing user.
-func (s *Store) CreateAPIKey(ctx context.Context, userID, name string, expiresAt *time.Time) (APIKey, string, error) {
+// expires; no scopes means DefaultAPIKeyScopes. It returns ErrTooManyAPIKeys
+// at the cap and ErrNotFound for a missing user.
+func (s *Store) CreateAPIKey(ctx context.Context, userID, name string, expiresAt *time.Time, scopes ...string) (APIKey, string, error) {
+	if len(scopes) == 0 {
+		scopes = DefaultAPIKeyScopes
+	}
 	// A fresh 40-bit lookup part collides with an existing one about once in
 	// a trillion draws per key held; the unique index catches it, and a
 	// redraw is all it takes.
 	for attempt := 0; ; attempt++ {
-		k, secret, err := s.createAPIKey(ctx, userID, name, expiresAt)
+		k, secret, err := s.createAPIKey(ctx, userID, name, expiresAt, scopes)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.ConstraintName == "uq_api_keys_prefix" && attempt < 3 {
 			continue
@@ -124,7 +144,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, userID, name string, expiresAt
 	}
 }
 
-func (s *Store) createAPIKey(ctx context.Context, userID, name string, expiresAt *time.Time) (APIKey, string, error) {
+func (s *Store) createAPIKey(ctx context.Context, userID, name string, expiresAt *time.Time, scopes []string) (APIKey, string, error) {
 	secret, lookup, err := newAPIKey()
 	if err != nil {
 		return APIKey{}, "", err
@@ -158,9 +178,9 @@ func (s *Store) createAPIKey(ctx context.Context, userID, name string, expiresAt
 			return fmt.Errorf("create API key for %s: %w", userID, ErrTooManyAPIKeys)
 		}
 		k, err = scanAPIKey(tx.QueryRow(ctx, `
-			INSERT INTO api_keys (user_id, key_hash, key_prefix, name, is_active, expires_at)
-			VALUES ($1, $2, $3, $4, TRUE, $5) RETURNING `+apiKeyColumns,
-			userID, hashAPIKey(secret), lookup, name, expiresAt))
+			INSERT INTO api_keys (user_id, key_hash, key_prefix, name, is_active, expires_at, scopes)
+			VALUES ($1, $2, $3, $4, TRUE, $5, $6) RETURNING `+apiKeyColumns,
+			userID, hashAPIKey(secret), lookup, name, expiresAt, scopes))
 		if err != nil {
 			return fmt.Errorf("insert API key for %s: %w", userID, err)
 		}
@@ -204,7 +224,8 @@ func (s *Store) RevokeAPIKey(ctx context.Context, userID, id string) error {
 	return nil
 }
 
-// AuthenticateAPIKey returns the owner of an active, unexpired key. Every
+// AuthenticateAPIKey returns the owner of an active, unexpired key, with the
+// key's scopes in User.Scopes. Every
 // failure to authenticate is ErrInvalidAPIKey; other errors mean the
 // database did not answer. The owner is returned even when suspended:
 // deciding what a suspended user may do is the caller's job.
@@ -223,10 +244,10 @@ func (s *Store) AuthenticateAPIKey(ctx context.Context, secret string) (User, er
 	// minute per key rather than on every request.
 	err := s.pool.QueryRow(ctx, `
 		SELECT k.id, k.key_hash, k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute',
-			u.id, u.email, u.name, u.cognito_sub, u.role, COALESCE(u.is_active, TRUE)
+			u.id, u.email, u.name, u.cognito_sub, u.role, COALESCE(u.is_active, TRUE), k.scopes
 		FROM api_keys k JOIN users u ON u.id = k.user_id
 		WHERE k.key_prefix = $1 AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())`,
-		lookup).Scan(&keyID, &keyHash, &stale, &u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active)
+		lookup).Scan(&keyID, &keyHash, &stale, &u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active, &u.Scopes)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrInvalidAPIKey
 	}

@@ -189,7 +189,7 @@ func (s *Store) Abort(ctx context.Context, jobID, status, reason string) (Hold, 
 		_, err = tx.Exec(ctx, `
 			UPDATE generations SET status = $2, error = NULLIF($3, ''), credits_settled = 0,
 			       completed_at = COALESCE(completed_at, now())
-			WHERE id = $1 AND status IN `+activeStatuses, jobID, status, reason)
+			WHERE id = $1 AND status IN `+activeStatuses, jobID, status, storableText(reason))
 		if err != nil {
 			return fmt.Errorf("mark generation %s: %w", status, err)
 		}

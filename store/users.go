@@ -21,6 +21,9 @@ type User struct {
 	Active     bool
 	// Created is set by SignIn when this sign-in created the user.
 	Created bool
+	// Scopes is what the request may do when it authenticated with an API
+	// key (ScopeGenerate, ...); nil for a session, which may do everything.
+	Scopes []string
 }
 
 // Plan is a subscription plan with the limits it grants.

@@ -69,7 +69,7 @@ func newAPI(d *deps, cfg config.Config, auth api.Authenticator) (*api.Server, er
 
 // serveHTTP serves h until ctx ends, then drains connections for 10 s.
 func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := api.NewHTTPServer(addr, h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("listening", "addr", addr)
