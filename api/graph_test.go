@@ -97,7 +97,7 @@ func testRawGraphs(t *testing.T, s *stack) {
 			t.Fatalf("params do not say what the graph renders: %s", g.Params)
 		}
 		done := s.waitGeneration(t, g.ID, token, terminal)
-		if done.Status != store.StatusCompleted || done.ImagesProduced != 2 || done.CreditsSettled != 8 {
+		if done.Status != store.StatusCompleted || done.ImagesProduced != 2 || done.CreditsSettled == nil || *done.CreditsSettled != 8 {
 			t.Fatalf("finished %+v, want 2 images settled at 8", done)
 		}
 		for _, img := range done.Images {
