@@ -72,6 +72,7 @@ func TestAPI(t *testing.T) {
 	t.Run("cancel refunds", func(t *testing.T) { testCancelRefunds(t, s) })
 	t.Run("gpu worker lost mid-job", func(t *testing.T) { testWorkerLost(t, s) })
 	t.Run("bad input", func(t *testing.T) { testBadInput(t, s) })
+	t.Run("raw graph", func(t *testing.T) { testRawGraphs(t, s) })
 	t.Run("isolation and auth", func(t *testing.T) { testIsolation(t, s) })
 	t.Run("sign in", func(t *testing.T) { testSignIn(t, s) })
 	t.Run("plans, me and rate limits", func(t *testing.T) { testAccount(t, s) })
@@ -299,7 +300,7 @@ func testBadInput(t *testing.T, s *stack) {
 	}
 	// Raw node-editor graphs are for plans with node editor access only.
 	_, basic := s.newUser(t, "basic", 100)
-	graph := `{"prompt":"x","graph":{"nodes":{"l2i":{"id":"l2i","type":"l2i"}},"edges":[]}}`
+	graph := map[string]any{"prompt": "x", "graph": sdGraph(512, 512, 30, nil)}
 	p := expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", basic, graph), http.StatusForbidden)
 	if !strings.Contains(p.Type, "plan-forbids") {
 		t.Fatalf("graph on basic: %+v", p)

@@ -19,7 +19,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/pricing"
 	"github.com/easel/easel/progress"
 	"github.com/easel/easel/store"
 	"github.com/easel/easel/workflows"
@@ -59,7 +58,6 @@ func (s *Server) createGeneration(c *gin.Context) {
 	if !s.decodeJSON(c, &req) {
 		return
 	}
-	req.normalize()
 	plan, err := s.Store.UserPlan(c.Request.Context(), u.ID)
 	if err != nil {
 		unavailable(c, err)
@@ -74,13 +72,20 @@ func (s *Server) createGeneration(c *gin.Context) {
 	if !s.withinStorage(c, u.ID, plan) {
 		return
 	}
+	if len(req.Graph) > 0 {
+		if errs := req.applyGraph(plan); len(errs) > 0 {
+			admissions.WithLabelValues("invalid", plan.Slug).Inc()
+			invalid(c, fmt.Sprintf("the graph cannot be accepted: %d problem(s)", len(errs)), errs...)
+			return
+		}
+	}
+	req.normalize()
 	if errs := req.validate(plan); len(errs) > 0 {
 		admissions.WithLabelValues("invalid", plan.Slug).Inc()
 		invalid(c, fmt.Sprintf("%d field(s) are invalid", len(errs)), errs...)
 		return
 	}
-	quote, err := pricing.Price(pricing.Request{Model: req.Model, Width: req.Width, Height: req.Height,
-		Steps: req.Steps, BatchSize: req.BatchSize})
+	quote, err := req.quote()
 	if err != nil {
 		invalid(c, err.Error())
 		return

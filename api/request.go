@@ -17,6 +17,7 @@ import (
 
 	"github.com/easel/easel/engine"
 	"github.com/easel/easel/gpu"
+	"github.com/easel/easel/pricing"
 	"github.com/easel/easel/store"
 )
 
@@ -33,7 +34,11 @@ type GenerationRequest struct {
 	BatchSize      int      `json:"batch_size"`
 	// Graph is a raw InvokeAI graph (the node editor's output), for plans
 	// with node_editor_access; the engine runs it instead of building one.
+	// Model, size and steps then come from the graph (see applyGraph).
 	Graph json.RawMessage `json:"graph,omitempty"`
+
+	// passes are the graph's denoise passes, which price it.
+	passes []pricing.Pass
 }
 
 // Request limits that hold for every plan.
@@ -171,9 +176,6 @@ func (r *GenerationRequest) validate(plan store.Plan) []FieldError {
 	if r.Seed != nil && (*r.Seed < 0 || *r.Seed > maxSeed) {
 		add("seed", "must be between 0 and %d", maxSeed)
 	}
-	if len(r.Graph) > 0 {
-		validateGraph(add, r.Graph)
-	}
 	if r.BatchSize < 1 || r.BatchSize > plan.MaxBatchSize {
 		add("batch_size", "must be between 1 and %d on the %s plan", plan.MaxBatchSize, plan.Name)
 	}
@@ -185,22 +187,6 @@ func (r *GenerationRequest) validate(plan store.Plan) []FieldError {
 		}
 	}
 	return errs
-}
-
-// validateGraph checks the shape InvokeAI needs ({"nodes": {...}, "edges":
-// [...]}); the engine validates the nodes themselves.
-func validateGraph(add func(string, string, ...any), raw json.RawMessage) {
-	if len(raw) > maxGraphBytes {
-		add("graph", "must be at most %d bytes", maxGraphBytes)
-		return
-	}
-	var g struct {
-		Nodes map[string]json.RawMessage `json:"nodes"`
-		Edges []json.RawMessage          `json:"edges"`
-	}
-	if err := json.Unmarshal(raw, &g); err != nil || len(g.Nodes) == 0 {
-		add("graph", "must be an InvokeAI graph object with at least one node")
-	}
 }
 
 func validateSide(add func(string, string, ...any), field string, v int, plan store.Plan) {

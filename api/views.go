@@ -67,7 +67,13 @@ func (s *Server) generationView(ctx context.Context, g store.Generation, withIma
 		Width, Height, Steps int
 		BatchSize            int `json:"batch_size"`
 	}
-	if err := json.Unmarshal(g.Params, &p); err == nil {
+	switch {
+	case g.CreditsHeld > 0 && g.BatchSize > 0:
+		// The hold is the quote the job was admitted at (a raw graph is
+		// priced by its passes, which the fields alone do not show).
+		v.Price = pricing.Quote{PerImage: g.CreditsHeld / g.BatchSize, Images: g.BatchSize,
+			Total: g.CreditsHeld, Formula: pricing.Formula}
+	case json.Unmarshal(g.Params, &p) == nil:
 		v.Price, _ = pricing.Price(pricing.Request{Model: p.Model, Width: p.Width, Height: p.Height, Steps: p.Steps, BatchSize: p.BatchSize})
 	}
 	if !g.Terminal() {

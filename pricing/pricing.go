@@ -5,10 +5,12 @@
 // One credit buys one SD-1.5 image of 512x512 pixels at 30 steps. Cost grows
 // linearly with pixels and steps and is weighted by model family (SDXL's
 // native 1024x1024 costs 2, FLUX's costs 6), rounded up per image, with a
-// floor of one credit per image.
+// floor of one credit per image. A raw InvokeAI graph is priced by the sum
+// of its denoise passes (see Passes).
 package pricing
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -18,15 +20,18 @@ const (
 	referenceSteps  = 30
 )
 
-// weight is a model family's credits per reference unit of work, as a
-// fraction so that all arithmetic stays in integers.
-type weight struct{ num, den int64 }
-
-var weights = map[string]weight{
-	"sd-1.5": {1, 1},
-	"sdxl":   {1, 2},
-	"flux":   {3, 2},
+// halfWeights are a model family's credits per reference unit of work, in
+// halves, so that all arithmetic stays in integers and passes of different
+// families add up exactly.
+var halfWeights = map[string]int64{
+	"sd-1.5": 2, // 1
+	"sdxl":   1, // 0.5
+	"flux":   3, // 1.5
 }
+
+// maxWork bounds the work of one image, in half reference units times the
+// reference, so that a sum of passes cannot overflow.
+const maxWork = 1 << 60
 
 // Request is what the price depends on.
 type Request struct {
@@ -35,6 +40,17 @@ type Request struct {
 	Height    int
 	Steps     int
 	BatchSize int
+}
+
+// Pass is one denoising pass of an image: a raw graph may run several
+// (a second pass at a higher resolution, a refiner) and fan a pass out
+// Count times.
+type Pass struct {
+	Model  string
+	Width  int
+	Height int
+	Steps  int
+	Count  int
 }
 
 // Quote is the price of a request.
@@ -47,22 +63,55 @@ type Quote struct {
 
 // Formula documents the price in words, returned with every quote.
 const Formula = "per image: ceil(model_weight * width*height/(512*512) * steps/30), at least 1; " +
-	"model_weight sd-1.5=1, sdxl=0.5, flux=1.5; total = per image * batch_size; " +
-	"settled per image actually produced"
+	"model_weight sd-1.5=1, sdxl=0.5, flux=1.5; a raw graph: the sum of that over its denoise passes " +
+	"(each at the graph's largest width and height, times its fan-out), rounded up once, at least 1; " +
+	"total = per image * batch_size; settled per image actually produced"
 
 // Price quotes a request. It fails on an unknown model or non-positive sizes.
 func Price(r Request) (Quote, error) {
-	w, ok := weights[r.Model]
-	if !ok {
-		return Quote{}, fmt.Errorf("price: unknown model %q", r.Model)
+	return Passes([]Pass{{Model: r.Model, Width: r.Width, Height: r.Height, Steps: r.Steps, Count: 1}}, r.BatchSize)
+}
+
+// Passes quotes images that each run every pass given: the per-image price
+// is the passes' summed work, rounded up once, with a floor of one credit.
+func Passes(passes []Pass, images int) (Quote, error) {
+	if images <= 0 {
+		return Quote{}, errors.New("price: batch_size must be positive")
 	}
-	if r.Width <= 0 || r.Height <= 0 || r.Steps <= 0 || r.BatchSize <= 0 {
-		return Quote{}, fmt.Errorf("price: width, height, steps and batch_size must be positive")
+	if len(passes) == 0 {
+		return Quote{}, errors.New("price: an image needs at least one denoise pass")
 	}
-	work := w.num * int64(r.Width) * int64(r.Height) * int64(r.Steps)
-	unit := w.den * referencePixels * referenceSteps
+	var work int64
+	for _, p := range passes {
+		w, err := p.work()
+		if err != nil {
+			return Quote{}, err
+		}
+		if work += w; work > maxWork {
+			return Quote{}, errors.New("price: the work of one image is too large to price")
+		}
+	}
+	unit := int64(2 * referencePixels * referenceSteps)
 	per := max(int((work+unit-1)/unit), 1)
-	return Quote{PerImage: per, Images: r.BatchSize, Total: per * r.BatchSize, Formula: Formula}, nil
+	return Quote{PerImage: per, Images: images, Total: per * images, Formula: Formula}, nil
+}
+
+// work is the pass's weighted pixel-steps, in half credits times the
+// reference unit.
+func (p Pass) work() (int64, error) {
+	w, ok := halfWeights[p.Model]
+	if !ok {
+		return 0, fmt.Errorf("price: unknown model %q", p.Model)
+	}
+	if p.Width <= 0 || p.Height <= 0 || p.Steps <= 0 || p.Count <= 0 {
+		return 0, errors.New("price: width, height, steps and batch_size must be positive")
+	}
+	// The API's limits keep each factor far below 2^14; refuse what could
+	// overflow (3 * 2^56 < maxWork) rather than trust that.
+	if p.Width > 1<<14 || p.Height > 1<<14 || p.Steps > 1<<14 || p.Count > 1<<14 {
+		return 0, errors.New("price: width, height, steps or fan-out out of range")
+	}
+	return w * int64(p.Width) * int64(p.Height) * int64(p.Steps) * int64(p.Count), nil
 }
 
 // ForImages is the charge for the images actually produced.
