@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -393,6 +395,96 @@ func TestSubscriptionStartsOnSetupIntentWebhook(t *testing.T) {
 	notices, err := s.store.Notices(ctx, u.ID)
 	if err != nil || len(notices) != 1 || notices[0].Kind != store.NoticePaymentFailed {
 		t.Fatalf("notices = %+v, %v", notices, err)
+	}
+	s.checkMoney(t, u.ID)
+}
+
+// renewAll sends n renewals of a subscription at once and counts the
+// answers by status.
+func (s *stack) renewAll(t *testing.T, n int, adminToken, subID string, body any) map[int]int {
+	t.Helper()
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+subID+"/renew", adminToken, body).status
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	return got
+}
+
+// subscriptionMoney counts a user's Stripe-paid payments rows and
+// subscription grants.
+func (s *stack) subscriptionMoney(t *testing.T, userID string) (payments, grants int) {
+	t.Helper()
+	err := s.store.Pool().QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM payments WHERE user_id = $1),
+		(SELECT count(*) FROM credits WHERE user_id = $1 AND source = 'subscription')`, userID).Scan(&payments, &grants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payments, grants
+}
+
+// Twenty renewals at once renew once; the same request again is refused;
+// naming a period already renewed is refused; naming the current period
+// renews it, once however often it is sent.
+func TestAdminRenewOncePerPeriod(t *testing.T) {
+	s := newStackWith(t, time.Millisecond, stackOptions{billing: true})
+	u, token := s.newUser(t, store.FreePlan, 0)
+	_, adminToken := s.newAdmin(t, "free")
+	r := s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": "pro", "payment_method": "pm_card_visa"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("subscribe: %d %s", r.status, r.body)
+	}
+	var sub api.SubscriptionView
+	waitFor(t, "subscription active", func() bool {
+		sub, _ = s.subscription(t, token)
+		return sub.Status == store.SubActive && s.available(t, u.ID) == 2000
+	})
+	first := sub.PeriodStart
+
+	if got := s.renewAll(t, 20, adminToken, sub.ID, nil); got[http.StatusAccepted] != 1 || got[http.StatusConflict] != 19 {
+		t.Fatalf("20 renewals at once answered %v: want one 202 and 19 409", got)
+	}
+	waitFor(t, "renewed period", func() bool {
+		sub, _ = s.subscription(t, token)
+		return sub.PeriodStart.After(first) && s.available(t, u.ID) == 4000
+	})
+	if r := s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+sub.ID+"/renew", adminToken, nil); r.status != http.StatusConflict {
+		t.Fatalf("the same renewal again: %d %s", r.status, r.body)
+	}
+	stale := map[string]any{"period_start": first}
+	if r := s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+sub.ID+"/renew", adminToken, stale); r.status != http.StatusConflict ||
+		!strings.Contains(string(r.body), "already renewed") {
+		t.Fatalf("renewing the renewed period: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+sub.ID+"/renew", adminToken,
+		map[string]any{"period_start": "yesterday"}); r.status != http.StatusBadRequest {
+		t.Fatalf("a period that is not a time: %d %s", r.status, r.body)
+	}
+	time.Sleep(time.Second) // nothing refused is still on its way
+	if n := s.stripe.Charges(); n != 2 {
+		t.Fatalf("stripe saw %d charges after the refused renewals, want 2", n)
+	}
+
+	current := map[string]any{"period_start": sub.PeriodStart}
+	if got := s.renewAll(t, 20, adminToken, sub.ID, current); got[http.StatusAccepted] != 1 || got[http.StatusConflict] != 19 {
+		t.Fatalf("20 renewals naming the current period answered %v: want one 202 and 19 409", got)
+	}
+	waitFor(t, "third period", func() bool { return s.available(t, u.ID) == 6000 })
+	time.Sleep(time.Second)
+	payments, grants := s.subscriptionMoney(t, u.ID)
+	if n := s.stripe.Charges(); n != 3 || payments != 3 || grants != 3 {
+		t.Fatalf("%d charges, %d payments, %d grants: want 3 each", n, payments, grants)
 	}
 	s.checkMoney(t, u.ID)
 }
