@@ -681,7 +681,7 @@ func (s *subscription) checkCooldown(ctx workflow.Context) error {
 		return nil
 	}
 	if ago := workflow.Now(ctx).Sub(s.in.RenewedAt); ago < RenewCooldown {
-		return fmt.Errorf("the current period %s began with a renewal %s ago; to renew it again, name it (period_start %s)",
+		return fmt.Errorf("the current period %s began with a renewal %s ago; to renew it again, name it: period_start (--period) %s",
 			periodKey(s.in.PeriodStart), ago.Round(time.Second), periodKey(s.in.PeriodStart))
 	}
 	return nil
