@@ -301,3 +301,21 @@ func (b *Billing) SaveCard(ctx context.Context, customerID, paymentMethodID stri
 	}
 	return nil
 }
+
+// ActivateInput puts a paid checkout in effect.
+type ActivateInput struct {
+	SubscriptionID string
+	Status         string // active, or trialing
+}
+
+// Activate puts a checkout whose first period is paid (or whose trial
+// began) in effect and ends the free subscription it replaces, in one
+// transaction; it returns the free subscriptions it ended, whose workflows
+// the caller stops.
+func (b *Billing) Activate(ctx context.Context, in ActivateInput) ([]string, error) {
+	ended, err := b.Store.ActivateSubscription(ctx, in.SubscriptionID, in.Status)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err)
+	}
+	return ended, err
+}

@@ -23,27 +23,30 @@ type RenewResult struct {
 	WorkflowID     string    `json:"workflow_id"`
 }
 
+// RenewRequest is the optional body of POST /v1/admin/subscriptions/{id}/renew.
+type RenewRequest struct {
+	// PeriodStart is the current_period_start the caller saw; a period
+	// already renewed is then refused. Without it the current period is
+	// renewed, unless a renewal began it within workflows.RenewCooldown.
+	PeriodStart *time.Time `json:"period_start,omitempty"`
+}
+
 // ErrRenewRefused is a renewal the subscription's workflow refused (already
 // renewed, in dunning, canceled); its message says why.
 var ErrRenewRefused = errors.New("renewal refused")
 
-// RenewSubscription ends the current period of a subscription now: its
-// workflow charges and grants the next one. The update names the period, so
-// a retried request for the same period is refused instead of charging twice.
-func RenewSubscription(ctx context.Context, tc client.Client, subID string) (RenewResult, error) {
+// RenewSubscription ends a period of a subscription now: its workflow
+// charges and grants the next one. The workflow decides which period that
+// is, in the same step that accepts the request, so concurrent or repeated
+// requests renew once: period names the period the caller saw (zero: the
+// current one, see workflows.RenewNowRequest).
+func RenewSubscription(ctx context.Context, tc client.Client, subID string, period time.Time) (RenewResult, error) {
 	wid := workflows.SubscriptionID(subID)
-	v, err := tc.QueryWorkflow(ctx, wid, "", workflows.StateQuery)
-	var st workflows.SubscriptionState
-	if err == nil {
-		err = v.Get(&st)
-	}
-	if err != nil {
-		return RenewResult{}, fmt.Errorf("read subscription %s: %w", subID, err)
-	}
 	h, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: wid, UpdateName: workflows.RenewNowUpdate,
-		Args: []any{workflows.RenewNowRequest{PeriodStart: st.PeriodStart}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		Args: []any{workflows.RenewNowRequest{PeriodStart: period}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+	var res workflows.RenewNowResult
 	if err == nil {
-		err = h.Get(ctx, nil)
+		err = h.Get(ctx, &res)
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
@@ -52,7 +55,7 @@ func RenewSubscription(ctx context.Context, tc client.Client, subID string) (Ren
 	if err != nil {
 		return RenewResult{}, fmt.Errorf("renew subscription %s: %w", subID, err)
 	}
-	return RenewResult{SubscriptionID: subID, PeriodStart: st.PeriodStart, WorkflowID: wid}, nil
+	return RenewResult{SubscriptionID: subID, PeriodStart: res.PeriodStart, WorkflowID: wid}, nil
 }
 
 func (s *Server) adminRenew(c *gin.Context) {
@@ -60,6 +63,18 @@ func (s *Server) adminRenew(c *gin.Context) {
 	if _, err := uuid.Parse(id); err != nil {
 		notFound(c, "subscription")
 		return
+	}
+	var req RenewRequest
+	if c.Request.ContentLength != 0 && !s.decodeJSON(c, &req) {
+		return
+	}
+	var period time.Time
+	if req.PeriodStart != nil {
+		if req.PeriodStart.IsZero() {
+			invalid(c, "period_start must be a time", FieldError{Field: "period_start", Message: "zero time"})
+			return
+		}
+		period = *req.PeriodStart
 	}
 	if _, err := s.Store.GetSubscription(c.Request.Context(), id); errors.Is(err, store.ErrNotFound) {
 		notFound(c, "subscription")
@@ -70,7 +85,7 @@ func (s *Server) adminRenew(c *gin.Context) {
 	}
 	ctx, cancel := detached(c, time.Minute)
 	defer cancel()
-	res, err := RenewSubscription(ctx, s.Temporal, id)
+	res, err := RenewSubscription(ctx, s.Temporal, id, period)
 	switch {
 	case err == nil:
 		c.JSON(http.StatusAccepted, res)

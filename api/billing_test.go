@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stripe/stripe-go/v76/webhook"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/oidc"
 	"github.com/easel/easel/store"
 	"github.com/easel/easel/workflows"
 )
@@ -115,9 +119,6 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	r.decode(t, &created)
 	if created.Status != store.SubIncomplete || created.SetupIntentClientSecret == "" || created.Plan != "pro" {
 		t.Fatalf("subscribe answered %+v", created)
-	}
-	if r := s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": "basic"}); r.status != http.StatusConflict {
-		t.Fatalf("second subscription: %d %s", r.status, r.body)
 	}
 	// The same request with the card starts billing: the first period is
 	// charged and its 2,000 credits granted.
@@ -378,16 +379,18 @@ func TestSubscriptionStartsOnSetupIntentWebhook(t *testing.T) {
 	if r := s.webhook(t, ev, sig); r.status != http.StatusOK {
 		t.Fatalf("setup_intent.succeeded: %d %s", r.status, r.body)
 	}
+	// The first charge is declined: the checkout stays incomplete (not in
+	// effect) through dunning.
 	var sub api.SubscriptionView
-	waitFor(t, "past due after a decline", func() bool {
+	waitFor(t, "dunning after a decline", func() bool {
 		sub, _ = s.subscription(t, token)
-		return sub.Status == store.SubPastDue
+		return sub.Status == store.SubIncomplete && sub.DunningAttempt == 1
 	})
 	if sub.DunningAttempt != 1 || sub.NextChargeAt == nil || s.available(t, u.ID) != 0 {
 		t.Fatalf("past-due subscription = %+v, balance %d", sub, s.available(t, u.ID))
 	}
 	summary, err := s.store.Billing(ctx, 10)
-	if err != nil || summary.PastDue != 1 || len(summary.FailedPayments) != 1 || summary.FailedPayments[0].Code != "insufficient_funds" {
+	if err != nil || summary.PastDue != 0 || len(summary.FailedPayments) != 1 || summary.FailedPayments[0].Code != "insufficient_funds" {
 		t.Fatalf("billing summary = %+v, %v", summary, err)
 	}
 	notices, err := s.store.Notices(ctx, u.ID)
@@ -395,4 +398,217 @@ func TestSubscriptionStartsOnSetupIntentWebhook(t *testing.T) {
 		t.Fatalf("notices = %+v, %v", notices, err)
 	}
 	s.checkMoney(t, u.ID)
+}
+
+// renewAll sends n renewals of a subscription at once and counts the
+// answers by status.
+func (s *stack) renewAll(t *testing.T, n int, adminToken, subID string, body any) map[int]int {
+	t.Helper()
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+subID+"/renew", adminToken, body).status
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	return got
+}
+
+// subscriptionMoney counts a user's Stripe-paid payments rows and
+// subscription grants.
+func (s *stack) subscriptionMoney(t *testing.T, userID string) (payments, grants int) {
+	t.Helper()
+	err := s.store.Pool().QueryRow(context.Background(), `SELECT
+		(SELECT count(*) FROM payments WHERE user_id = $1),
+		(SELECT count(*) FROM credits WHERE user_id = $1 AND source = 'subscription')`, userID).Scan(&payments, &grants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payments, grants
+}
+
+// Twenty renewals at once renew once; the same request again is refused;
+// naming a period already renewed is refused; naming the current period
+// renews it, once however often it is sent.
+func TestAdminRenewOncePerPeriod(t *testing.T) {
+	s := newStackWith(t, time.Millisecond, stackOptions{billing: true})
+	u, token := s.newUser(t, store.FreePlan, 0)
+	_, adminToken := s.newAdmin(t, "free")
+	r := s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": "pro", "payment_method": "pm_card_visa"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("subscribe: %d %s", r.status, r.body)
+	}
+	var sub api.SubscriptionView
+	waitFor(t, "subscription active", func() bool {
+		sub, _ = s.subscription(t, token)
+		return sub.Status == store.SubActive && s.available(t, u.ID) == 2000
+	})
+	first := sub.PeriodStart
+
+	if got := s.renewAll(t, 20, adminToken, sub.ID, nil); got[http.StatusAccepted] != 1 || got[http.StatusConflict] != 19 {
+		t.Fatalf("20 renewals at once answered %v: want one 202 and 19 409", got)
+	}
+	waitFor(t, "renewed period", func() bool {
+		sub, _ = s.subscription(t, token)
+		return sub.PeriodStart.After(first) && s.available(t, u.ID) == 4000
+	})
+	if r := s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+sub.ID+"/renew", adminToken, nil); r.status != http.StatusConflict {
+		t.Fatalf("the same renewal again: %d %s", r.status, r.body)
+	}
+	stale := map[string]any{"period_start": first}
+	if r := s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+sub.ID+"/renew", adminToken, stale); r.status != http.StatusConflict ||
+		!strings.Contains(string(r.body), "already renewed") {
+		t.Fatalf("renewing the renewed period: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+sub.ID+"/renew", adminToken,
+		map[string]any{"period_start": "yesterday"}); r.status != http.StatusBadRequest {
+		t.Fatalf("a period that is not a time: %d %s", r.status, r.body)
+	}
+	time.Sleep(time.Second) // nothing refused is still on its way
+	if n := s.stripe.Charges(); n != 2 {
+		t.Fatalf("stripe saw %d charges after the refused renewals, want 2", n)
+	}
+
+	current := map[string]any{"period_start": sub.PeriodStart}
+	if got := s.renewAll(t, 20, adminToken, sub.ID, current); got[http.StatusAccepted] != 1 || got[http.StatusConflict] != 19 {
+		t.Fatalf("20 renewals naming the current period answered %v: want one 202 and 19 409", got)
+	}
+	waitFor(t, "third period", func() bool { return s.available(t, u.ID) == 6000 })
+	time.Sleep(time.Second)
+	payments, grants := s.subscriptionMoney(t, u.ID)
+	if n := s.stripe.Charges(); n != 3 || payments != 3 || grants != 3 {
+		t.Fatalf("%d charges, %d payments, %d grants: want 3 each", n, payments, grants)
+	}
+	s.checkMoney(t, u.ID)
+}
+
+// signIn signs a brand-new user in, who starts on the free plan.
+func (s *stack) signIn(t *testing.T) (userID, token string) {
+	t.Helper()
+	sub := "sub-" + uuid.NewString()
+	token, err := s.issuer.Sign(oidc.Identity{Subject: sub, Email: sub + "@example.com", Name: "New " + sub[4:12]}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me struct {
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	r := s.do(t, http.MethodGet, "/v1/me", token, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("me: %d %s", r.status, r.body)
+	}
+	r.decode(t, &me)
+	return me.User.ID, token
+}
+
+// An unfinished checkout leaves the free plan in effect: it can be
+// abandoned, replaced by another plan (also through change) and finished
+// with a card, which only then ends the free subscription.
+func TestCheckoutKeepsFreePlan(t *testing.T) {
+	s := newStackWith(t, time.Millisecond, stackOptions{billing: true})
+	ctx := context.Background()
+	uid, token := s.signIn(t)
+	free, _ := s.subscription(t, token)
+	if free.Plan != store.FreePlan || s.available(t, uid) != 50 {
+		t.Fatalf("new user: %+v, %d credits", free, s.available(t, uid))
+	}
+	checkout := func(plan string, want int) api.SubscriptionView {
+		t.Helper()
+		r := s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": plan})
+		var v api.SubscriptionView
+		r.decode(t, &v)
+		if r.status != want || v.Status != store.SubIncomplete || v.Plan != plan || v.SetupIntentClientSecret == "" {
+			t.Fatalf("checkout %s: %d %s", plan, r.status, r.body)
+		}
+		return v
+	}
+	inEffect := func(what, plan string) api.SubscriptionView {
+		t.Helper()
+		v, code := s.subscription(t, token)
+		if code != http.StatusOK || v.ID != free.ID || v.Plan != store.FreePlan || v.Status != store.SubActive {
+			t.Fatalf("%s: the free plan is no longer in effect: %d %+v", what, code, v)
+		}
+		if p, err := s.store.UserPlan(ctx, uid); err != nil || p.Slug != plan {
+			t.Fatalf("%s: plan %+v, %v", what, p, err)
+		}
+		return v
+	}
+
+	basic := checkout("basic", http.StatusCreated)
+	if v := inEffect("checkout open", store.FreePlan); v.Checkout == nil || v.Checkout.ID != basic.ID {
+		t.Fatalf("checkout not shown: %+v", v)
+	}
+	// Cancel abandons the checkout; the free plan stays.
+	r := s.do(t, http.MethodPost, "/v1/subscription/cancel", token, nil)
+	var abandoned api.SubscriptionView
+	r.decode(t, &abandoned)
+	if r.status != http.StatusOK || abandoned.ID != basic.ID || abandoned.Status != store.SubCanceled || abandoned.EndedAt == nil {
+		t.Fatalf("cancel a checkout: %d %s", r.status, r.body)
+	}
+	if v := inEffect("checkout abandoned", store.FreePlan); v.Checkout != nil {
+		t.Fatalf("an abandoned checkout is still shown: %+v", v.Checkout)
+	}
+	// Another checkout, then another plan replaces it, through subscribe
+	// and through change; the same request again is a retry.
+	basic = checkout("basic", http.StatusCreated)
+	pro := checkout("pro", http.StatusCreated)
+	if old, err := s.store.GetSubscription(ctx, basic.ID); err != nil || old.Status != store.SubCanceled {
+		t.Fatalf("replaced checkout = %+v, %v", old, err)
+	}
+	r = s.do(t, http.MethodPost, "/v1/subscription/change", token, map[string]any{"plan": "basic"})
+	var changed api.SubscriptionView
+	r.decode(t, &changed)
+	if r.status != http.StatusOK || changed.Plan != "basic" || changed.ID == pro.ID {
+		t.Fatalf("change a checkout: %d %s", r.status, r.body)
+	}
+	if again := checkout("basic", http.StatusOK); again.ID != changed.ID {
+		t.Fatalf("retry opened another checkout: %s != %s", again.ID, changed.ID)
+	}
+	if r := s.do(t, http.MethodPost, "/v1/subscription/resume", token, nil); r.status != http.StatusConflict ||
+		strings.Contains(string(r.body), "not running") {
+		t.Fatalf("resume with a checkout open: %d %s", r.status, r.body)
+	}
+	inEffect("checkouts replaced", store.FreePlan)
+	if s.stripe.Charges() != 0 || s.available(t, uid) != 50 {
+		t.Fatalf("%d charges, %d credits before any card", s.stripe.Charges(), s.available(t, uid))
+	}
+
+	// The card comes: the first charge succeeds, and only now the free
+	// subscription ends and its workflow stops.
+	r = s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": "basic", "payment_method": "pm_card_visa"})
+	if r.status != http.StatusOK {
+		t.Fatalf("finish with a card: %d %s", r.status, r.body)
+	}
+	var paid api.SubscriptionView
+	waitFor(t, "basic in effect", func() bool {
+		paid, _ = s.subscription(t, token)
+		return paid.ID == changed.ID && paid.Status == store.SubActive && s.available(t, uid) == 550
+	})
+	if old, err := s.store.GetSubscription(ctx, free.ID); err != nil || old.Status != store.SubCanceled || old.EndedAt == nil {
+		t.Fatalf("free subscription after the first charge = %+v, %v", old, err)
+	}
+	waitFor(t, "free workflow stopped", func() bool {
+		d, err := s.temporal.DescribeWorkflowExecution(ctx, workflows.SubscriptionID(free.ID), "")
+		return err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	})
+	for _, id := range []string{basic.ID, pro.ID} {
+		d, err := s.temporal.DescribeWorkflowExecution(ctx, workflows.SubscriptionID(id), "")
+		if err != nil || d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Fatalf("abandoned checkout %s still running: %v", id, err)
+		}
+	}
+	if n := s.stripe.Charges(); n != 1 {
+		t.Fatalf("stripe saw %d charges, want 1", n)
+	}
+	s.checkMoney(t, uid)
 }

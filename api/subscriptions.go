@@ -34,6 +34,9 @@ type SubscriptionView struct {
 	DunningAttempt          int        `json:"dunning_attempt,omitempty"`
 	WorkflowID              string     `json:"workflow_id"`
 	SetupIntentClientSecret string     `json:"setup_intent_client_secret,omitempty"`
+	// Checkout is a paid subscription waiting for its card or its first
+	// payment; the subscription shown stays in effect until it is paid.
+	Checkout *SubscriptionView `json:"checkout,omitempty"`
 }
 
 // ChangePlanRequest is the body of POST /v1/subscription/change.
@@ -88,116 +91,183 @@ func (s *Server) subscribe(c *gin.Context) {
 	case err != nil:
 		internalError(c, err)
 		return
-	case live.Status == store.SubIncomplete && live.Plan == plan.Slug:
-		// A retry of the same request: finish what it started.
-		secret := ""
-		if paid && req.PaymentMethod == "" {
-			// Stripe answers the same keyed request with the same objects.
-			cus, err := s.Billing.CreateCustomer(ctx, activities.CreateCustomerInput{UserID: u.ID, Email: u.Email})
-			if err != nil {
-				s.billingError(c, err)
-				return
-			}
-			secret = cus.SetupIntentClientSecret
-		}
-		s.finishSubscribe(c, live, plan, req.PaymentMethod, secret, http.StatusOK)
-		return
 	case live.Plan != store.FreePlan || !paid:
 		problem(c, http.StatusConflict, "already-subscribed", "Already subscribed",
 			fmt.Sprintf("you are on the %s plan (%s); change plans with POST /v1/subscription/change", live.Plan, live.Status),
 			map[string]any{"subscription_id": live.ID})
 		return
 	}
-	sub, secret, err := s.createSubscription(ctx, u, plan)
+	if !paid {
+		s.subscribeFree(c, u, plan)
+		return
+	}
+	s.checkout(c, u, plan, req.PaymentMethod, http.StatusCreated)
+}
+
+// subscribeFree puts a user without a subscription on the free plan.
+func (s *Server) subscribeFree(c *gin.Context, u store.User, plan workflows.SubscriptionPlan) {
+	ctx := c.Request.Context()
+	now := time.Now().UTC()
+	sub, err := s.Store.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: plan.Slug,
+		Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
 	if errors.Is(err, store.ErrLiveSubscription) {
 		problem(c, http.StatusConflict, "already-subscribed", "Already subscribed",
 			"another request created a subscription at the same time", nil)
 		return
 	}
 	if err != nil {
-		s.billingError(c, err)
+		internalError(c, err)
 		return
-	}
-	s.finishSubscribe(c, sub, plan, req.PaymentMethod, secret, http.StatusCreated)
-}
-
-// createSubscription makes the Stripe customer (paid plans), ends a free
-// subscription the paid one replaces and inserts the row. The setup intent
-// secret is returned for the web app.
-func (s *Server) createSubscription(ctx context.Context, u store.User, plan workflows.SubscriptionPlan) (store.Subscription, string, error) {
-	in := store.NewSubscription{UserID: u.ID, Plan: plan.Slug, Status: store.SubIncomplete, PeriodStart: time.Now().UTC()}
-	in.PeriodEnd = in.PeriodStart.AddDate(0, 1, 0)
-	var secret string
-	if plan.PriceCents > 0 {
-		cus, err := s.Billing.CreateCustomer(ctx, activities.CreateCustomerInput{UserID: u.ID, Email: u.Email})
-		if err != nil {
-			return store.Subscription{}, "", err
-		}
-		in.CustomerID, in.SetupIntentID, secret = cus.CustomerID, cus.SetupIntentID, cus.SetupIntentClientSecret
-		if s.TrialDays > 0 {
-			in.TrialEnd = in.PeriodStart.AddDate(0, 0, s.TrialDays)
-		}
-		in.ReplaceFree = true
-	}
-	sub, ended, err := s.Store.CreateSubscription(ctx, in)
-	if err == nil && ended != "" {
-		// The free row is final already; its workflow only has to stop.
-		if err := s.Temporal.CancelWorkflow(ctx, workflows.SubscriptionID(ended), ""); err != nil && !isNotFound(err) {
-			s.Log.WarnContext(ctx, "stop replaced free subscription", "subscription_id", ended, "err", err)
-		}
-	}
-	return sub, secret, err
-}
-
-// finishSubscribe saves the card when one was given and starts billing; a
-// subscription without a card waits for Stripe's setup_intent.succeeded.
-func (s *Server) finishSubscribe(c *gin.Context, sub store.Subscription, plan workflows.SubscriptionPlan, pm, secret string, status int) {
-	ctx := c.Request.Context()
-	view := SubscriptionView{Subscription: sub, WorkflowID: workflows.SubscriptionID(sub.ID)}
-	if plan.PriceCents > 0 && pm == "" {
-		view.SetupIntentClientSecret = secret
-		c.JSON(status, view)
-		return
-	}
-	if pm != "" {
-		if err := s.Billing.SaveCard(ctx, sub.CustomerID, pm); err != nil {
-			s.billingError(c, err)
-			return
-		}
 	}
 	if err := s.StartSubscription(ctx, sub, plan); err != nil {
 		unavailable(c, err)
 		return
 	}
+	c.JSON(http.StatusCreated, SubscriptionView{Subscription: sub, WorkflowID: workflows.SubscriptionID(sub.ID)})
+}
+
+// checkout opens a checkout for a paid plan, beside the free subscription
+// that stays in effect until the first charge succeeds. The same request
+// again finishes what it started (200); a checkout for another plan is
+// abandoned and replaced. With a card, billing starts at once; without
+// one, the answer carries the SetupIntent secret and billing starts when
+// Stripe reports the card saved.
+func (s *Server) checkout(c *gin.Context, u store.User, plan workflows.SubscriptionPlan, pm string, status int) {
+	ctx := c.Request.Context()
+	open, err := s.Store.Checkout(ctx, u.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		internalError(c, err)
+		return
+	case open.Plan == plan.Slug:
+		status = http.StatusOK
+	default:
+		if !s.abandonCheckout(c, open) {
+			return
+		}
+		open = store.Subscription{}
+	}
+	// Stripe answers the same keyed request with the same objects, so a
+	// retry or a replacement finds the user's customer and setup intent.
+	cus, err := s.Billing.CreateCustomer(ctx, activities.CreateCustomerInput{UserID: u.ID, Email: u.Email})
+	if err != nil {
+		s.billingError(c, err)
+		return
+	}
+	if pm != "" {
+		if err := s.Billing.SaveCard(ctx, cus.CustomerID, pm); err != nil {
+			s.billingError(c, err)
+			return
+		}
+	}
+	if open.ID == "" {
+		if open, err = s.createCheckout(ctx, u, plan, cus); errors.Is(err, store.ErrLiveSubscription) {
+			problem(c, http.StatusConflict, "already-subscribed", "Already subscribed",
+				"another request opened a checkout at the same time", nil)
+			return
+		} else if err != nil {
+			internalError(c, err)
+			return
+		}
+	}
+	if err := s.startCheckout(ctx, open, plan, pm != ""); err != nil {
+		unavailable(c, err)
+		return
+	}
+	view := SubscriptionView{Subscription: open, WorkflowID: workflows.SubscriptionID(open.ID)}
+	if pm == "" {
+		view.SetupIntentClientSecret = cus.SetupIntentClientSecret
+	}
 	c.JSON(status, view)
+}
+
+func (s *Server) createCheckout(ctx context.Context, u store.User, plan workflows.SubscriptionPlan, cus activities.CreateCustomerResult) (store.Subscription, error) {
+	in := store.NewSubscription{UserID: u.ID, Plan: plan.Slug, Status: store.SubIncomplete, PeriodStart: time.Now().UTC(),
+		CustomerID: cus.CustomerID, SetupIntentID: cus.SetupIntentID}
+	in.PeriodEnd = in.PeriodStart.AddDate(0, 1, 0)
+	if s.TrialDays > 0 {
+		in.TrialEnd = in.PeriodStart.AddDate(0, 0, s.TrialDays)
+	}
+	return s.Store.CreateSubscription(ctx, in)
+}
+
+// abandonCheckout ends an open checkout through its workflow, which refuses
+// while the first charge is in flight (409). A checkout without a workflow
+// (opened before checkouts had one) is ended in the database.
+func (s *Server) abandonCheckout(c *gin.Context, open store.Subscription) bool {
+	ctx, cancel := detached(c, 2*time.Minute)
+	defer cancel()
+	var st workflows.SubscriptionState
+	err := s.update(ctx, open.ID, workflows.CancelUpdate, &st)
+	if isNotFound(err) {
+		_, err = s.Store.EndCheckout(ctx, open.ID, store.SubCanceled)
+	}
+	return s.answerUpdateError(c, err)
 }
 
 // StartSubscription starts the billing workflow of a subscription row. It
 // is idempotent: the workflow id is the subscription id, and a running
 // workflow is joined.
 func (s *Server) StartSubscription(ctx context.Context, sub store.Subscription, plan workflows.SubscriptionPlan) error {
-	fallback, err := s.billingPlan(ctx, store.FreePlan)
+	in, err := s.subscriptionInput(ctx, sub, plan)
 	if err != nil {
 		return err
+	}
+	_, err = s.Temporal.ExecuteWorkflow(ctx, s.subscriptionOptions(sub, plan), workflows.Subscription, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		return fmt.Errorf("start subscription workflow %s: %w", sub.ID, err)
+	}
+	return nil
+}
+
+// startCheckout starts (or joins) a checkout's workflow; with cardReady it
+// also tells the workflow that the card is saved, so billing starts.
+func (s *Server) startCheckout(ctx context.Context, sub store.Subscription, plan workflows.SubscriptionPlan, cardReady bool) error {
+	if !cardReady {
+		return s.StartSubscription(ctx, sub, plan)
+	}
+	in, err := s.subscriptionInput(ctx, sub, plan)
+	if err != nil {
+		return err
+	}
+	_, err = s.Temporal.SignalWithStartWorkflow(ctx, workflows.SubscriptionID(sub.ID), workflows.CardReadySignal, nil,
+		s.subscriptionOptions(sub, plan), workflows.Subscription, in)
+	if err != nil {
+		return fmt.Errorf("start billing of checkout %s: %w", sub.ID, err)
+	}
+	return nil
+}
+
+func (s *Server) subscriptionInput(ctx context.Context, sub store.Subscription, plan workflows.SubscriptionPlan) (workflows.SubscriptionInput, error) {
+	fallback, err := s.billingPlan(ctx, store.FreePlan)
+	if err != nil {
+		return workflows.SubscriptionInput{}, err
 	}
 	in := workflows.SubscriptionInput{SubscriptionID: sub.ID, UserID: sub.UserID, CustomerID: sub.CustomerID,
 		Plan: plan, PeriodStart: sub.PeriodStart, PeriodEnd: sub.PeriodEnd, FallbackPlan: &fallback, Synced: true}
 	if sub.TrialEnd != nil {
 		in.TrialEnd = *sub.TrialEnd
 	}
-	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	if sub.Status == store.SubIncomplete {
+		in.Checkout = &workflows.Checkout{ExpiresAt: sub.CreatedAt.Add(workflows.CheckoutTTL)}
+		if free, err := s.Store.LiveSubscription(ctx, sub.UserID); err == nil && free.Plan == store.FreePlan {
+			in.Checkout.Replaces = free.ID
+		}
+	}
+	return in, nil
+}
+
+func (s *Server) subscriptionOptions(sub store.Subscription, plan workflows.SubscriptionPlan) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
 		ID:                       workflows.SubscriptionID(sub.ID),
 		TaskQueue:                workflows.ControlQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(SearchUserID.ValueSet(sub.UserID),
 			SearchPlan.ValueSet(plan.Slug)),
-	}, workflows.Subscription, in)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &started) {
-		return fmt.Errorf("start subscription workflow %s: %w", sub.ID, err)
 	}
-	return nil
 }
 
 func (s *Server) planForRequest(c *gin.Context, slug string) (workflows.SubscriptionPlan, bool) {
@@ -252,19 +322,47 @@ func (s *Server) liveSubscription(c *gin.Context) (store.Subscription, bool) {
 	return sub, true
 }
 
+// getSubscription shows the subscription in effect and any open checkout;
+// a user with only a checkout sees the checkout.
 func (s *Server) getSubscription(c *gin.Context) {
-	sub, ok := s.liveSubscription(c)
-	if !ok {
+	ctx, u := c.Request.Context(), user(c)
+	open, err := s.Store.Checkout(ctx, u.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		internalError(c, err)
 		return
 	}
+	live, err := s.Store.LiveSubscription(ctx, u.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && open.ID != "":
+		c.JSON(http.StatusOK, s.subscriptionView(ctx, open))
+		return
+	case errors.Is(err, store.ErrNotFound):
+		notFound(c, "subscription")
+		return
+	case err != nil:
+		internalError(c, err)
+		return
+	}
+	logIDs(c, "", workflows.SubscriptionID(live.ID))
+	view := s.subscriptionView(ctx, live)
+	if open.ID != "" {
+		co := s.subscriptionView(ctx, open)
+		view.Checkout = &co
+	}
+	c.JSON(http.StatusOK, view)
+}
+
+// subscriptionView is a row with what its workflow knows: the next charge
+// and the dunning attempt.
+func (s *Server) subscriptionView(ctx context.Context, sub store.Subscription) SubscriptionView {
 	view := SubscriptionView{Subscription: sub, WorkflowID: workflows.SubscriptionID(sub.ID)}
-	if st, err := s.subscriptionState(c.Request.Context(), sub.ID); err == nil {
+	if st, err := s.subscriptionState(ctx, sub.ID); err == nil {
 		if !st.NextChargeAt.IsZero() {
 			view.NextChargeAt = &st.NextChargeAt
 		}
 		view.DunningAttempt = st.DunningAttempt
 	}
-	c.JSON(http.StatusOK, view)
+	return view
 }
 
 func (s *Server) subscriptionState(ctx context.Context, id string) (workflows.SubscriptionState, error) {
@@ -276,10 +374,34 @@ func (s *Server) subscriptionState(ctx context.Context, id string) (workflows.Su
 	return st, err
 }
 
+// openCheckout is the caller's open checkout, if any; false means the
+// answer is written.
+func (s *Server) openCheckout(c *gin.Context) (store.Subscription, bool) {
+	open, err := s.Store.Checkout(c.Request.Context(), user(c).ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		internalError(c, err)
+		return open, false
+	}
+	return open, true
+}
+
 // updateSubscription sends a cancel or resume update to the caller's
-// subscription and answers with the row the workflow wrote.
+// subscription and answers with the row the workflow wrote. A cancel with a
+// checkout open abandons the checkout: the plan in effect is unchanged.
 func (s *Server) updateSubscription(name string) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if name == workflows.CancelUpdate {
+			open, ok := s.openCheckout(c)
+			if !ok {
+				return
+			}
+			if open.ID != "" {
+				if s.abandonCheckout(c, open) {
+					s.answerSubscription(c, open.ID, workflows.SubscriptionState{})
+				}
+				return
+			}
+		}
 		sub, ok := s.liveSubscription(c)
 		if !ok {
 			return
@@ -292,6 +414,9 @@ func (s *Server) updateSubscription(name string) gin.HandlerFunc {
 	}
 }
 
+// changePlan changes the plan of the subscription in effect. With a
+// checkout open, the checkout is replaced by one for the new plan, as
+// subscribing to it would.
 func (s *Server) changePlan(c *gin.Context) {
 	var req ChangePlanRequest
 	if !s.decodeJSON(c, &req) {
@@ -299,6 +424,14 @@ func (s *Server) changePlan(c *gin.Context) {
 	}
 	plan, ok := s.planForRequest(c, req.Plan)
 	if !ok {
+		return
+	}
+	open, ok := s.openCheckout(c)
+	if !ok {
+		return
+	}
+	if open.ID != "" && plan.PriceCents > 0 {
+		s.checkout(c, user(c), plan, "", http.StatusOK)
 		return
 	}
 	sub, ok := s.liveSubscription(c)
@@ -326,11 +459,8 @@ func pendingSlug(st workflows.SubscriptionState) string {
 	return st.PendingPlan.Slug
 }
 
-// sendUpdate runs a workflow update and answers the errors: a refusal by
-// the validator or a failed handler is a 409 with its reason.
-func (s *Server) sendUpdate(c *gin.Context, subID, name string, out any, args ...any) bool {
-	ctx, cancel := detached(c, 2*time.Minute)
-	defer cancel()
+// update runs a workflow update to completion.
+func (s *Server) update(ctx context.Context, subID, name string, out any, args ...any) error {
 	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflows.SubscriptionID(subID), UpdateName: name, Args: args,
 		WaitForStage: client.WorkflowUpdateStageCompleted,
@@ -338,6 +468,19 @@ func (s *Server) sendUpdate(c *gin.Context, subID, name string, out any, args ..
 	if err == nil {
 		err = h.Get(ctx, out)
 	}
+	return err
+}
+
+// sendUpdate runs a workflow update and answers the errors: a refusal by
+// the validator or a failed handler is a 409 with its reason.
+func (s *Server) sendUpdate(c *gin.Context, subID, name string, out any, args ...any) bool {
+	ctx, cancel := detached(c, 2*time.Minute)
+	defer cancel()
+	return s.answerUpdateError(c, s.update(ctx, subID, name, out, args...))
+}
+
+// answerUpdateError answers a failed update; true when there was none.
+func (s *Server) answerUpdateError(c *gin.Context, err error) bool {
 	var appErr *temporal.ApplicationError
 	switch {
 	case err == nil:
@@ -371,21 +514,20 @@ func isNotFound(err error) bool {
 	return errors.As(err, &nf)
 }
 
-// welcome puts a user this sign-in created on the free plan: a free
-// subscription, 50 credits a month, renewed by its own workflow. A failure
-// is logged and does not fail the request: the user can still subscribe.
+// welcome starts the billing workflow of the free subscription that
+// store.SignIn gave the user it created, with the first period's credits
+// already granted; the workflow renews it monthly. A failure is logged and
+// does not fail the request: the credits are there and the user can still
+// subscribe.
 func (s *Server) welcome(ctx context.Context, u store.User) {
 	plan, err := s.billingPlan(ctx, store.FreePlan)
 	if err == nil {
-		now := time.Now().UTC()
 		var sub store.Subscription
-		sub, _, err = s.Store.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: store.FreePlan,
-			Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
-		if err == nil {
+		if sub, err = s.Store.LiveSubscription(ctx, u.ID); err == nil {
 			err = s.StartSubscription(ctx, sub, plan)
 		}
 	}
-	if err != nil && !errors.Is(err, store.ErrLiveSubscription) {
+	if err != nil {
 		s.Log.WarnContext(ctx, "start the free plan of a new user", "user_id", u.ID, "err", err)
 	}
 }

@@ -146,7 +146,7 @@ func (s *Server) cardSaved(ctx context.Context, obj eventObject, sub store.Subsc
 	if err != nil {
 		return err
 	}
-	return s.StartSubscription(ctx, sub, plan)
+	return s.startCheckout(ctx, sub, plan, true)
 }
 
 // applyAfterEnd applies an event whose subscription has ended: a refund or

@@ -58,21 +58,22 @@ func TestRefundClawsBackUnspentOnce(t *testing.T) {
 	}
 }
 
-// One live subscription per user; a fallback ends the paid one and opens a
-// free one, once.
+// One subscription in effect per user; a fallback ends the paid one and
+// opens a free one, once. A checkout lives beside the free subscription
+// until it is activated, which ends the free one in the same transaction.
 func TestSubscriptionFallback(t *testing.T) {
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
 	now := time.Now().UTC()
-	paid, _, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "pro", CustomerID: "cus_1",
-		Status: store.SubIncomplete, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
+	paid, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "pro", CustomerID: "cus_1",
+		Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
-		Status: store.SubIncomplete, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}); !errors.Is(err, store.ErrLiveSubscription) {
-		t.Fatalf("second live subscription: %v", err)
+	if _, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
+		Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}); !errors.Is(err, store.ErrLiveSubscription) {
+		t.Fatalf("second subscription in effect: %v", err)
 	}
 	free, err := s.FallbackSubscription(ctx, paid.ID, "downgraded", store.FreePlan, now, now.AddDate(0, 1, 0))
 	if err != nil {
@@ -95,16 +96,42 @@ func TestSubscriptionFallback(t *testing.T) {
 	if err != nil || ended.Status != "downgraded" || ended.EndedAt == nil {
 		t.Fatalf("ended = %+v, %v", ended, err)
 	}
-	if p, err := s.UserPlan(ctx, u.ID); err != nil || p.Slug != store.FreePlan {
-		t.Fatalf("plan = %+v, %v", p, err)
+	// A checkout opens beside the free subscription, which stays in effect;
+	// a second open checkout is refused.
+	checkout := store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
+		Status: store.SubIncomplete, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}
+	co, err := s.CreateSubscription(ctx, checkout)
+	if err != nil || co.Status != store.SubIncomplete {
+		t.Fatalf("checkout = %+v, %v", co, err)
 	}
-	// Subscribing again replaces the free subscription in one transaction.
-	again2, ended2, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
-		Status: store.SubIncomplete, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0), ReplaceFree: true})
-	if err != nil || ended2 != free || again2.Plan != "basic" {
-		t.Fatalf("replace free = %+v, ended %s, %v", again2, ended2, err)
+	if _, err := s.CreateSubscription(ctx, checkout); !errors.Is(err, store.ErrLiveSubscription) {
+		t.Fatalf("second checkout: %v", err)
+	}
+	if p, err := s.UserPlan(ctx, u.ID); err != nil || p.Slug != store.FreePlan {
+		t.Fatalf("plan with a checkout open = %+v, %v", p, err)
+	}
+	if open, err := s.Checkout(ctx, u.ID); err != nil || open.ID != co.ID {
+		t.Fatalf("open checkout = %+v, %v", open, err)
+	}
+	// Activation ends the free subscription, once.
+	gone, err := s.ActivateSubscription(ctx, co.ID, store.SubActive)
+	if err != nil || len(gone) != 1 || gone[0] != free {
+		t.Fatalf("activate = %v, %v; want free %s ended", gone, err, free)
+	}
+	if gone, err := s.ActivateSubscription(ctx, co.ID, store.SubActive); err != nil || len(gone) != 0 {
+		t.Fatalf("activate again = %v, %v", gone, err)
 	}
 	if old, err := s.GetSubscription(ctx, free); err != nil || old.Status != store.SubCanceled || old.EndedAt == nil {
 		t.Fatalf("replaced free subscription = %+v, %v", old, err)
+	}
+	if p, err := s.UserPlan(ctx, u.ID); err != nil || p.Slug != "basic" {
+		t.Fatalf("plan after activation = %+v, %v", p, err)
+	}
+	// An abandoned checkout ends; ending it again changes nothing.
+	if _, err := s.EndCheckout(ctx, co.ID, store.SubCanceled); err != nil {
+		t.Fatal(err)
+	}
+	if now, err := s.GetSubscription(ctx, co.ID); err != nil || now.Status != store.SubActive {
+		t.Fatalf("ending an active subscription as a checkout changed it: %+v, %v", now, err)
 	}
 }

@@ -12,15 +12,19 @@ import (
 
 // Subscription statuses as stored in user_subscriptions.status.
 const (
-	SubIncomplete = "incomplete" // waiting for the customer's payment method
+	// SubIncomplete is a checkout: a paid subscription waiting for its card
+	// or its first payment, beside the free subscription still in effect.
+	SubIncomplete = "incomplete"
 	SubTrialing   = "trialing"
 	SubActive     = "active"
 	SubPastDue    = "past_due"
 	SubCanceled   = "canceled"
+	// SubExpired is a checkout that got no card in time.
+	SubExpired = "expired"
 )
 
-// ErrLiveSubscription is returned when a user who already has a live
-// subscription asks for another.
+// ErrLiveSubscription is returned when a user who already has a
+// subscription in effect (or an open checkout) asks for another.
 var ErrLiveSubscription = errors.New("user already has a live subscription")
 
 // Subscription is one row of user_subscriptions, with plan slugs.
@@ -72,11 +76,17 @@ func (s *Store) GetSubscription(ctx context.Context, id string) (Subscription, e
 	return s.oneSubscription(ctx, id, `us.id::text = $1`, id)
 }
 
-// LiveSubscription is the user's incomplete, trialing, active or past-due
-// subscription.
+// LiveSubscription is the user's subscription in effect: trialing, active
+// or past due. An open checkout is not in effect (see Checkout).
 func (s *Store) LiveSubscription(ctx context.Context, userID string) (Subscription, error) {
 	return s.oneSubscription(ctx, "of user "+userID,
-		`us.user_id = $1 AND us.status IN ('incomplete', 'trialing', 'active', 'past_due')`, userID)
+		`us.user_id = $1 AND us.status IN ('trialing', 'active', 'past_due')`, userID)
+}
+
+// Checkout is the user's open checkout: a paid subscription waiting for its
+// card or its first payment.
+func (s *Store) Checkout(ctx context.Context, userID string) (Subscription, error) {
+	return s.oneSubscription(ctx, "checkout of user "+userID, `us.user_id = $1 AND us.status = 'incomplete'`, userID)
 }
 
 // SubscriptionByCustomer is the newest subscription of a Stripe customer.
@@ -95,50 +105,81 @@ type NewSubscription struct {
 	UserID        string
 	Plan          string
 	CustomerID    string
-	Status        string // SubIncomplete until a payment method is saved
+	Status        string // SubIncomplete for a checkout
 	PeriodStart   time.Time
 	PeriodEnd     time.Time
 	TrialEnd      time.Time // zero: no trial
 	SetupIntentID string
-	ReplaceFree   bool // end the user's live free subscription in the same transaction
 }
 
-// CreateSubscription inserts a live subscription, or returns
-// ErrLiveSubscription when the user has one (the unique index decides, so
-// two concurrent requests cannot both win). With in.ReplaceFree, a live
-// free subscription is ended in the same transaction and its id returned,
-// so the user is never left with neither or both.
-func (s *Store) CreateSubscription(ctx context.Context, in NewSubscription) (sub Subscription, endedFree string, err error) {
+// CreateSubscription inserts a subscription, or returns ErrLiveSubscription
+// when the user already has one in effect (or, for a checkout, an open
+// checkout): the unique indexes decide, so two concurrent requests cannot
+// both win. A checkout lives beside the free subscription in effect, which
+// ActivateSubscription ends once the checkout is paid.
+func (s *Store) CreateSubscription(ctx context.Context, in NewSubscription) (Subscription, error) {
 	var id string
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		if in.ReplaceFree {
-			err := tx.QueryRow(ctx, `
-				UPDATE user_subscriptions us SET status = 'canceled', ended_at = now()
-				FROM subscription_plans p
-				WHERE p.id = us.plan_id AND p.monthly_price = 0 AND us.user_id = $1
-				  AND us.status IN ('trialing', 'active', 'past_due') RETURNING us.id`, in.UserID).Scan(&endedFree)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("end free subscription: %w", err)
-			}
-		}
-		return tx.QueryRow(ctx, `
-			INSERT INTO user_subscriptions (user_id, plan_id, stripe_customer_id, status, current_period_start,
-			                                current_period_end, trial_end, setup_intent_id)
-			SELECT $1, p.id, $3, $4, $5, $6, $7, NULLIF($8, '') FROM subscription_plans p WHERE p.slug = $2
-			RETURNING id`, in.UserID, in.Plan, in.CustomerID, in.Status, in.PeriodStart, in.PeriodEnd,
-			nullTime(in.TrialEnd), in.SetupIntentID).Scan(&id)
-	})
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO user_subscriptions (user_id, plan_id, stripe_customer_id, status, current_period_start,
+		                                current_period_end, trial_end, setup_intent_id)
+		SELECT $1, p.id, $3, $4, $5, $6, $7, NULLIF($8, '') FROM subscription_plans p WHERE p.slug = $2
+		RETURNING id`, in.UserID, in.Plan, in.CustomerID, in.Status, in.PeriodStart, in.PeriodEnd,
+		nullTime(in.TrialEnd), in.SetupIntentID).Scan(&id)
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
-		return Subscription{}, "", ErrLiveSubscription
+		return Subscription{}, ErrLiveSubscription
 	case errors.Is(err, pgx.ErrNoRows):
-		return Subscription{}, "", fmt.Errorf("plan %q: %w", in.Plan, ErrNotFound)
+		return Subscription{}, fmt.Errorf("plan %q: %w", in.Plan, ErrNotFound)
 	case err != nil:
-		return Subscription{}, "", fmt.Errorf("create subscription of %s to %s: %w", in.UserID, in.Plan, err)
+		return Subscription{}, fmt.Errorf("create subscription of %s to %s: %w", in.UserID, in.Plan, err)
 	}
-	sub, err = s.GetSubscription(ctx, id)
-	return sub, endedFree, err
+	return s.GetSubscription(ctx, id)
+}
+
+// ActivateSubscription puts a paid checkout in effect with status (active,
+// or trialing), ending the user's free subscription in the same
+// transaction, so the user is never left with neither or both. It returns
+// the free subscriptions it ended (none when replayed).
+func (s *Store) ActivateSubscription(ctx context.Context, id, status string) (ended []string, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			UPDATE user_subscriptions us SET status = 'canceled', ended_at = now()
+			FROM subscription_plans p
+			WHERE p.id = us.plan_id AND p.monthly_price = 0 AND us.id::text <> $1
+			  AND us.user_id = (SELECT user_id FROM user_subscriptions WHERE id::text = $1)
+			  AND us.status IN ('trialing', 'active', 'past_due') RETURNING us.id::text`, id)
+		if err != nil {
+			return fmt.Errorf("end free subscription: %w", err)
+		}
+		if ended, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return fmt.Errorf("end free subscription: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE user_subscriptions SET status = $2
+			WHERE id::text = $1 AND ended_at IS NULL AND status IN ('incomplete', 'trialing', 'active')`, id, status)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("subscription %s is not an open checkout: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("activate subscription %s: %w", id, err)
+	}
+	return ended, nil
+}
+
+// EndCheckout ends an open checkout with status (canceled, expired); false
+// when it was not open.
+func (s *Store) EndCheckout(ctx context.Context, id, status string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE user_subscriptions SET status = $2, ended_at = now()
+		WHERE id::text = $1 AND status = 'incomplete'`, id, status)
+	if err != nil {
+		return false, fmt.Errorf("end checkout %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 func nullTime(t time.Time) any {
@@ -207,7 +248,7 @@ func (s *Store) FallbackSubscription(ctx context.Context, oldID, status, freePla
 			return err
 		}
 		err = tx.QueryRow(ctx, `SELECT id FROM user_subscriptions WHERE user_id = $1
-			AND status IN ('incomplete', 'trialing', 'active', 'past_due')`, userID).Scan(&id)
+			AND status IN ('trialing', 'active', 'past_due')`, userID).Scan(&id)
 		if err == nil || !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}

@@ -119,15 +119,27 @@ func (s *Store) UpsertUser(ctx context.Context, email, name, sub string) (User, 
 // on first sight (User.Created; xmax = 0 marks the row this statement
 // inserted rather than updated) and refreshing its email, name and last_login_at (the
 // latter at most every 10 minutes, so authenticated requests rarely write).
+//
+// A user it creates starts on the free plan in the same transaction: a free
+// subscription for one month from now and that period's credits, keyed by
+// PeriodReference as the subscription's workflow keys them (its own grant of
+// the period then finds this one). Whoever sees the user, even a request
+// racing the one that created it, sees the credits.
 func (s *Store) SignIn(ctx context.Context, email, name, sub string) (User, error) {
 	var u User
-	err := s.pool.QueryRow(ctx, `
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
 		INSERT INTO users (email, name, cognito_sub, last_login_at) VALUES ($1, $2, $3, now())
 		ON CONFLICT (cognito_sub) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name, last_login_at = now()
 		WHERE users.email <> EXCLUDED.email OR users.name <> EXCLUDED.name
 		   OR users.last_login_at IS NULL OR users.last_login_at < now() - interval '10 minutes'
 		RETURNING id, email, name, cognito_sub, role, COALESCE(is_active, TRUE), xmax = 0`,
-		email, truncate(name, 100), sub).Scan(&u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active, &u.Created)
+			email, truncate(name, 100), sub).Scan(&u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active, &u.Created)
+		if err != nil || !u.Created {
+			return err
+		}
+		return startFreePlan(ctx, tx, u.ID)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.userBySub(ctx, sub)
 	}
@@ -135,6 +147,37 @@ func (s *Store) SignIn(ctx context.Context, email, name, sub string) (User, erro
 		return User{}, fmt.Errorf("sign in %s: %w", email, err)
 	}
 	return u, nil
+}
+
+// startFreePlan gives a new user a free subscription, starting at the
+// transaction's time, and grants its first period.
+func startFreePlan(ctx context.Context, tx pgx.Tx, userID string) error {
+	var subID string
+	var credits int
+	var start, end time.Time
+	err := tx.QueryRow(ctx, `
+		INSERT INTO user_subscriptions (user_id, plan_id, stripe_customer_id, status, current_period_start, current_period_end)
+		SELECT $1, p.id, '', 'active', now(), now() + interval '1 month' FROM subscription_plans p WHERE p.slug = $2
+		RETURNING id, current_period_start, current_period_end,
+		          (SELECT monthly_credits FROM subscription_plans WHERE slug = $2)`,
+		userID, FreePlan).Scan(&subID, &start, &end, &credits)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // no free plan: the user has no subscription, as before plans existed
+	}
+	if err != nil {
+		return fmt.Errorf("start the free plan of %s: %w", userID, err)
+	}
+	if credits <= 0 {
+		return nil
+	}
+	_, err = grantTx(ctx, tx, GrantInput{UserID: userID, Amount: credits, Source: SourceSubscription,
+		ValidFrom: start, ValidUntil: end, ReferenceID: PeriodReference(subID, start),
+		Description: fmt.Sprintf("%s subscription %s, %s to %s", FreePlan, subID,
+			start.UTC().Format(time.DateOnly), end.UTC().Format(time.DateOnly))})
+	if err != nil {
+		return fmt.Errorf("grant the first free period of %s: %w", userID, err)
+	}
+	return nil
 }
 
 func (s *Store) userBySub(ctx context.Context, sub string) (User, error) {

@@ -28,6 +28,8 @@ const (
 
 // Subscription statuses, as stored in user_subscriptions.status.
 const (
+	SubIncomplete = "incomplete" // a checkout: not in effect until paid
+	SubExpired    = "expired"    // a checkout that got no card in time
 	SubTrialing   = "trialing"
 	SubActive     = "active"
 	SubPastDue    = "past_due"
@@ -87,6 +89,7 @@ type SubscriptionInput struct {
 
 	// Carried state; the API leaves it zero.
 	Started        bool              // the current period is billed (or its trial granted)
+	RenewedAt      time.Time         // when a renewal began the current period; zero for the first
 	Anchor         time.Time         // periods end on this day of the month
 	PendingPlan    *SubscriptionPlan // a downgrade waiting for the period end
 	Charges        []ChargeRecord
@@ -101,7 +104,28 @@ type SubscriptionInput struct {
 	// Synced says the workflow keeps user_subscriptions in step (always in
 	// production; unit tests of the billing arithmetic leave it off).
 	Synced bool
+
+	// Checkout, when set, is a paid subscription not yet in effect: the free
+	// subscription stays in effect until its first charge succeeds (or its
+	// trial begins). Cleared once it is in effect.
+	Checkout *Checkout
 }
+
+// Checkout is the state of a subscription waiting to start billing.
+type Checkout struct {
+	// Replaces is the free subscription that ends when this one starts.
+	Replaces string
+	// ExpiresAt ends a checkout that has no card by then.
+	ExpiresAt time.Time
+	// CardReady says a payment method is saved (CardReadySignal).
+	CardReady bool
+}
+
+// CheckoutTTL is how long a checkout waits for its card.
+const CheckoutTTL = 24 * time.Hour
+
+// CardReadySignal tells a checkout that the customer's card is saved.
+const CardReadySignal = "card_ready"
 
 // SubscriptionResult is how a subscription ended. Downgraded means payment
 // failed after dunning: the caller starts a Free subscription.
@@ -130,10 +154,23 @@ type SubscriptionState struct {
 }
 
 // RenewNowRequest names the period the billing team means to end, so that a
-// retried request cannot renew twice.
+// retried request cannot renew twice: once a period is renewed it is never
+// current again, and a request naming it is refused. A zero PeriodStart
+// means the current period, unless a renewal began it less than
+// RenewCooldown ago: a request run twice (a double click, a CLI run again)
+// then names the period the first one created, and is refused.
 type RenewNowRequest struct {
 	PeriodStart time.Time
 }
+
+// RenewNowResult names the period the accepted renewal ends.
+type RenewNowResult struct {
+	PeriodStart time.Time
+}
+
+// RenewCooldown is how long after a renewal a renew_now that names no period
+// is refused. Renewing twice within it must name the period explicitly.
+const RenewCooldown = time.Hour
 
 // ChangePlanRequest switches plan: an upgrade now (prorated), a downgrade at
 // the period end.
@@ -154,10 +191,10 @@ type subscription struct {
 	in        SubscriptionInput
 	lastGrant time.Time // the latest grant start: grants are keyed by it
 	status    string
-	renewNow  bool
-	renewing  bool // the period has ended: the boundary is being billed
-	changing  bool // an upgrade is charging
-	renewed   map[string]bool
+	renewNow  bool   // a renew_now was accepted for the current period
+	renewing  bool   // the period has ended: the boundary is being billed
+	changing  bool   // an upgrade is charging
+	charging  bool   // a checkout's first charge is in flight
 	endNow    bool   // the Stripe customer was deleted: end without charging
 	endReason string // why endNow was set
 	events    workflow.ReceiveChannel
@@ -168,7 +205,7 @@ type subscription struct {
 // period end, charges the next period (with dunning), grants its credits
 // and continues as new, so the history never grows past one period.
 func Subscription(ctx workflow.Context, in SubscriptionInput) (SubscriptionResult, error) {
-	s := &subscription{in: in, status: initialStatus(in), renewed: map[string]bool{}}
+	s := &subscription{in: in, status: initialStatus(in)}
 	if err := s.register(ctx); err != nil {
 		return s.result(ctx, SubActive, ""), err
 	}
@@ -176,6 +213,11 @@ func Subscription(ctx workflow.Context, in SubscriptionInput) (SubscriptionResul
 		return s.result(ctx, SubActive, ""), err
 	}
 	s.listen(ctx)
+	if s.in.Checkout != nil {
+		if res, done, err := s.awaitCard(ctx); done || err != nil {
+			return res, err
+		}
+	}
 	if !s.in.Started {
 		if res, done, err := s.start(ctx); done || err != nil {
 			return res, err
@@ -197,6 +239,8 @@ func Subscription(ctx workflow.Context, in SubscriptionInput) (SubscriptionResul
 
 func initialStatus(in SubscriptionInput) string {
 	switch {
+	case in.Checkout != nil:
+		return SubIncomplete
 	case in.DunningAttempt > 0:
 		return SubPastDue
 	case in.TrialEnd.After(in.PeriodStart) && !in.TrialEnd.After(in.PeriodEnd):
@@ -212,6 +256,9 @@ func (s *subscription) start(ctx workflow.Context) (SubscriptionResult, bool, er
 	s.in.Started = true
 	if s.in.TrialEnd.After(s.in.PeriodStart) {
 		s.in.PeriodEnd, s.in.Anchor, s.status = s.in.TrialEnd, s.in.TrialEnd, SubTrialing
+		if err := s.activate(ctx); err != nil {
+			return SubscriptionResult{}, false, err
+		}
 		if err := s.grant(ctx, s.in.Plan, s.in.PeriodStart, s.in.PeriodEnd, activities.ChargeResult{}); err != nil {
 			return SubscriptionResult{}, false, err
 		}
@@ -226,6 +273,9 @@ func (s *subscription) start(ctx workflow.Context) (SubscriptionResult, bool, er
 		return s.unpaid(ctx, err)
 	}
 	s.status = SubActive
+	if err := s.activate(ctx); err != nil {
+		return SubscriptionResult{}, false, err
+	}
 	if err := s.grant(ctx, s.in.Plan, s.in.PeriodStart, s.in.PeriodEnd, *paid); err != nil {
 		return SubscriptionResult{}, false, err
 	}
@@ -258,6 +308,7 @@ func (s *subscription) renew(ctx workflow.Context) (SubscriptionResult, error) {
 		return res, err
 	}
 	s.advance(start, plan)
+	s.in.RenewedAt = workflow.Now(ctx)
 	if err := s.grant(ctx, plan, s.in.PeriodStart, s.in.PeriodEnd, *paid); err != nil {
 		return s.result(ctx, s.status, ""), err
 	}
@@ -280,6 +331,11 @@ func (s *subscription) unpaid(ctx workflow.Context, err error) (SubscriptionResu
 	}
 	if s.in.CancelAtPeriodEnd {
 		res, err := s.end(ctx, SubCanceled, "canceled during dunning")
+		return res, true, err
+	}
+	if s.in.Checkout != nil {
+		// Never in effect: the free plan simply stays.
+		res, err := s.end(ctx, SubCanceled, fmt.Sprintf("first payment failed after %d retries", len(DunningSchedule)))
 		return res, true, err
 	}
 	reason := fmt.Sprintf("payment failed after %d retries", len(DunningSchedule))
@@ -347,7 +403,9 @@ func (s *subscription) collect(ctx workflow.Context, start time.Time, plan Subsc
 			}
 		}
 		key := s.renewalKey(start)
+		s.charging = true
 		res, err := s.charge(ctx, ChargeRenewal, start, plan.PriceCents, key, plan.Slug)
+		s.charging = false
 		if err == nil {
 			return &res, nil
 		}
@@ -375,7 +433,9 @@ func (s *subscription) failAttempt(ctx workflow.Context) bool {
 		s.in.DunningSince = workflow.Now(ctx)
 	}
 	s.in.DunningAttempt++
-	s.status = SubPastDue
+	if s.in.Checkout == nil {
+		s.status = SubPastDue // a checkout stays incomplete: the free plan is in effect
+	}
 	return s.in.DunningAttempt <= len(DunningSchedule)
 }
 
@@ -551,6 +611,8 @@ func (s *subscription) nextChargeAt() time.Time {
 
 func (s *subscription) validateCancel() error {
 	switch {
+	case s.in.Checkout != nil && s.charging:
+		return errors.New("the first payment is being charged; retry in a moment")
 	case s.in.CancelAtPeriodEnd:
 		return errors.New("subscription is already canceled at period end")
 	case s.in.FallbackPlan != nil && s.in.Plan.Slug == s.in.FallbackPlan.Slug:
@@ -559,13 +621,24 @@ func (s *subscription) validateCancel() error {
 	return nil
 }
 
+// cancel cancels at the period end; a checkout, never in effect, ends now
+// (the row is ended before the update answers, so the caller may open
+// another checkout at once).
 func (s *subscription) cancel(ctx workflow.Context) (SubscriptionState, error) {
 	s.in.CancelAtPeriodEnd = true
+	if s.in.Checkout != nil {
+		s.status = SubCanceled
+		s.syncEnded(ctx, true)
+		return s.state()
+	}
 	s.sync(ctx)
 	return s.state()
 }
 
 func (s *subscription) validateResume() error {
+	if s.in.Checkout != nil {
+		return errors.New("a checkout has nothing to resume: subscribe again")
+	}
 	if !s.in.CancelAtPeriodEnd {
 		return errors.New("subscription is not canceled")
 	}
@@ -580,24 +653,43 @@ func (s *subscription) resume(ctx workflow.Context) (SubscriptionState, error) {
 
 // validateRenewNow refuses anything but the first renewal of the current
 // period, so a retried or duplicated request never charges twice.
-func (s *subscription) validateRenewNow(req RenewNowRequest) error {
+func (s *subscription) validateRenewNow(ctx workflow.Context, req RenewNowRequest) error {
+	current := periodKey(s.in.PeriodStart)
 	switch {
+	case s.in.Checkout != nil:
+		return errors.New("subscription has not started billing: its checkout is open")
 	case s.in.DunningAttempt > 0 || s.status == SubPastDue:
 		return errors.New("subscription is in dunning: its renewal is already being collected")
 	case s.in.CancelAtPeriodEnd:
 		return errors.New("subscription is canceled at period end: resume it first")
-	case s.renewed[periodKey(req.PeriodStart)] || s.renewing:
-		return fmt.Errorf("period %s is already renewed", periodKey(req.PeriodStart))
-	case !req.PeriodStart.Equal(s.in.PeriodStart):
-		return fmt.Errorf("period %s is not the current period %s", periodKey(req.PeriodStart), periodKey(s.in.PeriodStart))
+	case s.renewNow || s.renewing:
+		return fmt.Errorf("period %s is already being renewed", current)
+	case req.PeriodStart.IsZero():
+		return s.checkCooldown(ctx)
+	case req.PeriodStart.Truncate(time.Second).Before(s.in.PeriodStart.Truncate(time.Second)):
+		return fmt.Errorf("period %s is already renewed; the current period began %s", periodKey(req.PeriodStart), current)
+	case periodKey(req.PeriodStart) != current:
+		return fmt.Errorf("period %s is not the current period %s", periodKey(req.PeriodStart), current)
 	}
 	return nil
 }
 
-func (s *subscription) renewNowHandler(_ workflow.Context, req RenewNowRequest) error {
-	s.renewed[periodKey(req.PeriodStart)] = true
-	s.renewNow = true
+// checkCooldown refuses a renewal that names no period when a renewal began
+// the current period moments ago: it is most likely the same request again.
+func (s *subscription) checkCooldown(ctx workflow.Context) error {
+	if s.in.RenewedAt.IsZero() {
+		return nil
+	}
+	if ago := workflow.Now(ctx).Sub(s.in.RenewedAt); ago < RenewCooldown {
+		return fmt.Errorf("the current period %s began with a renewal %s ago; to renew it again, name it: period_start (--period) %s",
+			periodKey(s.in.PeriodStart), ago.Round(time.Second), periodKey(s.in.PeriodStart))
+	}
 	return nil
+}
+
+func (s *subscription) renewNowHandler(_ workflow.Context, _ RenewNowRequest) (RenewNowResult, error) {
+	s.renewNow = true
+	return RenewNowResult{PeriodStart: s.in.PeriodStart}, nil
 }
 
 func periodKey(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -606,6 +698,8 @@ func (s *subscription) validateChangePlan(req ChangePlanRequest) error {
 	switch {
 	case req.Plan.Slug == "" || req.Plan.PriceCents < 0 || req.Plan.Credits < 0:
 		return errors.New("plan slug, price and credits are required")
+	case s.in.Checkout != nil:
+		return errors.New("subscription has not started billing: subscribe again to change the plan of a checkout")
 	case req.Plan.Slug == s.in.Plan.Slug:
 		return fmt.Errorf("subscription is already on plan %s", req.Plan.Slug)
 	case s.status == SubPastDue:

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -170,7 +171,8 @@ func (s *subscription) end(ctx workflow.Context, status, reason string) (Subscri
 		return res, err
 	}
 	fb := s.in.FallbackPlan
-	if !s.in.Synced || fb == nil || fb.Slug == s.in.Plan.Slug {
+	if !s.in.Synced || fb == nil || fb.Slug == s.in.Plan.Slug || s.in.Checkout != nil {
+		// A checkout was never in effect: the free subscription still is.
 		s.syncEnded(ctx, true)
 		return res, nil
 	}
@@ -216,4 +218,64 @@ func startSuccessor(ctx workflow.Context, in SubscriptionInput) error {
 // few quick retries, since the next write repeats the whole state.
 func bookkeepingContext(ctx workflow.Context) workflow.Context {
 	return controlContext(ctx, time.Minute, 10)
+}
+
+// awaitCard waits until the checkout's card is saved; a checkout abandoned
+// (cancel), whose customer was deleted, or without a card by its expiry
+// ends, and the free subscription stays in effect.
+func (s *subscription) awaitCard(ctx workflow.Context) (SubscriptionResult, bool, error) {
+	ready := workflow.GetSignalChannel(ctx, CardReadySignal)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for ready.Receive(ctx, nil) {
+			if s.in.Checkout != nil {
+				s.in.Checkout.CardReady = true
+			}
+		}
+	})
+	waiting := func() bool { return s.in.Checkout.CardReady || s.in.CancelAtPeriodEnd || s.endNow }
+	d := s.in.Checkout.ExpiresAt.Sub(workflow.Now(ctx))
+	if _, err := workflow.AwaitWithTimeout(ctx, max(d, 0), waiting); err != nil {
+		return s.result(ctx, s.status, ""), true, err
+	}
+	switch {
+	case s.in.CancelAtPeriodEnd:
+		res, err := s.end(ctx, SubCanceled, "checkout abandoned")
+		return res, true, err
+	case s.endNow:
+		res, err := s.end(ctx, SubCanceled, s.endReason)
+		return res, true, err
+	case !s.in.Checkout.CardReady:
+		res, err := s.end(ctx, SubExpired, "checkout expired without a card")
+		return res, true, err
+	}
+	return SubscriptionResult{}, false, nil
+}
+
+// activate puts a checkout in effect once it is paid (or its trial began):
+// the free subscription it replaces ends in the same transaction, and its
+// workflow is stopped.
+func (s *subscription) activate(ctx workflow.Context) error {
+	co := s.in.Checkout
+	if co == nil {
+		return nil
+	}
+	if s.in.Synced {
+		var ended []string
+		err := workflow.ExecuteActivity(grantContext(ctx), billing.Activate,
+			activities.ActivateInput{SubscriptionID: s.in.SubscriptionID, Status: s.status}).Get(ctx, &ended)
+		if err != nil {
+			return fmt.Errorf("activate subscription %s: %w", s.in.SubscriptionID, err)
+		}
+		if co.Replaces != "" && !slices.Contains(ended, co.Replaces) {
+			ended = append(ended, co.Replaces)
+		}
+		for _, id := range ended {
+			// A free workflow already gone is what we want.
+			if err := workflow.RequestCancelExternalWorkflow(ctx, SubscriptionID(id), "").Get(ctx, nil); err != nil {
+				workflow.GetLogger(ctx).Info("stop replaced free subscription", "subscription_id", id, "error", err)
+			}
+		}
+	}
+	s.in.Checkout = nil
+	return nil
 }

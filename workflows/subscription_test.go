@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,8 @@ type billingMock struct {
 	notices    []string
 	refunds    []string
 	fallbacks  []activities.FallbackInput
+	activated  []activities.ActivateInput
+	stopped    []string
 	successors []SubscriptionInput
 }
 
@@ -97,6 +100,16 @@ func (b *billingMock) newEnv(start time.Time) *testsuite.TestWorkflowEnvironment
 		func(_ workflow.Context, in SubscriptionInput) (SubscriptionResult, error) {
 			b.successors = append(b.successors, in)
 			return SubscriptionResult{}, nil
+		})
+	env.OnRequestCancelExternalWorkflow(mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_, id, _ string) error {
+			b.stopped = append(b.stopped, id)
+			return nil
+		})
+	env.OnActivity(billing.Activate, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ActivateInput) ([]string, error) {
+			b.activated = append(b.activated, in)
+			return []string{"sub-free"}, nil
 		})
 	env.OnActivity(billing.GrantPeriod, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.GrantPeriodInput) (activities.GrantPeriodResult, error) {
@@ -320,6 +333,65 @@ func TestSubscriptionRenewNowOnce(t *testing.T) {
 	b.checkMoney(t)
 }
 
+// A renewal that names no period, sent twice at once and again after the
+// continue-as-new (a CLI run twice), renews once: the second is refused in
+// the same run, the third by the cooldown. Naming the period renews it; a
+// period already renewed stays refused; past the cooldown the current period
+// renews again.
+func TestSubscriptionRenewNowUnnamedOncePerPeriod(t *testing.T) {
+	b := newBillingMock()
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	env := b.newEnv(t0)
+	var first, second error
+	env.RegisterDelayedCallback(func() {
+		update(env, RenewNowUpdate, &first, RenewNowRequest{})
+		update(env, RenewNowUpdate, &second, RenewNowRequest{})
+	}, 5*day)
+	next, _ := b.run(t, startedInput(t0, basicPlan), t0)
+	if first != nil || second == nil || next == nil || len(b.charges) != 1 {
+		t.Fatalf("renew_now errors %v, %v; %d charges; next %+v: want one renewal", first, second, len(b.charges), next)
+	}
+	renewed := next.PeriodStart
+
+	// The CLI run again a minute later: refused, the current period named.
+	var again, stale, named error
+	env = b.newEnv(renewed.Add(time.Minute))
+	env.RegisterDelayedCallback(func() {
+		update(env, RenewNowUpdate, &again, RenewNowRequest{})
+		update(env, RenewNowUpdate, &stale, RenewNowRequest{PeriodStart: t0})
+	}, time.Second)
+	env.RegisterDelayedCallback(func() {
+		update(env, RenewNowUpdate, &named, RenewNowRequest{PeriodStart: renewed})
+	}, time.Minute)
+	next, _ = b.run(t, *next, renewed.Add(time.Minute))
+	if again == nil || !strings.Contains(again.Error(), periodKey(renewed)) {
+		t.Fatalf("a second unnamed renewal within the cooldown: %v", again)
+	}
+	if stale == nil || !strings.Contains(stale.Error(), "already renewed") {
+		t.Fatalf("a renewal of the period already renewed: %v", stale)
+	}
+	if named != nil || next == nil || len(b.charges) != 2 {
+		t.Fatalf("naming the current period: %v; %d charges", named, len(b.charges))
+	}
+
+	// Past the cooldown an unnamed renewal renews the current period.
+	var late error
+	later := next.PeriodStart.Add(RenewCooldown + time.Minute)
+	env = b.newEnv(later)
+	env.RegisterDelayedCallback(func() { update(env, RenewNowUpdate, &late, RenewNowRequest{}) }, time.Second)
+	if next, _ = b.run(t, *next, later); late != nil || next == nil || len(b.charges) != 3 {
+		t.Fatalf("renewal after the cooldown: %v; %d charges", late, len(b.charges))
+	}
+	keys := map[string]bool{}
+	for _, c := range b.charges {
+		keys[c.IdempotencyKey] = true
+	}
+	if len(keys) != 3 {
+		t.Fatalf("charge keys %v: want one per period", keys)
+	}
+	b.checkMoney(t)
+}
+
 func TestSubscriptionTrialGrantsThenChargesAtTrialEnd(t *testing.T) {
 	b := newBillingMock()
 	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
@@ -424,5 +496,114 @@ func TestFreePlanCannotCancel(t *testing.T) {
 	}
 	if len(b.grants) != 1 || b.grants[0].Credits != 50 || b.grants[0].PaymentIntentID != "" {
 		t.Fatalf("free renewal grants = %+v", b.grants)
+	}
+}
+
+func checkoutInput(start time.Time) SubscriptionInput {
+	return SubscriptionInput{SubscriptionID: "sub-1", UserID: "user-1", CustomerID: "cus_1", Plan: basicPlan,
+		PeriodStart: start, PeriodEnd: addMonths(start, 1), FallbackPlan: &SubscriptionPlan{Slug: "free", Credits: 50},
+		Synced: true, Checkout: &Checkout{Replaces: "sub-free", ExpiresAt: start.Add(CheckoutTTL)}}
+}
+
+// lastSync is the last state the workflow wrote to its row.
+func (b *billingMock) lastSync(t *testing.T) store.SubscriptionSync {
+	t.Helper()
+	if len(b.syncs) == 0 {
+		t.Fatal("the workflow never wrote its row")
+	}
+	return b.syncs[len(b.syncs)-1]
+}
+
+// A checkout without a card expires after CheckoutTTL: nothing charged, no
+// free successor (the free subscription never stopped).
+func TestCheckoutExpiresWithoutCard(t *testing.T) {
+	b := newBillingMock()
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	next, res := b.run(t, checkoutInput(t0), t0)
+	if next != nil || res.Status != SubExpired || len(b.charges) != 0 || len(b.grants) != 0 || len(b.activated) != 0 {
+		t.Fatalf("result %+v, next %+v, %d charges, %d grants, %d activations", res, next, len(b.charges), len(b.grants), len(b.activated))
+	}
+	if last := b.lastSync(t); last.Status != SubExpired || !last.Ended || len(b.fallbacks) != 0 || len(b.successors) != 0 {
+		t.Fatalf("last sync %+v, fallbacks %v, successors %v", last, b.fallbacks, b.successors)
+	}
+	if !res.EndedAt.Equal(t0.Add(CheckoutTTL)) {
+		t.Fatalf("expired at %v, want %v", res.EndedAt, t0.Add(CheckoutTTL))
+	}
+}
+
+// A checkout abandoned before its card ends at once; one whose card comes
+// is charged, then put in effect (ending the free subscription), then
+// granted, and continues as an ordinary subscription.
+func TestCheckoutAbandonedOrPaid(t *testing.T) {
+	b := newBillingMock()
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	env := b.newEnv(t0)
+	var cancelErr, resumeErr, renewErr error
+	env.RegisterDelayedCallback(func() {
+		update(env, ResumeUpdate, &resumeErr)
+		update(env, RenewNowUpdate, &renewErr, RenewNowRequest{})
+		update(env, CancelUpdate, &cancelErr)
+	}, time.Hour)
+	next, res := b.run(t, checkoutInput(t0), t0)
+	if cancelErr != nil || resumeErr == nil || renewErr == nil || next != nil || res.Status != SubCanceled || len(b.charges) != 0 {
+		t.Fatalf("abandon: cancel %v, resume %v, renew %v; result %+v, %d charges", cancelErr, resumeErr, renewErr, res, len(b.charges))
+	}
+	if last := b.lastSync(t); last.Status != SubCanceled || !last.Ended || len(b.successors) != 0 {
+		t.Fatalf("abandoned checkout: last sync %+v, successors %v", last, b.successors)
+	}
+
+	b = newBillingMock()
+	env = b.newEnv(t0)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(CardReadySignal, nil) }, time.Hour)
+	next, _ = b.run(t, checkoutInput(t0), t0)
+	// The first period, then the renewal at its end.
+	if len(b.charges) != 2 || len(b.activated) != 1 || b.activated[0].Status != SubActive || len(b.grants) != 2 {
+		t.Fatalf("paid checkout: %d charges, activations %+v, %d grants", len(b.charges), b.activated, len(b.grants))
+	}
+	if next == nil || next.Checkout != nil || !next.Started {
+		t.Fatalf("after the first charge the subscription is in effect: next %+v", next)
+	}
+	if len(b.stopped) != 1 || b.stopped[0] != SubscriptionID("sub-free") {
+		t.Fatalf("stopped workflows %v: want the replaced free one", b.stopped)
+	}
+	b.checkMoney(t)
+}
+
+// A declined first charge leaves the checkout incomplete (the free plan in
+// effect) through dunning; abandoning it then ends it without a charge more
+// and without a downgrade.
+func TestCheckoutDeclinedThenAbandoned(t *testing.T) {
+	b := newBillingMock()
+	b.decline = func(int) bool { return true }
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	in := checkoutInput(t0)
+	in.Checkout.CardReady = true
+	env := b.newEnv(t0)
+	var mid SubscriptionState
+	var cancelErr error
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(StateQuery)
+		if err == nil {
+			err = v.Get(&mid)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+		update(env, CancelUpdate, &cancelErr)
+	}, 2*day)
+	next, res := b.run(t, in, t0)
+	if mid.Status != SubIncomplete || mid.DunningAttempt != 2 { // declined at once and after a day
+		t.Fatalf("state during the first charge's dunning = %+v", mid)
+	}
+	if cancelErr != nil || next != nil || res.Status != SubCanceled || len(b.charges) != 2 || len(b.activated) != 0 {
+		t.Fatalf("cancel %v; result %+v; %d charges; activations %v", cancelErr, res, len(b.charges), b.activated)
+	}
+	for _, sy := range b.syncs {
+		if sy.Status == SubPastDue {
+			t.Fatalf("a checkout was written past due: %+v", sy)
+		}
+	}
+	if len(b.notices) != 1 || b.notices[0] != store.NoticePaymentFailed || len(b.successors) != 0 {
+		t.Fatalf("notices %v, successors %v: want one payment_failed and no downgrade", b.notices, b.successors)
 	}
 }

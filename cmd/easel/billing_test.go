@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/easel/easel/activities"
+	"github.com/easel/easel/devtemporal"
+	"github.com/easel/easel/store"
+	"github.com/easel/easel/stripemock"
+	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/workers"
+	"github.com/easel/easel/workflows"
+)
+
+// `easel billing renew --subscription ID` run twice against a Pro
+// subscription (embedded Temporal, Postgres, stripe-mock) charges once and
+// refuses the second run, naming the period.
+func TestBillingRenewTwiceChargesOnce(t *testing.T) {
+	ctx := context.Background()
+	dbURL := testenv.PostgresURL(t)
+	pool, err := store.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	st := store.New(pool)
+	srv, err := devtemporal.Start(ctx, devtemporal.Options{SearchAttributes: workflows.SearchAttributes})
+	if err != nil {
+		testenv.Unavailable(t, "embedded temporal: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	tc, err := client.DialContext(ctx, client.Options{HostPort: srv.HostPort(), Namespace: srv.Namespace()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	stripe := &stripemock.Transport{}
+	billing := &activities.Billing{Store: st, Stripe: activities.NewStripeAPI(testenv.StripeMockKey, testenv.StripeMock(t),
+		&http.Client{Transport: stripe, Timeout: 10 * time.Second})}
+	w := workers.Control(tc, &activities.Ledger{Store: st}, &activities.Objects{}, billing, worker.Options{})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	u, err := st.UpsertUser(ctx, "renew@example.com", "Renew", "sub-renew")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cus, err := billing.CreateCustomer(ctx, activities.CreateCustomerInput{UserID: u.ID, Email: u.Email})
+	if err == nil {
+		err = billing.SaveCard(ctx, cus.CustomerID, "pm_card_visa")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	sub, err := st.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "pro", CustomerID: cus.CustomerID,
+		Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pro := workflows.SubscriptionPlan{Slug: "pro", PriceCents: 2999, Credits: 2000}
+	if _, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.SubscriptionID(sub.ID), TaskQueue: workflows.ControlQueue},
+		workflows.Subscription, workflows.SubscriptionInput{SubscriptionID: sub.ID, UserID: u.ID, CustomerID: cus.CustomerID,
+			Plan: pro, PeriodStart: sub.PeriodStart, PeriodEnd: sub.PeriodEnd, Synced: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitBalance(t, st, u.ID, 2000)
+
+	t.Setenv("DATABASE_URL", dbURL)
+	t.Setenv("TEMPORAL_ADDRESS", srv.HostPort())
+	t.Setenv("TEMPORAL_NAMESPACE", srv.Namespace())
+	renew := func() string {
+		t.Helper()
+		var out bytes.Buffer
+		cmd := billingCommand()
+		cmd.SetArgs([]string{"renew", "--subscription", sub.ID})
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		if err := cmd.ExecuteContext(ctx); err != nil {
+			t.Fatalf("easel billing renew: %v\n%s", err, out.String())
+		}
+		return out.String()
+	}
+	if out := renew(); !strings.Contains(out, "renewed "+sub.ID) {
+		t.Fatalf("first run: %s", out)
+	}
+	waitBalance(t, st, u.ID, 4000)
+	if out := renew(); !strings.Contains(out, "refused "+sub.ID) || !strings.Contains(out, "name it") {
+		t.Fatalf("second run: %s", out)
+	}
+	time.Sleep(time.Second)
+	var payments, grants int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM payments WHERE user_id = $1),
+		(SELECT count(*) FROM credits WHERE user_id = $1)`, u.ID).Scan(&payments, &grants); err != nil {
+		t.Fatal(err)
+	}
+	if n := stripe.Charges(); n != 2 || payments != 2 || grants != 2 {
+		t.Fatalf("%d charges, %d payments, %d grants: want 2 each (the first period and one renewal)", n, payments, grants)
+	}
+}
+
+func waitBalance(t *testing.T, st *store.Store, userID string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := st.Balance(context.Background(), userID)
+		if err == nil && b.Available == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("balance %+v (%v), want %d available", b, err, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
