@@ -50,6 +50,9 @@ type Server struct {
 	StripeWebhookSecret string
 	// TrialDays is the free trial a new paid subscription gets (0: none).
 	TrialDays int
+	// ReadyChecks must all answer nil for GET /readyz to answer 200 (e.g.
+	// the OIDC key set has loaded); the load balancer routes by it.
+	ReadyChecks map[string]func() error
 	// DevIssuer, when set, is served under /dev/oidc: the development OIDC
 	// issuer (JWKS and a login endpoint). Never set in production.
 	DevIssuer http.Handler
@@ -86,6 +89,7 @@ func (s *Server) Router() *gin.Engine {
 
 	r.GET("/api/v1/app/version", s.version)
 	r.GET("/healthz", s.health)
+	r.GET("/readyz", s.ready)
 	r.GET("/metrics", metricsHandler())
 	if s.DevIssuer != nil {
 		r.Any("/dev/oidc/*path", gin.WrapH(http.StripPrefix("/dev/oidc", s.DevIssuer)))
