@@ -33,9 +33,11 @@ type Tokens struct {
 	Store    *store.Store
 }
 
-// Authenticate verifies the token and returns its user.
+// Authenticate verifies the token and returns its user. While the issuer's
+// key set has not loaded, it answers oidc.ErrKeysUnavailable (a 503 with
+// Retry-After), not ErrUnauthenticated: the token may be valid.
 func (t *Tokens) Authenticate(ctx context.Context, token string) (store.User, error) {
-	id, err := t.Verifier.Verify(token)
+	id, err := t.Verifier.Verify(ctx, token)
 	if errors.Is(err, oidc.ErrInvalidToken) {
 		return store.User{}, ErrUnauthenticated
 	}

@@ -44,3 +44,27 @@ func (s *Server) health(c *gin.Context) {
 	}
 	c.JSON(status, gin.H{"status": map[bool]string{true: "ok", false: "degraded"}[healthy], "checks": results})
 }
+
+// ready is the load balancer's readiness check: 200 once every ReadyChecks
+// entry passes (the OIDC key set has loaded, so tokens can be verified),
+// else 503 naming what is missing. It calls no backing service, so a brief
+// database hiccup does not pull every API process out of the load balancer
+// at once; /healthz is the deep check.
+func (s *Server) ready(c *gin.Context) {
+	results := make(map[string]string, len(s.ReadyChecks))
+	ready := true
+	for name, check := range s.ReadyChecks {
+		if err := check(); err != nil {
+			ready = false
+			results[name] = "waiting: " + err.Error()
+			continue
+		}
+		results[name] = "ok"
+	}
+	if !ready {
+		c.Header("Retry-After", "2")
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready", "checks": results})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "checks": results})
+}

@@ -53,6 +53,9 @@ type Server struct {
 	// AdmitTimeout bounds the wait for a generation's admission (default
 	// 30 s); past it the request is answered 503 with Retry-After.
 	AdmitTimeout time.Duration
+	// ReadyChecks must all answer nil for GET /readyz to answer 200 (e.g.
+	// the OIDC key set has loaded); the load balancer routes by it.
+	ReadyChecks map[string]func() error
 	// DevIssuer, when set, is served under /dev/oidc: the development OIDC
 	// issuer (JWKS and a login endpoint). Never set in production.
 	DevIssuer http.Handler
@@ -89,6 +92,7 @@ func (s *Server) Router() *gin.Engine {
 
 	r.GET("/api/v1/app/version", s.version)
 	r.GET("/healthz", s.health)
+	r.GET("/readyz", s.ready)
 	r.GET("/metrics", metricsHandler())
 	if s.DevIssuer != nil {
 		r.Any("/dev/oidc/*path", gin.WrapH(http.StripPrefix("/dev/oidc", s.DevIssuer)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -124,8 +125,15 @@ func (s *Server) usageCSV(c *gin.Context) {
 
 func usageCSVRow(r store.UsageRecord) []string {
 	return []string{r.JobID, r.ActionType, r.Model, r.GPUTier, strconv.Itoa(r.Steps), strconv.Itoa(r.Width),
-		strconv.Itoa(r.Height), strconv.Itoa(r.BatchSize), strconv.FormatFloat(r.ComputeSeconds, 'f', -1, 64),
+		strconv.Itoa(r.Height), strconv.Itoa(r.BatchSize), computeSeconds(r.ComputeSeconds),
 		strconv.Itoa(r.Credits), r.CreatedAt.UTC().Format(time.RFC3339Nano)}
+}
+
+// computeSeconds prints GPU seconds to the millisecond, dropping trailing
+// zeros: the sum of measured durations carries float noise
+// (1.8593368959999999) that means nothing to a reader or a spreadsheet.
+func computeSeconds(s float64) string {
+	return strconv.FormatFloat(math.Round(s*1000)/1000, 'f', -1, 64)
 }
 
 // csvDate names a range bound in the file name: the date alone at midnight,

@@ -81,11 +81,17 @@ func (d *DevIssuer) Sign(id Identity, ttl time.Duration) (string, error) {
 // LoginTTL is how long a development login lasts.
 const LoginTTL = 12 * time.Hour
 
-// Handler serves GET /.well-known/jwks.json and POST /login
-// ({"email": ..., "name": ...} -> {"id_token": ..., "expires_in": ...}),
-// relative to where it is mounted.
+// Handler serves, relative to where it is mounted: GET / (a sign-in page),
+// GET /.well-known/openid-configuration (discovery), GET
+// /.well-known/jwks.json and POST /login ({"email": ..., "name": ...} ->
+// {"id_token": ..., "expires_in": ...}).
 func (d *DevIssuer) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(signInPage))
+	})
+	mux.HandleFunc("GET /.well-known/openid-configuration", d.discovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(d.jwks)
@@ -93,6 +99,47 @@ func (d *DevIssuer) Handler() http.Handler {
 	mux.HandleFunc("POST /login", d.login)
 	return mux
 }
+
+// discovery is the OpenID Provider metadata of the development issuer, so
+// OIDC tooling can find its keys. Its one non-standard endpoint, /login,
+// hands out ID tokens without a password.
+func (d *DevIssuer) discovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"issuer":                                d.issuer,
+		"jwks_uri":                              d.issuer + "/.well-known/jwks.json",
+		"authorization_endpoint":                d.issuer + "/",
+		"response_types_supported":              []string{"id_token"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"claims_supported":                      []string{"sub", "email", "name", "token_use"},
+		"easel_dev_login_endpoint":              d.issuer + "/login",
+	})
+}
+
+// signInPage is the development issuer's page: a form that asks /login for
+// an ID token and shows it, ready for EASEL_TOKEN.
+const signInPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Easel development sign-in</title>
+<style>body{font:15px system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}
+textarea{width:100%;height:8rem;font:12px monospace}</style></head>
+<body><h1>Easel development sign-in</h1>
+<p>This is the development OIDC issuer of <code>easel dev</code>: anyone can sign in as anyone.
+Enter an email to get an ID token (<code>POST login {"email": ...}</code> does the same).</p>
+<form id="f"><input id="email" type="email" required placeholder="you@example.com">
+<button>Get a token</button></form>
+<p><textarea id="out" readonly placeholder="the ID token appears here"></textarea></p>
+<p>Then: <code>export EASEL_TOKEN=&lt;token&gt;</code>. Discovery:
+<a href=".well-known/openid-configuration">.well-known/openid-configuration</a>.</p>
+<script>
+document.getElementById("f").onsubmit = async (e) => {
+  e.preventDefault();
+  const r = await fetch("login", {method: "POST", body: JSON.stringify({email: document.getElementById("email").value})});
+  const b = await r.json();
+  document.getElementById("out").value = b.id_token || JSON.stringify(b);
+};
+</script></body></html>
+`
 
 func (d *DevIssuer) login(w http.ResponseWriter, r *http.Request) {
 	var in struct {

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -43,7 +44,7 @@ func TestVerifyAcceptsIssuedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := v.Verify(tok)
+	id, err := v.Verify(context.Background(), tok)
 	if err != nil || id != alice {
 		t.Fatalf("Verify = %+v, %v", id, err)
 	}
@@ -80,7 +81,7 @@ func TestVerifyRefuses(t *testing.T) {
 		"garbage":        "not.a.token",
 	}
 	for name, tok := range cases {
-		if _, err := v.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+		if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrInvalidToken) {
 			t.Errorf("%s: err = %v, want ErrInvalidToken", name, err)
 		}
 	}
@@ -94,7 +95,7 @@ func TestDevLogin(t *testing.T) {
 		t.Fatalf("login: %d %s", rec.Code, rec.Body)
 	}
 	tok := strings.Split(strings.Split(rec.Body.String(), `"id_token":"`)[1], `"`)[0]
-	id, err := v.Verify(tok)
+	id, err := v.Verify(context.Background(), tok)
 	if err != nil || id.Email != "bob@example.com" || id.Name != "bob" {
 		t.Fatalf("login token: %+v %v", id, err)
 	}
@@ -114,5 +115,28 @@ func TestLoadOrCreateKeyPersists(t *testing.T) {
 	b, err := LoadOrCreateKey(path)
 	if err != nil || !a.Equal(b) {
 		t.Fatalf("second load differs: %v", err)
+	}
+}
+
+// TestDevIssuerPages: the sign-in page and the discovery document that the
+// `easel dev` banner points to exist.
+func TestDevIssuerPages(t *testing.T) {
+	iss, _ := newIssuer(t)
+	rec := httptest.NewRecorder()
+	iss.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "login") {
+		t.Fatalf("sign-in page: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	iss.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/.well-known/openid-configuration", nil))
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); rec.Code != http.StatusOK || err != nil {
+		t.Fatalf("discovery: %d %s %v", rec.Code, rec.Body, err)
+	}
+	if doc.Issuer != iss.issuer || doc.JWKSURI != iss.Config().JWKSURL {
+		t.Fatalf("discovery %+v, want issuer %s", doc, iss.issuer)
 	}
 }

@@ -7,10 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"log/slog"
 	"time"
 
-	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -19,6 +18,8 @@ type Config struct {
 	Issuer   string // iss, e.g. https://cognito-idp.<region>.amazonaws.com/<user pool id>
 	Audience string // aud of ID tokens: the app client id
 	JWKSURL  string // default: Issuer + "/.well-known/jwks.json"
+	// Log receives the key set's load and refresh failures (default slog.Default()).
+	Log *slog.Logger
 }
 
 // Identity is who a verified token names.
@@ -31,19 +32,25 @@ type Identity struct {
 // ErrInvalidToken wraps every reason a token is refused.
 var ErrInvalidToken = errors.New("invalid token")
 
-// Verifier checks RS256 ID tokens against the issuer's JWKS, which it
-// fetches on first use and refreshes in the background (and when a token
-// names an unknown key id, so key rotation needs no restart).
+// ErrKeysUnavailable means the issuer's key set has not loaded yet: the
+// token may well be valid, so the caller should answer "try again", not
+// "unauthenticated".
+var ErrKeysUnavailable = errors.New("oidc: the issuer's key set is not loaded yet")
+
+// Verifier checks RS256 ID tokens against the issuer's JWKS. The key set
+// loads in the background, retried with backoff until it answers, so a
+// process can start before its issuer does (the development issuer is served
+// by the very API that verifies its tokens); once loaded it is refreshed
+// hourly and whenever a token names an unknown key id (rate-limited), so key
+// rotation needs no restart.
 type Verifier struct {
 	cfg    Config
 	parser *jwt.Parser
-
-	mu  sync.Mutex
-	ctx context.Context
-	kf  keyfunc.Keyfunc
+	keys   *keySet
 }
 
-// NewVerifier validates cfg. ctx bounds the background JWKS refresh.
+// NewVerifier validates cfg and starts loading the key set; ctx bounds the
+// loading and the background refresh.
 func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Issuer == "" || cfg.Audience == "" {
 		return nil, errors.New("oidc: issuer and audience are required")
@@ -51,7 +58,15 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.JWKSURL == "" {
 		cfg.JWKSURL = cfg.Issuer + "/.well-known/jwks.json"
 	}
-	return &Verifier{cfg: cfg, ctx: ctx, parser: jwt.NewParser(
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	keys, err := newKeySet(cfg.JWKSURL, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	go keys.load(ctx)
+	return &Verifier{cfg: cfg, keys: keys, parser: jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
 		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithAudience(cfg.Audience),
@@ -59,6 +74,16 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(30*time.Second),
 	)}, nil
+}
+
+// Ready answers nil once the key set has loaded, and otherwise says why it
+// has not: until then no token can be verified, so the process is not ready
+// for traffic.
+func (v *Verifier) Ready() error {
+	if _, err := v.keys.get(); err != nil {
+		return err
+	}
+	return nil
 }
 
 // idClaims are the claims of a Cognito ID token Easel reads.
@@ -70,14 +95,16 @@ type idClaims struct {
 }
 
 // Verify checks the token's signature, issuer, audience, expiry and use,
-// and returns the identity it names.
-func (v *Verifier) Verify(token string) (Identity, error) {
-	kf, err := v.keys()
+// and returns the identity it names. While the key set has not loaded, it
+// asks for an early retry, waits for it (within ctx and a few seconds) and
+// then answers ErrKeysUnavailable rather than ErrInvalidToken.
+func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
+	kf, err := v.keys.wait(ctx, keyWait)
 	if err != nil {
 		return Identity{}, err
 	}
 	var c idClaims
-	if _, err := v.parser.ParseWithClaims(token, &c, kf.Keyfunc); err != nil {
+	if _, err := v.parser.ParseWithClaims(token, &c, kf.KeyfuncCtx(ctx)); err != nil {
 		return Identity{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	if c.TokenUse != "id" {
@@ -89,19 +116,5 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	return Identity{Subject: c.Subject, Email: c.Email, Name: c.Name}, nil
 }
 
-// keys returns the JWKS-backed key function, creating it on first use so a
-// process can start before its issuer answers (the development issuer is
-// served by the very API that verifies its tokens).
-func (v *Verifier) keys() (keyfunc.Keyfunc, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.kf != nil {
-		return v.kf, nil
-	}
-	kf, err := keyfunc.NewDefaultCtx(v.ctx, []string{v.cfg.JWKSURL})
-	if err != nil {
-		return nil, fmt.Errorf("oidc: load JWKS from %s: %w", v.cfg.JWKSURL, err)
-	}
-	v.kf = kf
-	return kf, nil
-}
+// keyWait bounds how long a request waits for a key set that is loading.
+const keyWait = 3 * time.Second

@@ -9,18 +9,24 @@ import (
 	"image"
 	"image/png"
 
-	"github.com/HugoSmits86/nativewebp"
+	"github.com/gen2brain/webp"
 	"golang.org/x/image/draw"
 )
 
 // DefaultMaxSide is the longest side of a gallery thumbnail in pixels.
 const DefaultMaxSide = 256
 
+// Quality is the lossy WebP quality (0-100) of thumbnails: at 80 a gallery
+// preview is indistinguishable at its size and a fraction of the lossless
+// bytes (docs/architecture.md has the measured sizes).
+const Quality = 80
+
 // ErrInvalidSize is returned for a maxSide that cannot hold any picture.
 var ErrInvalidSize = errors.New("thumbnail: max side must be positive")
 
 // WebP decodes pngBytes, scales the picture so its longest side is at most
-// maxSide while keeping its aspect ratio, and encodes it as lossless WebP.
+// maxSide while keeping its aspect ratio, and encodes it as lossy WebP at
+// Quality (libwebp, run in-process as WebAssembly: no cgo).
 // Pictures that already fit are re-encoded at their own size, never enlarged.
 func WebP(pngBytes []byte, maxSide int) ([]byte, error) {
 	if maxSide <= 0 {
@@ -32,7 +38,7 @@ func WebP(pngBytes []byte, maxSide int) ([]byte, error) {
 	}
 	dst := scale(src, fit(src.Bounds().Size(), maxSide))
 	var out bytes.Buffer
-	if err := nativewebp.Encode(&out, dst, nil); err != nil {
+	if err := webp.Encode(&out, dst, webp.Options{Quality: Quality, Method: webp.DefaultMethod}); err != nil {
 		return nil, fmt.Errorf("thumbnail: encode webp %dx%d: %w", dst.Bounds().Dx(), dst.Bounds().Dy(), err)
 	}
 	return out.Bytes(), nil

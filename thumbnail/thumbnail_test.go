@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"golang.org/x/image/webp"
+
+	"github.com/easel/easel/engine"
+	"github.com/easel/easel/engine/sim"
 )
 
 // gradient returns a w x h PNG with a diagonal colour ramp, so scaling
@@ -143,5 +146,37 @@ func BenchmarkWebPPaletted(b *testing.B) {
 		if _, err := WebP(src, DefaultMaxSide); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWebPIsLossyAndSmall encodes the thumbnail of a real sim render: it must
+// be lossy WebP ("VP8 " chunk, not "VP8L") and much smaller than the same
+// thumbnail as PNG (lossless WebP measured 31 % of it).
+func TestWebPIsLossyAndSmall(t *testing.T) {
+	img, err := sim.New(sim.Config{}).Render(t.Context(), engine.Request{Prompt: "a lighthouse at dusk",
+		Model: engine.ModelSDXL, Width: 1024, Height: 1024, Steps: 1, Seed: 7}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := WebP(img.PNG, DefaultMaxSide)
+	if err != nil {
+		t.Fatalf("WebP: %v", err)
+	}
+	if len(out) < 16 || string(out[12:16]) != "VP8 " {
+		t.Fatalf("thumbnail chunk %q, want lossy \"VP8 \"", out[12:16])
+	}
+	src, err := png.Decode(bytes.NewReader(img.PNG))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var thumbPNG bytes.Buffer
+	if err := png.Encode(&thumbPNG, scale(src, fit(src.Bounds().Size(), DefaultMaxSide))); err != nil {
+		t.Fatal(err)
+	}
+	ratio := float64(len(out)) / float64(thumbPNG.Len())
+	t.Logf("webp %d B = %.1f %% of the same thumbnail as PNG (%d B), %.2f %% of the full render (%d B)",
+		len(out), 100*ratio, thumbPNG.Len(), 100*float64(len(out))/float64(len(img.PNG)), len(img.PNG))
+	if ratio > 0.2 {
+		t.Fatalf("thumbnail is %.0f %% of the PNG, want under 20 %%", 100*ratio)
 	}
 }

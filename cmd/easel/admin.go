@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,11 +25,17 @@ func adminCommand() *cobra.Command {
 	return cmd
 }
 
-// withStore runs fn with a store on DATABASE_URL.
+// withStore runs fn with a store on DATABASE_URL. Without DATABASE_URL it
+// uses the database (and Redis) of `easel dev`, saying so on stderr, so the
+// development stack needs no environment to administer.
 func withStore(cmd *cobra.Command, fn func(st *store.Store) error) error {
 	cfg, log, err := loadConfig()
 	if err != nil {
 		return err
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL, cfg.RedisURL = devDatabaseURL, cmp.Or(cfg.RedisURL, devRedisURL)
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: DATABASE_URL is not set; using the development database %s\n", redact(cfg.DatabaseURL))
 	}
 	// Redis is optional here: with REDIS_URL set, a grant also drops the
 	// user's cached balance so the API shows it at once.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -29,24 +30,68 @@ func apiCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := connect(cmd.Context(), cfg, config.Needs{Database: true, API: true, Redis: true, Temporal: true, S3: true, OIDC: true}, log)
-			if err != nil {
-				return err
-			}
-			defer d.close()
-			verifier, err := oidc.NewVerifier(cmd.Context(), oidc.Config{Issuer: cfg.OIDCIssuer,
-				Audience: cfg.OIDCAudience, JWKSURL: cfg.OIDCJWKSURL})
-			if err != nil {
-				return err
-			}
-			auth := &api.Tokens{Verifier: verifier, Store: d.apiStore}
-			srv, err := newAPI(d, cfg, auth)
-			if err != nil {
-				return err
-			}
-			return serveHTTP(cmd.Context(), cfg.HTTPAddr, srv.Router(), log)
+			return runAPI(cmd.Context(), cfg, log)
 		},
 	}
+}
+
+// runAPI serves the API until ctx ends. It listens at once, waits for
+// Postgres, Redis and Temporal (retrying with backoff; /readyz answers 503
+// naming what it waits for), then serves the router, whose /readyz turns
+// 200 once the OIDC key set has loaded.
+func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	needs := config.Needs{Database: true, API: true, Redis: true, Temporal: true, S3: true, OIDC: true}
+	if err := cfg.Validate(needs); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	st := newStartup(log)
+	served, err := st.listen(ctx, cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	srv, closeDeps, err := startAPI(ctx, cfg, log, st)
+	if err != nil {
+		err = startErr(ctx, err)
+		stop()
+		return errors.Join(err, <-served)
+	}
+	defer closeDeps()
+	st.ready(srv.Router())
+	log.Info("api started; ready once the OIDC key set has loaded", "jwks", cfg.OIDCJWKSURL)
+	return <-served
+}
+
+// startAPI connects (waiting for what is down) and builds the server.
+func startAPI(ctx context.Context, cfg config.Config, log *slog.Logger, st *startup) (*api.Server, func(), error) {
+	needs := config.Needs{Database: true, API: true, Redis: true, Temporal: true, S3: true, OIDC: true}
+	d, err := connectWaiting(ctx, cfg, needs, log, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	verifier, err := oidc.NewVerifier(ctx, oidc.Config{Issuer: cfg.OIDCIssuer,
+		Audience: cfg.OIDCAudience, JWKSURL: cfg.OIDCJWKSURL, Log: log})
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	srv, err := newAPI(d, cfg, &api.Tokens{Verifier: verifier, Store: d.apiStore})
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	srv.ReadyChecks = map[string]func() error{"oidc_keys": verifier.Ready}
+	return srv, d.close, nil
+}
+
+// startErr is nil when the start was cut short by a shutdown (SIGTERM while
+// waiting is a clean exit), else err.
+func startErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 func newAPI(d *deps, cfg config.Config, auth api.Authenticator) (*api.Server, error) {

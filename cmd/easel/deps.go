@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.temporal.io/sdk/client"
@@ -31,7 +32,18 @@ type deps struct {
 	// stripeHTTP, when set, is the Stripe client's HTTP client (easel dev
 	// uses it to make stripe-mock's payments succeed).
 	stripeHTTP *http.Client
-	closers    []func()
+	// wait, when set, retries each service until it answers and reports
+	// what it waits for (easel api and worker); nil tries once.
+	wait    *startup
+	closers []func()
+}
+
+// dial runs op once, or with d.wait until it succeeds.
+func (d *deps) dial(ctx context.Context, what string, op func(context.Context) error) error {
+	if d.wait == nil {
+		return op(ctx)
+	}
+	return d.wait.retry(ctx, what, op)
 }
 
 func (d *deps) close() {
@@ -42,10 +54,22 @@ func (d *deps) close() {
 
 // connect opens what needs names, failing with a message per missing setting.
 func connect(ctx context.Context, cfg config.Config, needs config.Needs, log *slog.Logger) (*deps, error) {
+	return connectWaiting(ctx, cfg, needs, log, nil)
+}
+
+// connectWaiting is connect for long-running processes: with st set, a
+// service that is down is waited for (with backoff, logged, reported on
+// st's /readyz) until it answers or ctx ends. Bad settings still fail at once.
+func connectWaiting(ctx context.Context, cfg config.Config, needs config.Needs, log *slog.Logger, st *startup) (*deps, error) {
 	if err := cfg.Validate(needs); err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
-	d := &deps{log: log}
+	if needs.Database {
+		if _, err := pgxpool.ParseConfig(cfg.DatabaseURL); err != nil {
+			return nil, fmt.Errorf("configuration:\nDATABASE_URL: %w", err)
+		}
+	}
+	d := &deps{log: log, wait: st}
 	err := d.open(ctx, cfg, needs)
 	if err != nil {
 		d.close()
@@ -56,7 +80,11 @@ func connect(ctx context.Context, cfg config.Config, needs config.Needs, log *sl
 
 func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) error {
 	if needs.Database {
-		pool, err := store.Connect(ctx, cfg.DatabaseURL)
+		var pool *pgxpool.Pool
+		err := d.dial(ctx, "postgres", func(ctx context.Context) (err error) {
+			pool, err = store.Connect(ctx, cfg.DatabaseURL)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -75,8 +103,14 @@ func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) 
 		}
 		d.redis = redis.NewClient(opts)
 		d.closers = append(d.closers, func() { _ = d.redis.Close() })
-		if err := d.redis.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("ping redis: %w", err)
+		err = d.dial(ctx, "redis", func(ctx context.Context) error {
+			if err := d.redis.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("ping redis: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		d.progress = progress.NewHub(d.redis)
 	}
@@ -89,10 +123,17 @@ func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) 
 		d.objects = objects
 	}
 	if needs.Temporal {
-		c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-			Logger: sdklog.NewStructuredLogger(d.log), MetricsHandler: temporalprom.New(prometheus.DefaultRegisterer)})
+		var c client.Client
+		err := d.dial(ctx, "temporal", func(ctx context.Context) (err error) {
+			c, err = client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+				Logger: sdklog.NewStructuredLogger(d.log), MetricsHandler: temporalprom.New(prometheus.DefaultRegisterer)})
+			if err != nil {
+				return fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
+			}
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
+			return err
 		}
 		d.temporal = c
 		d.closers = append(d.closers, c.Close)
@@ -109,9 +150,16 @@ func (d *deps) openAPIStore(ctx context.Context, cfg config.Config) error {
 		d.apiStore = d.store
 		return nil
 	}
-	pool, err := store.ConnectScoped(ctx, cfg.DatabaseURL, cfg.DatabaseRole)
+	var pool *pgxpool.Pool
+	err := d.dial(ctx, "postgres as "+cfg.DatabaseRole, func(ctx context.Context) (err error) {
+		pool, err = store.ConnectScoped(ctx, cfg.DatabaseURL, cfg.DatabaseRole)
+		if err != nil {
+			return fmt.Errorf("connect as %s (grant it to the API's database user): %w", cfg.DatabaseRole, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("connect as %s (grant it to the API's database user): %w", cfg.DatabaseRole, err)
+		return err
 	}
 	d.closers = append(d.closers, pool.Close)
 	d.apiStore = store.New(pool)

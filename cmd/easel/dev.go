@@ -28,17 +28,21 @@ import (
 	"github.com/easel/easel/workflows"
 )
 
-// Development defaults: the local Postgres and Redis, fixed ports, and a
-// token for the seeded development user.
-const (
+// Development defaults: the local Postgres and Redis (variables so tests
+// can point them elsewhere), fixed ports, and a token for the seeded
+// development user.
+var (
 	devDatabaseURL = "postgres://postgres:postgres@127.0.0.1:5432/easel?sslmode=disable"
 	devRedisURL    = "redis://127.0.0.1:6379/0"
-	devEmail       = "dev@easel.local"
-	devAudience    = "easel-dev"
-	devBucket      = "easel-images"
-	devS3Key       = "easel-dev"
-	devS3Secret    = "easel-dev-secret"
-	devCredits     = 2000
+)
+
+const (
+	devEmail    = "dev@easel.local"
+	devAudience = "easel-dev"
+	devBucket   = "easel-images"
+	devS3Key    = "easel-dev"
+	devS3Secret = "easel-dev-secret"
+	devCredits  = 2000
 )
 
 type devOptions struct {
@@ -132,7 +136,7 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	defer stopWorkers()
-	issuer, auth, err := devAuth(ctx, d, o)
+	issuer, verifier, err := devAuth(ctx, o, log)
 	if err != nil {
 		return err
 	}
@@ -140,18 +144,19 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err != nil {
 		return err
 	}
-	srv, err := newAPI(d, cfg, auth)
+	srv, err := newAPI(d, cfg, &api.Tokens{Verifier: verifier, Store: d.apiStore})
 	if err != nil {
 		return err
 	}
 	srv.DevIssuer = issuer.Handler()
+	srv.ReadyChecks = map[string]func() error{"oidc_keys": verifier.Ready}
 	printBanner(o, cfg, temporalSrv, token)
 	return serveHTTP(ctx, cfg.HTTPAddr, srv.Router(), log)
 }
 
 // devAuth runs the development OIDC issuer on the API's own address and
 // verifies its tokens exactly as production verifies Cognito's.
-func devAuth(ctx context.Context, d *deps, o devOptions) (*oidc.DevIssuer, api.Authenticator, error) {
+func devAuth(ctx context.Context, o devOptions, log *slog.Logger) (*oidc.DevIssuer, *oidc.Verifier, error) {
 	key, err := oidc.LoadOrCreateKey(filepath.Join(o.stateDir, "dev-issuer.pem"))
 	if err != nil {
 		return nil, nil, err
@@ -160,11 +165,13 @@ func devAuth(ctx context.Context, d *deps, o devOptions) (*oidc.DevIssuer, api.A
 	if err != nil {
 		return nil, nil, err
 	}
-	verifier, err := oidc.NewVerifier(ctx, issuer.Config())
+	cfg := issuer.Config()
+	cfg.Log = log
+	verifier, err := oidc.NewVerifier(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	return issuer, &api.Tokens{Verifier: verifier, Store: d.apiStore}, nil
+	return issuer, verifier, nil
 }
 
 // ensureDatabase creates the development database when it is missing.
@@ -312,7 +319,7 @@ Easel is running.
   S3           http://%s   bucket %s
   Postgres     %s
   Redis        %s
-  Sign-in      %s/dev/oidc (development OIDC issuer; POST /login {"email": ...} returns an ID token)
+  Sign-in      %s/dev/oidc/ (development OIDC issuer: a sign-in page; POST /dev/oidc/login {"email": ...} returns an ID token)
 
 Try:
   go run ./cmd/easel generate --prompt "a lighthouse at dusk"

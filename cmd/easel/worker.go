@@ -42,14 +42,19 @@ func workerCommand() *cobra.Command {
 			}
 			switch role {
 			case "control":
-				return runControlWorker(cmd.Context(), cfg, log)
 			case "gpu":
 				if err := g.check(cfg); err != nil {
 					return err
 				}
-				return runGPUWorker(cmd.Context(), cfg, log, g)
+			default:
+				return fmt.Errorf("--role must be control or gpu, not %q", role)
 			}
-			return fmt.Errorf("--role must be control or gpu, not %q", role)
+			return withStatusServer(cmd.Context(), cfg.MetricsAddr, log, func(st *startup) error {
+				if role == "control" {
+					return runControlWorker(cmd.Context(), cfg, log, st)
+				}
+				return runGPUWorker(cmd.Context(), cfg, log, g, st)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&role, "role", "control", "control (workflows, ledger) or gpu (renders)")
@@ -86,8 +91,31 @@ func (g gpuFlags) check(cfg config.Config) error {
 	return nil
 }
 
-func runControlWorker(ctx context.Context, cfg config.Config, log loggerT) error {
-	d, err := connect(ctx, cfg, config.Needs{Database: true, Redis: true, Temporal: true, S3: true}, log)
+// withStatusServer serves metrics and readiness on addr from before the
+// worker connects (/readyz: 503 naming what it waits for) until run has
+// returned, so metrics cover a drain.
+func withStatusServer(ctx context.Context, addr string, log loggerT, run func(*startup) error) error {
+	srvCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	st := newStartup(log)
+	served, err := st.listen(srvCtx, addr)
+	if err != nil {
+		return err
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- run(st) }()
+	select {
+	case err = <-runErr:
+	case err = <-served: // the status server failed: stop the worker too
+		return err
+	}
+	err = startErr(ctx, err)
+	stop()
+	return errors.Join(err, <-served)
+}
+
+func runControlWorker(ctx context.Context, cfg config.Config, log loggerT, st *startup) error {
+	d, err := connectWaiting(ctx, cfg, config.Needs{Database: true, Redis: true, Temporal: true, S3: true}, log, st)
 	if err != nil {
 		return err
 	}
@@ -99,8 +127,14 @@ func runControlWorker(ctx context.Context, cfg config.Config, log loggerT) error
 	if err := serveAutoscaler(ctx, d, cfg, w); err != nil {
 		return err
 	}
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	st.ready(readyMux())
 	log.Info("control worker started", "task_queue", workflows.ControlQueue)
-	return runWorker(ctx, w, cfg.MetricsAddr, log)
+	<-ctx.Done()
+	return nil
 }
 
 func controlWorker(ctx context.Context, d *deps, cfg config.Config) (worker.Worker, error) {
@@ -154,14 +188,14 @@ func noticeSender(ctx context.Context, cfg config.Config, log *slog.Logger) (not
 
 // runGPUWorker serves renders for one tier: one slot per GPU, each pinned to
 // its device, with GPU metrics and health checks where NVML finds a driver.
-func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlags) error {
+func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlags, st *startup) error {
 	host, err := gpu.Open(gpu.Options{Driver: gpu.NewNVML(), Tier: g.tier, Slots: g.slots,
 		NoDriverSlots: cfg.GPUSlots, Log: log})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = host.Close() }()
-	d, err := connect(ctx, cfg, config.Needs{Redis: true, Temporal: true, S3: true}, log)
+	d, err := connectWaiting(ctx, cfg, config.Needs{Redis: true, Temporal: true, S3: true}, log, st)
 	if err != nil {
 		return err
 	}
@@ -180,7 +214,7 @@ func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlag
 		worker.Options{WorkerStopTimeout: cfg.DrainTimeout + failoverGrace})
 	log.Info("gpu worker started", "task_queue", workflows.GPUQueue(g.tier), "engine", eng.Name(),
 		"slots", host.Slots(), "nvml", host.HasNVML(), "drain_timeout", cfg.DrainTimeout, "spot_watch", cfg.SpotWatch)
-	return serveGPU(ctx, w, host, drain, cfg, log)
+	return serveGPU(ctx, w, host, drain, cfg, log, st)
 }
 
 // failoverGrace is how long after the drain deadline the worker waits for
@@ -189,28 +223,17 @@ const failoverGrace = 15 * time.Second
 
 // serveGPU runs the worker until SIGTERM, a spot interruption notice or the
 // loss of every GPU, then drains it: no new renders, running ones finish or
-// fail over at the deadline. Metrics are served until the worker has stopped.
-func serveGPU(ctx context.Context, w worker.Worker, host *gpu.Host, drain *gpu.Drain, cfg config.Config, log loggerT) error {
+// fail over at the deadline. Metrics are served (by st) until the worker has
+// stopped.
+func serveGPU(ctx context.Context, w worker.Worker, host *gpu.Host, drain *gpu.Drain, cfg config.Config, log loggerT, st *startup) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
 	watchHost(bg, host, drain, cfg, log)
-	// A metrics server that cannot start stops the worker, as before.
-	run, stopRun := context.WithCancelCause(ctx)
-	defer stopRun(nil)
-	served := make(chan error, 1)
-	go func() {
-		err := serveHTTP(bg, cfg.MetricsAddr, metricsHandler(), log)
-		if err != nil {
-			stopRun(err)
-		}
-		served <- err
-	}()
-	err := drain.Serve(run, host.Exhausted(), w.Stop)
-	stopBg()
-	return errors.Join(<-served, err)
+	st.ready(readyMux())
+	return drain.Serve(ctx, host.Exhausted(), w.Stop)
 }
 
 // watchHost samples the GPUs for metrics and health and, with SPOT_WATCH,
@@ -263,14 +286,4 @@ func newEngine(name string, cfg config.Config, d *deps) (engine.Engine, error) {
 		return per, nil
 	}
 	return nil, fmt.Errorf("--engine %q is not available; use %s", name, strings.Join(engines, " or "))
-}
-
-// runWorker runs w, with Prometheus metrics on metricsAddr, until ctx ends,
-// then stops it (running activities get the worker's stop timeout).
-func runWorker(ctx context.Context, w worker.Worker, metricsAddr string, log loggerT) error {
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
-	}
-	defer w.Stop()
-	return serveHTTP(ctx, metricsAddr, metricsHandler(), log)
 }

@@ -172,8 +172,8 @@ func newCanvas(w, h int, pal color.Palette) *canvas {
 
 func (c *canvas) release() { pixPool.Put(c.buf) }
 
-// paint renders req's picture. Every pixel is written, so a reused buffer
-// needs no clearing.
+// paint renders req's picture and labels it as a stand-in. Every pixel is
+// written, so a reused buffer needs no clearing.
 func paint(req engine.Request) *canvas {
 	p := newParams(req)
 	img := newCanvas(req.Width, req.Height, p.palette)
@@ -181,6 +181,7 @@ func paint(req engine.Request) *canvas {
 	for y := range req.Height {
 		p.paintRow(img.Pix[y*img.Stride:][:req.Width], y, bends)
 	}
+	label(img, req)
 	return img
 }
 

@@ -144,7 +144,9 @@ resource "aws_lb_target_group" "api" {
   deregistration_delay = 30
 
   health_check {
-    path                = "/api/v1/app/version"
+    # Readiness: 200 only once the API has its database, Temporal and the
+    # OIDC key set, so no request reaches a task that cannot verify tokens.
+    path                = "/readyz"
     matcher             = "200"
     interval            = 15
     timeout             = 5
