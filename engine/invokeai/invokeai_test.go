@@ -290,6 +290,17 @@ func TestFailedItemsAreClassified(t *testing.T) {
 		{"RuntimeError", "CUDA error: an illegal memory access was encountered", false, ErrRenderFailed, "other runtime error"},
 		{"ValidationError", "1 validation error for DenoiseLatentsInvocation", true, engine.ErrInvalidRequest, "validation"},
 		{"UnknownModelException", "unknown model: k-gone", true, engine.ErrInvalidRequest, "unknown model"},
+		// InvokeAI 6.x's own class names for a graph that can never run
+		// (invokeai/app/invocations/baseinvocation.py, services/shared/graph.py).
+		{"RequiredConnectionException", "Node denoise missing connections for field unet", true,
+			engine.ErrInvalidRequest, "required connection"},
+		{"MissingInputException", "Node noise missing value or connection for field width", true,
+			engine.ErrInvalidRequest, "missing input"},
+		{"NodeFieldNotFoundError", "Edge destination field steps2 does not exist in node denoise", true,
+			engine.ErrInvalidRequest, "field not found"},
+		{"CyclicalGraphError", "Graph contains cycles", true, engine.ErrInvalidRequest, "cycle"},
+		{"NodeIdMismatchError", "Node ids must match, got a and b", true, engine.ErrInvalidRequest, "id mismatch"},
+		{"InvalidFieldError", "Invalid field type", true, engine.ErrInvalidRequest, "invalid field"},
 	}
 	for _, c := range cases {
 		t.Run(c.description, func(t *testing.T) {
