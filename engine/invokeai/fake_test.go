@@ -253,6 +253,18 @@ func (f *fakeInvoke) login(w http.ResponseWriter, r *http.Request) {
 			"created_at": now, "updated_at": now}})
 }
 
+// reinstall gives an installed model a new key, as InvokeAI does when a
+// model is removed and installed again.
+func (f *fakeInvoke) reinstall(key, newKey string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.models {
+		if f.models[i].Key == key {
+			f.models[i].Key = newKey
+		}
+	}
+}
+
 func (f *fakeInvoke) count(key string) {
 	f.mu.Lock()
 	f.calls[key]++

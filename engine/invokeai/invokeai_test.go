@@ -428,9 +428,7 @@ func TestModelCacheInMemory(t *testing.T) {
 	}
 	// The model is reinstalled under a new key: the render that finds the
 	// cached key stale looks it up again and succeeds.
-	f.mu.Lock()
-	f.models[1].Key = "k-sdxl-reinstalled"
-	f.mu.Unlock()
+	f.reinstall("k-sdxl", "k-sdxl-reinstalled")
 	if _, _, err := render(t, e, context.Background(), request(engine.ModelSDXL)); err != nil {
 		t.Fatalf("render after reinstall: %v", err)
 	}
@@ -464,9 +462,7 @@ func TestModelCacheRedis(t *testing.T) {
 		t.Errorf("models listed %d times, want 1: the second worker should hit Redis", n)
 	}
 	// Reinstalling the model gives it a new key; the cached one fails.
-	f.mu.Lock()
-	f.models[1].Key = "k-sdxl-reinstalled"
-	f.mu.Unlock()
+	f.reinstall("k-sdxl", "k-sdxl-reinstalled")
 	if _, _, err := render(t, newEngine(t, f, withRedis), context.Background(), request(engine.ModelSDXL)); err != nil {
 		t.Fatalf("render after reinstall: %v", err)
 	}
