@@ -48,8 +48,6 @@ func newAuth(token, email, password string) *auth {
 	return a
 }
 
-func (a *auth) enabled() bool { return a.token != "" || a.email != "" }
-
 func (a *auth) set(token string, expires time.Time) {
 	a.token, a.expires, a.issued = token, expires, a.now()
 }
