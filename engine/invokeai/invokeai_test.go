@@ -391,7 +391,7 @@ func TestRawGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	sample.Batch.Graph["nodes"].(map[string]any)["model_loader"].(map[string]any)["model"] = modelID{
-		Key: "k-sdxl", Hash: "h-sdxl", Name: "stable-diffusion-xl-base-1-0", Base: "sdxl", Type: "main"}
+		Key: "k-sdxl", Hash: "h-sdxl", Name: "stable-diffusion-xl-base-1.0", Base: "sdxl", Type: "main"}
 	graph, _ := json.Marshal(sample.Batch.Graph)
 	f := newFake(t)
 	e := newEngine(t, f, func(c *Config) { c.KeepImages = true })
