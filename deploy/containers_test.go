@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/easel/easel/autoscale"
+	"github.com/easel/easel/engine"
+	"github.com/easel/easel/gpu"
 )
 
 // --- docker-compose.yml ---
@@ -184,6 +186,7 @@ func TestComposeStack(t *testing.T) {
 type taskDefinition struct {
 	Family               string              `json:"family"`
 	NetworkMode          string              `json:"networkMode"`
+	PIDMode              string              `json:"pidMode"`
 	Compatibilities      []string            `json:"requiresCompatibilities"`
 	CPU                  string              `json:"cpu"`
 	Memory               string              `json:"memory"`
@@ -208,6 +211,7 @@ type containerDef struct {
 	MountPoints  []mountPoint      `json:"mountPoints"`
 	DockerLabels map[string]string `json:"dockerLabels"`
 	StopTimeout  int               `json:"stopTimeout"`
+	MemoryMiB    int               `json:"memoryReservation"`
 	Log          *struct {
 		Driver  string            `json:"logDriver"`
 		Options map[string]string `json:"options"`
@@ -523,6 +527,12 @@ func checkGPUTask(t *testing.T, where, tier string, td taskDefinition) {
 		if !slices.ContainsFunc(c.MountPoints, func(m mountPoint) bool { return m.ContainerPath == "/models" }) || envValue(*c, "INVOKEAI_MODELS_DIR") != "/models" {
 			t.Errorf("%s: the model cache (EFS) must be mounted at /models and be INVOKEAI_MODELS_DIR", cw)
 		}
+		checkModelCache(t, cw, tier, *c)
+	}
+	// NVML names GPU processes by host PID: the worker tells InvokeAI's
+	// from others (VRAM admission) only when it sees the host's PIDs.
+	if td.PIDMode != "host" {
+		t.Errorf("%s: pidMode %q, want host (the worker reads GPU processes' command lines)", where, td.PIDMode)
 	}
 	// INVOKEAI_URL: the servers in GPU (NVML index) order.
 	if url, want := envValue(*worker, "INVOKEAI_URL"), strings.Join(urls, ","); url != want {
@@ -537,6 +547,31 @@ func checkGPUTask(t *testing.T, where, tier string, td taskDefinition) {
 	}
 	if len(td.Volumes) != 1 || td.Volumes[0].EFS == nil || !slices.ContainsFunc(worker.MountPoints, func(m mountPoint) bool { return m.ContainerPath == "/models" }) {
 		t.Errorf("%s: the model cache (EFS) must be mounted at /models", where)
+	}
+}
+
+// checkModelCache: InvokeAI's model cache is sized for the tier's GPU, so
+// that cached weights plus working memory (and the CUDA context) fit, and
+// its RAM cache fits the container's memory. Admission counts InvokeAI's
+// cache as usable; the cache must then really yield to the render.
+func checkModelCache(t *testing.T, cw, tier string, c containerDef) {
+	num := func(name string) float64 {
+		v, err := strconv.ParseFloat(envValue(c, name), 64)
+		if err != nil || v <= 0 {
+			t.Errorf("%s: %s=%q, want a positive number of GB (InvokeAI 6.x model cache)", cw, name, envValue(c, name))
+		}
+		return v
+	}
+	vram, work, ram := num("INVOKEAI_MAX_CACHE_VRAM_GB"), num("INVOKEAI_DEVICE_WORKING_MEM_GB"), num("INVOKEAI_MAX_CACHE_RAM_GB")
+	have := gpu.TierMemoryGiB[tier]
+	if vram+work+gpu.ContextOverheadGiB > have {
+		t.Errorf("%s: VRAM cache %g GB + working memory %g GB + CUDA context do not fit the tier's %g GiB", cw, vram, work, have)
+	}
+	if sdxl := gpu.Footprints[engine.ModelSDXL].WeightsGiB; vram < sdxl {
+		t.Errorf("%s: a VRAM cache of %g GB cannot keep SDXL's %g GiB resident", cw, vram, sdxl)
+	}
+	if ram*1024 > float64(c.MemoryMiB) {
+		t.Errorf("%s: RAM cache %g GB exceeds the container's %d MiB", cw, ram, c.MemoryMiB)
 	}
 }
 

@@ -62,8 +62,10 @@ func Estimate(model string, width, height, batch int) (uint64, bool) {
 
 // admit compares a render's estimate with a device's memory: more than the
 // device has at all is ErrTooLarge (no GPU of this tier will ever run it);
-// more than it has free now is ErrDeviceBusy (it may fit later or elsewhere).
-func admit(device int, model string, width, height, batch int, free, total uint64) error {
+// more than the renders can use now (usable: what is free plus what
+// InvokeAI holds, i.e. all but other processes) is ErrDeviceBusy (it may fit
+// later or elsewhere).
+func admit(device int, model string, width, height, batch int, usable, total uint64) error {
 	need, ok := Estimate(model, width, height, batch)
 	if !ok {
 		return nil // unknown family: the engine rejects it as invalid
@@ -72,16 +74,11 @@ func admit(device int, model string, width, height, batch int, free, total uint6
 	if need > total {
 		return fmt.Errorf("%w: %s; GPU %d has %s in all", engine.ErrTooLarge, shape, device, gibString(total))
 	}
-	if need > free {
-		return fmt.Errorf("%w: %s; GPU %d has %s free", engine.ErrDeviceBusy, shape, device, gibString(free))
+	if need > usable {
+		return fmt.Errorf("%w: %s; GPU %d has %s for renders (other processes hold the rest)",
+			engine.ErrDeviceBusy, shape, device, gibString(usable))
 	}
 	return nil
 }
 
 func gibString(b uint64) string { return fmt.Sprintf("%.1f GiB", float64(b)/gib) }
-
-// memReader reads a device's free and total memory for admission: NVML by
-// default, the CUDA driver API in a build with the cuda tag.
-type memReader interface {
-	Memory(device int) (free, total uint64, err error)
-}

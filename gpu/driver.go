@@ -25,6 +25,8 @@ type Driver interface {
 	Memory(device int) (free, total uint64, err error)
 	Sample(device int) (Sample, error)
 	Accounting(device int) (Accounting, error)
+	// Processes lists the compute processes holding memory on the device.
+	Processes(device int) ([]Process, error)
 	// Events subscribes to XID and double-bit ECC events of the devices.
 	Events(devices []int) (Events, error)
 }
@@ -67,6 +69,13 @@ type Accounting struct {
 type ProcUsage struct {
 	Samples uint64 // utilization samples taken since the process started
 	SumUtil uint64 // their sum, in hundredths of a percent
+}
+
+// Process is one compute process on a device and the device memory it
+// holds. PID is as the driver reports it: the host's PID namespace.
+type Process struct {
+	PID       uint32
+	UsedBytes uint64
 }
 
 // EventKind tells a device event's type.

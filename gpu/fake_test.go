@@ -20,11 +20,17 @@ type fakeDriver struct {
 	sampleErr map[int]error
 	events    chan Event
 	shutdowns int
+	// procs are the compute processes on each device, as NVML lists them.
+	procs map[int][]Process
+	// waiting counts event waits in progress; shutdownMidWait records a
+	// Shutdown (the library unloaded) while one was.
+	waiting         int
+	shutdownMidWait bool
 }
 
 func newFakeDriver(n int) *fakeDriver {
 	f := &fakeDriver{samples: map[int]Sample{}, free: map[int]uint64{}, accts: map[int]Accounting{},
-		sampleErr: map[int]error{}, events: make(chan Event, 16)}
+		sampleErr: map[int]error{}, events: make(chan Event, 16), procs: map[int][]Process{}}
 	for i := range n {
 		f.infos = append(f.infos, Info{Name: "NVIDIA A10G", UUID: fmt.Sprintf("GPU-%08d", i), SlowdownC: 88})
 		f.samples[i] = Sample{Utilization: 0.5, MemoryUsed: 2 * gib, MemoryTotal: 24 * gib, TemperatureC: 60,
@@ -40,6 +46,9 @@ func (f *fakeDriver) Shutdown() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.shutdowns++
+	if f.waiting > 0 {
+		f.shutdownMidWait = true
+	}
 	return nil
 }
 
@@ -65,7 +74,13 @@ func (f *fakeDriver) Accounting(i int) (Accounting, error) {
 	return f.accts[i], nil
 }
 
-func (f *fakeDriver) Events([]int) (Events, error) { return fakeEvents{f.events}, nil }
+func (f *fakeDriver) Processes(i int) ([]Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.procs[i], nil
+}
+
+func (f *fakeDriver) Events([]int) (Events, error) { return fakeEvents{f}, nil }
 
 func (f *fakeDriver) set(i int, edit func(*Sample)) {
 	f.mu.Lock()
@@ -75,11 +90,19 @@ func (f *fakeDriver) set(i int, edit func(*Sample)) {
 	f.samples[i] = s
 }
 
-type fakeEvents struct{ ch chan Event }
+type fakeEvents struct{ f *fakeDriver }
 
 func (e fakeEvents) Wait(timeout time.Duration) (Event, bool, error) {
+	e.f.mu.Lock()
+	e.f.waiting++
+	e.f.mu.Unlock()
+	defer func() {
+		e.f.mu.Lock()
+		e.f.waiting--
+		e.f.mu.Unlock()
+	}()
 	select {
-	case ev := <-e.ch:
+	case ev := <-e.f.events:
 		return ev, true, nil
 	case <-time.After(timeout):
 		return Event{}, false, nil

@@ -38,7 +38,14 @@ func (h *Host) Run(ctx context.Context) {
 		<-ctx.Done()
 		return
 	}
-	go h.watchEvents(ctx)
+	if !h.start(2) {
+		return // closed already
+	}
+	defer h.running.Done()
+	go func() {
+		defer h.running.Done()
+		h.watchEvents(ctx)
+	}()
 	t := time.NewTicker(h.every)
 	defer t.Stop()
 	for {

@@ -29,6 +29,15 @@ type Options struct {
 	// MaxTempC takes a device out of service at this temperature; 0 uses
 	// the device's own slowdown threshold, or DefaultMaxTempC.
 	MaxTempC float64
+	// Foreign reports whether a GPU process (host PID) is something other
+	// than this host's InvokeAI servers: admission leaves its memory alone.
+	// Nil treats every process as InvokeAI's (see ProcessMatcher).
+	Foreign func(pid uint32) bool
+	// CUDACheck, when set, is run once at Open: devices it finds unusable
+	// (or all of them, when CUDA cannot start at all) are taken out of
+	// service, so the host reports them and drains instead of failing
+	// every render. See CUDACheck.
+	CUDACheck func(ctx context.Context, uuids []string) (map[string]error, error)
 }
 
 // DefaultMaxTempC is the over-temperature limit for a device that reports no
@@ -41,8 +50,11 @@ type Host struct {
 	tier    string
 	log     *slog.Logger
 	driver  Driver // nil without NVML
-	mem     memReader
+	foreign func(pid uint32) bool
 	closers []func() error
+	// running counts Run and the event watcher: Close waits for them, so
+	// the driver library is never unloaded under a call in progress.
+	running sync.WaitGroup
 	devices map[int]engine.Device
 	order   []int
 	infos   map[int]Info
@@ -52,6 +64,7 @@ type Host struct {
 	metrics hostMetrics
 
 	mu      sync.Mutex
+	closed  bool
 	samples map[int]Sample
 	health  map[int]*deviceHealth
 }
@@ -97,7 +110,7 @@ func newHost(o Options, d Driver) *Host {
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	return &Host{tier: o.Tier, log: o.Log, driver: d, devices: map[int]engine.Device{}, infos: map[int]Info{},
+	return &Host{tier: o.Tier, log: o.Log, driver: d, foreign: o.Foreign, devices: map[int]engine.Device{}, infos: map[int]Info{},
 		every: every, maxTemp: o.MaxTempC, metrics: newHostMetrics(), samples: map[int]Sample{},
 		health: map[int]*deviceHealth{}}
 }
@@ -135,12 +148,10 @@ func discover(o Options) (*Host, error) {
 		}
 		h.addDevice(i, info)
 	}
-	if h.mem, err = h.memReader(); err != nil {
-		return nil, err
-	}
 	h.closers = append(h.closers, o.Driver.Shutdown)
 	h.pool = NewPool(h.order)
 	o.Log.Info("GPUs found", "count", n, "used", use, "devices", h.describe())
+	h.checkCUDA(o.CUDACheck)
 	return h, nil
 }
 
@@ -173,26 +184,56 @@ func (h *Host) Release(dev engine.Device) { h.pool.Release(dev.Index) }
 // Exhausted is closed once no device of the host is healthy.
 func (h *Host) Exhausted() <-chan struct{} { return h.pool.Exhausted() }
 
-// Admit checks that dev's memory can hold req: it fails with an error
-// wrapping engine.ErrTooLarge or engine.ErrDeviceBusy. The Render activity
-// sends the engine one image per request, so the batch checked here is 1.
-// Without NVML every render is admitted.
+// Admit checks that dev can hold req: it fails with an error wrapping
+// engine.ErrTooLarge or engine.ErrDeviceBusy. The Render activity sends the
+// engine one image per request, so the batch checked here is 1. Without
+// NVML every render is admitted.
+//
+// What the render can use is the device's free memory plus what this
+// host's InvokeAI already holds: InvokeAI keeps models resident in its model
+// cache and evicts them to make room for the next render, so its memory is
+// not taken. Only other processes (and the driver's reserve) are. A render
+// that still does not fit fails in InvokeAI with an out-of-memory error,
+// which is retried.
 func (h *Host) Admit(dev engine.Device, req engine.Request) error {
-	if h.mem == nil {
+	if h.driver == nil {
 		return nil
 	}
-	free, total, err := h.mem.Memory(dev.Index)
+	free, total, err := h.driver.Memory(dev.Index)
 	if err != nil {
 		// A device that cannot report memory is the health monitor's
 		// business; refusing the render here would not make it healthier.
 		h.log.Warn("read GPU memory for admission", "gpu", dev.Index, "err", err)
 		return nil
 	}
-	return admit(dev.Index, req.Model, req.Width, req.Height, 1, free, total)
+	return admit(dev.Index, req.Model, req.Width, req.Height, 1, h.usable(dev.Index, free, total), total)
 }
 
-// Close shuts NVML (and CUDA, in a cuda build) down.
+// usable is free memory plus the memory of the device's InvokeAI
+// processes, at most total. When the processes cannot be listed, the whole
+// device counts: InvokeAI's out-of-memory error is the backstop.
+func (h *Host) usable(device int, free, total uint64) uint64 {
+	procs, err := h.driver.Processes(device)
+	if err != nil {
+		h.log.Warn("list GPU processes for admission: admitting against the whole device", "gpu", device, "err", err)
+		return total
+	}
+	usable := free
+	for _, p := range procs {
+		if h.foreign == nil || !h.foreign(p.PID) {
+			usable += p.UsedBytes
+		}
+	}
+	return min(usable, total)
+}
+
+// Close waits for Run and the event watcher to return (cancel Run's
+// context first), then shuts NVML down.
 func (h *Host) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.running.Wait()
 	var first error
 	for i := len(h.closers) - 1; i >= 0; i-- {
 		if err := h.closers[i](); err != nil && first == nil {
@@ -200,6 +241,18 @@ func (h *Host) Close() error {
 		}
 	}
 	return first
+}
+
+// start registers n goroutines that Close must wait for, unless the host
+// is closed already.
+func (h *Host) start(n int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.running.Add(n)
+	return true
 }
 
 func gpuLabel(i int) string { return strconv.Itoa(i) }

@@ -142,6 +142,29 @@ func (nvmlDriver) Accounting(i int) (Accounting, error) {
 	return a, nil
 }
 
+// Processes lists the device's compute processes. A process whose memory
+// the driver cannot attribute (NVML's "not available", seen under some
+// virtualisation) counts as holding none.
+func (nvmlDriver) Processes(i int) ([]Process, error) {
+	d, err := device(i)
+	if err != nil {
+		return nil, err
+	}
+	infos, ret := d.GetComputeRunningProcesses()
+	if ret != nvml.SUCCESS {
+		return nil, nvmlErr("compute processes", ret)
+	}
+	out := make([]Process, 0, len(infos))
+	for _, p := range infos {
+		used := p.UsedGpuMemory
+		if used == math.MaxUint64 {
+			used = 0
+		}
+		out = append(out, Process{PID: p.Pid, UsedBytes: used})
+	}
+	return out, nil
+}
+
 func (nvmlDriver) Events(devices []int) (Events, error) {
 	set, ret := nvml.EventSetCreate()
 	if ret != nvml.SUCCESS {

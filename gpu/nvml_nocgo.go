@@ -20,4 +20,5 @@ func (noNVML) Info(int) (Info, error)             { return Info{}, errNoCgo }
 func (noNVML) Memory(int) (uint64, uint64, error) { return 0, 0, errNoCgo }
 func (noNVML) Sample(int) (Sample, error)         { return Sample{}, errNoCgo }
 func (noNVML) Accounting(int) (Accounting, error) { return Accounting{}, errNoCgo }
+func (noNVML) Processes(int) ([]Process, error)   { return nil, errNoCgo }
 func (noNVML) Events([]int) (Events, error)       { return nil, errNoCgo }

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/caarlos0/env/v11"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
@@ -190,7 +194,7 @@ func noticeSender(ctx context.Context, cfg config.Config, log *slog.Logger) (not
 // its device, with GPU metrics and health checks where NVML finds a driver.
 func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlags, st *startup) error {
 	host, err := gpu.Open(gpu.Options{Driver: gpu.NewNVML(), Tier: g.tier, Slots: g.slots,
-		NoDriverSlots: cfg.GPUSlots, Log: log})
+		NoDriverSlots: cfg.GPUSlots, Log: log, Foreign: gpu.InvokeAIProcesses("/proc"), CUDACheck: cudaCheck(log)})
 	if err != nil {
 		return err
 	}
@@ -204,6 +208,7 @@ func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlag
 	if err != nil {
 		return err
 	}
+	reportModels(ctx, eng, log)
 	drain := gpu.NewDrain(cfg.DrainTimeout, log)
 	render := gpuRender(d, g.tier, eng)
 	render.GPUs, render.Drain = host, drain
@@ -215,6 +220,35 @@ func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlag
 	log.Info("gpu worker started", "task_queue", workflows.GPUQueue(g.tier), "engine", eng.Name(),
 		"slots", host.Slots(), "nvml", host.HasNVML(), "drain_timeout", cfg.DrainTimeout, "spot_watch", cfg.SpotWatch)
 	return serveGPU(ctx, w, host, drain, cfg, log, st)
+}
+
+// cudaCheck finds the easel-cudacheck binary (CUDA_CHECK, or beside this
+// executable, or on PATH): the GPU image ships it, built with the cuda tag.
+// Without it the worker relies on NVML alone.
+func cudaCheck(log loggerT) func(context.Context, []string) (map[string]error, error) {
+	path := os.Getenv("CUDA_CHECK")
+	if path == "" {
+		if self, err := os.Executable(); err == nil {
+			if p := filepath.Join(filepath.Dir(self), "easel-cudacheck"); fileExists(p) {
+				path = p
+			}
+		}
+	}
+	if path == "" {
+		if p, err := exec.LookPath("easel-cudacheck"); err == nil {
+			path = p
+		}
+	}
+	if path == "" {
+		log.Info("easel-cudacheck not found: GPUs are checked through NVML only")
+		return nil
+	}
+	return gpu.CUDACheck(path)
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }
 
 // failoverGrace is how long after the drain deadline the worker waits for
@@ -264,26 +298,89 @@ func gpuRender(d *deps, tier string, eng engine.Engine) *activities.Render {
 }
 
 // newEngine builds the --engine: sim renders on the CPU; invokeai drives the
-// InvokeAI server at INVOKEAI_URL on this host.
+// InvokeAI servers at INVOKEAI_URL on this host.
 func newEngine(name string, cfg config.Config, d *deps) (engine.Engine, error) {
 	switch name {
 	case "sim":
 		return sim.New(sim.Config{StepDelay: cfg.SimStepDelay}), nil
 	case "invokeai":
-		// INVOKEAI_URL may list one server per GPU (by NVML index): each
-		// render then goes to the server of the device it is pinned to.
-		var per engine.PerDevice
-		for _, url := range strings.Split(cfg.InvokeAIURL, ",") {
-			eng, err := invokeai.New(invokeai.Config{BaseURL: strings.TrimSpace(url), Redis: d.redis, Logger: d.log})
-			if err != nil {
-				return nil, fmt.Errorf("engine invokeai: %w", err)
-			}
-			per = append(per, eng)
-		}
-		if len(per) == 1 {
-			return per[0], nil
-		}
-		return per, nil
+		return newInvokeAI(cfg, d)
 	}
 	return nil, fmt.Errorf("--engine %q is not available; use %s", name, strings.Join(engines, " or "))
 }
+
+// invokeAIEnv are the InvokeAI engine's settings (docs/invokeai.md).
+type invokeAIEnv struct {
+	SD15     string `env:"INVOKEAI_SD15_MODEL"`
+	SDXL     string `env:"INVOKEAI_SDXL_MODEL"`
+	Flux     string `env:"INVOKEAI_FLUX_MODEL"`
+	FluxT5   string `env:"INVOKEAI_FLUX_T5_MODEL"`
+	FluxCLIP string `env:"INVOKEAI_FLUX_CLIP_MODEL"`
+	FluxVAE  string `env:"INVOKEAI_FLUX_VAE_MODEL"`
+	Token    string `env:"INVOKEAI_TOKEN"`
+	Email    string `env:"INVOKEAI_EMAIL"`
+	Password string `env:"INVOKEAI_PASSWORD"`
+}
+
+// invokeAIConfigs reads the InvokeAI settings from the environment: one
+// engine configuration per server of INVOKEAI_URL (one per GPU, by NVML
+// index), all with the same model names and credentials.
+func invokeAIConfigs(cfg config.Config, d *deps) ([]invokeai.Config, error) {
+	var ev invokeAIEnv
+	if err := env.Parse(&ev); err != nil {
+		return nil, fmt.Errorf("read InvokeAI settings: %w", err)
+	}
+	models := invokeai.ModelNames{SD15: ev.SD15, SDXL: ev.SDXL, Flux: ev.Flux,
+		FluxT5Encoder: ev.FluxT5, FluxCLIPEmbed: ev.FluxCLIP, FluxVAE: ev.FluxVAE}
+	var cfgs []invokeai.Config
+	for _, url := range strings.Split(cfg.InvokeAIURL, ",") {
+		cfgs = append(cfgs, invokeai.Config{BaseURL: strings.TrimSpace(url), Redis: d.redis, Logger: d.log,
+			Models: models, Token: ev.Token, Email: ev.Email, Password: ev.Password})
+	}
+	return cfgs, nil
+}
+
+// newInvokeAI builds one engine per InvokeAI server: each render goes to
+// the server of the GPU it is pinned to, and a retry cancels what a lost
+// attempt left on any of them.
+func newInvokeAI(cfg config.Config, d *deps) (engine.Engine, error) {
+	cfgs, err := invokeAIConfigs(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	per, err := invokeai.NewPerDevice(cfgs)
+	if err != nil {
+		return nil, fmt.Errorf("engine invokeai: %w", err)
+	}
+	if len(per) == 1 {
+		return per[0], nil
+	}
+	return per, nil
+}
+
+// reportModels logs, per InvokeAI server, which model each family renders
+// with (or why it cannot), so a host missing a model says so at start. A
+// server still starting is reported and not waited for.
+func reportModels(ctx context.Context, eng engine.Engine, log loggerT) {
+	servers, ok := eng.(engine.PerDevice)
+	if !ok {
+		servers = engine.PerDevice{eng}
+	}
+	for gpu, s := range servers {
+		e, ok := s.(*invokeai.Engine)
+		if !ok {
+			return
+		}
+		ctx, cancel := context.WithTimeout(ctx, modelsReportTimeout)
+		models := e.Models(ctx)
+		cancel()
+		args := []any{"gpu", gpu}
+		for _, family := range engine.Models {
+			args = append(args, family, models[family])
+		}
+		log.Info("invokeai models", args...)
+	}
+}
+
+// modelsReportTimeout bounds the start-up model report per server.
+const modelsReportTimeout = 10 * time.Second

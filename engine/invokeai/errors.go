@@ -22,17 +22,26 @@ var (
 	errStaleModel   = errors.New("invokeai: cached model key is stale")
 )
 
-// invalidTypes are InvokeAI exception names that mean the graph itself is
-// wrong: running it again can only fail again.
+// invalidTypes are InvokeAI exception class names (error_type of a failed
+// queue item) that mean the graph itself is wrong: running it again can only
+// fail again. They are the classes of InvokeAI 6.x's graph validation
+// (invokeai/app/services/shared/graph.py) and node preparation
+// (invokeai/app/invocations/baseinvocation.py), plus pydantic's.
 var invalidTypes = map[string]bool{
-	"ValidationError":      true, // pydantic: a field value the node rejects
-	"NodeInputError":       true,
-	"NodeFieldError":       true,
-	"InvalidEdgeError":     true,
-	"NodeNotFoundError":    true,
-	"DuplicateNodeIdError": true,
-	"CycleError":           true,
-	"InvalidVersionError":  true,
+	"ValidationError":             true, // pydantic: a field value the node rejects
+	"NodeInputError":              true, // an incoming value fails the node's validation
+	"RequiredConnectionException": true, // a connection-only input has no edge
+	"MissingInputException":       true, // a required input has neither value nor edge
+	"InvalidEdgeError":            true,
+	"NodeNotFoundError":           true,
+	"NodeFieldNotFoundError":      true,
+	"NodeIdMismatchError":         true,
+	"NodeAlreadyInGraphError":     true,
+	"DuplicateNodeIdError":        true,
+	"CyclicalGraphError":          true,
+	"UnknownGraphValidationError": true,
+	"InvalidVersionError":         true, // a node version this InvokeAI does not have
+	"InvalidFieldError":           true,
 }
 
 // unknownModelTypes are the exceptions InvokeAI raises for a model key it

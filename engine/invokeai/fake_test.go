@@ -10,7 +10,9 @@ package invokeai
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -26,6 +28,8 @@ import (
 
 	"github.com/coder/websocket"
 )
+
+var errSocketRefused = errors.New("socket.io connect refused: no valid token")
 
 type socketMode int
 
@@ -75,6 +79,14 @@ type fakeInvoke struct {
 	failType      string
 	failMsg       string
 	enqueueStatus int // answer enqueue_batch with this status instead
+	// multiuser turns on InvokeAI 6.12+'s multi-user mode: every route but
+	// the version, auth status and login needs a bearer token, and so does
+	// the socket.io connect packet.
+	multiuser        bool
+	email, password  string
+	tokenTTL         time.Duration
+	tokens           map[string]time.Time // token -> expiry
+	logins, refusals int
 
 	mu         sync.Mutex
 	models     []fakeModel
@@ -101,9 +113,14 @@ func newFake(t *testing.T, opts ...func(*fakeInvoke)) *fakeInvoke {
 		calls: map[string]int{}, conns: map[*websocket.Conn]bool{}, started: make(chan int, 16),
 		closed: make(chan struct{}), pingInterval: 25 * time.Second, pingTimeout: 20 * time.Second,
 		models: []fakeModel{
+			// Names as InvokeAI 6.x gives them: a Hugging Face diffusers
+			// install takes the repository's name, a starter model its
+			// starter name (invokeai/backend/model_manager/starter_models.py).
 			{"k-sd15", "h-sd15", "stable-diffusion-v1-5", "sd-1", "main", "diffusers", "normal"},
-			{"k-sdxl", "h-sdxl", "stable-diffusion-xl-base-1-0", "sdxl", "main", "diffusers", "normal"},
-			{"k-flux", "h-flux", "FLUX.1 schnell (quantized)", "flux", "main", "checkpoint", "schnell"},
+			// Sorts before the SDXL base model: the default name must win.
+			{"k-jugg", "h-jugg", "Juggernaut XL v9", "sdxl", "main", "diffusers", "normal"},
+			{"k-sdxl", "h-sdxl", "stable-diffusion-xl-base-1.0", "sdxl", "main", "diffusers", "normal"},
+			{"k-flux", "h-flux", "FLUX.1 schnell (quantized)", "flux", "main", "bnb_quantized_nf4b", "schnell"},
 			{"k-t5", "h-t5", "t5_bnb_int8_quantized_encoder", "any", "t5_encoder", "bnb_quantized_int8b", ""},
 			// Sorts first but is CLIP-G: FLUX must get the CLIP-L below.
 			{"k-clipg", "h-clipg", "a-clip-vit-bigG", "any", "clip_embed", "diffusers", "gigantic"},
@@ -133,6 +150,7 @@ func (f *fakeInvoke) close() {
 func (f *fakeInvoke) routes() {
 	f.mux = http.NewServeMux()
 	f.mux.HandleFunc("GET /api/v2/models/{$}", f.listModels)
+	f.mux.HandleFunc("POST /api/v1/auth/login", f.login)
 	f.mux.HandleFunc("POST /api/v1/queue/{queue}/enqueue_batch", f.enqueue)
 	f.mux.HandleFunc("GET /api/v1/queue/{queue}/i/{id}", f.getItem)
 	f.mux.HandleFunc("PUT /api/v1/queue/{queue}/i/{id}/cancel", f.cancelItem)
@@ -160,11 +178,91 @@ func (f *fakeInvoke) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"detail": errs})
 		return
 	}
+	if !f.checkAuth(w, r) {
+		return
+	}
 	if q := r.PathValue("queue"); q != "" && q != DefaultQueueID {
 		f.t.Errorf("%s %s: queue %q, want %q", r.Method, r.URL, q, DefaultQueueID)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	f.mux.ServeHTTP(w, r)
+}
+
+// publicPaths answer without a token in multi-user mode.
+var publicPaths = map[string]bool{"/api/v1/app/version": true, "/api/v1/auth/status": true, "/api/v1/auth/login": true}
+
+// checkAuth answers 401 as InvokeAI's auth dependency does when multi-user
+// mode is on and the request has no valid, unexpired token.
+func (f *fakeInvoke) checkAuth(w http.ResponseWriter, r *http.Request) bool {
+	if !f.multiuser || publicPaths[r.URL.Path] {
+		return true
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if ok && f.validToken(token) {
+		return true
+	}
+	f.mu.Lock()
+	f.refusals++
+	f.mu.Unlock()
+	w.Header().Set("WWW-Authenticate", "Bearer")
+	writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Invalid or expired authentication token"})
+	return false
+}
+
+func (f *fakeInvoke) validToken(token string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	exp, ok := f.tokens[token]
+	return ok && time.Now().Before(exp)
+}
+
+// issueToken makes a JWT-shaped token (header.claims.signature) whose exp
+// claim says when it expires, as InvokeAI's token service does.
+func (f *fakeInvoke) issueToken(ttl time.Duration) string {
+	exp := time.Now().Add(ttl)
+	claims, _ := json.Marshal(map[string]any{"user_id": "u-1", "email": f.email, "is_admin": true, "exp": exp.Unix()})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	token := fmt.Sprintf("eyJhbGciOiJIUzI1NiJ9.%s.sig%d", base64.RawURLEncoding.EncodeToString(claims), len(f.tokens))
+	if f.tokens == nil {
+		f.tokens = map[string]time.Time{}
+	}
+	f.tokens[token] = exp
+	return token
+}
+
+func (f *fakeInvoke) login(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Email, Password string
+	}
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	if !f.multiuser {
+		writeJSON(w, http.StatusForbidden, map[string]any{"detail": "Multiuser mode is disabled"})
+		return
+	}
+	if body.Email != f.email || body.Password != f.password {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect email or password"})
+		return
+	}
+	f.mu.Lock()
+	f.logins++
+	f.mu.Unlock()
+	now := time.Now().UTC().Format(time.RFC3339)
+	f.answer(w, "LoginResponse", map[string]any{"token": f.issueToken(f.tokenTTL), "expires_in": int(f.tokenTTL.Seconds()),
+		"user": map[string]any{"user_id": "u-1", "email": f.email, "is_admin": true, "is_active": true,
+			"created_at": now, "updated_at": now}})
+}
+
+// reinstall gives an installed model a new key, as InvokeAI does when a
+// model is removed and installed again.
+func (f *fakeInvoke) reinstall(key, newKey string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.models {
+		if f.models[i].Key == key {
+			f.models[i].Key = newKey
+		}
+	}
 }
 
 func (f *fakeInvoke) count(key string) {
@@ -615,7 +713,9 @@ func (f *fakeInvoke) serveSocket(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if err := f.socketHandshake(ctx, c); err != nil {
-		f.t.Errorf("socket.io handshake: %v", err)
+		if !errors.Is(err, errSocketRefused) {
+			f.t.Errorf("socket.io handshake: %v", err)
+		}
 		return
 	}
 	pong := make(chan struct{}, 1)
@@ -638,6 +738,16 @@ func (f *fakeInvoke) socketHandshake(ctx context.Context, c *websocket.Conn) err
 	}
 	if !bytes.HasPrefix(msg, []byte("40")) {
 		return fmt.Errorf("want a CONNECT packet (40), got %q", msg)
+	}
+	if f.multiuser {
+		var auth struct {
+			Token string `json:"token"`
+		}
+		if json.Unmarshal(msg[2:], &auth) != nil || !f.validToken(auth.Token) {
+			// python-socketio's CONNECT_ERROR when the connect handler refuses.
+			_ = c.Write(ctx, websocket.MessageText, []byte(`44{"message":"Connection rejected by server"}`))
+			return errSocketRefused
+		}
 	}
 	return c.Write(ctx, websocket.MessageText, []byte(`40{"sid":"sio-1"}`))
 }

@@ -83,19 +83,29 @@ func (e *Engine) enqueue(ctx context.Context, p *plan) (int, error) {
 }
 
 // cancelLeftovers cancels the job's items that an earlier attempt left in
-// the queue (a worker that crashed or lost its lease mid-render), so the GPU
-// does not keep rendering images nobody will collect.
+// a queue (a worker that crashed or lost its lease mid-render), so no GPU
+// keeps rendering images nobody will collect. The earlier attempt may have
+// run on another GPU of this host, so every server of the host is asked
+// (see NewPerDevice); servers of other hosts are out of reach, and their own
+// worker's exit or restart ends what they run.
 func (e *Engine) cancelLeftovers(ctx context.Context, jobID string) {
+	for _, api := range append([]*apiClient{e.api}, e.peers...) {
+		e.cancelLeftoversOn(ctx, api, jobID)
+	}
+}
+
+func (e *Engine) cancelLeftoversOn(ctx context.Context, api *apiClient, jobID string) {
 	var res struct {
 		Canceled int `json:"canceled"`
 	}
 	q := url.Values{"destination": {jobID}}
-	if err := e.api.doJSON(ctx, "PUT", e.queuePath("/cancel_by_destination"), q, nil, &res); err != nil {
-		e.log.WarnContext(ctx, "invokeai: cancel earlier queue items", "job_id", jobID, "err", err)
+	if err := api.doJSON(ctx, "PUT", e.queuePath("/cancel_by_destination"), q, nil, &res); err != nil {
+		e.log.WarnContext(ctx, "invokeai: cancel earlier queue items", "job_id", jobID, "server", api.base.String(), "err", err)
 		return
 	}
 	if res.Canceled > 0 {
-		e.log.InfoContext(ctx, "invokeai: canceled queue items of an earlier attempt", "job_id", jobID, "count", res.Canceled)
+		e.log.InfoContext(ctx, "invokeai: canceled queue items of an earlier attempt", "job_id", jobID,
+			"server", api.base.String(), "count", res.Canceled)
 	}
 }
 

@@ -74,14 +74,11 @@ func (e *Engine) plan(ctx context.Context, req engine.Request, fresh bool) (*pla
 		return p, p.useRaw(req.Graph)
 	}
 	p.queries = e.queries(req.Model)
-	models := make([]modelID, len(p.queries))
-	for i, q := range p.queries {
-		id, cached, err := e.models.resolve(ctx, q, fresh)
-		if err != nil {
-			return nil, err
-		}
-		models[i], p.cached = id, p.cached || cached
+	models, cached, err := e.resolveModels(ctx, req.Model, p.queries, fresh)
+	if err != nil {
+		return nil, err
 	}
+	p.cached = cached
 	g := newGraph("easel_t2i_" + p.jobID)
 	switch req.Model {
 	case engine.ModelSD15:
@@ -97,6 +94,59 @@ func (e *Engine) plan(ctx context.Context, req engine.Request, fresh bool) (*pla
 	}
 	p.graph, p.outputNode, p.progressNode = raw, nodeOutput, nodeDenoise
 	return p, nil
+}
+
+// resolveModels looks up the models of qs (see queries) and checks that a
+// FLUX main model has what it needs. Formats are dropped from the result:
+// they are not part of a graph's model identifiers.
+func (e *Engine) resolveModels(ctx context.Context, family string, qs []modelQuery, fresh bool) ([]modelID, bool, error) {
+	models := make([]modelID, len(qs))
+	anyCached := false
+	for i, q := range qs {
+		id, cached, err := e.models.resolve(ctx, q, fresh)
+		if err != nil {
+			return nil, false, err
+		}
+		models[i], anyCached = id, anyCached || cached
+	}
+	if family == engine.ModelFlux {
+		if err := fluxComplete(models); err != nil {
+			return nil, false, err
+		}
+	}
+	for i := range models {
+		models[i].Format = ""
+	}
+	return models, anyCached, nil
+}
+
+// fluxSubmodels name what a FLUX graph loads besides the transformer, with
+// the InvokeAI starter model that provides each.
+var fluxSubmodels = []struct{ what, starter string }{
+	{"a T5 encoder (model type t5_encoder)", "t5_bnb_int8_quantized_encoder"},
+	{"a CLIP-L text encoder (model type clip_embed, variant large)", "clip-vit-large-patch14"},
+	{"a FLUX VAE (base flux, model type vae)", "FLUX.1-schnell_ae"},
+}
+
+// fluxComplete refuses a FLUX main model that is not a diffusers pipeline
+// (which bundles its own) when its T5, CLIP-L or VAE is not installed:
+// InvokeAI would accept the graph and fail it at run time with a ValueError
+// that looks retryable. models is main, T5, CLIP-L, VAE.
+func fluxComplete(models []modelID) error {
+	if models[0].Format == "diffusers" {
+		return nil
+	}
+	var missing []string
+	for i, sub := range fluxSubmodels {
+		if models[i+1].Key == "" {
+			missing = append(missing, fmt.Sprintf("%s, e.g. the starter model %q", sub.what, sub.starter))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: FLUX model %q (format %s) needs its text encoders and VAE installed in InvokeAI; install %s",
+		engine.ErrInvalidRequest, models[0].Name, models[0].Format, strings.Join(missing, "; "))
 }
 
 // queries lists the models a family's graph loads; for FLUX the main model

@@ -22,7 +22,8 @@ var ErrUnavailable = errors.New("invokeai: server unavailable")
 
 // HTTPError is a non-2xx answer from InvokeAI. It unwraps to
 // engine.ErrInvalidRequest for 400 and 422 (InvokeAI's validation errors),
-// to ErrUnavailable for 408, 429 and 5xx, and to nothing otherwise.
+// to ErrUnauthorized (a configuration error, also not retried) for 401, to
+// ErrUnavailable for 408, 429 and 5xx, and to nothing otherwise.
 type HTTPError struct {
 	Method string
 	Path   string
@@ -40,6 +41,8 @@ func (e *HTTPError) Unwrap() error {
 	switch {
 	case e.Status == http.StatusBadRequest || e.Status == http.StatusUnprocessableEntity:
 		return engine.ErrInvalidRequest
+	case e.Status == http.StatusUnauthorized:
+		return ErrUnauthorized
 	case e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests || e.Status >= 500:
 		return ErrUnavailable
 	}
@@ -53,7 +56,7 @@ const maxErrorBody = 64 << 10
 type apiClient struct {
 	base    *url.URL
 	http    *http.Client
-	token   string
+	auth    *auth
 	timeout time.Duration
 }
 
@@ -113,9 +116,24 @@ func (c *apiClient) getBytes(ctx context.Context, path string, limit int64) ([]b
 	return data, nil
 }
 
-// send performs one request and turns transport failures and non-2xx
-// answers into errors; on success the caller owns resp.Body.
+// send performs one request, with InvokeAI's bearer token in multi-user
+// mode, and turns transport failures and non-2xx answers into errors; on
+// success the caller owns resp.Body.
 func (c *apiClient) send(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Response, error) {
+	token, err := c.auth.bearer(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.sendRaw(ctx, method, path, query, body, token)
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusUnauthorized {
+		c.auth.expired(token)
+	}
+	return resp, err
+}
+
+// sendRaw performs one request with the given token (none when empty).
+func (c *apiClient) sendRaw(ctx context.Context, method, path string, query url.Values, body io.Reader, token string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.url(path, query), body)
 	if err != nil {
 		return nil, fmt.Errorf("invokeai: build %s %s: %w", method, path, err)
@@ -124,8 +142,8 @@ func (c *apiClient) send(ctx context.Context, method, path string, query url.Val
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

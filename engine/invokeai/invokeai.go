@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,11 +33,16 @@ const (
 	DefaultCacheTTL           = time.Hour
 	DefaultScheduler          = "dpmpp_2m_k"
 	DefaultFluxScheduler      = "euler"
-	// Default model names. When the model by that name is not installed the
-	// engine falls back to the first installed model of the family (by name);
-	// a name set in Config.Models is used strictly, with no fallback.
+	// Default model names, as InvokeAI 6.x names them: a Hugging Face
+	// diffusers install takes its repository's name
+	// (stable-diffusion-v1-5/stable-diffusion-v1-5,
+	// stabilityai/stable-diffusion-xl-base-1.0), a starter model its
+	// starter name. When the model by that name is not installed the engine
+	// falls back to the first installed model of the family (by name; for
+	// FLUX never a Fill or Kontext model); a name set in Config.Models is
+	// used strictly, with no fallback.
 	DefaultSD15Model = "stable-diffusion-v1-5"
-	DefaultSDXLModel = "stable-diffusion-xl-base-1-0"
+	DefaultSDXLModel = "stable-diffusion-xl-base-1.0"
 	DefaultFluxModel = "FLUX.1 schnell (quantized)"
 )
 
@@ -62,8 +69,14 @@ type Config struct {
 	RequestTimeout time.Duration
 	// QueueID is the InvokeAI session queue (default "default").
 	QueueID string
-	// Token is an optional bearer token for InvokeAI's multi-user mode.
+	// Token is a bearer token for InvokeAI's multi-user mode (a JWT from
+	// POST /api/v1/auth/login). Without Email and Password it cannot be
+	// renewed: it works until its exp, and then every render fails with
+	// ErrUnauthorized.
 	Token string
+	// Email and Password, for InvokeAI's multi-user mode, let the engine
+	// log in itself and renew its token before it expires.
+	Email, Password string
 	// Models names the model to use per family and the FLUX submodels.
 	Models ModelNames
 	// Scheduler is the denoise_latents scheduler for SD1.5 and SDXL.
@@ -101,8 +114,11 @@ type ModelNames struct {
 
 // Engine renders through InvokeAI. It is safe for concurrent use.
 type Engine struct {
-	cfg    Config
-	api    *apiClient
+	cfg Config
+	api *apiClient
+	// peers are the other InvokeAI servers of this host (NewPerDevice),
+	// where a lost attempt of a job may have left items.
+	peers  []*apiClient
 	models *resolver
 	log    *slog.Logger
 }
@@ -117,10 +133,35 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	api := &apiClient{base: base, http: cfg.HTTPClient, token: cfg.Token, timeout: cfg.RequestTimeout}
+	api := &apiClient{base: base, http: cfg.HTTPClient, auth: newAuth(cfg.Token, cfg.Email, cfg.Password),
+		timeout: cfg.RequestTimeout}
 	res := &resolver{api: api, redis: cfg.Redis, scope: cfg.CacheScope, ttl: cfg.CacheTTL,
 		log: cfg.Logger, mem: map[string]memEntry{}}
 	return &Engine{cfg: cfg, api: api, models: res, log: cfg.Logger}, nil
+}
+
+// NewPerDevice builds one engine per InvokeAI server of the host, in GPU
+// (NVML index) order: each render goes to the server of its device, and
+// each engine cancels a job's leftover items on all of the servers.
+func NewPerDevice(cfgs []Config) (engine.PerDevice, error) {
+	engines := make([]*Engine, 0, len(cfgs))
+	for i, cfg := range cfgs {
+		e, err := New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("server %d: %w", i, err)
+		}
+		engines = append(engines, e)
+	}
+	per := make(engine.PerDevice, 0, len(engines))
+	for i, e := range engines {
+		for j, other := range engines {
+			if j != i {
+				e.peers = append(e.peers, other.api)
+			}
+		}
+		per = append(per, e)
+	}
+	return per, nil
 }
 
 func (c *Config) validate() (*url.URL, error) {
@@ -136,6 +177,9 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("invokeai: BaseURL %q must not have a query or fragment", c.BaseURL)
+	}
+	if (c.Email == "") != (c.Password == "") {
+		return nil, errors.New("invokeai: Email and Password go together (multi-user mode login)")
 	}
 	for name, d := range map[string]time.Duration{"PollInterval": c.PollInterval,
 		"SocketPollInterval": c.SocketPollInterval, "RequestTimeout": c.RequestTimeout, "CacheTTL": c.CacheTTL} {
@@ -175,6 +219,29 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+}
+
+// Models resolves every family's models now, as a render would (without
+// the cache), and says what each family renders with: the model names, or
+// why the family cannot render. The worker logs it at start.
+func (e *Engine) Models(ctx context.Context) map[string]string {
+	out := make(map[string]string, len(engine.Models))
+	for _, family := range engine.Models {
+		qs := e.queries(family)
+		models, _, err := e.resolveModels(ctx, family, qs, true)
+		if err != nil {
+			out[family] = "unavailable: " + err.Error()
+			continue
+		}
+		names := make([]string, 0, len(models))
+		for i, m := range models {
+			if m.Key != "" {
+				names = append(names, qs[i].Type+" "+strconv.Quote(m.Name))
+			}
+		}
+		out[family] = strings.Join(names, ", ")
+	}
+	return out
 }
 
 // Name identifies the engine in logs and metrics.

@@ -290,6 +290,17 @@ func TestFailedItemsAreClassified(t *testing.T) {
 		{"RuntimeError", "CUDA error: an illegal memory access was encountered", false, ErrRenderFailed, "other runtime error"},
 		{"ValidationError", "1 validation error for DenoiseLatentsInvocation", true, engine.ErrInvalidRequest, "validation"},
 		{"UnknownModelException", "unknown model: k-gone", true, engine.ErrInvalidRequest, "unknown model"},
+		// InvokeAI 6.x's own class names for a graph that can never run
+		// (invokeai/app/invocations/baseinvocation.py, services/shared/graph.py).
+		{"RequiredConnectionException", "Node denoise missing connections for field unet", true,
+			engine.ErrInvalidRequest, "required connection"},
+		{"MissingInputException", "Node noise missing value or connection for field width", true,
+			engine.ErrInvalidRequest, "missing input"},
+		{"NodeFieldNotFoundError", "Edge destination field steps2 does not exist in node denoise", true,
+			engine.ErrInvalidRequest, "field not found"},
+		{"CyclicalGraphError", "Graph contains cycles", true, engine.ErrInvalidRequest, "cycle"},
+		{"NodeIdMismatchError", "Node ids must match, got a and b", true, engine.ErrInvalidRequest, "id mismatch"},
+		{"InvalidFieldError", "Invalid field type", true, engine.ErrInvalidRequest, "invalid field"},
 	}
 	for _, c := range cases {
 		t.Run(c.description, func(t *testing.T) {
@@ -380,7 +391,7 @@ func TestRawGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	sample.Batch.Graph["nodes"].(map[string]any)["model_loader"].(map[string]any)["model"] = modelID{
-		Key: "k-sdxl", Hash: "h-sdxl", Name: "stable-diffusion-xl-base-1-0", Base: "sdxl", Type: "main"}
+		Key: "k-sdxl", Hash: "h-sdxl", Name: "stable-diffusion-xl-base-1.0", Base: "sdxl", Type: "main"}
 	graph, _ := json.Marshal(sample.Batch.Graph)
 	f := newFake(t)
 	e := newEngine(t, f, func(c *Config) { c.KeepImages = true })
@@ -417,9 +428,7 @@ func TestModelCacheInMemory(t *testing.T) {
 	}
 	// The model is reinstalled under a new key: the render that finds the
 	// cached key stale looks it up again and succeeds.
-	f.mu.Lock()
-	f.models[1].Key = "k-sdxl-reinstalled"
-	f.mu.Unlock()
+	f.reinstall("k-sdxl", "k-sdxl-reinstalled")
 	if _, _, err := render(t, e, context.Background(), request(engine.ModelSDXL)); err != nil {
 		t.Fatalf("render after reinstall: %v", err)
 	}
@@ -453,9 +462,7 @@ func TestModelCacheRedis(t *testing.T) {
 		t.Errorf("models listed %d times, want 1: the second worker should hit Redis", n)
 	}
 	// Reinstalling the model gives it a new key; the cached one fails.
-	f.mu.Lock()
-	f.models[1].Key = "k-sdxl-reinstalled"
-	f.mu.Unlock()
+	f.reinstall("k-sdxl", "k-sdxl-reinstalled")
 	if _, _, err := render(t, newEngine(t, f, withRedis), context.Background(), request(engine.ModelSDXL)); err != nil {
 		t.Fatalf("render after reinstall: %v", err)
 	}

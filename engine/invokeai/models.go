@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,10 @@ type modelID struct {
 	Name string `json:"name"`
 	Base string `json:"base"`
 	Type string `json:"type"`
+	// Format is the install's format (diffusers, checkpoint,
+	// bnb_quantized_nf4b, ...): a diffusers FLUX pipeline bundles its text
+	// encoders and VAE. It is cached but never sent in a graph.
+	Format string `json:"format,omitempty"`
 }
 
 // modelQuery asks for one installed model.
@@ -45,6 +50,21 @@ type modelQuery struct {
 type installed struct {
 	modelID
 	Variant string `json:"variant"`
+}
+
+// fallbackOK says whether m may stand in for a default name that is not
+// installed. Besides the variant, a FLUX text-to-image render must not get
+// a FLUX Fill (inpainting, variant dev_fill) or Kontext (image editing)
+// model: both need an input image and give garbage without one.
+func (q modelQuery) fallbackOK(m installed) bool {
+	if q.Variant != "" && m.Variant != "" && m.Variant != q.Variant {
+		return false
+	}
+	if q.Base == "flux" && q.Type == "main" {
+		name := strings.ToLower(m.Name)
+		return m.Variant != "dev_fill" && !strings.Contains(name, "kontext") && !strings.Contains(name, "fill")
+	}
+	return true
 }
 
 // cacheKey is the Redis key. The seed names it model_cache:{model_key};
@@ -171,7 +191,7 @@ func pick(models []installed, q modelQuery) (modelID, error) {
 		}
 	}
 	for _, m := range models {
-		if !q.Strict && (q.Variant == "" || m.Variant == "" || m.Variant == q.Variant) {
+		if !q.Strict && q.fallbackOK(m) {
 			return m.modelID, nil
 		}
 	}

@@ -68,9 +68,13 @@ func (e *Engine) openSocket(ctx context.Context) *socket {
 func dialSocket(ctx context.Context, api *apiClient, queueID string) (*socket, error) {
 	hctx, cancel := context.WithTimeout(ctx, api.timeout)
 	defer cancel()
+	token, err := api.auth.bearer(hctx, api)
+	if err != nil {
+		return nil, err
+	}
 	hdr := http.Header{}
-	if api.token != "" {
-		hdr.Set("Authorization", "Bearer "+api.token)
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
 	}
 	conn, _, err := websocket.Dial(hctx, socketURL(api), &websocket.DialOptions{HTTPClient: api.http, HTTPHeader: hdr})
 	if err != nil {
@@ -78,7 +82,7 @@ func dialSocket(ctx context.Context, api *apiClient, queueID string) (*socket, e
 	}
 	conn.SetReadLimit(maxSocketMessage)
 	s := &socket{conn: conn, events: make(chan sioEvent, 64), idle: defaultSocketIdle, done: make(chan struct{})}
-	if err := s.handshake(hctx, api.token, queueID); err != nil {
+	if err := s.handshake(hctx, token, queueID); err != nil {
 		_ = conn.CloseNow()
 		return nil, fmt.Errorf("invokeai: socket.io handshake: %w", err)
 	}

@@ -176,6 +176,7 @@ locals {
 resource "aws_ecs_task_definition" "this" {
   family                   = local.task.family
   network_mode             = local.task.networkMode
+  pid_mode                 = local.task.pidMode
   requires_compatibilities = local.task.requiresCompatibilities
   execution_role_arn       = local.task.executionRoleArn
   task_role_arn            = local.task.taskRoleArn
