@@ -140,9 +140,10 @@ func (s *Server) withinStorage(c *gin.Context, userID string, plan store.Plan) b
 
 // replayed answers a repeated Idempotency-Key from the database, if the job
 // exists: the same job, or 409 when the body differs. A job still queued
-// drives its admission again first, so that a job whose workflow lost its
-// first admission (a crash) or is gone (a lost server) goes on: the admit
-// joins the running workflow, or starts a new run that finds its hold.
+// whose workflow no longer runs (lost with its server, or ended without
+// settling) drives its admission again first: a new run finds its hold and
+// goes on. A running workflow admits by itself and is left alone, so that
+// retries add nothing to its history.
 func (s *Server) replayed(c *gin.Context, u store.User, in workflows.GenerationInput) bool {
 	g, err := s.Store.GetGeneration(c.Request.Context(), u.ID, in.JobID)
 	switch {
@@ -153,7 +154,7 @@ func (s *Server) replayed(c *gin.Context, u store.User, in workflows.GenerationI
 	case g.RequestHash != in.RequestHash:
 		idempotencyConflict(c)
 	default:
-		if g.Status == store.StatusQueued {
+		if g.Status == store.StatusQueued && !s.generationRuns(c.Request.Context(), in.JobID) {
 			if _, err := s.admitWithin(c.Request.Context(), in); err != nil {
 				// A run that has ended answers no admit; the row stands.
 				s.Log.InfoContext(c.Request.Context(), "re-admit a queued job", "job_id", in.JobID, "err", err)
@@ -166,6 +167,19 @@ func (s *Server) replayed(c *gin.Context, u store.User, in workflows.GenerationI
 		s.writeGeneration(c, http.StatusOK, g)
 	}
 	return true
+}
+
+// generationRuns reports whether the job's workflow is running; when
+// Temporal cannot say, it answers true, leaving the job to its workflow.
+func (s *Server) generationRuns(ctx context.Context, jobID string) bool {
+	d, err := s.Temporal.DescribeWorkflowExecution(ctx, workflows.GenerationID(jobID), "")
+	switch {
+	case isNotFound(err):
+		return false
+	case err != nil:
+		return true
+	}
+	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 }
 
 // refused reports whether an admission was refused for the user's money or
