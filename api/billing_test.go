@@ -393,7 +393,12 @@ func TestSubscriptionStartsOnSetupIntentWebhook(t *testing.T) {
 	if err != nil || summary.PastDue != 0 || len(summary.FailedPayments) != 1 || summary.FailedPayments[0].Code != "insufficient_funds" {
 		t.Fatalf("billing summary = %+v, %v", summary, err)
 	}
-	notices, err := s.store.Notices(ctx, u.ID)
+	// The notice follows the subscription's state by a moment.
+	var notices []store.UserNotice
+	waitFor(t, "the payment-failed notice", func() bool {
+		notices, err = s.store.Notices(ctx, u.ID)
+		return err == nil && len(notices) > 0
+	})
 	if err != nil || len(notices) != 1 || notices[0].Kind != store.NoticePaymentFailed {
 		t.Fatalf("notices = %+v, %v", notices, err)
 	}

@@ -153,8 +153,14 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	})
 	// Users sign in with ID tokens from the development issuer, served by the
 	// API under test and verified through its JWKS like Cognito's.
+	// The verifier fetches the issuer's keys from this server while the
+	// router is still being built: requests wait for it.
 	var router http.Handler
-	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { router.ServeHTTP(w, r) }))
+	routerReady := make(chan struct{})
+	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-routerReady
+		router.ServeHTTP(w, r)
+	}))
 	t.Cleanup(s.http.Close)
 	key, err := oidc.GenerateKey()
 	if err != nil {
@@ -174,6 +180,8 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
 		Billing: apiBilling(opts, billing), StripeWebhookSecret: s.webhookSecret}
 	router = srv.Router()
+	close(routerReady)
+	s.waitReady()
 	return s
 }
 
@@ -212,6 +220,26 @@ func (s *stack) restartTemporal() {
 	s.mu.Lock()
 	s.temporalSrv, s.control = srv, w
 	s.mu.Unlock()
+}
+
+// waitReady waits until the API reports ready (its key set has loaded), as
+// a load balancer would before routing to it.
+func (s *stack) waitReady() {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.http.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the API never became ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (s *stack) startGPU(tier string) {

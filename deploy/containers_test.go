@@ -577,19 +577,28 @@ func checkModelCache(t *testing.T, cw, tier string, c containerDef) {
 
 // --- health route ---
 
-const healthPath = "/api/v1/app/version"
+// healthPath is liveness (the container's health check); readyPath is
+// readiness (the load balancer's: not ready until the process can verify
+// tokens and reach what it needs).
+const (
+	healthPath = "/api/v1/app/version"
+	readyPath  = "/readyz"
+)
 
-// TestHealthRoute: the route every health check probes (the API image's
-// HEALTHCHECK, the task definition, the load balancer) is one the API
-// serves.
+// TestHealthRoute: the routes the health checks probe (the API image's
+// HEALTHCHECK and the task definition: liveness; the load balancer:
+// readiness) are ones the API serves.
 func TestHealthRoute(t *testing.T) {
 	server := string(read(t, filepath.Join(root(t), "api", "server.go")))
-	if !strings.Contains(server, `r.GET("`+healthPath+`"`) {
-		t.Fatalf("api/server.go does not register GET %s", healthPath)
+	for _, path := range []string{healthPath, readyPath} {
+		if !strings.Contains(server, `r.GET("`+path+`"`) {
+			t.Fatalf("api/server.go does not register GET %s", path)
+		}
 	}
-	for _, f := range []string{"deploy/docker/Dockerfile.api", "deploy/ecs/api.json", "terraform/modules/ecs/main.tf"} {
-		if !strings.Contains(string(read(t, filepath.Join(root(t), f))), healthPath) {
-			t.Errorf("%s does not probe %s", f, healthPath)
+	for f, path := range map[string]string{"deploy/docker/Dockerfile.api": healthPath, "deploy/ecs/api.json": healthPath,
+		"terraform/modules/ecs/main.tf": readyPath} {
+		if !strings.Contains(string(read(t, filepath.Join(root(t), f))), path) {
+			t.Errorf("%s does not probe %s", f, path)
 		}
 	}
 }
