@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -33,25 +34,21 @@ var reaper *activities.Reaper
 // before the previous sweep (the windows overlap, so none is missed) and at
 // a page of holds older than StaleAfter.
 func HoldReaper(ctx workflow.Context, in HoldReaperInput) error {
-	if in.Interval <= 0 {
-		in.Interval = 2 * time.Minute
-	}
-	if in.Sweeps <= 0 {
-		in.Sweeps = 180
-	}
-	if in.StaleAfter <= 0 {
-		in.StaleAfter = 10 * time.Minute
-	}
+	// Defaults are applied here and never written back into the input the
+	// next run gets, so a new release's defaults reach a running reaper.
+	interval := cmp.Or(max(in.Interval, 0), 2*time.Minute)
+	sweeps := cmp.Or(max(in.Sweeps, 0), 180)
+	staleAfter := cmp.Or(max(in.StaleAfter, 0), 10*time.Minute)
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           ControlQueue,
 		StartToCloseTimeout: 5 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 3},
 	})
-	for range in.Sweeps {
+	for range sweeps {
 		now := workflow.Now(ctx)
 		var res activities.ReapResult
 		err := workflow.ExecuteActivity(actx, reaper.ReapStrandedHolds, activities.ReapInput{
-			ClosedSince: now.Add(-3 * in.Interval), StaleBefore: now.Add(-in.StaleAfter), Cursor: in.Cursor,
+			ClosedSince: now.Add(-3 * interval), StaleBefore: now.Add(-staleAfter), Cursor: in.Cursor,
 		}).Get(ctx, &res)
 		if err != nil {
 			// The next sweep tries again; a failed sweep changes nothing.
@@ -62,7 +59,7 @@ func HoldReaper(ctx workflow.Context, in HoldReaperInput) error {
 				workflow.GetLogger(ctx).Warn("hold reaper sweep", "released", res.Released, "still_running", res.Running)
 			}
 		}
-		if err := workflow.Sleep(ctx, in.Interval); err != nil {
+		if err := workflow.Sleep(ctx, interval); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -63,5 +64,27 @@ func TestHoldReaperSweepsThenContinues(t *testing.T) {
 	same := func(a, b store.HoldCursor) bool { return a.JobID == b.JobID && a.CreatedAt.Equal(b.CreatedAt) }
 	if !same(inputs[1].Cursor, page) || !same(inputs[2].Cursor, page) || !same(inputs[3].Cursor, store.HoldCursor{}) {
 		t.Errorf("cursors = %+v, %+v, %+v", inputs[1].Cursor, inputs[2].Cursor, inputs[3].Cursor)
+	}
+}
+
+// A run's defaults are not written into the next run's input: a reaper that
+// continues as new picks up the pacing of the code it runs on.
+func TestHoldReaperKeepsDefaultsOutOfItsInput(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(HoldReaper)
+	env.RegisterActivity(&activities.Reaper{})
+	env.OnActivity(reaper.ReapStrandedHolds, mock.Anything, mock.Anything).Return(activities.ReapResult{}, nil)
+	env.ExecuteWorkflow(HoldReaper, HoldReaperInput{Sweeps: 1})
+	var can *workflow.ContinueAsNewError
+	if !errors.As(env.GetWorkflowError(), &can) {
+		t.Fatalf("ended with %v, want continue-as-new", env.GetWorkflowError())
+	}
+	var next HoldReaperInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.Interval != 0 || next.StaleAfter != 0 || next.Sweeps != 1 {
+		t.Fatalf("next run's input = %+v, want the defaults left out", next)
 	}
 }
