@@ -16,6 +16,21 @@ import (
 	"github.com/easel/easel/workflows"
 )
 
+// userWithCredits creates a user with credits valid for the next hour.
+func userWithCredits(t *testing.T, s *store.Store, credits int) store.User {
+	t.Helper()
+	ctx := context.Background()
+	u, err := s.UpsertUser(ctx, uuid.NewString()+"@example.com", "reaper", "sub-"+uuid.NewString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Grant(ctx, store.GrantInput{UserID: u.ID, Amount: credits, Source: "test",
+		ValidFrom: time.Now().Add(-time.Hour), ValidUntil: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 func waitForever(ctx workflow.Context) error {
 	return workflow.Await(ctx, func() bool { return false })
 }
@@ -26,14 +41,7 @@ func TestReaperReleasesOnlyOrphanedHolds(t *testing.T) {
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	tc := testenv.Temporal(t, nil)
-	u, err := s.UpsertUser(ctx, uuid.NewString()+"@example.com", "reaper", "sub-"+uuid.NewString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Grant(ctx, store.GrantInput{UserID: u.ID, Amount: 100, Source: "test",
-		ValidFrom: time.Now().Add(-time.Hour), ValidUntil: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
+	u := userWithCredits(t, s, 100)
 	orphan, running, fresh := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	for _, id := range []string{orphan, running, fresh} {
 		if _, err := s.Hold(ctx, store.HoldInput{JobID: id, UserID: u.ID, Amount: 10}); err != nil {
@@ -78,14 +86,7 @@ func TestReaperReleasesHoldsOfClosedRunsAtOnce(t *testing.T) {
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	tc := testenv.Temporal(t, nil)
-	u, err := s.UpsertUser(ctx, uuid.NewString()+"@example.com", "reaper", "sub-"+uuid.NewString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Grant(ctx, store.GrantInput{UserID: u.ID, Amount: 100, Source: "test",
-		ValidFrom: time.Now().Add(-time.Hour), ValidUntil: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
+	u := userWithCredits(t, s, 100)
 	const queue = "reaper-test-closed"
 	w := worker.New(tc, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(endAtOnce, workflow.RegisterOptions{Name: "EndAtOnce"})

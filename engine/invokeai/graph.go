@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/easel/easel/engine"
+	"github.com/easel/easel/engine/invokeai/graphcheck"
 )
 
 // MaxSide bounds width and height: larger requests are mistakes that would
@@ -183,17 +184,7 @@ func (e *Engine) queries(family string) []modelQuery {
 type graph struct {
 	ID    string                    `json:"id"`
 	Nodes map[string]map[string]any `json:"nodes"`
-	Edges []edge                    `json:"edges"`
-}
-
-type edge struct {
-	Source      endpoint `json:"source"`
-	Destination endpoint `json:"destination"`
-}
-
-type endpoint struct {
-	NodeID string `json:"node_id"`
-	Field  string `json:"field"`
+	Edges []graphcheck.Edge         `json:"edges"`
 }
 
 func newGraph(id string) *graph {
@@ -213,7 +204,8 @@ func (g *graph) node(id, typ string, fields map[string]any) {
 
 // link connects an output field of one node to an input field of another.
 func (g *graph) link(from, fromField, to, toField string) {
-	g.Edges = append(g.Edges, edge{endpoint{from, fromField}, endpoint{to, toField}})
+	g.Edges = append(g.Edges, graphcheck.Edge{Source: graphcheck.Endpoint{NodeID: from, Field: fromField},
+		Destination: graphcheck.Endpoint{NodeID: to, Field: toField}})
 }
 
 // cfgOr returns the request's CFG scale, or def when it was left at zero.

@@ -65,7 +65,7 @@ func (e *Error) Error() string {
 // Inspect checks raw against the allowlist and lim, and summarizes what it
 // renders. A refusal is an *Error.
 func Inspect(raw []byte, lim Limits) (Summary, error) {
-	c := &checker{lim: lim, out: map[string][]edge{}, in: map[string][]edge{}}
+	c := &checker{lim: lim, out: map[string][]Edge{}, in: map[string][]Edge{}}
 	if !c.parse(raw) {
 		return Summary{}, c.err()
 	}
@@ -92,12 +92,15 @@ type node struct {
 	fields map[string]json.RawMessage
 }
 
-type edge struct {
-	Source      endpoint `json:"source"`
-	Destination endpoint `json:"destination"`
+// Edge connects one node's output field to another node's input field, as
+// InvokeAI's graph JSON spells it.
+type Edge struct {
+	Source      Endpoint `json:"source"`
+	Destination Endpoint `json:"destination"`
 }
 
-type endpoint struct {
+// Endpoint is one end of an Edge.
+type Endpoint struct {
 	NodeID string `json:"node_id"`
 	Field  string `json:"field"`
 }
@@ -106,7 +109,7 @@ type checker struct {
 	lim      Limits
 	nodes    map[string]*node
 	ids      []string // sorted, so that errors come in a stable order
-	out, in  map[string][]edge
+	out, in  map[string][]Edge
 	problems []FieldError
 }
 
@@ -146,7 +149,7 @@ func (c *checker) parse(raw []byte) bool {
 	}
 	sort.Strings(c.ids)
 	for i, raw := range g.Edges {
-		var e edge
+		var e Edge
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&e); err != nil || e.Source.NodeID == "" || e.Source.Field == "" ||
@@ -317,7 +320,7 @@ func (c *checker) checkEdges() {
 	}
 	for dst, edges := range c.in {
 		if _, ok := c.nodes[dst]; !ok {
-			c.add("graph.edges", "an edge from node %q ends at node %q, which is not in the graph", edges[0].Source.NodeID, dst)
+			c.add("graph.edges", "an Edge from node %q ends at node %q, which is not in the graph", edges[0].Source.NodeID, dst)
 		}
 	}
 }
