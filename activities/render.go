@@ -73,6 +73,7 @@ var errFailedOver = errors.New("the GPU worker is draining: render handed to ano
 // far, so the workflow can settle a partial batch.
 func (r *Render) Render(ctx context.Context, in RenderInput) (RenderResult, error) {
 	ctx = engine.WithJobID(ctx, in.JobID)
+	ctx = engine.WithAttempt(ctx, int(activity.GetInfo(ctx).Attempt))
 	ctx, stop := r.watchDrain(ctx)
 	defer stop()
 	att := resume(ctx)

@@ -39,7 +39,22 @@ var (
 	ErrDeviceBusy = errors.New("engine: not enough free GPU memory")
 )
 
-type jobIDKey struct{}
+type (
+	jobIDKey   struct{}
+	attemptKey struct{}
+)
+
+// WithAttempt tells the engine which attempt of the job a render is (1 for
+// the first), so a retry can reach what a lost attempt still renders.
+func WithAttempt(ctx context.Context, attempt int) context.Context {
+	return context.WithValue(ctx, attemptKey{}, attempt)
+}
+
+// Attempt returns the attempt WithAttempt stored in ctx, or 0.
+func Attempt(ctx context.Context) int {
+	n, _ := ctx.Value(attemptKey{}).(int)
+	return n
+}
 
 // WithJobID tells the engine which job a render belongs to, so an engine
 // with a queue of its own (InvokeAI) can tag the work with it and cancel

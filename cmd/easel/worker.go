@@ -209,6 +209,9 @@ func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlag
 		return err
 	}
 	reportModels(ctx, eng, log)
+	if err := listenRetries(ctx, eng); err != nil {
+		return err
+	}
 	drain := gpu.NewDrain(cfg.DrainTimeout, log)
 	render := gpuRender(d, g.tier, eng)
 	render.GPUs, render.Drain = host, drain
@@ -356,6 +359,19 @@ func newInvokeAI(cfg config.Config, d *deps) (engine.Engine, error) {
 		return per[0], nil
 	}
 	return per, nil
+}
+
+// listenRetries has the host's InvokeAI engines cancel the queue items of
+// jobs that other hosts retry: a lost attempt may still render here. One
+// engine of NewPerDevice reaches all the host's servers.
+func listenRetries(ctx context.Context, eng engine.Engine) error {
+	if per, ok := eng.(engine.PerDevice); ok {
+		eng = per[0]
+	}
+	if e, ok := eng.(*invokeai.Engine); ok {
+		return e.ListenRetries(ctx)
+	}
+	return nil
 }
 
 // reportModels logs, per InvokeAI server, which model each family renders

@@ -64,6 +64,7 @@ func (e *Engine) itemPath(id int, suffix string) string {
 // enqueue submits the graph as a one-run batch and returns its item id.
 func (e *Engine) enqueue(ctx context.Context, p *plan) (int, error) {
 	if p.jobID != "" {
+		e.announceRetry(ctx, p.jobID, attemptOf(ctx))
 		e.cancelLeftovers(ctx, p.jobID)
 	}
 	body := enqueueBody{Batch: batch{Graph: p.graph, Runs: 1, Origin: "easel", Destination: p.jobID}}
@@ -86,8 +87,8 @@ func (e *Engine) enqueue(ctx context.Context, p *plan) (int, error) {
 // a queue (a worker that crashed or lost its lease mid-render), so no GPU
 // keeps rendering images nobody will collect. The earlier attempt may have
 // run on another GPU of this host, so every server of the host is asked
-// (see NewPerDevice); servers of other hosts are out of reach, and their own
-// worker's exit or restart ends what they run.
+// (see NewPerDevice); other hosts hear of the retry through RetryChannel
+// (see ListenRetries).
 func (e *Engine) cancelLeftovers(ctx context.Context, jobID string) {
 	for _, api := range append([]*apiClient{e.api}, e.peers...) {
 		e.cancelLeftoversOn(ctx, api, jobID)

@@ -121,6 +121,8 @@ type Engine struct {
 	peers  []*apiClient
 	models *resolver
 	log    *slog.Logger
+	// renders is shared by the engines of a host (see ListenRetries).
+	renders *renders
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -137,7 +139,7 @@ func New(cfg Config) (*Engine, error) {
 		timeout: cfg.RequestTimeout}
 	res := &resolver{api: api, redis: cfg.Redis, scope: cfg.CacheScope, ttl: cfg.CacheTTL,
 		log: cfg.Logger, mem: map[string]memEntry{}}
-	return &Engine{cfg: cfg, api: api, models: res, log: cfg.Logger}, nil
+	return &Engine{cfg: cfg, api: api, models: res, log: cfg.Logger, renders: newRenders()}, nil
 }
 
 // NewPerDevice builds one engine per InvokeAI server of the host, in GPU
@@ -153,7 +155,9 @@ func NewPerDevice(cfgs []Config) (engine.PerDevice, error) {
 		engines = append(engines, e)
 	}
 	per := make(engine.PerDevice, 0, len(engines))
+	host := newRenders()
 	for i, e := range engines {
+		e.renders = host
 		for j, other := range engines {
 			if j != i {
 				e.peers = append(e.peers, other.api)
@@ -267,6 +271,9 @@ func (e *Engine) Render(ctx context.Context, req engine.Request, onProgress func
 	}
 	if err := validate(req); err != nil {
 		return engine.Image{}, err
+	}
+	if jobID := JobID(ctx); jobID != "" {
+		defer e.renders.begin(jobID, attemptOf(ctx))()
 	}
 	img, err := e.attempt(ctx, req, onProgress, false)
 	if errors.Is(err, errStaleModel) {
