@@ -382,14 +382,18 @@ func TestSubscriptionStartsOnSetupIntentWebhook(t *testing.T) {
 	// The first charge is declined: the checkout stays incomplete (not in
 	// effect) through dunning.
 	var sub api.SubscriptionView
+	// The state may show the attempt a moment before the failure is
+	// recorded for the billing team: wait for both.
+	var summary store.BillingSummary
 	waitFor(t, "dunning after a decline", func() bool {
 		sub, _ = s.subscription(t, token)
-		return sub.Status == store.SubIncomplete && sub.DunningAttempt == 1
+		summary, err = s.store.Billing(ctx, 10)
+		return sub.Status == store.SubIncomplete && sub.DunningAttempt == 1 && err == nil &&
+			len(summary.FailedPayments) > 0
 	})
 	if sub.DunningAttempt != 1 || sub.NextChargeAt == nil || s.available(t, u.ID) != 0 {
 		t.Fatalf("past-due subscription = %+v, balance %d", sub, s.available(t, u.ID))
 	}
-	summary, err := s.store.Billing(ctx, 10)
 	if err != nil || summary.PastDue != 0 || len(summary.FailedPayments) != 1 || summary.FailedPayments[0].Code != "insufficient_funds" {
 		t.Fatalf("billing summary = %+v, %v", summary, err)
 	}
