@@ -4,9 +4,8 @@ GO    ?= go
 BIN   := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)
 
-VERSITYGW_VERSION   := v1.8.0
-STRIPE_MOCK_VERSION := v0.203.0
-STATICCHECK_VERSION := v0.8.2
+# Tool versions, shared with the Go code that launches them.
+include internal/devstack/tools.env
 
 .PHONY: dev test bench lint build tools services clean
 
@@ -39,12 +38,12 @@ $(BIN)/versitygw:
 	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 # stripe-mock answers the Stripe API from its OpenAPI spec for the billing tests
-# (testenv.StripeMock); keep the version in step with testenv.StripeMockVersion.
+# (testenv.StripeMock).
 $(BIN)/stripe-mock:
 	GOBIN=$(BIN) $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
 
 services:
-	./scripts/services.sh
+	./internal/devstack/services.sh
 
 clean:
 	rm -rf bin .state

@@ -4,7 +4,7 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/easel/easel/balancecache"
+	"github.com/easel/easel/internal/balancecache"
 )
 
 // balanceChange marks the user's cached balance as changing before a ledger

@@ -12,9 +12,9 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/easel/easel/balancecache"
-	"github.com/easel/easel/notify"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/notify"
+	"github.com/easel/easel/internal/store"
 )
 
 // errNoStripe fails a charge on a worker without STRIPE_SECRET_KEY. It

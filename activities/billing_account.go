@@ -8,8 +8,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/easel/easel/notify"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/notify"
+	"github.com/easel/easel/internal/store"
 )
 
 // The activities here keep the database in step with a subscription

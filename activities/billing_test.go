@@ -16,16 +16,16 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/stripemock"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/devstack"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/testenv"
 )
 
 // stripeRecorder is the Stripe client's transport in these tests: it records
 // every request and can answer one itself, because stripe-mock never
 // declines or fails on its own. Its base is stripe-mock as is (a
 // PaymentIntent is always requires_payment_method) unless a test puts a
-// stripemock.Transport there to settle payments.
+// devstack.StripeTransport there to settle payments.
 type stripeRecorder struct {
 	base http.RoundTripper
 	mu   sync.Mutex
@@ -123,7 +123,7 @@ func appError(t *testing.T, err error) *temporal.ApplicationError {
 
 func TestChargeSucceeds(t *testing.T) {
 	b, rec := newStripeBilling(t)
-	rec.base = &stripemock.Transport{} // settles stripe-mock's payment intents
+	rec.base = &devstack.StripeTransport{} // settles stripe-mock's payment intents
 	in := chargeInput()
 	for range 2 { // a retried activity sends the same key again
 		res, err := runCharge(t, b, in)

@@ -10,10 +10,10 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/easel/easel/balancecache"
-	"github.com/easel/easel/notify"
-	"github.com/easel/easel/progress"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/notify"
+	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/store"
 )
 
 // Ledger holds the activities that move credits. They run on the control

@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/testenv"
 )
 
 // TestLedgerDataErrorIsFinal: a value Postgres refuses (a NUL in a prompt

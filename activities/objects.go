@@ -3,12 +3,12 @@ package activities
 import (
 	"context"
 
-	"github.com/easel/easel/storage"
+	"github.com/easel/easel/internal/objects"
 )
 
 // Objects holds the control plane's object-store activities.
 type Objects struct {
-	Store *storage.Store
+	Store *objects.Bucket
 }
 
 // DeleteImages removes the PNG and thumbnail of each named image. Missing
@@ -16,7 +16,7 @@ type Objects struct {
 func (o *Objects) DeleteImages(ctx context.Context, in DeleteImagesInput) error {
 	keys := make([]string, 0, 2*len(in.Names))
 	for _, n := range in.Names {
-		keys = append(keys, storage.ImageKey(in.UserID, n), storage.ThumbnailKey(in.UserID, n))
+		keys = append(keys, objects.ImageKey(in.UserID, n), objects.ThumbnailKey(in.UserID, n))
 	}
 	if len(keys) == 0 {
 		return nil

@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/easel/easel/balancecache"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/store"
 )
 
 // Reaper releases credit holds that outlived their generation workflow.

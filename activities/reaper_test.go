@@ -11,8 +11,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workflows"
 )
 

@@ -12,18 +12,18 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/easel/easel/engine"
-	"github.com/easel/easel/progress"
-	"github.com/easel/easel/storage"
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/thumbnail"
+	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/thumbnail"
 )
 
 // Render holds the GPU worker's render activity and its dependencies.
 type Render struct {
 	Tier     string // GPU tier this worker serves, for metrics
 	Engine   engine.Engine
-	Objects  *storage.Store
+	Objects  *objects.Bucket
 	Progress *progress.Hub
 	Log      *slog.Logger
 	// ProgressEvery throttles Redis progress events per job (default 200 ms).
@@ -196,8 +196,8 @@ func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *repo
 		return store.ImageRecord{}, secs, fmt.Errorf("render image %d: %w", i, err)
 	}
 	name := ImageName(in.JobID, i)
-	rec := store.ImageRecord{Name: name, Key: storage.ImageKey(in.UserID, name),
-		ThumbnailKey: storage.ThumbnailKey(in.UserID, name), Width: img.Width, Height: img.Height,
+	rec := store.ImageRecord{Name: name, Key: objects.ImageKey(in.UserID, name),
+		ThumbnailKey: objects.ThumbnailKey(in.UserID, name), Width: img.Width, Height: img.Height,
 		Bytes: int64(len(img.PNG)), Seed: req.Seed}
 	if err := r.store(ctx, rec, img.PNG); err != nil {
 		return store.ImageRecord{}, secs, err

@@ -14,11 +14,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/easel/easel/engine"
-	"github.com/easel/easel/engine/sim"
-	"github.com/easel/easel/gpu"
-	"github.com/easel/easel/storage"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/engine/sim"
+	"github.com/easel/easel/internal/gpu"
+	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/testenv"
 )
 
 // gateEngine renders with the sim engine, but each render first reports its
@@ -71,7 +71,7 @@ func renderInput(batch int) RenderInput {
 func newRender(t *testing.T, eng engine.Engine, withS3 bool) *Render {
 	r := &Render{Tier: "t4", Engine: eng, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), GPUs: gpu.Pseudo(1)}
 	if withS3 {
-		objects, err := storage.New(context.Background(), testenv.S3(t))
+		objects, err := objects.New(context.Background(), testenv.S3(t))
 		if err != nil {
 			t.Fatal(err)
 		}

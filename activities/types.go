@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // Application error types. They are stable: the API maps them to HTTP

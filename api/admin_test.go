@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // TestAdmin needs the server to register the admin routes

@@ -13,7 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // API key limits.

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 var apiKeyShape = regexp.MustCompile(`^esk_([a-z2-7]{8})_[A-Za-z0-9_-]{43}$`)

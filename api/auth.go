@@ -10,8 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/easel/easel/oidc"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/oidc"
+	"github.com/easel/easel/internal/store"
 )
 
 // Authenticator turns a bearer token into a user. Every authenticated route

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
 )
 

@@ -17,8 +17,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/oidc"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/oidc"
+	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
 )
 

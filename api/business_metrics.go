@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // BusinessCollector exports the business gauges (MRR, live subscriptions

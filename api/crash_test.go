@@ -15,9 +15,9 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/engine"
-	"github.com/easel/easel/engine/sim"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/engine/sim"
+	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
 )

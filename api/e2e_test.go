@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/oidc"
-	"github.com/easel/easel/progress"
-	"github.com/easel/easel/storage"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/oidc"
+	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/store"
 )
 
 type problemBody struct {
@@ -252,8 +252,8 @@ func testCancelRefunds(t *testing.T, s *stack) {
 	ctx := context.Background()
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		_, err := s.objects.Get(ctx, storage.ImageKey(u.ID, g.ID+"_0"))
-		if errors.Is(err, storage.ErrNotFound) {
+		_, err := s.objects.Get(ctx, objects.ImageKey(u.ID, g.ID+"_0"))
+		if errors.Is(err, objects.ErrNotFound) {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -13,9 +13,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/easel/easel/engine"
-	"github.com/easel/easel/pricing"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/pricing"
+	"github.com/easel/easel/internal/store"
 )
 
 var fuzzPlan = store.Plan{Name: "Pro", Slug: "pro", MaxResolution: 2048, MaxBatchSize: 8, MaxConcurrentJobs: 4}

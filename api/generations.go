@@ -19,8 +19,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/progress"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
 )
 

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/easel/easel/engine/invokeai/graphcheck"
-	"github.com/easel/easel/pricing"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/engine/invokeai/graphcheck"
+	"github.com/easel/easel/internal/pricing"
+	"github.com/easel/easel/internal/store"
 )
 
 // applyGraph makes a request with a raw InvokeAI graph describe what the

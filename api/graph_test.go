@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // sdGraph is an SD-1.5 text-to-image graph as InvokeAI's node editor

@@ -16,9 +16,9 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/oidc"
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/oidc"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/testenv"
 )
 
 // TestHostileInput sends what an attacker or a careless client would: NUL

@@ -25,8 +25,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
 )

@@ -6,7 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // problemBase prefixes every problem type, giving each a stable URI.

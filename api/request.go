@@ -15,10 +15,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/easel/easel/engine"
-	"github.com/easel/easel/gpu"
-	"github.com/easel/easel/pricing"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/gpu"
+	"github.com/easel/easel/internal/pricing"
+	"github.com/easel/easel/internal/store"
 )
 
 // GenerationRequest is the body of POST /v1/generations.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // routeScopes names the scope an API key needs for each route that changes

@@ -17,9 +17,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/progress"
-	"github.com/easel/easel/storage"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/store"
 )
 
 // Server holds the API's dependencies.
@@ -28,7 +28,7 @@ type Server struct {
 	Temporal   client.Client
 	Progress   *progress.Hub
 	Redis      *redis.Client
-	Objects    *storage.Store
+	Objects    *objects.Bucket
 	Auth       Authenticator
 	Log        *slog.Logger
 	Version    string

@@ -24,16 +24,16 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/balancecache"
-	"github.com/easel/easel/devtemporal"
-	"github.com/easel/easel/engine/sim"
-	"github.com/easel/easel/notify"
-	"github.com/easel/easel/oidc"
-	"github.com/easel/easel/progress"
-	"github.com/easel/easel/storage"
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/stripemock"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/devstack"
+	"github.com/easel/easel/internal/devstack/temporalserver"
+	"github.com/easel/easel/internal/engine/sim"
+	"github.com/easel/easel/internal/notify"
+	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/oidc"
+	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
 )
@@ -45,7 +45,7 @@ type stack struct {
 	t        testing.TB
 	store    *store.Store
 	hub      *progress.Hub
-	objects  *storage.Store
+	objects  *objects.Bucket
 	temporal client.Client
 	http     *httptest.Server
 	issuer   *oidc.DevIssuer
@@ -56,11 +56,11 @@ type stack struct {
 
 	control     worker.Worker
 	newControl  func() worker.Worker
-	temporalSrv *devtemporal.Server // with temporalFile: restartable
-	temporalOpt devtemporal.Options
+	temporalSrv *temporalserver.Server // with temporalFile: restartable
+	temporalOpt temporalserver.Options
 
 	// With billing: stripe-mock behind a transport that settles payments.
-	stripe        *stripemock.Transport
+	stripe        *devstack.StripeTransport
 	webhookSecret string
 }
 
@@ -99,11 +99,11 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	t.Cleanup(apiPool.Close)
 	apiStore := store.New(apiPool)
 	rdb := testenv.Redis(t)
-	objects, err := storage.New(ctx, testenv.S3(t))
+	objects, err := objects.New(ctx, testenv.S3(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	temporalOpt := devtemporal.Options{SearchAttributes: api.SearchAttributes}
+	temporalOpt := temporalserver.Options{SearchAttributes: api.SearchAttributes}
 	if opts.temporalFile {
 		temporalOpt.DatabaseFile = filepath.Join(t.TempDir(), "temporal.db")
 	}
@@ -121,7 +121,7 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	billing := &activities.Billing{Store: s.store, Log: log, Balances: balancecache.New(rdb),
 		Notices: notify.LogSender{Log: log}}
 	if opts.billing {
-		s.stripe = &stripemock.Transport{}
+		s.stripe = &devstack.StripeTransport{}
 		s.webhookSecret = "whsec_easel_test"
 		api := activities.NewStripeAPI(testenv.StripeMockKey, testenv.StripeMock(t),
 			&http.Client{Transport: s.stripe, Timeout: 10 * time.Second})
@@ -208,7 +208,7 @@ func (s *stack) restartTemporal() {
 	opt.Port, _ = strconv.Atoi(port)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := devtemporal.Start(ctx, opt)
+	srv, err := temporalserver.Start(ctx, opt)
 	if err != nil {
 		s.t.Fatalf("restart temporal: %v", err)
 	}

@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
 )
 

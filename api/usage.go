@@ -11,8 +11,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/easel/easel/balancecache"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/store"
 )
 
 // maxUsageSpan bounds a usage report, so one request cannot scan years of

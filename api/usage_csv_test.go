@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // TestUsageCSVRoundsComputeSeconds: a measured duration's float noise must

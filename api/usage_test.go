@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 type usageBody struct {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/easel/easel/pricing"
-	"github.com/easel/easel/progress"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/pricing"
+	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/store"
 )
 
 // GenerationView is a job as the API shows it.

@@ -12,7 +12,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
 )
 

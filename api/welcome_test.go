@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/easel/easel/oidc"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/oidc"
+	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
 )
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/easel/easel/autoscale"
-	"github.com/easel/easel/engine"
-	"github.com/easel/easel/gpu"
+	"github.com/easel/easel/internal/autoscale"
+	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/gpu"
 )
 
 // --- docker-compose.yml ---

@@ -18,7 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/easel/easel/config"
+	"github.com/easel/easel/internal/config"
 )
 
 // root is the repository root: the directory above this package.

@@ -22,10 +22,10 @@ var devOnlyDynamicConfig = map[string]bool{
 }
 
 // TestTemporalDynamicConfig: the self-hosted server gets every setting
-// devtemporal gives the embedded one (updates, fairness, dispatch latency),
+// internal/devstack/temporalserver gives the embedded one (updates, fairness, dispatch latency),
 // with the same values.
 func TestTemporalDynamicConfig(t *testing.T) {
-	path := filepath.Join(root(t), "devtemporal", "dynconfig.go")
+	path := filepath.Join(root(t), "internal", "devstack", "temporalserver", "dynconfig.go")
 	f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestTemporalDynamicConfig(t *testing.T) {
 		return false
 	})
 	if len(want) < 5 {
-		t.Fatalf("found %d settings in devtemporal.defaultDynamicConfig; the function changed shape", len(want))
+		t.Fatalf("found %d settings in temporalserver.defaultDynamicConfig; the function changed shape", len(want))
 	}
 	var got map[string][]struct {
 		Value       any            `yaml:"value"`
@@ -72,11 +72,11 @@ func TestTemporalDynamicConfig(t *testing.T) {
 		}
 		values, ok := got[key]
 		if !ok || len(values) == 0 {
-			t.Errorf("deploy/temporal/dynamicconfig.yaml lacks %s (devtemporal sets it to %s)", key, want[key])
+			t.Errorf("deploy/temporal/dynamicconfig.yaml lacks %s (the embedded server sets it to %s)", key, want[key])
 			continue
 		}
 		if v := fmt.Sprint(values[0].Value); v != want[key] {
-			t.Errorf("deploy/temporal/dynamicconfig.yaml: %s is %s, devtemporal sets %s", key, v, want[key])
+			t.Errorf("deploy/temporal/dynamicconfig.yaml: %s is %s, the embedded server sets %s", key, v, want[key])
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/easel/easel/autoscale"
+	"github.com/easel/easel/internal/autoscale"
 )
 
 // tfModule is one directory of .tf files: a module or a root.

@@ -18,7 +18,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workflows"
 )
 

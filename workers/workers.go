@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/gpu"
+	"github.com/easel/easel/internal/gpu"
 	"github.com/easel/easel/workflows"
 )
 

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // ControlQueue is the task queue of the control-plane worker: workflows and

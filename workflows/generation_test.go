@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 type harness struct {

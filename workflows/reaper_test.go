@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // The reaper sweeps once per interval, survives a failed sweep, and starts a

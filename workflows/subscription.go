@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/store"
 )
 
 // SubscriptionID is the workflow id of a subscription.

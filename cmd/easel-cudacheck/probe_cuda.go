@@ -9,7 +9,7 @@ import (
 
 	"gorgonia.org/cu"
 
-	"github.com/easel/easel/gpu"
+	"github.com/easel/easel/internal/gpu"
 )
 
 // probe visits every CUDA device: it retains the device's primary context,

@@ -5,7 +5,7 @@ package main
 import (
 	"errors"
 
-	"github.com/easel/easel/gpu"
+	"github.com/easel/easel/internal/gpu"
 )
 
 func probe() (gpu.CUDACheckReport, error) {

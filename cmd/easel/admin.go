@@ -10,9 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
-	"github.com/easel/easel/balancecache"
-	"github.com/easel/easel/config"
-	"github.com/easel/easel/store"
+	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/config"
+	"github.com/easel/easel/internal/store"
 )
 
 // adminCommand holds the operator's administration commands. They write the

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/testenv"
 )
 
 // TestAdminDefaultsToDevDatabase runs `easel admin promote` with no

@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/config"
-	"github.com/easel/easel/oidc"
-	"github.com/easel/easel/storage"
+	"github.com/easel/easel/internal/config"
+	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/oidc"
 )
 
 type loggerT = *slog.Logger
@@ -103,7 +103,7 @@ func newAPI(d *deps, cfg config.Config, auth api.Authenticator) (*api.Server, er
 		Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis),
 		StripeWebhookSecret: cfg.StripeWebhookSecret, TrialDays: cfg.TrialDays, Billing: stripeClient(d, cfg)}
 	if cfg.CloudFrontDomain != "" {
-		cf, err := storage.NewCloudFrontURLs(cfg.CloudFrontDomain, cfg.CloudFrontKeyID, cfg.CloudFrontPrivateKey)
+		cf, err := objects.NewCloudFrontURLs(cfg.CloudFrontDomain, cfg.CloudFrontKeyID, cfg.CloudFrontPrivateKey)
 		if err != nil {
 			return nil, fmt.Errorf("CLOUDFRONT_*: %w", err)
 		}

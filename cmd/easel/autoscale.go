@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/easel/easel/autoscale"
-	"github.com/easel/easel/config"
+	"github.com/easel/easel/internal/autoscale"
+	"github.com/easel/easel/internal/config"
 )
 
 // autoscaleCommand groups the GPU autoscaling tools.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/config"
+	"github.com/easel/easel/internal/config"
 )
 
 // stripeClient is the API's Stripe access (customers, setup intents, saved

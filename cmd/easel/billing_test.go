@@ -12,10 +12,10 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/devtemporal"
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/stripemock"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/devstack"
+	"github.com/easel/easel/internal/devstack/temporalserver"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
 )
@@ -32,7 +32,7 @@ func TestBillingRenewTwiceChargesOnce(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	st := store.New(pool)
-	srv, err := devtemporal.Start(ctx, devtemporal.Options{SearchAttributes: workflows.SearchAttributes})
+	srv, err := temporalserver.Start(ctx, temporalserver.Options{SearchAttributes: workflows.SearchAttributes})
 	if err != nil {
 		testenv.Unavailable(t, "embedded temporal: %v", err)
 	}
@@ -42,7 +42,7 @@ func TestBillingRenewTwiceChargesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	stripe := &stripemock.Transport{}
+	stripe := &devstack.StripeTransport{}
 	billing := &activities.Billing{Store: st, Stripe: activities.NewStripeAPI(testenv.StripeMockKey, testenv.StripeMock(t),
 		&http.Client{Transport: stripe, Timeout: 10 * time.Second})}
 	w := workers.Control(tc, &activities.Ledger{Store: st}, &activities.Objects{}, billing, worker.Options{})

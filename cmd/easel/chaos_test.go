@@ -20,9 +20,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/locals3"
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/devstack"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workflows"
 )
 
@@ -51,7 +51,7 @@ func TestChaosKillDevProcess(t *testing.T) {
 		t.Skip("chaos test: builds easel and kills and restarts `easel dev` several times")
 	}
 	root := testenv.RepoRoot(t)
-	if _, err := locals3.FindBinary(root); err != nil {
+	if _, err := devstack.FindVersityGW(root); err != nil {
 		testenv.Unavailable(t, "%v", err)
 	}
 	dbURL, redisURL := testenv.PostgresURL(t), testenv.RedisURL(t)

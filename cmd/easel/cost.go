@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/easel/easel/costmodel"
+	"github.com/easel/easel/internal/costmodel"
 )
 
 type costOptions struct {

@@ -13,11 +13,11 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
-	"github.com/easel/easel/config"
-	"github.com/easel/easel/progress"
-	"github.com/easel/easel/storage"
-	"github.com/easel/easel/store"
-	"github.com/easel/easel/temporalprom"
+	"github.com/easel/easel/internal/config"
+	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/temporalprom"
 )
 
 // deps are the connections a subcommand opened; close releases them.
@@ -27,7 +27,7 @@ type deps struct {
 	apiStore *store.Store // the API's, under row-level security
 	redis    *redis.Client
 	progress *progress.Hub
-	objects  *storage.Store
+	objects  *objects.Bucket
 	temporal client.Client
 	// stripeHTTP, when set, is the Stripe client's HTTP client (easel dev
 	// uses it to make stripe-mock's payments succeed).
@@ -115,12 +115,12 @@ func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) 
 		d.progress = progress.NewHub(d.redis)
 	}
 	if needs.S3 {
-		objects, err := storage.New(ctx, storage.Config{Bucket: cfg.S3Bucket, Region: cfg.AWSRegion,
+		bucket, err := objects.New(ctx, objects.Config{Bucket: cfg.S3Bucket, Region: cfg.AWSRegion,
 			Endpoint: cfg.S3Endpoint, PathStyle: cfg.S3PathStyle})
 		if err != nil {
 			return err
 		}
-		d.objects = objects
+		d.objects = bucket
 	}
 	if needs.Temporal {
 		var c client.Client

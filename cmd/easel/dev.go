@@ -15,16 +15,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/autoscale"
-	"github.com/easel/easel/balancecache"
-	"github.com/easel/easel/config"
-	"github.com/easel/easel/devtemporal"
-	"github.com/easel/easel/engine/sim"
-	"github.com/easel/easel/locals3"
-	"github.com/easel/easel/oidc"
+	"github.com/easel/easel/internal/autoscale"
+	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/config"
+	"github.com/easel/easel/internal/devstack"
+	"github.com/easel/easel/internal/devstack/temporalserver"
+	"github.com/easel/easel/internal/engine/sim"
+	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/oidc"
+	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/schema"
-	"github.com/easel/easel/storage"
-	"github.com/easel/easel/store"
 	"github.com/easel/easel/workflows"
 )
 
@@ -116,7 +116,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err := startDevS3(ctx, d, o, cfg); err != nil {
 		return err
 	}
-	if err := startDevStripe(d, &cfg, o.stateDir, log); err != nil {
+	if err := startDevStripe(ctx, d, &cfg, o.stateDir, log); err != nil {
 		return err
 	}
 	temporalSrv, err := startDevTemporal(ctx, d, o, cfg, log)
@@ -203,35 +203,35 @@ func ensureDatabase(ctx context.Context, dbURL string) error {
 
 func startDevS3(ctx context.Context, d *deps, o devOptions, cfg config.Config) error {
 	root, _ := os.Getwd()
-	bin, err := locals3.FindBinary(root)
+	bin, err := devstack.FindVersityGW(root)
 	if err != nil {
 		return err
 	}
-	srv, err := locals3.Start(ctx, locals3.Options{Binary: bin, Dir: filepath.Join(o.stateDir, "s3"), Addr: o.s3Addr,
+	srv, err := devstack.StartS3(ctx, devstack.S3Options{Binary: bin, Dir: filepath.Join(o.stateDir, "s3"), Addr: o.s3Addr,
 		AccessKey: devS3Key, SecretKey: devS3Secret, LogPath: filepath.Join(o.stateDir, "versitygw.log")})
 	if err != nil {
 		return err
 	}
 	d.closers = append(d.closers, srv.Stop)
-	objects, err := storage.New(ctx, storage.Config{Bucket: cfg.S3Bucket, Region: cfg.AWSRegion, Endpoint: srv.Endpoint(),
+	bucket, err := objects.New(ctx, objects.Config{Bucket: cfg.S3Bucket, Region: cfg.AWSRegion, Endpoint: srv.Endpoint(),
 		PathStyle: true, AccessKeyID: devS3Key, SecretAccessKey: devS3Secret})
 	if err != nil {
 		return err
 	}
-	if err := objects.EnsureBucket(ctx); err != nil {
+	if err := bucket.EnsureBucket(ctx); err != nil {
 		return err
 	}
-	d.objects = objects
+	d.objects = bucket
 	return nil
 }
 
-func startDevTemporal(ctx context.Context, d *deps, o devOptions, cfg config.Config, log *slog.Logger) (*devtemporal.Server, error) {
+func startDevTemporal(ctx context.Context, d *deps, o devOptions, cfg config.Config, log *slog.Logger) (*temporalserver.Server, error) {
 	dbFile, err := filepath.Abs(filepath.Join(o.stateDir, "temporal.db"))
 	if err != nil {
 		return nil, err
 	}
 	log.Info("starting embedded Temporal", "db", dbFile)
-	srv, err := devtemporal.Start(ctx, devtemporal.Options{Namespace: cfg.TemporalNamespace, DatabaseFile: dbFile,
+	srv, err := temporalserver.Start(ctx, temporalserver.Options{Namespace: cfg.TemporalNamespace, DatabaseFile: dbFile,
 		Port: o.temporalPort, UIPort: o.uiPort, SearchAttributes: api.SearchAttributes})
 	if err != nil {
 		return nil, fmt.Errorf("start embedded temporal: %w", err)
@@ -309,7 +309,7 @@ func startDevTier(ctx context.Context, d *deps, pool *autoscale.LocalPool, tier 
 	return err
 }
 
-func printBanner(o devOptions, cfg config.Config, t *devtemporal.Server, token string) {
+func printBanner(o devOptions, cfg config.Config, t *temporalserver.Server, token string) {
 	api := "http://" + o.httpAddr
 	fmt.Printf(`
 Easel is running.

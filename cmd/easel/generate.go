@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/easel/easel/apiclient"
+	"github.com/easel/easel/internal/apiclient"
 )
 
 func generateCommand() *cobra.Command {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/easel/easel/config"
+	"github.com/easel/easel/internal/config"
 	"github.com/easel/easel/schema"
 )
 

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/config"
-	"github.com/easel/easel/devtemporal"
-	"github.com/easel/easel/oidc"
-	"github.com/easel/easel/testenv"
+	"github.com/easel/easel/internal/config"
+	"github.com/easel/easel/internal/devstack/temporalserver"
+	"github.com/easel/easel/internal/oidc"
+	"github.com/easel/easel/internal/testenv"
 )
 
 // freeAddr returns a loopback address nothing listens on (yet).
@@ -127,7 +127,7 @@ func TestAPIWaitsForPostgresAndKeys(t *testing.T) {
 	pgAddr := freeAddr(t)
 	realPG := dbURL.Host
 	dbURL.Host = pgAddr
-	temporal, err := devtemporal.Start(t.Context(), devtemporal.Options{SearchAttributes: api.SearchAttributes})
+	temporal, err := temporalserver.Start(t.Context(), temporalserver.Options{SearchAttributes: api.SearchAttributes})
 	if err != nil {
 		testenv.Unavailable(t, "embedded temporal: %v", err)
 	}
@@ -220,7 +220,7 @@ func TestControlWorkerWaitsForTemporal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := devtemporal.Start(t.Context(), devtemporal.Options{Port: port, SearchAttributes: api.SearchAttributes})
+	srv, err := temporalserver.Start(t.Context(), temporalserver.Options{Port: port, SearchAttributes: api.SearchAttributes})
 	if err != nil {
 		testenv.Unavailable(t, "embedded temporal: %v", err)
 	}

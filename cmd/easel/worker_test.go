@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/easel/easel/config"
+	"github.com/easel/easel/internal/config"
 )
 
 // The model names and the multi-user credentials reach every server's

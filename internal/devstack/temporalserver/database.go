@@ -1,0 +1,58 @@
+package temporalserver
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/schema/sqlite"
+)
+
+// prepareDatabase makes the SQLite store ready before the server opens it:
+// schema for a new file, and the namespace with its search attributes.
+// In-memory databases get their schema from the SQLite plugin itself.
+func prepareDatabase(sqlCfg *config.SQL, cfg Options) error {
+	if cfg.DatabaseFile != "" {
+		if err := ensureSchema(sqlCfg, cfg.DatabaseFile); err != nil {
+			return err
+		}
+	}
+	return ensureNamespace(sqlCfg, cfg)
+}
+
+// ensureSchema creates the tables only for a new file, so restarting
+// `easel dev` on the same file keeps its workflows.
+func ensureSchema(sqlCfg *config.SQL, file string) error {
+	_, err := os.Stat(file)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("stat database file: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return fmt.Errorf("create database directory: %w", err)
+	}
+	if err := sqlite.SetupSchema(sqlCfg); err != nil {
+		return fmt.Errorf("set up sqlite schema: %w", err)
+	}
+	return nil
+}
+
+// ensureNamespace registers the namespace directly in the database, which is
+// much faster than registering through a running server. It is a no-op for
+// an existing namespace; attributes missing from one are added through the
+// operator API once the server runs.
+func ensureNamespace(sqlCfg *config.SQL, cfg Options) error {
+	ns, err := sqlite.NewNamespaceConfig(clusterName, cfg.Namespace, false, cfg.SearchAttributes)
+	if err != nil {
+		return fmt.Errorf("namespace config: %w", err)
+	}
+	if err := sqlite.CreateNamespaces(sqlCfg, ns); err != nil {
+		return fmt.Errorf("create namespace %q: %w", cfg.Namespace, err)
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+// Package sim provides a CPU image engine that stands in for a GPU in
+// development and tests. It renders a deterministic procedural picture from
+// the request and spends a configurable time per step, so workflows, progress
+// reporting and cancellation behave as they would against a real engine.
+package sim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/png"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/easel/easel/internal/engine"
+)
+
+// MaxSide is the largest width or height the engine accepts; real engines
+// run out of GPU memory well before this, so larger requests are mistakes.
+const MaxSide = 4096
+
+// Config tunes the simulated engine.
+type Config struct {
+	// StepDelay is the time spent per denoising step, standing in for GPU
+	// work. Zero renders as fast as the CPU allows.
+	StepDelay time.Duration
+}
+
+// Engine is the simulated engine. It is safe for concurrent use.
+type Engine struct {
+	cfg Config
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New returns a simulated engine.
+func New(cfg Config) *Engine {
+	return &Engine{cfg: cfg}
+}
+
+// Name identifies the engine in logs and metrics.
+func (e *Engine) Name() string { return "sim" }
+
+// Render waits StepDelay for each of req.Steps steps, reporting progress after
+// each one (Step runs from 1 to TotalSteps), then paints and encodes the
+// picture. The same request always yields byte-identical PNG output.
+func (e *Engine) Render(ctx context.Context, req engine.Request, onProgress func(engine.Progress)) (engine.Image, error) {
+	if err := Validate(req); err != nil {
+		return engine.Image{}, err
+	}
+	if err := e.runSteps(ctx, req.Steps, onProgress); err != nil {
+		return engine.Image{}, fmt.Errorf("sim render: %w", err)
+	}
+	data, err := encode(paint(req))
+	if err != nil {
+		return engine.Image{}, fmt.Errorf("sim render: encode png: %w", err)
+	}
+	return engine.Image{PNG: data, Width: req.Width, Height: req.Height}, nil
+}
+
+// Validate reports, wrapping engine.ErrInvalidRequest, why req can never be
+// rendered.
+func Validate(req engine.Request) error {
+	switch {
+	case !slices.Contains(engine.Models, req.Model):
+		return fmt.Errorf("%w: unknown model %q", engine.ErrInvalidRequest, req.Model)
+	case req.Width <= 0 || req.Width > MaxSide:
+		return fmt.Errorf("%w: width %d outside 1..%d", engine.ErrInvalidRequest, req.Width, MaxSide)
+	case req.Height <= 0 || req.Height > MaxSide:
+		return fmt.Errorf("%w: height %d outside 1..%d", engine.ErrInvalidRequest, req.Height, MaxSide)
+	case req.Steps <= 0:
+		return fmt.Errorf("%w: steps %d must be positive", engine.ErrInvalidRequest, req.Steps)
+	}
+	return nil
+}
+
+// runSteps simulates the denoising loop. It reuses one timer rather than
+// calling time.After per step so long renders do not churn timers.
+func (e *Engine) runSteps(ctx context.Context, steps int, onProgress func(engine.Progress)) error {
+	var timer *time.Timer
+	if e.cfg.StepDelay > 0 {
+		timer = time.NewTimer(e.cfg.StepDelay)
+		defer timer.Stop()
+	}
+	for i := 1; i <= steps; i++ {
+		if err := wait(ctx, timer, e.cfg.StepDelay, i > 1); err != nil {
+			return fmt.Errorf("step %d of %d: %w", i, steps, err)
+		}
+		if onProgress != nil {
+			onProgress(engine.Progress{Step: i, TotalSteps: steps})
+		}
+	}
+	return nil
+}
+
+// wait blocks for one step. A nil timer means no delay, but cancellation is
+// still checked so a zero-delay engine honours ctx like a real one.
+func wait(ctx context.Context, timer *time.Timer, d time.Duration, reset bool) error {
+	if timer == nil {
+		return ctx.Err()
+	}
+	if reset {
+		timer.Reset(d)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// pngEncoder is shared by all renders: BestSpeed because the pictures are
+// synthetic and encode time dominates a zero-delay render, and a buffer pool
+// so concurrent renders do not each allocate the encoder's scratch space.
+var pngEncoder = png.Encoder{
+	CompressionLevel: png.BestSpeed,
+	BufferPool:       &encoderPool{},
+}
+
+type encoderPool struct{ p sync.Pool }
+
+func (p *encoderPool) Get() *png.EncoderBuffer {
+	b, _ := p.p.Get().(*png.EncoderBuffer)
+	return b
+}
+
+func (p *encoderPool) Put(b *png.EncoderBuffer) { p.p.Put(b) }
+
+// outPool holds output buffers; the encoded bytes are copied out so callers
+// own their slice while the grown buffer is reused.
+var outPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func encode(img *canvas) ([]byte, error) {
+	defer img.release()
+	buf := outPool.Get().(*bytes.Buffer)
+	defer outPool.Put(buf)
+	buf.Reset()
+	if err := pngEncoder.Encode(buf, img.Paletted); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(buf.Bytes()), nil
+}

@@ -1,0 +1,73 @@
+package objects
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// MaxPresignTTL is the longest validity SigV4 allows for a presigned URL.
+const MaxPresignTTL = 7 * 24 * time.Hour
+
+// deleteBatch is the most keys S3 accepts in one DeleteObjects call.
+const deleteBatch = 1000
+
+// Put stores body under key, replacing any existing object.
+func (s *Bucket) Put(ctx context.Context, key string, body []byte, contentType string) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(key),
+		// A bytes.Reader is seekable, so the SDK can checksum and retry it.
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   aws.String(contentType),
+	})
+	if err != nil {
+		return fmt.Errorf("objects: put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Get returns the object stored under key, or an error wrapping ErrNotFound
+// when there is none.
+func (s *Bucket) Get(ctx context.Context, key string) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(key),
+	})
+	if err != nil {
+		if errors.As(err, new(*types.NoSuchKey)) {
+			return nil, fmt.Errorf("objects: get %s: %w", key, ErrNotFound)
+		}
+		return nil, fmt.Errorf("objects: get %s: %w", key, err)
+	}
+	defer out.Body.Close()
+	buf := bytes.NewBuffer(make([]byte, 0, aws.ToInt64(out.ContentLength)))
+	if _, err := io.Copy(buf, out.Body); err != nil {
+		return nil, fmt.Errorf("objects: read %s: %w", key, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// PresignGet returns a URL that lets anyone holding it download key for ttl.
+// It is computed locally and does not check that the object exists.
+func (s *Bucket) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	if ttl <= 0 || ttl > MaxPresignTTL {
+		return "", fmt.Errorf("objects: presign %s: ttl %v outside (0, %v]", key, ttl, MaxPresignTTL)
+	}
+	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(key),
+	}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("objects: presign %s: %w", key, err)
+	}
+	return req.URL, nil
+}

@@ -1,0 +1,137 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/testenv"
+)
+
+// A refund claws back only what is unspent and not held by running jobs,
+// once, and records it in the transaction log.
+func TestRefundClawsBackUnspentOnce(t *testing.T) {
+	ctx := context.Background()
+	s := store.New(testenv.Postgres(t))
+	u := newUser(t, s)
+	start := time.Now().Add(-time.Minute)
+	sub := uuid.NewString()
+	if _, err := s.GrantPeriod(ctx, store.PeriodGrant{SubscriptionID: sub, UserID: u.ID, PlanSlug: "pro", Credits: 100,
+		PeriodStart: start, PeriodEnd: start.Add(time.Hour), PaymentIntentID: "pi_refund", AmountCents: 2999}); err != nil {
+		t.Fatal(err)
+	}
+	// 30 spent, 50 held by a running job: 20 can be taken back.
+	spent, held := uuid.NewString(), uuid.NewString()
+	for _, h := range []struct {
+		id     string
+		amount int
+	}{{spent, 30}, {held, 50}} {
+		if _, err := s.Hold(ctx, store.HoldInput{JobID: h.id, UserID: u.ID, Amount: h.amount, TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Settle(ctx, spent, 30); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.RefundPayment(ctx, "pi_refund")
+	if err != nil || !r.First || r.ClawedBack != 20 || r.UserID != u.ID {
+		t.Fatalf("refund = %+v, %v", r, err)
+	}
+	again, err := s.RefundPayment(ctx, "pi_refund")
+	if err != nil || again.First || again.ClawedBack != 0 {
+		t.Fatalf("second refund = %+v, %v", again, err)
+	}
+	b, err := s.Balance(ctx, u.ID)
+	if err != nil || b.Available != 0 || b.Held != 50 {
+		t.Fatalf("balance after refund = %+v, %v", b, err)
+	}
+	// The held job still settles in full.
+	if _, err := s.Settle(ctx, held, 50); err != nil {
+		t.Fatalf("settle after refund: %v", err)
+	}
+	if _, err := s.RefundPayment(ctx, "pi_unknown"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown payment: %v", err)
+	}
+}
+
+// One subscription in effect per user; a fallback ends the paid one and
+// opens a free one, once. A checkout lives beside the free subscription
+// until it is activated, which ends the free one in the same transaction.
+func TestSubscriptionFallback(t *testing.T) {
+	ctx := context.Background()
+	s := store.New(testenv.Postgres(t))
+	u := newUser(t, s)
+	now := time.Now().UTC()
+	paid, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "pro", CustomerID: "cus_1",
+		Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
+		Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}); !errors.Is(err, store.ErrLiveSubscription) {
+		t.Fatalf("second subscription in effect: %v", err)
+	}
+	free, err := s.FallbackSubscription(ctx, paid.ID, "downgraded", store.FreePlan, now, now.AddDate(0, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.FallbackSubscription(ctx, paid.ID, "downgraded", store.FreePlan, now, now.AddDate(0, 1, 0))
+	if err != nil || again != free {
+		t.Fatalf("second fallback = %s, %v; want %s", again, err, free)
+	}
+	live, err := s.LiveSubscription(ctx, u.ID)
+	if err != nil || live.ID != free || live.Plan != store.FreePlan {
+		t.Fatalf("live = %+v, %v", live, err)
+	}
+	// The ended row is final: a late sync from its workflow changes nothing.
+	if err := s.SyncSubscription(ctx, store.SubscriptionSync{ID: paid.ID, Plan: "pro", Status: store.SubActive,
+		PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	ended, err := s.GetSubscription(ctx, paid.ID)
+	if err != nil || ended.Status != "downgraded" || ended.EndedAt == nil {
+		t.Fatalf("ended = %+v, %v", ended, err)
+	}
+	// A checkout opens beside the free subscription, which stays in effect;
+	// a second open checkout is refused.
+	checkout := store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
+		Status: store.SubIncomplete, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}
+	co, err := s.CreateSubscription(ctx, checkout)
+	if err != nil || co.Status != store.SubIncomplete {
+		t.Fatalf("checkout = %+v, %v", co, err)
+	}
+	if _, err := s.CreateSubscription(ctx, checkout); !errors.Is(err, store.ErrLiveSubscription) {
+		t.Fatalf("second checkout: %v", err)
+	}
+	if p, err := s.UserPlan(ctx, u.ID); err != nil || p.Slug != store.FreePlan {
+		t.Fatalf("plan with a checkout open = %+v, %v", p, err)
+	}
+	if open, err := s.Checkout(ctx, u.ID); err != nil || open.ID != co.ID {
+		t.Fatalf("open checkout = %+v, %v", open, err)
+	}
+	// Activation ends the free subscription, once.
+	gone, err := s.ActivateSubscription(ctx, co.ID, store.SubActive)
+	if err != nil || len(gone) != 1 || gone[0] != free {
+		t.Fatalf("activate = %v, %v; want free %s ended", gone, err, free)
+	}
+	if gone, err := s.ActivateSubscription(ctx, co.ID, store.SubActive); err != nil || len(gone) != 0 {
+		t.Fatalf("activate again = %v, %v", gone, err)
+	}
+	if old, err := s.GetSubscription(ctx, free); err != nil || old.Status != store.SubCanceled || old.EndedAt == nil {
+		t.Fatalf("replaced free subscription = %+v, %v", old, err)
+	}
+	if p, err := s.UserPlan(ctx, u.ID); err != nil || p.Slug != "basic" {
+		t.Fatalf("plan after activation = %+v, %v", p, err)
+	}
+	// An abandoned checkout ends; ending it again changes nothing.
+	if _, err := s.EndCheckout(ctx, co.ID, store.SubCanceled); err != nil {
+		t.Fatal(err)
+	}
+	if now, err := s.GetSubscription(ctx, co.ID); err != nil || now.Status != store.SubActive {
+		t.Fatalf("ending an active subscription as a checkout changed it: %+v, %v", now, err)
+	}
+}
