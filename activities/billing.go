@@ -21,11 +21,11 @@ import (
 // retries: a worker with Stripe configured (after a deploy) picks it up.
 var errNoStripe = errors.New("stripe is not configured on this worker (STRIPE_SECRET_KEY)")
 
-// ErrStripeInvalidRequest is a charge or customer request Stripe refused as
+// TypeStripeInvalidRequest is a charge or customer request Stripe refused as
 // malformed (bad parameters, unknown customer, revoked key, an idempotency
 // key reused with other parameters). Retrying sends the same request, so it
 // is never retried; it needs a person.
-const ErrStripeInvalidRequest = "StripeInvalidRequest"
+const TypeStripeInvalidRequest = "StripeInvalidRequest"
 
 // Decline codes Billing sets itself, when Stripe gave no card error but the
 // customer still has to act before a charge can succeed.
@@ -72,7 +72,7 @@ func (b *Billing) Charge(ctx context.Context, in ChargeInput) (ChargeResult, err
 		return ChargeResult{}, errNoStripe
 	}
 	if err := in.validate(); err != nil {
-		return ChargeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err)
+		return ChargeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), TypeInvalidRequest, err)
 	}
 	pm := in.PaymentMethodID
 	if pm == "" {
@@ -82,7 +82,7 @@ func (b *Billing) Charge(ctx context.Context, in ChargeInput) (ChargeResult, err
 		}
 		if pm == "" {
 			msg := fmt.Sprintf("customer %s has no default payment method", in.CustomerID)
-			return ChargeResult{}, temporal.NewNonRetryableApplicationError(msg, ErrCardDeclined, nil,
+			return ChargeResult{}, temporal.NewNonRetryableApplicationError(msg, TypeCardDeclined, nil,
 				DeclineDetails{Code: DeclineNoPaymentMethod, Message: msg})
 		}
 	}
@@ -173,12 +173,12 @@ func chargeOutcome(pi *stripe.PaymentIntent) (ChargeResult, error) {
 			d.Code, d.Message = declineCode(e), e.Msg
 		}
 		return ChargeResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("charge %s: %s", pi.ID, d.Message), ErrCardDeclined, nil, d)
+			fmt.Sprintf("charge %s: %s", pi.ID, d.Message), TypeCardDeclined, nil, d)
 	}
 	// requires_capture cannot happen with automatic capture; retrying will
 	// not change it, so stop and let a person look.
 	msg := fmt.Sprintf("payment intent %s in unexpected status %q", pi.ID, pi.Status)
-	return ChargeResult{}, temporal.NewNonRetryableApplicationError(msg, ErrStripeInvalidRequest, nil)
+	return ChargeResult{}, temporal.NewNonRetryableApplicationError(msg, TypeStripeInvalidRequest, nil)
 }
 
 // classifyStripeError decides whether a failed Stripe call is retried.
@@ -203,10 +203,10 @@ func classifyStripeError(op string, err error) error {
 			d.PaymentIntentID = se.PaymentIntent.ID
 		}
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: card declined: %s", op, se.Msg),
-			ErrCardDeclined, err, d)
+			TypeCardDeclined, err, d)
 	}
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: stripe %s: %s", op, se.Type, se.Msg),
-		ErrStripeInvalidRequest, err)
+		TypeStripeInvalidRequest, err)
 }
 
 // declineCode is the most specific reason Stripe gave: the issuer's decline
@@ -238,7 +238,7 @@ type CreateCustomerResult struct {
 func (b *Billing) CreateCustomer(ctx context.Context, in CreateCustomerInput) (CreateCustomerResult, error) {
 	if in.UserID == "" {
 		err := errors.New("create customer: user id is required")
-		return CreateCustomerResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err)
+		return CreateCustomerResult{}, temporal.NewNonRetryableApplicationError(err.Error(), TypeInvalidRequest, err)
 	}
 	cp := &stripe.CustomerParams{}
 	if in.Email != "" {
@@ -277,7 +277,7 @@ func (b *Billing) GrantPeriod(ctx context.Context, in GrantPeriodInput) (GrantPe
 	end()
 	if errors.Is(err, store.ErrInvalidPeriod) || errors.Is(err, store.ErrNotFound) {
 		// The same input will fail the same way: do not retry.
-		return GrantPeriodResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err)
+		return GrantPeriodResult{}, temporal.NewNonRetryableApplicationError(err.Error(), TypeInvalidRequest, err)
 	}
 	if err != nil {
 		return GrantPeriodResult{}, err
@@ -315,7 +315,7 @@ type ActivateInput struct {
 func (b *Billing) Activate(ctx context.Context, in ActivateInput) ([]string, error) {
 	ended, err := b.Store.ActivateSubscription(ctx, in.SubscriptionID, in.Status)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), TypeInvalidRequest, err)
 	}
 	return ended, err
 }

@@ -21,7 +21,7 @@ func (b *Billing) SyncSubscription(ctx context.Context, in store.SubscriptionSyn
 	err := b.Store.SyncSubscription(ctx, in)
 	if errors.Is(err, store.ErrNotFound) {
 		// The row or the plan is gone: retrying cannot bring it back.
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err)
+		return temporal.NewNonRetryableApplicationError(err.Error(), TypeInvalidRequest, err)
 	}
 	return err
 }
@@ -106,7 +106,7 @@ func (b *Billing) Notify(ctx context.Context, in NoticeInput) error {
 
 func nonRetryableIfMissing(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err)
+		return temporal.NewNonRetryableApplicationError(err.Error(), TypeInvalidRequest, err)
 	}
 	return err
 }

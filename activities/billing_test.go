@@ -165,7 +165,7 @@ func TestChargeWithoutPaymentMethodDeclines(t *testing.T) {
 	_, err := runCharge(t, b, in)
 	ae := appError(t, err)
 	var d DeclineDetails
-	if ae.Type() != ErrCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil || d.Code != DeclineNoPaymentMethod {
+	if ae.Type() != TypeCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil || d.Code != DeclineNoPaymentMethod {
 		t.Fatalf("error = %v (details %+v)", err, d)
 	}
 	if n := len(rec.requests(http.MethodPost, "/v1/payment_intents")); n != 0 {
@@ -180,7 +180,7 @@ func TestChargeRequiresPaymentMethodIsDecline(t *testing.T) {
 	_, err := runCharge(t, b, chargeInput())
 	ae := appError(t, err)
 	var d DeclineDetails
-	if ae.Type() != ErrCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil ||
+	if ae.Type() != TypeCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil ||
 		d.Code != "requires_payment_method" || !strings.HasPrefix(d.PaymentIntentID, "pi_") {
 		t.Fatalf("error = %v (details %+v)", err, d)
 	}
@@ -193,7 +193,7 @@ func TestChargeInvalidRequestFromStripeMock(t *testing.T) {
 	in := chargeInput()
 	in.CustomerID, in.PaymentMethodID = "cus bad/id", ""
 	_, err := runCharge(t, b, in)
-	if ae := appError(t, err); ae.Type() != ErrStripeInvalidRequest || !ae.NonRetryable() {
+	if ae := appError(t, err); ae.Type() != TypeStripeInvalidRequest || !ae.NonRetryable() {
 		t.Fatalf("error = %v", err)
 	}
 }
@@ -210,7 +210,7 @@ func TestChargeInjectedStripeErrors(t *testing.T) {
 	_, err := runCharge(t, b, chargeInput())
 	ae := appError(t, err)
 	var d DeclineDetails
-	if ae.Type() != ErrCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil ||
+	if ae.Type() != TypeCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil ||
 		d != (DeclineDetails{PaymentIntentID: "pi_declined", Code: "insufficient_funds",
 			Message: "Your card has insufficient funds."}) {
 		t.Fatalf("decline = %v (details %+v)", err, d)
@@ -235,13 +235,13 @@ func TestClassifyStripeError(t *testing.T) {
 	}{
 		{name: "card declined", err: &stripe.Error{Type: stripe.ErrorTypeCard, Code: stripe.ErrorCodeCardDeclined,
 			HTTPStatusCode: 402, Msg: "declined", PaymentIntent: &stripe.PaymentIntent{ID: "pi_1"}},
-			wantType: ErrCardDeclined, wantDecline: "card_declined", nonRetryable: true},
+			wantType: TypeCardDeclined, wantDecline: "card_declined", nonRetryable: true},
 		{name: "decline code wins", err: &stripe.Error{Type: stripe.ErrorTypeCard, Code: stripe.ErrorCodeCardDeclined,
 			DeclineCode: stripe.DeclineCodeInsufficientFunds, HTTPStatusCode: 402},
-			wantType: ErrCardDeclined, wantDecline: "insufficient_funds", nonRetryable: true},
+			wantType: TypeCardDeclined, wantDecline: "insufficient_funds", nonRetryable: true},
 		{name: "authentication required", err: &stripe.Error{Type: stripe.ErrorTypeCard,
 			Code: stripe.ErrorCodeAuthenticationRequired, HTTPStatusCode: 402},
-			wantType: ErrCardDeclined, wantDecline: "authentication_required", nonRetryable: true},
+			wantType: TypeCardDeclined, wantDecline: "authentication_required", nonRetryable: true},
 		{name: "api error", err: &stripe.Error{Type: stripe.ErrorTypeAPI, HTTPStatusCode: 500}},
 		{name: "bad gateway", err: &stripe.Error{HTTPStatusCode: 502}},
 		{name: "rate limited", err: &stripe.Error{Type: stripe.ErrorTypeInvalidRequest, Code: stripe.ErrorCodeRateLimit,
@@ -253,9 +253,9 @@ func TestClassifyStripeError(t *testing.T) {
 		{name: "network", err: errors.New("dial tcp: connection refused")},
 		{name: "invalid request", err: &stripe.Error{Type: stripe.ErrorTypeInvalidRequest,
 			Code: stripe.ErrorCodeResourceMissing, HTTPStatusCode: 404},
-			wantType: ErrStripeInvalidRequest, nonRetryable: true},
+			wantType: TypeStripeInvalidRequest, nonRetryable: true},
 		{name: "key reused with other params", err: &stripe.Error{Type: stripe.ErrorTypeIdempotency,
-			HTTPStatusCode: 400}, wantType: ErrStripeInvalidRequest, nonRetryable: true},
+			HTTPStatusCode: 400}, wantType: TypeStripeInvalidRequest, nonRetryable: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := classifyStripeError("op", tc.err)
@@ -341,7 +341,7 @@ func TestSaveCard(t *testing.T) {
 		return 0, ""
 	}
 	err := b.SaveCard(context.Background(), "cus_easel", "pm_card_chargeDeclined")
-	if ae := appError(t, err); ae.Type() != ErrCardDeclined {
+	if ae := appError(t, err); ae.Type() != TypeCardDeclined {
 		t.Fatalf("declined card: %v", err)
 	}
 }
@@ -387,7 +387,7 @@ func TestBillingGrantPeriod(t *testing.T) {
 	// A free period with no credits can never be granted.
 	in.Credits, in.PaymentIntentID = 0, ""
 	_, err = env.ExecuteActivity(b.GrantPeriod, in)
-	if ae := appError(t, err); ae.Type() != ErrInvalidRequest || !ae.NonRetryable() {
+	if ae := appError(t, err); ae.Type() != TypeInvalidRequest || !ae.NonRetryable() {
 		t.Fatalf("zero credits: %v", err)
 	}
 }

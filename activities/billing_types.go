@@ -4,9 +4,9 @@ import "time"
 
 // Billing error types (stable; the workflows branch on them).
 const (
-	// ErrCardDeclined is a business outcome of a charge, not a failure to
+	// TypeCardDeclined is a business outcome of a charge, not a failure to
 	// retry: the subscription goes into dunning.
-	ErrCardDeclined = "CardDeclined"
+	TypeCardDeclined = "CardDeclined"
 )
 
 // ChargeInput asks Stripe to charge a subscription period, off-session, with

@@ -57,10 +57,10 @@ func (l *Ledger) Admit(ctx context.Context, in AdmitInput) (AdmitResult, error) 
 	var busy *store.ConcurrencyLimitError
 	switch {
 	case errors.As(err, &short):
-		return AdmitResult{}, temporal.NewNonRetryableApplicationError(short.Error(), ErrInsufficientCredits, nil,
+		return AdmitResult{}, temporal.NewNonRetryableApplicationError(short.Error(), TypeInsufficientCredits, nil,
 			InsufficientCreditsDetails{Needed: short.Needed, Available: short.Available})
 	case errors.As(err, &busy):
-		return AdmitResult{}, temporal.NewNonRetryableApplicationError(busy.Error(), ErrConcurrencyLimit, nil,
+		return AdmitResult{}, temporal.NewNonRetryableApplicationError(busy.Error(), TypeConcurrencyLimit, nil,
 			ConcurrencyLimitDetails{Limit: busy.Limit, Active: busy.Active})
 	case err != nil:
 		return AdmitResult{}, dataErrorFinal(err)
@@ -87,7 +87,7 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 	end()
 	if errors.Is(err, store.ErrHoldVoided) {
 		// The hold was released (a cancel won the race): nothing to charge.
-		return FinalizeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "HoldVoided", err)
+		return FinalizeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), TypeHoldVoided, err)
 	}
 	if err != nil {
 		return FinalizeResult{}, dataErrorFinal(err)
@@ -153,7 +153,7 @@ func dataErrorFinal(err error) error {
 		return err
 	}
 	return temporal.NewNonRetryableApplicationError("the database refused a value of this job: "+err.Error(),
-		ErrInvalidRequest, err)
+		TypeInvalidRequest, err)
 }
 
 // changing brackets a ledger change for the balance cache; call the returned

@@ -37,8 +37,8 @@ func TestLedgerDataErrorIsFinal(t *testing.T) {
 	}
 	_, err = admit("a\x00b")
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != ErrInvalidRequest {
-		t.Fatalf("admit with a NUL: %v, want a non-retryable %s", err, ErrInvalidRequest)
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != TypeInvalidRequest {
+		t.Fatalf("admit with a NUL: %v, want a non-retryable %s", err, TypeInvalidRequest)
 	}
 	if b, err := s.Balance(ctx, u.ID); err != nil || b.Available != 100 || b.Held != 0 {
 		t.Fatalf("refused admit moved credits: %+v (%v)", b, err)

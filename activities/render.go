@@ -336,22 +336,22 @@ func (r *Render) failure(ctx context.Context, err error, partial RenderResult) e
 	switch {
 	case errors.Is(err, errFailedOver) || errors.Is(context.Cause(ctx), errFailedOver):
 		renderFailures.WithLabelValues(r.Tier, "failed_over").Inc()
-		return temporal.NewApplicationErrorWithCause(errFailedOver.Error(), ErrFailedOver, err, partial)
+		return temporal.NewApplicationErrorWithCause(errFailedOver.Error(), TypeFailedOver, err, partial)
 	case ctx.Err() != nil:
 		renderFailures.WithLabelValues(r.Tier, "canceled").Inc()
 		return ctx.Err()
 	case errors.Is(err, engine.ErrInvalidRequest):
 		renderFailures.WithLabelValues(r.Tier, "invalid").Inc()
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidRequest, err, partial)
+		return temporal.NewNonRetryableApplicationError(err.Error(), TypeInvalidRequest, err, partial)
 	case errors.Is(err, engine.ErrTooLarge):
 		renderFailures.WithLabelValues(r.Tier, "too_large").Inc()
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTooLargeForTier, err, partial)
+		return temporal.NewNonRetryableApplicationError(err.Error(), TypeTooLargeForTier, err, partial)
 	case errors.Is(err, engine.ErrDeviceBusy):
 		renderFailures.WithLabelValues(r.Tier, "gpu_busy").Inc()
-		return temporal.NewApplicationErrorWithCause(err.Error(), ErrGPUBusy, err, partial)
+		return temporal.NewApplicationErrorWithCause(err.Error(), TypeGPUBusy, err, partial)
 	}
 	renderFailures.WithLabelValues(r.Tier, "retryable").Inc()
-	return temporal.NewApplicationErrorWithCause(err.Error(), ErrRenderFailed, err, partial)
+	return temporal.NewApplicationErrorWithCause(err.Error(), TypeRenderFailed, err, partial)
 }
 
 // reporter turns engine steps into heartbeats and throttled progress events.

@@ -149,8 +149,8 @@ func TestRenderAdmission(t *testing.T) {
 		wantType  string
 		retryable bool
 	}{
-		{fmt.Errorf("%w: needs 40 GiB", engine.ErrTooLarge), ErrTooLargeForTier, false},
-		{fmt.Errorf("%w: 2 GiB free", engine.ErrDeviceBusy), ErrGPUBusy, true},
+		{fmt.Errorf("%w: needs 40 GiB", engine.ErrTooLarge), TypeTooLargeForTier, false},
+		{fmt.Errorf("%w: 2 GiB free", engine.ErrDeviceBusy), TypeGPUBusy, true},
 	} {
 		eng := newGateEngine()
 		r := newRender(t, eng, false)
@@ -187,7 +187,7 @@ func TestDrainDeadlineFailsRenderOver(t *testing.T) {
 	<-eng.started
 	drain.Begin("test", time.Time{}) // the render never ends on its own
 	o := waitRender(t, out)
-	wantAppError(t, o.err, ErrFailedOver, true)
+	wantAppError(t, o.err, TypeFailedOver, true)
 	eng.mu.Lock()
 	defer eng.mu.Unlock()
 	if len(eng.ctxErrs) != 1 || !errors.Is(eng.ctxErrs[0], context.Canceled) {
@@ -202,7 +202,7 @@ func TestDrainFailsOverJobsNotStarted(t *testing.T) {
 	drain.Begin("test", time.Time{})
 	r.Drain = drain
 	o := waitRender(t, executeRender(r, renderInput(1)))
-	wantAppError(t, o.err, ErrFailedOver, true)
+	wantAppError(t, o.err, TypeFailedOver, true)
 	if len(eng.started) != 0 {
 		t.Fatal("a draining worker started a new render")
 	}
@@ -239,7 +239,7 @@ func TestDrainFailsOverJobsWaitingForADevice(t *testing.T) {
 	}
 	drain.Begin("test", time.Time{})
 	o := waitRender(t, out)
-	wantAppError(t, o.err, ErrFailedOver, true)
+	wantAppError(t, o.err, TypeFailedOver, true)
 	var appErr *temporal.ApplicationError
 	var partial RenderResult
 	if !errors.As(o.err, &appErr) || appErr.Details(&partial) != nil || len(partial.Images) != 1 {

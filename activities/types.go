@@ -15,13 +15,14 @@ import (
 // Application error types. They are stable: the API maps them to HTTP
 // statuses and the workflows decide retries by them.
 const (
-	ErrInsufficientCredits = "InsufficientCredits" // 402
-	ErrConcurrencyLimit    = "ConcurrencyLimit"    // 429
-	ErrInvalidRequest      = "InvalidRequest"      // 400, never retried
-	ErrRenderFailed        = "RenderFailed"        // retried; carries the images made so far
-	ErrFailedOver          = "FailedOver"          // the GPU worker drained; retried elsewhere
-	ErrGPUBusy             = "GPUBusy"             // not enough free GPU memory now; retried
-	ErrTooLargeForTier     = "TooLargeForTier"     // more memory than the tier's GPUs have; never retried
+	TypeInsufficientCredits = "InsufficientCredits" // 402
+	TypeConcurrencyLimit    = "ConcurrencyLimit"    // 429
+	TypeInvalidRequest      = "InvalidRequest"      // 400, never retried
+	TypeRenderFailed        = "RenderFailed"        // retried; carries the images made so far
+	TypeFailedOver          = "FailedOver"          // the GPU worker drained; retried elsewhere
+	TypeGPUBusy             = "GPUBusy"             // not enough free GPU memory now; retried
+	TypeTooLargeForTier     = "TooLargeForTier"     // more memory than the tier's GPUs have; never retried
+	TypeHoldVoided          = "HoldVoided"          // Finalize found the hold released (a cancel won); never retried
 )
 
 // Params are the user's generation parameters.

@@ -55,7 +55,7 @@ func (s *Server) admitWithin(ctx context.Context, in workflows.GenerationInput) 
 func (s *Server) admitInputError(c *gin.Context, err error, plan string) bool {
 	var appErr *temporal.ApplicationError
 	switch {
-	case errors.As(err, &appErr) && appErr.Type() == activities.ErrInvalidRequest:
+	case errors.As(err, &appErr) && appErr.Type() == activities.TypeInvalidRequest:
 		admissions.WithLabelValues("invalid", plan).Inc()
 		_ = c.Error(err)
 		invalid(c, "the request holds a value that cannot be stored: "+appErr.Message())

@@ -187,7 +187,7 @@ func (s *Server) generationRuns(ctx context.Context, jobID string) bool {
 func refused(err error) bool {
 	var appErr *temporal.ApplicationError
 	return errors.As(err, &appErr) &&
-		(appErr.Type() == activities.ErrInsufficientCredits || appErr.Type() == activities.ErrConcurrencyLimit)
+		(appErr.Type() == activities.TypeInsufficientCredits || appErr.Type() == activities.TypeConcurrencyLimit)
 }
 
 func idempotencyConflict(c *gin.Context) {
@@ -262,7 +262,7 @@ func (s *Server) admitError(c *gin.Context, err error, plan string) {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		switch appErr.Type() {
-		case activities.ErrInsufficientCredits:
+		case activities.TypeInsufficientCredits:
 			admissions.WithLabelValues("insufficient_credits", plan).Inc()
 			var d activities.InsufficientCreditsDetails
 			_ = appErr.Details(&d)
@@ -270,7 +270,7 @@ func (s *Server) admitError(c *gin.Context, err error, plan string) {
 				fmt.Sprintf("this generation needs %d credits and %d are available", d.Needed, d.Available),
 				map[string]any{"credits_needed": d.Needed, "credits_available": d.Available})
 			return
-		case activities.ErrConcurrencyLimit:
+		case activities.TypeConcurrencyLimit:
 			admissions.WithLabelValues("concurrency_limit", plan).Inc()
 			var d activities.ConcurrencyLimitDetails
 			_ = appErr.Details(&d)

@@ -298,7 +298,7 @@ func (s *Server) billingError(c *gin.Context, err error) {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		switch appErr.Type() {
-		case activities.ErrCardDeclined, activities.ErrStripeInvalidRequest:
+		case activities.TypeCardDeclined, activities.TypeStripeInvalidRequest:
 			problem(c, http.StatusPaymentRequired, "payment-method-refused", "Payment method refused", appErr.Message(), nil)
 			return
 		}

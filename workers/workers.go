@@ -67,7 +67,7 @@ func ServeHoldReaper(w worker.Worker, r *activities.Reaper) {
 	if r.WorkflowType == "" {
 		r.WorkflowType = workflows.GenerationWorkflow
 	}
-	w.RegisterWorkflowWithOptions(workflows.HoldReaper, workflow.RegisterOptions{Name: "HoldReaper"})
+	w.RegisterWorkflowWithOptions(workflows.HoldReaper, workflow.RegisterOptions{Name: workflows.HoldReaperWorkflow})
 	w.RegisterActivity(r)
 }
 

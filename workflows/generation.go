@@ -135,7 +135,7 @@ func admit(ctx workflow.Context, in GenerationInput) (activities.AdmitResult, er
 	// A cancel must not interrupt a hold half-taken: admit to the end, then
 	// the caller sees the cancel and releases.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	refusal = workflow.ExecuteLocalActivity(ledgerContext(dctx), ledger.Admit, admitInput(ctx, in)).Get(dctx, &result)
+	refusal = workflow.ExecuteLocalActivity(ledgerContext(dctx), ledgerActivity.Admit, admitInput(ctx, in)).Get(dctx, &result)
 	done = true
 	if refusal != nil {
 		// Let the waiting admit updates answer before the run fails.
@@ -149,7 +149,7 @@ func admit(ctx workflow.Context, in GenerationInput) (activities.AdmitResult, er
 // whose answer was lost, so the run releases whatever the job holds.
 func admissionFailed(ctx workflow.Context, in GenerationInput, err error) (GenerationResult, error) {
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && (appErr.Type() == activities.ErrInsufficientCredits || appErr.Type() == activities.ErrConcurrencyLimit) {
+	if errors.As(err, &appErr) && (appErr.Type() == activities.TypeInsufficientCredits || appErr.Type() == activities.TypeConcurrencyLimit) {
 		return GenerationResult{Status: store.StatusFailed, Error: err.Error()}, err
 	}
 	return abort(ctx, in, GenerationResult{}, store.StatusFailed, "admission failed: "+failureReason(err), nil)
@@ -173,7 +173,7 @@ func watchRenderStart(ctx workflow.Context, in GenerationInput) {
 		if !starts.Receive(ctx, &first) || ctx.Err() != nil {
 			return
 		}
-		err := workflow.ExecuteLocalActivity(ledgerContext(ctx), ledger.MarkRunning, activities.MarkRunningInput{
+		err := workflow.ExecuteLocalActivity(ledgerContext(ctx), ledgerActivity.MarkRunning, activities.MarkRunningInput{
 			JobID: in.JobID, UserID: in.UserID, StartedAt: first.StartedAt}).Get(ctx, nil)
 		if err != nil && ctx.Err() == nil {
 			workflow.GetLogger(ctx).Warn("mark job running", "job_id", in.JobID, "error", err)
@@ -202,11 +202,11 @@ func render(ctx workflow.Context, in GenerationInput) (activities.RenderResult, 
 			BackoffCoefficient:     2,
 			MaximumInterval:        30 * time.Second,
 			MaximumAttempts:        3,
-			NonRetryableErrorTypes: []string{activities.ErrInvalidRequest},
+			NonRetryableErrorTypes: []string{activities.TypeInvalidRequest},
 		},
 	})
 	var res activities.RenderResult
-	err := workflow.ExecuteActivity(actx, gpu.Render, activities.RenderInput{
+	err := workflow.ExecuteActivity(actx, renderActivity.Render, activities.RenderInput{
 		JobID: in.JobID, UserID: in.UserID, Params: in.Params}).Get(ctx, &res)
 	if err == nil {
 		return res, nil
@@ -245,7 +245,7 @@ func finalize(ctx workflow.Context, in GenerationInput, res GenerationResult, r 
 	// The settle must happen even if a cancel arrives now: the images exist.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var fr activities.FinalizeResult
-	err := workflow.ExecuteLocalActivity(ledgerContext(dctx), ledger.Finalize, activities.FinalizeInput{
+	err := workflow.ExecuteLocalActivity(ledgerContext(dctx), ledgerActivity.Finalize, activities.FinalizeInput{
 		JobID: in.JobID, UserID: in.UserID, GPUTier: in.GPUTier, Params: in.Params, Images: r.Images,
 		Credits: in.PricePerImage * min(len(r.Images), in.Params.BatchSize), ComputeSeconds: r.ComputeSeconds,
 		StartedAt: r.StartedAt,
@@ -263,7 +263,7 @@ func finalize(ctx workflow.Context, in GenerationInput, res GenerationResult, r 
 func abort(ctx workflow.Context, in GenerationInput, res GenerationResult, status, reason string, names []string) (GenerationResult, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var ar activities.AbortResult
-	err := workflow.ExecuteLocalActivity(ledgerContext(dctx), ledger.Abort, activities.AbortInput{
+	err := workflow.ExecuteLocalActivity(ledgerContext(dctx), ledgerActivity.Abort, activities.AbortInput{
 		JobID: in.JobID, UserID: in.UserID, Status: status, Reason: reason, BatchSize: in.Params.BatchSize,
 	}).Get(dctx, &ar)
 	if err != nil {
@@ -288,7 +288,7 @@ func deleteImages(ctx workflow.Context, in GenerationInput, names []string) {
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10, MaximumInterval: time.Minute},
 	})
-	err := workflow.ExecuteActivity(actx, objects.DeleteImages, activities.DeleteImagesInput{
+	err := workflow.ExecuteActivity(actx, objectsActivity.DeleteImages, activities.DeleteImagesInput{
 		UserID: in.UserID, Names: names}).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("delete job objects", "job_id", in.JobID, "error", err)
@@ -328,15 +328,17 @@ func ledgerContext(ctx workflow.Context) workflow.Context {
 			InitialInterval:    100 * time.Millisecond,
 			BackoffCoefficient: 2,
 			MaximumInterval:    10 * time.Second,
-			NonRetryableErrorTypes: []string{activities.ErrInsufficientCredits, activities.ErrConcurrencyLimit,
-				"HoldVoided"},
+			NonRetryableErrorTypes: []string{activities.TypeInsufficientCredits, activities.TypeConcurrencyLimit,
+				activities.TypeHoldVoided},
 		},
 	})
 }
 
-// Nil receivers name the activities; the worker registers the real ones.
+// Activity references: nil receivers whose method values name the
+// activities to schedule (ExecuteActivity(ctx, ledgerActivity.Admit, ...));
+// the workers register the real ones.
 var (
-	ledger  *activities.Ledger
-	gpu     *activities.Render
-	objects *activities.Objects
+	ledgerActivity  *activities.Ledger
+	renderActivity  *activities.Render
+	objectsActivity *activities.Objects
 )

@@ -41,21 +41,21 @@ func newHarness(t *testing.T, batch int) *harness {
 	h.admitFn = func(in activities.AdmitInput) (activities.AdmitResult, error) {
 		return activities.AdmitResult{JobID: in.JobID, CreditsHeld: in.Credits, Status: store.StatusQueued}, nil
 	}
-	h.env.OnActivity(ledger.Admit, mock.Anything, mock.Anything).Return(
+	h.env.OnActivity(ledgerActivity.Admit, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AdmitInput) (activities.AdmitResult, error) {
 			return h.admitFn(in)
 		})
-	h.env.OnActivity(ledger.Finalize, mock.Anything, mock.Anything).Return(
+	h.env.OnActivity(ledgerActivity.Finalize, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
 			h.finalized = append(h.finalized, in)
 			return activities.FinalizeResult{CreditsSettled: in.Credits, ImagesProduced: len(in.Images)}, nil
 		})
-	h.env.OnActivity(ledger.Abort, mock.Anything, mock.Anything).Return(
+	h.env.OnActivity(ledgerActivity.Abort, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AbortInput) (activities.AbortResult, error) {
 			h.aborted = append(h.aborted, in)
 			return activities.AbortResult{HoldStatus: store.HoldVoided}, nil
 		})
-	h.env.OnActivity(objects.DeleteImages, mock.Anything, mock.Anything).Return(
+	h.env.OnActivity(objectsActivity.DeleteImages, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.DeleteImagesInput) error {
 			h.deleted = append(h.deleted, in.Names)
 			return nil
@@ -104,7 +104,7 @@ func (h *harness) result(t *testing.T) (GenerationResult, error) {
 
 func TestGenerationSettlesFullBatch(t *testing.T) {
 	h := newHarness(t, 2)
-	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(2), ComputeSeconds: 3}, nil).Once()
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(2), ComputeSeconds: 3}, nil).Once()
 	h.admit(t)
 	h.env.ExecuteWorkflow(Generation, h.in)
 	r, err := h.result(t)
@@ -130,7 +130,7 @@ func TestGenerationRendersOnTierQueueWithPriority(t *testing.T) {
 			queue = info.TaskQueue
 		}
 	})
-	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil)
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil)
 	h.admit(t)
 	h.env.ExecuteWorkflow(Generation, h.in)
 	if _, err := h.result(t); err != nil {
@@ -144,10 +144,10 @@ func TestGenerationRendersOnTierQueueWithPriority(t *testing.T) {
 func TestGenerationRefundsAfterGPUFailure(t *testing.T) {
 	h := newHarness(t, 1)
 	calls := 0
-	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.RenderInput) (activities.RenderResult, error) {
 			calls++
-			return activities.RenderResult{}, temporal.NewApplicationError("CUDA out of memory", activities.ErrRenderFailed)
+			return activities.RenderResult{}, temporal.NewApplicationError("CUDA out of memory", activities.TypeRenderFailed)
 		})
 	h.admit(t)
 	h.env.ExecuteWorkflow(Generation, h.in)
@@ -168,7 +168,7 @@ func TestGenerationRefundsAfterGPUFailure(t *testing.T) {
 
 func TestGenerationCancelMidRenderRefunds(t *testing.T) {
 	h := newHarness(t, 1)
-	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, _ activities.RenderInput) (activities.RenderResult, error) {
 			h.env.CancelWorkflow() // the user cancels while the GPU is busy
 			<-ctx.Done()
@@ -188,8 +188,8 @@ func TestGenerationCancelMidRenderRefunds(t *testing.T) {
 
 func TestGenerationSettlesPartialBatch(t *testing.T) {
 	h := newHarness(t, 4)
-	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{},
-		temporal.NewNonRetryableApplicationError("engine died", activities.ErrInvalidRequest, nil,
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{},
+		temporal.NewNonRetryableApplicationError("engine died", activities.TypeInvalidRequest, nil,
 			activities.RenderResult{Images: images(2), ComputeSeconds: 2}))
 	h.admit(t)
 	h.env.ExecuteWorkflow(Generation, h.in)
@@ -209,10 +209,10 @@ func TestGenerationInsufficientCreditsRunsNothing(t *testing.T) {
 	h := newHarness(t, 1)
 	h.admitFn = func(activities.AdmitInput) (activities.AdmitResult, error) {
 		return activities.AdmitResult{}, temporal.NewNonRetryableApplicationError("insufficient credits",
-			activities.ErrInsufficientCredits, nil, activities.InsufficientCreditsDetails{Needed: 3, Available: 1})
+			activities.TypeInsufficientCredits, nil, activities.InsufficientCreditsDetails{Needed: 3, Available: 1})
 	}
 	rendered := false
-	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.RenderInput) (activities.RenderResult, error) {
 			rendered = true
 			return activities.RenderResult{}, nil
@@ -221,8 +221,8 @@ func TestGenerationInsufficientCreditsRunsNothing(t *testing.T) {
 	h.env.ExecuteWorkflow(Generation, h.in)
 	_, err := h.result(t)
 	var appErr *temporal.ApplicationError
-	if !errors.As(h.admitErr, &appErr) || appErr.Type() != activities.ErrInsufficientCredits {
-		t.Fatalf("admit error = %v, want %s", h.admitErr, activities.ErrInsufficientCredits)
+	if !errors.As(h.admitErr, &appErr) || appErr.Type() != activities.TypeInsufficientCredits {
+		t.Fatalf("admit error = %v, want %s", h.admitErr, activities.TypeInsufficientCredits)
 	}
 	var d activities.InsufficientCreditsDetails
 	if err := appErr.Details(&d); err != nil || d.Needed != 3 || d.Available != 1 {
@@ -241,7 +241,7 @@ func TestGenerationDuplicateAdmitHoldsOnce(t *testing.T) {
 		admits++
 		return activities.AdmitResult{JobID: in.JobID, CreditsHeld: in.Credits}, nil
 	}
-	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil)
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil)
 	var second activities.AdmitResult
 	h.admit(t)
 	h.env.RegisterDelayedCallback(func() {
@@ -270,7 +270,7 @@ func TestGenerationDuplicateAdmitHoldsOnce(t *testing.T) {
 func TestGenerationAdmitsWithoutTheUpdate(t *testing.T) {
 	h := newHarness(t, 1)
 	h.env.SetTestTimeout(10 * time.Second)
-	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil).Once()
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil).Once()
 	h.env.ExecuteWorkflow(Generation, h.in)
 	r, err := h.result(t)
 	if err != nil {
@@ -326,13 +326,13 @@ func TestGenerationFailedAdmissionReleasesAnyHold(t *testing.T) {
 func TestGenerationMarksRunningWhenRenderStarts(t *testing.T) {
 	h := newHarness(t, 1)
 	var marked []activities.MarkRunningInput
-	h.env.OnActivity(ledger.MarkRunning, mock.Anything, mock.Anything).Return(
+	h.env.OnActivity(ledgerActivity.MarkRunning, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.MarkRunningInput) error {
 			marked = append(marked, in)
 			return nil
 		})
 	started := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-	h.env.OnActivity(gpu.Render, mock.Anything, mock.Anything).After(time.Minute).Return(
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).After(time.Minute).Return(
 		activities.RenderResult{Images: images(1), StartedAt: started}, nil).Once()
 	for i, at := range []time.Duration{time.Second, 2 * time.Second} {
 		h.env.RegisterDelayedCallback(func() {

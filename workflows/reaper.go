@@ -11,8 +11,11 @@ import (
 	"github.com/easel/easel/internal/store"
 )
 
-// HoldReaperID is the id of the one hold reaper workflow.
-const HoldReaperID = "hold-reaper"
+// The hold reaper's workflow type and the id of its one run.
+const (
+	HoldReaperWorkflow = "HoldReaper"
+	HoldReaperID       = "hold-reaper"
+)
 
 // HoldReaperInput paces the reaper.
 type HoldReaperInput struct {
@@ -26,7 +29,7 @@ type HoldReaperInput struct {
 }
 
 // Nil receiver names the reaper's activity; the worker registers the real one.
-var reaper *activities.Reaper
+var reaperActivity *activities.Reaper
 
 // HoldReaper releases credit holds whose generation workflow has ended,
 // forever: one sweep per interval, a new run every Sweeps sweeps so the
@@ -47,7 +50,7 @@ func HoldReaper(ctx workflow.Context, in HoldReaperInput) error {
 	for range sweeps {
 		now := workflow.Now(ctx)
 		var res activities.ReapResult
-		err := workflow.ExecuteActivity(actx, reaper.ReapStrandedHolds, activities.ReapInput{
+		err := workflow.ExecuteActivity(actx, reaperActivity.ReapStrandedHolds, activities.ReapInput{
 			ClosedSince: now.Add(-3 * interval), StaleBefore: now.Add(-staleAfter), Cursor: in.Cursor,
 		}).Get(ctx, &res)
 		if err != nil {

@@ -25,7 +25,7 @@ func TestHoldReaperSweepsThenContinues(t *testing.T) {
 	var at []time.Time
 	var inputs []activities.ReapInput
 	page := store.HoldCursor{CreatedAt: time.Unix(1_700_000_000, 0), JobID: "job-200"}
-	env.OnActivity(reaper.ReapStrandedHolds, mock.Anything, mock.Anything).Return(
+	env.OnActivity(reaperActivity.ReapStrandedHolds, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ReapInput) (activities.ReapResult, error) {
 			at = append(at, env.Now())
 			inputs = append(inputs, in)
@@ -74,7 +74,7 @@ func TestHoldReaperKeepsDefaultsOutOfItsInput(t *testing.T) {
 	env := suite.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(HoldReaper)
 	env.RegisterActivity(&activities.Reaper{})
-	env.OnActivity(reaper.ReapStrandedHolds, mock.Anything, mock.Anything).Return(activities.ReapResult{}, nil)
+	env.OnActivity(reaperActivity.ReapStrandedHolds, mock.Anything, mock.Anything).Return(activities.ReapResult{}, nil)
 	env.ExecuteWorkflow(HoldReaper, HoldReaperInput{Sweeps: 1})
 	var can *workflow.ContinueAsNewError
 	if !errors.As(env.GetWorkflowError(), &can) {

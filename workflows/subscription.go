@@ -458,7 +458,7 @@ func (s *subscription) nextRetryAt() time.Time {
 // back as an error; its details go into the history.
 func (s *subscription) charge(ctx workflow.Context, kind string, start time.Time, amount int64, key, slug string) (activities.ChargeResult, error) {
 	var res activities.ChargeResult
-	err := workflow.ExecuteActivity(chargeContext(ctx), billing.Charge, activities.ChargeInput{
+	err := workflow.ExecuteActivity(chargeContext(ctx), billingActivity.Charge, activities.ChargeInput{
 		SubscriptionID: s.in.SubscriptionID, UserID: s.in.UserID, CustomerID: s.in.CustomerID, PlanSlug: slug,
 		AmountCents: amount, Currency: subscriptionCharge, PeriodStart: start, IdempotencyKey: key,
 		Description: fmt.Sprintf("Easel %s %s from %s", slug, kind, start.UTC().Format(time.DateOnly)),
@@ -473,7 +473,7 @@ func (s *subscription) record(ctx workflow.Context, kind string, start time.Time
 	var appErr *temporal.ApplicationError
 	switch {
 	case err == nil:
-	case errors.As(err, &appErr) && appErr.Type() == activities.ErrCardDeclined:
+	case errors.As(err, &appErr) && appErr.Type() == activities.TypeCardDeclined:
 		var d activities.DeclineDetails
 		_ = appErr.Details(&d)
 		rec.Status, rec.PaymentIntentID, rec.Code = ChargeDeclined, d.PaymentIntentID, d.Code
@@ -500,7 +500,7 @@ func (s *subscription) grantCredits(ctx workflow.Context, slug string, credits i
 		return nil // a plan without credits has nothing to grant
 	}
 	s.lastGrant = start
-	err := workflow.ExecuteActivity(grantContext(ctx), billing.GrantPeriod, activities.GrantPeriodInput{
+	err := workflow.ExecuteActivity(grantContext(ctx), billingActivity.GrantPeriod, activities.GrantPeriodInput{
 		SubscriptionID: s.in.SubscriptionID, UserID: s.in.UserID, PlanSlug: slug, Credits: credits,
 		PeriodStart: start, PeriodEnd: end, PaymentIntentID: paid.PaymentIntentID, AmountCents: paid.AmountCents, Currency: subscriptionCharge,
 	}).Get(ctx, nil)
@@ -527,7 +527,7 @@ func chargeContext(ctx workflow.Context) workflow.Context {
 			InitialInterval:        5 * time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        10 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrCardDeclined, activities.ErrStripeInvalidRequest},
+			NonRetryableErrorTypes: []string{activities.TypeCardDeclined, activities.TypeStripeInvalidRequest},
 		},
 	})
 }
@@ -554,7 +554,7 @@ func controlContext(ctx workflow.Context, maxInterval time.Duration, attempts in
 }
 
 // Nil receiver names the billing activities; the worker registers the real one.
-var billing *activities.Billing
+var billingActivity *activities.Billing
 
 // register installs the queries and the updates with their validators. A
 // validator refuses before anything is written to history, so a refused

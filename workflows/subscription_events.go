@@ -63,12 +63,12 @@ func (s *subscription) apply(ctx workflow.Context, ev StripeEvent) {
 	switch ev.Type {
 	case EventChargeRefunded:
 		var res activities.RefundResult
-		err = workflow.ExecuteActivity(grantContext(ctx), billing.Refund, ev.PaymentIntentID).Get(ctx, &res)
+		err = workflow.ExecuteActivity(grantContext(ctx), billingActivity.Refund, ev.PaymentIntentID).Get(ctx, &res)
 		if err == nil {
 			log.Info("refund applied", "event", ev.ID, "payment_intent", ev.PaymentIntentID, "clawed_back", res.ClawedBack)
 		}
 	case EventDisputeCreated:
-		err = workflow.ExecuteActivity(grantContext(ctx), billing.Dispute, ev.PaymentIntentID).Get(ctx, nil)
+		err = workflow.ExecuteActivity(grantContext(ctx), billingActivity.Dispute, ev.PaymentIntentID).Get(ctx, nil)
 	case EventCustomerDeleted:
 		s.endNow, s.endReason = true, "Stripe customer deleted"
 	default:
@@ -125,7 +125,7 @@ func (s *subscription) syncEnded(ctx workflow.Context, ended bool) {
 	if s.in.PendingPlan != nil {
 		in.PendingPlan = s.in.PendingPlan.Slug
 	}
-	if err := workflow.ExecuteActivity(bookkeepingContext(ctx), billing.SyncSubscription, in).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(bookkeepingContext(ctx), billingActivity.SyncSubscription, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("sync subscription row", "subscription_id", s.in.SubscriptionID, "error", err)
 	}
 }
@@ -135,7 +135,7 @@ func (s *subscription) notify(ctx workflow.Context, in activities.NoticeInput) {
 	if !s.in.Synced {
 		return
 	}
-	if err := workflow.ExecuteActivity(bookkeepingContext(ctx), billing.Notify, in).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(bookkeepingContext(ctx), billingActivity.Notify, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("notify user", "user_id", in.UserID, "kind", in.Kind, "error", err)
 	}
 }
@@ -149,7 +149,7 @@ func (s *subscription) afterDecline(ctx workflow.Context, key string) {
 	last := s.in.Charges[len(s.in.Charges)-1]
 	f := store.PaymentFailure{UserID: s.in.UserID, SubscriptionID: s.in.SubscriptionID, IdempotencyKey: key,
 		PaymentIntentID: last.PaymentIntentID, AmountCents: last.AmountCents, Code: last.Code}
-	if err := workflow.ExecuteActivity(bookkeepingContext(ctx), billing.RecordPaymentFailure, f).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(bookkeepingContext(ctx), billingActivity.RecordPaymentFailure, f).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("record payment failure", "key", key, "error", err)
 	}
 	if s.in.DunningAttempt == 1 {
@@ -182,7 +182,7 @@ func (s *subscription) end(ctx workflow.Context, status, reason string) (Subscri
 	if s.endNow {
 		next.CustomerID = ""
 	}
-	err := workflow.ExecuteActivity(grantContext(ctx), billing.Fallback, activities.FallbackInput{
+	err := workflow.ExecuteActivity(grantContext(ctx), billingActivity.Fallback, activities.FallbackInput{
 		SubscriptionID: s.in.SubscriptionID, Status: status, FreePlan: fb.Slug,
 		PeriodStart: next.PeriodStart, PeriodEnd: next.PeriodEnd}).Get(ctx, &next.SubscriptionID)
 	if err != nil {
@@ -261,7 +261,7 @@ func (s *subscription) activate(ctx workflow.Context) error {
 	}
 	if s.in.Synced {
 		var ended []string
-		err := workflow.ExecuteActivity(grantContext(ctx), billing.Activate,
+		err := workflow.ExecuteActivity(grantContext(ctx), billingActivity.Activate,
 			activities.ActivateInput{SubscriptionID: s.in.SubscriptionID, Status: s.status}).Get(ctx, &ended)
 		if err != nil {
 			return fmt.Errorf("activate subscription %s: %w", s.in.SubscriptionID, err)

@@ -58,40 +58,40 @@ func (b *billingMock) newEnv(start time.Time) *testsuite.TestWorkflowEnvironment
 	b.env.RegisterWorkflow(Subscription)
 	b.env.RegisterActivity(&activities.Billing{})
 	env := b.env
-	env.OnActivity(billing.Charge, mock.Anything, mock.Anything).Return(
+	env.OnActivity(billingActivity.Charge, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ChargeInput) (activities.ChargeResult, error) {
 			b.charges = append(b.charges, in)
 			b.chargeT = append(b.chargeT, env.Now())
 			n := len(b.charges)
 			if b.decline(n) {
 				return activities.ChargeResult{}, temporal.NewNonRetryableApplicationError("card declined",
-					activities.ErrCardDeclined, nil, activities.DeclineDetails{PaymentIntentID: fmt.Sprintf("pi_d%d", n), Code: "card_declined"})
+					activities.TypeCardDeclined, nil, activities.DeclineDetails{PaymentIntentID: fmt.Sprintf("pi_d%d", n), Code: "card_declined"})
 			}
 			pi := fmt.Sprintf("pi_%d", n)
 			b.paid = append(b.paid, pi)
 			return activities.ChargeResult{PaymentIntentID: pi, AmountCents: in.AmountCents, Status: "succeeded"}, nil
 		})
-	env.OnActivity(billing.SyncSubscription, mock.Anything, mock.Anything).Return(
+	env.OnActivity(billingActivity.SyncSubscription, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in store.SubscriptionSync) error {
 			b.syncs = append(b.syncs, in)
 			return nil
 		})
-	env.OnActivity(billing.RecordPaymentFailure, mock.Anything, mock.Anything).Return(
+	env.OnActivity(billingActivity.RecordPaymentFailure, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in store.PaymentFailure) error {
 			b.failures = append(b.failures, in)
 			return nil
 		})
-	env.OnActivity(billing.Notify, mock.Anything, mock.Anything).Return(
+	env.OnActivity(billingActivity.Notify, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.NoticeInput) error {
 			b.notices = append(b.notices, in.Kind)
 			return nil
 		})
-	env.OnActivity(billing.Refund, mock.Anything, mock.Anything).Return(
+	env.OnActivity(billingActivity.Refund, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, pi string) (activities.RefundResult, error) {
 			b.refunds = append(b.refunds, pi)
 			return activities.RefundResult{ClawedBack: 10, First: true}, nil
 		})
-	env.OnActivity(billing.Fallback, mock.Anything, mock.Anything).Return(
+	env.OnActivity(billingActivity.Fallback, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.FallbackInput) (string, error) {
 			b.fallbacks = append(b.fallbacks, in)
 			return "sub-free", nil
@@ -106,12 +106,12 @@ func (b *billingMock) newEnv(start time.Time) *testsuite.TestWorkflowEnvironment
 			b.stopped = append(b.stopped, id)
 			return nil
 		})
-	env.OnActivity(billing.Activate, mock.Anything, mock.Anything).Return(
+	env.OnActivity(billingActivity.Activate, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ActivateInput) ([]string, error) {
 			b.activated = append(b.activated, in)
 			return []string{"sub-free"}, nil
 		})
-	env.OnActivity(billing.GrantPeriod, mock.Anything, mock.Anything).Return(
+	env.OnActivity(billingActivity.GrantPeriod, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.GrantPeriodInput) (activities.GrantPeriodResult, error) {
 			b.grants = append(b.grants, in)
 			return activities.GrantPeriodResult{CreditID: "credit"}, nil
