@@ -1,13 +1,10 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,66 +14,17 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/easel/easel/internal/devstack"
+	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
 )
 
-// stripeRecorder is the Stripe client's transport in these tests: it records
-// every request and can answer one itself, because stripe-mock never
-// declines or fails on its own. Its base is stripe-mock as is (a
-// PaymentIntent is always requires_payment_method) unless a test puts a
-// devstack.StripeTransport there to settle payments.
-type stripeRecorder struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	reqs []*http.Request
-	// fault, when set and returning a status, answers the request itself.
-	fault func(req *http.Request) (status int, body string)
-}
-
-func (r *stripeRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	// Keep a copy with its own body: the transport consumes the original.
-	rec := req.Clone(context.Background())
-	if req.Body != nil {
-		raw, err := io.ReadAll(req.Body)
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		req.Body = io.NopCloser(bytes.NewReader(raw))
-		rec.Body = io.NopCloser(bytes.NewReader(raw))
-	}
-	r.mu.Lock()
-	r.reqs = append(r.reqs, rec)
-	fault := r.fault
-	r.mu.Unlock()
-	if fault != nil {
-		if status, body := fault(req); status != 0 {
-			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
-				Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
-		}
-	}
-	return r.base.RoundTrip(req)
-}
-
-func (r *stripeRecorder) requests(method, path string) []*http.Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []*http.Request
-	for _, q := range r.reqs {
-		if q.Method == method && q.URL.Path == path {
-			out = append(out, q)
-		}
-	}
-	return out
-}
-
-func newStripeBilling(t *testing.T) (*Billing, *stripeRecorder) {
+func newStripeBilling(t *testing.T) (*Billing, *testenv.StripeRecorder) {
 	t.Helper()
 	url := testenv.StripeMock(t)
-	rec := &stripeRecorder{base: http.DefaultTransport}
-	api := NewStripeAPI(testenv.StripeMockKey, url, &http.Client{Transport: rec, Timeout: 10 * time.Second})
-	return &Billing{Stripe: api}, rec
+	rec := &testenv.StripeRecorder{Base: http.DefaultTransport}
+	gw := payments.New(testenv.StripeMockKey, url, &http.Client{Transport: rec, Timeout: 10 * time.Second})
+	return &Billing{Payments: gw}, rec
 }
 
 func init() {
@@ -123,7 +71,7 @@ func appError(t *testing.T, err error) *temporal.ApplicationError {
 
 func TestChargeSucceeds(t *testing.T) {
 	b, rec := newStripeBilling(t)
-	rec.base = &devstack.StripeTransport{} // settles stripe-mock's payment intents
+	rec.Base = &devstack.StripeTransport{} // settles stripe-mock's payment intents
 	in := chargeInput()
 	for range 2 { // a retried activity sends the same key again
 		res, err := runCharge(t, b, in)
@@ -134,7 +82,7 @@ func TestChargeSucceeds(t *testing.T) {
 			t.Fatalf("result = %+v", res)
 		}
 	}
-	reqs := rec.requests(http.MethodPost, "/v1/payment_intents")
+	reqs := rec.Requests(http.MethodPost, "/v1/payment_intents")
 	if len(reqs) != 2 {
 		t.Fatalf("%d payment intent requests, want 2", len(reqs))
 	}
@@ -165,10 +113,10 @@ func TestChargeWithoutPaymentMethodDeclines(t *testing.T) {
 	_, err := runCharge(t, b, in)
 	ae := appError(t, err)
 	var d DeclineDetails
-	if ae.Type() != TypeCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil || d.Code != DeclineNoPaymentMethod {
+	if ae.Type() != TypeCardDeclined || !ae.NonRetryable() || ae.Details(&d) != nil || d.Code != payments.DeclineNoPaymentMethod {
 		t.Fatalf("error = %v (details %+v)", err, d)
 	}
-	if n := len(rec.requests(http.MethodPost, "/v1/payment_intents")); n != 0 {
+	if n := len(rec.Requests(http.MethodPost, "/v1/payment_intents")); n != 0 {
 		t.Fatalf("%d charges attempted without a payment method", n)
 	}
 }
@@ -202,7 +150,7 @@ func TestChargeInvalidRequestFromStripeMock(t *testing.T) {
 // stripe-mock, go through stripe-go's parsing and the classification.
 func TestChargeInjectedStripeErrors(t *testing.T) {
 	b, rec := newStripeBilling(t)
-	rec.fault = func(*http.Request) (int, string) {
+	rec.Fault = func(*http.Request) (int, string) {
 		return http.StatusPaymentRequired, `{"error": {"type": "card_error", "code": "card_declined",
 			"decline_code": "insufficient_funds", "message": "Your card has insufficient funds.",
 			"payment_intent": {"id": "pi_declined", "object": "payment_intent", "status": "requires_payment_method"}}}`
@@ -216,7 +164,7 @@ func TestChargeInjectedStripeErrors(t *testing.T) {
 		t.Fatalf("decline = %v (details %+v)", err, d)
 	}
 
-	rec.fault = func(*http.Request) (int, string) {
+	rec.Fault = func(*http.Request) (int, string) {
 		return http.StatusInternalServerError, `{"error": {"type": "api_error", "message": "Stripe is down"}}`
 	}
 	_, err = runCharge(t, b, chargeInput())
@@ -225,7 +173,7 @@ func TestChargeInjectedStripeErrors(t *testing.T) {
 	}
 }
 
-func TestClassifyStripeError(t *testing.T) {
+func TestPaymentErrorTypes(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		err          error
@@ -258,7 +206,7 @@ func TestClassifyStripeError(t *testing.T) {
 			HTTPStatusCode: 400}, wantType: TypeStripeInvalidRequest, nonRetryable: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := classifyStripeError("op", tc.err)
+			got := paymentError(payments.ClassifyError("op", tc.err))
 			if !errors.Is(got, tc.err) {
 				t.Fatalf("%v does not wrap %v", got, tc.err)
 			}
@@ -279,70 +227,6 @@ func TestClassifyStripeError(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestCreateCustomer(t *testing.T) {
-	b, rec := newStripeBilling(t)
-	user := uuid.NewString()
-	val, err := activityEnv(b).ExecuteActivity(b.CreateCustomer, CreateCustomerInput{UserID: user, Email: "a@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res CreateCustomerResult
-	if err := val.Get(&res); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(res.CustomerID, "cus_") || !strings.Contains(res.SetupIntentClientSecret, "_secret_") {
-		t.Fatalf("result = %+v", res)
-	}
-	cust := rec.requests(http.MethodPost, "/v1/customers")
-	setup := rec.requests(http.MethodPost, "/v1/setup_intents")
-	if len(cust) != 1 || len(setup) != 1 {
-		t.Fatalf("%d customer and %d setup intent requests", len(cust), len(setup))
-	}
-	if got := cust[0].Header.Get("Idempotency-Key"); got != "customer/"+user {
-		t.Fatalf("customer Idempotency-Key = %q", got)
-	}
-	if err := setup[0].ParseForm(); err != nil {
-		t.Fatal(err)
-	}
-	if setup[0].PostForm.Get("usage") != "off_session" || setup[0].PostForm.Get("customer") != res.CustomerID ||
-		setup[0].Header.Get("Idempotency-Key") == "" {
-		t.Fatalf("setup intent request = %v %v", setup[0].PostForm, setup[0].Header)
-	}
-}
-
-// SaveCard attaches the card and makes it the default for renewals; a card
-// Stripe refuses is a CardDeclined the API answers 402.
-func TestSaveCard(t *testing.T) {
-	b, rec := newStripeBilling(t)
-	if err := b.SaveCard(context.Background(), "cus_easel", "pm_card_visa"); err != nil {
-		t.Fatal(err)
-	}
-	attach := rec.requests(http.MethodPost, "/v1/payment_methods/pm_card_visa/attach")
-	update := rec.requests(http.MethodPost, "/v1/customers/cus_easel")
-	if len(attach) != 1 || len(update) != 1 {
-		t.Fatalf("%d attach and %d customer update requests", len(attach), len(update))
-	}
-	for _, r := range append(attach, update...) {
-		if err := r.ParseForm(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if attach[0].PostForm.Get("customer") != "cus_easel" ||
-		update[0].PostForm.Get("invoice_settings[default_payment_method]") != "pm_card_visa" {
-		t.Fatalf("attach %v, update %v", attach[0].PostForm, update[0].PostForm)
-	}
-	rec.fault = func(req *http.Request) (int, string) {
-		if strings.HasSuffix(req.URL.Path, "/attach") {
-			return http.StatusPaymentRequired, `{"error": {"type": "card_error", "code": "card_declined", "message": "Your card was declined."}}`
-		}
-		return 0, ""
-	}
-	err := b.SaveCard(context.Background(), "cus_easel", "pm_card_chargeDeclined")
-	if ae := appError(t, err); ae.Type() != TypeCardDeclined {
-		t.Fatalf("declined card: %v", err)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 
 // Objects holds the control plane's object-store activities.
 type Objects struct {
-	Store *objects.Bucket
+	Bucket *objects.Bucket
 }
 
 // DeleteImages removes the PNG and thumbnail of each named image. Missing
@@ -21,5 +21,5 @@ func (o *Objects) DeleteImages(ctx context.Context, in DeleteImagesInput) error 
 	if len(keys) == 0 {
 		return nil
 	}
-	return o.Store.Delete(ctx, keys...)
+	return o.Bucket.Delete(ctx, keys...)
 }

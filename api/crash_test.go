@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
@@ -151,8 +150,7 @@ func TestRenderResumesAfterWorkerDiesMidBatch(t *testing.T) {
 	forever := make(chan struct{})
 	t.Cleanup(func() { close(forever) })
 	stalling := &stallingEngine{Engine: sims, stall: 2, stalled: make(chan struct{}), forever: forever}
-	dying := workers.GPU(s.temporal, tier, &activities.Render{Engine: stalling, Objects: s.objects, Progress: s.hub},
-		1, worker.Options{})
+	dying := workers.NewGPU(s.deps, tier, stalling, workers.GPUOptions{Slots: 1})
 	if err := dying.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +173,7 @@ func TestRenderResumesAfterWorkerDiesMidBatch(t *testing.T) {
 	go dying.Stop() // it never returns from the stalled render
 
 	resumed := &countingEngine{Engine: sims}
-	healthy := workers.GPU(s.temporal, tier, &activities.Render{Engine: resumed, Objects: s.objects, Progress: s.hub},
-		1, worker.Options{})
+	healthy := workers.NewGPU(s.deps, tier, resumed, workers.GPUOptions{Slots: 1})
 	if err := healthy.Start(); err != nil {
 		t.Fatal(err)
 	}

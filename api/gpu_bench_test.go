@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
@@ -15,7 +13,6 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/sim"
 	"github.com/easel/easel/internal/store"
@@ -85,8 +82,7 @@ func runDuty(b *testing.B, s *stack, hc *http.Client, tokens []string, body []by
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	log := &dutyLog{}
-	render := &activities.Render{Engine: &timedEngine{Engine: sim.New(sim.Config{StepDelay: dutyStepDelay}), log: log, gpu: gpu},
-		Objects: s.objects, Progress: s.hub, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	eng := &timedEngine{Engine: sim.New(sim.Config{StepDelay: dutyStepDelay}), log: log, gpu: gpu}
 	var runs []dutyRun
 	b.ResetTimer()
 	for range b.N {
@@ -101,8 +97,8 @@ func runDuty(b *testing.B, s *stack, hc *http.Client, tokens []string, body []by
 		}
 		waitRendersQueued(ctx, b, s, ids)
 		b.StartTimer()
-		w := workers.GPU(s.temporal, workflows.TierA10G, render, tasks,
-			worker.Options{Interceptors: []interceptor.WorkerInterceptor{log}})
+		w := workers.NewGPU(s.deps, workflows.TierA10G, eng, workers.GPUOptions{Slots: tasks,
+			Options: worker.Options{Interceptors: []interceptor.WorkerInterceptor{log}}})
 		if err := w.Start(); err != nil {
 			b.Fatal(err)
 		}

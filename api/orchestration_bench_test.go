@@ -102,7 +102,7 @@ func BenchmarkOrchestration(b *testing.B) {
 	// orchestration's.
 	if n, err := strconv.Atoi(os.Getenv("EASEL_BENCH_GPU_SLOTS")); err == nil && n > 0 {
 		s.stopGPU(workflows.TierA10G)
-		w := workers.GPU(s.temporal, workflows.TierA10G, s.render, n, worker.Options{})
+		w := workers.NewGPU(s.deps, workflows.TierA10G, s.engine, workers.GPUOptions{Slots: n})
 		if err := w.Start(); err != nil {
 			b.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/store"
 )
@@ -44,7 +45,12 @@ type Server struct {
 	ImageURLs interface {
 		SignedURL(key string, ttl time.Duration) (string, error)
 	}
-	// Billing talks to Stripe for subscriptions (nil: paid plans answer 503).
+	// Payments talks to Stripe for subscriptions: customers and saved cards
+	// (nil: paid plans answer 503).
+	Payments *payments.Gateway
+	// Billing applies the refunds and disputes Stripe reports for a
+	// subscription that has already ended, through the same idempotent
+	// activities its workflow uses (nil: such events change nothing).
 	Billing *activities.Billing
 	// StripeWebhookSecret verifies POST /v1/webhooks/stripe ("" disables it).
 	StripeWebhookSecret string

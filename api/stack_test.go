@@ -24,13 +24,13 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/internal/balancecache"
 	"github.com/easel/easel/internal/devstack"
 	"github.com/easel/easel/internal/devstack/temporalserver"
+	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/sim"
-	"github.com/easel/easel/internal/notify"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/oidc"
+	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
@@ -49,7 +49,9 @@ type stack struct {
 	temporal client.Client
 	http     *httptest.Server
 	issuer   *oidc.DevIssuer
-	render   *activities.Render
+	// deps and engine build every worker, through workers as in production.
+	deps   workers.Deps
+	engine engine.Engine
 
 	mu  sync.Mutex
 	gpu map[string]worker.Worker
@@ -114,23 +116,20 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	}
 	s := &stack{t: t, store: store.New(pool), hub: progress.NewHub(rdb), objects: objects, temporal: tc,
 		gpu: map[string]worker.Worker{}, temporalSrv: temporalSrv, temporalOpt: temporalOpt}
-	s.render = &activities.Render{Engine: sim.New(sim.Config{StepDelay: stepDelay}), Objects: objects, Progress: s.hub,
-		Log: log, ProgressEvery: 10 * time.Millisecond}
-
+	s.engine = sim.New(sim.Config{StepDelay: stepDelay})
 	// Without Stripe the control worker still bills free subscriptions.
-	billing := &activities.Billing{Store: s.store, Log: log, Balances: balancecache.New(rdb),
-		Notices: notify.LogSender{Log: log}}
+	s.deps = workers.Deps{Temporal: tc, Store: s.store, Redis: rdb, Progress: s.hub, Objects: objects,
+		ProgressEvery: 10 * time.Millisecond, Log: log}
 	if opts.billing {
 		s.stripe = &devstack.StripeTransport{}
 		s.webhookSecret = "whsec_easel_test"
-		api := activities.NewStripeAPI(testenv.StripeMockKey, testenv.StripeMock(t),
+		s.deps.Payments = payments.New(testenv.StripeMockKey, testenv.StripeMock(t),
 			&http.Client{Transport: s.stripe, Timeout: 10 * time.Second})
-		billing.Stripe = api
 	}
-	ledger := &activities.Ledger{Store: s.store, Progress: s.hub, Log: log, AfterAdmit: opts.afterAdmit,
-		Balances: balancecache.New(rdb), Notices: &notify.LowBalance{Store: s.store, Sender: notify.LogSender{Log: log}, Log: log}}
 	s.newControl = func() worker.Worker {
-		return workers.Control(tc, ledger, &activities.Objects{Store: objects}, billing, worker.Options{})
+		w := workers.NewControl(s.deps)
+		w.Ledger.AfterAdmit = opts.afterAdmit
+		return w
 	}
 	s.control = s.newControl()
 	if err := s.control.Start(); err != nil {
@@ -178,7 +177,10 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
 		Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
 		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
-		Billing: apiBilling(opts, billing), StripeWebhookSecret: s.webhookSecret}
+		Payments: s.deps.Payments, StripeWebhookSecret: s.webhookSecret}
+	if opts.billing {
+		srv.Billing = &activities.Billing{Store: s.store, Log: log}
+	}
 	router = srv.Router()
 	close(routerReady)
 	s.waitReady()
@@ -244,7 +246,7 @@ func (s *stack) waitReady() {
 
 func (s *stack) startGPU(tier string) {
 	s.t.Helper()
-	w := workers.GPU(s.temporal, tier, s.render, 2, worker.Options{})
+	w := workers.NewGPU(s.deps, tier, s.engine, workers.GPUOptions{Slots: 2})
 	if err := w.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -416,13 +418,4 @@ func (s *stack) credits(t *testing.T, token string) credits {
 	}
 	r.decode(t, &c)
 	return c
-}
-
-// apiBilling is the API's Stripe access: none without the billing option,
-// as on a server without STRIPE_SECRET_KEY.
-func apiBilling(opts stackOptions, b *activities.Billing) *activities.Billing {
-	if !opts.billing {
-		return nil
-	}
-	return b
 }

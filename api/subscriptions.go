@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
 )
@@ -80,7 +80,7 @@ func (s *Server) subscribe(c *gin.Context) {
 		return
 	}
 	paid := plan.PriceCents > 0
-	if paid && s.Billing == nil {
+	if paid && s.Payments == nil {
 		problem(c, http.StatusServiceUnavailable, "billing-unavailable", "Billing unavailable",
 			"payments are not configured on this server", nil)
 		return
@@ -150,13 +150,13 @@ func (s *Server) checkout(c *gin.Context, u store.User, plan workflows.Subscript
 	}
 	// Stripe answers the same keyed request with the same objects, so a
 	// retry or a replacement finds the user's customer and setup intent.
-	cus, err := s.Billing.CreateCustomer(ctx, activities.CreateCustomerInput{UserID: u.ID, Email: u.Email})
+	cus, err := s.Payments.CreateCustomer(ctx, u.ID, u.Email)
 	if err != nil {
 		s.billingError(c, err)
 		return
 	}
 	if pm != "" {
-		if err := s.Billing.SaveCard(ctx, cus.CustomerID, pm); err != nil {
+		if err := s.Payments.SaveCard(ctx, cus.CustomerID, pm); err != nil {
 			s.billingError(c, err)
 			return
 		}
@@ -182,7 +182,7 @@ func (s *Server) checkout(c *gin.Context, u store.User, plan workflows.Subscript
 	c.JSON(status, view)
 }
 
-func (s *Server) createCheckout(ctx context.Context, u store.User, plan workflows.SubscriptionPlan, cus activities.CreateCustomerResult) (store.Subscription, error) {
+func (s *Server) createCheckout(ctx context.Context, u store.User, plan workflows.SubscriptionPlan, cus payments.Customer) (store.Subscription, error) {
 	in := store.NewSubscription{UserID: u.ID, Plan: plan.Slug, Status: store.SubIncomplete, PeriodStart: time.Now().UTC(),
 		CustomerID: cus.CustomerID, SetupIntentID: cus.SetupIntentID}
 	in.PeriodEnd = in.PeriodStart.AddDate(0, 1, 0)
@@ -295,13 +295,10 @@ func (s *Server) planForRequest(c *gin.Context, slug string) (workflows.Subscrip
 // billingError answers a failed Stripe call: a refused card or request is
 // the client's to fix (402), anything else is worth a retry (503).
 func (s *Server) billingError(c *gin.Context, err error) {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		switch appErr.Type() {
-		case activities.TypeCardDeclined, activities.TypeStripeInvalidRequest:
-			problem(c, http.StatusPaymentRequired, "payment-method-refused", "Payment method refused", appErr.Message(), nil)
-			return
-		}
+	var decline *payments.DeclineError
+	if errors.As(err, &decline) || errors.Is(err, payments.ErrInvalidRequest) {
+		problem(c, http.StatusPaymentRequired, "payment-method-refused", "Payment method refused", err.Error(), nil)
+		return
 	}
 	unavailable(c, err)
 }

@@ -136,10 +136,10 @@ func (s *Server) deliverEvent(ctx context.Context, ev stripe.Event, obj eventObj
 }
 
 func (s *Server) cardSaved(ctx context.Context, obj eventObject, sub store.Subscription) error {
-	if sub.Status != store.SubIncomplete || obj.PaymentMethod == "" || s.Billing == nil {
+	if sub.Status != store.SubIncomplete || obj.PaymentMethod == "" || s.Payments == nil {
 		return nil
 	}
-	if err := s.Billing.SaveCard(ctx, sub.CustomerID, obj.PaymentMethod); err != nil {
+	if err := s.Payments.SaveCard(ctx, sub.CustomerID, obj.PaymentMethod); err != nil {
 		return err
 	}
 	plan, err := s.billingPlan(ctx, sub.Plan)

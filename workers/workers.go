@@ -1,78 +1,124 @@
-// Package workers decides which workflows and activities run on which task
-// queue: the control-plane worker (workflows, ledger, cleanup) and one GPU
-// worker per tier (renders).
+// Package workers is Easel's composition root for Temporal workers: it
+// decides which workflows and activities run on which task queue and builds
+// them from the services in Deps. `easel worker`, `easel dev` and the tests
+// all build their workers here, so what runs in a test is what runs in
+// production.
+//
+//   - NewControl: the control-plane worker on workflows.ControlQueue: the
+//     generation, subscription and hold-reaper workflows, the ledger
+//     activities (local activities of the generation workflow), image
+//     cleanup, billing, and the autoscaler when Deps.Autoscale is set.
+//   - NewGPU: one render worker per GPU tier, on workflows.GPUQueue(tier).
 package workers
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/autoscale"
+	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/gpu"
+	"github.com/easel/easel/internal/notify"
+	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/payments"
+	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
 )
 
-// Control builds the control-plane worker on workflows.ControlQueue. The
-// ledger activities run there as local activities of the generation workflow.
-// billing, when not nil (Stripe is configured), adds the subscription
-// workflow and its Stripe activities.
-func Control(c client.Client, ledger *activities.Ledger, objects *activities.Objects, billing *activities.Billing, opts worker.Options) worker.Worker {
-	w := worker.New(c, workflows.ControlQueue, opts)
-	w.RegisterWorkflowWithOptions(workflows.Generation, workflow.RegisterOptions{Name: workflows.GenerationWorkflow})
-	w.RegisterActivity(ledger)
-	w.RegisterActivity(objects)
-	if billing != nil {
-		w.RegisterWorkflowWithOptions(workflows.Subscription, workflow.RegisterOptions{Name: workflows.SubscriptionWorkflow})
-		w.RegisterActivity(billing)
-	}
-	return w
+// Deps are the services workers are built from. A GPU worker needs only
+// Temporal, Objects, Progress and Log.
+type Deps struct {
+	Temporal client.Client
+	Store    *store.Store
+	Redis    *redis.Client // the balance cache
+	Progress *progress.Hub
+	Objects  *objects.Bucket
+	// Payments charges subscriptions through Stripe; nil (no
+	// STRIPE_SECRET_KEY) bills free subscriptions only.
+	Payments *payments.Gateway
+	// Notices delivers notices to users; nil logs them.
+	Notices notify.Sender
+	// Autoscale, when set, runs the GPU autoscaler workflows on the control
+	// worker with this driver (EC2 Auto Scaling, or easel dev's local pool).
+	Autoscale *autoscale.Activities
+	// ProgressEvery throttles progress events per job (0: the default).
+	ProgressEvery time.Duration
+	Log           *slog.Logger
+	// Options are the control worker's Temporal options.
+	Options worker.Options
 }
 
-// GPU builds a render worker for one tier. slots is the number of renders it
-// runs at once: one per GPU on the host, each pinned to its device by
-// render.GPUs (a gpu.Host; without one, slots plain devices). The worker
-// holds one task more than it has GPUs, so the next job is already on the
-// host when a render ends and the GPU never waits for a poll; the cost is
-// that a higher-priority job arriving later can wait behind one
-// already-taken job per GPU.
-func GPU(c client.Client, tier string, render *activities.Render, slots int, opts worker.Options) worker.Worker {
-	slots = max(slots, 1)
-	if render.GPUs == nil {
-		render.GPUs = gpu.Pseudo(slots)
-	}
-	if render.Temporal == nil {
-		render.Temporal = c
-	}
-	opts.MaxConcurrentActivityExecutionSize = slots + 1
-	// A GPU host never runs workflows or local activities.
-	opts.DisableWorkflowWorker = true
-	w := worker.New(c, workflows.GPUQueue(tier), opts)
-	w.RegisterActivity(render)
-	return w
+// Control is the control-plane worker and the activities it runs, which a
+// caller may tune before Start.
+type Control struct {
+	worker.Worker
+	Ledger   *activities.Ledger
+	Objects  *activities.Objects
+	Billing  *activities.Billing
+	Reaper   *activities.Reaper
+	temporal client.Client
 }
 
-// ServeHoldReaper adds the hold reaper to the control worker.
-func ServeHoldReaper(w worker.Worker, r *activities.Reaper) {
-	if r.WorkflowID == nil {
-		r.WorkflowID = workflows.GenerationID
+// NewControl builds the control-plane worker.
+func NewControl(d Deps) *Control {
+	log := d.logger()
+	notices := d.Notices
+	if notices == nil {
+		notices = notify.LogSender{Log: log}
 	}
-	if r.JobID == nil {
-		r.JobID = workflows.GenerationJob
+	c := &Control{
+		Worker: worker.New(d.Temporal, workflows.ControlQueue, d.Options),
+		Ledger: &activities.Ledger{Store: d.Store, Progress: d.Progress, Log: log, Balances: d.balances(),
+			Notices: &notify.LowBalance{Store: d.Store, Sender: notices, Log: log}},
+		Objects: &activities.Objects{Bucket: d.Objects},
+		Billing: &activities.Billing{Payments: d.Payments, Store: d.Store, Log: log, Notices: notices,
+			Balances: d.balances()},
+		Reaper: &activities.Reaper{Store: d.Store, Temporal: d.Temporal, Balances: d.balances(), Log: log,
+			WorkflowID: workflows.GenerationID, JobID: workflows.GenerationJob,
+			WorkflowType: workflows.GenerationWorkflow},
+		temporal: d.Temporal,
 	}
-	if r.WorkflowType == "" {
-		r.WorkflowType = workflows.GenerationWorkflow
+	c.RegisterWorkflowWithOptions(workflows.Generation, workflow.RegisterOptions{Name: workflows.GenerationWorkflow})
+	c.RegisterWorkflowWithOptions(workflows.Subscription, workflow.RegisterOptions{Name: workflows.SubscriptionWorkflow})
+	c.RegisterWorkflowWithOptions(workflows.HoldReaper, workflow.RegisterOptions{Name: workflows.HoldReaperWorkflow})
+	c.RegisterActivity(c.Ledger)
+	c.RegisterActivity(c.Objects)
+	c.RegisterActivity(c.Billing)
+	c.RegisterActivity(c.Reaper)
+	if d.Autoscale != nil {
+		autoscale.Register(c, d.Autoscale)
 	}
-	w.RegisterWorkflowWithOptions(workflows.HoldReaper, workflow.RegisterOptions{Name: workflows.HoldReaperWorkflow})
-	w.RegisterActivity(r)
+	return c
+}
+
+// Start starts polling, then the hold reaper workflow (or leaves the one
+// running alone): every control worker starts it, so it is never missing.
+func (c *Control) Start() error {
+	if err := c.Worker.Start(); err != nil {
+		return fmt.Errorf("start the control worker: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := StartHoldReaper(ctx, c.temporal); err != nil {
+		c.Worker.Stop()
+		return err
+	}
+	return nil
 }
 
 // StartHoldReaper starts the hold reaper workflow, or leaves the running
-// one alone: every control worker calls it at start.
+// one alone.
 func StartHoldReaper(ctx context.Context, c client.Client) error {
 	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.HoldReaperID,
@@ -83,4 +129,61 @@ func StartHoldReaper(ctx context.Context, c client.Client) error {
 		return fmt.Errorf("start the hold reaper: %w", err)
 	}
 	return nil
+}
+
+// GPUOptions describe the host a render worker runs on.
+type GPUOptions struct {
+	// Slots is the number of renders run at once: one per GPU (default 1).
+	Slots int
+	// GPUs pins each render to a device (a gpu.Host); nil gives Slots
+	// plain devices.
+	GPUs activities.GPUs
+	// Drain tells renders the worker is stopping; nil never drains.
+	Drain activities.Drain
+	// Options are the worker's Temporal options (stop timeout,
+	// interceptors); the slot count and the disabled workflow worker are
+	// set here.
+	Options worker.Options
+}
+
+// GPU is a render worker and its Render activity.
+type GPU struct {
+	worker.Worker
+	Render *activities.Render
+}
+
+// NewGPU builds a render worker for one tier. The worker holds one task
+// more than it has GPUs, so the next job is already on the host when a
+// render ends and the GPU never waits for a poll; the cost is that a
+// higher-priority job arriving later can wait behind one already-taken job
+// per GPU.
+func NewGPU(d Deps, tier string, eng engine.Engine, o GPUOptions) *GPU {
+	slots := max(o.Slots, 1)
+	render := &activities.Render{Tier: tier, Engine: eng, Objects: d.Objects, Progress: d.Progress, Log: d.logger(),
+		ProgressEvery: d.ProgressEvery, GPUs: o.GPUs, Drain: o.Drain, Temporal: d.Temporal}
+	if render.GPUs == nil {
+		render.GPUs = gpu.Pseudo(slots)
+	}
+	opts := o.Options
+	opts.MaxConcurrentActivityExecutionSize = slots + 1
+	// A GPU host never runs workflows or local activities.
+	opts.DisableWorkflowWorker = true
+	w := worker.New(d.Temporal, workflows.GPUQueue(tier), opts)
+	w.RegisterActivity(render)
+	return &GPU{Worker: w, Render: render}
+}
+
+func (d Deps) logger() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
+}
+
+// balances is the balance cache, nil without Redis.
+func (d Deps) balances() *balancecache.Cache {
+	if d.Redis == nil {
+		return nil
+	}
+	return balancecache.New(d.Redis)
 }

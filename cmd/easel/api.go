@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
 	"github.com/easel/easel/internal/config"
 	"github.com/easel/easel/internal/objects"
@@ -101,7 +102,10 @@ func newAPI(d *deps, cfg config.Config, auth api.Authenticator) (*api.Server, er
 	}
 	srv := &api.Server{Store: d.apiStore, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
 		Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis),
-		StripeWebhookSecret: cfg.StripeWebhookSecret, TrialDays: cfg.TrialDays, Billing: stripeClient(d, cfg)}
+		StripeWebhookSecret: cfg.StripeWebhookSecret, TrialDays: cfg.TrialDays, Payments: paymentsGateway(d, cfg)}
+	if srv.Payments != nil {
+		srv.Billing = &activities.Billing{Store: d.store, Log: d.log}
+	}
 	if cfg.CloudFrontDomain != "" {
 		cf, err := objects.NewCloudFrontURLs(cfg.CloudFrontDomain, cfg.CloudFrontKeyID, cfg.CloudFrontPrivateKey)
 		if err != nil {

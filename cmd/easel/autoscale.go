@@ -11,7 +11,6 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/easel/easel/internal/autoscale"
 	"github.com/easel/easel/internal/config"
@@ -192,40 +191,41 @@ func tierPolicy(policy autoscale.Config, tier string, mins map[string]string) (a
 	return policy, nil
 }
 
-// serveAutoscaler, with AUTOSCALE_DRIVER=ec2, registers the autoscaler on
-// the control worker with the EC2 Auto Scaling driver and makes sure each
-// configured tier's workflow runs with the current policy (starting a
-// workflow needs only the server, so this runs before the worker starts).
-func serveAutoscaler(ctx context.Context, d *deps, cfg config.Config, w worker.Worker) error {
+// ec2Autoscaler, with AUTOSCALE_DRIVER=ec2, returns the autoscaler's
+// activities on the EC2 Auto Scaling driver, for the control worker, and
+// makes sure each configured tier's workflow runs with the current policy
+// (starting a workflow needs only the server, so this runs before the
+// worker starts). Without it, it returns nil.
+func ec2Autoscaler(ctx context.Context, d *deps, cfg config.Config) (*autoscale.Activities, error) {
 	if cfg.AutoscaleDriver != "ec2" {
-		return nil
+		return nil, nil
 	}
 	policy, err := autoscalePolicy(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	groups, err := tierValues("AUTOSCALE_GROUPS", cfg.AutoscaleGroups)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mins, err := tierValues("AUTOSCALE_TIER_MIN", cfg.AutoscaleTierMin)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
 	if err != nil {
-		return fmt.Errorf("load AWS config: %w", err)
+		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	autoscale.Register(w, &autoscale.Activities{Service: d.temporal.WorkflowService(),
-		Namespace: cfg.TemporalNamespace, Driver: autoscale.NewEC2(awsCfg, groups)})
+	acts := &autoscale.Activities{Service: d.temporal.WorkflowService(),
+		Namespace: cfg.TemporalNamespace, Driver: autoscale.NewEC2(awsCfg, groups)}
 	for tier := range groups {
 		p, err := tierPolicy(policy, tier, mins)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := autoscale.EnsureWorkflow(ctx, d.temporal, tier, p); err != nil {
-			return fmt.Errorf("start autoscaler for %s: %w", tier, err)
+			return nil, fmt.Errorf("start autoscaler for %s: %w", tier, err)
 		}
 	}
-	return nil
+	return acts, nil
 }

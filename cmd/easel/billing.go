@@ -7,20 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
 	"github.com/easel/easel/internal/config"
 )
-
-// stripeClient is the API's Stripe access (customers, setup intents, saved
-// cards); nil without STRIPE_SECRET_KEY, and paid plans then answer 503.
-func stripeClient(d *deps, cfg config.Config) *activities.Billing {
-	if cfg.StripeSecretKey == "" {
-		return nil
-	}
-	return &activities.Billing{Stripe: activities.NewStripeAPI(cfg.StripeSecretKey, cfg.StripeAPIBase, d.stripeHTTP),
-		Store: d.store, Log: d.log}
-}
 
 // billingCommand holds the billing team's commands. They talk to Temporal
 // (TEMPORAL_ADDRESS) and the database (DATABASE_URL) directly, through the

@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 
-	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/devstack"
 	"github.com/easel/easel/internal/devstack/temporalserver"
+	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workers"
@@ -43,9 +42,8 @@ func TestBillingRenewTwiceChargesOnce(t *testing.T) {
 	}
 	t.Cleanup(tc.Close)
 	stripe := &devstack.StripeTransport{}
-	billing := &activities.Billing{Store: st, Stripe: activities.NewStripeAPI(testenv.StripeMockKey, testenv.StripeMock(t),
-		&http.Client{Transport: stripe, Timeout: 10 * time.Second})}
-	w := workers.Control(tc, &activities.Ledger{Store: st}, &activities.Objects{}, billing, worker.Options{})
+	gateway := payments.New(testenv.StripeMockKey, testenv.StripeMock(t), &http.Client{Transport: stripe, Timeout: 10 * time.Second})
+	w := workers.NewControl(workers.Deps{Temporal: tc, Store: st, Payments: gateway})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -55,9 +53,9 @@ func TestBillingRenewTwiceChargesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cus, err := billing.CreateCustomer(ctx, activities.CreateCustomerInput{UserID: u.ID, Email: u.Email})
+	cus, err := gateway.CreateCustomer(ctx, u.ID, u.Email)
 	if err == nil {
-		err = billing.SaveCard(ctx, cus.CustomerID, "pm_card_visa")
+		err = gateway.SaveCard(ctx, cus.CustomerID, "pm_card_visa")
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/easel/easel/internal/oidc"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/schema"
+	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
 )
 
@@ -271,26 +272,27 @@ func seedDevUser(ctx context.Context, s *store.Store) (store.User, error) {
 // sim GPU workers sized by the tier's autoscaler workflow (one to start
 // with, so renders run before the first poll).
 func startDevWorkers(ctx context.Context, d *deps, cfg config.Config) (stop func(), err error) {
-	control, err := controlWorker(ctx, d, cfg)
+	deps, err := controlDeps(ctx, d, cfg)
 	if err != nil {
 		return nil, err
 	}
 	eng := sim.New(sim.Config{StepDelay: cfg.SimStepDelay})
 	pool := autoscale.NewLocalPool(func(_ context.Context, tier string) (func(), error) {
-		w := gpuWorker(d, tier, eng, cfg.GPUSlots)
+		w := workers.NewGPU(d.workerDeps(), tier, eng, workers.GPUOptions{Slots: cfg.GPUSlots})
 		if err := w.Start(); err != nil {
 			return nil, fmt.Errorf("start gpu worker: %w", err)
 		}
 		return w.Stop, nil
 	})
-	autoscale.Register(control, &autoscale.Activities{Service: d.temporal.WorkflowService(),
-		Namespace: cfg.TemporalNamespace, Driver: pool})
+	deps.Autoscale = &autoscale.Activities{Service: d.temporal.WorkflowService(),
+		Namespace: cfg.TemporalNamespace, Driver: pool}
+	control := workers.NewControl(deps)
 	stop = func() {
 		control.Stop()
 		pool.Close()
 	}
 	if err := control.Start(); err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
+		return nil, err
 	}
 	for _, tier := range workflows.Tiers {
 		if err := startDevTier(ctx, d, pool, tier); err != nil {

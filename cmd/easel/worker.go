@@ -20,14 +20,13 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/easel/easel/activities"
-	"github.com/easel/easel/internal/balancecache"
 	"github.com/easel/easel/internal/config"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/invokeai"
 	"github.com/easel/easel/internal/engine/sim"
 	"github.com/easel/easel/internal/gpu"
 	"github.com/easel/easel/internal/notify"
+	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
 )
@@ -124,15 +123,16 @@ func runControlWorker(ctx context.Context, cfg config.Config, log loggerT, st *s
 		return err
 	}
 	defer d.close()
-	w, err := controlWorker(ctx, d, cfg)
+	deps, err := controlDeps(ctx, d, cfg)
 	if err != nil {
 		return err
 	}
-	if err := serveAutoscaler(ctx, d, cfg, w); err != nil {
+	if deps.Autoscale, err = ec2Autoscaler(ctx, d, cfg); err != nil {
 		return err
 	}
+	w := workers.NewControl(deps)
 	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+		return err
 	}
 	defer w.Stop()
 	st.ready(readyMux())
@@ -141,31 +141,35 @@ func runControlWorker(ctx context.Context, cfg config.Config, log loggerT, st *s
 	return nil
 }
 
-func controlWorker(ctx context.Context, d *deps, cfg config.Config) (worker.Worker, error) {
-	sender, err := noticeSender(ctx, cfg, d.log)
-	if err != nil {
-		return nil, err
-	}
-	w := workers.Control(d.temporal,
-		&activities.Ledger{Store: d.store, Progress: d.progress, Log: d.log, Balances: balancecache.New(d.redis),
-			Notices: &notify.LowBalance{Store: d.store, Sender: sender, Log: d.log}},
-		&activities.Objects{Store: d.objects}, billing(d, cfg, sender), worker.Options{})
-	workers.ServeHoldReaper(w, &activities.Reaper{Store: d.store, Temporal: d.temporal,
-		Balances: balancecache.New(d.redis), Log: d.log})
-	return w, workers.StartHoldReaper(ctx, d.temporal)
+// workerDeps are this process's connections, as the workers take them.
+func (d *deps) workerDeps() workers.Deps {
+	return workers.Deps{Temporal: d.temporal, Store: d.store, Redis: d.redis, Progress: d.progress,
+		Objects: d.objects, Log: d.log}
 }
 
-// billing returns the subscription activities: with STRIPE_SECRET_KEY they
-// charge through Stripe (STRIPE_API_BASE points them at stripe-mock or
-// another endpoint); without it only free subscriptions can be billed.
-func billing(d *deps, cfg config.Config, sender notify.Sender) *activities.Billing {
-	b := &activities.Billing{Store: d.store, Log: d.log, Notices: sender, Balances: balancecache.New(d.redis)}
-	if cfg.StripeSecretKey == "" {
-		d.log.Info("STRIPE_SECRET_KEY is not set: only free subscriptions are billed by this worker")
-		return b
+// controlDeps adds what the control worker needs beyond connections: the
+// notice sender and, with STRIPE_SECRET_KEY, the Stripe gateway
+// (STRIPE_API_BASE points it at stripe-mock or another endpoint); without
+// it only free subscriptions are billed.
+func controlDeps(ctx context.Context, d *deps, cfg config.Config) (workers.Deps, error) {
+	sender, err := noticeSender(ctx, cfg, d.log)
+	if err != nil {
+		return workers.Deps{}, err
 	}
-	b.Stripe = activities.NewStripeAPI(cfg.StripeSecretKey, cfg.StripeAPIBase, d.stripeHTTP)
-	return b
+	deps := d.workerDeps()
+	deps.Notices, deps.Payments = sender, paymentsGateway(d, cfg)
+	if deps.Payments == nil {
+		d.log.Info("STRIPE_SECRET_KEY is not set: only free subscriptions are billed by this worker")
+	}
+	return deps, nil
+}
+
+// paymentsGateway is the Stripe gateway, nil without STRIPE_SECRET_KEY.
+func paymentsGateway(d *deps, cfg config.Config) *payments.Gateway {
+	if cfg.StripeSecretKey == "" {
+		return nil
+	}
+	return payments.New(cfg.StripeSecretKey, cfg.StripeAPIBase, d.stripeHTTP)
 }
 
 // noticeSender picks how users are notified: NOTIFY_SENDER=log (default)
@@ -213,13 +217,11 @@ func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlag
 		return err
 	}
 	drain := gpu.NewDrain(cfg.DrainTimeout, log)
-	render := gpuRender(d, g.tier, eng)
-	render.GPUs, render.Drain = host, drain
 	// Temporal cancels renders still running at WorkerStopTimeout; the drain
 	// fails them over before that, and the grace lets their failures reach
 	// the server so the retries start at once, not after a heartbeat timeout.
-	w := workers.GPU(d.temporal, g.tier, render, host.Slots(),
-		worker.Options{WorkerStopTimeout: cfg.DrainTimeout + failoverGrace})
+	w := workers.NewGPU(d.workerDeps(), g.tier, eng, workers.GPUOptions{Slots: host.Slots(), GPUs: host, Drain: drain,
+		Options: worker.Options{WorkerStopTimeout: cfg.DrainTimeout + failoverGrace}})
 	log.Info("gpu worker started", "task_queue", workflows.GPUQueue(g.tier), "engine", eng.Name(),
 		"slots", host.Slots(), "nvml", host.HasNVML(), "drain_timeout", cfg.DrainTimeout, "spot_watch", cfg.SpotWatch)
 	return serveGPU(ctx, w, host, drain, cfg, log, st)
@@ -289,15 +291,6 @@ func metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.Handler())
 	return mux
-}
-
-// gpuWorker is a render worker on plain slots, for easel dev.
-func gpuWorker(d *deps, tier string, eng engine.Engine, slots int) worker.Worker {
-	return workers.GPU(d.temporal, tier, gpuRender(d, tier, eng), slots, worker.Options{})
-}
-
-func gpuRender(d *deps, tier string, eng engine.Engine) *activities.Render {
-	return &activities.Render{Tier: tier, Engine: eng, Objects: d.objects, Progress: d.progress, Log: d.log}
 }
 
 // newEngine builds the --engine: sim renders on the CPU; invokeai drives the

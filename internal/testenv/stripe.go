@@ -1,8 +1,13 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/easel/easel/internal/devstack"
@@ -31,4 +36,56 @@ func StripeMock(t testing.TB) (baseURL string) {
 	}
 	t.Cleanup(stop)
 	return url
+}
+
+// StripeRecorder is a Stripe client's transport in tests: it records
+// every request and can answer one itself, because stripe-mock never
+// declines or fails on its own. Its base is stripe-mock as is (a
+// PaymentIntent is always requires_payment_method) unless a test puts a
+// devstack.StripeTransport there to settle payments.
+type StripeRecorder struct {
+	Base http.RoundTripper
+	mu   sync.Mutex
+	reqs []*http.Request
+	// Fault, when set and returning a status, answers the request itself.
+	Fault func(req *http.Request) (status int, body string)
+}
+
+// RoundTrip records the request, then answers it.
+func (r *StripeRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	// Keep a copy with its own body: the transport consumes the original.
+	rec := req.Clone(context.Background())
+	if req.Body != nil {
+		raw, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(raw))
+		rec.Body = io.NopCloser(bytes.NewReader(raw))
+	}
+	r.mu.Lock()
+	r.reqs = append(r.reqs, rec)
+	fault := r.Fault
+	r.mu.Unlock()
+	if fault != nil {
+		if status, body := fault(req); status != 0 {
+			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+		}
+	}
+	return r.Base.RoundTrip(req)
+}
+
+// Requests are the recorded requests of method to path.
+func (r *StripeRecorder) Requests(method, path string) []*http.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*http.Request
+	for _, q := range r.reqs {
+		if q.Method == method && q.URL.Path == path {
+			out = append(out, q)
+		}
+	}
+	return out
 }
