@@ -148,4 +148,3 @@ func chargeOutcome(pi *stripe.PaymentIntent) (ChargeResult, error) {
 	// not change it, so stop and let a person look.
 	return ChargeResult{}, refused(fmt.Sprintf("payment intent %s in unexpected status %q", pi.ID, pi.Status), nil)
 }
-
