@@ -246,7 +246,7 @@ func (s *Server) subscriptionInput(ctx context.Context, sub store.Subscription, 
 		return workflows.SubscriptionInput{}, err
 	}
 	in := workflows.SubscriptionInput{SubscriptionID: sub.ID, UserID: sub.UserID, CustomerID: sub.CustomerID,
-		Plan: plan, PeriodStart: sub.PeriodStart, PeriodEnd: sub.PeriodEnd, FallbackPlan: &fallback, Synced: true}
+		Plan: plan, PeriodStart: sub.PeriodStart, PeriodEnd: sub.PeriodEnd, FallbackPlan: &fallback}
 	if sub.TrialEnd != nil {
 		in.TrialEnd = *sub.TrialEnd
 	}

@@ -408,15 +408,6 @@ func TestSubscriptionTrialGrantsThenChargesAtTrialEnd(t *testing.T) {
 	b.checkMoney(t)
 }
 
-func TestProrate(t *testing.T) {
-	if got := prorate(2000, 20*day, 30*day); got != 1333 {
-		t.Fatalf("prorate = %d", got)
-	}
-	if got := prorate(1, day, 2*day); got != 1 {
-		t.Fatalf("half a cent rounds to %d, want 1", got)
-	}
-}
-
 var freePlan = SubscriptionPlan{Slug: "free", Credits: 50}
 
 // A subscription whose card keeps failing is downgraded: every failed
@@ -426,7 +417,7 @@ func TestDowngradeFallsBackToFree(t *testing.T) {
 	b.decline = func(int) bool { return true }
 	start := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
 	in := startedInput(start, proPlan)
-	in.Synced, in.FallbackPlan = true, &freePlan
+	in.FallbackPlan = &freePlan
 	next, res := b.run(t, in, start)
 	if next != nil || res.Status != SubDowngraded || res.Successor != "sub-free" {
 		t.Fatalf("next %v, result %+v", next, res)
@@ -440,8 +431,7 @@ func TestDowngradeFallsBackToFree(t *testing.T) {
 	if len(b.fallbacks) != 1 || b.fallbacks[0].Status != SubDowngraded || b.fallbacks[0].FreePlan != "free" {
 		t.Fatalf("fallbacks = %+v", b.fallbacks)
 	}
-	if len(b.successors) != 1 || b.successors[0].SubscriptionID != "sub-free" || b.successors[0].Plan != freePlan ||
-		!b.successors[0].Synced {
+	if len(b.successors) != 1 || b.successors[0].SubscriptionID != "sub-free" || b.successors[0].Plan != freePlan {
 		t.Fatalf("successor = %+v", b.successors)
 	}
 	if last := b.syncs[len(b.syncs)-1]; last.Status != SubPastDue {
@@ -468,7 +458,7 @@ func TestStripeEventsApplied(t *testing.T) {
 		env.SignalWorkflow(StripeEventSignal, StripeEvent{ID: "evt_2", Type: EventCustomerDeleted})
 	}, 2*day)
 	in := startedInput(start, proPlan)
-	in.Synced, in.FallbackPlan = true, &freePlan
+	in.FallbackPlan = &freePlan
 	next, res := b.run(t, in, start)
 	if next != nil || res.Status != SubCanceled || res.Reason != "Stripe customer deleted" {
 		t.Fatalf("next %v, result %+v", next, res)
@@ -489,7 +479,7 @@ func TestFreePlanCannotCancel(t *testing.T) {
 	var refused error
 	env.RegisterDelayedCallback(func() { update(env, CancelUpdate, &refused) }, time.Hour)
 	in := startedInput(start, freePlan)
-	in.Synced, in.FallbackPlan = true, &freePlan
+	in.FallbackPlan = &freePlan
 	next, _ := b.run(t, in, start)
 	if refused == nil || next == nil {
 		t.Fatalf("cancel of free: %v (next %v)", refused, next)
@@ -502,7 +492,7 @@ func TestFreePlanCannotCancel(t *testing.T) {
 func checkoutInput(start time.Time) SubscriptionInput {
 	return SubscriptionInput{SubscriptionID: "sub-1", UserID: "user-1", CustomerID: "cus_1", Plan: basicPlan,
 		PeriodStart: start, PeriodEnd: addMonths(start, 1), FallbackPlan: &SubscriptionPlan{Slug: "free", Credits: 50},
-		Synced: true, Checkout: &Checkout{Replaces: "sub-free", ExpiresAt: start.Add(CheckoutTTL)}}
+		Checkout: &Checkout{Replaces: "sub-free", ExpiresAt: start.Add(CheckoutTTL)}}
 }
 
 // lastSync is the last state the workflow wrote to its row.
@@ -605,5 +595,66 @@ func TestCheckoutDeclinedThenAbandoned(t *testing.T) {
 	}
 	if len(b.notices) != 1 || b.notices[0] != store.NoticePaymentFailed || len(b.successors) != 0 {
 		t.Fatalf("notices %v, successors %v: want one payment_failed and no downgrade", b.notices, b.successors)
+	}
+}
+
+// A phase's String is the status the row and the state query show.
+func TestSubscriptionPhaseStatus(t *testing.T) {
+	want := map[subscriptionPhase]string{phaseIncomplete: SubIncomplete, phaseTrialing: SubTrialing,
+		phaseActive: SubActive, phasePastDue: SubPastDue, phaseCanceled: SubCanceled,
+		phaseExpired: SubExpired, phaseDowngraded: SubDowngraded}
+	if len(want) != len(phaseStatuses) {
+		t.Fatalf("%d phases tested, %d defined", len(want), len(phaseStatuses))
+	}
+	for p, status := range want {
+		if p.String() != status {
+			t.Errorf("phase %d is %q, want %q", int(p), p.String(), status)
+		}
+	}
+	if got := subscriptionPhase(len(phaseStatuses)).String(); got != "subscriptionPhase(7)" {
+		t.Errorf("an unknown phase is %q", got)
+	}
+}
+
+// A run's first phase follows from its input: a checkout, then dunning,
+// then a trial covering the period.
+func TestSubscriptionInitialPhase(t *testing.T) {
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	trial := SubscriptionInput{PeriodStart: t0, PeriodEnd: t0.Add(14 * day), TrialEnd: t0.Add(14 * day)}
+	tests := []struct {
+		name string
+		in   SubscriptionInput
+		want subscriptionPhase
+	}{
+		{"a new subscription", startedInput(t0, basicPlan), phaseActive},
+		{"a checkout", checkoutInput(t0), phaseIncomplete},
+		{"in dunning", SubscriptionInput{PeriodStart: t0, PeriodEnd: addMonths(t0, 1), DunningAttempt: 1}, phasePastDue},
+		{"a trial", trial, phaseTrialing},
+		{"a trial longer than the period", SubscriptionInput{PeriodStart: t0, PeriodEnd: t0.Add(day), TrialEnd: t0.Add(14 * day)}, phaseActive},
+		{"a checkout with a trial", SubscriptionInput{PeriodStart: t0, PeriodEnd: trial.PeriodEnd, TrialEnd: trial.TrialEnd, Checkout: &Checkout{}}, phaseIncomplete},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := initialPhase(tt.in); got != tt.want {
+				t.Fatalf("initialPhase = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// A payload written while SubscriptionInput had a Synced field (always
+// true in production) still decodes, so running subscriptions continue.
+func TestSubscriptionInputDecodesOldPayload(t *testing.T) {
+	dc := converter.GetDefaultDataConverter()
+	p, err := dc.ToPayload(map[string]any{"SubscriptionID": "sub-1", "Plan": basicPlan, "Started": true, "Synced": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in SubscriptionInput
+	if err := dc.FromPayload(p, &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.SubscriptionID != "sub-1" || in.Plan != basicPlan || !in.Started {
+		t.Fatalf("decoded %+v", in)
 	}
 }

@@ -69,7 +69,7 @@ func TestBillingRenewTwiceChargesOnce(t *testing.T) {
 	pro := workflows.SubscriptionPlan{Slug: "pro", PriceCents: 2999, Credits: 2000}
 	if _, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.SubscriptionID(sub.ID), TaskQueue: workflows.ControlQueue},
 		workflows.Subscription, workflows.SubscriptionInput{SubscriptionID: sub.ID, UserID: u.ID, CustomerID: cus.CustomerID,
-			Plan: pro, PeriodStart: sub.PeriodStart, PeriodEnd: sub.PeriodEnd, Synced: true}); err != nil {
+			Plan: pro, PeriodStart: sub.PeriodStart, PeriodEnd: sub.PeriodEnd}); err != nil {
 		t.Fatal(err)
 	}
 	waitBalance(t, st, u.ID, 2000)
