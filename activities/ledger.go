@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/notify"
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/store"
@@ -70,7 +71,7 @@ func (l *Ledger) Admit(ctx context.Context, in AdmitInput) (AdmitResult, error) 
 			l.warn(ctx, "low-balance re-arm after hold", in.JobID, err)
 		}
 	}
-	l.publish(ctx, progress.Status{JobID: in.JobID, State: progress.StateQueued, Images: in.Params.BatchSize})
+	l.publish(ctx, progress.Status{JobID: in.JobID, State: catalog.JobQueued, Images: in.Params.BatchSize})
 	return AdmitResult{JobID: g.ID, CreditsHeld: g.CreditsHeld, RequestHash: g.RequestHash, Status: g.Status,
 		CreatedAt: g.CreatedAt}, nil
 }
@@ -106,11 +107,11 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 			l.warn(ctx, "low-balance notice", in.JobID, err)
 		}
 	}
-	jobsFinished.WithLabelValues(store.StatusCompleted).Inc()
+	jobsFinished.WithLabelValues(catalog.JobCompleted).Inc()
 	if !g.CreatedAt.IsZero() {
 		jobDuration.WithLabelValues(in.GPUTier).Observe(time.Since(g.CreatedAt).Seconds())
 	}
-	l.publish(ctx, progress.Status{JobID: in.JobID, State: progress.StateCompleted, Progress: 1,
+	l.publish(ctx, progress.Status{JobID: in.JobID, State: catalog.JobCompleted, Progress: 1,
 		Images: in.Params.BatchSize, Image: len(in.Images),
 		Message: fmt.Sprintf("%d of %d images, %d credits", len(in.Images), in.Params.BatchSize, settled)})
 	return FinalizeResult{CreditsSettled: settled, ImagesProduced: g.ImagesProduced}, nil

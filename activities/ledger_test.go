@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
 )
@@ -47,7 +48,7 @@ func TestLedgerDataErrorIsFinal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := l.Abort(ctx, AbortInput{JobID: ok.JobID, UserID: u.ID, Status: store.StatusFailed,
+	res, err := l.Abort(ctx, AbortInput{JobID: ok.JobID, UserID: u.ID, Status: catalog.JobFailed,
 		Reason: "engine said \x00 and \xff", BatchSize: 1})
 	if err != nil || res.HoldStatus != store.HoldVoided {
 		t.Fatalf("abort with odd text in its reason: %+v %v", res, err)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 )
 
@@ -148,7 +149,7 @@ func (r *Reaper) running(ctx context.Context, jobID string) (bool, error) {
 
 func (r *Reaper) release(ctx context.Context, h store.Hold) error {
 	end := balanceChange(ctx, r.Balances, r.Log, h.UserID)
-	_, err := r.Store.Abort(ctx, h.JobID, store.StatusFailed, "the job's workflow ended without releasing its credit hold")
+	_, err := r.Store.Abort(ctx, h.JobID, catalog.JobFailed, "the job's workflow ended without releasing its credit hold")
 	end()
 	if err != nil {
 		return fmt.Errorf("release expired hold of job %s: %w", h.JobID, err)

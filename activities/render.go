@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/progress"
@@ -386,7 +387,7 @@ func (rep *reporter) step(ctx context.Context, image int, pr engine.Progress) {
 	}
 	batch := rep.in.Params.BatchSize
 	frac := (float64(image) + float64(pr.Step)/float64(max(pr.TotalSteps, 1))) / float64(max(batch, 1))
-	s := progress.Status{JobID: rep.in.JobID, State: progress.StateRunning, Progress: frac, Image: image,
+	s := progress.Status{JobID: rep.in.JobID, State: catalog.JobRunning, Progress: frac, Image: image,
 		Images: batch, Step: pr.Step, TotalSteps: pr.TotalSteps}
 	if err := rep.r.Progress.Publish(ctx, s); err != nil && rep.r.Log != nil {
 		rep.r.Log.WarnContext(ctx, "publish progress", "job_id", rep.in.JobID, "err", err)

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/sim"
 	"github.com/easel/easel/internal/gpu"
@@ -64,7 +65,7 @@ func (m *meteredGPUs) Admit(engine.Device, engine.Request) error { return m.admi
 func (m *meteredGPUs) Meter(engine.Device) func() float64 { return func() float64 { return m.secs } }
 
 func renderInput(batch int) RenderInput {
-	return RenderInput{JobID: "job-1", UserID: "user-1", Params: Params{Prompt: "p", Model: engine.ModelSDXL,
+	return RenderInput{JobID: "job-1", UserID: "user-1", Params: Params{Prompt: "p", Model: catalog.ModelSDXL,
 		Width: 64, Height: 64, Steps: 2, BatchSize: batch}}
 }
 

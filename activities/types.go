@@ -136,7 +136,7 @@ type FinalizeResult struct {
 type AbortInput struct {
 	JobID     string
 	UserID    string
-	Status    string // store.StatusFailed or store.StatusCanceled
+	Status    string // catalog.JobFailed or catalog.JobCanceled
 	Reason    string
 	BatchSize int
 }

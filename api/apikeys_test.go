@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 )
 
@@ -78,7 +79,7 @@ func testAPIKeyLifecycle(t *testing.T, s *stack) {
 	}
 	var g api.GenerationView
 	r.decode(t, &g)
-	if g = s.waitGeneration(t, g.ID, k.Key, terminal); g.Status != store.StatusCompleted {
+	if g = s.waitGeneration(t, g.ID, k.Key, terminal); g.Status != catalog.JobCompleted {
 		t.Fatalf("generation by key ended %+v", g)
 	}
 	// A key cannot mint keys, or a leaked one would outlive its revocation.

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/oidc"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
@@ -117,7 +118,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	}
 	var created api.SubscriptionView
 	r.decode(t, &created)
-	if created.Status != store.SubIncomplete || created.SetupIntentClientSecret == "" || created.Plan != "pro" {
+	if created.Status != catalog.SubIncomplete || created.SetupIntentClientSecret == "" || created.Plan != "pro" {
 		t.Fatalf("subscribe answered %+v", created)
 	}
 	// The same request with the card starts billing: the first period is
@@ -130,7 +131,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	var sub api.SubscriptionView
 	waitFor(t, "subscription active", func() bool {
 		sub, _ = s.subscription(t, token)
-		return sub.Status == store.SubActive
+		return sub.Status == catalog.SubActive
 	})
 	if sub.ID != created.ID || sub.Plan != "pro" || sub.NextChargeAt == nil || !sub.NextChargeAt.Equal(sub.PeriodEnd) {
 		t.Fatalf("subscription = %+v", sub)
@@ -280,14 +281,14 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	var free api.SubscriptionView
 	waitFor(t, "free fallback", func() bool {
 		free, _ = s.subscription(t, token)
-		return free.Plan == store.FreePlan && free.Status == store.SubActive
+		return free.Plan == store.FreePlan && free.Status == catalog.SubActive
 	})
 	if free.ID == sub.ID {
 		t.Fatal("the fallback reused the paid subscription")
 	}
 	waitFor(t, "free credits", func() bool { return s.available(t, u.ID) == before+50 })
 	ended, err := s.store.GetSubscription(ctx, sub.ID)
-	if err != nil || ended.Status != store.SubCanceled || ended.EndedAt == nil {
+	if err != nil || ended.Status != catalog.SubCanceled || ended.EndedAt == nil {
 		t.Fatalf("paid subscription after deletion = %+v, %v", ended, err)
 	}
 	s.checkMoney(t, u.ID)
@@ -312,7 +313,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	var basic api.SubscriptionView
 	waitFor(t, "basic active", func() bool {
 		basic, _ = s.subscription(t, token)
-		return basic.Plan == "basic" && basic.Status == store.SubActive
+		return basic.Plan == "basic" && basic.Status == catalog.SubActive
 	})
 	waitFor(t, "free workflow stopped", func() bool {
 		d, err := s.temporal.DescribeWorkflowExecution(ctx, workflows.SubscriptionID(free.ID), "")
@@ -388,7 +389,7 @@ func TestSubscriptionStartsOnSetupIntentWebhook(t *testing.T) {
 	waitFor(t, "dunning after a decline", func() bool {
 		sub, _ = s.subscription(t, token)
 		summary, err = s.store.Billing(ctx, 10)
-		return sub.Status == store.SubIncomplete && sub.DunningAttempt == 1 && err == nil &&
+		return sub.Status == catalog.SubIncomplete && sub.DunningAttempt == 1 && err == nil &&
 			len(summary.FailedPayments) > 0
 	})
 	if sub.DunningAttempt != 1 || sub.NextChargeAt == nil || s.available(t, u.ID) != 0 {
@@ -458,7 +459,7 @@ func TestAdminRenewOncePerPeriod(t *testing.T) {
 	var sub api.SubscriptionView
 	waitFor(t, "subscription active", func() bool {
 		sub, _ = s.subscription(t, token)
-		return sub.Status == store.SubActive && s.available(t, u.ID) == 2000
+		return sub.Status == catalog.SubActive && s.available(t, u.ID) == 2000
 	})
 	first := sub.PeriodStart
 
@@ -536,7 +537,7 @@ func TestCheckoutKeepsFreePlan(t *testing.T) {
 		r := s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": plan})
 		var v api.SubscriptionView
 		r.decode(t, &v)
-		if r.status != want || v.Status != store.SubIncomplete || v.Plan != plan || v.SetupIntentClientSecret == "" {
+		if r.status != want || v.Status != catalog.SubIncomplete || v.Plan != plan || v.SetupIntentClientSecret == "" {
 			t.Fatalf("checkout %s: %d %s", plan, r.status, r.body)
 		}
 		return v
@@ -544,7 +545,7 @@ func TestCheckoutKeepsFreePlan(t *testing.T) {
 	inEffect := func(what, plan string) api.SubscriptionView {
 		t.Helper()
 		v, code := s.subscription(t, token)
-		if code != http.StatusOK || v.ID != free.ID || v.Plan != store.FreePlan || v.Status != store.SubActive {
+		if code != http.StatusOK || v.ID != free.ID || v.Plan != store.FreePlan || v.Status != catalog.SubActive {
 			t.Fatalf("%s: the free plan is no longer in effect: %d %+v", what, code, v)
 		}
 		if p, err := s.store.UserPlan(ctx, uid); err != nil || p.Slug != plan {
@@ -561,7 +562,7 @@ func TestCheckoutKeepsFreePlan(t *testing.T) {
 	r := s.do(t, http.MethodPost, "/v1/subscription/cancel", token, nil)
 	var abandoned api.SubscriptionView
 	r.decode(t, &abandoned)
-	if r.status != http.StatusOK || abandoned.ID != basic.ID || abandoned.Status != store.SubCanceled || abandoned.EndedAt == nil {
+	if r.status != http.StatusOK || abandoned.ID != basic.ID || abandoned.Status != catalog.SubCanceled || abandoned.EndedAt == nil {
 		t.Fatalf("cancel a checkout: %d %s", r.status, r.body)
 	}
 	if v := inEffect("checkout abandoned", store.FreePlan); v.Checkout != nil {
@@ -571,7 +572,7 @@ func TestCheckoutKeepsFreePlan(t *testing.T) {
 	// and through change; the same request again is a retry.
 	basic = checkout("basic", http.StatusCreated)
 	pro := checkout("pro", http.StatusCreated)
-	if old, err := s.store.GetSubscription(ctx, basic.ID); err != nil || old.Status != store.SubCanceled {
+	if old, err := s.store.GetSubscription(ctx, basic.ID); err != nil || old.Status != catalog.SubCanceled {
 		t.Fatalf("replaced checkout = %+v, %v", old, err)
 	}
 	r = s.do(t, http.MethodPost, "/v1/subscription/change", token, map[string]any{"plan": "basic"})
@@ -601,9 +602,9 @@ func TestCheckoutKeepsFreePlan(t *testing.T) {
 	var paid api.SubscriptionView
 	waitFor(t, "basic in effect", func() bool {
 		paid, _ = s.subscription(t, token)
-		return paid.ID == changed.ID && paid.Status == store.SubActive && s.available(t, uid) == 550
+		return paid.ID == changed.ID && paid.Status == catalog.SubActive && s.available(t, uid) == 550
 	})
-	if old, err := s.store.GetSubscription(ctx, free.ID); err != nil || old.Status != store.SubCanceled || old.EndedAt == nil {
+	if old, err := s.store.GetSubscription(ctx, free.ID); err != nil || old.Status != catalog.SubCanceled || old.EndedAt == nil {
 		t.Fatalf("free subscription after the first charge = %+v, %v", old, err)
 	}
 	waitFor(t, "free workflow stopped", func() bool {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/sim"
 	"github.com/easel/easel/internal/store"
@@ -83,7 +84,7 @@ func TestCrashAfterHoldCommitStillRunsTheJob(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	g = s.waitGeneration(t, g.ID, token, terminal)
-	if g.Status != store.StatusCompleted || g.CreditsSettled == nil || *g.CreditsSettled != 2 || len(g.Images) != 2 {
+	if g.Status != catalog.JobCompleted || g.CreditsSettled == nil || *g.CreditsSettled != 2 || len(g.Images) != 2 {
 		t.Fatalf("after the crash the job ended %+v", g)
 	}
 	if c := s.credits(t, token); c.Available != 98 || c.Held != 0 {
@@ -144,7 +145,7 @@ func (e *countingEngine) Render(ctx context.Context, req engine.Request, onProgr
 // job settles all four, and its compute seconds include the dead attempt's.
 func TestRenderResumesAfterWorkerDiesMidBatch(t *testing.T) {
 	s := newStack(t, time.Millisecond)
-	const tier = workflows.TierA10G // the Pro plan's tier
+	const tier = catalog.TierA10G // the Pro plan's tier
 	s.stopGPU(tier)
 	sims := sim.New(sim.Config{StepDelay: 20 * time.Millisecond})
 	forever := make(chan struct{})
@@ -180,7 +181,7 @@ func TestRenderResumesAfterWorkerDiesMidBatch(t *testing.T) {
 	t.Cleanup(healthy.Stop)
 
 	g = s.waitGeneration(t, g.ID, token, terminal)
-	if g.Status != store.StatusCompleted || len(g.Images) != 4 || g.CreditsSettled == nil || *g.CreditsSettled != 4 {
+	if g.Status != catalog.JobCompleted || len(g.Images) != 4 || g.CreditsSettled == nil || *g.CreditsSettled != 4 {
 		t.Fatalf("job ended %+v", g)
 	}
 	resumed.mu.Lock()

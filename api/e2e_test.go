@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/oidc"
-	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/store"
 )
 
@@ -97,12 +97,12 @@ func testGenerateEndToEnd(t *testing.T, s *stack) {
 	}
 
 	events := s.events(t, g.ID, token)
-	if len(events) == 0 || events[len(events)-1].State != progress.StateCompleted {
+	if len(events) == 0 || events[len(events)-1].State != catalog.JobCompleted {
 		t.Fatalf("events ended with %+v", events)
 	}
 	sawRunning := false
 	for _, e := range events {
-		sawRunning = sawRunning || (e.State == progress.StateRunning && e.Progress > 0 && e.Progress <= 1)
+		sawRunning = sawRunning || (e.State == catalog.JobRunning && e.Progress > 0 && e.Progress <= 1)
 	}
 	if !sawRunning {
 		t.Fatalf("no progress event in %+v", events)
@@ -110,12 +110,12 @@ func testGenerateEndToEnd(t *testing.T, s *stack) {
 
 	// The last event carries the finished job with its images' URLs.
 	last := events[len(events)-1].Generation
-	if last == nil || last.Status != store.StatusCompleted || len(last.Images) != 2 || last.Images[0].URL == "" {
+	if last == nil || last.Status != catalog.JobCompleted || len(last.Images) != 2 || last.Images[0].URL == "" {
 		t.Fatalf("last event's generation = %+v", last)
 	}
 
 	g = s.waitGeneration(t, g.ID, token, terminal)
-	if g.Status != store.StatusCompleted || g.CreditsSettled == nil || *g.CreditsSettled != 2 || len(g.Images) != 2 {
+	if g.Status != catalog.JobCompleted || g.CreditsSettled == nil || *g.CreditsSettled != 2 || len(g.Images) != 2 {
 		t.Fatalf("finished %+v", g)
 	}
 	if g.StartedAt == nil || g.StartedAt.Before(g.CreatedAt) || g.CompletedAt == nil || g.StartedAt.After(*g.CompletedAt) {
@@ -220,15 +220,15 @@ func testCancelRefunds(t *testing.T, s *stack) {
 	}
 	var g api.GenerationView
 	r.decode(t, &g)
-	s.waitGeneration(t, g.ID, token, func(g api.GenerationView) bool { return g.Status == store.StatusRunning })
+	s.waitGeneration(t, g.ID, token, func(g api.GenerationView) bool { return g.Status == catalog.JobRunning })
 	// The database itself knows the job runs, and since when.
 	running, err := s.store.GetGeneration(context.Background(), u.ID, g.ID)
 	deadline := time.Now().Add(10 * time.Second)
-	for err == nil && running.Status != store.StatusRunning && time.Now().Before(deadline) {
+	for err == nil && running.Status != catalog.JobRunning && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 		running, err = s.store.GetGeneration(context.Background(), u.ID, g.ID)
 	}
-	if err != nil || running.Status != store.StatusRunning || running.StartedAt == nil {
+	if err != nil || running.Status != catalog.JobRunning || running.StartedAt == nil {
 		t.Fatalf("stored job = %+v, %v; want running with started_at", running, err)
 	}
 	c := s.do(t, http.MethodDelete, "/v1/generations/"+g.ID, token, nil)
@@ -238,11 +238,11 @@ func testCancelRefunds(t *testing.T, s *stack) {
 	// The cancel shows at once, before the GPU has stopped.
 	var canceling api.GenerationView
 	c.decode(t, &canceling)
-	if canceling.Status != store.StatusCanceling && canceling.Status != store.StatusCanceled {
+	if canceling.Status != catalog.JobCanceling && canceling.Status != catalog.JobCanceled {
 		t.Fatalf("status right after cancel = %s, want canceling", canceling.Status)
 	}
 	g = s.waitGeneration(t, g.ID, token, terminal)
-	if g.Status != store.StatusCanceled || *g.CreditsSettled != 0 {
+	if g.Status != catalog.JobCanceled || *g.CreditsSettled != 0 {
 		t.Fatalf("after cancel %+v", g)
 	}
 	if c := s.credits(t, token); c.Available != 30 || c.Held != 0 {
@@ -360,7 +360,7 @@ func testIsolation(t *testing.T, s *stack) {
 	if len(list.Generations) != 0 || len(imgs.Images) != 0 {
 		t.Fatalf("bob sees alice's work: %d generations, %d images", len(list.Generations), len(imgs.Images))
 	}
-	if got := s.waitGeneration(t, g.ID, alice, terminal); got.Status != store.StatusCompleted {
+	if got := s.waitGeneration(t, g.ID, alice, terminal); got.Status != catalog.JobCompleted {
 		t.Fatalf("bob's cancel reached alice's job: %s", got.Status)
 	}
 	expectProblem(t, s.do(t, http.MethodGet, "/v1/generations/not-a-uuid", bob, nil), http.StatusNotFound)
@@ -409,7 +409,7 @@ func testWorkerLost(t *testing.T, s *stack) {
 	var g api.GenerationView
 	r.decode(t, &g)
 	s.waitGeneration(t, g.ID, token, func(g api.GenerationView) bool {
-		return g.Progress != nil && g.Progress.State == progress.StateRunning && g.Progress.Image >= 1
+		return g.Progress != nil && g.Progress.State == catalog.JobRunning && g.Progress.Image >= 1
 	})
 	s.stopGPU("t4")
 	time.Sleep(200 * time.Millisecond)
@@ -417,11 +417,11 @@ func testWorkerLost(t *testing.T, s *stack) {
 	g = s.waitGeneration(t, g.ID, token, terminal)
 	c := s.credits(t, token)
 	switch g.Status {
-	case store.StatusCompleted:
+	case catalog.JobCompleted:
 		if *g.CreditsSettled != 4 || len(g.Images) != 4 || c.Available != 26 {
 			t.Fatalf("completed with %d credits, %d images, balance %+v", *g.CreditsSettled, len(g.Images), c)
 		}
-	case store.StatusFailed:
+	case catalog.JobFailed:
 		if *g.CreditsSettled != 0 || c.Available != 30 {
 			t.Fatalf("failed but charged: %+v, balance %+v", g, c)
 		}
@@ -448,7 +448,7 @@ func testSignIn(t *testing.T, s *stack) {
 	// credits for the month.
 	waitFor(t, "free plan credits", func() bool { return s.credits(t, tok.IDToken).Available == 50 })
 	sub, status := s.subscription(t, tok.IDToken)
-	if status != http.StatusOK || sub.Plan != store.FreePlan || sub.Status != store.SubActive {
+	if status != http.StatusOK || sub.Plan != store.FreePlan || sub.Status != catalog.SubActive {
 		t.Fatalf("a new user's subscription: %d %+v", status, sub)
 	}
 	var exists bool

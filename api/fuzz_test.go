@@ -13,7 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/pricing"
 	"github.com/easel/easel/internal/store"
 )
@@ -88,7 +88,7 @@ func assertValid(t *testing.T, r GenerationRequest) {
 		t.Fatalf("accepted an out-of-range request: %+v", r)
 	}
 	known := false
-	for _, m := range engine.Models {
+	for _, m := range catalog.ModelFamilies() {
 		known = known || m == r.Model
 	}
 	if !known {

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
@@ -154,7 +155,7 @@ func (s *Server) replayed(c *gin.Context, u store.User, in workflows.GenerationI
 	case g.RequestHash != in.RequestHash:
 		idempotencyConflict(c)
 	default:
-		if g.Status == store.StatusQueued && !s.generationRuns(c.Request.Context(), in.JobID) {
+		if g.Status == catalog.JobQueued && !s.generationRuns(c.Request.Context(), in.JobID) {
 			if _, err := s.admitWithin(c.Request.Context(), in); err != nil {
 				// A run that has ended answers no admit; the row stands.
 				s.Log.InfoContext(c.Request.Context(), "re-admit a queued job", "job_id", in.JobID, "err", err)
@@ -393,8 +394,8 @@ func (s *Server) cancelGeneration(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
-	if g.Status == store.StatusCanceling {
-		st := progress.Status{JobID: id, State: progress.StateCanceling, Images: g.BatchSize}
+	if g.Status == catalog.JobCanceling {
+		st := progress.Status{JobID: id, State: catalog.JobCanceling, Images: g.BatchSize}
 		if err := s.Progress.Publish(ctx, st); err != nil {
 			s.Log.WarnContext(ctx, "publish canceling", "job_id", id, "err", err)
 		}

@@ -13,9 +13,9 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/sim"
-	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
 )
@@ -70,7 +70,7 @@ func BenchmarkGPUDutyCycle(b *testing.B) {
 		b.Fatal(err)
 	}
 	waitGenerations(ctx, b, s, []string{id})
-	s.stopGPU(workflows.TierA10G)
+	s.stopGPU(catalog.TierA10G)
 
 	b.Run("easel-1-slot", func(b *testing.B) { runDuty(b, s, hc, tokens, body, 1, nil) })
 }
@@ -97,7 +97,7 @@ func runDuty(b *testing.B, s *stack, hc *http.Client, tokens []string, body []by
 		}
 		waitRendersQueued(ctx, b, s, ids)
 		b.StartTimer()
-		w := workers.NewGPU(s.deps, workflows.TierA10G, eng, workers.GPUOptions{Slots: tasks,
+		w := workers.NewGPU(s.deps, catalog.TierA10G, eng, workers.GPUOptions{Slots: tasks,
 			Options: worker.Options{Interceptors: []interceptor.WorkerInterceptor{log}}})
 		if err := w.Start(); err != nil {
 			b.Fatal(err)
@@ -139,7 +139,7 @@ func waitGenerations(ctx context.Context, b *testing.B, s *stack, ids []string) 
 		if err := s.temporal.GetWorkflow(ctx, workflows.GenerationID(id), "").Get(ctx, &res); err != nil {
 			b.Fatalf("generation %s: %v", id, err)
 		}
-		if res.Status != store.StatusCompleted {
+		if res.Status != catalog.JobCompleted {
 			b.Fatalf("generation %s ended %s: %s", id, res.Status, res.Error)
 		}
 	}

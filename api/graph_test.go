@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/easel/easel/api"
-	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/catalog"
 )
 
 // sdGraph is an SD-1.5 text-to-image graph as InvokeAI's node editor
@@ -97,7 +97,7 @@ func testRawGraphs(t *testing.T, s *stack) {
 			t.Fatalf("params do not say what the graph renders: %s", g.Params)
 		}
 		done := s.waitGeneration(t, g.ID, token, terminal)
-		if done.Status != store.StatusCompleted || done.ImagesProduced != 2 || done.CreditsSettled == nil || *done.CreditsSettled != 8 {
+		if done.Status != catalog.JobCompleted || done.ImagesProduced != 2 || done.CreditsSettled == nil || *done.CreditsSettled != 8 {
 			t.Fatalf("finished %+v, want 2 images settled at 8", done)
 		}
 		for _, img := range done.Images {

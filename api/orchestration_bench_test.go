@@ -25,7 +25,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
@@ -101,8 +101,8 @@ func BenchmarkOrchestration(b *testing.B) {
 	// slots) with a bigger one, to tell the GPU slots' limit from the
 	// orchestration's.
 	if n, err := strconv.Atoi(os.Getenv("EASEL_BENCH_GPU_SLOTS")); err == nil && n > 0 {
-		s.stopGPU(workflows.TierA10G)
-		w := workers.NewGPU(s.deps, workflows.TierA10G, s.engine, workers.GPUOptions{Slots: n})
+		s.stopGPU(catalog.TierA10G)
+		w := workers.NewGPU(s.deps, catalog.TierA10G, s.engine, workers.GPUOptions{Slots: n})
 		if err := w.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func BenchmarkOrchestration(b *testing.B) {
 		if err := s.temporal.GetWorkflow(ctx, workflows.GenerationID(id), "").Get(ctx, &res); err != nil {
 			return fmt.Errorf("generation %s: %w", id, err)
 		}
-		if res.Status != store.StatusCompleted {
+		if res.Status != catalog.JobCompleted {
 			return fmt.Errorf("generation %s ended %s: %s", id, res.Status, res.Error)
 		}
 		return nil

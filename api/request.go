@@ -15,8 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/easel/easel/internal/engine"
-	"github.com/easel/easel/internal/gpu"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/pricing"
 	"github.com/easel/easel/internal/store"
 )
@@ -126,7 +125,7 @@ func jsonKind(goKind string) string {
 func (r *GenerationRequest) normalize() {
 	r.Prompt = strings.TrimSpace(r.Prompt)
 	if r.Model == "" {
-		r.Model = engine.ModelSD15
+		r.Model = catalog.ModelSD15
 	}
 	if r.Steps == 0 {
 		r.Steps = defaultSteps
@@ -140,7 +139,7 @@ func (r *GenerationRequest) normalize() {
 }
 
 func nativeSide(model string) int {
-	if model == engine.ModelSD15 {
+	if model == catalog.ModelSD15 {
 		return 512
 	}
 	return 1024
@@ -162,8 +161,8 @@ func (r *GenerationRequest) validate(plan store.Plan) []FieldError {
 	if utf8.RuneCountInString(r.NegativePrompt) > maxPromptChars {
 		add("negative_prompt", "must be at most %d characters", maxPromptChars)
 	}
-	if !slices.Contains(engine.Models, r.Model) {
-		add("model", "must be one of %s", strings.Join(engine.Models, ", "))
+	if !slices.Contains(catalog.ModelFamilies(), r.Model) {
+		add("model", "must be one of %s", strings.Join(catalog.ModelFamilies(), ", "))
 	}
 	validateSide(add, "width", r.Width, plan)
 	validateSide(add, "height", r.Height, plan)
@@ -181,7 +180,7 @@ func (r *GenerationRequest) validate(plan store.Plan) []FieldError {
 	}
 	if len(errs) == 0 {
 		// Images render one at a time, so one image must fit the tier's GPU.
-		if fits, need, have := gpu.FitsTier(plan.GPUTier, r.Model, r.Width, r.Height); !fits {
+		if fits, need, have := catalog.FitsTier(plan.GPUTier, r.Model, r.Width, r.Height); !fits {
 			add("width", "%s at %dx%d needs about %.1f GiB of GPU memory; the %s plan's %s GPUs have %.1f GiB: choose a smaller size or model",
 				r.Model, r.Width, r.Height, need, plan.Name, strings.ToUpper(plan.GPUTier), have)
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/devstack"
 	"github.com/easel/easel/internal/devstack/temporalserver"
 	"github.com/easel/easel/internal/engine"
@@ -35,7 +36,6 @@ import (
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workers"
-	"github.com/easel/easel/workflows"
 )
 
 // stack is the whole product wired over real servers: Postgres, Redis,
@@ -140,7 +140,7 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 		defer s.mu.Unlock()
 		s.control.Stop()
 	})
-	for _, tier := range workflows.Tiers {
+	for _, tier := range catalog.TierNames() {
 		s.startGPU(tier)
 	}
 	t.Cleanup(func() {
@@ -402,7 +402,7 @@ func (s *stack) waitGeneration(t *testing.T, id, token string, pred func(api.Gen
 }
 
 func terminal(g api.GenerationView) bool {
-	return g.Status == store.StatusCompleted || g.Status == store.StatusFailed || g.Status == store.StatusCanceled
+	return g.Status == catalog.JobCompleted || g.Status == catalog.JobFailed || g.Status == catalog.JobCanceled
 }
 
 type credits struct {

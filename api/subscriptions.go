@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
@@ -109,7 +110,7 @@ func (s *Server) subscribeFree(c *gin.Context, u store.User, plan workflows.Subs
 	ctx := c.Request.Context()
 	now := time.Now().UTC()
 	sub, err := s.Store.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: plan.Slug,
-		Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
+		Status: catalog.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
 	if errors.Is(err, store.ErrLiveSubscription) {
 		problem(c, http.StatusConflict, "already-subscribed", "Already subscribed",
 			"another request created a subscription at the same time", nil)
@@ -183,7 +184,7 @@ func (s *Server) checkout(c *gin.Context, u store.User, plan workflows.Subscript
 }
 
 func (s *Server) createCheckout(ctx context.Context, u store.User, plan workflows.SubscriptionPlan, cus payments.Customer) (store.Subscription, error) {
-	in := store.NewSubscription{UserID: u.ID, Plan: plan.Slug, Status: store.SubIncomplete, PeriodStart: time.Now().UTC(),
+	in := store.NewSubscription{UserID: u.ID, Plan: plan.Slug, Status: catalog.SubIncomplete, PeriodStart: time.Now().UTC(),
 		CustomerID: cus.CustomerID, SetupIntentID: cus.SetupIntentID}
 	in.PeriodEnd = in.PeriodStart.AddDate(0, 1, 0)
 	if s.TrialDays > 0 {
@@ -201,7 +202,7 @@ func (s *Server) abandonCheckout(c *gin.Context, open store.Subscription) bool {
 	var st workflows.SubscriptionState
 	err := s.update(ctx, open.ID, workflows.CancelUpdate, &st)
 	if isNotFound(err) {
-		_, err = s.Store.EndCheckout(ctx, open.ID, store.SubCanceled)
+		_, err = s.Store.EndCheckout(ctx, open.ID, catalog.SubCanceled)
 	}
 	return s.answerUpdateError(c, err)
 }
@@ -250,7 +251,7 @@ func (s *Server) subscriptionInput(ctx context.Context, sub store.Subscription, 
 	if sub.TrialEnd != nil {
 		in.TrialEnd = *sub.TrialEnd
 	}
-	if sub.Status == store.SubIncomplete {
+	if sub.Status == catalog.SubIncomplete {
 		in.Checkout = &workflows.Checkout{ExpiresAt: sub.CreatedAt.Add(workflows.CheckoutTTL)}
 		if free, err := s.Store.LiveSubscription(ctx, sub.UserID); err == nil && free.Plan == store.FreePlan {
 			in.Checkout.Replaces = free.ID

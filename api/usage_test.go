@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 )
 
@@ -57,7 +58,7 @@ func testUsageAfterGeneration(t *testing.T, s *stack) {
 		t.Fatalf("credits while running %+v", c)
 	}
 	g = s.waitGeneration(t, g.ID, token, terminal)
-	if g.Status != store.StatusCompleted {
+	if g.Status != catalog.JobCompleted {
 		t.Fatalf("finished %+v", g)
 	}
 	if c := s.credits(t, token); c.Held != 0 || c.Available != 9 || c.Granted != 9 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/pricing"
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/store"
@@ -85,8 +86,8 @@ func (s *Server) generationView(ctx context.Context, g store.Generation, withIma
 			v.Progress = &st
 			// Redis hears of the render before the database does; a job
 			// being canceled stays canceling.
-			if st.State == progress.StateRunning && g.Status == store.StatusQueued {
-				v.Status = store.StatusRunning
+			if st.State == catalog.JobRunning && g.Status == catalog.JobQueued {
+				v.Status = catalog.JobRunning
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
 )
@@ -136,7 +137,7 @@ func (s *Server) deliverEvent(ctx context.Context, ev stripe.Event, obj eventObj
 }
 
 func (s *Server) cardSaved(ctx context.Context, obj eventObject, sub store.Subscription) error {
-	if sub.Status != store.SubIncomplete || obj.PaymentMethod == "" || s.Payments == nil {
+	if sub.Status != catalog.SubIncomplete || obj.PaymentMethod == "" || s.Payments == nil {
 		return nil
 	}
 	if err := s.Payments.SaveCard(ctx, sub.CustomerID, obj.PaymentMethod); err != nil {

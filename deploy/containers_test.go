@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/easel/easel/internal/autoscale"
-	"github.com/easel/easel/internal/engine"
-	"github.com/easel/easel/internal/gpu"
+	"github.com/easel/easel/internal/catalog"
 )
 
 // --- docker-compose.yml ---
@@ -563,12 +562,13 @@ func checkModelCache(t *testing.T, cw, tier string, c containerDef) {
 		return v
 	}
 	vram, work, ram := num("INVOKEAI_MAX_CACHE_VRAM_GB"), num("INVOKEAI_DEVICE_WORKING_MEM_GB"), num("INVOKEAI_MAX_CACHE_RAM_GB")
-	have := gpu.TierMemoryGiB[tier]
-	if vram+work+gpu.ContextOverheadGiB > have {
+	spec, _ := catalog.TierByName(tier)
+	have := spec.MemoryGiB
+	if vram+work+catalog.ContextOverheadGiB > have {
 		t.Errorf("%s: VRAM cache %g GB + working memory %g GB + CUDA context do not fit the tier's %g GiB", cw, vram, work, have)
 	}
-	if sdxl := gpu.Footprints[engine.ModelSDXL].WeightsGiB; vram < sdxl {
-		t.Errorf("%s: a VRAM cache of %g GB cannot keep SDXL's %g GiB resident", cw, vram, sdxl)
+	if sdxl, _ := catalog.ModelByFamily(catalog.ModelSDXL); vram < sdxl.WeightsGiB {
+		t.Errorf("%s: a VRAM cache of %g GB cannot keep SDXL's %g GiB resident", cw, vram, sdxl.WeightsGiB)
 	}
 	if ram*1024 > float64(c.MemoryMiB) {
 		t.Errorf("%s: RAM cache %g GB exceeds the container's %d MiB", cw, ram, c.MemoryMiB)

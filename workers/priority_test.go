@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workflows"
 )
@@ -106,7 +107,7 @@ func newPriorityEnv(t *testing.T, c client.Client, name string) *priorityEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	e := &priorityEnv{c: c, ctx: ctx, controlTQ: "priority-test-control-" + name,
-		renderTQ: workflows.GPUQueue("priority-test-" + name), namespace: "default"}
+		renderTQ: catalog.GPUQueue("priority-test-" + name), namespace: "default"}
 	// The workflow worker is on another queue than the renders, so no render
 	// is handed to it eagerly: every one goes through matching.
 	w := worker.New(c, e.controlTQ, worker.Options{DisableEagerActivities: true})

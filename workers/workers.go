@@ -8,7 +8,7 @@
 //     generation, subscription and hold-reaper workflows, the ledger
 //     activities (local activities of the generation workflow), image
 //     cleanup, billing, and the autoscaler when Deps.Autoscale is set.
-//   - NewGPU: one render worker per GPU tier, on workflows.GPUQueue(tier).
+//   - NewGPU: one render worker per GPU tier, on catalog.GPUQueue(tier).
 package workers
 
 import (
@@ -26,6 +26,7 @@ import (
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/autoscale"
 	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/gpu"
 	"github.com/easel/easel/internal/notify"
@@ -168,7 +169,7 @@ func NewGPU(d Deps, tier string, eng engine.Engine, o GPUOptions) *GPU {
 	opts.MaxConcurrentActivityExecutionSize = slots + 1
 	// A GPU host never runs workflows or local activities.
 	opts.DisableWorkflowWorker = true
-	w := worker.New(d.Temporal, workflows.GPUQueue(tier), opts)
+	w := worker.New(d.Temporal, catalog.GPUQueue(tier), opts)
 	w.RegisterActivity(render)
 	return &GPU{Worker: w, Render: render}
 }

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine/sim"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/progress"
@@ -53,8 +54,8 @@ func TestControlAndGPUWorkersSettleAGeneration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	startWorker(t, workers.NewControl(d))
-	gpuWorker := workers.NewGPU(d, workflows.TierT4, sim.New(sim.Config{}), workers.GPUOptions{})
-	if gpuWorker.Render.Tier != workflows.TierT4 || gpuWorker.Render.GPUs == nil || gpuWorker.Render.Temporal == nil {
+	gpuWorker := workers.NewGPU(d, catalog.TierT4, sim.New(sim.Config{}), workers.GPUOptions{})
+	if gpuWorker.Render.Tier != catalog.TierT4 || gpuWorker.Render.GPUs == nil || gpuWorker.Render.Temporal == nil {
 		t.Fatalf("render activity wired as %+v", gpuWorker.Render)
 	}
 	startWorker(t, gpuWorker)
@@ -70,7 +71,7 @@ func TestControlAndGPUWorkersSettleAGeneration(t *testing.T) {
 	}
 	job := uuid.NewString()
 	in := workflows.GenerationInput{JobID: job, UserID: u.ID, IdempotencyKey: job, RequestHash: "h", Plan: "free",
-		GPUTier: workflows.TierT4, PriorityKey: workflows.PriorityStandard, MaxConcurrent: 1, PricePerImage: 3,
+		GPUTier: catalog.TierT4, PriorityKey: workflows.PriorityStandard, MaxConcurrent: 1, PricePerImage: 3,
 		Params: activities.Params{Prompt: "a lighthouse", Model: "sd-1.5", Width: 64, Height: 64, Steps: 2,
 			BatchSize: 1, Seed: 7}}
 	run, err := d.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.GenerationID(job),
@@ -82,7 +83,7 @@ func TestControlAndGPUWorkersSettleAGeneration(t *testing.T) {
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("generation: %v", err)
 	}
-	if res.Status != store.StatusCompleted || res.ImagesProduced != 1 || res.CreditsSettled != 3 {
+	if res.Status != catalog.JobCompleted || res.ImagesProduced != 1 || res.CreditsSettled != 3 {
 		t.Fatalf("result = %+v, want completed with 1 image and 3 credits settled", res)
 	}
 	bal, err := d.Store.Balance(ctx, u.ID)

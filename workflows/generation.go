@@ -13,25 +13,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
-	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/catalog"
 )
 
 // ControlQueue is the task queue of the control-plane worker: workflows and
 // the ledger and cleanup activities.
 const ControlQueue = "easel-control"
-
-// GPU tiers, each served by its own task queue.
-const (
-	TierT4   = "t4"
-	TierA10G = "a10g"
-	TierA100 = "a100"
-)
-
-// Tiers lists the GPU tiers.
-var Tiers = []string{TierT4, TierA10G, TierA100}
-
-// GPUQueue is the task queue of a GPU tier.
-func GPUQueue(tier string) string { return "gpu-" + tier }
 
 // GenerationWorkflow is the generation workflow's registered type name.
 const GenerationWorkflow = "Generation"
@@ -95,17 +82,17 @@ func Generation(ctx workflow.Context, in GenerationInput) (GenerationResult, err
 	res := GenerationResult{CreditsHeld: admitted.CreditsHeld}
 	if ctx.Err() != nil {
 		// Cancelled while the hold was being taken: give it back.
-		return abort(ctx, in, res, store.StatusCanceled, "canceled by user", nil)
+		return abort(ctx, in, res, catalog.JobCanceled, "canceled by user", nil)
 	}
 	watchRenderStart(ctx, in)
 
 	rendered, renderErr := render(ctx, in)
 	if ctx.Err() != nil {
 		// Cancelled: refund everything, whatever was rendered.
-		return abort(ctx, in, res, store.StatusCanceled, "canceled by user", allImageNames(in))
+		return abort(ctx, in, res, catalog.JobCanceled, "canceled by user", allImageNames(in))
 	}
 	if len(rendered.Images) == 0 {
-		return abort(ctx, in, res, store.StatusFailed, failureReason(renderErr), allImageNames(in))
+		return abort(ctx, in, res, catalog.JobFailed, failureReason(renderErr), allImageNames(in))
 	}
 	return finalize(ctx, in, res, rendered)
 }
@@ -150,9 +137,9 @@ func admit(ctx workflow.Context, in GenerationInput) (activities.AdmitResult, er
 func admissionFailed(ctx workflow.Context, in GenerationInput, err error) (GenerationResult, error) {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && (appErr.Type() == activities.TypeInsufficientCredits || appErr.Type() == activities.TypeConcurrencyLimit) {
-		return GenerationResult{Status: store.StatusFailed, Error: err.Error()}, err
+		return GenerationResult{Status: catalog.JobFailed, Error: err.Error()}, err
 	}
-	return abort(ctx, in, GenerationResult{}, store.StatusFailed, "admission failed: "+failureReason(err), nil)
+	return abort(ctx, in, GenerationResult{}, catalog.JobFailed, "admission failed: "+failureReason(err), nil)
 }
 
 func admitInput(ctx workflow.Context, in GenerationInput) activities.AdmitInput {
@@ -192,7 +179,7 @@ func render(ctx workflow.Context, in GenerationInput) (activities.RenderResult, 
 		hb = 30 * time.Second
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           GPUQueue(in.GPUTier),
+		TaskQueue:           catalog.GPUQueue(in.GPUTier),
 		StartToCloseTimeout: time.Hour,
 		HeartbeatTimeout:    hb,
 		WaitForCancellation: true,
@@ -251,10 +238,10 @@ func finalize(ctx workflow.Context, in GenerationInput, res GenerationResult, r 
 		StartedAt: r.StartedAt,
 	}).Get(dctx, &fr)
 	if err != nil {
-		return abort(ctx, in, res, store.StatusFailed, "settle failed: "+failureReason(err), allImageNames(in))
+		return abort(ctx, in, res, catalog.JobFailed, "settle failed: "+failureReason(err), allImageNames(in))
 	}
 	deleteImages(dctx, in, missingNames(in, r))
-	res.Status, res.ImagesProduced, res.CreditsSettled = store.StatusCompleted, fr.ImagesProduced, fr.CreditsSettled
+	res.Status, res.ImagesProduced, res.CreditsSettled = catalog.JobCompleted, fr.ImagesProduced, fr.CreditsSettled
 	return res, nil
 }
 
@@ -271,7 +258,7 @@ func abort(ctx workflow.Context, in GenerationInput, res GenerationResult, statu
 	}
 	deleteImages(dctx, in, names)
 	res.Status, res.Error = status, reason
-	if status == store.StatusCanceled {
+	if status == catalog.JobCanceled {
 		return res, temporal.NewCanceledError(reason)
 	}
 	return res, temporal.NewNonRetryableApplicationError(reason, "GenerationFailed", nil)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 )
 
@@ -35,11 +36,11 @@ func newHarness(t *testing.T, batch int) *harness {
 	h.env.RegisterActivity(&activities.Ledger{})
 	h.env.RegisterActivity(&activities.Render{})
 	h.env.RegisterActivity(&activities.Objects{})
-	h.in = GenerationInput{JobID: "job-1", UserID: "user-1", Plan: "pro", GPUTier: TierA10G, PriorityKey: PriorityHigh,
+	h.in = GenerationInput{JobID: "job-1", UserID: "user-1", Plan: "pro", GPUTier: catalog.TierA10G, PriorityKey: PriorityHigh,
 		MaxConcurrent: 4, PricePerImage: 3,
 		Params: activities.Params{Prompt: "a lighthouse", Model: "sdxl", Width: 1024, Height: 1024, Steps: 30, BatchSize: batch}}
 	h.admitFn = func(in activities.AdmitInput) (activities.AdmitResult, error) {
-		return activities.AdmitResult{JobID: in.JobID, CreditsHeld: in.Credits, Status: store.StatusQueued}, nil
+		return activities.AdmitResult{JobID: in.JobID, CreditsHeld: in.Credits, Status: catalog.JobQueued}, nil
 	}
 	h.env.OnActivity(ledgerActivity.Admit, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AdmitInput) (activities.AdmitResult, error) {
@@ -114,7 +115,7 @@ func TestGenerationSettlesFullBatch(t *testing.T) {
 	if h.admitted == nil || h.admitted.CreditsHeld != 6 {
 		t.Fatalf("admit result = %+v, want 6 credits held", h.admitted)
 	}
-	if r.Status != store.StatusCompleted || r.CreditsSettled != 6 || r.ImagesProduced != 2 {
+	if r.Status != catalog.JobCompleted || r.CreditsSettled != 6 || r.ImagesProduced != 2 {
 		t.Fatalf("result = %+v", r)
 	}
 	if len(h.finalized) != 1 || h.finalized[0].ComputeSeconds != 3 || len(h.aborted) != 0 || len(h.deleted) != 0 {
@@ -158,7 +159,7 @@ func TestGenerationRefundsAfterGPUFailure(t *testing.T) {
 	if calls != 3 {
 		t.Fatalf("render attempts = %d, want 3 (retries)", calls)
 	}
-	if len(h.finalized) != 0 || len(h.aborted) != 1 || h.aborted[0].Status != store.StatusFailed {
+	if len(h.finalized) != 0 || len(h.aborted) != 1 || h.aborted[0].Status != catalog.JobFailed {
 		t.Fatalf("finalized %v aborted %+v", h.finalized, h.aborted)
 	}
 	if len(h.deleted) != 1 || len(h.deleted[0]) != 1 {
@@ -181,7 +182,7 @@ func TestGenerationCancelMidRenderRefunds(t *testing.T) {
 	if !errors.As(err, &canceled) {
 		t.Fatalf("workflow error = %v, want canceled", err)
 	}
-	if len(h.finalized) != 0 || len(h.aborted) != 1 || h.aborted[0].Status != store.StatusCanceled {
+	if len(h.finalized) != 0 || len(h.aborted) != 1 || h.aborted[0].Status != catalog.JobCanceled {
 		t.Fatalf("finalized %v aborted %+v", h.finalized, h.aborted)
 	}
 }
@@ -276,7 +277,7 @@ func TestGenerationAdmitsWithoutTheUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != store.StatusCompleted || r.CreditsSettled != 3 || len(h.finalized) != 1 {
+	if r.Status != catalog.JobCompleted || r.CreditsSettled != 3 || len(h.finalized) != 1 {
 		t.Fatalf("result = %+v, finalized %d", r, len(h.finalized))
 	}
 }
@@ -287,7 +288,7 @@ func TestGenerationCanceledWhileAdmittingReleasesTheHold(t *testing.T) {
 	h := newHarness(t, 2)
 	h.admitFn = func(in activities.AdmitInput) (activities.AdmitResult, error) {
 		h.env.CancelWorkflow()
-		return activities.AdmitResult{JobID: in.JobID, CreditsHeld: in.Credits, Status: store.StatusQueued}, nil
+		return activities.AdmitResult{JobID: in.JobID, CreditsHeld: in.Credits, Status: catalog.JobQueued}, nil
 	}
 	h.admit(t)
 	h.env.ExecuteWorkflow(Generation, h.in)
@@ -296,7 +297,7 @@ func TestGenerationCanceledWhileAdmittingReleasesTheHold(t *testing.T) {
 	if !errors.As(err, &canceled) {
 		t.Fatalf("workflow error = %v, want canceled", err)
 	}
-	if len(h.aborted) != 1 || h.aborted[0].Status != store.StatusCanceled || len(h.finalized) != 0 {
+	if len(h.aborted) != 1 || h.aborted[0].Status != catalog.JobCanceled || len(h.finalized) != 0 {
 		t.Fatalf("aborted %+v finalized %d", h.aborted, len(h.finalized))
 	}
 }
@@ -317,7 +318,7 @@ func TestGenerationFailedAdmissionReleasesAnyHold(t *testing.T) {
 	if h.admitErr == nil {
 		t.Fatal("the admit update answered no error")
 	}
-	if len(h.aborted) != 1 || h.aborted[0].Status != store.StatusFailed {
+	if len(h.aborted) != 1 || h.aborted[0].Status != catalog.JobFailed {
 		t.Fatalf("aborted %+v, want one release as failed", h.aborted)
 	}
 }

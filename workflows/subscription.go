@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/catalog"
 )
 
 // SubscriptionWorkflow is the workflow type name the workers register
@@ -15,17 +16,6 @@ const SubscriptionWorkflow = "Subscription"
 
 // SubscriptionID is the workflow id of a subscription.
 func SubscriptionID(subID string) string { return "subscription/" + subID }
-
-// Subscription statuses, as stored in user_subscriptions.status.
-const (
-	SubIncomplete = "incomplete" // a checkout: not in effect until paid
-	SubExpired    = "expired"    // a checkout that got no card in time
-	SubTrialing   = "trialing"
-	SubActive     = "active"
-	SubPastDue    = "past_due"
-	SubCanceled   = "canceled"
-	SubDowngraded = "downgraded"
-)
 
 // Charge kinds and outcomes in the charge history.
 const (
@@ -122,7 +112,7 @@ const (
 	phaseDowngraded                          // ended because dunning failed
 )
 
-var phaseStatuses = [...]string{SubIncomplete, SubTrialing, SubActive, SubPastDue, SubCanceled, SubExpired, SubDowngraded}
+var phaseStatuses = [...]string{catalog.SubIncomplete, catalog.SubTrialing, catalog.SubActive, catalog.SubPastDue, catalog.SubCanceled, catalog.SubExpired, catalog.SubDowngraded}
 
 func (p subscriptionPhase) String() string {
 	if p < 0 || int(p) >= len(phaseStatuses) {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 )
 
@@ -244,7 +245,7 @@ func TestSubscriptionRecoversOnSecondDunningRetry(t *testing.T) {
 	if b.charges[0].IdempotencyKey == b.charges[1].IdempotencyKey {
 		t.Fatal("dunning retry reused the declined charge's idempotency key")
 	}
-	if mid.Status != SubPastDue || mid.DunningAttempt != 2 || !mid.NextChargeAt.Equal(end.Add(3*day)) || renewErr == nil {
+	if mid.Status != catalog.SubPastDue || mid.DunningAttempt != 2 || !mid.NextChargeAt.Equal(end.Add(3*day)) || renewErr == nil {
 		t.Fatalf("state during dunning = %+v, renew_now err %v", mid, renewErr)
 	}
 	if len(b.grants) != 1 || b.grants[0].PaymentIntentID != "pi_3" || !b.grants[0].PeriodStart.Equal(end) {
@@ -259,7 +260,7 @@ func TestSubscriptionDowngradesAfterLastRetry(t *testing.T) {
 	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
 	in := startedInput(t0, basicPlan)
 	next, res := b.run(t, in, t0)
-	if next != nil || res.Status != SubDowngraded || res.Reason == "" {
+	if next != nil || res.Status != catalog.SubDowngraded || res.Reason == "" {
 		t.Fatalf("next %v, result %+v, want downgraded", next, res)
 	}
 	if len(b.charges) != 4 || !b.chargeT[3].Equal(in.PeriodEnd.Add(7*day)) || len(b.grants) != 0 {
@@ -280,7 +281,7 @@ func TestSubscriptionCancelAtPeriodEnd(t *testing.T) {
 		update(env, CancelUpdate, &second)
 	}, 10*day)
 	next, res := b.run(t, startedInput(t0, basicPlan), t0)
-	if next != nil || res.Status != SubCanceled || len(b.charges) != 0 || len(b.grants) != 0 {
+	if next != nil || res.Status != catalog.SubCanceled || len(b.charges) != 0 || len(b.grants) != 0 {
 		t.Fatalf("result %+v, %d charges, %d grants", res, len(b.charges), len(b.grants))
 	}
 	if first != nil || second == nil {
@@ -419,7 +420,7 @@ func TestDowngradeFallsBackToFree(t *testing.T) {
 	in := startedInput(start, proPlan)
 	in.FallbackPlan = &freePlan
 	next, res := b.run(t, in, start)
-	if next != nil || res.Status != SubDowngraded || res.Successor != "sub-free" {
+	if next != nil || res.Status != catalog.SubDowngraded || res.Successor != "sub-free" {
 		t.Fatalf("next %v, result %+v", next, res)
 	}
 	if len(b.failures) != 4 || b.failures[0].IdempotencyKey == b.failures[1].IdempotencyKey {
@@ -428,13 +429,13 @@ func TestDowngradeFallsBackToFree(t *testing.T) {
 	if fmt.Sprint(b.notices) != "[payment_failed downgraded]" {
 		t.Fatalf("notices = %v", b.notices)
 	}
-	if len(b.fallbacks) != 1 || b.fallbacks[0].Status != SubDowngraded || b.fallbacks[0].FreePlan != "free" {
+	if len(b.fallbacks) != 1 || b.fallbacks[0].Status != catalog.SubDowngraded || b.fallbacks[0].FreePlan != "free" {
 		t.Fatalf("fallbacks = %+v", b.fallbacks)
 	}
 	if len(b.successors) != 1 || b.successors[0].SubscriptionID != "sub-free" || b.successors[0].Plan != freePlan {
 		t.Fatalf("successor = %+v", b.successors)
 	}
-	if last := b.syncs[len(b.syncs)-1]; last.Status != SubPastDue {
+	if last := b.syncs[len(b.syncs)-1]; last.Status != catalog.SubPastDue {
 		t.Fatalf("last sync = %+v, want past_due before the fallback", last)
 	}
 	if len(b.grants) != 0 {
@@ -460,7 +461,7 @@ func TestStripeEventsApplied(t *testing.T) {
 	in := startedInput(start, proPlan)
 	in.FallbackPlan = &freePlan
 	next, res := b.run(t, in, start)
-	if next != nil || res.Status != SubCanceled || res.Reason != "Stripe customer deleted" {
+	if next != nil || res.Status != catalog.SubCanceled || res.Reason != "Stripe customer deleted" {
 		t.Fatalf("next %v, result %+v", next, res)
 	}
 	if len(b.charges) != 0 || fmt.Sprint(b.refunds) != "[pi_0]" {
@@ -510,10 +511,10 @@ func TestCheckoutExpiresWithoutCard(t *testing.T) {
 	b := newBillingMock()
 	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
 	next, res := b.run(t, checkoutInput(t0), t0)
-	if next != nil || res.Status != SubExpired || len(b.charges) != 0 || len(b.grants) != 0 || len(b.activated) != 0 {
+	if next != nil || res.Status != catalog.SubExpired || len(b.charges) != 0 || len(b.grants) != 0 || len(b.activated) != 0 {
 		t.Fatalf("result %+v, next %+v, %d charges, %d grants, %d activations", res, next, len(b.charges), len(b.grants), len(b.activated))
 	}
-	if last := b.lastSync(t); last.Status != SubExpired || !last.Ended || len(b.fallbacks) != 0 || len(b.successors) != 0 {
+	if last := b.lastSync(t); last.Status != catalog.SubExpired || !last.Ended || len(b.fallbacks) != 0 || len(b.successors) != 0 {
 		t.Fatalf("last sync %+v, fallbacks %v, successors %v", last, b.fallbacks, b.successors)
 	}
 	if !res.EndedAt.Equal(t0.Add(CheckoutTTL)) {
@@ -535,10 +536,10 @@ func TestCheckoutAbandonedOrPaid(t *testing.T) {
 		update(env, CancelUpdate, &cancelErr)
 	}, time.Hour)
 	next, res := b.run(t, checkoutInput(t0), t0)
-	if cancelErr != nil || resumeErr == nil || renewErr == nil || next != nil || res.Status != SubCanceled || len(b.charges) != 0 {
+	if cancelErr != nil || resumeErr == nil || renewErr == nil || next != nil || res.Status != catalog.SubCanceled || len(b.charges) != 0 {
 		t.Fatalf("abandon: cancel %v, resume %v, renew %v; result %+v, %d charges", cancelErr, resumeErr, renewErr, res, len(b.charges))
 	}
-	if last := b.lastSync(t); last.Status != SubCanceled || !last.Ended || len(b.successors) != 0 {
+	if last := b.lastSync(t); last.Status != catalog.SubCanceled || !last.Ended || len(b.successors) != 0 {
 		t.Fatalf("abandoned checkout: last sync %+v, successors %v", last, b.successors)
 	}
 
@@ -547,7 +548,7 @@ func TestCheckoutAbandonedOrPaid(t *testing.T) {
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(CardReadySignal, nil) }, time.Hour)
 	next, _ = b.run(t, checkoutInput(t0), t0)
 	// The first period, then the renewal at its end.
-	if len(b.charges) != 2 || len(b.activated) != 1 || b.activated[0].Status != SubActive || len(b.grants) != 2 {
+	if len(b.charges) != 2 || len(b.activated) != 1 || b.activated[0].Status != catalog.SubActive || len(b.grants) != 2 {
 		t.Fatalf("paid checkout: %d charges, activations %+v, %d grants", len(b.charges), b.activated, len(b.grants))
 	}
 	if next == nil || next.Checkout != nil || !next.Started {
@@ -582,14 +583,14 @@ func TestCheckoutDeclinedThenAbandoned(t *testing.T) {
 		update(env, CancelUpdate, &cancelErr)
 	}, 2*day)
 	next, res := b.run(t, in, t0)
-	if mid.Status != SubIncomplete || mid.DunningAttempt != 2 { // declined at once and after a day
+	if mid.Status != catalog.SubIncomplete || mid.DunningAttempt != 2 { // declined at once and after a day
 		t.Fatalf("state during the first charge's dunning = %+v", mid)
 	}
-	if cancelErr != nil || next != nil || res.Status != SubCanceled || len(b.charges) != 2 || len(b.activated) != 0 {
+	if cancelErr != nil || next != nil || res.Status != catalog.SubCanceled || len(b.charges) != 2 || len(b.activated) != 0 {
 		t.Fatalf("cancel %v; result %+v; %d charges; activations %v", cancelErr, res, len(b.charges), b.activated)
 	}
 	for _, sy := range b.syncs {
-		if sy.Status == SubPastDue {
+		if sy.Status == catalog.SubPastDue {
 			t.Fatalf("a checkout was written past due: %+v", sy)
 		}
 	}
@@ -600,9 +601,9 @@ func TestCheckoutDeclinedThenAbandoned(t *testing.T) {
 
 // A phase's String is the status the row and the state query show.
 func TestSubscriptionPhaseStatus(t *testing.T) {
-	want := map[subscriptionPhase]string{phaseIncomplete: SubIncomplete, phaseTrialing: SubTrialing,
-		phaseActive: SubActive, phasePastDue: SubPastDue, phaseCanceled: SubCanceled,
-		phaseExpired: SubExpired, phaseDowngraded: SubDowngraded}
+	want := map[subscriptionPhase]string{phaseIncomplete: catalog.SubIncomplete, phaseTrialing: catalog.SubTrialing,
+		phaseActive: catalog.SubActive, phasePastDue: catalog.SubPastDue, phaseCanceled: catalog.SubCanceled,
+		phaseExpired: catalog.SubExpired, phaseDowngraded: catalog.SubDowngraded}
 	if len(want) != len(phaseStatuses) {
 		t.Fatalf("%d phases tested, %d defined", len(want), len(phaseStatuses))
 	}

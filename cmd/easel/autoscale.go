@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/easel/easel/internal/autoscale"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/config"
 )
 
@@ -69,7 +70,7 @@ that arrive during that minute; a header row and # comments are allowed.`,
 	def := autoscale.DefaultConfig()
 	f := cmd.Flags()
 	f.StringVar(&o.trace, "trace", autoscale.TraceDiurnal, "diurnal, burst, or a minute,arrivals CSV file")
-	f.StringVar(&o.tier, "tier", "t4", "GPU tier: t4, a10g or a100 (instance, GPUs, prices, service time)")
+	f.StringVar(&o.tier, "tier", catalog.TierT4, "GPU tier: "+strings.Join(catalog.TierNames(), ", ")+" (instance, GPUs, prices, service time)")
 	f.StringVar(&o.start, "start", "", "trace start, 2006-01-02T15:04 in --timezone (default 2025-01-06, 00:00 or 09:00 for burst)")
 	f.StringVar(&o.timeZone, "timezone", def.TimeZone, "time zone of --start and of the night window")
 	f.Uint64Var(&o.seed, "seed", 1, "random seed of the built-in traces")
@@ -86,7 +87,7 @@ that arrive during that minute; a header row and # comments are allowed.`,
 func runSimulate(o simulateOptions) (autoscale.Report, error) {
 	spec, ok := autoscale.TierSpecs[o.tier]
 	if !ok {
-		return autoscale.Report{}, fmt.Errorf("--tier %q: want t4, a10g or a100", o.tier)
+		return autoscale.Report{}, fmt.Errorf("--tier %q: want one of %s", o.tier, strings.Join(catalog.TierNames(), ", "))
 	}
 	if o.serviceTime > 0 {
 		spec.ServiceTime = o.serviceTime

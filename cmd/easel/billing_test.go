@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/devstack"
 	"github.com/easel/easel/internal/devstack/temporalserver"
 	"github.com/easel/easel/internal/payments"
@@ -62,7 +63,7 @@ func TestBillingRenewTwiceChargesOnce(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	sub, err := st.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "pro", CustomerID: cus.CustomerID,
-		Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
+		Status: catalog.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/devstack"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
@@ -279,7 +280,7 @@ func (c *chaosClient) startLongJob(t *testing.T, st *store.Store) *chaosJob {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if g.Status == store.StatusRunning {
+		if g.Status == catalog.JobRunning {
 			return j
 		}
 		if time.Now().After(deadline) {
@@ -297,7 +298,7 @@ func (c *chaosClient) cancel(t *testing.T, j *chaosJob) {
 		t.Fatalf("cancel %s: %d %s %v", j.id, status, body, err)
 	}
 	var view api.GenerationView
-	if err := json.Unmarshal(body, &view); err != nil || view.Status != store.StatusCanceling {
+	if err := json.Unmarshal(body, &view); err != nil || view.Status != catalog.JobCanceling {
 		t.Fatalf("cancel %s answered %s (%v), want status canceling", j.id, body, err)
 	}
 }
@@ -391,7 +392,7 @@ func checkCanceled(t *testing.T, pool *pgxpool.Pool, j *chaosJob) {
 	if err != nil {
 		t.Fatalf("read the canceled job %s: %v", j.id, err)
 	}
-	if status != store.StatusCanceled || hold != store.HoldVoided {
+	if status != catalog.JobCanceled || hold != store.HoldVoided {
 		t.Errorf("job %s canceled before the kill ended %s with its hold %s; want canceled and voided", j.id, status, hold)
 	}
 }
@@ -418,9 +419,9 @@ func checkJobsCharged(t *testing.T, pool *pgxpool.Pool, jobs []*chaosJob) {
 			continue
 		}
 		switch {
-		case status == store.StatusCompleted && (hold != store.HoldPosted || used != settled || settled > held || records != 1):
+		case status == catalog.JobCompleted && (hold != store.HoldPosted || used != settled || settled > held || records != 1):
 			t.Errorf("completed job %s: hold %s, held %d, settled %d, drawn %d, %d usage records", j.id, hold, held, settled, used, records)
-		case status != store.StatusCompleted && (hold != store.HoldVoided || used != 0):
+		case status != catalog.JobCompleted && (hold != store.HoldVoided || used != 0):
 			t.Errorf("%s job %s: hold %s, drawn %d; want voided, nothing drawn", status, j.id, hold, used)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/easel/easel/api"
 	"github.com/easel/easel/internal/autoscale"
 	"github.com/easel/easel/internal/balancecache"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/config"
 	"github.com/easel/easel/internal/devstack"
 	"github.com/easel/easel/internal/devstack/temporalserver"
@@ -26,7 +27,6 @@ import (
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/schema"
 	"github.com/easel/easel/workers"
-	"github.com/easel/easel/workflows"
 )
 
 // Development defaults: the local Postgres and Redis (variables so tests
@@ -294,7 +294,7 @@ func startDevWorkers(ctx context.Context, d *deps, cfg config.Config) (stop func
 	if err := control.Start(); err != nil {
 		return nil, err
 	}
-	for _, tier := range workflows.Tiers {
+	for _, tier := range catalog.TierNames() {
 		if err := startDevTier(ctx, d, pool, tier); err != nil {
 			stop()
 			return nil, err

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/easel/easel/internal/apiclient"
+	"github.com/easel/easel/internal/catalog"
 )
 
 func generateCommand() *cobra.Command {
@@ -66,7 +68,7 @@ func generateCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&req.Prompt, "prompt", "", "what to draw (required)")
 	f.StringVar(&req.NegativePrompt, "negative-prompt", "", "what to avoid")
-	f.StringVar(&req.Model, "model", "sd-1.5", "model family: sd-1.5, sdxl or flux")
+	f.StringVar(&req.Model, "model", catalog.ModelSD15, "model family: "+strings.Join(catalog.ModelFamilies(), ", "))
 	f.IntVar(&req.Width, "width", 512, "width in pixels (multiple of 8)")
 	f.IntVar(&req.Height, "height", 512, "height in pixels (multiple of 8)")
 	f.IntVar(&req.Steps, "steps", 30, "diffusion steps")

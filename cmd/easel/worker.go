@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/config"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/invokeai"
@@ -61,7 +62,7 @@ func workerCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&role, "role", "control", "control (workflows, ledger) or gpu (renders)")
-	cmd.Flags().StringVar(&g.tier, "tier", workflows.TierT4, "GPU tier for --role gpu: t4, a10g or a100")
+	cmd.Flags().StringVar(&g.tier, "tier", catalog.TierT4, "GPU tier for --role gpu: t4, a10g or a100")
 	cmd.Flags().StringVar(&g.engine, "engine", "sim", "image engine for --role gpu: sim or invokeai (INVOKEAI_URL)")
 	cmd.Flags().IntVar(&g.slots, "slots", 0,
 		"renders at once for --role gpu, one per GPU: 0 means every GPU NVML finds, or GPU_SLOTS without a driver")
@@ -79,8 +80,8 @@ var engines = []string{"sim", "invokeai"}
 
 // check fails fast, before any connection is made.
 func (g gpuFlags) check(cfg config.Config) error {
-	if !slices.Contains(workflows.Tiers, g.tier) {
-		return fmt.Errorf("--tier must be one of %s", strings.Join(workflows.Tiers, ", "))
+	if !slices.Contains(catalog.TierNames(), g.tier) {
+		return fmt.Errorf("--tier must be one of %s", strings.Join(catalog.TierNames(), ", "))
 	}
 	if !slices.Contains(engines, g.engine) {
 		return fmt.Errorf("--engine must be one of %s, not %q", strings.Join(engines, ", "), g.engine)
@@ -222,7 +223,7 @@ func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlag
 	// the server so the retries start at once, not after a heartbeat timeout.
 	w := workers.NewGPU(d.workerDeps(), g.tier, eng, workers.GPUOptions{Slots: host.Slots(), GPUs: host, Drain: drain,
 		Options: worker.Options{WorkerStopTimeout: cfg.DrainTimeout + failoverGrace}})
-	log.Info("gpu worker started", "task_queue", workflows.GPUQueue(g.tier), "engine", eng.Name(),
+	log.Info("gpu worker started", "task_queue", catalog.GPUQueue(g.tier), "engine", eng.Name(),
 		"slots", host.Slots(), "nvml", host.HasNVML(), "drain_timeout", cfg.DrainTimeout, "spot_watch", cfg.SpotWatch)
 	return serveGPU(ctx, w, host, drain, cfg, log, st)
 }
@@ -384,7 +385,7 @@ func reportModels(ctx context.Context, eng engine.Engine, log loggerT) {
 		models := e.Models(ctx)
 		cancel()
 		args := []any{"gpu", gpu}
-		for _, family := range engine.Models {
+		for _, family := range catalog.ModelFamilies() {
 			args = append(args, family, models[family])
 		}
 		log.Info("invokeai models", args...)

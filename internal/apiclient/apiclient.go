@@ -21,23 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/google/uuid"
-)
-
-// Generation statuses. A generation in one of the last three is terminal.
-const (
-	StatusQueued    = "queued"
-	StatusRunning   = "running"
-	StatusCompleted = "completed"
-	StatusFailed    = "failed"
-	StatusCanceled  = "canceled"
-)
-
-// Models the API accepts.
-const (
-	ModelSD15 = "sd-1.5"
-	ModelSDXL = "sdxl"
-	ModelFlux = "flux"
 )
 
 // Defaults used when the corresponding unexported Client knob is zero.
@@ -174,7 +159,7 @@ type Generation struct {
 func (g Generation) Terminal() bool { return terminal(g.Status) }
 
 func terminal(state string) bool {
-	return state == StatusCompleted || state == StatusFailed || state == StatusCanceled
+	return state == catalog.JobCompleted || state == catalog.JobFailed || state == catalog.JobCanceled
 }
 
 // Credits is the caller's balance.

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/easel/easel/internal/catalog"
 )
 
 const testToken = "tok-123"
@@ -140,7 +142,7 @@ func (f *fakeServer) cancel(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.deletes++
-	f.gen.Status = StatusCanceled
+	f.gen.Status = catalog.JobCanceled
 	writeJSON(w, http.StatusAccepted, f.gen)
 }
 
@@ -183,8 +185,8 @@ func sendStatus(w io.Writer, p Progress) {
 
 func newJob(id string, batch int) Generation {
 	return Generation{
-		ID: id, Status: StatusQueued,
-		Params: GenerateRequest{Prompt: "a red fox", Model: ModelSD15, Width: 512, Height: 512, Steps: 2,
+		ID: id, Status: catalog.JobQueued,
+		Params: GenerateRequest{Prompt: "a red fox", Model: catalog.ModelSD15, Width: 512, Height: 512, Steps: 2,
 			CFGScale: 7.5, BatchSize: batch},
 		Price:       Price{PerImage: 1, Images: batch, Total: batch, Formula: "f"},
 		CreditsHeld: batch,
@@ -195,7 +197,7 @@ func newJob(id string, batch int) Generation {
 }
 
 func testRequest(batch int) GenerateRequest {
-	return GenerateRequest{Prompt: "a red fox", Model: ModelSD15, Width: 512, Height: 512, Steps: 2, CFGScale: 7.5,
+	return GenerateRequest{Prompt: "a red fox", Model: catalog.ModelSD15, Width: 512, Height: 512, Steps: 2, CFGScale: 7.5,
 		BatchSize: batch}
 }
 
@@ -203,17 +205,17 @@ func TestGenerateEndToEnd(t *testing.T) {
 	f := newFakeServer(t)
 	f.gen = newJob("job-1", 2)
 	f.addImages(2)
-	f.getStatuses = []string{StatusCompleted}
+	f.getStatuses = []string{catalog.JobCompleted}
 	f.events = func(w http.ResponseWriter, r *http.Request, flush func()) {
 		io.WriteString(w, ": keep-alive\n\n")
 		for i := range 2 {
 			for s := 1; s <= 2; s++ {
-				sendStatus(w, Progress{JobID: "job-1", State: StatusRunning, Progress: (float64(i) + float64(s)/2) / 2,
+				sendStatus(w, Progress{JobID: "job-1", State: catalog.JobRunning, Progress: (float64(i) + float64(s)/2) / 2,
 					Image: i, Images: 2, Step: s, TotalSteps: 2})
 				flush()
 			}
 		}
-		sendStatus(w, Progress{JobID: "job-1", State: StatusCompleted, Progress: 1, Image: 2, Images: 2})
+		sendStatus(w, Progress{JobID: "job-1", State: catalog.JobCompleted, Progress: 1, Image: 2, Images: 2})
 		flush()
 		// A real server closes here; staying open proves the client stops
 		// reading at the terminal event on its own.
@@ -225,7 +227,7 @@ func TestGenerateEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
 	}
-	if gen.Status != StatusCompleted || gen.ID != "job-1" || len(gen.Images) != 2 {
+	if gen.Status != catalog.JobCompleted || gen.ID != "job-1" || len(gen.Images) != 2 {
 		t.Fatalf("final generation = %+v", gen)
 	}
 	if len(paths) != 2 {
@@ -257,7 +259,7 @@ func TestGenerateEndToEnd(t *testing.T) {
 	if _, ok := body["negative_prompt"]; ok {
 		t.Errorf("empty negative_prompt was sent: %v", body)
 	}
-	if body["prompt"] != "a red fox" || body["model"] != ModelSD15 || body["batch_size"] != 2.0 || body["cfg_scale"] != 7.5 {
+	if body["prompt"] != "a red fox" || body["model"] != catalog.ModelSD15 || body["batch_size"] != 2.0 || body["cfg_scale"] != 7.5 {
 		t.Errorf("POST body = %v", body)
 	}
 	if f.postKeys[0] == "" {
@@ -274,7 +276,7 @@ func TestGenerateEndToEnd(t *testing.T) {
 func TestGenerateSendsSeedWhenSet(t *testing.T) {
 	f := newFakeServer(t)
 	f.gen = newJob("job-s", 1)
-	f.gen.Status = StatusCompleted // a replayed, finished job: nothing to wait for
+	f.gen.Status = catalog.JobCompleted // a replayed, finished job: nothing to wait for
 	req := testRequest(1)
 	seed := uint32(0) // zero is a real seed and must not be dropped
 	req.Seed = &seed
@@ -323,7 +325,7 @@ func TestCreateRetriesWithSameIdempotencyKey(t *testing.T) {
 func TestGenerateRetriesWithItsOwnKey(t *testing.T) {
 	f := newFakeServer(t)
 	f.gen = newJob("job-3", 1)
-	f.gen.Status = StatusCompleted
+	f.gen.Status = catalog.JobCompleted
 	f.postFail = []func(http.ResponseWriter){func(w http.ResponseWriter) {
 		writeProblem(w, http.StatusServiceUnavailable, "unavailable", "Service Unavailable", "try again", nil)
 	}}
@@ -481,16 +483,16 @@ func TestEventsMultiLineAndTerminal(t *testing.T) {
 	f.events = func(w http.ResponseWriter, r *http.Request, flush func()) {
 		io.WriteString(w, ": hi\n\nevent: status\ndata: {\"job_id\":\"job-7\",\ndata: \"state\":\"running\",\"step\":1,\"total_steps\":2}\n\n")
 		io.WriteString(w, "event: other\ndata: {\"state\":\"completed\"}\n\n") // not a status event
-		sendStatus(w, Progress{JobID: "job-7", State: StatusCanceled})
-		sendStatus(w, Progress{JobID: "job-7", State: StatusRunning}) // after terminal: never read
+		sendStatus(w, Progress{JobID: "job-7", State: catalog.JobCanceled})
+		sendStatus(w, Progress{JobID: "job-7", State: catalog.JobRunning}) // after terminal: never read
 		flush()
 	}
 	var got []Progress
 	if err := f.client().Events(context.Background(), "job-7", func(p Progress) { got = append(got, p) }); err != nil {
 		t.Fatalf("Events: %v", err)
 	}
-	if len(got) != 2 || got[0].State != StatusRunning || got[0].Step != 1 || got[0].TotalSteps != 2 ||
-		got[0].JobID != "job-7" || got[1].State != StatusCanceled {
+	if len(got) != 2 || got[0].State != catalog.JobRunning || got[0].Step != 1 || got[0].TotalSteps != 2 ||
+		got[0].JobID != "job-7" || got[1].State != catalog.JobCanceled {
 		t.Fatalf("progress = %+v", got)
 	}
 }
@@ -499,7 +501,7 @@ func TestEventsStreamEnds(t *testing.T) {
 	f := newFakeServer(t)
 	f.gen = newJob("job-8", 1)
 	f.events = func(w http.ResponseWriter, r *http.Request, flush func()) {
-		sendStatus(w, Progress{JobID: "job-8", State: StatusRunning})
+		sendStatus(w, Progress{JobID: "job-8", State: catalog.JobRunning})
 	}
 	err := f.client().Events(context.Background(), "job-8", nil)
 	if !errors.Is(err, ErrStreamEnded) {
@@ -521,9 +523,9 @@ func TestGenerateFallsBackToPolling(t *testing.T) {
 	f.addImages(1)
 	// The first GET runs after the stream drops; the job finishes two
 	// polls later.
-	f.getStatuses = []string{StatusRunning, StatusRunning, StatusCompleted}
+	f.getStatuses = []string{catalog.JobRunning, catalog.JobRunning, catalog.JobCompleted}
 	f.events = func(w http.ResponseWriter, r *http.Request, flush func()) {
-		sendStatus(w, Progress{JobID: "job-9", State: StatusRunning, Progress: 0.5, Images: 1, Step: 1, TotalSteps: 2})
+		sendStatus(w, Progress{JobID: "job-9", State: catalog.JobRunning, Progress: 0.5, Images: 1, Step: 1, TotalSteps: 2})
 		flush()
 		// Returning mid-job drops the stream without a terminal event.
 	}
@@ -532,7 +534,7 @@ func TestGenerateFallsBackToPolling(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
 	}
-	if gen.Status != StatusCompleted || f.gets != 3 {
+	if gen.Status != catalog.JobCompleted || f.gets != 3 {
 		t.Errorf("status %s after %d GETs, want completed after 3", gen.Status, f.gets)
 	}
 	if len(paths) != 1 {
@@ -546,7 +548,7 @@ func TestGenerateFallsBackToPolling(t *testing.T) {
 	f.mu.Lock()
 	f.events = nil
 	f.gets = 0
-	f.gen.Status = StatusQueued
+	f.gen.Status = catalog.JobQueued
 	f.mu.Unlock()
 	if _, _, err := f.client().Generate(context.Background(), testRequest(1), t.TempDir(), nil); err != nil {
 		t.Fatalf("Generate without stream: %v", err)
@@ -558,19 +560,19 @@ func TestGenerateFailedJob(t *testing.T) {
 	f.gen = newJob("job-10", 2)
 	f.addImages(1) // one image made before the failure, already charged
 	f.gen.Error = "GPU out of memory"
-	f.getStatuses = []string{StatusFailed}
+	f.getStatuses = []string{catalog.JobFailed}
 	f.events = func(w http.ResponseWriter, r *http.Request, flush func()) {
-		sendStatus(w, Progress{JobID: "job-10", State: StatusFailed, Message: "GPU out of memory"})
+		sendStatus(w, Progress{JobID: "job-10", State: catalog.JobFailed, Message: "GPU out of memory"})
 	}
 	gen, paths, err := f.client().Generate(context.Background(), testRequest(2), t.TempDir(), nil)
 	var je *JobError
-	if !errors.As(err, &je) || je.Status != StatusFailed || je.Message != "GPU out of memory" || je.ID != "job-10" {
+	if !errors.As(err, &je) || je.Status != catalog.JobFailed || je.Message != "GPU out of memory" || je.ID != "job-10" {
 		t.Fatalf("err = %v, want *JobError with the server's text", err)
 	}
 	if !strings.Contains(err.Error(), "GPU out of memory") {
 		t.Errorf("error text = %q", err)
 	}
-	if gen.Status != StatusFailed || len(paths) != 1 {
+	if gen.Status != catalog.JobFailed || len(paths) != 1 {
 		t.Errorf("status %s, paths %v: want failed with the one image saved", gen.Status, paths)
 	}
 }
@@ -581,7 +583,7 @@ func TestGenerateCancelsOnContextCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f.events = func(w http.ResponseWriter, r *http.Request, flush func()) {
-		sendStatus(w, Progress{JobID: "job-11", State: StatusRunning, Progress: 0.1, Images: 1, Step: 1, TotalSteps: 10})
+		sendStatus(w, Progress{JobID: "job-11", State: catalog.JobRunning, Progress: 0.1, Images: 1, Step: 1, TotalSteps: 10})
 		flush()
 		cancel() // the user presses Ctrl-C mid-job
 		<-r.Context().Done()
@@ -599,7 +601,7 @@ func TestGenerateCancelsOnContextCancel(t *testing.T) {
 	if f.deletes != 1 {
 		t.Fatalf("%d DELETEs, want 1", f.deletes)
 	}
-	if gen.Status != StatusCanceled || paths != nil {
+	if gen.Status != catalog.JobCanceled || paths != nil {
 		t.Errorf("gen status %s, paths %v", gen.Status, paths)
 	}
 }
@@ -608,7 +610,7 @@ func TestCancelGeneration(t *testing.T) {
 	f := newFakeServer(t)
 	f.gen = newJob("job-12", 1)
 	gen, err := f.client().CancelGeneration(context.Background(), "job-12")
-	if err != nil || gen.Status != StatusCanceled || f.deletes != 1 {
+	if err != nil || gen.Status != catalog.JobCanceled || f.deletes != 1 {
 		t.Fatalf("CancelGeneration = %+v, %v (deletes %d)", gen, err, f.deletes)
 	}
 }

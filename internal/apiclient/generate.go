@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/google/uuid"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -29,7 +30,7 @@ var pngSignature = []byte("\x89PNG\r\n\x1a\n")
 // the server's "error" text.
 type JobError struct {
 	ID      string
-	Status  string // StatusFailed or StatusCanceled
+	Status  string // catalog.JobFailed or catalog.JobCanceled
 	Message string
 }
 
@@ -69,7 +70,7 @@ func (c *Client) Generate(ctx context.Context, req GenerateRequest, outDir strin
 
 	view := newProgressView(w, req.BatchSize)
 	gen, err = c.wait(ctx, gen, view.update)
-	view.done(gen.Status == StatusCompleted)
+	view.done(gen.Status == catalog.JobCompleted)
 	if err != nil {
 		if ctx.Err() != nil {
 			return c.abandon(gen, err)
@@ -78,7 +79,7 @@ func (c *Client) Generate(ctx context.Context, req GenerateRequest, outDir strin
 	}
 
 	paths, dlErr := c.saveImages(ctx, gen, outDir)
-	if gen.Status != StatusCompleted {
+	if gen.Status != catalog.JobCompleted {
 		jobErr := &JobError{ID: gen.ID, Status: gen.Status, Message: gen.Error}
 		return gen, paths, errors.Join(jobErr, dlErr)
 	}
@@ -249,7 +250,7 @@ func isTerminal(w io.Writer) bool {
 // describe renders p as "image i/n step s/t" while the job runs, otherwise
 // as its state.
 func (v *progressView) describe(p Progress) string {
-	if p.State != StatusRunning {
+	if p.State != catalog.JobRunning {
 		return p.State
 	}
 	n := p.Images
@@ -270,7 +271,7 @@ func (v *progressView) update(p Progress) {
 			// completion is worth that.
 			return
 		}
-		if p.State == StatusCompleted {
+		if p.State == catalog.JobCompleted {
 			// Reaching the maximum finishes the bar, so the description
 			// must already be the final one.
 			v.bar.Describe(desc)
@@ -310,7 +311,7 @@ func (v *progressView) done(completed bool) {
 	}
 	if completed {
 		if !v.bar.IsFinished() {
-			v.bar.Describe(StatusCompleted)
+			v.bar.Describe(catalog.JobCompleted)
 			_ = v.bar.Finish()
 		}
 		return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	enumspb "go.temporal.io/api/enums/v1"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -13,8 +14,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/easel/easel/workflows"
 )
 
 // Driver changes how many GPU instances serve a tier.
@@ -55,7 +54,7 @@ type SetCapacityInput struct {
 // ObserveTier reads the tier's activity backlog and its current capacity.
 // At is left for the workflow to stamp with its own clock.
 func (a *Activities) ObserveTier(ctx context.Context, in ObserveInput) (Observation, error) {
-	count, age, err := a.backlog(ctx, workflows.GPUQueue(in.Tier))
+	count, age, err := a.backlog(ctx, catalog.GPUQueue(in.Tier))
 	if err != nil {
 		return Observation{}, err
 	}

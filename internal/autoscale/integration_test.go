@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workflows"
 )
@@ -25,7 +26,7 @@ func backlogMaker(ctx workflow.Context, n int) error {
 	var fs []workflow.Future
 	for i := range n {
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			TaskQueue: workflows.GPUQueue(workflows.TierT4), StartToCloseTimeout: time.Minute,
+			TaskQueue: catalog.GPUQueue(catalog.TierT4), StartToCloseTimeout: time.Minute,
 			Priority: temporal.Priority{PriorityKey: 1 + 2*(i%2), FairnessKey: fmt.Sprintf("user-%d", i%3)}})
 		fs = append(fs, workflow.ExecuteActivity(actx, "Render"))
 	}
@@ -80,7 +81,7 @@ func startWorker(t *testing.T, c client.Client, queue string, register func(work
 }
 
 func startRenderWorker(c client.Client, tier string) (func(), error) {
-	w := worker.New(c, workflows.GPUQueue(tier), worker.Options{DisableWorkflowWorker: true})
+	w := worker.New(c, catalog.GPUQueue(tier), worker.Options{DisableWorkflowWorker: true})
 	w.RegisterActivityWithOptions(func(context.Context) error { return nil }, activity.RegisterOptions{Name: "Render"})
 	if err := w.Start(); err != nil {
 		return nil, err
@@ -96,7 +97,7 @@ func awaitBacklog(ctx context.Context, t *testing.T, a *Activities, n int64) Obs
 	env.RegisterActivity(a)
 	var o Observation
 	for ctx.Err() == nil {
-		v, err := env.ExecuteActivity(a.ObserveTier, ObserveInput{Tier: workflows.TierT4})
+		v, err := env.ExecuteActivity(a.ObserveTier, ObserveInput{Tier: catalog.TierT4})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,16 +121,16 @@ func startTestAutoscaler(ctx context.Context, t *testing.T, c client.Client) cli
 	cfg := DefaultConfig()
 	cfg.Windows, cfg.Min, cfg.Max, cfg.PollInterval = nil, 0, 2, time.Second
 	cfg.ScaleUp = []Rule{{Above: 10, Step: 1}}
-	run, err := StartWorkflow(ctx, c, workflows.TierT4, cfg)
+	run, err := StartWorkflow(ctx, c, catalog.TierT4, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := StartWorkflow(ctx, c, workflows.TierT4, cfg)
+	again, err := StartWorkflow(ctx, c, catalog.TierT4, cfg)
 	if err != nil || again.GetRunID() != run.GetRunID() || run.GetID() != "autoscaler/t4" {
 		t.Fatalf("second start: %v, run %s vs %s", err, again.GetRunID(), run.GetRunID())
 	}
 	cfg.Max = 3
-	st, err := EnsureWorkflow(ctx, c, workflows.TierT4, cfg)
+	st, err := EnsureWorkflow(ctx, c, catalog.TierT4, cfg)
 	if err != nil || st.Config.Max != 3 {
 		t.Fatalf("ensure with max 3: %v, status %+v", err, st)
 	}

@@ -9,12 +9,14 @@ import (
 	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/easel/easel/internal/catalog"
 )
 
-// TierSpec is a tier's instance and its price. Instances, GPUs and the
-// on-demand prices are the seed's (section 4.1); ServiceTime, the GPU time of
-// one image, is an estimate for a 1024px SDXL image and the simulator's
-// --service-time overrides it.
+// TierSpec is a tier's instance and its price, as the simulator uses them
+// (from catalog.Tiers); ServiceTime, the GPU time of one image, is an
+// estimate for a 1024px SDXL image and the simulator's --service-time
+// overrides it.
 type TierSpec struct {
 	Instance       string
 	GPUs           int     // GPUs per instance: renders it runs at once
@@ -22,11 +24,16 @@ type TierSpec struct {
 	ServiceTime    time.Duration
 }
 
-// TierSpecs holds the seed's tiers by name (workflows.TierT4, ...).
-var TierSpecs = map[string]TierSpec{
-	"t4":   {Instance: "g4dn.xlarge", GPUs: 1, OnDemandHourly: 0.526, ServiceTime: 20 * time.Second},
-	"a10g": {Instance: "g5.xlarge", GPUs: 1, OnDemandHourly: 1.006, ServiceTime: 8 * time.Second},
-	"a100": {Instance: "p4d.24xlarge", GPUs: 8, OnDemandHourly: 32.77, ServiceTime: 4 * time.Second},
+// TierSpecs holds catalog.Tiers by name.
+var TierSpecs = tierSpecs()
+
+func tierSpecs() map[string]TierSpec {
+	specs := make(map[string]TierSpec, len(catalog.Tiers))
+	for _, t := range catalog.Tiers {
+		specs[t.Name] = TierSpec{Instance: t.Instance, GPUs: t.GPUs, OnDemandHourly: t.OnDemandHourly,
+			ServiceTime: t.ServiceTime}
+	}
+	return specs
 }
 
 // DefaultSpotDiscount is the seed's "up to 70%" saving of spot GPU workers

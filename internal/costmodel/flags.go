@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/catalog"
 )
 
 // ParseFloats parses "key=value,key=value" (spaces allowed) into a map, for
@@ -86,7 +86,7 @@ func (in *Inputs) SetSeconds(over map[string]float64) error {
 			cur[model] = v
 			continue
 		}
-		ref := cur[engine.ModelSDXL]
+		ref := cur[catalog.ModelSDXL]
 		if !(ref > 0) {
 			return fmt.Errorf("seconds %s: tier has no SDXL time to scale from", key)
 		}

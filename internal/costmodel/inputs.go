@@ -22,16 +22,15 @@ import (
 	"strings"
 
 	"github.com/easel/easel/internal/autoscale"
-	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/pricing"
-	"github.com/easel/easel/workflows"
 )
 
 // Tiers are the GPU tiers in the order reports list them.
-var Tiers = []string{workflows.TierT4, workflows.TierA10G, workflows.TierA100}
+var Tiers = []string{catalog.TierT4, catalog.TierA10G, catalog.TierA100}
 
 // Models are the model families in the order reports list them.
-var Models = engine.Models
+var Models = catalog.ModelFamilies()
 
 // SeedTotalUSD is the total of the seed's monthly cost table (section 10.1,
 // "합계 ~$1,580/월"); its lines add up to exactly this.
@@ -106,8 +105,8 @@ var seedGPU = map[string]struct {
 	item, spec string
 	usd        float64
 }{
-	workflows.TierT4:   {"EC2 GPU (T4)", "2x g4dn.xlarge (avg 12h/day)", 380},
-	workflows.TierA10G: {"EC2 GPU (A10G)", "1x g5.xlarge (avg 8h/day)", 240},
+	catalog.TierT4:   {"EC2 GPU (T4)", "2x g4dn.xlarge (avg 12h/day)", 380},
+	catalog.TierA10G: {"EC2 GPU (A10G)", "1x g5.xlarge (avg 8h/day)", 240},
 }
 
 // Source labels.
@@ -127,17 +126,17 @@ func Defaults() Inputs {
 		DAU:              SeedDAU,
 		ImagesPerUserDay: 36,
 		DaysPerMonth:     30,
-		TierMix:          map[string]float64{workflows.TierT4: 0.6, workflows.TierA10G: 0.4, workflows.TierA100: 0},
-		ModelMix:         map[string]float64{engine.ModelSD15: 0.3, engine.ModelSDXL: 0.6, engine.ModelFlux: 0.1},
+		TierMix:          map[string]float64{catalog.TierT4: 0.6, catalog.TierA10G: 0.4, catalog.TierA100: 0},
+		ModelMix:         map[string]float64{catalog.ModelSD15: 0.3, catalog.ModelSDXL: 0.6, catalog.ModelFlux: 0.1},
 		SecondsPerImage:  defaultSeconds(),
 		Typical: map[string]pricing.Request{
-			engine.ModelSD15: {Model: engine.ModelSD15, Width: 512, Height: 512, Steps: 30, BatchSize: 1},
-			engine.ModelSDXL: {Model: engine.ModelSDXL, Width: 1024, Height: 1024, Steps: 30, BatchSize: 1},
-			engine.ModelFlux: {Model: engine.ModelFlux, Width: 1024, Height: 1024, Steps: 30, BatchSize: 1},
+			catalog.ModelSD15: {Model: catalog.ModelSD15, Width: 512, Height: 512, Steps: 30, BatchSize: 1},
+			catalog.ModelSDXL: {Model: catalog.ModelSDXL, Width: 1024, Height: 1024, Steps: 30, BatchSize: 1},
+			catalog.ModelFlux: {Model: catalog.ModelFlux, Width: 1024, Height: 1024, Steps: 30, BatchSize: 1},
 		},
 		Specs:        maps.Clone(autoscale.TierSpecs),
 		Utilisation:  0.8,
-		MinInstances: map[string]int{workflows.TierT4: 1, workflows.TierA10G: 0, workflows.TierA100: 0},
+		MinInstances: map[string]int{catalog.TierT4: 1, catalog.TierA10G: 0, catalog.TierA100: 0},
 		PeakToTrough: 20,
 		NightStart:   start,
 		NightHours:   0,
@@ -145,10 +144,10 @@ func Defaults() Inputs {
 		SpotDiscount: autoscale.DefaultSpotDiscount,
 		Fixed:        defaultFixed(),
 		Plans: []Plan{
-			{Name: "Free", PriceUSD: 0, Credits: 50, Tier: workflows.TierT4},
-			{Name: "Basic", PriceUSD: 9.99, Credits: 500, Tier: workflows.TierT4},
-			{Name: "Pro", PriceUSD: 29.99, Credits: 2000, Tier: workflows.TierA10G},
-			{Name: "Enterprise", PriceUSD: 99.99, Credits: 10000, Tier: workflows.TierA100},
+			{Name: "Free", PriceUSD: 0, Credits: 50, Tier: catalog.TierT4},
+			{Name: "Basic", PriceUSD: 9.99, Credits: 500, Tier: catalog.TierT4},
+			{Name: "Pro", PriceUSD: 29.99, Credits: 2000, Tier: catalog.TierA10G},
+			{Name: "Enterprise", PriceUSD: 99.99, Credits: 10000, Tier: catalog.TierA100},
 		},
 		WhatIfSpotShare:  1,
 		WhatIfNightHours: (end - start + 24) % 24,
@@ -161,16 +160,16 @@ func Defaults() Inputs {
 // in this repository).
 func defaultSeconds() map[string]map[string]float64 {
 	est := map[string][2]float64{ // sd-1.5, flux
-		workflows.TierT4:   {6, 150},
-		workflows.TierA10G: {2.5, 40},
-		workflows.TierA100: {1.2, 15},
+		catalog.TierT4:   {6, 150},
+		catalog.TierA10G: {2.5, 40},
+		catalog.TierA100: {1.2, 15},
 	}
 	out := map[string]map[string]float64{}
 	for tier, e := range est {
 		out[tier] = map[string]float64{
-			engine.ModelSD15: e[0],
-			engine.ModelSDXL: autoscale.TierSpecs[tier].ServiceTime.Seconds(),
-			engine.ModelFlux: e[1],
+			catalog.ModelSD15: e[0],
+			catalog.ModelSDXL: autoscale.TierSpecs[tier].ServiceTime.Seconds(),
+			catalog.ModelFlux: e[1],
 		}
 	}
 	return out

@@ -7,16 +7,6 @@ import (
 	"errors"
 )
 
-// Model families an engine can be asked to render.
-const (
-	ModelSD15 = "sd-1.5"
-	ModelSDXL = "sdxl"
-	ModelFlux = "flux"
-)
-
-// Models lists the supported model families in a stable order.
-var Models = []string{ModelSD15, ModelSDXL, ModelFlux}
-
 // Request describes one image to render. A batch is rendered as one Request
 // per image, with Seed advanced by the image's index.
 type Request struct {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 )
 
@@ -37,7 +38,7 @@ func TestOpenWithoutDriverLogsOnceAndRunsPlainSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Admit(dev, engine.Request{Model: engine.ModelFlux, Width: 8192, Height: 8192}); err != nil {
+	if err := h.Admit(dev, engine.Request{Model: catalog.ModelFlux, Width: 8192, Height: 8192}); err != nil {
 		t.Fatalf("without NVML every render is admitted, got %v", err)
 	}
 	stop := h.Meter(dev)
@@ -97,7 +98,7 @@ func TestAdmitUsesDeviceMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev, _ := h.Acquire(context.Background())
-	sdxl := engine.Request{Model: engine.ModelSDXL, Width: 1024, Height: 1024}
+	sdxl := engine.Request{Model: catalog.ModelSDXL, Width: 1024, Height: 1024}
 	if err := h.Admit(dev, sdxl); err != nil {
 		t.Fatalf("SDXL 1024 on a free 24 GiB GPU: %v", err)
 	}
@@ -105,7 +106,7 @@ func TestAdmitUsesDeviceMemory(t *testing.T) {
 	if err := h.Admit(dev, sdxl); !errors.Is(err, engine.ErrDeviceBusy) {
 		t.Fatalf("4 GiB free: got %v, want ErrDeviceBusy", err)
 	}
-	huge := engine.Request{Model: engine.ModelFlux, Width: 4096, Height: 4096}
+	huge := engine.Request{Model: catalog.ModelFlux, Width: 4096, Height: 4096}
 	if err := h.Admit(dev, huge); !errors.Is(err, engine.ErrTooLarge) {
 		t.Fatalf("FLUX 4096 on 24 GiB: got %v, want ErrTooLarge", err)
 	}
@@ -126,7 +127,7 @@ func TestAdmitCountsInvokeAIMemoryAsUsable(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev, _ := h.Acquire(context.Background())
-	sdxl := engine.Request{Model: engine.ModelSDXL, Width: 1024, Height: 1024}
+	sdxl := engine.Request{Model: catalog.ModelSDXL, Width: 1024, Height: 1024}
 	if err := h.Admit(dev, sdxl); err != nil {
 		t.Fatalf("SDXL 1024 with 6 GiB free and 8 GiB in InvokeAI's cache: %v, want admitted", err)
 	}

@@ -12,6 +12,10 @@ package pricing
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/easel/easel/internal/catalog"
 )
 
 // Reference work that costs weight credits: a 512x512 image at 30 steps.
@@ -19,15 +23,6 @@ const (
 	referencePixels = 512 * 512
 	referenceSteps  = 30
 )
-
-// halfWeights are a model family's credits per reference unit of work, in
-// halves, so that all arithmetic stays in integers and passes of different
-// families add up exactly.
-var halfWeights = map[string]int64{
-	"sd-1.5": 2, // 1
-	"sdxl":   1, // 0.5
-	"flux":   3, // 1.5
-}
 
 // maxWork bounds the work of one image, in half reference units times the
 // reference, so that a sum of passes cannot overflow.
@@ -62,8 +57,8 @@ type Quote struct {
 }
 
 // Formula documents the price in words, returned with every quote.
-const Formula = "per image: ceil(model_weight * width*height/(512*512) * steps/30), at least 1; " +
-	"model_weight sd-1.5=1, sdxl=0.5, flux=1.5; a raw graph: the sum of that over its denoise passes " +
+var Formula = "per image: ceil(model_weight * width*height/(512*512) * steps/30), at least 1; " +
+	"model_weight " + modelWeights() + "; a raw graph: the sum of that over its denoise passes " +
 	"(each at the graph's largest width and height, times its fan-out), rounded up once, at least 1; " +
 	"total = per image * batch_size; settled per image actually produced"
 
@@ -99,7 +94,8 @@ func Passes(passes []Pass, images int) (Quote, error) {
 // work is the pass's weighted pixel-steps, in half credits times the
 // reference unit.
 func (p Pass) work() (int64, error) {
-	w, ok := halfWeights[p.Model]
+	m, ok := catalog.ModelByFamily(p.Model)
+	w := m.PriceHalves
 	if !ok {
 		return 0, fmt.Errorf("price: unknown model %q", p.Model)
 	}
@@ -116,3 +112,12 @@ func (p Pass) work() (int64, error) {
 
 // ForImages is the charge for the images actually produced.
 func (q Quote) ForImages(n int) int { return q.PerImage * min(max(n, 0), q.Images) }
+
+// modelWeights lists each family's weight for Formula: "sd-1.5=1, sdxl=0.5".
+func modelWeights() string {
+	parts := make([]string, len(catalog.Models))
+	for i, m := range catalog.Models {
+		parts[i] = m.Family + "=" + strconv.FormatFloat(float64(m.PriceHalves)/2, 'f', -1, 64)
+	}
+	return strings.Join(parts, ", ")
+}

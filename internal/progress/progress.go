@@ -10,17 +10,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/redis/go-redis/v9"
-)
-
-// States a job passes through.
-const (
-	StateQueued    = "queued"
-	StateRunning   = "running"
-	StateCanceling = "canceling" // the user canceled; the hold is not yet released
-	StateCompleted = "completed"
-	StateFailed    = "failed"
-	StateCanceled  = "canceled"
 )
 
 // StatusTTL is how long the latest status of a job stays in Redis.
@@ -41,7 +32,7 @@ type Status struct {
 
 // Terminal reports whether no further events will follow.
 func (s Status) Terminal() bool {
-	return s.State == StateCompleted || s.State == StateFailed || s.State == StateCanceled
+	return s.State == catalog.JobCompleted || s.State == catalog.JobFailed || s.State == catalog.JobCanceled
 }
 
 // StatusKey and EventsChannel name a job's Redis key and channel.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/testenv"
 )
@@ -18,7 +19,7 @@ func TestPublishWatch(t *testing.T) {
 	hub := progress.NewHub(rdb)
 	job := uuid.NewString()
 
-	if err := hub.Publish(ctx, progress.Status{JobID: job, State: progress.StateRunning, Step: 1, TotalSteps: 4}); err != nil {
+	if err := hub.Publish(ctx, progress.Status{JobID: job, State: catalog.JobRunning, Step: 1, TotalSteps: 4}); err != nil {
 		t.Fatal(err)
 	}
 	ttl, err := rdb.TTL(ctx, progress.StatusKey(job)).Result()
@@ -34,8 +35,8 @@ func TestPublishWatch(t *testing.T) {
 		t.Fatalf("first event = %+v, want the stored status", first)
 	}
 	for _, s := range []progress.Status{
-		{JobID: job, State: progress.StateRunning, Step: 2, TotalSteps: 4},
-		{JobID: job, State: progress.StateCompleted, Progress: 1},
+		{JobID: job, State: catalog.JobRunning, Step: 2, TotalSteps: 4},
+		{JobID: job, State: catalog.JobCompleted, Progress: 1},
 	} {
 		if err := hub.Publish(ctx, s); err != nil {
 			t.Fatal(err)
@@ -45,11 +46,11 @@ func TestPublishWatch(t *testing.T) {
 	for s := range events {
 		got = append(got, s)
 	}
-	if len(got) != 2 || got[0].Step != 2 || got[1].State != progress.StateCompleted {
+	if len(got) != 2 || got[0].Step != 2 || got[1].State != catalog.JobCompleted {
 		t.Fatalf("events = %+v", got)
 	}
 	last, ok, err := hub.Get(ctx, job)
-	if err != nil || !ok || last.State != progress.StateCompleted {
+	if err != nil || !ok || last.State != catalog.JobCompleted {
 		t.Fatalf("Get = %+v %v %v", last, ok, err)
 	}
 }

@@ -7,17 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/jackc/pgx/v5"
-)
-
-// Generation statuses.
-const (
-	StatusQueued    = "queued"
-	StatusRunning   = "running"
-	StatusCanceling = "canceling" // cancel asked; the hold is not yet released
-	StatusCompleted = "completed"
-	StatusFailed    = "failed"
-	StatusCanceled  = "canceled"
 )
 
 // Generation is one image-generation job and its money.
@@ -45,7 +36,7 @@ type Generation struct {
 
 // Terminal reports whether the job has finished one way or another.
 func (g Generation) Terminal() bool {
-	return g.Status == StatusCompleted || g.Status == StatusFailed || g.Status == StatusCanceled
+	return catalog.JobTerminal(g.Status)
 }
 
 // AdmitInput is a new job: the generation row to record and the hold to take.
@@ -172,7 +163,7 @@ func insertImage(ctx context.Context, tx pgx.Tx, in FinalizeInput, img ImageReco
 // and a job that never took a hold (its admission failed before the commit)
 // has nothing to release: Abort is safe on every exit path of a workflow.
 func (s *Store) Abort(ctx context.Context, jobID, status, reason string) (Hold, error) {
-	if status != StatusFailed && status != StatusCanceled {
+	if status != catalog.JobFailed && status != catalog.JobCanceled {
 		return Hold{}, fmt.Errorf("abort job %s: status %q is not failed or canceled", jobID, status)
 	}
 	var h Hold

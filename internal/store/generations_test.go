@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
 )
@@ -33,7 +34,7 @@ func TestFinalizeIsAtomicAndIdempotent(t *testing.T) {
 	u := newUser(t, s)
 	grant(t, s, u.ID, 20, time.Hour)
 	g := admitJob(t, s, u.ID, 8, 4)
-	if g.Status != store.StatusQueued || g.CreditsHeld != 8 {
+	if g.Status != catalog.JobQueued || g.CreditsHeld != 8 {
 		t.Fatalf("admitted %+v", g)
 	}
 	in := store.FinalizeInput{JobID: g.ID, UserID: u.ID, Credits: 4, ComputeSeconds: 1.5, Model: "sdxl",
@@ -42,7 +43,7 @@ func TestFinalizeIsAtomicAndIdempotent(t *testing.T) {
 			{Name: g.ID + "_1", Key: "k1", ThumbnailKey: "t1", Width: 1024, Height: 1024, Bytes: 10, Seed: 8},
 		}}
 	for range 3 {
-		if g, err := s.Finalize(ctx, in); err != nil || g.Status != store.StatusCompleted || *g.CreditsSettled != 4 {
+		if g, err := s.Finalize(ctx, in); err != nil || g.Status != catalog.JobCompleted || *g.CreditsSettled != 4 {
 			t.Fatalf("finalize: %+v %v", g, err)
 		}
 	}
@@ -66,10 +67,10 @@ func TestFinalizeIsAtomicAndIdempotent(t *testing.T) {
 		t.Fatalf("balance %+v, want 16", b)
 	}
 	// An abort after completion changes nothing.
-	if h, err := s.Abort(ctx, g.ID, store.StatusCanceled, "late"); err != nil || h.Status != store.HoldPosted {
+	if h, err := s.Abort(ctx, g.ID, catalog.JobCanceled, "late"); err != nil || h.Status != store.HoldPosted {
 		t.Fatalf("late abort: %+v %v", h, err)
 	}
-	if got, _ := s.GetGeneration(ctx, u.ID, g.ID); got.Status != store.StatusCompleted {
+	if got, _ := s.GetGeneration(ctx, u.ID, g.ID); got.Status != catalog.JobCompleted {
 		t.Fatalf("late abort changed status to %s", got.Status)
 	}
 }
@@ -81,12 +82,12 @@ func TestAbortReleases(t *testing.T) {
 	grant(t, s, u.ID, 20, time.Hour)
 	g := admitJob(t, s, u.ID, 8, 1)
 	for range 2 {
-		if h, err := s.Abort(ctx, g.ID, store.StatusFailed, "gpu on fire"); err != nil || h.Status != store.HoldVoided {
+		if h, err := s.Abort(ctx, g.ID, catalog.JobFailed, "gpu on fire"); err != nil || h.Status != store.HoldVoided {
 			t.Fatalf("abort: %+v %v", h, err)
 		}
 	}
 	got, err := s.GetGeneration(ctx, u.ID, g.ID)
-	if err != nil || got.Status != store.StatusFailed || got.Error != "gpu on fire" || *got.CreditsSettled != 0 {
+	if err != nil || got.Status != catalog.JobFailed || got.Error != "gpu on fire" || *got.CreditsSettled != 0 {
 		t.Fatalf("after abort %+v %v", got, err)
 	}
 	if b := balance(t, s, u.ID); b.Available != 20 {

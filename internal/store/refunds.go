@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -169,7 +170,7 @@ func (s *Store) SubscriptionTotals(ctx context.Context) (BillingSummary, error) 
 		}
 		sum.ActiveByPlan[slug] += n
 		sum.MRRCents += cents
-		if status == SubPastDue {
+		if status == catalog.SubPastDue {
 			sum.PastDue += n
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
 )
@@ -67,12 +68,12 @@ func TestSubscriptionFallback(t *testing.T) {
 	u := newUser(t, s)
 	now := time.Now().UTC()
 	paid, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "pro", CustomerID: "cus_1",
-		Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
+		Status: catalog.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CreateSubscription(ctx, store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
-		Status: store.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}); !errors.Is(err, store.ErrLiveSubscription) {
+		Status: catalog.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}); !errors.Is(err, store.ErrLiveSubscription) {
 		t.Fatalf("second subscription in effect: %v", err)
 	}
 	free, err := s.FallbackSubscription(ctx, paid.ID, "downgraded", store.FreePlan, now, now.AddDate(0, 1, 0))
@@ -88,7 +89,7 @@ func TestSubscriptionFallback(t *testing.T) {
 		t.Fatalf("live = %+v, %v", live, err)
 	}
 	// The ended row is final: a late sync from its workflow changes nothing.
-	if err := s.SyncSubscription(ctx, store.SubscriptionSync{ID: paid.ID, Plan: "pro", Status: store.SubActive,
+	if err := s.SyncSubscription(ctx, store.SubscriptionSync{ID: paid.ID, Plan: "pro", Status: catalog.SubActive,
 		PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}); err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +100,9 @@ func TestSubscriptionFallback(t *testing.T) {
 	// A checkout opens beside the free subscription, which stays in effect;
 	// a second open checkout is refused.
 	checkout := store.NewSubscription{UserID: u.ID, Plan: "basic", CustomerID: "cus_1",
-		Status: store.SubIncomplete, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}
+		Status: catalog.SubIncomplete, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0)}
 	co, err := s.CreateSubscription(ctx, checkout)
-	if err != nil || co.Status != store.SubIncomplete {
+	if err != nil || co.Status != catalog.SubIncomplete {
 		t.Fatalf("checkout = %+v, %v", co, err)
 	}
 	if _, err := s.CreateSubscription(ctx, checkout); !errors.Is(err, store.ErrLiveSubscription) {
@@ -114,24 +115,24 @@ func TestSubscriptionFallback(t *testing.T) {
 		t.Fatalf("open checkout = %+v, %v", open, err)
 	}
 	// Activation ends the free subscription, once.
-	gone, err := s.ActivateSubscription(ctx, co.ID, store.SubActive)
+	gone, err := s.ActivateSubscription(ctx, co.ID, catalog.SubActive)
 	if err != nil || len(gone) != 1 || gone[0] != free {
 		t.Fatalf("activate = %v, %v; want free %s ended", gone, err, free)
 	}
-	if gone, err := s.ActivateSubscription(ctx, co.ID, store.SubActive); err != nil || len(gone) != 0 {
+	if gone, err := s.ActivateSubscription(ctx, co.ID, catalog.SubActive); err != nil || len(gone) != 0 {
 		t.Fatalf("activate again = %v, %v", gone, err)
 	}
-	if old, err := s.GetSubscription(ctx, free); err != nil || old.Status != store.SubCanceled || old.EndedAt == nil {
+	if old, err := s.GetSubscription(ctx, free); err != nil || old.Status != catalog.SubCanceled || old.EndedAt == nil {
 		t.Fatalf("replaced free subscription = %+v, %v", old, err)
 	}
 	if p, err := s.UserPlan(ctx, u.ID); err != nil || p.Slug != "basic" {
 		t.Fatalf("plan after activation = %+v, %v", p, err)
 	}
 	// An abandoned checkout ends; ending it again changes nothing.
-	if _, err := s.EndCheckout(ctx, co.ID, store.SubCanceled); err != nil {
+	if _, err := s.EndCheckout(ctx, co.ID, catalog.SubCanceled); err != nil {
 		t.Fatal(err)
 	}
-	if now, err := s.GetSubscription(ctx, co.ID); err != nil || now.Status != store.SubActive {
+	if now, err := s.GetSubscription(ctx, co.ID); err != nil || now.Status != catalog.SubActive {
 		t.Fatalf("ending an active subscription as a checkout changed it: %+v, %v", now, err)
 	}
 }

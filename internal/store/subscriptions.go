@@ -10,19 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Subscription statuses as stored in user_subscriptions.status.
-const (
-	// SubIncomplete is a checkout: a paid subscription waiting for its card
-	// or its first payment, beside the free subscription still in effect.
-	SubIncomplete = "incomplete"
-	SubTrialing   = "trialing"
-	SubActive     = "active"
-	SubPastDue    = "past_due"
-	SubCanceled   = "canceled"
-	// SubExpired is a checkout that got no card in time.
-	SubExpired = "expired"
-)
-
 // ErrLiveSubscription is returned when a user who already has a
 // subscription in effect (or an open checkout) asks for another.
 var ErrLiveSubscription = errors.New("user already has a live subscription")
@@ -105,7 +92,7 @@ type NewSubscription struct {
 	UserID        string
 	Plan          string
 	CustomerID    string
-	Status        string // SubIncomplete for a checkout
+	Status        string // catalog.SubIncomplete for a checkout
 	PeriodStart   time.Time
 	PeriodEnd     time.Time
 	TrialEnd      time.Time // zero: no trial

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/image/webp"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/sim"
 )
@@ -154,7 +155,7 @@ func BenchmarkWebPPaletted(b *testing.B) {
 // thumbnail as PNG (lossless WebP measured 31 % of it).
 func TestWebPIsLossyAndSmall(t *testing.T) {
 	img, err := sim.New(sim.Config{}).Render(t.Context(), engine.Request{Prompt: "a lighthouse at dusk",
-		Model: engine.ModelSDXL, Width: 1024, Height: 1024, Steps: 1, Seed: 7}, nil)
+		Model: catalog.ModelSDXL, Width: 1024, Height: 1024, Steps: 1, Seed: 7}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

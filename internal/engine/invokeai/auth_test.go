@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 )
 
@@ -19,7 +20,7 @@ func TestMultiUserTokenIsSent(t *testing.T) {
 	f := newFake(t, multiUser, func(f *fakeInvoke) { f.stepDelay = 5 * time.Millisecond })
 	token := f.issueToken(time.Hour)
 	e := newEngine(t, f, func(c *Config) { c.Token, c.SocketPollInterval = token, time.Minute })
-	req := request(engine.ModelSDXL)
+	req := request(catalog.ModelSDXL)
 	_, pl, err := render(t, e, context.Background(), req)
 	if err != nil {
 		t.Fatalf("Render with a valid token: %v", err)
@@ -39,7 +40,7 @@ func TestMultiUserTokenIsSent(t *testing.T) {
 func TestMultiUser401IsAConfigurationError(t *testing.T) {
 	f := newFake(t, multiUser)
 	e := newEngine(t, f, func(c *Config) { c.Token = "expired-or-forged" })
-	_, err := e.Render(context.Background(), request(engine.ModelSD15), nil)
+	_, err := e.Render(context.Background(), request(catalog.ModelSD15), nil)
 	if !errors.Is(err, ErrUnauthorized) || !errors.Is(err, engine.ErrInvalidRequest) || errors.Is(err, ErrUnavailable) {
 		t.Fatalf("error %v: want ErrUnauthorized, which is not retried", err)
 	}
@@ -48,7 +49,7 @@ func TestMultiUser401IsAConfigurationError(t *testing.T) {
 	}
 	// A wrong password is the same configuration error.
 	e = newEngine(t, f, func(c *Config) { c.Email, c.Password = f.email, "wrong" })
-	if _, err := e.Render(context.Background(), request(engine.ModelSD15), nil); !errors.Is(err, ErrUnauthorized) {
+	if _, err := e.Render(context.Background(), request(catalog.ModelSD15), nil); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("wrong password: error %v, want ErrUnauthorized", err)
 	}
 }
@@ -58,11 +59,11 @@ func TestMultiUser401IsAConfigurationError(t *testing.T) {
 func TestMultiUserTokenIsRenewedBeforeExpiry(t *testing.T) {
 	f := newFake(t, multiUser, func(f *fakeInvoke) { f.tokenTTL = 2 * time.Second })
 	e := newEngine(t, f, func(c *Config) { c.Email, c.Password = f.email, f.password })
-	if _, err := e.Render(context.Background(), request(engine.ModelSD15), nil); err != nil {
+	if _, err := e.Render(context.Background(), request(catalog.ModelSD15), nil); err != nil {
 		t.Fatalf("first render: %v", err)
 	}
 	time.Sleep(1700 * time.Millisecond) // past four fifths of the token's life, not past its end
-	if _, err := e.Render(context.Background(), request(engine.ModelSD15), nil); err != nil {
+	if _, err := e.Render(context.Background(), request(catalog.ModelSD15), nil); err != nil {
 		t.Fatalf("render near the token's expiry: %v", err)
 	}
 	f.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/invokeai/graphcheck"
 )
@@ -49,8 +50,8 @@ func validate(req engine.Request) error {
 	}
 	mult := 8 // noise and latents work in 8-pixel cells
 	switch req.Model {
-	case engine.ModelSD15, engine.ModelSDXL:
-	case engine.ModelFlux:
+	case catalog.ModelSD15, catalog.ModelSDXL:
+	case catalog.ModelFlux:
 		mult = 16 // flux_denoise packs latents in 2x2 patches
 	default:
 		return fmt.Errorf("%w: unknown model %q", engine.ErrInvalidRequest, req.Model)
@@ -82,11 +83,11 @@ func (e *Engine) plan(ctx context.Context, req engine.Request, fresh bool) (*pla
 	p.cached = cached
 	g := newGraph("easel_t2i_" + p.jobID)
 	switch req.Model {
-	case engine.ModelSD15:
+	case catalog.ModelSD15:
 		sd15Graph(g, req, models[0], e.cfg.Scheduler)
-	case engine.ModelSDXL:
+	case catalog.ModelSDXL:
 		sdxlGraph(g, req, models[0], e.cfg.Scheduler)
-	case engine.ModelFlux:
+	case catalog.ModelFlux:
 		fluxGraph(g, req, models, e.cfg.FluxScheduler)
 	}
 	raw, err := json.Marshal(g)
@@ -110,7 +111,7 @@ func (e *Engine) resolveModels(ctx context.Context, family string, qs []modelQue
 		}
 		models[i], anyCached = id, anyCached || cached
 	}
-	if family == engine.ModelFlux {
+	if family == catalog.ModelFlux {
 		if err := fluxComplete(models); err != nil {
 			return nil, false, err
 		}
@@ -162,11 +163,11 @@ func (e *Engine) queries(family string) []modelQuery {
 		return q
 	}
 	switch family {
-	case engine.ModelSD15:
+	case catalog.ModelSD15:
 		q := main("sd-1", m.SD15, DefaultSD15Model)
 		q.Variant = "normal"
 		return []modelQuery{q}
-	case engine.ModelSDXL:
+	case catalog.ModelSDXL:
 		q := main("sdxl", m.SDXL, DefaultSDXLModel)
 		q.Variant = "normal"
 		return []modelQuery{q}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 )
 
@@ -229,8 +230,8 @@ func (c *Config) setDefaults() {
 // the cache), and says what each family renders with: the model names, or
 // why the family cannot render. The worker logs it at start.
 func (e *Engine) Models(ctx context.Context) map[string]string {
-	out := make(map[string]string, len(engine.Models))
-	for _, family := range engine.Models {
+	out := make(map[string]string, len(catalog.ModelFamilies()))
+	for _, family := range catalog.ModelFamilies() {
 		qs := e.queries(family)
 		models, _, err := e.resolveModels(ctx, family, qs, true)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/testenv"
 )
@@ -51,7 +52,7 @@ func newEngine(t *testing.T, f *fakeInvoke, tweak func(*Config)) *Engine {
 func request(model string) engine.Request {
 	r := engine.Request{Prompt: "a lighthouse at dusk", NegativePrompt: "blurry", Model: model,
 		Width: 512, Height: 768, Steps: 6, CFGScale: 6.5, Seed: 4000000000}
-	if model == engine.ModelFlux {
+	if model == catalog.ModelFlux {
 		r.Width, r.Height = 1024, 768
 	}
 	return r
@@ -111,7 +112,7 @@ func TestNewValidatesConfig(t *testing.T) {
 // size; the batch's destination is the job id; the downloaded image is
 // deleted from InvokeAI; and a leftover item of the same job is cancelled.
 func TestFamiliesBuildValidGraphs(t *testing.T) {
-	for _, family := range engine.Models {
+	for _, family := range catalog.ModelFamilies() {
 		t.Run(family, func(t *testing.T) {
 			f := newFake(t)
 			leftover := f.addItem(map[string]any{"nodes": map[string]any{}}, "job-"+family, true)
@@ -148,11 +149,11 @@ func checkGraphValues(t *testing.T, family string, g map[string]any, req engine.
 	nodes := g["nodes"].(map[string]any)
 	node := func(id string) map[string]any { return nodes[id].(map[string]any) }
 	loader := node(nodeLoader)
-	wantKey := map[string]string{engine.ModelSD15: "k-sd15", engine.ModelSDXL: "k-sdxl", engine.ModelFlux: "k-flux"}[family]
+	wantKey := map[string]string{catalog.ModelSD15: "k-sd15", catalog.ModelSDXL: "k-sdxl", catalog.ModelFlux: "k-flux"}[family]
 	if loader["model"].(map[string]any)["key"] != wantKey {
 		t.Errorf("loader model %v, want key %s", loader["model"], wantKey)
 	}
-	if family == engine.ModelFlux {
+	if family == catalog.ModelFlux {
 		if loader["clip_embed_model"].(map[string]any)["key"] != "k-clipl" {
 			t.Errorf("FLUX CLIP %v, want CLIP-L", loader["clip_embed_model"])
 		}
@@ -177,7 +178,7 @@ func TestProgressOverSocket(t *testing.T) {
 		f.pingInterval, f.pingTimeout = 30*time.Millisecond, 2*time.Second
 	})
 	e := newEngine(t, f, func(c *Config) { c.SocketPollInterval = time.Minute })
-	req := request(engine.ModelSDXL)
+	req := request(catalog.ModelSDXL)
 	req.Steps = 8
 	_, pl, err := render(t, e, context.Background(), req)
 	if err != nil {
@@ -207,7 +208,7 @@ func TestProgressOverSocket(t *testing.T) {
 func TestProgressRepeatsWhileQueued(t *testing.T) {
 	f := newFake(t, func(f *fakeInvoke) { f.queueDelay = 200 * time.Millisecond })
 	e := newEngine(t, f, func(c *Config) { c.SocketPollInterval = 20 * time.Millisecond })
-	_, pl, err := render(t, e, context.Background(), request(engine.ModelSD15))
+	_, pl, err := render(t, e, context.Background(), request(catalog.ModelSD15))
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -229,7 +230,7 @@ func TestSocketUnavailableFallsBackToPolling(t *testing.T) {
 			f := newFake(t, func(f *fakeInvoke) { f.socket, f.stepDelay = mode, 5*time.Millisecond })
 			// A slow safety poll: only the fallback can finish in time.
 			e := newEngine(t, f, func(c *Config) { c.SocketPollInterval = time.Minute })
-			req := request(engine.ModelSDXL)
+			req := request(catalog.ModelSDXL)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			img, pl, err := render(t, e, ctx, req)
@@ -253,7 +254,7 @@ func TestCancelCancelsQueueItem(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.Render(ctx, request(engine.ModelSDXL), nil)
+		_, err := e.Render(ctx, request(catalog.ModelSDXL), nil)
 		done <- err
 	}()
 	var id int
@@ -306,7 +307,7 @@ func TestFailedItemsAreClassified(t *testing.T) {
 		t.Run(c.description, func(t *testing.T) {
 			f := newFake(t, func(f *fakeInvoke) { f.failType, f.failMsg = c.typ, c.msg })
 			e := newEngine(t, f, nil)
-			_, err := e.Render(context.Background(), request(engine.ModelSD15), nil)
+			_, err := e.Render(context.Background(), request(catalog.ModelSD15), nil)
 			if err == nil || errors.Is(err, engine.ErrInvalidRequest) != c.invalid || !errors.Is(err, c.sentinel) {
 				t.Errorf("error %v: want invalid=%v and %v", err, c.invalid, c.sentinel)
 			}
@@ -320,7 +321,7 @@ func TestFailedItemsAreClassified(t *testing.T) {
 func TestHTTPFailuresAreClassified(t *testing.T) {
 	for status, want := range map[int]error{422: engine.ErrInvalidRequest, 500: ErrUnavailable, 503: ErrUnavailable} {
 		f := newFake(t, func(f *fakeInvoke) { f.enqueueStatus = status })
-		_, err := newEngine(t, f, nil).Render(context.Background(), request(engine.ModelSDXL), nil)
+		_, err := newEngine(t, f, nil).Render(context.Background(), request(catalog.ModelSDXL), nil)
 		if !errors.Is(err, want) || (want != engine.ErrInvalidRequest && errors.Is(err, engine.ErrInvalidRequest)) {
 			t.Errorf("enqueue answered %d: error %v, want %v", status, err, want)
 		}
@@ -339,7 +340,7 @@ func TestHTTPFailuresAreClassified(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Render(context.Background(), request(engine.ModelSD15), nil); !errors.Is(err, ErrUnavailable) ||
+	if _, err := e.Render(context.Background(), request(catalog.ModelSD15), nil); !errors.Is(err, ErrUnavailable) ||
 		errors.Is(err, engine.ErrInvalidRequest) {
 		t.Errorf("connection refused: error %v, want ErrUnavailable", err)
 	}
@@ -350,7 +351,7 @@ func TestInvalidRequestsFailBeforeEnqueue(t *testing.T) {
 	e := newEngine(t, f, nil)
 	strict := newEngine(t, f, func(c *Config) { c.Models.SDXL = "not-installed" })
 	bad := func(mut func(*engine.Request)) engine.Request {
-		r := request(engine.ModelSDXL)
+		r := request(catalog.ModelSDXL)
 		mut(&r)
 		return r
 	}
@@ -360,11 +361,11 @@ func TestInvalidRequestsFailBeforeEnqueue(t *testing.T) {
 	}{
 		"unknown family":          {e, bad(func(r *engine.Request) { r.Model = "sd-3" })},
 		"width not multiple of 8": {e, bad(func(r *engine.Request) { r.Width = 500 })},
-		"flux height not 16x":     {e, bad(func(r *engine.Request) { r.Model, r.Height = engine.ModelFlux, 520 })},
+		"flux height not 16x":     {e, bad(func(r *engine.Request) { r.Model, r.Height = catalog.ModelFlux, 520 })},
 		"no steps":                {e, bad(func(r *engine.Request) { r.Steps = 0 })},
 		"malformed graph":         {e, bad(func(r *engine.Request) { r.Graph = []byte(`{"nodes": [`) })},
 		"graph without nodes":     {e, bad(func(r *engine.Request) { r.Graph = []byte(`{"id": "g"}`) })},
-		"configured model absent": {strict, request(engine.ModelSDXL)},
+		"configured model absent": {strict, request(catalog.ModelSDXL)},
 	} {
 		if _, err := c.e.Render(context.Background(), c.req, nil); !errors.Is(err, engine.ErrInvalidRequest) {
 			t.Errorf("%s: error %v, want engine.ErrInvalidRequest", name, err)
@@ -419,7 +420,7 @@ func TestModelCacheInMemory(t *testing.T) {
 	f := newFake(t)
 	e := newEngine(t, f, nil)
 	for range 3 {
-		if _, _, err := render(t, e, context.Background(), request(engine.ModelSDXL)); err != nil {
+		if _, _, err := render(t, e, context.Background(), request(catalog.ModelSDXL)); err != nil {
 			t.Fatalf("Render: %v", err)
 		}
 	}
@@ -429,7 +430,7 @@ func TestModelCacheInMemory(t *testing.T) {
 	// The model is reinstalled under a new key: the render that finds the
 	// cached key stale looks it up again and succeeds.
 	f.reinstall("k-sdxl", "k-sdxl-reinstalled")
-	if _, _, err := render(t, e, context.Background(), request(engine.ModelSDXL)); err != nil {
+	if _, _, err := render(t, e, context.Background(), request(catalog.ModelSDXL)); err != nil {
 		t.Fatalf("render after reinstall: %v", err)
 	}
 	if n, m := f.callCount("GET /api/v2/models/{$}"), f.callCount("POST /api/v1/queue/{queue}/enqueue_batch"); n != 2 || m != 5 {
@@ -446,7 +447,7 @@ func TestModelCacheRedis(t *testing.T) {
 	t.Cleanup(func() { cleanRedis(t, rdb, "model_cache:"+scope+"*") })
 	f := newFake(t)
 	withRedis := func(c *Config) { c.Redis, c.CacheScope = rdb, scope }
-	if _, _, err := render(t, newEngine(t, f, withRedis), context.Background(), request(engine.ModelSDXL)); err != nil {
+	if _, _, err := render(t, newEngine(t, f, withRedis), context.Background(), request(catalog.ModelSDXL)); err != nil {
 		t.Fatalf("first render: %v", err)
 	}
 	key := "model_cache:" + scope + "/sdxl/main/" + DefaultSDXLModel
@@ -455,7 +456,7 @@ func TestModelCacheRedis(t *testing.T) {
 		t.Fatalf("TTL of %s = %v (%v), want about an hour", key, ttl, err)
 	}
 	// A second worker (empty memory) finds the key in Redis.
-	if _, _, err := render(t, newEngine(t, f, withRedis), context.Background(), request(engine.ModelSDXL)); err != nil {
+	if _, _, err := render(t, newEngine(t, f, withRedis), context.Background(), request(catalog.ModelSDXL)); err != nil {
 		t.Fatalf("second render: %v", err)
 	}
 	if n := f.callCount("GET /api/v2/models/{$}"); n != 1 {
@@ -463,7 +464,7 @@ func TestModelCacheRedis(t *testing.T) {
 	}
 	// Reinstalling the model gives it a new key; the cached one fails.
 	f.reinstall("k-sdxl", "k-sdxl-reinstalled")
-	if _, _, err := render(t, newEngine(t, f, withRedis), context.Background(), request(engine.ModelSDXL)); err != nil {
+	if _, _, err := render(t, newEngine(t, f, withRedis), context.Background(), request(catalog.ModelSDXL)); err != nil {
 		t.Fatalf("render after reinstall: %v", err)
 	}
 	var cached modelID

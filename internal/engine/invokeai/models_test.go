@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 )
 
@@ -47,7 +48,7 @@ func TestFluxFallbackSkipsFillAndKontext(t *testing.T) {
 		fakeModel{"k-dev", "h-dev", "FLUX.1 dev (quantized)", "flux", "main", "bnb_quantized_nf4b", "dev"},
 		fluxT5, fluxCLIPL, fluxVAE))
 	e := newEngine(t, f, nil)
-	if _, err := e.Render(context.Background(), request(engine.ModelFlux), nil); err != nil {
+	if _, err := e.Render(context.Background(), request(catalog.ModelFlux), nil); err != nil {
 		t.Fatalf("Render: %v", err)
 	}
 	if got := loaderModel(t, f)["model"].(map[string]any)["name"]; got != "FLUX.1 dev (quantized)" {
@@ -62,7 +63,7 @@ func TestFluxWithoutSubmodelsIsRefusedBeforeEnqueue(t *testing.T) {
 		fakeModel{"k-flux", "h-flux", "FLUX.1 schnell (quantized)", "flux", "main", "bnb_quantized_nf4b", "schnell"},
 		fluxVAE))
 	e := newEngine(t, f, nil)
-	_, err := e.Render(context.Background(), request(engine.ModelFlux), nil)
+	_, err := e.Render(context.Background(), request(catalog.ModelFlux), nil)
 	if !errors.Is(err, engine.ErrInvalidRequest) {
 		t.Fatalf("error %v, want ErrInvalidRequest (not retried)", err)
 	}
@@ -83,7 +84,7 @@ func TestFluxWithoutSubmodelsIsRefusedBeforeEnqueue(t *testing.T) {
 func TestFluxDiffusersPipelineNeedsNoSubmodels(t *testing.T) {
 	f := newFake(t, withModels(fakeModel{"k-fluxd", "h-fluxd", "FLUX.1-schnell", "flux", "main", "diffusers", "schnell"}))
 	e := newEngine(t, f, nil)
-	if _, err := e.Render(context.Background(), request(engine.ModelFlux), nil); err != nil {
+	if _, err := e.Render(context.Background(), request(catalog.ModelFlux), nil); err != nil {
 		t.Fatalf("Render: %v", err)
 	}
 	if _, ok := loaderModel(t, f)["t5_encoder_model"]; ok {
@@ -95,14 +96,14 @@ func TestFluxDiffusersPipelineNeedsNoSubmodels(t *testing.T) {
 func TestModelsReport(t *testing.T) {
 	f := newFake(t, withModels(fakeModel{"k-flux", "h-flux", "FLUX.1 schnell (quantized)", "flux", "main", "bnb_quantized_nf4b", "schnell"}))
 	got := newEngine(t, f, func(c *Config) { c.Models.SD15 = "Dreamshaper 8" }).Models(context.Background())
-	if !strings.Contains(got[engine.ModelSDXL], `"stable-diffusion-xl-base-1.0"`) {
-		t.Errorf("sdxl: %q, want the 6.x default name", got[engine.ModelSDXL])
+	if !strings.Contains(got[catalog.ModelSDXL], `"stable-diffusion-xl-base-1.0"`) {
+		t.Errorf("sdxl: %q, want the 6.x default name", got[catalog.ModelSDXL])
 	}
-	if !strings.HasPrefix(got[engine.ModelSD15], "unavailable:") || !strings.Contains(got[engine.ModelSD15], "Dreamshaper 8") {
-		t.Errorf("sd-1.5 with a configured model that is not installed: %q", got[engine.ModelSD15])
+	if !strings.HasPrefix(got[catalog.ModelSD15], "unavailable:") || !strings.Contains(got[catalog.ModelSD15], "Dreamshaper 8") {
+		t.Errorf("sd-1.5 with a configured model that is not installed: %q", got[catalog.ModelSD15])
 	}
-	if !strings.HasPrefix(got[engine.ModelFlux], "unavailable:") || !strings.Contains(got[engine.ModelFlux], "t5_bnb_int8_quantized_encoder") {
-		t.Errorf("flux without submodels: %q", got[engine.ModelFlux])
+	if !strings.HasPrefix(got[catalog.ModelFlux], "unavailable:") || !strings.Contains(got[catalog.ModelFlux], "t5_bnb_int8_quantized_encoder") {
+		t.Errorf("flux without submodels: %q", got[catalog.ModelFlux])
 	}
 }
 
@@ -120,7 +121,7 @@ func TestLeftoversAreCanceledOnEveryServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := engine.WithDevice(WithJobID(context.Background(), "job-lost"), engine.Device{Index: 0})
-	if _, err := per.Render(ctx, request(engine.ModelSD15), nil); err != nil {
+	if _, err := per.Render(ctx, request(catalog.ModelSD15), nil); err != nil {
 		t.Fatalf("Render on GPU 0: %v", err)
 	}
 	b.mu.Lock()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/testenv"
 )
@@ -50,7 +51,7 @@ func TestRetryCancelsLostAttemptOnAnotherHost(t *testing.T) {
 	jobID := "job-" + uuid.NewString()
 	lost := a.addItem(map[string]any{"nodes": map[string]any{}}, jobID, true)
 	<-a.started
-	if _, _, err := render(t, es[1], attemptCtx(jobID, 2), request(engine.ModelSD15)); err != nil {
+	if _, _, err := render(t, es[1], attemptCtx(jobID, 2), request(catalog.ModelSD15)); err != nil {
 		t.Fatalf("retry on host B: %v", err)
 	}
 	waitCanceled(t, lost, "the lost attempt's item on host A")
@@ -65,7 +66,7 @@ func TestStaleRetryNoticeSparesNewerAttempt(t *testing.T) {
 	ctx, cancel := context.WithCancel(attemptCtx(jobID, 3))
 	a.hang = true
 	done := make(chan error, 1)
-	go func() { _, _, err := render(t, es[0], ctx, request(engine.ModelSD15)); done <- err }()
+	go func() { _, _, err := render(t, es[0], ctx, request(catalog.ModelSD15)); done <- err }()
 	t.Cleanup(func() { cancel(); <-done }) // before the fake server closes
 	<-a.started
 	markerItem := a.addItem(map[string]any{"nodes": map[string]any{}}, marker, true)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 )
 
@@ -14,7 +15,7 @@ import (
 // prompt, seed, model and size, drawn legibly (two contrasting colours,
 // whole-pixel font scaling) in its bottom-left corner.
 func TestRenderIsLabelled(t *testing.T) {
-	req := engine.Request{Prompt: "a lighthouse at dusk, oil on canvas", Model: engine.ModelSDXL,
+	req := engine.Request{Prompt: "a lighthouse at dusk, oil on canvas", Model: catalog.ModelSDXL,
 		Width: 1024, Height: 768, Steps: 1, Seed: 42}
 	got, err := New(Config{}).Render(t.Context(), req, nil)
 	if err != nil {
@@ -61,7 +62,7 @@ func TestRenderIsLabelled(t *testing.T) {
 // are cut, and the text never leaves the picture.
 func TestLabelFitsEverySize(t *testing.T) {
 	for _, size := range [][2]int{{8, 8}, {64, 64}, {100, 30}, {512, 512}, {3000, 200}, {4096, 4096}} {
-		req := engine.Request{Prompt: strings.Repeat("très long prompt ", 40), Model: engine.ModelFlux,
+		req := engine.Request{Prompt: strings.Repeat("très long prompt ", 40), Model: catalog.ModelFlux,
 			Width: size[0], Height: size[1], Steps: 1}
 		if _, err := New(Config{}).Render(t.Context(), req, nil); err != nil {
 			t.Fatalf("%v: %v", size, err)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 )
 
@@ -35,9 +36,9 @@ var sinTab = func() (t [1 << tableBits]int32) {
 // detail is how many wave cycles span the longest side per model family;
 // the families get visibly different styles so a model switch is noticed.
 var detail = map[string]float64{
-	engine.ModelSD15: 2.5,
-	engine.ModelSDXL: 1.8,
-	engine.ModelFlux: 1.2,
+	catalog.ModelSD15: 2.5,
+	catalog.ModelSDXL: 1.8,
+	catalog.ModelFlux: 1.2,
 }
 
 // wave is one sine wave: phase = x*fx + y*fy + offset.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 )
 
@@ -63,7 +64,7 @@ func (e *Engine) Render(ctx context.Context, req engine.Request, onProgress func
 // rendered.
 func Validate(req engine.Request) error {
 	switch {
-	case !slices.Contains(engine.Models, req.Model):
+	case !slices.Contains(catalog.ModelFamilies(), req.Model):
 		return fmt.Errorf("%w: unknown model %q", engine.ErrInvalidRequest, req.Model)
 	case req.Width <= 0 || req.Width > MaxSide:
 		return fmt.Errorf("%w: width %d outside 1..%d", engine.ErrInvalidRequest, req.Width, MaxSide)

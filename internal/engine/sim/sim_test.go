@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 )
 
@@ -18,7 +19,7 @@ func request() engine.Request {
 	return engine.Request{
 		Prompt:         "a lighthouse at dusk",
 		NegativePrompt: "blurry",
-		Model:          engine.ModelSDXL,
+		Model:          catalog.ModelSDXL,
 		Width:          320,
 		Height:         200,
 		Steps:          4,
@@ -86,7 +87,7 @@ func TestRenderVariesWithInputs(t *testing.T) {
 	variants := map[string]func(*engine.Request){
 		"prompt":   func(r *engine.Request) { r.Prompt += "!" },
 		"negative": func(r *engine.Request) { r.NegativePrompt = "" },
-		"model":    func(r *engine.Request) { r.Model = engine.ModelFlux },
+		"model":    func(r *engine.Request) { r.Model = catalog.ModelFlux },
 		"seed":     func(r *engine.Request) { r.Seed++ },
 	}
 	for name, change := range variants {

@@ -3,7 +3,7 @@ package graphcheck
 import (
 	"slices"
 
-	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/catalog"
 )
 
 // spec is what the inspector knows of an allowed node type.
@@ -53,10 +53,10 @@ func sized(def, min, multiple int, nullable bool) []sizeField {
 // video, other model families). Defaults are InvokeAI 6.14's.
 var allowlist = map[string]spec{
 	// Model loaders and model patches.
-	"main_model_loader":         {loader: engine.ModelSD15, base: "sd-1"},
-	"sdxl_model_loader":         {loader: engine.ModelSDXL, base: "sdxl"},
-	"sdxl_refiner_model_loader": {loader: engine.ModelSDXL, base: "sdxl-refiner"},
-	"flux_model_loader":         {loader: engine.ModelFlux, base: "flux"},
+	"main_model_loader":         {loader: catalog.ModelSD15, base: "sd-1"},
+	"sdxl_model_loader":         {loader: catalog.ModelSDXL, base: "sdxl"},
+	"sdxl_refiner_model_loader": {loader: catalog.ModelSDXL, base: "sdxl-refiner"},
+	"flux_model_loader":         {loader: catalog.ModelFlux, base: "flux"},
 	"vae_loader":                {},
 	"lora_loader":               {},
 	"sdxl_lora_loader":          {},

@@ -14,7 +14,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/easel/easel/internal/engine"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/pricing"
 )
 
@@ -447,7 +447,7 @@ func rangeLen(start, stop, step int) int {
 
 // summarize derives what one run renders from the checked graph.
 func (c *checker) summarize(mult map[string]int) Summary {
-	s := Summary{Model: engine.ModelSD15}
+	s := Summary{Model: catalog.ModelSD15}
 	families := map[string]bool{}
 	hasEncode := false
 	for _, id := range c.ids {
@@ -456,11 +456,11 @@ func (c *checker) summarize(mult map[string]int) Summary {
 			families[n.spec.loader] = true
 		}
 		if n.typ == "flux_denoise" {
-			families[engine.ModelFlux] = true
+			families[catalog.ModelFlux] = true
 		}
 		hasEncode = hasEncode || n.typ == "i2l" || n.typ == "flux_vae_encode"
 	}
-	for _, f := range []string{engine.ModelSDXL, engine.ModelFlux} {
+	for _, f := range []string{catalog.ModelSDXL, catalog.ModelFlux} {
 		if families[f] {
 			s.Model = f
 		}
@@ -498,9 +498,9 @@ func (c *checker) summarize(mult map[string]int) Summary {
 // latent size: tracing each pass's own size through resizes is not worth
 // the risk of getting it wrong in the caller's favour.
 func (c *checker) passes(s *Summary, mult map[string]int, families map[string]bool, w, h int) {
-	unet := engine.ModelSD15 // the dearer per pixel of the two UNet families
-	if families[engine.ModelSDXL] && !families[engine.ModelSD15] {
-		unet = engine.ModelSDXL
+	unet := catalog.ModelSD15 // the dearer per pixel of the two UNet families
+	if families[catalog.ModelSDXL] && !families[catalog.ModelSD15] {
+		unet = catalog.ModelSDXL
 	}
 	for _, id := range c.ids {
 		n := c.nodes[id]
@@ -510,7 +510,7 @@ func (c *checker) passes(s *Summary, mult map[string]int, families map[string]bo
 		steps, _ := c.intField(id, n, n.spec.steps, n.spec.stepsDefault, false)
 		family := unet
 		if n.typ == "flux_denoise" {
-			family = engine.ModelFlux
+			family = catalog.ModelFlux
 		}
 		s.Passes = append(s.Passes, pricing.Pass{Model: family, Width: w, Height: h, Steps: steps, Count: mult[id]})
 		s.Steps = max(s.Steps, steps)

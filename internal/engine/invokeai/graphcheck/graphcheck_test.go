@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/easel/easel/internal/pricing"
+	"github.com/easel/easel/internal/testenv"
 )
 
 // tg builds test graphs the way the node editor writes them.
@@ -306,8 +307,7 @@ func TestAllowlistMatchesInvokeAI(t *testing.T) {
 func loadSchemas(t *testing.T) map[string]map[string]any {
 	path := os.Getenv("EASEL_INVOKEAI_OPENAPI")
 	if path == "" {
-		// engine/invokeai/graphcheck -> the repository's parent.
-		path = filepath.Join("..", "..", "..", "..", "shared", "invokeai", "openapi.json")
+		path = filepath.Join(testenv.RepoRoot(t), "..", "shared", "invokeai", "openapi.json")
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
