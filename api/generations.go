@@ -434,12 +434,14 @@ func startEvents(c *gin.Context) {
 	c.Header("Cache-Control", "no-cache")
 	c.Header("X-Accel-Buffering", "no")
 	c.Status(http.StatusOK)
+	// Send the headers now, as set here: gin's SSE renderer would otherwise
+	// rewrite Content-Type on the first event.
+	c.Writer.Flush()
 }
 
 func (s *Server) relayEvents(c *gin.Context, g store.Generation, events <-chan progress.Status) {
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
-	c.Writer.Flush()
 	for {
 		select {
 		case <-c.Request.Context().Done():
@@ -480,9 +482,12 @@ func (s *Server) writeFinalEvent(c *gin.Context, st progress.Status, g store.Gen
 	writeEvent(c, ev)
 }
 
+// writeEvent sends one status event and flushes it. The JSON goes out as a
+// string with one leading space, so the line reads "data: {...}": SSE
+// readers drop that space, and clients that match the line whole need it.
 func writeEvent(c *gin.Context, ev eventView) {
 	b, _ := json.Marshal(ev)
-	_, _ = fmt.Fprintf(c.Writer, "event: status\ndata: %s\n\n", b)
+	c.SSEvent("status", " "+string(b))
 	c.Writer.Flush()
 }
 

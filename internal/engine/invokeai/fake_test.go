@@ -365,8 +365,8 @@ func (f *fakeInvoke) answer(w http.ResponseWriter, schema string, body any) {
 	}
 	var v any
 	_ = json.Unmarshal(raw, &v)
-	if errs := f.api.validate(f.api.schema(f.t, schema), v, schema); len(errs) > 0 {
-		f.t.Errorf("fake answers an invalid %s:\n  %s", schema, strings.Join(errs, "\n  "))
+	if err := f.api.validate(component(schema), v); err != nil {
+		f.t.Errorf("fake answers an invalid %s: %v", schema, err)
 	}
 	writeJSON(w, http.StatusOK, json.RawMessage(raw))
 }
@@ -636,8 +636,8 @@ func (f *fakeInvoke) emit(name string, data map[string]any) {
 	raw, _ := json.Marshal([]any{name, data})
 	var decoded any
 	_ = json.Unmarshal(raw, &decoded)
-	if errs := f.api.validate(f.api.schema(f.t, eventSchemas[name]), decoded.([]any)[1], name); len(errs) > 0 {
-		f.t.Errorf("fake emits an invalid %s:\n  %s", name, strings.Join(errs, "\n  "))
+	if err := f.api.validate(component(eventSchemas[name]), decoded.([]any)[1]); err != nil {
+		f.t.Errorf("fake emits an invalid %s: %v", name, err)
 	}
 	f.mu.Lock()
 	if f.socket == socketDrop && name == "invocation_progress" && !f.dropped {

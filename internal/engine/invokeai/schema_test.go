@@ -1,30 +1,37 @@
 package invokeai
 
-// A JSON Schema validator for the subset InvokeAI's OpenAPI 3.1 document
-// uses (its dialect is the OAS 3.1 default, JSON Schema 2020-12), and the
-// request checks the protocol test server applies to everything the engine
-// sends. Written here rather than taken from a library so that it can also
-// dispatch Graph.nodes' discriminator-less oneOf by each node's "type", and
-// fail loudly on any schema keyword it does not implement.
+// Checks of everything the protocol test server receives and sends against
+// InvokeAI's OpenAPI 3.1 document. Schemas are JSON Schema 2020-12 (the OAS
+// 3.1 default dialect), validated by santhosh-tekuri/jsonschema; matching a
+// request to its operation and the graph-level checks between nodes are
+// OpenAPI and InvokeAI rules rather than JSON Schema, so they are here.
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 
 	"github.com/easel/easel/internal/testenv"
 )
+
+// specURL names openapi.json as one schema resource: components are
+// compiled as fragments of it, so their "#/components/schemas/X" $refs
+// resolve within it.
+const specURL = "file:///invokeai/openapi.json"
 
 // openAPI is the loaded document with its routes compiled.
 type openAPI struct {
@@ -32,6 +39,10 @@ type openAPI struct {
 	routes  []route
 	// invocations maps a node type ("denoise_latents") to its schema name.
 	invocations map[string]string
+
+	mu       sync.Mutex // guards compiler and compiled: the fake serves concurrently
+	compiler *jsonschema.Compiler
+	compiled map[string]*jsonschema.Schema // by JSON pointer into the document
 }
 
 type route struct {
@@ -40,6 +51,7 @@ type route struct {
 	re       *regexp.Regexp
 	names    []string // path parameter names, in order
 	op       map[string]any
+	ptr      string // JSON pointer to the operation
 }
 
 var (
@@ -71,25 +83,30 @@ func parseSpec(path string) (*openAPI, error) {
 	if err != nil {
 		return nil, err
 	}
-	var doc struct {
-		Paths      map[string]map[string]any `json:"paths"`
-		Components struct {
-			Schemas map[string]any `json:"schemas"`
-		} `json:"components"`
-	}
+	var doc any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, err
 	}
-	a := &openAPI{schemas: doc.Components.Schemas, invocations: map[string]string{}}
+	dedupeRequired(doc)
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource(specURL, doc); err != nil {
+		return nil, fmt.Errorf("add openapi.json as a schema resource: %w", err)
+	}
+	top, _ := doc.(map[string]any)
+	components, _ := top["components"].(map[string]any)
+	schemas, _ := components["schemas"].(map[string]any)
+	a := &openAPI{schemas: schemas, invocations: map[string]string{}, compiler: c, compiled: map[string]*jsonschema.Schema{}}
 	for name, s := range a.schemas {
 		m, _ := s.(map[string]any)
 		if m["class"] == "invocation" {
 			a.invocations[typeConst(m)] = name
 		}
 	}
-	for tmpl, ops := range doc.Paths {
-		for method, op := range ops {
-			a.routes = append(a.routes, newRoute(strings.ToUpper(method), tmpl, op.(map[string]any)))
+	paths, _ := top["paths"].(map[string]any)
+	for tmpl, ops := range paths {
+		for method, op := range ops.(map[string]any) {
+			a.routes = append(a.routes, newRoute(method, tmpl, op.(map[string]any)))
 		}
 	}
 	// Static segments win over parameters: /models/i/bulk_delete is not
@@ -98,10 +115,34 @@ func parseSpec(path string) (*openAPI, error) {
 	return a, nil
 }
 
+// dedupeRequired drops repeated names from every "required" list in v.
+// InvokeAI's invocation outputs list "type" twice, which the 2020-12
+// metaschema (uniqueItems) refuses; the set of required names is the same.
+func dedupeRequired(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		if names, ok := x["required"].([]any); ok {
+			seen := map[any]bool{}
+			x["required"] = slices.DeleteFunc(names, func(n any) bool {
+				dup := seen[n]
+				seen[n] = true
+				return dup
+			})
+		}
+		for _, sub := range x {
+			dedupeRequired(sub)
+		}
+	case []any:
+		for _, sub := range x {
+			dedupeRequired(sub)
+		}
+	}
+}
+
 var paramRE = regexp.MustCompile(`\{([^}]+)\}`)
 
 func newRoute(method, tmpl string, op map[string]any) route {
-	r := route{method: method, template: tmpl, op: op}
+	r := route{method: strings.ToUpper(method), template: tmpl, op: op, ptr: pointer("paths", tmpl, method)}
 	pattern := regexp.QuoteMeta(tmpl)
 	for _, m := range paramRE.FindAllStringSubmatch(tmpl, -1) {
 		r.names = append(r.names, m[1])
@@ -110,6 +151,19 @@ func newRoute(method, tmpl string, op map[string]any) route {
 	r.re = regexp.MustCompile("^" + pattern + "$")
 	return r
 }
+
+// pointer builds a JSON pointer from unescaped tokens.
+func pointer(tokens ...string) string {
+	esc := strings.NewReplacer("~", "~0", "/", "~1")
+	var b strings.Builder
+	for _, t := range tokens {
+		b.WriteString("/" + esc.Replace(t))
+	}
+	return b.String()
+}
+
+// component is the pointer to a named component schema.
+func component(name string) string { return pointer("components", "schemas", name) }
 
 func typeConst(s map[string]any) string {
 	props, _ := s["properties"].(map[string]any)
@@ -122,311 +176,60 @@ func (a *openAPI) resolve(ref string) any {
 	return a.schemas[strings.TrimPrefix(ref, "#/components/schemas/")]
 }
 
-// schema returns a component by name, failing the test if it is absent.
-func (a *openAPI) schema(t testing.TB, name string) any {
-	t.Helper()
-	s, ok := a.schemas[name]
-	if !ok {
-		t.Fatalf("openapi.json has no schema %q", name)
+// compile returns the schema at ptr, compiling it on first use.
+func (a *openAPI) compile(ptr string) (*jsonschema.Schema, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s, ok := a.compiled[ptr]; ok {
+		return s, nil
 	}
-	return s
+	s, err := a.compiler.Compile(specURL + "#" + (&url.URL{Fragment: ptr}).EscapedFragment())
+	if err != nil {
+		return nil, fmt.Errorf("compile openapi.json#%s: %w", ptr, err)
+	}
+	a.compiled[ptr] = s
+	return s, nil
 }
 
-// Keywords the validator implements, and annotations it may ignore (JSON
-// Schema 2020-12 ignores unknown keywords; "ge"/"le" are pydantic leftovers,
-// "discriminator" is OAS's and is honoured by oneOf dispatch).
-var (
-	validationKeywords = set("$ref", "type", "const", "enum", "properties", "required", "additionalProperties",
-		"propertyNames", "items", "minItems", "maxItems", "uniqueItems", "anyOf", "oneOf", "allOf", "minimum",
-		"maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "pattern")
-	annotationKeywords = set("title", "description", "default", "examples", "format", "deprecated", "readOnly",
-		"writeOnly", "contentMediaType", "discriminator", "field_kind", "input", "orig_required", "orig_default",
-		"class", "classification", "node_pack", "version", "output", "category", "tags", "ge", "le")
-)
-
-func set(keys ...string) map[string]bool {
-	m := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		m[k] = true
+// validate checks v (decoded with encoding/json into any) against the
+// schema at ptr; the error names each offending location in v.
+func (a *openAPI) validate(ptr string, v any) error {
+	s, err := a.compile(ptr)
+	if err != nil {
+		return err
 	}
-	return m
+	err = s.Validate(v)
+	var ve *jsonschema.ValidationError
+	if errors.As(err, &ve) {
+		narrow(ve)
+	}
+	return err
 }
 
-// validate checks v (decoded with encoding/json into any) against schema
-// and returns one message per violation, prefixed by where it is.
-func (a *openAPI) validate(schema, v any, at string) []string {
-	s, ok := schema.(map[string]any)
-	if !ok {
-		if b, isBool := schema.(bool); isBool && !b {
-			return []string{at + ": no value is allowed here"}
-		}
-		return nil
+// narrow drops, from every failed oneOf under e, the branches whose
+// "type" const the value does not match. InvokeAI's nodes and outputs are
+// oneOfs over hundreds of schemas told apart by "type" (most without a
+// discriminator); the branch for the value's own type is the one whose
+// errors say what is wrong. Validity is the library's; this only trims
+// the report.
+func narrow(e *jsonschema.ValidationError) {
+	if _, ok := e.ErrorKind.(*kind.OneOf); ok && len(e.Causes) > 1 {
+		e.Causes = slices.DeleteFunc(e.Causes, func(c *jsonschema.ValidationError) bool {
+			return wrongType(c, len(e.InstanceLocation))
+		})
 	}
-	var errs []string
-	add := func(format string, args ...any) { errs = append(errs, at+": "+fmt.Sprintf(format, args...)) }
-	for k := range s {
-		if !validationKeywords[k] && !annotationKeywords[k] && !strings.HasPrefix(k, "ui_") {
-			add("validator does not implement schema keyword %q", k)
-		}
+	for _, c := range e.Causes {
+		narrow(c)
 	}
-	if ref, ok := s["$ref"].(string); ok {
-		target := a.resolve(ref)
-		if target == nil {
-			add("unresolvable $ref %s", ref)
-		}
-		errs = append(errs, a.validate(target, v, at)...)
-	}
-	if t, ok := s["type"]; ok && !typeMatches(t, v) {
-		add("want type %v, got %s", t, kind(v))
-		return errs
-	}
-	if c, ok := s["const"]; ok && !equalJSON(c, v) {
-		add("want %v, got %v", c, v)
-	}
-	if e, ok := s["enum"].([]any); ok && !slicesContain(e, v) {
-		add("%v is not one of %v", v, e)
-	}
-	switch x := v.(type) {
-	case float64:
-		errs = append(errs, checkNumber(s, x, at)...)
-	case string:
-		errs = append(errs, checkString(s, x, at)...)
-	case []any:
-		errs = append(errs, a.checkArray(s, x, at)...)
-	case map[string]any:
-		errs = append(errs, a.checkObject(s, x, at)...)
-	}
-	return append(errs, a.checkCombinators(s, v, at)...)
 }
 
-func typeMatches(t, v any) bool {
-	switch t := t.(type) {
-	case string:
-		return typeIs(t, v)
-	case []any:
-		for _, one := range t {
-			if s, _ := one.(string); typeIs(s, v) {
-				return true
-			}
-		}
+// wrongType reports whether e refuses the value at depth for its "type"
+// property's const.
+func wrongType(e *jsonschema.ValidationError, depth int) bool {
+	if _, ok := e.ErrorKind.(*kind.Const); ok && len(e.InstanceLocation) == depth+1 && e.InstanceLocation[depth] == "type" {
+		return true
 	}
-	return false
-}
-
-func typeIs(t string, v any) bool {
-	switch t {
-	case "null":
-		return v == nil
-	case "boolean":
-		_, ok := v.(bool)
-		return ok
-	case "string":
-		_, ok := v.(string)
-		return ok
-	case "number":
-		_, ok := v.(float64)
-		return ok
-	case "integer":
-		f, ok := v.(float64)
-		return ok && f == math.Trunc(f)
-	case "array":
-		_, ok := v.([]any)
-		return ok
-	case "object":
-		_, ok := v.(map[string]any)
-		return ok
-	}
-	return false
-}
-
-func kind(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "null"
-	case float64:
-		if x == math.Trunc(x) {
-			return "integer"
-		}
-		return "number"
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	}
-	return reflect.TypeOf(v).Kind().String()
-}
-
-func equalJSON(a, b any) bool { return reflect.DeepEqual(a, b) }
-
-func slicesContain(list []any, v any) bool {
-	for _, x := range list {
-		if equalJSON(x, v) {
-			return true
-		}
-	}
-	return false
-}
-
-func num(s map[string]any, k string) (float64, bool) {
-	f, ok := s[k].(float64)
-	return f, ok
-}
-
-func checkNumber(s map[string]any, x float64, at string) []string {
-	var errs []string
-	if m, ok := num(s, "minimum"); ok && x < m {
-		errs = append(errs, fmt.Sprintf("%s: %v < minimum %v", at, x, m))
-	}
-	if m, ok := num(s, "maximum"); ok && x > m {
-		errs = append(errs, fmt.Sprintf("%s: %v > maximum %v", at, x, m))
-	}
-	if m, ok := num(s, "exclusiveMinimum"); ok && x <= m {
-		errs = append(errs, fmt.Sprintf("%s: %v <= exclusiveMinimum %v", at, x, m))
-	}
-	if m, ok := num(s, "exclusiveMaximum"); ok && x >= m {
-		errs = append(errs, fmt.Sprintf("%s: %v >= exclusiveMaximum %v", at, x, m))
-	}
-	if m, ok := num(s, "multipleOf"); ok && math.Abs(math.Remainder(x, m)) > 1e-9 {
-		errs = append(errs, fmt.Sprintf("%s: %v is not a multiple of %v", at, x, m))
-	}
-	return errs
-}
-
-func checkString(s map[string]any, x string, at string) []string {
-	var errs []string
-	n := float64(utf8.RuneCountInString(x))
-	if m, ok := num(s, "minLength"); ok && n < m {
-		errs = append(errs, fmt.Sprintf("%s: shorter than %v", at, m))
-	}
-	if m, ok := num(s, "maxLength"); ok && n > m {
-		errs = append(errs, fmt.Sprintf("%s: longer than %v", at, m))
-	}
-	if p, ok := s["pattern"].(string); ok {
-		re, err := regexp.Compile(p)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: pattern %q does not compile in Go: %v", at, p, err))
-		} else if !re.MatchString(x) {
-			errs = append(errs, fmt.Sprintf("%s: %q does not match %q", at, x, p))
-		}
-	}
-	return errs
-}
-
-func (a *openAPI) checkArray(s map[string]any, x []any, at string) []string {
-	var errs []string
-	if m, ok := num(s, "minItems"); ok && float64(len(x)) < m {
-		errs = append(errs, fmt.Sprintf("%s: fewer than %v items", at, m))
-	}
-	if m, ok := num(s, "maxItems"); ok && float64(len(x)) > m {
-		errs = append(errs, fmt.Sprintf("%s: more than %v items", at, m))
-	}
-	if u, _ := s["uniqueItems"].(bool); u {
-		for i := range x {
-			for j := i + 1; j < len(x); j++ {
-				if equalJSON(x[i], x[j]) {
-					errs = append(errs, fmt.Sprintf("%s: items %d and %d are equal", at, i, j))
-				}
-			}
-		}
-	}
-	if items, ok := s["items"]; ok {
-		for i, it := range x {
-			errs = append(errs, a.validate(items, it, fmt.Sprintf("%s[%d]", at, i))...)
-		}
-	}
-	return errs
-}
-
-func (a *openAPI) checkObject(s map[string]any, x map[string]any, at string) []string {
-	var errs []string
-	for _, r := range asList(s["required"]) {
-		if _, ok := x[r.(string)]; !ok {
-			errs = append(errs, fmt.Sprintf("%s: missing required property %q", at, r))
-		}
-	}
-	props, _ := s["properties"].(map[string]any)
-	extra, hasExtra := s["additionalProperties"]
-	for k, v := range x {
-		if names, ok := s["propertyNames"]; ok {
-			errs = append(errs, a.validate(names, k, at+".(name "+k+")")...)
-		}
-		if p, ok := props[k]; ok {
-			errs = append(errs, a.validate(p, v, at+"."+k)...)
-		} else if hasExtra {
-			errs = append(errs, a.validate(extra, v, at+"."+k)...)
-		}
-	}
-	return errs
-}
-
-func asList(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
-func (a *openAPI) checkCombinators(s map[string]any, v any, at string) []string {
-	var errs []string
-	for _, sub := range asList(s["allOf"]) {
-		errs = append(errs, a.validate(sub, v, at)...)
-	}
-	if branches := asList(s["anyOf"]); len(branches) > 0 {
-		var branchErrs []string
-		matched := false
-		for _, sub := range branches {
-			e := a.validate(sub, v, at)
-			if len(e) == 0 {
-				matched = true
-				break
-			}
-			branchErrs = append(branchErrs, e...)
-		}
-		if !matched {
-			errs = append(errs, fmt.Sprintf("%s: matches no anyOf branch: %s", at, strings.Join(branchErrs, "; ")))
-		}
-	}
-	if one := asList(s["oneOf"]); len(one) > 0 {
-		errs = append(errs, a.checkOneOf(one, v, at)...)
-	}
-	return errs
-}
-
-// checkOneOf validates a oneOf. When v is an object whose "type" picks
-// exactly one branch by that branch's type const (InvokeAI's nodes and
-// outputs), v is validated against that branch only: the result is the same
-// as trying them all, since the consts differ, and the errors are readable.
-func (a *openAPI) checkOneOf(branches []any, v any, at string) []string {
-	if obj, ok := v.(map[string]any); ok {
-		if t, ok := obj["type"].(string); ok {
-			var hit []any
-			consts := 0
-			for _, b := range branches {
-				bs, _ := b.(map[string]any)
-				target, _ := a.resolve(fmt.Sprint(bs["$ref"])).(map[string]any)
-				if c := typeConst(target); c != "" {
-					consts++
-					if c == t {
-						hit = append(hit, target)
-					}
-				}
-			}
-			if consts == len(branches) && len(hit) == 0 {
-				return []string{fmt.Sprintf("%s: no schema for type %q", at, t)}
-			}
-			if len(hit) == 1 {
-				return a.validate(hit[0], v, at)
-			}
-		}
-	}
-	n := 0
-	for _, b := range branches {
-		if len(a.validate(b, v, at)) == 0 {
-			n++
-		}
-	}
-	if n != 1 {
-		return []string{fmt.Sprintf("%s: matches %d oneOf branches, want 1", at, n)}
-	}
-	return nil
+	return slices.ContainsFunc(e.Causes, func(c *jsonschema.ValidationError) bool { return wrongType(c, depth) })
 }
 
 // checkRequest validates a request against its operation: the route
@@ -458,11 +261,16 @@ func (a *openAPI) match(method, path string) (*route, map[string]string) {
 	return nil, nil
 }
 
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
 func (a *openAPI) checkParams(rt *route, pathValues map[string]string, r *http.Request) []string {
 	var errs []string
 	query := r.URL.Query()
 	declared := map[string]bool{}
-	for _, p := range asList(rt.op["parameters"]) {
+	for i, p := range asList(rt.op["parameters"]) {
 		pm := p.(map[string]any)
 		name, in := pm["name"].(string), pm["in"].(string)
 		var vals []string
@@ -481,7 +289,9 @@ func (a *openAPI) checkParams(rt *route, pathValues map[string]string, r *http.R
 			}
 			continue
 		}
-		errs = append(errs, a.checkParam(pm["schema"], vals, in+" "+name)...)
+		if err := a.checkParam(rt.ptr+pointer("parameters", strconv.Itoa(i), "schema"), vals); err != nil {
+			errs = append(errs, fmt.Sprintf("%s parameter %q: %v", in, name, err))
+		}
 	}
 	for name := range query {
 		if !declared[name] {
@@ -492,9 +302,9 @@ func (a *openAPI) checkParams(rt *route, pathValues map[string]string, r *http.R
 }
 
 // checkParam accepts raw string values if any reading of them (as a list,
-// a string, an integer, a number or a boolean) satisfies the schema, as a
+// a string, a number or a boolean) satisfies the schema at ptr, as a
 // FastAPI server coerces them.
-func (a *openAPI) checkParam(schema any, vals []string, at string) []string {
+func (a *openAPI) checkParam(ptr string, vals []string) error {
 	list := make([]any, len(vals))
 	for i, v := range vals {
 		list[i] = v
@@ -506,14 +316,14 @@ func (a *openAPI) checkParam(schema any, vals []string, at string) []string {
 	if b, err := strconv.ParseBool(vals[0]); err == nil {
 		candidates = append(candidates, b)
 	}
-	var first []string
+	var first error
 	for _, c := range candidates {
-		e := a.validate(schema, c, at)
-		if len(e) == 0 {
+		err := a.validate(ptr, c)
+		if err == nil {
 			return nil
 		}
 		if first == nil {
-			first = e
+			first = err
 		}
 	}
 	return first
@@ -528,8 +338,7 @@ func (a *openAPI) checkBody(rt *route, body []byte) []string {
 		return nil
 	}
 	content, _ := rb["content"].(map[string]any)
-	media, _ := content["application/json"].(map[string]any)
-	if media == nil {
+	if content["application/json"] == nil {
 		return []string{fmt.Sprintf("%s %s takes no JSON body", rt.method, rt.template)}
 	}
 	if len(body) == 0 {
@@ -542,7 +351,10 @@ func (a *openAPI) checkBody(rt *route, body []byte) []string {
 	if err := json.Unmarshal(body, &v); err != nil {
 		return []string{"body is not JSON: " + err.Error()}
 	}
-	return a.validate(media["schema"], v, "body")
+	if err := a.validate(rt.ptr+pointer("requestBody", "content", "application/json", "schema"), v); err != nil {
+		return []string{"body: " + err.Error()}
+	}
+	return nil
 }
 
 // checkGraph adds what the Graph schema cannot say: node ids match their
@@ -672,29 +484,35 @@ func shapes(s map[string]any) (map[string]bool, map[string]bool) {
 }
 
 // TestValidatorCatchesMistakes shows the validator is not a yes-machine:
-// each broken variant of a valid node is reported.
+// each broken variant of a valid node is reported, at the offending field.
 func TestValidatorCatchesMistakes(t *testing.T) {
 	a := loadSpec(t)
 	node := func() map[string]any {
 		return map[string]any{"id": "n", "type": "noise", "use_cache": false, "seed": 1.0, "width": 512.0, "height": 512.0}
 	}
-	graphNodes := a.schema(t, "Graph").(map[string]any)["properties"].(map[string]any)["nodes"].(map[string]any)["additionalProperties"]
-	if errs := a.validate(graphNodes, node(), "n"); len(errs) > 0 {
-		t.Fatalf("valid noise node rejected: %v", errs)
+	graphNodes := component("Graph") + "/properties/nodes/additionalProperties"
+	if err := a.validate(graphNodes, node()); err != nil {
+		t.Fatalf("valid noise node rejected: %v", err)
 	}
-	for name, mutate := range map[string]func(map[string]any){
-		"width not a multiple of 8": func(n map[string]any) { n["width"] = 500.0 },
-		"seed too large":            func(n map[string]any) { n["seed"] = float64(1 << 33) },
-		"seed not an integer":       func(n map[string]any) { n["seed"] = 1.5 },
-		"unknown node type":         func(n map[string]any) { n["type"] = "no_such_node" },
-		"noise_type not in enum":    func(n map[string]any) { n["noise_type"] = "SD9" },
-		"missing id":                func(n map[string]any) { delete(n, "id") },
-		"use_cache not boolean":     func(n map[string]any) { n["use_cache"] = "no" },
+	for name, c := range map[string]struct {
+		mutate func(map[string]any)
+		at     string // in the error
+	}{
+		"width not a multiple of 8": {func(n map[string]any) { n["width"] = 500.0 }, "'/width'"},
+		"seed too large":            {func(n map[string]any) { n["seed"] = float64(1 << 33) }, "'/seed'"},
+		"seed not an integer":       {func(n map[string]any) { n["seed"] = 1.5 }, "'/seed'"},
+		"unknown node type":         {func(n map[string]any) { n["type"] = "no_such_node" }, "oneOf"},
+		"noise_type not in enum":    {func(n map[string]any) { n["noise_type"] = "SD9" }, "'/noise_type'"},
+		"missing id":                {func(n map[string]any) { delete(n, "id") }, "'id'"},
+		"use_cache not boolean":     {func(n map[string]any) { n["use_cache"] = "no" }, "'/use_cache'"},
 	} {
 		n := node()
-		mutate(n)
-		if errs := a.validate(graphNodes, n, "n"); len(errs) == 0 {
+		c.mutate(n)
+		err := a.validate(graphNodes, n)
+		if err == nil {
 			t.Errorf("%s: not reported", name)
+		} else if !strings.Contains(err.Error(), c.at) {
+			t.Errorf("%s: error does not name %s: %v", name, c.at, err)
 		}
 	}
 	g := map[string]any{"nodes": map[string]any{"n": node(), "d": map[string]any{"id": "d", "type": "denoise_latents",
