@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -158,32 +157,11 @@ func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 	return p, nil
 }
 
-// tierValues parses "t4=a,a10g=b" settings (AUTOSCALE_GROUPS,
-// AUTOSCALE_TIER_MIN) into a map by tier.
-func tierValues(name, s string) (map[string]string, error) {
-	values := map[string]string{}
-	if strings.TrimSpace(s) == "" {
-		return values, nil
-	}
-	for _, kv := range strings.Split(s, ",") {
-		tier, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		if !ok || tier == "" || v == "" {
-			return nil, fmt.Errorf("%s: %q is not tier=value", name, kv)
-		}
-		values[tier] = v
-	}
-	return values, nil
-}
-
 // tierPolicy is the policy of one tier: AUTOSCALE_TIER_MIN may lower or
 // raise the minimum of a tier (default a100=0: a p4d.24xlarge idling
 // costs about $23,600 a month; the autoscaler wakes it for the first job).
-func tierPolicy(policy autoscale.Config, tier string, mins map[string]string) (autoscale.Config, error) {
-	if v, ok := mins[tier]; ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return policy, fmt.Errorf("AUTOSCALE_TIER_MIN: %s=%q is not a number", tier, v)
-		}
+func tierPolicy(policy autoscale.Config, tier string, mins map[string]int) (autoscale.Config, error) {
+	if n, ok := mins[tier]; ok {
 		policy.Min = n
 	}
 	if err := policy.Validate(); err != nil {
@@ -205,14 +183,7 @@ func ec2Autoscaler(ctx context.Context, d *deps, cfg config.Config) (*autoscale.
 	if err != nil {
 		return nil, err
 	}
-	groups, err := tierValues("AUTOSCALE_GROUPS", cfg.AutoscaleGroups)
-	if err != nil {
-		return nil, err
-	}
-	mins, err := tierValues("AUTOSCALE_TIER_MIN", cfg.AutoscaleTierMin)
-	if err != nil {
-		return nil, err
-	}
+	groups, mins := cfg.AutoscaleGroups, cfg.AutoscaleTierMin
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)

@@ -14,7 +14,6 @@ package balancecache
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -144,17 +143,4 @@ func (c *Cache) Invalidate(ctx context.Context, userID string) error {
 		return fmt.Errorf("invalidate balance of %s: %w", userID, err)
 	}
 	return nil
-}
-
-// Change runs fn, a ledger change for the user, inside a Begin/end bracket.
-// fn's error wins; a cache error alone is returned only if fn succeeded, so
-// callers can log it without failing the change.
-func (c *Cache) Change(ctx context.Context, userID string, fn func() error) error {
-	end, beginErr := c.Begin(ctx, userID)
-	fnErr := fn()
-	endErr := end(context.WithoutCancel(ctx))
-	if fnErr != nil {
-		return fnErr
-	}
-	return errors.Join(beginErr, endErr)
 }

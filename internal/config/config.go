@@ -6,13 +6,17 @@ package config
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/easel/easel/internal/catalog"
 )
 
 // Config is every setting of every subcommand.
@@ -50,21 +54,21 @@ type Config struct {
 	TrialDays int `env:"SUBSCRIPTION_TRIAL_DAYS" envDefault:"0"`
 	// Autoscaler (control worker): off, or ec2 to size each tier's GPU Auto
 	// Scaling group (AUTOSCALE_GROUPS "t4=asg-name,a10g=...").
-	AutoscaleDriver       string        `env:"AUTOSCALE_DRIVER" envDefault:"off"`
-	AutoscaleGroups       string        `env:"AUTOSCALE_GROUPS"`
-	AutoscaleMin          int           `env:"AUTOSCALE_MIN" envDefault:"1"`
-	AutoscaleMax          int           `env:"AUTOSCALE_MAX" envDefault:"10"`
-	AutoscaleTierMin      string        `env:"AUTOSCALE_TIER_MIN" envDefault:"a100=0"`
-	AutoscaleUpRules      string        `env:"AUTOSCALE_UP_RULES" envDefault:"10:1:5m,50:3:3m"`
-	AutoscaleInBelow      int64         `env:"AUTOSCALE_IN_BELOW" envDefault:"3"`
-	AutoscaleInFor        time.Duration `env:"AUTOSCALE_IN_FOR" envDefault:"10m"`
-	AutoscaleTimeZone     string        `env:"AUTOSCALE_TIMEZONE" envDefault:"Asia/Seoul"`
-	AutoscaleWindows      string        `env:"AUTOSCALE_WINDOWS" envDefault:"02:00-07:00=2"`
-	AutoscalePollInterval time.Duration `env:"AUTOSCALE_POLL_INTERVAL" envDefault:"30s"`
-	NotifySender          string        `env:"NOTIFY_SENDER" envDefault:"log"`
-	NotifyFrom            string        `env:"NOTIFY_FROM"`
-	LogFormat             string        `env:"LOG_FORMAT" envDefault:"json"`
-	LogLevel              slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+	AutoscaleDriver       string            `env:"AUTOSCALE_DRIVER" envDefault:"off"`
+	AutoscaleGroups       map[string]string `env:"AUTOSCALE_GROUPS" envKeyValSeparator:"="`
+	AutoscaleMin          int               `env:"AUTOSCALE_MIN" envDefault:"1"`
+	AutoscaleMax          int               `env:"AUTOSCALE_MAX" envDefault:"10"`
+	AutoscaleTierMin      map[string]int    `env:"AUTOSCALE_TIER_MIN" envKeyValSeparator:"=" envDefault:"a100=0"`
+	AutoscaleUpRules      string            `env:"AUTOSCALE_UP_RULES" envDefault:"10:1:5m,50:3:3m"`
+	AutoscaleInBelow      int64             `env:"AUTOSCALE_IN_BELOW" envDefault:"3"`
+	AutoscaleInFor        time.Duration     `env:"AUTOSCALE_IN_FOR" envDefault:"10m"`
+	AutoscaleTimeZone     string            `env:"AUTOSCALE_TIMEZONE" envDefault:"Asia/Seoul"`
+	AutoscaleWindows      string            `env:"AUTOSCALE_WINDOWS" envDefault:"02:00-07:00=2"`
+	AutoscalePollInterval time.Duration     `env:"AUTOSCALE_POLL_INTERVAL" envDefault:"30s"`
+	NotifySender          string            `env:"NOTIFY_SENDER" envDefault:"log"`
+	NotifyFrom            string            `env:"NOTIFY_FROM"`
+	LogFormat             string            `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel              slog.Level        `env:"LOG_LEVEL" envDefault:"info"`
 }
 
 // Needs names what a subcommand requires.
@@ -135,9 +139,11 @@ func (c Config) Validate(n Needs) error {
 	if c.AutoscaleDriver != "off" && c.AutoscaleDriver != "ec2" {
 		errs = append(errs, fmt.Errorf("AUTOSCALE_DRIVER=%q must be off or ec2", c.AutoscaleDriver))
 	}
-	if c.AutoscaleDriver == "ec2" && c.AutoscaleGroups == "" {
+	if c.AutoscaleDriver == "ec2" && len(c.AutoscaleGroups) == 0 {
 		missing("AUTOSCALE_GROUPS", "the GPU Auto Scaling group of each tier, e.g. t4=easel-gpu-t4,a10g=easel-gpu-a10g")
 	}
+	errs = append(errs, knownTiers("AUTOSCALE_GROUPS", maps.Keys(c.AutoscaleGroups))...)
+	errs = append(errs, knownTiers("AUTOSCALE_TIER_MIN", maps.Keys(c.AutoscaleTierMin))...)
 	switch c.NotifySender {
 	case "log":
 	case "ses":
@@ -170,4 +176,16 @@ func countSet(values ...string) int {
 		}
 	}
 	return n
+}
+
+// knownTiers refuses a tier=value setting naming a tier the catalog lacks.
+func knownTiers(name string, tiers iter.Seq[string]) []error {
+	var errs []error
+	for _, tier := range slices.Sorted(tiers) {
+		if _, ok := catalog.TierByName(tier); !ok {
+			errs = append(errs, fmt.Errorf("%s: unknown GPU tier %q (tiers: %s)", name, tier,
+				strings.Join(catalog.TierNames(), ", ")))
+		}
+	}
+	return errs
 }

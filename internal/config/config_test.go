@@ -42,6 +42,8 @@ func TestValidateRefusesHalfSettings(t *testing.T) {
 		"cloudfront without key":        {map[string]string{"CLOUDFRONT_DOMAIN": "cdn.example.com"}, "CLOUDFRONT_PRIVATE_KEY"},
 		"ec2 autoscaler without groups": {map[string]string{"AUTOSCALE_DRIVER": "ec2"}, "AUTOSCALE_GROUPS"},
 		"unknown autoscaler driver":     {map[string]string{"AUTOSCALE_DRIVER": "k8s"}, "AUTOSCALE_DRIVER"},
+		"group of an unknown tier":      {map[string]string{"AUTOSCALE_GROUPS": "t4=a,h100=b"}, `unknown GPU tier "h100"`},
+		"minimum of an unknown tier":    {map[string]string{"AUTOSCALE_TIER_MIN": "v100=1"}, "AUTOSCALE_TIER_MIN"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -55,5 +57,25 @@ func TestValidateRefusesHalfSettings(t *testing.T) {
 				t.Fatalf("err = %v, want one naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// Per-tier settings are tier=value lists.
+func TestTierSettings(t *testing.T) {
+	t.Setenv("AUTOSCALE_GROUPS", "t4=easel-gpu-t4,a10g=easel-gpu-a10g")
+	t.Setenv("AUTOSCALE_TIER_MIN", "a100=0,t4=2")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AutoscaleGroups["t4"] != "easel-gpu-t4" || c.AutoscaleGroups["a10g"] != "easel-gpu-a10g" || len(c.AutoscaleGroups) != 2 {
+		t.Fatalf("groups = %v", c.AutoscaleGroups)
+	}
+	if c.AutoscaleTierMin["t4"] != 2 || c.AutoscaleTierMin["a100"] != 0 || len(c.AutoscaleTierMin) != 2 {
+		t.Fatalf("minimums = %v", c.AutoscaleTierMin)
+	}
+	t.Setenv("AUTOSCALE_TIER_MIN", "t4=two")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "AUTOSCALE_TIER_MIN") {
+		t.Fatalf("err = %v, want one naming AUTOSCALE_TIER_MIN", err)
 	}
 }

@@ -28,7 +28,6 @@ type Drain struct {
 	expire   sync.Once
 	timer    *time.Timer
 	deadline time.Time
-	reason   string
 }
 
 // NewDrain returns a drain that gives running renders timeout to finish.
@@ -57,7 +56,6 @@ func (d *Drain) Begin(reason string, by time.Time) {
 		return
 	}
 	if first {
-		d.reason = reason
 		close(d.begun)
 	} else {
 		d.timer.Stop()
@@ -77,14 +75,6 @@ func (d *Drain) Begun() <-chan struct{} { return d.begun }
 // Expired is closed at the drain deadline: running renders must stop and
 // fail over.
 func (d *Drain) Expired() <-chan struct{} { return d.expired }
-
-// Deadline is when running renders fail over, and why the drain began; zero
-// before it begins.
-func (d *Drain) Deadline() (time.Time, string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.deadline, d.reason
-}
 
 // Serve waits for a reason to stop: ctx ending (SIGTERM), a drain begun
 // elsewhere (a spot notice), or the host losing its last healthy GPU. It

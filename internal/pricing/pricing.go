@@ -110,9 +110,6 @@ func (p Pass) work() (int64, error) {
 	return w * int64(p.Width) * int64(p.Height) * int64(p.Steps) * int64(p.Count), nil
 }
 
-// ForImages is the charge for the images actually produced.
-func (q Quote) ForImages(n int) int { return q.PerImage * min(max(n, 0), q.Images) }
-
 // modelWeights lists each family's weight for Formula: "sd-1.5=1, sdxl=0.5".
 func modelWeights() string {
 	parts := make([]string, len(catalog.Models))

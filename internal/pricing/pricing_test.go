@@ -26,16 +26,6 @@ func TestPrice(t *testing.T) {
 	}
 }
 
-func TestForImagesSettlesPerImageProduced(t *testing.T) {
-	q, _ := Price(Request{"sdxl", 1024, 1024, 30, 4})
-	if got := q.ForImages(2); got != q.Total/2 {
-		t.Fatalf("2 of 4 images cost %d, want %d", got, q.Total/2)
-	}
-	if q.ForImages(9) != q.Total || q.ForImages(-1) != 0 {
-		t.Fatal("ForImages must clamp to 0..batch")
-	}
-}
-
 func TestPriceRejects(t *testing.T) {
 	for _, r := range []Request{{"dalle", 512, 512, 30, 1}, {"sdxl", 0, 512, 30, 1}, {"sdxl", 512, 512, 30, 0}} {
 		if _, err := Price(r); err == nil {
