@@ -336,7 +336,7 @@ func TestECSTaskDefinitions(t *testing.T) {
 	if len(api.Containers) > 0 {
 		c := api.Containers[0]
 		if len(c.PortMappings) != 1 || c.PortMappings[0].ContainerPort != 8080 || !slices.Equal(c.Command, []string{"api"}) {
-			t.Errorf("deploy/ecs/api.json: easel-api must run `api` on port 8080 (seed 3.2)")
+			t.Errorf("deploy/ecs/api.json: easel-api must run `api` on port 8080 (deployment guide 3.2)")
 		}
 		if c.HealthCheck == nil || !slices.ContainsFunc(c.HealthCheck.Command, func(s string) bool { return strings.HasSuffix(s, healthPath) }) {
 			t.Errorf("deploy/ecs/api.json: the health check must probe %s", healthPath)

@@ -98,7 +98,7 @@ func balanced(expr string) bool {
 }
 
 // TestAlertRules: deploy/prometheus/alerts.yml is a valid rule file whose
-// every metric is exported by the Go code; it covers the seed's section 8.2
+// every metric is exported by the Go code; it covers the deployment guide's section 8.2
 // rows that are about the service itself.
 func TestAlertRules(t *testing.T) {
 	metrics := exportedMetrics(t)
@@ -113,13 +113,13 @@ func TestAlertRules(t *testing.T) {
 	}
 	seed := map[string]bool{}
 	for _, r := range live {
-		if s := r.Labels["seed_alarm"]; s != "" {
+		if s := r.Labels["guide_alarm"]; s != "" {
 			seed[s] = true
 		}
 	}
 	for _, want := range []string{"api_error_rate", "api_latency", "gpu_queue_depth"} {
 		if !seed[want] {
-			t.Errorf("no alert rule has seed_alarm=%s (seed section 8.2)", want)
+			t.Errorf("no alert rule has guide_alarm=%s (deployment guide section 8.2)", want)
 		}
 	}
 }
@@ -141,7 +141,7 @@ type panel struct {
 	Targets    []map[string]any `json:"targets"`
 }
 
-// TestDashboards: the seed's four dashboard groups (section 8.1) exist as
+// TestDashboards: the deployment guide's four dashboard groups (section 8.1) exist as
 // Grafana dashboards, every panel queries something, and every metric a
 // Prometheus query names is exported by the Go code.
 func TestDashboards(t *testing.T) {

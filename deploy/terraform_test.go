@@ -589,9 +589,9 @@ func stringList(v cty.Value) []string {
 	return out
 }
 
-// TestTerraformSeed: the values the seed fixes (sections 2, 4, 5, 7, 8.2,
+// TestTerraformGuide: the values the deployment guide fixes (sections 2, 4, 5, 7, 8.2,
 // 10.2, 11) are the ones the Terraform carries.
-func TestTerraformSeed(t *testing.T) {
+func TestTerraformGuide(t *testing.T) {
 	mods := loadTerraform(t)
 	tf := filepath.Join(root(t), "terraform")
 	module := func(p string) *tfModule {
@@ -617,7 +617,7 @@ func TestTerraformSeed(t *testing.T) {
 		"database_subnets": {"10.0.21.0/24", "10.0.22.0/24"},
 	} {
 		if got := stringList(def(env, name)); !slices.Equal(got, want) {
-			t.Errorf("environments/prod var.%s = %v, want the seed's %v", name, got, want)
+			t.Errorf("environments/prod var.%s = %v, want the deployment guide's %v", name, got, want)
 		}
 	}
 	if got := def(env, "vpc_cidr").AsString(); got != "10.0.0.0/16" {
@@ -662,7 +662,7 @@ func TestTerraformSeed(t *testing.T) {
 		{"rds", "api", 5432}, {"rds", "gpu", 5432}, {"redis", "api", 6379}, {"redis", "gpu", 6379}, {"efs", "gpu", 2049},
 	} {
 		if !have[want] {
-			t.Errorf("modules/security: no rule %s <- %s port %d (seed section 2.2)", want.group, want.source, want.port)
+			t.Errorf("modules/security: no rule %s <- %s port %d (deployment guide section 2.2)", want.group, want.source, want.port)
 		}
 	}
 	for r := range have {
@@ -769,7 +769,7 @@ func TestTerraformSeed(t *testing.T) {
 	mon := module("modules/monitoring")
 	for _, name := range []string{"api_error_rate", "api_latency_p99", "gpu_queue_depth", "rds_cpu", "rds_connections", "redis_memory", "s3_error_rate"} {
 		if !mon.resources["aws_cloudwatch_metric_alarm."+name] {
-			t.Errorf("modules/monitoring: no aws_cloudwatch_metric_alarm.%s (seed 8.2)", name)
+			t.Errorf("modules/monitoring: no aws_cloudwatch_metric_alarm.%s (deployment guide 8.2)", name)
 		}
 	}
 	if !mon.resources["aws_cloudwatch_dashboard.this"] {
@@ -778,7 +778,7 @@ func TestTerraformSeed(t *testing.T) {
 		d := constValue(t, "local.dashboards", mon.locals["dashboards"].Expr)
 		for _, want := range []string{"api", "gpu", "business", "infrastructure"} {
 			if !d.Type().HasAttribute(want) {
-				t.Errorf("modules/monitoring: no %s dashboard (seed 8.1)", want)
+				t.Errorf("modules/monitoring: no %s dashboard (deployment guide 8.1)", want)
 			}
 		}
 	}

@@ -173,7 +173,7 @@ func checkReusable(t *testing.T, where, uses string) {
 	}
 }
 
-// TestPipeline: the workflows implement the seed's pipeline (section 9.1).
+// TestPipeline: the workflows implement the deployment guide's pipeline (section 9.1).
 func TestPipeline(t *testing.T) {
 	ws := loadWorkflows(t)
 	ci, ok := ws["ci.yml"]

@@ -48,7 +48,7 @@ func autoscaleSimulateCommand() *cobra.Command {
 		Short: "Replay a load trace through the autoscaling rules and compare cost with static provisioning",
 		Long: `Replays a load trace through the autoscaler's own rules with a queue model
 (one FIFO queue per tier, one image per GPU at a time, a boot delay for new
-instances) and prints GPU-hours, p50/p95 queue wait and cost at the seed's
+instances) and prints GPU-hours, p50/p95 queue wait and cost at the deployment guide's
 on-demand and spot prices, against a static fleet sized for the busiest
 quarter hour.
 

@@ -28,17 +28,17 @@ func costCommand() *cobra.Command {
 	def := o.in
 	cmd := &cobra.Command{
 		Use:   "cost",
-		Short: "Monthly AWS cost, cost per 1,000 images and plan margins from the seed's cost table",
-		Long: `Models the seed's monthly cost table (section 10.1, 100 daily active users,
+		Short: "Monthly AWS cost, cost per 1,000 images and plan margins from the deployment guide's cost table",
+		Long: `Models the deployment guide's monthly cost table (section 10.1, 100 daily active users,
 ~$1,580/month): GPU lines from demand (users x images, the tier and model
 mixes, GPU seconds per image, a utilisation target, a per-tier floor, an
-optional night window when the GPUs are off and a spot share), the seed's
-numbers for everything else, and the lines the seed leaves out.
+optional night window when the GPUs are off and a spot share), the deployment guide's
+numbers for everything else, and the lines the deployment guide leaves out.
 
-Prints the bill by line item beside the seed's, each tier's month, the cost
+Prints the bill by line item beside the deployment guide's, each tier's month, the cost
 of 1,000 images per tier on-demand and on spot, each plan's margin when all
 its credits are spent, and what spot workers and a night scale-down save.
-Defaults are the seed's scenario; docs/cost.md gives each one's source.
+Defaults are the deployment guide's scenario; docs/cost.md gives each one's source.
 
 Mixes are key=share lists that replace the default and sum to 1
 (--tier-mix t4=0.7,a10g=0.3). --seconds overrides GPU seconds per image,
@@ -60,9 +60,9 @@ tiers it names. --fixed overrides fixed lines by key (rds=280,nat=0).`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.in.DAU, "dau", def.DAU, "daily active users (seed 10.1: 100)")
+	f.IntVar(&o.in.DAU, "dau", def.DAU, "daily active users (deployment guide 10.1: 100)")
 	f.Float64Var(&o.in.ImagesPerUserDay, "images-per-user", def.ImagesPerUserDay, "images per active user per day (estimate)")
-	f.Float64Var(&o.in.DaysPerMonth, "days", def.DaysPerMonth, "days in the month (the seed's GPU lines use 30)")
+	f.Float64Var(&o.in.DaysPerMonth, "days", def.DaysPerMonth, "days in the month (the deployment guide's GPU lines use 30)")
 	f.StringVar(&o.tierMix, "tier-mix", shareList(def.TierMix, costmodel.Tiers), "share of images per GPU tier (estimate)")
 	f.StringVar(&o.modelMix, "model-mix", shareList(def.ModelMix, costmodel.Models), "share of images per model (estimate)")
 	f.StringVar(&o.seconds, "seconds", "", "GPU seconds per image overrides: tier/model=s or tier=s (SDXL, others scaled)")
@@ -72,11 +72,11 @@ tiers it names. --fixed overrides fixed lines by key (rds=280,nat=0).`,
 	f.IntVar(&o.in.NightStart, "night-start", def.NightStart, "local hour the night window starts")
 	f.IntVar(&o.in.NightHours, "night-hours", def.NightHours, "hours a night every GPU tier is off (images wait for the morning)")
 	f.Float64Var(&o.in.SpotShare, "spot-share", def.SpotShare, "share of GPU instance-hours on spot")
-	f.Float64Var(&o.in.SpotDiscount, "spot-discount", def.SpotDiscount, "spot price as a fraction off on-demand (seed 10.2: up to 0.7)")
+	f.Float64Var(&o.in.SpotDiscount, "spot-discount", def.SpotDiscount, "spot price as a fraction off on-demand (deployment guide 10.2: up to 0.7)")
 	f.Float64Var(&o.in.WhatIfSpotShare, "whatif-spot-share", def.WhatIfSpotShare, "spot share the savings table tries")
 	f.IntVar(&o.in.WhatIfNightHours, "whatif-night-hours", def.WhatIfNightHours, "night window the savings table tries (the autoscaler's 02:00-07:00)")
 	f.StringVar(&o.fixed, "fixed", "", "fixed monthly USD overrides by key: "+strings.Join(def.FixedKeys(), ", "))
-	f.BoolVar(&o.noExtras, "no-extras", false, "leave out the lines the seed's table does not have (NAT, ALB, Temporal, ...)")
+	f.BoolVar(&o.noExtras, "no-extras", false, "leave out the lines the deployment guide's table does not have (NAT, ALB, Temporal, ...)")
 	f.BoolVar(&o.json, "json", false, "print the inputs and results as JSON")
 	return cmd
 }
@@ -117,13 +117,13 @@ func runCost(o costOptions) (costmodel.Report, error) {
 		return costmodel.Report{}, fmt.Errorf("--fixed: %w", err)
 	}
 	if o.noExtras {
-		var seed []costmodel.Fixed
+		var guideLines []costmodel.Fixed
 		for _, f := range in.Fixed {
-			if f.InSeed {
-				seed = append(seed, f)
+			if f.InGuide {
+				guideLines = append(guideLines, f)
 			}
 		}
-		in.Fixed = seed
+		in.Fixed = guideLines
 	}
 	return costmodel.Compute(in)
 }

@@ -56,9 +56,9 @@ type Config struct {
 	ContinueAsNewEvery int
 }
 
-// DefaultConfig is the seed's policy: more than 10 waiting adds one instance
+// DefaultConfig is the deployment guide's policy: more than 10 waiting adds one instance
 // (5 min cooldown), more than 50 adds three (3 min cooldown), fewer than 3
-// for 10 minutes removes one; 1 to 10 instances. The seed's cost section
+// for 10 minutes removes one; 1 to 10 instances. The deployment guide's cost section
 // scales GPUs down before dawn; its region is Seoul, hence 02:00-07:00 KST
 // capped at 2 instances.
 func DefaultConfig() Config {
@@ -209,7 +209,7 @@ func (c Config) rule(backlog int64) (Rule, bool) {
 }
 
 // ParseRules reads scale-up rules written above:step:cooldown, comma
-// separated, e.g. "10:1:5m,50:3:3m" (the seed's), for an environment
+// separated, e.g. "10:1:5m,50:3:3m" (the deployment guide's), for an environment
 // variable.
 func ParseRules(s string) ([]Rule, error) {
 	var rules []Rule

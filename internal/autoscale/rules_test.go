@@ -221,7 +221,7 @@ func TestParseRulesAndWindows(t *testing.T) {
 	}
 	def := DefaultConfig()
 	if rules[0] != def.ScaleUp[0] || rules[1] != def.ScaleUp[1] {
-		t.Fatalf("the seed's rules written out parse to %+v, not the defaults %+v", rules, def.ScaleUp)
+		t.Fatalf("the deployment guide's rules written out parse to %+v, not the defaults %+v", rules, def.ScaleUp)
 	}
 	windows, err := ParseWindows("02:00-07:00=2,23:00-01:00=4")
 	if err != nil || len(windows) != 2 || windows[0] != def.Windows[0] || windows[1] != (Window{Start: "23:00", End: "01:00", Max: 4}) {

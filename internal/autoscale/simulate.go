@@ -36,7 +36,7 @@ func tierSpecs() map[string]TierSpec {
 	return specs
 }
 
-// DefaultSpotDiscount is the seed's "up to 70%" saving of spot GPU workers
+// DefaultSpotDiscount is the deployment guide's "up to 70%" saving of spot GPU workers
 // (section 10.2); real spot prices move with the market.
 const DefaultSpotDiscount = 0.70
 

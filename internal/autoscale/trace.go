@@ -155,7 +155,7 @@ func BuiltinTrace(name string, start time.Time, peak float64, seed uint64) (Trac
 }
 
 // DefaultPeak sizes a built-in trace to a tier: a diurnal peak of six
-// instances' work, inside the seed's max of 10 with room for noise, and
+// instances' work, inside the deployment guide's max of 10 with room for noise, and
 // bursts of nine, which the max only just absorbs after the boot delay.
 func DefaultPeak(name string, spec TierSpec) float64 {
 	if name == TraceBurst {

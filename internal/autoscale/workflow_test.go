@@ -101,7 +101,7 @@ func (f *fakeTier) setsAre(t *testing.T, want string) {
 	}
 }
 
-// testConfig is the seed's rules without the night window, for polls over
+// testConfig is the deployment guide's rules without the night window, for polls over
 // the given span of one run.
 func testConfig(span time.Duration) Config {
 	c := DefaultConfig()

@@ -1,5 +1,5 @@
 // Package config reads Easel's configuration from the environment, using the
-// seed's names (DATABASE_URL, REDIS_URL, S3_BUCKET, AWS_REGION, ...) plus
+// deployment guide's names (DATABASE_URL, REDIS_URL, S3_BUCKET, AWS_REGION, ...) plus
 // TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, and validates it at start.
 package config
 

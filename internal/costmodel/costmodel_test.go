@@ -33,33 +33,33 @@ func tier(r Report, name string) TierUsage {
 	return TierUsage{}
 }
 
-// seedTolerance is how close the default scenario's seed lines must come to
-// the seed's total.
-const seedTolerance = 0.05
+// guideTolerance is how close the default scenario's guide lines must come to
+// the deployment guide's total.
+const guideTolerance = 0.05
 
-func TestSeedScenarioReproducesSeedTotal(t *testing.T) {
+func TestGuideScenarioReproducesGuideTotal(t *testing.T) {
 	r := compute(t, Defaults())
-	if d := r.Deviation(); math.Abs(d) > seedTolerance {
-		t.Errorf("seed lines $%.2f vs the seed's $%.0f: %+.1f%%, want within %.0f%%", r.SeedLinesUSD, SeedTotalUSD, d*100, seedTolerance*100)
+	if d := r.Deviation(); math.Abs(d) > guideTolerance {
+		t.Errorf("guide lines $%.2f vs the deployment guide's $%.0f: %+.1f%%, want within %.0f%%", r.GuideLinesUSD, GuideTotalUSD, d*100, guideTolerance*100)
 	}
-	seed, n := 0.0, 0
+	guide, n := 0.0, 0
 	for _, l := range r.Lines {
-		if l.InSeed {
-			seed += l.SeedUSD
+		if l.InGuide {
+			guide += l.GuideUSD
 			n++
 		}
 	}
-	if n != 14 || seed != SeedTotalUSD {
-		t.Errorf("the seed's table has 14 lines adding up to $1,580; got %d lines, $%.2f", n, seed)
+	if n != 14 || guide != GuideTotalUSD {
+		t.Errorf("the deployment guide's table has 14 lines adding up to $1,580; got %d lines, $%.2f", n, guide)
 	}
-	if r.TotalUSD <= r.SeedLinesUSD {
-		t.Errorf("total $%.2f should add the lines the seed leaves out to $%.2f", r.TotalUSD, r.SeedLinesUSD)
+	if r.TotalUSD <= r.GuideLinesUSD {
+		t.Errorf("total $%.2f should add the lines the deployment guide leaves out to $%.2f", r.TotalUSD, r.GuideLinesUSD)
 	}
 }
 
-// The seed's GPU lines are its hourly prices times its hours over 30 days:
+// The deployment guide's GPU lines are its hourly prices times its hours over 30 days:
 // the prices autoscale holds and DaysPerMonth agree with the table.
-func TestSeedGPULinesAreSeedPricesTimesHours(t *testing.T) {
+func TestGuideGPULinesAreGuidePricesTimesHours(t *testing.T) {
 	in := Defaults()
 	cases := []struct {
 		tier           string
@@ -67,8 +67,8 @@ func TestSeedGPULinesAreSeedPricesTimesHours(t *testing.T) {
 	}{{"t4", 2, 12}, {"a10g", 1, 8}}
 	for _, c := range cases {
 		got := c.instances * c.hpd * in.DaysPerMonth * autoscale.TierSpecs[c.tier].OnDemandHourly
-		if want := seedGPU[c.tier].usd; !near(got, want, 5) {
-			t.Errorf("%s: %g x %gh x %g days x $%g = $%.2f, the seed says ~$%.0f", c.tier, c.instances, c.hpd,
+		if want := guideGPU[c.tier].usd; !near(got, want, 5) {
+			t.Errorf("%s: %g x %gh x %g days x $%g = $%.2f, the deployment guide says ~$%.0f", c.tier, c.instances, c.hpd,
 				in.DaysPerMonth, autoscale.TierSpecs[c.tier].OnDemandHourly, got, want)
 		}
 	}
@@ -177,7 +177,7 @@ func TestMarginSigns(t *testing.T) {
 		case m.PriceUSD == 0 && (m.MarginOnDemandUSD >= 0 || m.MarginSpotUSD >= 0):
 			t.Errorf("%s is free and renders %g images: margin should be negative, got %+v", m.Plan, m.Images, m)
 		case m.PriceUSD > 0 && m.MarginOnDemandUSD <= 0:
-			t.Errorf("%s: margin $%.2f at the seed's prices, want positive", m.Plan, m.MarginOnDemandUSD)
+			t.Errorf("%s: margin $%.2f at the deployment guide's prices, want positive", m.Plan, m.MarginOnDemandUSD)
 		}
 		if m.MarginSpotUSD < m.MarginOnDemandUSD {
 			t.Errorf("%s: spot margin $%.2f below on-demand $%.2f", m.Plan, m.MarginSpotUSD, m.MarginOnDemandUSD)
@@ -198,7 +198,7 @@ func TestMarginSigns(t *testing.T) {
 	}
 }
 
-// The plans are the seed's, as the initial migration seeds them.
+// The plans are the deployment guide's, as the initial migration seeds them.
 func TestPlansMatchMigration(t *testing.T) {
 	sql, err := os.ReadFile("../../schema/migrations/00001_initial_schema.sql")
 	if err != nil {
@@ -341,7 +341,7 @@ func TestWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"Monthly cost by line item", "EC2 GPU (T4)", "$1,580.00", "not in the seed's table",
+	for _, want := range []string{"Monthly cost by line item", "EC2 GPU (T4)", "$1,580.00", "not in the deployment guide's table",
 		"Cost per 1,000 images", "Plan margin", "Enterprise", "Savings on the GPU bill", "night scale-down 02:00-07:00"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

@@ -1,15 +1,15 @@
-// Package costmodel turns the seed's monthly cost table (section 10.1, 100
+// Package costmodel turns the deployment guide's monthly cost table (section 10.1, 100
 // daily active users, about $1,580 a month) into a model: demand (users,
 // images, the mix of models and GPU tiers, GPU seconds per image) drives
-// the GPU lines, the seed's numbers stand for the rest, and the outputs are
-// the monthly bill by line item beside the seed's, the cost of 1,000 images
+// the GPU lines, the deployment guide's numbers stand for the rest, and the outputs are
+// the monthly bill by line item beside the deployment guide's, the cost of 1,000 images
 // per tier, each plan's margin when its credits are all spent, and what spot
 // workers and a night scale-down save.
 //
 // Everything here is a pure function of Inputs. Instances, GPUs per
 // instance, hourly prices and the spot discount come from autoscale (which
-// holds the seed's section 4.1 and 10.2 numbers); credits per image from
-// pricing. Numbers the seed does not give are estimates and say so.
+// holds the deployment guide's section 4.1 and 10.2 numbers); credits per image from
+// pricing. Numbers the deployment guide does not give are estimates and say so.
 package costmodel
 
 import (
@@ -32,12 +32,12 @@ var Tiers = []string{catalog.TierT4, catalog.TierA10G, catalog.TierA100}
 // Models are the model families in the order reports list them.
 var Models = catalog.ModelFamilies()
 
-// SeedTotalUSD is the total of the seed's monthly cost table (section 10.1,
+// GuideTotalUSD is the total of the deployment guide's monthly cost table (section 10.1,
 // "합계 ~$1,580/월"); its lines add up to exactly this.
-const SeedTotalUSD = 1580.0
+const GuideTotalUSD = 1580.0
 
-// SeedDAU is the daily active users the seed's table is for.
-const SeedDAU = 100
+// GuideDAU is the daily active users the deployment guide's table is for.
+const GuideDAU = 100
 
 // Plan is a subscription plan: its monthly price, the credits it grants
 // each month and the GPU tier its renders run on.
@@ -49,13 +49,13 @@ type Plan struct {
 }
 
 // Fixed is a monthly cost that does not depend on the image volume: the
-// seed's non-GPU lines and the lines Easel's deployment adds to them.
+// deployment guide's non-GPU lines and the lines Easel's deployment adds to them.
 type Fixed struct {
 	Key     string  `json:"key"`
 	Item    string  `json:"item"`
 	Spec    string  `json:"spec"`
-	InSeed  bool    `json:"in_seed"`  // a line of the seed's table
-	SeedUSD float64 `json:"seed_usd"` // the seed's number, 0 when not InSeed
+	InGuide  bool    `json:"in_guide"`  // a line of the deployment guide's table
+	GuideUSD float64 `json:"guide_usd"` // the deployment guide's number, 0 when not InGuide
 	USD     float64 `json:"usd"`      // what the model charges
 	Source  string  `json:"source"`
 }
@@ -100,8 +100,8 @@ type Inputs struct {
 	WhatIfNightHours int     `json:"whatif_night_hours"`
 }
 
-// Seed GPU lines (section 10.1): what the seed provisions and charges.
-var seedGPU = map[string]struct {
+// Deployment guide GPU lines (section 10.1): what the deployment guide provisions and charges.
+var guideGPU = map[string]struct {
 	item, spec string
 	usd        float64
 }{
@@ -111,11 +111,11 @@ var seedGPU = map[string]struct {
 
 // Source labels.
 const (
-	srcSeedTable = "seed 10.1"
+	srcGuideTable = "deployment guide 10.1"
 	srcEstimate  = "estimate"
 )
 
-// Defaults are the seed's scenario: 100 daily active users on the seed's
+// Defaults are the deployment guide's scenario: 100 daily active users on the deployment guide's
 // instances and prices, its fixed costs, its plans, on-demand and always on
 // (the table comes before the savings of section 10.2). Demand, mixes and
 // GPU seconds are estimates; docs/cost.md lists the source of each.
@@ -123,7 +123,7 @@ func Defaults() Inputs {
 	night := autoscale.DefaultConfig().Windows[0]
 	start, end := clockHour(night.Start), clockHour(night.End)
 	return Inputs{
-		DAU:              SeedDAU,
+		DAU:              GuideDAU,
 		ImagesPerUserDay: 36,
 		DaysPerMonth:     30,
 		TierMix:          map[string]float64{catalog.TierT4: 0.6, catalog.TierA10G: 0.4, catalog.TierA100: 0},
@@ -175,45 +175,45 @@ func defaultSeconds() map[string]map[string]float64 {
 	return out
 }
 
-// seedFargateTaskMonth is the seed's price of one 2 vCPU / 4 GB Fargate
+// guideFargateTaskMonth is the deployment guide's price of one 2 vCPU / 4 GB Fargate
 // task for a month: its API line is two of them for ~$150.
-const seedFargateTaskMonth = 150.0 / 2
+const guideFargateTaskMonth = 150.0 / 2
 
-// defaultFixed is the seed's table without its GPU lines, then the lines
-// Easel's Terraform adds (estimates). The seed's GPU prices are us-east-1
+// defaultFixed is the deployment guide's table without its GPU lines, then the lines
+// Easel's Terraform adds (estimates). The deployment guide's GPU prices are us-east-1
 // list prices, so the estimates use us-east-1 too.
 func defaultFixed() []Fixed {
-	seed := func(key, item, spec string, usd float64) Fixed {
-		return Fixed{Key: key, Item: item, Spec: spec, InSeed: true, SeedUSD: usd, USD: usd, Source: srcSeedTable}
+	guide := func(key, item, spec string, usd float64) Fixed {
+		return Fixed{Key: key, Item: item, Spec: spec, InGuide: true, GuideUSD: usd, USD: usd, Source: srcGuideTable}
 	}
 	extra := func(key, item, spec string, usd float64, source string) Fixed {
 		return Fixed{Key: key, Item: item, Spec: spec, USD: usd, Source: source}
 	}
-	sqs := seed("sqs", "SQS", "~100K messages/month", 1)
-	sqs.USD, sqs.Source = 0, "seed 10.1; Easel queues on Temporal, no SQS"
+	sqs := guide("sqs", "SQS", "~100K messages/month", 1)
+	sqs.USD, sqs.Source = 0, "deployment guide 10.1; Easel queues on Temporal, no SQS"
 	return []Fixed{
-		seed("fargate", "ECS Fargate (API)", "2x (2 vCPU, 4 GB) 24/7", 150),
-		seed("rds", "RDS PostgreSQL", "db.r6g.large Multi-AZ", 400),
-		seed("redis", "ElastiCache Redis", "cache.r6g.large", 200),
-		seed("s3", "S3", "500 GB + transfer", 20),
-		seed("cloudfront", "CloudFront", "1 TB transfer", 85),
-		seed("efs", "EFS", "200 GB (models)", 60),
+		guide("fargate", "ECS Fargate (API)", "2x (2 vCPU, 4 GB) 24/7", 150),
+		guide("rds", "RDS PostgreSQL", "db.r6g.large Multi-AZ", 400),
+		guide("redis", "ElastiCache Redis", "cache.r6g.large", 200),
+		guide("s3", "S3", "500 GB + transfer", 20),
+		guide("cloudfront", "CloudFront", "1 TB transfer", 85),
+		guide("efs", "EFS", "200 GB (models)", 60),
 		sqs,
-		seed("cognito", "Cognito", "100 MAU (free tier)", 0),
-		seed("route53", "Route 53", "1 hosted zone", 1),
-		seed("cloudwatch", "CloudWatch", "basic metrics + logs", 30),
-		seed("waf", "WAF", "basic rules", 10),
-		seed("secrets", "Secrets Manager", "5 secrets", 3),
+		guide("cognito", "Cognito", "100 MAU (free tier)", 0),
+		guide("route53", "Route 53", "1 hosted zone", 1),
+		guide("cloudwatch", "CloudWatch", "basic metrics + logs", 30),
+		guide("waf", "WAF", "basic rules", 10),
+		guide("secrets", "Secrets Manager", "5 secrets", 3),
 		extra("nat", "NAT gateways", "2, one per AZ (seed 2, 11.1), $0.045/h + ~100 GB", 2*0.045*720+100*0.045, srcEstimate),
 		extra("alb", "Application Load Balancer", "1 (seed 1), $0.0225/h + ~1 LCU", 0.0225*720+0.008*720, srcEstimate),
 		extra("temporal", "Temporal server (Fargate)", "2x (2 vCPU, 4 GB) 24/7, terraform/modules/temporal",
-			2*seedFargateTaskMonth, "seed's Fargate rate"),
+			2*guideFargateTaskMonth, "deployment guide's Fargate rate"),
 		extra("temporal-ui", "Temporal Web UI (Fargate)", "1x (0.25 vCPU, 0.5 GB) 24/7",
-			seedFargateTaskMonth/8, "seed's Fargate rate"),
+			guideFargateTaskMonth/8, "deployment guide's Fargate rate"),
 		extra("temporal-db", "RDS PostgreSQL (Temporal)", "db.m6g.large Multi-AZ, 50 GB",
-			270, "estimate: seed's RDS x m6g/r6g list price (~0.68)"),
-		extra("control-worker", "Control worker (Fargate)", "2x (1 vCPU, 2 GB) 24/7", seedFargateTaskMonth,
-			"seed's Fargate rate"),
+			270, "estimate: deployment guide's RDS x m6g/r6g list price (~0.68)"),
+		extra("control-worker", "Control worker (Fargate)", "2x (1 vCPU, 2 GB) 24/7", guideFargateTaskMonth,
+			"deployment guide's Fargate rate"),
 	}
 }
 

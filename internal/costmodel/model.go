@@ -13,8 +13,8 @@ type Line struct {
 	Key     string  `json:"key"`
 	Item    string  `json:"item"`
 	Spec    string  `json:"spec"`
-	InSeed  bool    `json:"in_seed"`
-	SeedUSD float64 `json:"seed_usd"`
+	InGuide  bool    `json:"in_guide"`
+	GuideUSD float64 `json:"guide_usd"`
 	USD     float64 `json:"usd"`
 	Source  string  `json:"source"`
 }
@@ -85,8 +85,8 @@ type Report struct {
 	ImagesPerMonth  float64     `json:"images_per_month"`
 	CreditsPerImage float64     `json:"credits_per_image"` // the model mix's average
 	Lines           []Line      `json:"lines"`
-	SeedTableUSD    float64     `json:"seed_table_usd"` // the seed's total
-	SeedLinesUSD    float64     `json:"seed_lines_usd"` // the model, lines in the seed's table
+	GuideTableUSD    float64     `json:"guide_table_usd"` // the deployment guide's total
+	GuideLinesUSD    float64     `json:"guide_lines_usd"` // the model, lines in the deployment guide's table
 	GPUUSD          float64     `json:"gpu_usd"`
 	FixedUSD        float64     `json:"fixed_usd"` // everything but the GPUs
 	TotalUSD        float64     `json:"total_usd"`
@@ -96,16 +96,16 @@ type Report struct {
 	Savings         []Saving    `json:"savings"`
 }
 
-// Deviation is the model's total of the seed's lines against the seed's
+// Deviation is the model's total of the deployment guide's lines against the deployment guide's
 // total, as a fraction (+0.02 is 2% above).
-func (r Report) Deviation() float64 { return r.SeedLinesUSD/r.SeedTableUSD - 1 }
+func (r Report) Deviation() float64 { return r.GuideLinesUSD/r.GuideTableUSD - 1 }
 
 // Compute runs the model.
 func Compute(in Inputs) (Report, error) {
 	if err := in.Validate(); err != nil {
 		return Report{}, err
 	}
-	r := Report{Inputs: in, SeedTableUSD: SeedTotalUSD}
+	r := Report{Inputs: in, GuideTableUSD: GuideTotalUSD}
 	r.ImagesPerDay = float64(in.DAU) * in.ImagesPerUserDay
 	r.ImagesPerMonth = r.ImagesPerDay * in.DaysPerMonth
 	r.CreditsPerImage = creditsPerImage(in)
@@ -113,8 +113,8 @@ func Compute(in Inputs) (Report, error) {
 	r.Lines = lines(in, r.Tiers)
 	for _, l := range r.Lines {
 		r.TotalUSD += l.USD
-		if l.InSeed {
-			r.SeedLinesUSD += l.USD
+		if l.InGuide {
+			r.GuideLinesUSD += l.USD
 		}
 	}
 	for _, t := range r.Tiers {
@@ -216,7 +216,7 @@ func tierUsages(in Inputs) []TierUsage {
 	return out
 }
 
-// lines is the bill in the seed's order: its API line, the GPU tiers, its
+// lines is the bill in the deployment guide's order: its API line, the GPU tiers, its
 // other lines, then the lines it does not have.
 func lines(in Inputs, tiers []TierUsage) []Line {
 	var out, rest []Line
@@ -232,25 +232,25 @@ func lines(in Inputs, tiers []TierUsage) []Line {
 	for _, t := range tiers {
 		l := Line{Key: "gpu-" + t.Tier, Item: "EC2 GPU (" + strings.ToUpper(t.Tier) + ")", USD: t.USD,
 			Spec:   fmtf("%s, %.1f instance-h/day", t.Instance, t.InstanceHours/in.DaysPerMonth),
-			Source: "model; price seed 4.1"}
-		if s, ok := seedGPU[t.Tier]; ok {
-			l.Item, l.InSeed, l.SeedUSD = s.item, true, s.usd
+			Source: "model; price deployment guide 4.1"}
+		if s, ok := guideGPU[t.Tier]; ok {
+			l.Item, l.InGuide, l.GuideUSD = s.item, true, s.usd
 			out = append(out, l)
 		} else if t.USD > 0 {
 			extra = append(extra, l)
 		}
 	}
-	var seedRest, notSeed []Line
+	var guideRest, notGuide []Line
 	for _, l := range rest {
-		if l.InSeed {
-			seedRest = append(seedRest, l)
+		if l.InGuide {
+			guideRest = append(guideRest, l)
 		} else {
-			notSeed = append(notSeed, l)
+			notGuide = append(notGuide, l)
 		}
 	}
-	out = append(out, seedRest...)
+	out = append(out, guideRest...)
 	out = append(out, extra...)
-	return append(out, notSeed...)
+	return append(out, notGuide...)
 }
 
 // perThousand is the cost of 1,000 images of s GPU seconds on a tier at the

@@ -44,22 +44,22 @@ func (r Report) writeScenario(b *bytes.Buffer) {
 func (r Report) writeLines(b *bytes.Buffer) {
 	b.WriteString("Monthly cost by line item\n")
 	tw := table(b)
-	fmt.Fprintf(tw, "item\tspec\tseed\tmodel\tsource\n")
-	seedRows := true
+	fmt.Fprintf(tw, "item\tspec\tguide\tmodel\tsource\n")
+	guideRows := true
 	for _, l := range r.Lines {
-		if seedRows && !l.InSeed {
-			fmt.Fprintf(tw, "seed's lines\t\t%s\t%s\t%+.1f%% vs the seed's total\n", usd(r.SeedTableUSD), usd(r.SeedLinesUSD), r.Deviation()*100)
-			fmt.Fprintf(tw, "not in the seed's table:\t\t\t\t\n")
-			seedRows = false
+		if guideRows && !l.InGuide {
+			fmt.Fprintf(tw, "deployment guide's lines\t\t%s\t%s\t%+.1f%% vs the deployment guide's total\n", usd(r.GuideTableUSD), usd(r.GuideLinesUSD), r.Deviation()*100)
+			fmt.Fprintf(tw, "not in the deployment guide's table:\t\t\t\t\n")
+			guideRows = false
 		}
-		seed := "-"
-		if l.InSeed {
-			seed = usd(l.SeedUSD)
+		guideUSD := "-"
+		if l.InGuide {
+			guideUSD = usd(l.GuideUSD)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.Item, l.Spec, seed, usd(l.USD), l.Source)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.Item, l.Spec, guideUSD, usd(l.USD), l.Source)
 	}
-	if seedRows {
-		fmt.Fprintf(tw, "seed's lines\t\t%s\t%s\t%+.1f%% vs the seed's total\n", usd(r.SeedTableUSD), usd(r.SeedLinesUSD), r.Deviation()*100)
+	if guideRows {
+		fmt.Fprintf(tw, "deployment guide's lines\t\t%s\t%s\t%+.1f%% vs the deployment guide's total\n", usd(r.GuideTableUSD), usd(r.GuideLinesUSD), r.Deviation()*100)
 	}
 	fmt.Fprintf(tw, "total\t\t\t%s\tGPU %s (%.0f%%)\n", usd(r.TotalUSD), usd(r.GPUUSD), pct(r.GPUUSD, r.TotalUSD))
 	flush(tw, b)

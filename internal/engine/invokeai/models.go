@@ -67,7 +67,7 @@ func (q modelQuery) fallbackOK(m installed) bool {
 	return true
 }
 
-// cacheKey is the Redis key. The seed names it model_cache:{model_key};
+// cacheKey is the Redis key. The deployment guide names it model_cache:{model_key};
 // here model_key is scope/base/type/name, because InvokeAI's model keys are
 // random per install and must not leak from one host's install to another.
 func (q modelQuery) cacheKey(scope string) string {

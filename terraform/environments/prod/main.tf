@@ -1,4 +1,4 @@
-# Easel in production: the AWS stack of the seed (network, data stores,
+# Easel in production: the AWS stack of the deployment guide (network, data stores,
 # edge, ECS services and GPU tiers, sign-in, secrets, monitoring) and a
 # self-hosted Temporal. docs/deploy.md walks through applying it.
 

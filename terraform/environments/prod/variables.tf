@@ -13,13 +13,13 @@ variable "environment" {
 }
 
 variable "region" {
-  description = "AWS region of the stack (the seed: Seoul)."
+  description = "AWS region of the stack (the deployment guide: Seoul)."
   type        = string
   default     = "ap-northeast-2"
 }
 
 variable "availability_zones" {
-  description = "Two availability zones (the seed's A and B)."
+  description = "Two availability zones (the deployment guide's A and B)."
   type        = list(string)
   default     = ["ap-northeast-2a", "ap-northeast-2b"]
 }

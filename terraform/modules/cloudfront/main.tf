@@ -1,6 +1,6 @@
-# The CDN of the seed's section 7.2, behind AWS WAF:
+# The CDN of the deployment guide's section 7.2, behind AWS WAF:
 #
-#   /api/*     -> ALB, no cache (the seed's API prefix: /api/v1/app/version)
+#   /api/*     -> ALB, no cache (the deployment guide's API prefix: /api/v1/app/version)
 #   /v1/*      -> ALB, no cache (Easel's API routes live under /v1)
 #   /images/*  -> images bucket, cached a year, signed URLs (trusted key group)
 #   /static/*  -> frontend bucket, cached a year

@@ -1,4 +1,4 @@
-# The shared model cache of the seed (EFS mounted at /models on the GPU
+# The shared model cache of the deployment guide (EFS mounted at /models on the GPU
 # workers and their InvokeAI sidecars): one file system, a mount target in
 # each private subnet, an access point rooted at /models. Elastic throughput
 # follows model loads without provisioning.

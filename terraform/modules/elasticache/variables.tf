@@ -10,7 +10,7 @@ variable "engine_version" {
 }
 
 variable "node_type" {
-  description = "Node type (the seed's cost table: cache.r6g.large)."
+  description = "Node type (the deployment guide's cost table: cache.r6g.large)."
   type        = string
   default     = "cache.r6g.large"
 }

@@ -12,7 +12,7 @@
 # 5 min cooldown; >50: +3, 3 min; <3 for 10 min: -1; between AUTOSCALE_MIN
 # and AUTOSCALE_MAX, 1 and 10, which must lie within min_size and max_size),
 # so Terraform ignores desired_capacity after creation. The queue_surge
-# policy is the seed's "GPU Queue Depth > 100 -> auto scale" alarm action
+# policy is the deployment guide's "GPU Queue Depth > 100 -> auto scale" alarm action
 # (terraform/modules/monitoring).
 
 data "aws_ssm_parameter" "ami" {

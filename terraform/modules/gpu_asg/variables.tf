@@ -24,13 +24,13 @@ variable "instance_types" {
 }
 
 variable "min_size" {
-  description = "Hosts at least (the seed: 1)."
+  description = "Hosts at least (the deployment guide: 1)."
   type        = number
   default     = 1
 }
 
 variable "max_size" {
-  description = "Hosts at most (the seed: 10)."
+  description = "Hosts at most (the deployment guide: 10)."
   type        = number
   default     = 10
 }

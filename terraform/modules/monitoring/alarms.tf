@@ -1,4 +1,4 @@
-# The seed's alarms (section 8.2) as CloudWatch alarms, each routed as the
+# The deployment guide's alarms (section 8.2) as CloudWatch alarms, each routed as the
 # seed says: Critical -> PagerDuty, High and Medium -> Slack (through the two
 # SNS topics). Alarm resource names are the rows of the table
 # (go test ./deploy/ checks that every row has one):

@@ -1,4 +1,4 @@
-# The seed's four dashboard groups (section 8.1) in CloudWatch. The same
+# The deployment guide's four dashboard groups (section 8.1) in CloudWatch. The same
 # groups exist for Grafana over Prometheus in deploy/grafana/dashboards.
 # Easel-namespace metrics come from the services' /metrics through the
 # collector (EMF); CWAgent metrics from the CloudWatch agent on GPU hosts.

@@ -1,4 +1,4 @@
-# PostgreSQL 16 as the seed's section 5.1 and 11.2 have it: db.r6g.large,
+# PostgreSQL 16 as the deployment guide's section 5.1 and 11.2 have it: db.r6g.large,
 # 100 GB gp3 (3,000 IOPS, gp3's baseline below 400 GB) growing to 500 GB,
 # Multi-AZ, 7-day backups, KMS encryption, Performance Insights, deletion
 # protection. Used twice: Easel's database and Temporal's.

@@ -4,7 +4,7 @@ variable "identifier" {
 }
 
 variable "engine_version" {
-  description = "PostgreSQL version: a major (\"16\", the newest 16.x, minors upgraded in the maintenance window) or an exact minor (the seed's \"16.3\")."
+  description = "PostgreSQL version: a major (\"16\", the newest 16.x, minors upgraded in the maintenance window) or an exact minor (the deployment guide's \"16.3\")."
   type        = string
   default     = "16"
 }

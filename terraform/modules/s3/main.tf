@@ -1,4 +1,4 @@
-# The seed's buckets (section 7.1): users' images (users/<uid>/images/...,
+# The deployment guide's buckets (section 7.1): users' images (users/<uid>/images/...,
 # thumbnails, uploads; to Standard-IA after 30 days, section 10.2), models
 # (shared and per-user weights) and the web frontend. All private, owner
 # enforced, encrypted, TLS only; CloudFront reads images and the frontend

@@ -1,4 +1,4 @@
-# The seed's security groups (section 2.2), one per role, plus the roles the
+# The deployment guide's security groups (section 2.2), one per role, plus the roles the
 # seed does not have: the control-plane worker (and the one-shot migration),
 # the self-hosted Temporal service and its database, and the metrics
 # collector. Rules reference groups, never addresses, except the load
@@ -18,7 +18,7 @@
 #   collector    none                                      -
 #
 # The GPU workers never open Postgres (they report through Temporal); the
-# rds rule for gpu is the seed's and can be dropped.
+# rds rule for gpu is the deployment guide's and can be dropped.
 
 locals {
   groups = {
@@ -34,7 +34,7 @@ locals {
     collector   = "Metrics collector"
   }
 
-  # Groups with unrestricted egress; the data stores have none (the seed's "-").
+  # Groups with unrestricted egress; the data stores have none (the deployment guide's "-").
   egress = ["alb", "api", "worker", "gpu", "temporal", "collector"]
 
   ingress = {

@@ -1,4 +1,4 @@
-# The sending domain for users' e-mail: the seed's "credit balance low ->
+# The sending domain for users' e-mail: the deployment guide's "credit balance low ->
 # e-mail to the user" (notify.LowBalance in the control worker, with
 # NOTIFY_SENDER=ses) and Cognito's verification and reset mails. DKIM
 # records go into the Route 53 zone. New SES accounts are in the sandbox:

@@ -1,4 +1,4 @@
-# The seed's network (section 2.1): 10.0.0.0/16 over two availability zones,
+# The deployment guide's network (section 2.1): 10.0.0.0/16 over two availability zones,
 # public subnets for the load balancer and the NAT gateways, private subnets
 # for the API, workers and GPU hosts, data subnets for RDS and ElastiCache;
 # one NAT gateway per zone, so losing a zone does not cut the other off.
