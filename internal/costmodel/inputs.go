@@ -51,13 +51,13 @@ type Plan struct {
 // Fixed is a monthly cost that does not depend on the image volume: the
 // deployment guide's non-GPU lines and the lines Easel's deployment adds to them.
 type Fixed struct {
-	Key     string  `json:"key"`
-	Item    string  `json:"item"`
-	Spec    string  `json:"spec"`
+	Key      string  `json:"key"`
+	Item     string  `json:"item"`
+	Spec     string  `json:"spec"`
 	InGuide  bool    `json:"in_guide"`  // a line of the deployment guide's table
 	GuideUSD float64 `json:"guide_usd"` // the deployment guide's number, 0 when not InGuide
-	USD     float64 `json:"usd"`      // what the model charges
-	Source  string  `json:"source"`
+	USD      float64 `json:"usd"`       // what the model charges
+	Source   string  `json:"source"`
 }
 
 // Inputs are everything the model depends on. Start from Defaults.
@@ -112,7 +112,7 @@ var guideGPU = map[string]struct {
 // Source labels.
 const (
 	srcGuideTable = "deployment guide 10.1"
-	srcEstimate  = "estimate"
+	srcEstimate   = "estimate"
 )
 
 // Defaults are the deployment guide's scenario: 100 daily active users on the deployment guide's

@@ -10,13 +10,13 @@ import (
 
 // Line is one row of the monthly bill.
 type Line struct {
-	Key     string  `json:"key"`
-	Item    string  `json:"item"`
-	Spec    string  `json:"spec"`
+	Key      string  `json:"key"`
+	Item     string  `json:"item"`
+	Spec     string  `json:"spec"`
 	InGuide  bool    `json:"in_guide"`
 	GuideUSD float64 `json:"guide_usd"`
-	USD     float64 `json:"usd"`
-	Source  string  `json:"source"`
+	USD      float64 `json:"usd"`
+	Source   string  `json:"source"`
 }
 
 // TierUsage is a GPU tier's month.
@@ -85,8 +85,8 @@ type Report struct {
 	ImagesPerMonth  float64     `json:"images_per_month"`
 	CreditsPerImage float64     `json:"credits_per_image"` // the model mix's average
 	Lines           []Line      `json:"lines"`
-	GuideTableUSD    float64     `json:"guide_table_usd"` // the deployment guide's total
-	GuideLinesUSD    float64     `json:"guide_lines_usd"` // the model, lines in the deployment guide's table
+	GuideTableUSD   float64     `json:"guide_table_usd"` // the deployment guide's total
+	GuideLinesUSD   float64     `json:"guide_lines_usd"` // the model, lines in the deployment guide's table
 	GPUUSD          float64     `json:"gpu_usd"`
 	FixedUSD        float64     `json:"fixed_usd"` // everything but the GPUs
 	TotalUSD        float64     `json:"total_usd"`
