@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -13,11 +14,11 @@ import (
 
 type costOptions struct {
 	in           costmodel.Inputs
-	tierMix      string
-	modelMix     string
-	seconds      string
-	minInstances string
-	fixed        string
+	tierMix      map[string]string
+	modelMix     map[string]string
+	seconds      map[string]string
+	minInstances map[string]int
+	fixed        map[string]string
 	noExtras     bool
 	json         bool
 }
@@ -63,11 +64,11 @@ tiers it names. --fixed overrides fixed lines by key (rds=280,nat=0).`,
 	f.IntVar(&o.in.DAU, "dau", def.DAU, "daily active users (deployment guide 10.1: 100)")
 	f.Float64Var(&o.in.ImagesPerUserDay, "images-per-user", def.ImagesPerUserDay, "images per active user per day (estimate)")
 	f.Float64Var(&o.in.DaysPerMonth, "days", def.DaysPerMonth, "days in the month (the deployment guide's GPU lines use 30)")
-	f.StringVar(&o.tierMix, "tier-mix", shareList(def.TierMix, costmodel.Tiers), "share of images per GPU tier (estimate)")
-	f.StringVar(&o.modelMix, "model-mix", shareList(def.ModelMix, costmodel.Models), "share of images per model (estimate)")
-	f.StringVar(&o.seconds, "seconds", "", "GPU seconds per image overrides: tier/model=s or tier=s (SDXL, others scaled)")
+	f.StringToStringVar(&o.tierMix, "tier-mix", shares(def.TierMix), "share of images per GPU tier (estimate)")
+	f.StringToStringVar(&o.modelMix, "model-mix", shares(def.ModelMix), "share of images per model (estimate)")
+	f.StringToStringVar(&o.seconds, "seconds", nil, "GPU seconds per image overrides: tier/model=s or tier=s (SDXL, others scaled)")
 	f.Float64Var(&o.in.Utilisation, "utilisation", def.Utilisation, "share of paid GPU time above the floor that renders")
-	f.StringVar(&o.minInstances, "min-instances", "", "per-tier floor outside the night window, e.g. a10g=1 (default "+intList(def.MinInstances)+")")
+	f.StringToIntVar(&o.minInstances, "min-instances", nil, "per-tier floor outside the night window, e.g. a10g=1 (default "+intList(def.MinInstances)+")")
 	f.Float64Var(&o.in.PeakToTrough, "peak-to-trough", def.PeakToTrough, "busiest hour's images over the quietest hour's")
 	f.IntVar(&o.in.NightStart, "night-start", def.NightStart, "local hour the night window starts")
 	f.IntVar(&o.in.NightHours, "night-hours", def.NightHours, "hours a night every GPU tier is off (images wait for the morning)")
@@ -75,7 +76,7 @@ tiers it names. --fixed overrides fixed lines by key (rds=280,nat=0).`,
 	f.Float64Var(&o.in.SpotDiscount, "spot-discount", def.SpotDiscount, "spot price as a fraction off on-demand (deployment guide 10.2: up to 0.7)")
 	f.Float64Var(&o.in.WhatIfSpotShare, "whatif-spot-share", def.WhatIfSpotShare, "spot share the savings table tries")
 	f.IntVar(&o.in.WhatIfNightHours, "whatif-night-hours", def.WhatIfNightHours, "night window the savings table tries (the autoscaler's 02:00-07:00)")
-	f.StringVar(&o.fixed, "fixed", "", "fixed monthly USD overrides by key: "+strings.Join(def.FixedKeys(), ", "))
+	f.StringToStringVar(&o.fixed, "fixed", nil, "fixed monthly USD overrides by key: "+strings.Join(def.FixedKeys(), ", "))
 	f.BoolVar(&o.noExtras, "no-extras", false, "leave out the lines the deployment guide's table does not have (NAT, ALB, Temporal, ...)")
 	f.BoolVar(&o.json, "json", false, "print the inputs and results as JSON")
 	return cmd
@@ -84,32 +85,23 @@ tiers it names. --fixed overrides fixed lines by key (rds=280,nat=0).`,
 func runCost(o costOptions) (costmodel.Report, error) {
 	in := o.in
 	var err error
-	if in.TierMix, err = costmodel.ParseFloats(o.tierMix); err != nil {
+	if in.TierMix, err = costmodel.Floats(o.tierMix); err != nil {
 		return costmodel.Report{}, fmt.Errorf("--tier-mix: %w", err)
 	}
-	if in.ModelMix, err = costmodel.ParseFloats(o.modelMix); err != nil {
+	if in.ModelMix, err = costmodel.Floats(o.modelMix); err != nil {
 		return costmodel.Report{}, fmt.Errorf("--model-mix: %w", err)
 	}
-	secs, err := costmodel.ParseFloats(o.seconds)
+	secs, err := costmodel.Floats(o.seconds)
 	if err != nil {
 		return costmodel.Report{}, fmt.Errorf("--seconds: %w", err)
 	}
 	if err := in.SetSeconds(secs); err != nil {
 		return costmodel.Report{}, fmt.Errorf("--seconds: %w", err)
 	}
-	floors, err := costmodel.ParseInts(o.minInstances)
-	if err != nil {
-		return costmodel.Report{}, fmt.Errorf("--min-instances: %w", err)
-	}
-	mins := map[string]int{}
-	for k, v := range in.MinInstances {
-		mins[k] = v
-	}
-	for k, v := range floors {
-		mins[k] = v
-	}
+	mins := maps.Clone(in.MinInstances)
+	maps.Copy(mins, o.minInstances)
 	in.MinInstances = mins
-	fixed, err := costmodel.ParseFloats(o.fixed)
+	fixed, err := costmodel.Floats(o.fixed)
 	if err != nil {
 		return costmodel.Report{}, fmt.Errorf("--fixed: %w", err)
 	}
@@ -128,15 +120,13 @@ func runCost(o costOptions) (costmodel.Report, error) {
 	return costmodel.Compute(in)
 }
 
-// shareList writes a mix as the flag takes it, in the given order.
-func shareList(m map[string]float64, order []string) string {
-	var parts []string
-	for _, k := range order {
-		if v, ok := m[k]; ok {
-			parts = append(parts, k+"="+strconv.FormatFloat(v, 'g', -1, 64))
-		}
+// shares is a mix as the flag holds it.
+func shares(m map[string]float64) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = strconv.FormatFloat(v, 'g', -1, 64)
 	}
-	return strings.Join(parts, ",")
+	return out
 }
 
 func intList(m map[string]int) string {

@@ -292,24 +292,17 @@ func TestValidate(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	f, err := ParseFloats(" t4=0.7, a10g = 0.3 ")
+	f, err := Floats(map[string]string{" t4": "0.7", " a10g ": " 0.3 "})
 	if err != nil || len(f) != 2 || f["t4"] != 0.7 || f["a10g"] != 0.3 {
-		t.Errorf("ParseFloats: %v, %v", f, err)
+		t.Errorf("Floats: %v, %v", f, err)
 	}
-	for _, bad := range []string{"t4", "t4=x", "t4=1,t4=2", "=1"} {
-		if _, err := ParseFloats(bad); err == nil {
-			t.Errorf("ParseFloats(%q) accepted", bad)
+	for _, bad := range []map[string]string{{"t4": "x"}, {"": "1"}, {"t4": ""}} {
+		if _, err := Floats(bad); err == nil {
+			t.Errorf("Floats(%q) accepted", bad)
 		}
 	}
-	if m, err := ParseFloats(""); err != nil || len(m) != 0 {
-		t.Errorf("ParseFloats(\"\"): %v, %v", m, err)
-	}
-	n, err := ParseInts("t4=2,a100=0")
-	if err != nil || n["t4"] != 2 || n["a100"] != 0 {
-		t.Errorf("ParseInts: %v, %v", n, err)
-	}
-	if _, err := ParseInts("t4=1.5"); err == nil {
-		t.Error("ParseInts accepted 1.5")
+	if m, err := Floats(nil); err != nil || len(m) != 0 {
+		t.Errorf("Floats(nil): %v, %v", m, err)
 	}
 	in := Defaults()
 	for _, bad := range []map[string]float64{{"h100": 1}, {"t4/sd3": 1}, {"t4": 0}} {

@@ -8,55 +8,22 @@ import (
 	"github.com/easel/easel/internal/catalog"
 )
 
-// ParseFloats parses "key=value,key=value" (spaces allowed) into a map, for
-// command-line flags such as --tier-mix t4=0.7,a10g=0.3.
-func ParseFloats(s string) (map[string]float64, error) {
-	out := map[string]float64{}
-	err := eachPair(s, func(k, v string) error {
+// Floats reads the values of a key=value flag (--tier-mix t4=0.7,a10g=0.3)
+// as numbers; keys and values may carry spaces.
+func Floats(m map[string]string) (map[string]float64, error) {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if k == "" {
+			return nil, fmt.Errorf("%q: no key", "="+v)
+		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return fmt.Errorf("%s=%s: not a number", k, v)
+			return nil, fmt.Errorf("%s=%s: not a number", k, v)
 		}
 		out[k] = f
-		return nil
-	})
-	return out, err
-}
-
-// ParseInts parses "key=value,key=value" with integer values.
-func ParseInts(s string) (map[string]int, error) {
-	out := map[string]int{}
-	err := eachPair(s, func(k, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%s=%s: not an integer", k, v)
-		}
-		out[k] = n
-		return nil
-	})
-	return out, err
-}
-
-func eachPair(s string, f func(k, v string) error) error {
-	if strings.TrimSpace(s) == "" {
-		return nil
 	}
-	seen := map[string]bool{}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" || v == "" {
-			return fmt.Errorf("%q is not key=value", strings.TrimSpace(kv))
-		}
-		if seen[k] {
-			return fmt.Errorf("%s given twice", k)
-		}
-		seen[k] = true
-		if err := f(k, v); err != nil {
-			return err
-		}
-	}
-	return nil
+	return out, nil
 }
 
 // SetSeconds overrides GPU seconds per image, keyed "tier/model"
