@@ -259,10 +259,11 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	waitFor(t, "user suspended", func() bool {
 		return s.do(t, http.MethodGet, "/v1/me", token, nil).status == http.StatusForbidden
 	})
-	notices, err := s.store.Notices(ctx, u.ID)
-	if err != nil || len(notices) == 0 || notices[0].Kind != store.NoticeSuspended {
-		t.Fatalf("notices = %+v, %v", notices, err)
-	}
+	// The suspension commits first, the notice right after it.
+	waitFor(t, "suspension notice", func() bool {
+		notices, err := s.store.Notices(ctx, u.ID)
+		return err == nil && len(notices) > 0 && notices[0].Kind == store.NoticeSuspended
+	})
 	if _, err := s.store.SetUserActive(ctx, u.ID, true); err != nil {
 		t.Fatal(err)
 	}
