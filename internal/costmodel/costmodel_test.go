@@ -200,7 +200,7 @@ func TestMarginSigns(t *testing.T) {
 
 // The plans are the seed's, as the initial migration seeds them.
 func TestPlansMatchMigration(t *testing.T) {
-	sql, err := os.ReadFile("../schema/migrations/00001_initial_schema.sql")
+	sql, err := os.ReadFile("../../schema/migrations/00001_initial_schema.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
