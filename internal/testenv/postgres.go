@@ -11,8 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/easel/easel/schema"
 )
 
 // DefaultPostgresURL is the server the tests use unless EASEL_TEST_DATABASE_URL
@@ -20,10 +18,14 @@ import (
 const DefaultPostgresURL = "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // PostgresURL creates a fresh, migrated database for the test, drops it when
-// the test ends, and returns its connection URL.
+// the test ends, and returns its connection URL. The database is a copy of a
+// template migrated once per set of migrations (see migratedTemplate), which
+// is much cheaper than running every migration for every test.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Generous: the first test may wait while another test process migrates
+	// the template.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	base := Getenv("EASEL_TEST_DATABASE_URL", DefaultPostgresURL)
 	admin, err := pgx.Connect(ctx, base)
@@ -32,26 +34,19 @@ func PostgresURL(t testing.TB) string {
 	}
 	defer admin.Close(ctx)
 
+	tmpl, err := migratedTemplate(ctx, admin, base, RepoRoot(t))
+	if err != nil {
+		t.Fatalf("prepare migrated template database: %v", err)
+	}
 	name := "easel_test_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create test database: %v", err)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl); err != nil {
+		t.Fatalf("create test database from %s: %v", tmpl, err)
 	}
 	t.Cleanup(func() { dropDatabase(t, base, name) })
 
-	u, err := url.Parse(base)
+	dbURL, err := databaseURL(base, name)
 	if err != nil {
-		t.Fatalf("parse %s: %v", base, err)
-	}
-	u.Path = "/" + name
-	dbURL := u.String()
-
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("connect test database: %v", err)
-	}
-	defer pool.Close()
-	if err := schema.Up(ctx, pool); err != nil {
-		t.Fatalf("migrate test database: %v", err)
+		t.Fatal(err)
 	}
 	return dbURL
 }
@@ -70,6 +65,16 @@ func Postgres(t testing.TB) *pgxpool.Pool {
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// databaseURL is base with its database replaced by name.
+func databaseURL(base, name string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("parse %s: %w", base, err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
 }
 
 func dropDatabase(t testing.TB, base, name string) {
