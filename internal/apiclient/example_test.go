@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/easel/easel/internal/apiclient"
+	"github.com/easel/easel/internal/catalog"
 )
 
 // Generate does what `easel generate` does: it submits the request, shows
@@ -24,7 +25,7 @@ func ExampleClient_Generate() {
 	}
 	defer os.RemoveAll(dir)
 
-	req := apiclient.GenerateRequest{Prompt: "a lighthouse at dusk", Model: apiclient.ModelSDXL,
+	req := apiclient.GenerateRequest{Prompt: "a lighthouse at dusk", Model: catalog.ModelSDXL,
 		Width: 1024, Height: 1024, CFGScale: 7}
 	gen, paths, err := c.Generate(context.Background(), req, dir, os.Stdout)
 	if err != nil {
@@ -47,7 +48,7 @@ func ExampleClient_Events() {
 	c := apiclient.New(api.URL, "my-token")
 	ctx := context.Background()
 
-	req := apiclient.GenerateRequest{Prompt: "a lighthouse at dusk", Model: apiclient.ModelSDXL,
+	req := apiclient.GenerateRequest{Prompt: "a lighthouse at dusk", Model: catalog.ModelSDXL,
 		Width: 1024, Height: 1024, Steps: 30, CFGScale: 7, BatchSize: 2}
 	// An empty idempotency key gets a random one; pass your own to make
 	// resubmitting after a lost answer safe.
@@ -107,7 +108,7 @@ func ExampleProblem() {
 	defer api.Close()
 	c := apiclient.New(api.URL, "my-token")
 
-	req := apiclient.GenerateRequest{Prompt: "a lighthouse at dusk", Model: apiclient.ModelFlux,
+	req := apiclient.GenerateRequest{Prompt: "a lighthouse at dusk", Model: catalog.ModelFlux,
 		Width: 2048, Height: 2048, Steps: 50, CFGScale: 3.5, BatchSize: 4}
 	_, err := c.CreateGeneration(context.Background(), req, "")
 	var p *apiclient.Problem
