@@ -225,7 +225,7 @@ func params(r GenerationRequest) activities.Params {
 func (s *Server) admit(ctx context.Context, in workflows.GenerationInput) (activities.AdmitResult, error) {
 	start := s.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       workflows.GenerationID(in.JobID),
-		TaskQueue:                workflows.ControlQueue,
+		TaskQueue:                catalog.ControlQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		// A refused admission fails its run; the same key may then try again.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,

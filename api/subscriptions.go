@@ -263,7 +263,7 @@ func (s *Server) subscriptionInput(ctx context.Context, sub store.Subscription, 
 func (s *Server) subscriptionOptions(sub store.Subscription, plan workflows.SubscriptionPlan) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
 		ID:                       workflows.SubscriptionID(sub.ID),
-		TaskQueue:                workflows.ControlQueue,
+		TaskQueue:                catalog.ControlQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(SearchUserID.ValueSet(sub.UserID),

@@ -4,7 +4,7 @@
 // all build their workers here, so what runs in a test is what runs in
 // production.
 //
-//   - NewControl: the control-plane worker on workflows.ControlQueue: the
+//   - NewControl: the control-plane worker on catalog.ControlQueue: the
 //     generation, subscription and hold-reaper workflows, the ledger
 //     activities (local activities of the generation workflow), image
 //     cleanup, billing, and the autoscaler when Deps.Autoscale is set.
@@ -79,7 +79,7 @@ func NewControl(d Deps) *Control {
 		notices = notify.LogSender{Log: log}
 	}
 	c := &Control{
-		Worker: worker.New(d.Temporal, workflows.ControlQueue, d.Options),
+		Worker: worker.New(d.Temporal, catalog.ControlQueue, d.Options),
 		Ledger: &activities.Ledger{Store: d.Store, Progress: d.Progress, Log: log, Balances: d.balances(),
 			Notices: &notify.LowBalance{Store: d.Store, Sender: notices, Log: log}},
 		Objects: &activities.Objects{Bucket: d.Objects},
@@ -123,7 +123,7 @@ func (c *Control) Start() error {
 func StartHoldReaper(ctx context.Context, c client.Client) error {
 	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.HoldReaperID,
-		TaskQueue:                workflows.ControlQueue,
+		TaskQueue:                catalog.ControlQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 	}, workflows.HoldReaper, workflows.HoldReaperInput{})
 	if err != nil {

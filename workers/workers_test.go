@@ -75,7 +75,7 @@ func TestControlAndGPUWorkersSettleAGeneration(t *testing.T) {
 		Params: activities.Params{Prompt: "a lighthouse", Model: "sd-1.5", Width: 64, Height: 64, Steps: 2,
 			BatchSize: 1, Seed: 7}}
 	run, err := d.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.GenerationID(job),
-		TaskQueue: workflows.ControlQueue}, workflows.GenerationWorkflow, in)
+		TaskQueue: catalog.ControlQueue}, workflows.GenerationWorkflow, in)
 	if err != nil {
 		t.Fatal(err)
 	}

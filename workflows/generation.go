@@ -16,10 +16,6 @@ import (
 	"github.com/easel/easel/internal/catalog"
 )
 
-// ControlQueue is the task queue of the control-plane worker: workflows and
-// the ledger and cleanup activities.
-const ControlQueue = "easel-control"
-
 // GenerationWorkflow is the generation workflow's registered type name.
 const GenerationWorkflow = "Generation"
 
@@ -271,7 +267,7 @@ func deleteImages(ctx workflow.Context, in GenerationInput, names []string) {
 		return
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           ControlQueue,
+		TaskQueue:           catalog.ControlQueue,
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10, MaximumInterval: time.Minute},
 	})

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 )
 
@@ -43,7 +44,7 @@ func HoldReaper(ctx workflow.Context, in HoldReaperInput) error {
 	sweeps := cmp.Or(max(in.Sweeps, 0), 180)
 	staleAfter := cmp.Or(max(in.StaleAfter, 0), 10*time.Minute)
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           ControlQueue,
+		TaskQueue:           catalog.ControlQueue,
 		StartToCloseTimeout: 5 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 3},
 	})

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/catalog"
 )
 
 // subscriptionCharge is the currency every subscription is charged in.
@@ -85,7 +86,7 @@ func (s *subscription) grantCredits(ctx workflow.Context, slug string, credits i
 // rejects would fail the same way again.
 func chargeContext(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              ControlQueue,
+		TaskQueue:              catalog.ControlQueue,
 		StartToCloseTimeout:    time.Minute,
 		ScheduleToCloseTimeout: 6 * time.Hour,
 		RetryPolicy: &temporal.RetryPolicy{
@@ -113,7 +114,7 @@ func bookkeepingContext(ctx workflow.Context) workflow.Context {
 // retries up to maxInterval apart; attempts 0 means no limit.
 func controlContext(ctx workflow.Context, maxInterval time.Duration, attempts int32) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           ControlQueue,
+		TaskQueue:           catalog.ControlQueue,
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,

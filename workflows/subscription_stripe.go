@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 )
 
@@ -189,7 +190,7 @@ func (s *subscription) successorInput(ctx workflow.Context, fb *SubscriptionPlan
 func startSuccessor(ctx workflow.Context, in SubscriptionInput) error {
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            SubscriptionID(in.SubscriptionID),
-		TaskQueue:             ControlQueue,
+		TaskQueue:             catalog.ControlQueue,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(SearchUserID.ValueSet(in.UserID), SearchPlan.ValueSet(in.Plan.Slug)),

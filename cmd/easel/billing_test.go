@@ -68,7 +68,7 @@ func TestBillingRenewTwiceChargesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	pro := workflows.SubscriptionPlan{Slug: "pro", PriceCents: 2999, Credits: 2000}
-	if _, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.SubscriptionID(sub.ID), TaskQueue: workflows.ControlQueue},
+	if _, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.SubscriptionID(sub.ID), TaskQueue: catalog.ControlQueue},
 		workflows.Subscription, workflows.SubscriptionInput{SubscriptionID: sub.ID, UserID: u.ID, CustomerID: cus.CustomerID,
 			Plan: pro, PeriodStart: sub.PeriodStart, PeriodEnd: sub.PeriodEnd}); err != nil {
 		t.Fatal(err)

@@ -29,7 +29,6 @@ import (
 	"github.com/easel/easel/internal/notify"
 	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/workers"
-	"github.com/easel/easel/workflows"
 )
 
 func workerCommand() *cobra.Command {
@@ -137,7 +136,7 @@ func runControlWorker(ctx context.Context, cfg config.Config, log loggerT, st *s
 	}
 	defer w.Stop()
 	st.ready(readyMux())
-	log.Info("control worker started", "task_queue", workflows.ControlQueue)
+	log.Info("control worker started", "task_queue", catalog.ControlQueue)
 	<-ctx.Done()
 	return nil
 }

@@ -99,7 +99,7 @@ func (a *Activities) SetTierCapacity(ctx context.Context, in SetCapacityInput) e
 }
 
 // Register adds the autoscaler workflow and its activities to a worker on
-// workflows.ControlQueue (where StartWorkflow starts the workflows).
+// catalog.ControlQueue (where StartWorkflow starts the workflows).
 func Register(w worker.Registry, acts *Activities) {
 	w.RegisterWorkflowWithOptions(Autoscaler, workflow.RegisterOptions{Name: WorkflowName})
 	w.RegisterActivity(acts)

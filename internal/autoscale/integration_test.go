@@ -15,7 +15,6 @@ import (
 
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/testenv"
-	"github.com/easel/easel/workflows"
 )
 
 // backlogMaker schedules n renders on the t4 queue and waits for them: with
@@ -51,11 +50,11 @@ func TestAutoscalerOnEmbeddedTemporal(t *testing.T) {
 	pool := NewLocalPool(func(_ context.Context, tier string) (func(), error) { return startRenderWorker(c, tier) })
 	t.Cleanup(pool.Close)
 	acts := &Activities{Service: c.WorkflowService(), Namespace: "default", Driver: pool}
-	startWorker(t, c, workflows.ControlQueue, func(w worker.Worker) {
+	startWorker(t, c, catalog.ControlQueue, func(w worker.Worker) {
 		Register(w, acts)
 		w.RegisterWorkflowWithOptions(backlogMaker, workflow.RegisterOptions{Name: "BacklogMaker"})
 	})
-	gen, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: workflows.ControlQueue}, "BacklogMaker", 15)
+	gen, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: catalog.ControlQueue}, "BacklogMaker", 15)
 	if err != nil {
 		t.Fatal(err)
 	}

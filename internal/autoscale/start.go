@@ -4,18 +4,17 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/easel/easel/internal/catalog"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-
-	"github.com/easel/easel/workflows"
 )
 
 // searchGPUTier is the GpuTier search attribute the generations also carry,
 // so `GpuTier="t4"` in Temporal UI lists a tier's jobs and its autoscaler.
 var searchGPUTier = temporal.NewSearchAttributeKeyKeyword("GpuTier")
 
-// StartWorkflow starts a tier's autoscaler on workflows.ControlQueue, or
+// StartWorkflow starts a tier's autoscaler on catalog.ControlQueue, or
 // returns the one already running: a restart of the caller must not reset
 // cooldowns, and a running autoscaler's config changes only through the
 // set_config update. The namespace must have the GpuTier search attribute.
@@ -26,7 +25,7 @@ func StartWorkflow(ctx context.Context, c client.Client, tier string, cfg Config
 	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       WorkflowID(tier),
-		TaskQueue:                workflows.ControlQueue,
+		TaskQueue:                catalog.ControlQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(searchGPUTier.ValueSet(tier)),

@@ -59,6 +59,10 @@ func TierByName(name string) (Tier, bool) {
 	return Tiers[i], true
 }
 
+// ControlQueue is the Temporal task queue of the control-plane worker:
+// workflows, and the ledger, cleanup and billing activities.
+const ControlQueue = "easel-control"
+
 // GPUQueue is the Temporal task queue of a GPU tier's render workers.
 func GPUQueue(tier string) string { return "gpu-" + tier }
 
