@@ -55,3 +55,32 @@ func TestArchitecturePackageTableMatchesGoList(t *testing.T) {
 		}
 	}
 }
+
+// Data flows one way: nothing under internal/ imports the product's
+// packages, and nothing imports api or cmd.
+func TestImportsFlowOneWay(t *testing.T) {
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...")
+	cmd.Dir = root(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const mod = "github.com/easel/easel/"
+	product := []string{"api", "workflows", "activities", "workers"}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		for _, imp := range fields[1:] {
+			dep, ok := strings.CutPrefix(imp, mod)
+			if !ok {
+				continue
+			}
+			if strings.HasPrefix(pkg, "internal/") && slices.Contains(product, dep) {
+				t.Errorf("%s imports %s: internal/ must not import the product's packages", pkg, dep)
+			}
+			if dep == "api" && pkg != "cmd/easel" || strings.HasPrefix(dep, "cmd/") {
+				t.Errorf("%s imports %s", pkg, dep)
+			}
+		}
+	}
+}
