@@ -15,6 +15,7 @@ const (
 )
 
 func TestAdmissionByTier(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		model       string
 		side, batch int
@@ -42,6 +43,7 @@ func TestAdmissionByTier(t *testing.T) {
 }
 
 func TestEstimateGrowsWithPixelsAndBatch(t *testing.T) {
+	t.Parallel()
 	one, _ := Estimate(engine.ModelSDXL, 1024, 1024, 1)
 	four, _ := Estimate(engine.ModelSDXL, 1024, 1024, 4)
 	big, _ := Estimate(engine.ModelSDXL, 2048, 2048, 1)

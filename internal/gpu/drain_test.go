@@ -17,6 +17,7 @@ func closed(ch <-chan struct{}) bool {
 }
 
 func TestDrainDeadline(t *testing.T) {
+	t.Parallel()
 	log, _ := bufferLog()
 	d := NewDrain(80*time.Millisecond, log)
 	if closed(d.Begun()) || closed(d.Expired()) {
@@ -34,6 +35,7 @@ func TestDrainDeadline(t *testing.T) {
 }
 
 func TestDrainEarlierDeadlineWins(t *testing.T) {
+	t.Parallel()
 	log, _ := bufferLog()
 	d := NewDrain(time.Hour, log)
 	d.Begin("SIGTERM", time.Time{})
@@ -51,6 +53,7 @@ func TestDrainEarlierDeadlineWins(t *testing.T) {
 }
 
 func TestServeStopsOnSignalAndOnLostGPUs(t *testing.T) {
+	t.Parallel()
 	log, _ := bufferLog()
 	ctx, cancel := context.WithCancel(context.Background())
 	d := NewDrain(time.Minute, log)

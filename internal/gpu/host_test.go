@@ -20,6 +20,7 @@ func bufferLog() (*slog.Logger, *bytes.Buffer) {
 }
 
 func TestOpenWithoutDriverLogsOnceAndRunsPlainSlots(t *testing.T) {
+	t.Parallel()
 	f := newFakeDriver(2)
 	f.initErr = errNoDriver
 	log, buf := bufferLog()
@@ -55,6 +56,7 @@ func TestOpenWithoutDriverLogsOnceAndRunsPlainSlots(t *testing.T) {
 }
 
 func TestOpenDiscoversDevices(t *testing.T) {
+	t.Parallel()
 	f := newFakeDriver(2)
 	log, _ := bufferLog()
 	h, err := Open(Options{Driver: f, Tier: "a10g", NoDriverSlots: 5, Log: log})
@@ -75,6 +77,7 @@ func TestOpenDiscoversDevices(t *testing.T) {
 }
 
 func TestOpenSlots(t *testing.T) {
+	t.Parallel()
 	log, _ := bufferLog()
 	h, err := Open(Options{Driver: newFakeDriver(4), Slots: 2, Log: log})
 	if err != nil || h.Slots() != 2 {
@@ -90,6 +93,7 @@ func TestOpenSlots(t *testing.T) {
 }
 
 func TestAdmitUsesDeviceMemory(t *testing.T) {
+	t.Parallel()
 	f := newFakeDriver(1)
 	log, _ := bufferLog()
 	h, err := Open(Options{Driver: f, Log: log})
@@ -115,6 +119,7 @@ func TestAdmitUsesDeviceMemory(t *testing.T) {
 // 6 GiB are free, yet the next render fits, because InvokeAI evicts its own
 // cache to make room. Only memory of other processes is out of reach.
 func TestAdmitCountsInvokeAIMemoryAsUsable(t *testing.T) {
+	t.Parallel()
 	f := newFakeDriver(1)
 	f.set(0, func(s *Sample) { s.MemoryTotal = 15 * gib })
 	f.free[0] = 6 * gib
@@ -138,6 +143,7 @@ func TestAdmitCountsInvokeAIMemoryAsUsable(t *testing.T) {
 }
 
 func TestInvokeAIProcessesByCommandLine(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	for pid, cmdline := range map[string]string{"10": "/opt/venv/bin/python3\x00/opt/venv/bin/invokeai-web\x00",
 		"11": "python\x00train.py\x00", "12": ""} {
@@ -158,6 +164,7 @@ func TestInvokeAIProcessesByCommandLine(t *testing.T) {
 
 // Close must not unload NVML while the event watcher is inside a call.
 func TestCloseWaitsForTheEventWatcher(t *testing.T) {
+	t.Parallel()
 	h, f := openFake(t, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	go h.Run(ctx)
