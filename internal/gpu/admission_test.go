@@ -16,6 +16,7 @@ const (
 )
 
 func TestAdmissionByTier(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		model       string
 		side, batch int
@@ -43,6 +44,7 @@ func TestAdmissionByTier(t *testing.T) {
 }
 
 func TestEstimateGrowsWithPixelsAndBatch(t *testing.T) {
+	t.Parallel()
 	one, _ := catalog.Estimate(catalog.ModelSDXL, 1024, 1024, 1)
 	four, _ := catalog.Estimate(catalog.ModelSDXL, 1024, 1024, 4)
 	big, _ := catalog.Estimate(catalog.ModelSDXL, 2048, 2048, 1)

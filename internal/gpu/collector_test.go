@@ -8,6 +8,7 @@ import (
 )
 
 func TestCollectorExportsSamples(t *testing.T) {
+	t.Parallel()
 	h, _ := openFake(t, 2)
 	h.record(0, Sample{Utilization: 0.75, MemoryUsed: 3 << 30, MemoryTotal: 24 << 30, TemperatureC: 61,
 		PowerW: 142.5, ECC: &ECCCounts{Corrected: 2}})

@@ -58,6 +58,7 @@ func TestCUDACheckTakesOutTheDevicesItFails(t *testing.T) {
 // Whatever the build tags, the easel binary must not link gorgonia.org/cu
 // (its init exits the process when cuInit fails); only easel-cudacheck does.
 func TestOnlyTheCheckBinaryLinksCUDA(t *testing.T) {
+	t.Parallel()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("go tool not on PATH")

@@ -18,6 +18,7 @@ func closed(ch <-chan struct{}) bool {
 }
 
 func TestDrainDeadline(t *testing.T) {
+	t.Parallel()
 	log, _ := bufferLog()
 	d := NewDrain(80*time.Millisecond, log)
 	if closed(d.Begun()) || closed(d.Expired()) {
@@ -35,6 +36,7 @@ func TestDrainDeadline(t *testing.T) {
 }
 
 func TestDrainEarlierDeadlineWins(t *testing.T) {
+	t.Parallel()
 	log, buf := bufferLog()
 	d := NewDrain(time.Hour, log)
 	d.Begin("SIGTERM", time.Time{})
@@ -54,6 +56,7 @@ func TestDrainEarlierDeadlineWins(t *testing.T) {
 }
 
 func TestServeStopsOnSignalAndOnLostGPUs(t *testing.T) {
+	t.Parallel()
 	log, _ := bufferLog()
 	ctx, cancel := context.WithCancel(context.Background())
 	d := NewDrain(time.Minute, log)

@@ -21,6 +21,7 @@ func openFake(t *testing.T, n int) (*Host, *fakeDriver) {
 }
 
 func TestOverTemperatureTakesDeviceOutUntilItCools(t *testing.T) {
+	t.Parallel()
 	h, _ := openFake(t, 1)
 	for _, step := range []struct {
 		tempC   float64
@@ -34,6 +35,7 @@ func TestOverTemperatureTakesDeviceOutUntilItCools(t *testing.T) {
 }
 
 func TestUncorrectableECCIsSticky(t *testing.T) {
+	t.Parallel()
 	h, _ := openFake(t, 1)
 	h.record(0, Sample{TemperatureC: 50, ECC: &ECCCounts{Corrected: 12}})
 	if !h.pool.Healthy(0) {
@@ -47,6 +49,7 @@ func TestUncorrectableECCIsSticky(t *testing.T) {
 }
 
 func TestXIDEvents(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		ev      Event
 		healthy bool
@@ -68,6 +71,7 @@ func TestXIDEvents(t *testing.T) {
 }
 
 func TestLostGPUIsTakenOut(t *testing.T) {
+	t.Parallel()
 	h, f := openFake(t, 2)
 	f.sampleErr[1] = fmt.Errorf("nvml memory info: %w", ErrGPULost)
 	h.sampleAll()
@@ -78,6 +82,7 @@ func TestLostGPUIsTakenOut(t *testing.T) {
 
 // Run applies samples and events as they come, and the pool follows.
 func TestRunMonitorsDevices(t *testing.T) {
+	t.Parallel()
 	h, f := openFake(t, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -21,6 +21,7 @@ func bufferLog() (*slog.Logger, *bytes.Buffer) {
 }
 
 func TestOpenWithoutDriverLogsOnceAndRunsPlainSlots(t *testing.T) {
+	t.Parallel()
 	f := newFakeDriver(2)
 	f.initErr = errNoDriver
 	log, buf := bufferLog()
@@ -56,6 +57,7 @@ func TestOpenWithoutDriverLogsOnceAndRunsPlainSlots(t *testing.T) {
 }
 
 func TestOpenDiscoversDevices(t *testing.T) {
+	t.Parallel()
 	f := newFakeDriver(2)
 	log, _ := bufferLog()
 	h, err := Open(Options{Driver: f, Tier: "a10g", NoDriverSlots: 5, Log: log})
@@ -76,6 +78,7 @@ func TestOpenDiscoversDevices(t *testing.T) {
 }
 
 func TestOpenSlots(t *testing.T) {
+	t.Parallel()
 	log, _ := bufferLog()
 	h, err := Open(Options{Driver: newFakeDriver(4), Slots: 2, Log: log})
 	if err != nil || h.Slots() != 2 {
@@ -91,6 +94,7 @@ func TestOpenSlots(t *testing.T) {
 }
 
 func TestAdmitUsesDeviceMemory(t *testing.T) {
+	t.Parallel()
 	f := newFakeDriver(1)
 	log, _ := bufferLog()
 	h, err := Open(Options{Driver: f, Log: log})
@@ -116,6 +120,7 @@ func TestAdmitUsesDeviceMemory(t *testing.T) {
 // 6 GiB are free, yet the next render fits, because InvokeAI evicts its own
 // cache to make room. Only memory of other processes is out of reach.
 func TestAdmitCountsInvokeAIMemoryAsUsable(t *testing.T) {
+	t.Parallel()
 	f := newFakeDriver(1)
 	f.set(0, func(s *Sample) { s.MemoryTotal = 15 * gib })
 	f.free[0] = 6 * gib
@@ -139,6 +144,7 @@ func TestAdmitCountsInvokeAIMemoryAsUsable(t *testing.T) {
 }
 
 func TestInvokeAIProcessesByCommandLine(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	for pid, cmdline := range map[string]string{"10": "/opt/venv/bin/python3\x00/opt/venv/bin/invokeai-web\x00",
 		"11": "python\x00train.py\x00", "12": ""} {
@@ -159,6 +165,7 @@ func TestInvokeAIProcessesByCommandLine(t *testing.T) {
 
 // Close must not unload NVML while the event watcher is inside a call.
 func TestCloseWaitsForTheEventWatcher(t *testing.T) {
+	t.Parallel()
 	h, f := openFake(t, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	go h.Run(ctx)

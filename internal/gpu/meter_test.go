@@ -8,6 +8,7 @@ import (
 )
 
 func TestAccountedSeconds(t *testing.T) {
+	t.Parallel()
 	before := Accounting{Enabled: true, Procs: map[uint32]ProcUsage{
 		100: {Samples: 50, SumUtil: 50 * 2000}, // an engine process, 20% busy so far
 		200: {Samples: 10, SumUtil: 0},         // idle the whole window
@@ -32,6 +33,8 @@ func TestAccountedSeconds(t *testing.T) {
 	}
 }
 
+// Sequential: it bounds wall-clock sleeps from above, which other tests
+// competing for the CPU would stretch.
 func TestMeterUsesAccountingWhereEnabled(t *testing.T) {
 	h, f := openFake(t, 1)
 	dev, _ := h.Acquire(context.Background())

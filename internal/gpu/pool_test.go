@@ -8,6 +8,7 @@ import (
 )
 
 func TestPoolPinsOneRenderPerDevice(t *testing.T) {
+	t.Parallel()
 	p := NewPool([]int{0, 1})
 	ctx := context.Background()
 	a, _ := p.Acquire(ctx)
@@ -37,6 +38,7 @@ func TestPoolPinsOneRenderPerDevice(t *testing.T) {
 }
 
 func TestPoolRemovedDeviceTakesNoWork(t *testing.T) {
+	t.Parallel()
 	p := NewPool([]int{0, 1})
 	ctx := context.Background()
 	held, _ := p.Acquire(ctx) // device 0
@@ -64,6 +66,7 @@ func TestPoolRemovedDeviceTakesNoWork(t *testing.T) {
 }
 
 func TestPoolWaiterGivesUpWhenLastDeviceGoes(t *testing.T) {
+	t.Parallel()
 	p := NewPool([]int{0})
 	d, _ := p.Acquire(context.Background())
 	errc := make(chan error)
@@ -81,6 +84,7 @@ func TestPoolWaiterGivesUpWhenLastDeviceGoes(t *testing.T) {
 // A done context asks whether a device is free now: Acquire answers without
 // waiting.
 func TestPoolAcquireWithDoneContext(t *testing.T) {
+	t.Parallel()
 	p := NewPool([]int{0})
 	done, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -60,6 +60,7 @@ func (m *metadataServer) setNotice(body string) {
 }
 
 func TestSpotNoticeTriggersDrain(t *testing.T) {
+	t.Parallel()
 	m := newMetadataServer(t)
 	log, buf := bufferLog()
 	d := NewDrain(time.Hour, log)
@@ -90,6 +91,8 @@ func TestSpotNoticeTriggersDrain(t *testing.T) {
 	}
 }
 
+// Sequential: its last Check gives the metadata read only Every (5 ms),
+// which other tests competing for the CPU can exceed.
 func TestNoSpotNoticeDoesNothing(t *testing.T) {
 	m := newMetadataServer(t)
 	log, _ := bufferLog()
@@ -112,6 +115,7 @@ func TestNoSpotNoticeDoesNothing(t *testing.T) {
 }
 
 func TestUnreadableSpotNoticeAssumesTwoMinutes(t *testing.T) {
+	t.Parallel()
 	log, _ := bufferLog()
 	n := parseSpotNotice([]byte("not json"), log)
 	if until := time.Until(n.Time); until < time.Minute || until > 2*time.Minute {

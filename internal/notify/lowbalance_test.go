@@ -55,6 +55,7 @@ func give(t *testing.T, s *store.Store, userID string, amount int) {
 }
 
 func TestLowBalanceOncePerCrossing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	id := uuid.NewString()
@@ -109,6 +110,7 @@ func TestLowBalanceOncePerCrossing(t *testing.T) {
 }
 
 func TestLowBalanceConcurrentSettles(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	id := uuid.NewString()

@@ -19,6 +19,7 @@ import (
 )
 
 func TestLogSender(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	s := notify.LogSender{Log: slog.New(slog.NewTextHandler(&buf, nil))}
 	if err := s.Send(context.Background(), notify.Notice{To: "a@example.com", Subject: "Low", Body: "5 left", Kind: "low_balance"}); err != nil {
@@ -70,6 +71,7 @@ func newSES(t *testing.T, endpoint string) *notify.SESSender {
 }
 
 func TestSESSenderRequest(t *testing.T) {
+	t.Parallel()
 	srv, reqs := sesServer(t, http.StatusOK)
 	s := newSES(t, srv.URL)
 	err := s.Send(context.Background(), notify.Notice{To: "user@example.com", Subject: "Credits low",
@@ -97,6 +99,7 @@ func TestSESSenderRequest(t *testing.T) {
 }
 
 func TestSESSenderErrors(t *testing.T) {
+	t.Parallel()
 	srv, _ := sesServer(t, http.StatusBadRequest)
 	s := newSES(t, srv.URL)
 	err := s.Send(context.Background(), notify.Notice{To: "user@example.com", Subject: "s", Body: "b", Kind: "low_balance"})

@@ -15,6 +15,7 @@ import (
 )
 
 func TestKeys(t *testing.T) {
+	t.Parallel()
 	if got, want := objects.ImageKey("u1", "img-7"), "users/u1/images/img-7.png"; got != want {
 		t.Errorf("ImageKey = %q, want %q", got, want)
 	}
@@ -24,6 +25,7 @@ func TestKeys(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	if _, err := objects.New(ctx, objects.Config{}); err == nil {
 		t.Error("accepted a config without bucket")
@@ -53,6 +55,7 @@ func ctx(t *testing.T) context.Context {
 // TestBucket shares one server across subtests: starting versitygw is the
 // slow part, and each subtest uses its own keys.
 func TestBucket(t *testing.T) {
+	t.Parallel()
 	s, cfg := newStore(t)
 	t.Run("PutGet", func(t *testing.T) { testPutGet(t, s) })
 	t.Run("GetMissing", func(t *testing.T) { testGetMissing(t, s) })

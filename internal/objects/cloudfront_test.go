@@ -26,6 +26,7 @@ func cloudFrontB64(s string) ([]byte, error) {
 // canned policy whose signature the key group's public key verifies, with
 // the expiry asked for.
 func TestCloudFrontSignedURL(t *testing.T) {
+	t.Parallel()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)

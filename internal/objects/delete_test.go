@@ -17,6 +17,7 @@ import (
 // S3-compatible stores, answers DeleteObjects with NotImplemented; versitygw
 // supports it, so the real-server tests never reach the fallback.
 func TestDeleteFallsBackWithoutDeleteObjects(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var deleted []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +53,7 @@ func TestDeleteFallsBackWithoutDeleteObjects(t *testing.T) {
 }
 
 func TestBatchErrorsIgnoresMissingKeys(t *testing.T) {
+	t.Parallel()
 	missing := types.Error{Key: aws.String("gone"), Code: aws.String("NoSuchKey")}
 	if err := batchErrors([]types.Error{missing}); err != nil {
 		t.Fatalf("missing key reported as failure: %v", err)

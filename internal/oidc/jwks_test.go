@@ -15,6 +15,7 @@ import (
 // JWKS is unreachable: valid tokens must be accepted within seconds of the
 // issuer coming back.
 func TestKeysLoadAfterIssuerComesBack(t *testing.T) {
+	t.Parallel()
 	key, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +73,7 @@ func TestKeysLoadAfterIssuerComesBack(t *testing.T) {
 // TestRotatedKeysAreFetchedWithinSeconds rotates the issuer's key twice in
 // a row: a token signed with each new key must be accepted within seconds.
 func TestRotatedKeysAreFetchedWithinSeconds(t *testing.T) {
+	t.Parallel()
 	var current atomic.Pointer[DevIssuer]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.StripPrefix("/oidc", current.Load().Handler()).ServeHTTP(w, r)

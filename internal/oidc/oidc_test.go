@@ -39,6 +39,7 @@ func newIssuer(t *testing.T) (*DevIssuer, *Verifier) {
 var alice = Identity{Subject: "sub-alice", Email: "alice@example.com", Name: "Alice"}
 
 func TestVerifyAcceptsIssuedToken(t *testing.T) {
+	t.Parallel()
 	iss, v := newIssuer(t)
 	tok, err := iss.Sign(alice, time.Minute)
 	if err != nil {
@@ -51,6 +52,7 @@ func TestVerifyAcceptsIssuedToken(t *testing.T) {
 }
 
 func TestVerifyRefuses(t *testing.T) {
+	t.Parallel()
 	iss, v := newIssuer(t)
 	other, _ := newIssuer(t)
 	good, _ := iss.Sign(alice, time.Minute)
@@ -88,6 +90,7 @@ func TestVerifyRefuses(t *testing.T) {
 }
 
 func TestDevLogin(t *testing.T) {
+	t.Parallel()
 	iss, v := newIssuer(t)
 	rec := httptest.NewRecorder()
 	iss.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(`{"email":"bob@example.com"}`)))
@@ -107,6 +110,7 @@ func TestDevLogin(t *testing.T) {
 }
 
 func TestLoadOrCreateKeyPersists(t *testing.T) {
+	t.Parallel()
 	path := t.TempDir() + "/k/dev.pem"
 	a, err := LoadOrCreateKey(path)
 	if err != nil {
@@ -121,6 +125,7 @@ func TestLoadOrCreateKeyPersists(t *testing.T) {
 // TestDevIssuerPages: the sign-in page and the discovery document that the
 // `easel dev` banner points to exist.
 func TestDevIssuerPages(t *testing.T) {
+	t.Parallel()
 	iss, _ := newIssuer(t)
 	rec := httptest.NewRecorder()
 	iss.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))

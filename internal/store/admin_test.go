@@ -38,6 +38,7 @@ func countRows(t *testing.T, s *store.Store, sql string, args ...any) int {
 }
 
 func TestAdminGrantWritesAuditAndCredits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	admin, u := newAdmin(t, s), newUser(t, s)
@@ -69,6 +70,7 @@ func TestAdminGrantWritesAuditAndCredits(t *testing.T) {
 }
 
 func TestAdminGrantIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	admin, u, other := newAdmin(t, s), newUser(t, s), newUser(t, s)
@@ -107,6 +109,7 @@ func TestAdminGrantIdempotent(t *testing.T) {
 }
 
 func TestAdminGrantRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	admin, u := newAdmin(t, s), newUser(t, s)
@@ -141,6 +144,7 @@ func TestAdminGrantRefusals(t *testing.T) {
 }
 
 func TestAdminUsers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	admin, u := newAdmin(t, s), newUser(t, s)

@@ -36,6 +36,7 @@ func expectInvalidKey(t *testing.T, s *store.Store, secret string) {
 }
 
 func TestAPIKeyLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -92,6 +93,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 }
 
 func TestAPIKeyRejectsBadKeys(t *testing.T) {
+	t.Parallel()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
 	k, secret := createKey(t, s, u.ID, "k", nil)
@@ -135,6 +137,7 @@ func TestAPIKeyRejectsBadKeys(t *testing.T) {
 }
 
 func TestAPIKeyLastUsed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -183,6 +186,7 @@ func TestAPIKeyLastUsed(t *testing.T) {
 }
 
 func TestAPIKeyRevokeIsolation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	alice, bob := newUser(t, s), newUser(t, s)
@@ -204,6 +208,9 @@ func TestAPIKeyRevokeIsolation(t *testing.T) {
 	}
 }
 
+// Sequential, like TestConcurrentHoldsNeverOverspend: its concurrent
+// creations fill most of the test pool, and parallel pools that size could
+// exhaust the server's connections, which every test process shares.
 func TestAPIKeyCap(t *testing.T) {
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))

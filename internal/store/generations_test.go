@@ -29,6 +29,7 @@ func admitJob(t *testing.T, s *store.Store, userID string, credits, batch int) s
 
 // Finalize records images, settles and writes usage once, however often it runs.
 func TestFinalizeIsAtomicAndIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -76,6 +77,7 @@ func TestFinalizeIsAtomicAndIdempotent(t *testing.T) {
 }
 
 func TestAbortReleases(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)

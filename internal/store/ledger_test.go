@@ -44,6 +44,7 @@ func balance(t *testing.T, s *store.Store, userID string) store.Balance {
 }
 
 func TestHoldSettleRelease(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -103,6 +104,7 @@ func TestHoldSettleRelease(t *testing.T) {
 }
 
 func TestHoldRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -125,6 +127,7 @@ func TestHoldRefusals(t *testing.T) {
 
 // Settling draws on the soonest-expiring grant first and spills into the next.
 func TestSettleConsumesSoonestExpiringFirst(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -153,6 +156,7 @@ func TestSettleConsumesSoonestExpiringFirst(t *testing.T) {
 
 // Expired grants do not count towards the balance.
 func TestExpiredGrantsDoNotCount(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -168,6 +172,7 @@ func TestExpiredGrantsDoNotCount(t *testing.T) {
 }
 
 func TestGrantIdempotentByReference(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -191,6 +196,10 @@ func TestGrantIdempotentByReference(t *testing.T) {
 
 // 64 concurrent holds against one user: exactly as many succeed as the
 // balance allows, and the balance never goes negative.
+//
+// Sequential: its workers fill the test pool's 32 connections, and
+// parallel pools that size could exhaust the server's connections, which
+// every test process shares.
 func TestConcurrentHoldsNeverOverspend(t *testing.T) {
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))

@@ -14,6 +14,7 @@ import (
 )
 
 func TestLowBalanceNoticeOncePerCrossing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -54,6 +55,7 @@ func TestLowBalanceNoticeOncePerCrossing(t *testing.T) {
 
 // Two settles racing for the same user claim one notice between them.
 func TestLowBalanceNoticeConcurrentClaims(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	for range 5 {
@@ -88,6 +90,7 @@ func TestLowBalanceNoticeConcurrentClaims(t *testing.T) {
 
 // Concurrent real settles that leave the user low record one notice.
 func TestLowBalanceAfterConcurrentSettles(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -129,6 +132,7 @@ func TestLowBalanceAfterConcurrentSettles(t *testing.T) {
 }
 
 func TestUsageRecordsPaging(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u, other := newUser(t, s), newUser(t, s)

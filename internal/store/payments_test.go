@@ -14,6 +14,7 @@ import (
 )
 
 func TestGrantPeriodIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -60,6 +61,7 @@ func TestGrantPeriodIdempotent(t *testing.T) {
 // Concurrent replays (a retried activity racing its first attempt) still
 // make one grant: the user's ledger lock serializes them.
 func TestGrantPeriodConcurrentReplays(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -89,6 +91,7 @@ func TestGrantPeriodConcurrentReplays(t *testing.T) {
 }
 
 func TestGrantPeriodFreeAndNewPeriod(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -113,6 +116,7 @@ func TestGrantPeriodFreeAndNewPeriod(t *testing.T) {
 }
 
 func TestGrantPeriodRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)

@@ -16,6 +16,7 @@ import (
 // A refund claws back only what is unspent and not held by running jobs,
 // once, and records it in the transaction log.
 func TestRefundClawsBackUnspentOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)
@@ -63,6 +64,7 @@ func TestRefundClawsBackUnspentOnce(t *testing.T) {
 // opens a free one, once. A checkout lives beside the free subscription
 // until it is activated, which ends the free one in the same transaction.
 func TestSubscriptionFallback(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := store.New(testenv.Postgres(t))
 	u := newUser(t, s)

@@ -16,6 +16,7 @@ var tenantTables = []string{"images", "generations", "credits", "credit_holds", 
 // Postgres itself keeps tenants apart for the API's role, even for a query
 // with no user filter at all.
 func TestRowLevelSecurity(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := testenv.PostgresURL(t)
 	owner, err := store.Connect(ctx, url)

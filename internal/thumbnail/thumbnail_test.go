@@ -33,6 +33,7 @@ func gradient(t testing.TB, w, h int) []byte {
 }
 
 func TestWebPDimensions(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name         string
 		w, h, max    int
@@ -65,6 +66,7 @@ func TestWebPDimensions(t *testing.T) {
 // TestWebPKeepsContent checks the decoded thumbnail still looks like the
 // source: the red ramp runs left to right and green top to bottom.
 func TestWebPKeepsContent(t *testing.T) {
+	t.Parallel()
 	out, err := WebP(gradient(t, 800, 400), DefaultMaxSide)
 	if err != nil {
 		t.Fatalf("WebP: %v", err)
@@ -89,6 +91,7 @@ func rgb(c color.Color) [3]int {
 }
 
 func TestWebPRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	if _, err := WebP([]byte("not a png"), DefaultMaxSide); err == nil {
 		t.Fatal("accepted garbage input")
 	}
@@ -125,6 +128,7 @@ func paletted(t testing.TB, w, h int) []byte {
 }
 
 func TestWebPFromPalettedPNG(t *testing.T) {
+	t.Parallel()
 	out, err := WebP(paletted(t, 1024, 768), DefaultMaxSide)
 	if err != nil {
 		t.Fatalf("WebP: %v", err)
@@ -154,6 +158,7 @@ func BenchmarkWebPPaletted(b *testing.B) {
 // be lossy WebP ("VP8 " chunk, not "VP8L") and much smaller than the same
 // thumbnail as PNG (lossless WebP measured 31 % of it).
 func TestWebPIsLossyAndSmall(t *testing.T) {
+	t.Parallel()
 	img, err := sim.New(sim.Config{}).Render(t.Context(), engine.Request{Prompt: "a lighthouse at dusk",
 		Model: catalog.ModelSDXL, Width: 1024, Height: 1024, Steps: 1, Seed: 7}, nil)
 	if err != nil {

@@ -17,6 +17,7 @@ func multiUser(f *fakeInvoke) {
 // A token from the environment is sent on every call and in the socket's
 // connect packet: the render finishes over the socket, never refused.
 func TestMultiUserTokenIsSent(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, multiUser, func(f *fakeInvoke) { f.stepDelay = 5 * time.Millisecond })
 	token := f.issueToken(time.Hour)
 	e := newEngine(t, f, func(c *Config) { c.Token, c.SocketPollInterval = token, time.Minute })
@@ -38,6 +39,7 @@ func TestMultiUserTokenIsSent(t *testing.T) {
 // A refused token is a configuration error: not retried, and nothing is
 // enqueued.
 func TestMultiUser401IsAConfigurationError(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, multiUser)
 	e := newEngine(t, f, func(c *Config) { c.Token = "expired-or-forged" })
 	_, err := e.Render(context.Background(), request(catalog.ModelSD15), nil)
@@ -57,6 +59,7 @@ func TestMultiUser401IsAConfigurationError(t *testing.T) {
 // With an email and password the engine logs in and renews its token
 // before it expires, so no call is ever refused.
 func TestMultiUserTokenIsRenewedBeforeExpiry(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, multiUser, func(f *fakeInvoke) { f.tokenTTL = 2 * time.Second })
 	e := newEngine(t, f, func(c *Config) { c.Email, c.Password = f.email, f.password })
 	if _, err := e.Render(context.Background(), request(catalog.ModelSD15), nil); err != nil {

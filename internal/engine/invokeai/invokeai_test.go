@@ -85,6 +85,7 @@ func render(t *testing.T, e *Engine, ctx context.Context, req engine.Request) (e
 }
 
 func TestNewValidatesConfig(t *testing.T) {
+	t.Parallel()
 	for name, cfg := range map[string]Config{
 		"missing BaseURL":     {},
 		"not http":            {BaseURL: "ftp://host:9090"},
@@ -112,6 +113,7 @@ func TestNewValidatesConfig(t *testing.T) {
 // size; the batch's destination is the job id; the downloaded image is
 // deleted from InvokeAI; and a leftover item of the same job is cancelled.
 func TestFamiliesBuildValidGraphs(t *testing.T) {
+	t.Parallel()
 	for _, family := range catalog.ModelFamilies() {
 		t.Run(family, func(t *testing.T) {
 			f := newFake(t)
@@ -173,6 +175,7 @@ func checkGraphValues(t *testing.T, family string, g map[string]any, req engine.
 // Progress arrives over the socket, step by step; the item is read over
 // HTTP only once, after the terminal event, and pings are answered.
 func TestProgressOverSocket(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(f *fakeInvoke) {
 		f.stepDelay = 15 * time.Millisecond
 		f.pingInterval, f.pingTimeout = 30*time.Millisecond, 2*time.Second
@@ -206,6 +209,7 @@ func TestProgressOverSocket(t *testing.T) {
 // While the item waits in the queue, polls repeat the last progress so
 // the activity's heartbeat keeps beating.
 func TestProgressRepeatsWhileQueued(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(f *fakeInvoke) { f.queueDelay = 200 * time.Millisecond })
 	e := newEngine(t, f, func(c *Config) { c.SocketPollInterval = 20 * time.Millisecond })
 	_, pl, err := render(t, e, context.Background(), request(catalog.ModelSD15))
@@ -225,6 +229,7 @@ func TestProgressRepeatsWhileQueued(t *testing.T) {
 
 // Without a socket the engine polls and still finishes with full progress.
 func TestSocketUnavailableFallsBackToPolling(t *testing.T) {
+	t.Parallel()
 	for name, mode := range map[string]socketMode{"refused": socketRefuse, "dropped mid-render": socketDrop} {
 		t.Run(name, func(t *testing.T) {
 			f := newFake(t, func(f *fakeInvoke) { f.socket, f.stepDelay = mode, 5*time.Millisecond })
@@ -249,6 +254,7 @@ func TestSocketUnavailableFallsBackToPolling(t *testing.T) {
 }
 
 func TestCancelCancelsQueueItem(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, func(f *fakeInvoke) { f.hang = true })
 	e := newEngine(t, f, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -280,6 +286,7 @@ func TestCancelCancelsQueueItem(t *testing.T) {
 }
 
 func TestFailedItemsAreClassified(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		typ, msg    string
 		invalid     bool
@@ -319,6 +326,7 @@ func TestFailedItemsAreClassified(t *testing.T) {
 }
 
 func TestHTTPFailuresAreClassified(t *testing.T) {
+	t.Parallel()
 	for status, want := range map[int]error{422: engine.ErrInvalidRequest, 500: ErrUnavailable, 503: ErrUnavailable} {
 		f := newFake(t, func(f *fakeInvoke) { f.enqueueStatus = status })
 		_, err := newEngine(t, f, nil).Render(context.Background(), request(catalog.ModelSDXL), nil)
@@ -347,6 +355,7 @@ func TestHTTPFailuresAreClassified(t *testing.T) {
 }
 
 func TestInvalidRequestsFailBeforeEnqueue(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	e := newEngine(t, f, nil)
 	strict := newEngine(t, f, func(c *Config) { c.Models.SDXL = "not-installed" })
@@ -379,6 +388,7 @@ func TestInvalidRequestsFailBeforeEnqueue(t *testing.T) {
 // A raw graph (the shared SDXL sample) runs as given, with use_cache forced
 // off on every node, and its image is found without knowing its node ids.
 func TestRawGraph(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "..", "shared", "invokeai", "sdxl_t2i_batch.json"))
 	if err != nil {
 		testenv.Unavailable(t, "shared sdxl_t2i_batch.json: %v", err)
@@ -417,6 +427,7 @@ func TestRawGraph(t *testing.T) {
 }
 
 func TestModelCacheInMemory(t *testing.T) {
+	t.Parallel()
 	f := newFake(t)
 	e := newEngine(t, f, nil)
 	for range 3 {
@@ -442,6 +453,7 @@ func TestModelCacheInMemory(t *testing.T) {
 // one-hour TTL; a stale key (the model was reinstalled) is dropped and
 // resolved again within the same render.
 func TestModelCacheRedis(t *testing.T) {
+	t.Parallel()
 	rdb := testenv.Redis(t)
 	scope := "invokeai-test-" + uuid.NewString()
 	t.Cleanup(func() { cleanRedis(t, rdb, "model_cache:"+scope+"*") })

@@ -42,6 +42,7 @@ func loaderModel(t *testing.T, f *fakeInvoke) map[string]any {
 // Without the default FLUX model the fallback must be a text-to-image one:
 // FLUX Fill (dev_fill) and Kontext sort first but need an input image.
 func TestFluxFallbackSkipsFillAndKontext(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, withModels(
 		fakeModel{"k-fill", "h-fill", "FLUX.1 Fill dev", "flux", "main", "checkpoint", "dev_fill"},
 		fakeModel{"k-kontext", "h-kontext", "FLUX.1 Kontext dev (quantized)", "flux", "main", "gguf_quantized", "dev"},
@@ -59,6 +60,7 @@ func TestFluxFallbackSkipsFillAndKontext(t *testing.T) {
 // A FLUX checkpoint without T5, CLIP-L and VAE installed is refused before
 // anything is enqueued, naming what to install.
 func TestFluxWithoutSubmodelsIsRefusedBeforeEnqueue(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, withModels(
 		fakeModel{"k-flux", "h-flux", "FLUX.1 schnell (quantized)", "flux", "main", "bnb_quantized_nf4b", "schnell"},
 		fluxVAE))
@@ -82,6 +84,7 @@ func TestFluxWithoutSubmodelsIsRefusedBeforeEnqueue(t *testing.T) {
 
 // A diffusers FLUX pipeline bundles its encoders and VAE.
 func TestFluxDiffusersPipelineNeedsNoSubmodels(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, withModels(fakeModel{"k-fluxd", "h-fluxd", "FLUX.1-schnell", "flux", "main", "diffusers", "schnell"}))
 	e := newEngine(t, f, nil)
 	if _, err := e.Render(context.Background(), request(catalog.ModelFlux), nil); err != nil {
@@ -94,6 +97,7 @@ func TestFluxDiffusersPipelineNeedsNoSubmodels(t *testing.T) {
 
 // Models says what each family renders with, for the worker's start log.
 func TestModelsReport(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, withModels(fakeModel{"k-flux", "h-flux", "FLUX.1 schnell (quantized)", "flux", "main", "bnb_quantized_nf4b", "schnell"}))
 	got := newEngine(t, f, func(c *Config) { c.Models.SD15 = "Dreamshaper 8" }).Models(context.Background())
 	if !strings.Contains(got[catalog.ModelSDXL], `"stable-diffusion-xl-base-1.0"`) {
@@ -110,6 +114,7 @@ func TestModelsReport(t *testing.T) {
 // A lost attempt may have left its item on another GPU's server: a retry
 // cancels it there too, wherever on this host the retry runs.
 func TestLeftoversAreCanceledOnEveryServer(t *testing.T) {
+	t.Parallel()
 	a, b := newFake(t), newFake(t)
 	leftover := b.addItem(map[string]any{"nodes": map[string]any{}}, "job-lost", true)
 	<-b.started

@@ -46,6 +46,7 @@ func attemptCtx(jobID string, attempt int) context.Context {
 // A lost attempt (its worker cut off from Temporal) may go on rendering on
 // another host: the retry cancels its item there, and not its own.
 func TestRetryCancelsLostAttemptOnAnotherHost(t *testing.T) {
+	t.Parallel()
 	a, b := newFake(t), newFake(t)
 	es := hosts(t, a, b)
 	jobID := "job-" + uuid.NewString()
@@ -60,6 +61,7 @@ func TestRetryCancelsLostAttemptOnAnotherHost(t *testing.T) {
 // A notice from an attempt older than the one a host renders (a lost
 // attempt still enqueueing images) leaves that host's render alone.
 func TestStaleRetryNoticeSparesNewerAttempt(t *testing.T) {
+	t.Parallel()
 	a, b := newFake(t), newFake(t)
 	es := hosts(t, a, b)
 	jobID, marker := "job-"+uuid.NewString(), "job-"+uuid.NewString()

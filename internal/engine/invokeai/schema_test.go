@@ -486,6 +486,7 @@ func shapes(s map[string]any) (map[string]bool, map[string]bool) {
 // TestValidatorCatchesMistakes shows the validator is not a yes-machine:
 // each broken variant of a valid node is reported, at the offending field.
 func TestValidatorCatchesMistakes(t *testing.T) {
+	t.Parallel()
 	a := loadSpec(t)
 	node := func() map[string]any {
 		return map[string]any{"id": "n", "type": "noise", "use_cache": false, "seed": 1.0, "width": 512.0, "height": 512.0}
