@@ -34,7 +34,7 @@ func TestArchitecturePackageTableMatchesGoList(t *testing.T) {
 		t.Fatal("docs/architecture.md has no Packages section")
 	}
 	table, _, _ = strings.Cut(table, "\n## ")
-	first := regexp.MustCompile("(?m)^\\| ([^|]+) \\|")
+	first := regexp.MustCompile(`(?m)^\| ([^|]+) \|`)
 	name := regexp.MustCompile("`([^`]+)`")
 	var documented []string
 	for _, row := range first.FindAllStringSubmatch(table, -1) {
