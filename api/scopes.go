@@ -19,6 +19,8 @@ import (
 var routeScopes = map[string]string{
 	"POST /v1/generations":       store.ScopeGenerate,
 	"DELETE /v1/generations/:id": store.ScopeGenerate,
+	"PATCH /v1/images/:name":     store.ScopeGenerate,
+	"DELETE /v1/images/:name":    store.ScopeGenerate,
 	"POST /v1/api-keys":          "",
 }
 

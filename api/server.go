@@ -120,6 +120,8 @@ func (s *Server) Router() *gin.Engine {
 	v1.DELETE("/generations/:id", s.cancelGeneration)
 	v1.GET("/images", s.listImages)
 	v1.GET("/images/:name", s.getImage)
+	v1.PATCH("/images/:name", s.starImage)
+	v1.DELETE("/images/:name", s.deleteImage)
 	v1.GET("/credits", s.credits)
 	v1.GET("/me", s.me)
 	return r

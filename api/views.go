@@ -51,6 +51,7 @@ type ImageView struct {
 	Height       int             `json:"height"`
 	Seed         int64           `json:"seed"`
 	Bytes        int64           `json:"bytes"`
+	Starred      bool            `json:"starred"`
 	URL          string          `json:"url"`
 	ThumbnailURL string          `json:"thumbnail_url"`
 	Metadata     json.RawMessage `json:"metadata,omitempty"`
@@ -122,7 +123,7 @@ func (s *Server) imageView(ctx context.Context, img store.Image, withMeta bool) 
 		return ImageView{}, err
 	}
 	v := ImageView{Name: img.Name, GenerationID: img.JobID, Width: img.Width, Height: img.Height, Bytes: img.Bytes,
-		URL: url, ThumbnailURL: thumb, CreatedAt: img.CreatedAt}
+		Starred: img.Starred, URL: url, ThumbnailURL: thumb, CreatedAt: img.CreatedAt}
 	var meta struct {
 		Seed int64 `json:"seed"`
 	}
@@ -139,7 +140,11 @@ func (s *Server) listImages(c *gin.Context) {
 	if !ok {
 		return
 	}
-	imgs, err := s.Store.ListImages(c.Request.Context(), user(c).ID, page)
+	filter, ok := imageFilter(c)
+	if !ok {
+		return
+	}
+	imgs, err := s.Store.ListImages(c.Request.Context(), user(c).ID, page, filter)
 	if err != nil {
 		unavailable(c, err)
 		return

@@ -93,7 +93,7 @@ func TestControlAndGPUWorkersSettleAGeneration(t *testing.T) {
 	if bal.Available != 7 || bal.Held != 0 {
 		t.Fatalf("balance after settling 3 of 10 = %+v", bal)
 	}
-	images, err := d.Store.ListImages(ctx, u.ID, store.Page{Limit: 10})
+	images, err := d.Store.ListImages(ctx, u.ID, store.Page{Limit: 10}, store.ImageFilter{})
 	if err != nil || len(images) != 1 {
 		t.Fatalf("images = %v, %v", images, err)
 	}

@@ -25,9 +25,11 @@ type Image struct {
 	CreatedAt    time.Time
 }
 
-const imageColumns = `SELECT image_name, user_id, COALESCE(session_id, ''), width, height, COALESCE(s3_key, ''),
+const imageFields = `image_name, user_id, COALESCE(session_id, ''), width, height, COALESCE(s3_key, ''),
 	COALESCE(s3_thumbnail_key, ''), COALESCE(file_size_bytes, 0), COALESCE(metadata, '{}'::jsonb),
-	COALESCE(starred, FALSE), created_at FROM images`
+	COALESCE(starred, FALSE), created_at`
+
+const imageColumns = `SELECT ` + imageFields + ` FROM images`
 
 func scanImage(row pgx.Row) (Image, error) {
 	var i Image
@@ -44,11 +46,16 @@ func (s *Store) listImages(ctx context.Context, sql string, args ...any) ([]Imag
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Image, error) { return scanImage(r) })
 }
 
+// ImageFilter narrows a list of images.
+type ImageFilter struct {
+	StarredOnly bool
+}
+
 // ListImages lists the user's images, newest first.
-func (s *Store) ListImages(ctx context.Context, userID string, page Page) ([]Image, error) {
+func (s *Store) ListImages(ctx context.Context, userID string, page Page, filter ImageFilter) ([]Image, error) {
 	page = page.normalize()
-	imgs, err := s.listImages(ctx, ` WHERE user_id = $1 AND created_at < $2 ORDER BY created_at DESC, image_name LIMIT $3`,
-		userID, page.Before, page.Limit)
+	imgs, err := s.listImages(ctx, ` WHERE user_id = $1 AND created_at < $2 AND (starred OR NOT $4)
+		ORDER BY created_at DESC, image_name LIMIT $3`, userID, page.Before, page.Limit, filter.StarredOnly)
 	if err != nil {
 		return nil, fmt.Errorf("list images of %s: %w", userID, err)
 	}
@@ -72,6 +79,36 @@ func (s *Store) GetImage(ctx context.Context, userID, name string) (Image, error
 	}
 	if err != nil {
 		return Image{}, fmt.Errorf("read image %s: %w", name, err)
+	}
+	return img, nil
+}
+
+// DeleteImage removes one of the user's images and returns what it was, so
+// the caller can delete its objects; ErrNotFound when the user has no image
+// of that name. The storage it used stops counting at once; the credits its
+// job settled stay spent.
+func (s *Store) DeleteImage(ctx context.Context, userID, name string) (Image, error) {
+	img, err := scanImage(s.pool.QueryRow(ctx, `DELETE FROM images WHERE user_id = $1 AND image_name = $2
+		RETURNING `+imageFields, userID, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Image{}, ErrNotFound
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("delete image %s of %s: %w", name, userID, err)
+	}
+	return img, nil
+}
+
+// StarImage stars or unstars one of the user's images; ErrNotFound when the
+// user has no image of that name.
+func (s *Store) StarImage(ctx context.Context, userID, name string, starred bool) (Image, error) {
+	img, err := scanImage(s.pool.QueryRow(ctx, `UPDATE images SET starred = $3 WHERE user_id = $1 AND image_name = $2
+		RETURNING `+imageFields, userID, name, starred))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Image{}, ErrNotFound
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("star image %s of %s: %w", name, userID, err)
 	}
 	return img, nil
 }

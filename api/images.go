@@ -1,0 +1,92 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/easel/easel/internal/store"
+)
+
+// ImagePatch changes an image's flags. Starred is required: a PATCH that
+// changes nothing is a mistake.
+type ImagePatch struct {
+	Starred *bool `json:"starred"`
+}
+
+// starImage answers PATCH /v1/images/{name} {"starred": true}.
+func (s *Server) starImage(c *gin.Context) {
+	var p ImagePatch
+	if !s.decodeJSON(c, &p) {
+		return
+	}
+	if p.Starred == nil {
+		invalid(c, "starred is required", FieldError{Field: "starred", Message: "must be true or false"})
+		return
+	}
+	img, err := s.Store.StarImage(c.Request.Context(), user(c).ID, c.Param("name"), *p.Starred)
+	if !s.imageFound(c, err) {
+		return
+	}
+	v, err := s.imageView(c.Request.Context(), img, true)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+// deleteImage answers DELETE /v1/images/{name}: the picture and its
+// thumbnail leave the bucket, then the row, so the storage it used stops
+// counting against the plan. The credits its job settled stay spent. The
+// objects go first: if the row's delete then fails, a retry finds the row
+// and deletes the (already absent) objects again, and no row is ever left
+// pointing at nothing.
+func (s *Server) deleteImage(c *gin.Context) {
+	ctx, u := c.Request.Context(), user(c)
+	img, err := s.Store.GetImage(ctx, u.ID, c.Param("name"))
+	if !s.imageFound(c, err) {
+		return
+	}
+	if err := s.Objects.Delete(ctx, img.Key, img.ThumbnailKey); err != nil {
+		unavailable(c, err)
+		return
+	}
+	if _, err := s.Store.DeleteImage(ctx, u.ID, img.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+		unavailable(c, err)
+		return
+	}
+	s.Log.InfoContext(ctx, "image deleted", "user_id", u.ID, "image", img.Name, "bytes", img.Bytes)
+	c.Status(http.StatusNoContent)
+}
+
+// imageFound answers 404 for an image the caller does not have (another
+// user's name included) and 503 for a failed read.
+func (s *Server) imageFound(c *gin.Context, err error) bool {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		notFound(c, "image")
+		return false
+	case err != nil:
+		unavailable(c, err)
+		return false
+	}
+	return true
+}
+
+// imageFilter reads the list's filters: ?starred=true lists starred images
+// only.
+func imageFilter(c *gin.Context) (store.ImageFilter, bool) {
+	var f store.ImageFilter
+	if v := c.Query("starred"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			invalid(c, "starred must be true or false", FieldError{Field: "starred", Message: "must be true or false"})
+			return f, false
+		}
+		f.StarredOnly = b
+	}
+	return f, true
+}

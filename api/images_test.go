@@ -1,0 +1,101 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/catalog"
+)
+
+// completedJob runs one generation of n images for the user to the end.
+func (s *stack) completedJob(t *testing.T, token string, n int) api.GenerationView {
+	t.Helper()
+	r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{
+		"prompt": "keep or delete", "model": "sd-1.5", "width": 256, "height": 256, "steps": 4, "batch_size": n})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var g api.GenerationView
+	r.decode(t, &g)
+	if g = s.waitGeneration(t, g.ID, token, terminal); g.Status != catalog.JobCompleted || len(g.Images) != n {
+		t.Fatalf("job ended %s with %d images", g.Status, len(g.Images))
+	}
+	return g
+}
+
+// Starring marks an image and the list can show starred ones only;
+// deleting removes the picture and its thumbnail from the bucket and the
+// image from every list, gives back its storage, and leaves the settled
+// credits spent. Another user's image is not found, for both.
+func testImageStarAndDelete(t *testing.T, s *stack) {
+	u, token := s.newUser(t, "pro", 100)
+	g := s.completedJob(t, token, 2)
+	spent := s.credits(t, token).Available
+	keep, gone := g.Images[0].Name, g.Images[1].Name
+	ctx := context.Background()
+	before, err := s.store.StorageUsed(ctx, u.ID)
+	if err != nil || before <= 0 {
+		t.Fatalf("storage used before = %d, %v", before, err)
+	}
+
+	r := s.do(t, http.MethodPatch, "/v1/images/"+keep, token, map[string]any{"starred": true})
+	var img api.ImageView
+	if r.decode(t, &img); r.status != http.StatusOK || !img.Starred {
+		t.Fatalf("star: %d %s", r.status, r.body)
+	}
+	var list struct{ Images []api.ImageView }
+	s.do(t, http.MethodGet, "/v1/images?starred=true", token, nil).decode(t, &list)
+	if len(list.Images) != 1 || list.Images[0].Name != keep {
+		t.Fatalf("starred images = %+v, want %s only", list.Images, keep)
+	}
+	for name, body := range map[string]any{"no field": map[string]any{}, "not a bool": map[string]any{"starred": "yes"},
+		"unknown field": map[string]any{"starred": true, "pinned": true}} {
+		if r := s.do(t, http.MethodPatch, "/v1/images/"+keep, token, body); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	if r := s.do(t, http.MethodGet, "/v1/images?starred=maybe", token, nil); r.status != http.StatusBadRequest {
+		t.Errorf("starred=maybe: %d %s", r.status, r.body)
+	}
+
+	_, other := s.newUser(t, "pro", 0)
+	if r := s.do(t, http.MethodDelete, "/v1/images/"+gone, other, nil); r.status != http.StatusNotFound {
+		t.Fatalf("another user's delete: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodPatch, "/v1/images/"+gone, other, map[string]any{"starred": true}); r.status != http.StatusNotFound {
+		t.Fatalf("another user's star: %d %s", r.status, r.body)
+	}
+
+	img = api.ImageView{}
+	s.do(t, http.MethodGet, "/v1/images/"+gone, token, nil).decode(t, &img)
+	if r := s.do(t, http.MethodDelete, "/v1/images/"+gone, token, nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodGet, "/v1/images/"+gone, token, nil); r.status != http.StatusNotFound {
+		t.Fatalf("deleted image still read: %d", r.status)
+	}
+	if r := s.do(t, http.MethodDelete, "/v1/images/"+gone, token, nil); r.status != http.StatusNotFound {
+		t.Fatalf("second delete: %d", r.status)
+	}
+	for _, url := range []string{img.URL, img.ThumbnailURL} {
+		if resp, err := http.Get(url); err != nil || resp.StatusCode == http.StatusOK {
+			t.Fatalf("object still served after delete: %v %v", resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	list.Images = nil
+	s.do(t, http.MethodGet, "/v1/images", token, nil).decode(t, &list)
+	if len(list.Images) != 1 || list.Images[0].Name != keep {
+		t.Fatalf("images after delete = %+v, want %s only", list.Images, keep)
+	}
+	after, err := s.store.StorageUsed(ctx, u.ID)
+	if err != nil || after != before-img.Bytes || img.Bytes <= 0 {
+		t.Fatalf("storage used %d -> %d, want it down by the image's %d bytes", before, after, img.Bytes)
+	}
+	if got := s.credits(t, token).Available; got != spent {
+		t.Fatalf("available credits %d after delete, want %d: settled credits stay spent", got, spent)
+	}
+}
