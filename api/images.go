@@ -4,9 +4,12 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 )
 
@@ -77,9 +80,20 @@ func (s *Server) imageFound(c *gin.Context, err error) bool {
 }
 
 // imageFilter reads the list's filters: ?starred=true lists starred images
-// only.
+// only, ?job= one generation's images, ?model= one model family's.
 func imageFilter(c *gin.Context) (store.ImageFilter, bool) {
-	var f store.ImageFilter
+	f := store.ImageFilter{JobID: c.Query("job"), Model: c.Query("model")}
+	if f.JobID != "" {
+		if _, err := uuid.Parse(f.JobID); err != nil {
+			invalid(c, "job must be a generation id", FieldError{Field: "job", Message: "must be a generation id (a UUID)"})
+			return f, false
+		}
+	}
+	if _, ok := catalog.ModelByFamily(f.Model); f.Model != "" && !ok {
+		msg := "must be one of " + strings.Join(catalog.ModelFamilies(), ", ")
+		invalid(c, "model "+msg, FieldError{Field: "model", Message: msg})
+		return f, false
+	}
 	if v := c.Query("starred"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

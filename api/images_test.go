@@ -9,11 +9,12 @@ import (
 	"github.com/easel/easel/internal/catalog"
 )
 
-// completedJob runs one generation of n images for the user to the end.
-func (s *stack) completedJob(t *testing.T, token string, n int) api.GenerationView {
+// completedJob runs one generation of n images of model for the user to
+// the end.
+func (s *stack) completedJob(t *testing.T, token string, n int, model string) api.GenerationView {
 	t.Helper()
 	r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{
-		"prompt": "keep or delete", "model": "sd-1.5", "width": 256, "height": 256, "steps": 4, "batch_size": n})
+		"prompt": "keep or delete", "model": model, "width": 256, "height": 256, "steps": 4, "batch_size": n})
 	if r.status != http.StatusAccepted {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
@@ -31,8 +32,7 @@ func (s *stack) completedJob(t *testing.T, token string, n int) api.GenerationVi
 // credits spent. Another user's image is not found, for both.
 func testImageStarAndDelete(t *testing.T, s *stack) {
 	u, token := s.newUser(t, "pro", 100)
-	g := s.completedJob(t, token, 2)
-	spent := s.credits(t, token).Available
+	g := s.completedJob(t, token, 2, catalog.ModelSD15)
 	keep, gone := g.Images[0].Name, g.Images[1].Name
 	ctx := context.Background()
 	before, err := s.store.StorageUsed(ctx, u.ID)
@@ -56,11 +56,24 @@ func testImageStarAndDelete(t *testing.T, s *stack) {
 			t.Errorf("%s: %d %s", name, r.status, r.body)
 		}
 	}
-	if r := s.do(t, http.MethodGet, "/v1/images?starred=maybe", token, nil); r.status != http.StatusBadRequest {
-		t.Errorf("starred=maybe: %d %s", r.status, r.body)
+	for _, q := range []string{"starred=maybe", "job=nope", "model=dall-e"} {
+		if r := s.do(t, http.MethodGet, "/v1/images?"+q, token, nil); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", q, r.status, r.body)
+		}
+	}
+	// Filters by job and by model: a second job with another model.
+	second := s.completedJob(t, token, 1, catalog.ModelSDXL)
+	for q, want := range map[string]int{"job=" + g.ID: 2, "job=" + second.ID: 1, "model=sd-1.5": 2, "model=sdxl": 1,
+		"model=flux": 0, "job=" + g.ID + "&model=sdxl": 0} {
+		list.Images = nil
+		s.do(t, http.MethodGet, "/v1/images?"+q, token, nil).decode(t, &list)
+		if len(list.Images) != want {
+			t.Errorf("images?%s: %d, want %d", q, len(list.Images), want)
+		}
 	}
 
 	_, other := s.newUser(t, "pro", 0)
+	spent := s.credits(t, token).Available
 	if r := s.do(t, http.MethodDelete, "/v1/images/"+gone, other, nil); r.status != http.StatusNotFound {
 		t.Fatalf("another user's delete: %d %s", r.status, r.body)
 	}
@@ -70,6 +83,9 @@ func testImageStarAndDelete(t *testing.T, s *stack) {
 
 	img = api.ImageView{}
 	s.do(t, http.MethodGet, "/v1/images/"+gone, token, nil).decode(t, &img)
+	if before, err = s.store.StorageUsed(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
 	if r := s.do(t, http.MethodDelete, "/v1/images/"+gone, token, nil); r.status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
@@ -88,8 +104,8 @@ func testImageStarAndDelete(t *testing.T, s *stack) {
 	}
 	list.Images = nil
 	s.do(t, http.MethodGet, "/v1/images", token, nil).decode(t, &list)
-	if len(list.Images) != 1 || list.Images[0].Name != keep {
-		t.Fatalf("images after delete = %+v, want %s only", list.Images, keep)
+	if len(list.Images) != 2 || list.Images[1].Name != keep {
+		t.Fatalf("images after delete = %+v, want the second job's and %s", list.Images, keep)
 	}
 	after, err := s.store.StorageUsed(ctx, u.ID)
 	if err != nil || after != before-img.Bytes || img.Bytes <= 0 {

@@ -49,13 +49,17 @@ func (s *Store) listImages(ctx context.Context, sql string, args ...any) ([]Imag
 // ImageFilter narrows a list of images.
 type ImageFilter struct {
 	StarredOnly bool
+	JobID       string // "" lists every job's images
+	Model       string // a model family; "" lists every model's images
 }
 
 // ListImages lists the user's images, newest first.
 func (s *Store) ListImages(ctx context.Context, userID string, page Page, filter ImageFilter) ([]Image, error) {
 	page = page.normalize()
 	imgs, err := s.listImages(ctx, ` WHERE user_id = $1 AND created_at < $2 AND (starred OR NOT $4)
-		ORDER BY created_at DESC, image_name LIMIT $3`, userID, page.Before, page.Limit, filter.StarredOnly)
+		AND ($5 = '' OR session_id = $5) AND ($6 = '' OR metadata->>'model' = $6)
+		ORDER BY created_at DESC, image_name LIMIT $3`,
+		userID, page.Before, page.Limit, filter.StarredOnly, filter.JobID, filter.Model)
 	if err != nil {
 		return nil, fmt.Errorf("list images of %s: %w", userID, err)
 	}
