@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/temporal"
 
@@ -34,7 +38,10 @@ func (s *Server) admitWithin(ctx context.Context, in workflows.GenerationInput) 
 	actx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	r, err := s.admit(actx, in)
-	if err == nil || ctx.Err() != nil || actx.Err() == nil {
+	// The server may give up on the deadline it was sent a moment before
+	// the client's own context expires: its DeadlineExceeded is the same
+	// timeout.
+	if err == nil || ctx.Err() != nil || (actx.Err() == nil && !deadlineExceeded(err)) {
 		return r, err
 	}
 	attrs := []any{"job_id", in.JobID, "workflow_id", workflows.GenerationID(in.JobID), "timeout", d, "err", err}
@@ -69,4 +76,12 @@ func (s *Server) admitInputError(c *gin.Context, err error, plan string) bool {
 		return false
 	}
 	return true
+}
+
+// deadlineExceeded reports whether err is a deadline that passed, as the
+// client or the Temporal server saw it.
+func deadlineExceeded(err error) bool {
+	var server *serviceerror.DeadlineExceeded
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &server) ||
+		status.Code(err) == codes.DeadlineExceeded
 }
