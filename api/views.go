@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -165,12 +164,7 @@ func (s *Server) listImages(c *gin.Context) {
 
 func (s *Server) getImage(c *gin.Context) {
 	img, err := s.Store.GetImage(c.Request.Context(), user(c).ID, c.Param("name"))
-	if errors.Is(err, store.ErrNotFound) {
-		notFound(c, "image")
-		return
-	}
-	if err != nil {
-		unavailable(c, err)
+	if !s.imageFound(c, err) {
 		return
 	}
 	v, err := s.imageView(c.Request.Context(), img, true)

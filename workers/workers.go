@@ -74,18 +74,19 @@ type Control struct {
 // NewControl builds the control-plane worker.
 func NewControl(d Deps) *Control {
 	log := d.logger()
+	balances := d.balances() // one cache, shared by every activity that moves credits
 	notices := d.Notices
 	if notices == nil {
 		notices = notify.LogSender{Log: log}
 	}
 	c := &Control{
 		Worker: worker.New(d.Temporal, catalog.ControlQueue, d.Options),
-		Ledger: &activities.Ledger{Store: d.Store, Progress: d.Progress, Log: log, Balances: d.balances(),
+		Ledger: &activities.Ledger{Store: d.Store, Progress: d.Progress, Log: log, Balances: balances,
 			Notices: &notify.LowBalance{Store: d.Store, Sender: notices, Log: log}},
 		Objects: &activities.Objects{Bucket: d.Objects},
 		Billing: &activities.Billing{Payments: d.Payments, Store: d.Store, Log: log, Notices: notices,
-			Balances: d.balances()},
-		Reaper: &activities.Reaper{Store: d.Store, Temporal: d.Temporal, Balances: d.balances(), Log: log,
+			Balances: balances},
+		Reaper: &activities.Reaper{Store: d.Store, Temporal: d.Temporal, Balances: balances, Log: log,
 			WorkflowID: workflows.GenerationID, JobID: workflows.GenerationJob,
 			WorkflowType: workflows.GenerationWorkflow},
 		temporal: d.Temporal,
