@@ -26,6 +26,7 @@ func TestFirstSignInShowsFreeCredits(t *testing.T) {
 		sub       string
 		available int
 		status    int
+		body      string
 	}
 	results := make(chan seen, users*perUser)
 	var wg sync.WaitGroup
@@ -44,7 +45,7 @@ func TestFirstSignInShowsFreeCredits(t *testing.T) {
 				if r.status == http.StatusOK {
 					r.decode(t, &c)
 				}
-				results <- seen{sub: sub, available: c.Available, status: r.status}
+				results <- seen{sub: sub, available: c.Available, status: r.status, body: string(r.body)}
 			}()
 		}
 	}
@@ -52,7 +53,7 @@ func TestFirstSignInShowsFreeCredits(t *testing.T) {
 	close(results)
 	for r := range results {
 		if r.status != http.StatusOK || r.available != 50 {
-			t.Errorf("first requests of %s: %d, %d credits; want 200 with 50", r.sub, r.status, r.available)
+			t.Errorf("first requests of %s: %d, %d credits (%s); want 200 with 50", r.sub, r.status, r.available, r.body)
 		}
 	}
 

@@ -33,6 +33,7 @@ type devProcess struct {
 	args                         []string
 	cmd                          *exec.Cmd
 	exited                       chan struct{}
+	exitErr                      error // cmd.Wait's answer, set before exited closes
 }
 
 func newDevProcess(t *testing.T, bin, root string, env []string) *devProcess {
@@ -75,9 +76,10 @@ func (p *devProcess) start(t *testing.T) {
 		t.Fatalf("start easel dev: %v", err)
 	}
 	p.cmd, p.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) { _ = cmd.Wait(); close(exited) }(p.exited)
+	go func(exited chan struct{}) { p.exitErr = cmd.Wait(); close(exited) }(p.exited)
 	if err := p.waitReady(90 * time.Second); err != nil {
-		t.Fatalf("easel dev did not become ready: %v\n%s", err, tail(p.logPath, 60))
+		// The reason comes first: a long log is cut in the middle by CI.
+		t.Fatalf("easel dev did not become ready: %v; this start's last lines:\n%s", err, lastStart(p.logPath, 25))
 	}
 }
 
@@ -88,7 +90,7 @@ func (p *devProcess) waitReady(limit time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.exited:
-			return errors.New("the process exited")
+			return fmt.Errorf("the process exited (%v)", p.exitErr)
 		default:
 		}
 		resp, err := client.Get(p.baseURL() + "/healthz")
@@ -159,8 +161,10 @@ func liveInGroup(pgid int) []int {
 	return pids
 }
 
-// freePorts picks n distinct free ports below Linux's ephemeral range, so no
-// outgoing connection takes one of them between restarts.
+// freePorts picks n distinct free ports above Linux's ephemeral range
+// (32768-60999) and above the 20000-32000 range the embedded Temporal
+// servers of this and other test processes draw from, so no outgoing
+// connection and no other server takes one of them between restarts.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	seen := map[int]bool{}
@@ -169,7 +173,7 @@ func freePorts(t *testing.T, n int) []int {
 		if tries > 500 {
 			t.Fatal("no free ports")
 		}
-		p := 20000 + rand.IntN(12000)
+		p := 61000 + rand.IntN(4500)
 		if seen[p] {
 			continue
 		}
@@ -196,6 +200,20 @@ func buildEasel(t *testing.T, root string) string {
 		t.Fatalf("go build ./cmd/easel: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// lastStart is the tail of the log written since the last start marker.
+func lastStart(path string, lines int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	s := string(b)
+	if i := strings.LastIndex(s, "\n===== start "); i >= 0 {
+		s = s[i+1:]
+	}
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
 func tail(path string, lines int) string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // User is an account.
@@ -126,6 +127,18 @@ func (s *Store) UpsertUser(ctx context.Context, email, name, sub string) (User, 
 // the period then finds this one). Whoever sees the user, even a request
 // racing the one that created it, sees the credits.
 func (s *Store) SignIn(ctx context.Context, email, name, sub string) (User, error) {
+	u, err := s.signIn(ctx, email, name, sub)
+	// ON CONFLICT arbitrates on cognito_sub only: two first sign-ins of one
+	// identity racing each other can trip the email index instead, and the
+	// loser's second try finds the winner's row by its subject.
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "users_email_key" {
+		u, err = s.signIn(ctx, email, name, sub)
+	}
+	return u, err
+}
+
+func (s *Store) signIn(ctx context.Context, email, name, sub string) (User, error) {
 	var u User
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
