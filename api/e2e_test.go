@@ -69,6 +69,7 @@ func TestAPI(t *testing.T) {
 	t.Run("generate end to end", func(t *testing.T) { testGenerateEndToEnd(t, s) })
 	t.Run("idempotency key", func(t *testing.T) { testIdempotency(t, s) })
 	t.Run("star and delete images", func(t *testing.T) { testImageStarAndDelete(t, s) })
+	t.Run("bulk delete images", func(t *testing.T) { testImageBulkDelete(t, s) })
 	t.Run("insufficient credits", func(t *testing.T) { testInsufficientCredits(t, s) })
 	t.Run("cancel refunds", func(t *testing.T) { testCancelRefunds(t, s) })
 	t.Run("gpu worker lost mid-job", func(t *testing.T) { testWorkerLost(t, s) })

@@ -115,3 +115,54 @@ func testImageStarAndDelete(t *testing.T, s *stack) {
 		t.Fatalf("available credits %d after delete, want %d: settled credits stay spent", got, spent)
 	}
 }
+
+// A bulk delete removes the caller's named images (objects and rows) and
+// lists the rest as not found, another user's among them; repeating it
+// deletes nothing more. Bad lists are refused whole.
+func testImageBulkDelete(t *testing.T, s *stack) {
+	u, token := s.newUser(t, "pro", 100)
+	g := s.completedJob(t, token, 3, catalog.ModelSD15)
+	_, otherToken := s.newUser(t, "pro", 100)
+	theirs := s.completedJob(t, otherToken, 1, catalog.ModelSD15).Images[0].Name
+	ctx := context.Background()
+	var urls []string
+	for _, img := range g.Images[:2] {
+		urls = append(urls, img.URL, img.ThumbnailURL)
+	}
+	names := []string{g.Images[0].Name, g.Images[1].Name, g.Images[1].Name, theirs, "no-such-image"}
+
+	for name, body := range map[string]any{"empty": map[string]any{"names": []string{}}, "missing": map[string]any{},
+		"blank name": map[string]any{"names": []string{" "}}, "too many": map[string]any{"names": make([]string, 101)}} {
+		if r := s.do(t, http.MethodPost, "/v1/images/bulk-delete", token, body); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	before, _ := s.store.StorageUsed(ctx, u.ID)
+	r := s.do(t, http.MethodPost, "/v1/images/bulk-delete", token, map[string]any{"names": names})
+	var res api.BulkDeleted
+	if r.decode(t, &res); r.status != http.StatusOK {
+		t.Fatalf("bulk delete: %d %s", r.status, r.body)
+	}
+	if len(res.Deleted) != 2 || len(res.NotFound) != 2 || res.NotFound[0] != theirs {
+		t.Fatalf("bulk delete answered %+v; want 2 deleted, %s and no-such-image not found", res, theirs)
+	}
+	for _, url := range urls {
+		if resp, err := http.Get(url); err != nil || resp.StatusCode == http.StatusOK {
+			t.Fatalf("object still served after bulk delete: %v %v", resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	after, _ := s.store.StorageUsed(ctx, u.ID)
+	if after != before-g.Images[0].Bytes-g.Images[1].Bytes || after <= 0 {
+		t.Fatalf("storage used %d -> %d; want it down by the two images' bytes", before, after)
+	}
+	if r := s.do(t, http.MethodGet, "/v1/images/"+theirs, otherToken, nil); r.status != http.StatusOK {
+		t.Fatalf("the other user's image after my bulk delete: %d", r.status)
+	}
+	r = s.do(t, http.MethodPost, "/v1/images/bulk-delete", token, map[string]any{"names": names[:2]})
+	res = api.BulkDeleted{}
+	if r.decode(t, &res); r.status != http.StatusOK || len(res.Deleted) != 0 || len(res.NotFound) != 2 {
+		t.Fatalf("repeated bulk delete: %d %+v", r.status, res)
+	}
+}

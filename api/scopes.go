@@ -17,11 +17,12 @@ import (
 // someone decides otherwise. The empty scope marks routes whose handlers
 // refuse every API key themselves (minting keys, administration).
 var routeScopes = map[string]string{
-	"POST /v1/generations":       store.ScopeGenerate,
-	"DELETE /v1/generations/:id": store.ScopeGenerate,
-	"PATCH /v1/images/:name":     store.ScopeGenerate,
-	"DELETE /v1/images/:name":    store.ScopeGenerate,
-	"POST /v1/api-keys":          "",
+	"POST /v1/generations":        store.ScopeGenerate,
+	"DELETE /v1/generations/:id":  store.ScopeGenerate,
+	"PATCH /v1/images/:name":      store.ScopeGenerate,
+	"DELETE /v1/images/:name":     store.ScopeGenerate,
+	"POST /v1/images/bulk-delete": store.ScopeGenerate,
+	"POST /v1/api-keys":           "",
 }
 
 // requiredScope is the scope a request to the route needs from an API key.

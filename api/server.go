@@ -122,6 +122,7 @@ func (s *Server) Router() *gin.Engine {
 	v1.GET("/images/:name", s.getImage)
 	v1.PATCH("/images/:name", s.starImage)
 	v1.DELETE("/images/:name", s.deleteImage)
+	v1.POST("/images/bulk-delete", s.bulkDeleteImages)
 	v1.GET("/credits", s.credits)
 	v1.GET("/me", s.me)
 	return r

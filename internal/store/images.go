@@ -87,6 +87,31 @@ func (s *Store) GetImage(ctx context.Context, userID, name string) (Image, error
 	return img, nil
 }
 
+// ImagesNamed reads those of the named images the user has; names the user
+// does not have (another user's included) are simply absent.
+func (s *Store) ImagesNamed(ctx context.Context, userID string, names []string) ([]Image, error) {
+	imgs, err := s.listImages(ctx, ` WHERE user_id = $1 AND image_name = ANY($2) ORDER BY image_name`, userID, names)
+	if err != nil {
+		return nil, fmt.Errorf("read %d images of %s: %w", len(names), userID, err)
+	}
+	return imgs, nil
+}
+
+// DeleteImages removes those of the named images the user has and returns
+// the names it removed.
+func (s *Store) DeleteImages(ctx context.Context, userID string, names []string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `DELETE FROM images WHERE user_id = $1 AND image_name = ANY($2)
+		RETURNING image_name`, userID, names)
+	if err != nil {
+		return nil, fmt.Errorf("delete %d images of %s: %w", len(names), userID, err)
+	}
+	deleted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("delete %d images of %s: %w", len(names), userID, err)
+	}
+	return deleted, nil
+}
+
 // DeleteImage removes one of the user's images and returns what it was, so
 // the caller can delete its objects; ErrNotFound when the user has no image
 // of that name. The storage it used stops counting at once; the credits its
