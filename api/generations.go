@@ -20,6 +20,7 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/catalog"
+	"github.com/easel/easel/internal/pricing"
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
@@ -55,40 +56,8 @@ func (s *Server) createGeneration(c *gin.Context) {
 			FieldError{Field: "Idempotency-Key", Message: "invalid header"})
 		return
 	}
-	var req GenerationRequest
-	if !s.decodeJSON(c, &req) {
-		return
-	}
-	plan, err := s.Store.UserPlan(c.Request.Context(), u.ID)
-	if err != nil {
-		unavailable(c, err)
-		return
-	}
-	if len(req.Graph) > 0 && !plan.NodeEditorAccess {
-		problem(c, http.StatusForbidden, "plan-forbids", "Not available on your plan",
-			"raw node-editor graphs need a plan with node editor access (Pro or Enterprise)",
-			map[string]any{"field": "graph", "plan": plan.Slug})
-		return
-	}
-	if !s.withinStorage(c, u.ID, plan) {
-		return
-	}
-	if len(req.Graph) > 0 {
-		if errs := req.applyGraph(plan); len(errs) > 0 {
-			admissions.WithLabelValues("invalid", plan.Slug).Inc()
-			invalid(c, fmt.Sprintf("the graph cannot be accepted: %d problem(s)", len(errs)), errs...)
-			return
-		}
-	}
-	req.normalize()
-	if errs := req.validate(plan); len(errs) > 0 {
-		admissions.WithLabelValues("invalid", plan.Slug).Inc()
-		invalid(c, fmt.Sprintf("%d field(s) are invalid", len(errs)), errs...)
-		return
-	}
-	quote, err := req.quote()
-	if err != nil {
-		invalid(c, err.Error())
+	req, plan, quote, ok := s.prepareGeneration(c, u, true)
+	if !ok || !s.withinStorage(c, u.ID, plan) {
 		return
 	}
 	hash := req.hash()
@@ -121,22 +90,84 @@ func (s *Server) createGeneration(c *gin.Context) {
 	s.respondGeneration(c, http.StatusAccepted, u.ID, id)
 }
 
+// prepareGeneration reads and checks a generation request as POST
+// /v1/generations and POST /v1/quote both do: the plan's gates, the
+// fields, the model's availability on the plan's tier, and the price. It
+// answers the problem itself and reports false.
+func (s *Server) prepareGeneration(c *gin.Context, u store.User, submitting bool) (GenerationRequest, store.Plan, pricing.Quote, bool) {
+	countInvalid := func(plan string) {
+		if submitting {
+			admissions.WithLabelValues("invalid", plan).Inc()
+		}
+	}
+	var req GenerationRequest
+	if !s.decodeJSON(c, &req) {
+		return req, store.Plan{}, pricing.Quote{}, false
+	}
+	plan, err := s.Store.UserPlan(c.Request.Context(), u.ID)
+	if err != nil {
+		unavailable(c, err)
+		return req, plan, pricing.Quote{}, false
+	}
+	if len(req.Graph) > 0 && !plan.NodeEditorAccess {
+		problem(c, http.StatusForbidden, "plan-forbids", "Not available on your plan",
+			"raw node-editor graphs need a plan with node editor access (Pro or Enterprise)",
+			map[string]any{"field": "graph", "plan": plan.Slug})
+		return req, plan, pricing.Quote{}, false
+	}
+	if len(req.Graph) > 0 {
+		if errs := req.applyGraph(plan); len(errs) > 0 {
+			countInvalid(plan.Slug)
+			invalid(c, fmt.Sprintf("the graph cannot be accepted: %d problem(s)", len(errs)), errs...)
+			return req, plan, pricing.Quote{}, false
+		}
+	}
+	req.normalize()
+	errs := req.validate(plan)
+	if len(errs) == 0 {
+		errs = s.servedModel(c.Request.Context(), plan, req.Model)
+	}
+	if len(errs) > 0 {
+		countInvalid(plan.Slug)
+		invalid(c, fmt.Sprintf("%d field(s) are invalid", len(errs)), errs...)
+		return req, plan, pricing.Quote{}, false
+	}
+	quote, err := req.quote()
+	if err != nil {
+		invalid(c, err.Error())
+		return req, plan, quote, false
+	}
+	return req, plan, quote, true
+}
+
 // withinStorage refuses new work (403) once the user's stored images fill
 // the plan's quota, naming the numbers.
 func (s *Server) withinStorage(c *gin.Context, userID string, plan store.Plan) bool {
-	used, err := s.Store.StorageUsed(c.Request.Context(), userID)
+	full, err := s.storageFull(c.Request.Context(), userID, plan)
 	if err != nil {
 		unavailable(c, err)
 		return false
 	}
-	quota := int64(plan.MaxStorageGB) << 30
-	if used < quota {
+	if full == nil {
 		return true
 	}
-	problem(c, http.StatusForbidden, "storage-full", "Storage full",
-		fmt.Sprintf("your images use %d of the %d bytes the %s plan includes; delete images or upgrade", used, quota, plan.Name),
-		map[string]any{"used_bytes": used, "quota_bytes": quota})
+	problem(c, http.StatusForbidden, full.Type, "Storage full", full.Detail, full.Extra)
 	return false
+}
+
+// storageFull says why the user's storage refuses new work, or nil.
+func (s *Server) storageFull(ctx context.Context, userID string, plan store.Plan) (*Refusal, error) {
+	used, err := s.Store.StorageUsed(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	quota := int64(plan.MaxStorageGB) << 30
+	if used < quota {
+		return nil, nil
+	}
+	return &Refusal{Type: "storage-full", Status: http.StatusForbidden,
+		Detail: fmt.Sprintf("your images use %d of the %d bytes the %s plan includes; delete images or upgrade", used, quota, plan.Name),
+		Extra:  map[string]any{"used_bytes": used, "quota_bytes": quota}}, nil
 }
 
 // replayed answers a repeated Idempotency-Key from the database, if the job
@@ -267,9 +298,8 @@ func (s *Server) admitError(c *gin.Context, err error, plan string) {
 			admissions.WithLabelValues("insufficient_credits", plan).Inc()
 			var d activities.InsufficientCreditsDetails
 			_ = appErr.Details(&d)
-			problem(c, http.StatusPaymentRequired, "insufficient-credits", "Insufficient credits",
-				fmt.Sprintf("this generation needs %d credits and %d are available", d.Needed, d.Available),
-				map[string]any{"credits_needed": d.Needed, "credits_available": d.Available})
+			r := insufficientCredits(d.Needed, d.Available)
+			problem(c, r.Status, r.Type, "Insufficient credits", r.Detail, r.Extra)
 			return
 		case activities.TypeConcurrencyLimit:
 			admissions.WithLabelValues("concurrency_limit", plan).Inc()

@@ -138,9 +138,10 @@ func (r *GenerationRequest) normalize() {
 	}
 }
 
+// nativeSide is the family's default width and height.
 func nativeSide(model string) int {
-	if model == catalog.ModelSD15 {
-		return 512
+	if m, ok := catalog.ModelByFamily(model); ok {
+		return m.DefaultSide
 	}
 	return 1024
 }

@@ -20,20 +20,24 @@ import (
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/servedmodels"
 	"github.com/easel/easel/internal/store"
 )
 
 // Server holds the API's dependencies.
 type Server struct {
-	Store      *store.Store
-	Temporal   client.Client
-	Progress   *progress.Hub
-	Redis      *redis.Client
-	Objects    *objects.Bucket
-	Auth       Authenticator
-	Log        *slog.Logger
-	Version    string
-	PresignTTL time.Duration
+	Store    *store.Store
+	Temporal client.Client
+	Progress *progress.Hub
+	Redis    *redis.Client
+	// ServedModels is where GPU workers report the families they serve;
+	// nil refuses no family for want of a worker.
+	ServedModels *servedmodels.Registry
+	Objects      *objects.Bucket
+	Auth         Authenticator
+	Log          *slog.Logger
+	Version      string
+	PresignTTL   time.Duration
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
 	// RenderHeartbeat is passed to new generation workflows (0: their default).
@@ -124,6 +128,8 @@ func (s *Server) Router() *gin.Engine {
 	v1.DELETE("/images/:name", s.deleteImage)
 	v1.POST("/images/bulk-delete", s.bulkDeleteImages)
 	v1.GET("/credits", s.credits)
+	v1.GET("/models", s.listModels)
+	v1.POST("/quote", s.quote)
 	v1.GET("/me", s.me)
 	return r
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/easel/easel/internal/oidc"
 	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/servedmodels"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workers"
@@ -119,7 +120,8 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	s.engine = sim.New(sim.Config{StepDelay: stepDelay})
 	// Without Stripe the control worker still bills free subscriptions.
 	s.deps = workers.Deps{Temporal: tc, Store: s.store, Redis: rdb, Progress: s.hub, Objects: objects,
-		ProgressEvery: 10 * time.Millisecond, Log: log}
+		ProgressEvery: 10 * time.Millisecond, Log: log,
+		ServedModels: &servedmodels.Registry{Redis: rdb, Scope: "test-" + uuid.NewString()}}
 	if opts.billing {
 		s.stripe = &devstack.StripeTransport{}
 		s.webhookSecret = "whsec_easel_test"
@@ -175,7 +177,7 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 		t.Fatal(err)
 	}
 	srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
-		Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
+		ServedModels: s.deps.ServedModels, Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
 		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
 		Payments: s.deps.Payments, StripeWebhookSecret: s.webhookSecret}
 	if opts.billing {
@@ -244,9 +246,11 @@ func (s *stack) waitReady() {
 	}
 }
 
-func (s *stack) startGPU(tier string) {
+func (s *stack) startGPU(tier string) { s.startGPUWith(tier, s.engine) }
+
+func (s *stack) startGPUWith(tier string, eng engine.Engine) {
 	s.t.Helper()
-	w := workers.NewGPU(s.deps, tier, s.engine, workers.GPUOptions{Slots: 2})
+	w := workers.NewGPU(s.deps, tier, eng, workers.GPUOptions{Slots: 2})
 	if err := w.Start(); err != nil {
 		s.t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/servedmodels"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
 )
@@ -53,6 +54,9 @@ type Deps struct {
 	// Autoscale, when set, runs the GPU autoscaler workflows on the control
 	// worker with this driver (EC2 Auto Scaling, or easel dev's local pool).
 	Autoscale *autoscale.Activities
+	// ServedModels, when set, is where GPU workers report the model
+	// families their engine serves.
+	ServedModels *servedmodels.Registry
 	// ProgressEvery throttles progress events per job (0: the default).
 	ProgressEvery time.Duration
 	Log           *slog.Logger
@@ -148,10 +152,46 @@ type GPUOptions struct {
 	Options worker.Options
 }
 
-// GPU is a render worker and its Render activity.
+// GPU is a render worker and its Render activity. While it runs, it
+// reports the model families its engine serves (servedmodels), when the
+// engine can list them and Deps.ServedModels is set.
 type GPU struct {
 	worker.Worker
 	Render *activities.Render
+	tier   string
+	served *servedmodels.Registry
+	log    *slog.Logger
+	stop   context.CancelFunc
+	done   chan struct{}
+}
+
+// Start starts the worker, then the model reports.
+func (g *GPU) Start() error {
+	if err := g.Worker.Start(); err != nil {
+		return err
+	}
+	lister, ok := g.Render.Engine.(engine.ModelLister)
+	if !ok || g.served == nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stop, g.done = cancel, make(chan struct{})
+	go func() {
+		defer close(g.done)
+		g.served.Run(ctx, g.tier, lister, func(err error) {
+			g.log.Warn("report served models", "tier", g.tier, "err", err)
+		})
+	}()
+	return nil
+}
+
+// Stop ends the model reports, then the worker.
+func (g *GPU) Stop() {
+	if g.stop != nil {
+		g.stop()
+		<-g.done
+	}
+	g.Worker.Stop()
 }
 
 // NewGPU builds a render worker for one tier. The worker holds one task
@@ -172,7 +212,7 @@ func NewGPU(d Deps, tier string, eng engine.Engine, o GPUOptions) *GPU {
 	opts.DisableWorkflowWorker = true
 	w := worker.New(d.Temporal, catalog.GPUQueue(tier), opts)
 	w.RegisterActivity(render)
-	return &GPU{Worker: w, Render: render}
+	return &GPU{Worker: w, Render: render, tier: tier, served: d.ServedModels, log: d.logger()}
 }
 
 func (d Deps) logger() *slog.Logger {

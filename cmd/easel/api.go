@@ -101,7 +101,7 @@ func newAPI(d *deps, cfg config.Config, auth api.Authenticator) (*api.Server, er
 		d.log.Warn("business metrics not registered", "err", err)
 	}
 	srv := &api.Server{Store: d.apiStore, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
-		Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis),
+		ServedModels: d.served, Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis),
 		StripeWebhookSecret: cfg.StripeWebhookSecret, TrialDays: cfg.TrialDays, Payments: paymentsGateway(d, cfg)}
 	if srv.Payments != nil {
 		srv.Billing = &activities.Billing{Store: d.store, Log: d.log}

@@ -16,6 +16,7 @@ import (
 	"github.com/easel/easel/internal/config"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/progress"
+	"github.com/easel/easel/internal/servedmodels"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/temporalprom"
 )
@@ -28,6 +29,9 @@ type deps struct {
 	redis    *redis.Client
 	progress *progress.Hub
 	objects  *objects.Bucket
+	// served is where GPU workers report their model families, scoped by
+	// the Temporal namespace.
+	served   *servedmodels.Registry
 	temporal client.Client
 	// stripeHTTP, when set, is the Stripe client's HTTP client (easel dev
 	// uses it to make stripe-mock's payments succeed).
@@ -113,6 +117,7 @@ func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) 
 			return err
 		}
 		d.progress = progress.NewHub(d.redis)
+		d.served = &servedmodels.Registry{Redis: d.redis, Scope: cfg.TemporalNamespace}
 	}
 	if needs.S3 {
 		bucket, err := objects.New(ctx, objects.Config{Bucket: cfg.S3Bucket, Region: cfg.AWSRegion,

@@ -144,7 +144,7 @@ func runControlWorker(ctx context.Context, cfg config.Config, log loggerT, st *s
 // workerDeps are this process's connections, as the workers take them.
 func (d *deps) workerDeps() workers.Deps {
 	return workers.Deps{Temporal: d.temporal, Store: d.store, Redis: d.redis, Progress: d.progress,
-		Objects: d.objects, Log: d.log}
+		Objects: d.objects, ServedModels: d.served, Log: d.log}
 }
 
 // controlDeps adds what the control worker needs beyond connections: the

@@ -90,13 +90,16 @@ type Model struct {
 	// memory half way. Tune them from easel_gpu_memory_used_bytes.
 	WeightsGiB      float64
 	PerMegapixelGiB float64
+	// DefaultSide is the width and height the family was trained at, which
+	// clients start from.
+	DefaultSide int
 }
 
 // Models are the model families, in a stable order.
 var Models = []Model{
-	{Family: ModelSD15, PriceHalves: 2, WeightsGiB: 2.5, PerMegapixelGiB: 1.25},
-	{Family: ModelSDXL, PriceHalves: 1, WeightsGiB: 7.0, PerMegapixelGiB: 1.75},
-	{Family: ModelFlux, PriceHalves: 3, WeightsGiB: 11.5, PerMegapixelGiB: 2.0},
+	{Family: ModelSD15, PriceHalves: 2, WeightsGiB: 2.5, PerMegapixelGiB: 1.25, DefaultSide: 512},
+	{Family: ModelSDXL, PriceHalves: 1, WeightsGiB: 7.0, PerMegapixelGiB: 1.75, DefaultSide: 1024},
+	{Family: ModelFlux, PriceHalves: 3, WeightsGiB: 11.5, PerMegapixelGiB: 2.0, DefaultSide: 1024},
 }
 
 // ModelFamilies lists the families' names in a stable order.

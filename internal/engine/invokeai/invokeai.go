@@ -232,8 +232,7 @@ func (c *Config) setDefaults() {
 func (e *Engine) Models(ctx context.Context) map[string]string {
 	out := make(map[string]string, len(catalog.ModelFamilies()))
 	for _, family := range catalog.ModelFamilies() {
-		qs := e.queries(family)
-		models, _, err := e.resolveModels(ctx, family, qs, true)
+		qs, models, err := e.resolveFamily(ctx, family)
 		if err != nil {
 			out[family] = "unavailable: " + err.Error()
 			continue
@@ -247,6 +246,28 @@ func (e *Engine) Models(ctx context.Context) map[string]string {
 		out[family] = strings.Join(names, ", ")
 	}
 	return out
+}
+
+// Served is engine.ModelLister: each family's main model, resolved now as
+// a render would, or why the family cannot render.
+func (e *Engine) Served(ctx context.Context) engine.Served {
+	out := make(engine.Served, len(catalog.ModelFamilies()))
+	for _, family := range catalog.ModelFamilies() {
+		_, models, err := e.resolveFamily(ctx, family)
+		if err != nil {
+			out[family] = engine.Family{Problem: err.Error()}
+			continue
+		}
+		out[family] = engine.Family{Models: []string{models[0].Name}}
+	}
+	return out
+}
+
+// resolveFamily resolves a family's queries, the main model first.
+func (e *Engine) resolveFamily(ctx context.Context, family string) ([]modelQuery, []modelID, error) {
+	qs := e.queries(family)
+	models, _, err := e.resolveModels(ctx, family, qs, true)
+	return qs, models, err
 }
 
 // Name identifies the engine in logs and metrics.

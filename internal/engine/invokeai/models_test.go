@@ -111,6 +111,24 @@ func TestModelsReport(t *testing.T) {
 	}
 }
 
+// Served, which GPU workers report to the API, names each family's main
+// model where it renders and leaves the others with their reason, so the
+// API refuses them at the door.
+func TestServedNamesRenderableFamilies(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	served := newEngine(t, f, func(c *Config) { c.Models.SD15 = "Dreamshaper 8" }).Served(context.Background())
+	if got := served.Families(); len(got) != 2 || got[0] != catalog.ModelFlux || got[1] != catalog.ModelSDXL {
+		t.Fatalf("families served = %v (%+v), want flux and sdxl: sd-1.5's configured model is missing", got, served)
+	}
+	if m := served[catalog.ModelSDXL].Models; len(m) != 1 || m[0] != "stable-diffusion-xl-base-1.0" {
+		t.Errorf("sdxl renders with %v", m)
+	}
+	if p := served[catalog.ModelSD15].Problem; !strings.Contains(p, "Dreamshaper 8") {
+		t.Errorf("sd-1.5's problem %q does not name the configured model", p)
+	}
+}
+
 // A lost attempt may have left its item on another GPU's server: a retry
 // cancels it there too, wherever on this host the retry runs.
 func TestLeftoversAreCanceledOnEveryServer(t *testing.T) {

@@ -26,6 +26,8 @@ type Config struct {
 	// StepDelay is the time spent per denoising step, standing in for GPU
 	// work. Zero renders as fast as the CPU allows.
 	StepDelay time.Duration
+	// Families are the model families it serves; nil serves every family.
+	Families []string
 }
 
 // Engine is the simulated engine. It is safe for concurrent use.
@@ -43,10 +45,31 @@ func New(cfg Config) *Engine {
 // Name identifies the engine in logs and metrics.
 func (e *Engine) Name() string { return "sim" }
 
+// Served is engine.ModelLister: the configured families (every catalog
+// family by default), each with one model named after the engine.
+func (e *Engine) Served(context.Context) engine.Served {
+	families := e.cfg.Families
+	if families == nil {
+		families = catalog.ModelFamilies()
+	}
+	out := make(engine.Served, len(catalog.ModelFamilies()))
+	for _, f := range catalog.ModelFamilies() {
+		if slices.Contains(families, f) {
+			out[f] = engine.Family{Models: []string{"sim-" + f}}
+		} else {
+			out[f] = engine.Family{Problem: "not installed"}
+		}
+	}
+	return out
+}
+
 // Render waits StepDelay for each of req.Steps steps, reporting progress after
 // each one (Step runs from 1 to TotalSteps), then paints and encodes the
 // picture. The same request always yields byte-identical PNG output.
 func (e *Engine) Render(ctx context.Context, req engine.Request, onProgress func(engine.Progress)) (engine.Image, error) {
+	if e.cfg.Families != nil && !slices.Contains(e.cfg.Families, req.Model) {
+		return engine.Image{}, fmt.Errorf("%w: model %s is not installed", engine.ErrInvalidRequest, req.Model)
+	}
 	if err := Validate(req); err != nil {
 		return engine.Image{}, err
 	}
