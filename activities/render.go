@@ -29,6 +29,9 @@ type Render struct {
 	Log      *slog.Logger
 	// ProgressEvery throttles Redis progress events per job (default 200 ms).
 	ProgressEvery time.Duration
+	// PreviewEvery throttles the preview pictures progress events carry
+	// (default 1 s): each is a few kilobytes on every watcher's stream.
+	PreviewEvery time.Duration
 	// GPUs, when set, pins each image's render to one free device of the
 	// host (gpu.Host). The worker takes more tasks than GPUs, so one job's
 	// thumbnail and uploads overlap the next job's render instead of idling
@@ -357,11 +360,12 @@ func (r *Render) failure(ctx context.Context, err error, partial RenderResult) e
 
 // reporter turns engine steps into heartbeats and throttled progress events.
 type reporter struct {
-	r    *Render
-	in   RenderInput
-	att  *attempt
-	mu   sync.Mutex
-	last time.Time
+	r           *Render
+	in          RenderInput
+	att         *attempt
+	mu          sync.Mutex
+	last        time.Time
+	lastPreview time.Time
 }
 
 func (r *Render) reporter(in RenderInput, att *attempt) *reporter {
@@ -381,6 +385,12 @@ func (rep *reporter) step(ctx context.Context, image int, pr engine.Progress) {
 		return
 	}
 	rep.last = time.Now()
+	preview := pr.Preview
+	if preview != nil && rep.last.Sub(rep.lastPreview) >= previewEvery(rep.r.PreviewEvery) {
+		rep.lastPreview = rep.last
+	} else {
+		preview = nil
+	}
 	rep.mu.Unlock()
 	if rep.r.Progress == nil {
 		return
@@ -388,8 +398,15 @@ func (rep *reporter) step(ctx context.Context, image int, pr engine.Progress) {
 	batch := rep.in.Params.BatchSize
 	frac := (float64(image) + float64(pr.Step)/float64(max(pr.TotalSteps, 1))) / float64(max(batch, 1))
 	s := progress.Status{JobID: rep.in.JobID, State: catalog.JobRunning, Progress: frac, Image: image,
-		Images: batch, Step: pr.Step, TotalSteps: pr.TotalSteps}
+		Images: batch, Step: pr.Step, TotalSteps: pr.TotalSteps, Preview: preview}
 	if err := rep.r.Progress.Publish(ctx, s); err != nil && rep.r.Log != nil {
 		rep.r.Log.WarnContext(ctx, "publish progress", "job_id", rep.in.JobID, "err", err)
 	}
+}
+
+func previewEvery(d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Second
+	}
+	return d
 }

@@ -105,12 +105,18 @@ func testGenerateEndToEnd(t *testing.T, s *stack) {
 	if len(events) == 0 || events[len(events)-1].State != catalog.JobCompleted {
 		t.Fatalf("events ended with %+v", events)
 	}
-	sawRunning := false
+	sawRunning, sawPreview := false, false
 	for _, e := range events {
 		sawRunning = sawRunning || (e.State == catalog.JobRunning && e.Progress > 0 && e.Progress <= 1)
+		if e.Preview != nil {
+			sawPreview = strings.HasPrefix(e.Preview.DataURL, "data:image/png;base64,") && e.Preview.Width == 64 && e.Preview.Height == 51
+			if !sawPreview {
+				t.Fatalf("preview %+v, want a 64x51 PNG data URL", e.Preview)
+			}
+		}
 	}
-	if !sawRunning {
-		t.Fatalf("no progress event in %+v", events)
+	if !sawRunning || !sawPreview {
+		t.Fatalf("no progress event with a preview in %d events", len(events))
 	}
 
 	// The last event carries the finished job with its images' URLs.

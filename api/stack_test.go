@@ -120,7 +120,7 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	s.engine = sim.New(sim.Config{StepDelay: stepDelay})
 	// Without Stripe the control worker still bills free subscriptions.
 	s.deps = workers.Deps{Temporal: tc, Store: s.store, Redis: rdb, Progress: s.hub, Objects: objects,
-		ProgressEvery: 10 * time.Millisecond, Log: log,
+		ProgressEvery: 10 * time.Millisecond, PreviewEvery: 10 * time.Millisecond, Log: log,
 		ServedModels: &servedmodels.Registry{Redis: rdb, Scope: "test-" + uuid.NewString()}}
 	if opts.billing {
 		s.stripe = &devstack.StripeTransport{}

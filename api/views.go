@@ -83,6 +83,9 @@ func (s *Server) generationView(ctx context.Context, g store.Generation, withIma
 			return v, err
 		}
 		if ok {
+			if !withImages {
+				st.Preview = nil // a list stays small; GET one job or its events show it
+			}
 			v.Progress = &st
 			// Redis hears of the render before the database does; a job
 			// being canceled stays canceling.

@@ -57,8 +57,10 @@ type Deps struct {
 	// ServedModels, when set, is where GPU workers report the model
 	// families their engine serves.
 	ServedModels *servedmodels.Registry
-	// ProgressEvery throttles progress events per job (0: the default).
+	// ProgressEvery throttles progress events per job, PreviewEvery the
+	// preview pictures on them (0: the defaults).
 	ProgressEvery time.Duration
+	PreviewEvery  time.Duration
 	Log           *slog.Logger
 	// Options are the control worker's Temporal options.
 	Options worker.Options
@@ -202,7 +204,7 @@ func (g *GPU) Stop() {
 func NewGPU(d Deps, tier string, eng engine.Engine, o GPUOptions) *GPU {
 	slots := max(o.Slots, 1)
 	render := &activities.Render{Tier: tier, Engine: eng, Objects: d.Objects, Progress: d.Progress, Log: d.logger(),
-		ProgressEvery: d.ProgressEvery, GPUs: o.GPUs, Drain: o.Drain, Temporal: d.Temporal}
+		ProgressEvery: d.ProgressEvery, PreviewEvery: d.PreviewEvery, GPUs: o.GPUs, Drain: o.Drain, Temporal: d.Temporal}
 	if render.GPUs == nil {
 		render.GPUs = gpu.Pseudo(slots)
 	}

@@ -23,10 +23,20 @@ type Request struct {
 	Graph []byte
 }
 
-// Progress reports how far a render has come.
+// Progress reports how far a render has come, with a small picture of
+// the image being denoised when the engine has one.
 type Progress struct {
 	Step       int
 	TotalSteps int
+	Preview    *Preview
+}
+
+// Preview is a small picture of a render in progress (InvokeAI's progress
+// image; the sim engine draws one).
+type Preview struct {
+	DataURL string `json:"data_url"` // data:image/png;base64,... or image/jpeg, image/webp
+	Width   int    `json:"width"`
+	Height  int    `json:"height"`
 }
 
 // Image is one rendered picture, encoded as PNG.

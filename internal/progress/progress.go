@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/easel/easel/internal/catalog"
+	"github.com/easel/easel/internal/engine"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -19,15 +20,18 @@ const StatusTTL = 24 * time.Hour
 
 // Status is a job's live state.
 type Status struct {
-	JobID      string    `json:"job_id"`
-	State      string    `json:"state"`
-	Progress   float64   `json:"progress"` // 0..1 over the whole batch
-	Image      int       `json:"image"`    // index of the image being rendered
-	Images     int       `json:"images"`   // batch size
-	Step       int       `json:"step"`
-	TotalSteps int       `json:"total_steps"`
-	Message    string    `json:"message,omitempty"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	JobID      string  `json:"job_id"`
+	State      string  `json:"state"`
+	Progress   float64 `json:"progress"` // 0..1 over the whole batch
+	Image      int     `json:"image"`    // index of the image being rendered
+	Images     int     `json:"images"`   // batch size
+	Step       int     `json:"step"`
+	TotalSteps int     `json:"total_steps"`
+	Message    string  `json:"message,omitempty"`
+	// Preview is a small picture of the image being rendered, on some
+	// running events (at most one a second per job).
+	Preview   *engine.Preview `json:"preview,omitempty"`
+	UpdatedAt time.Time       `json:"updated_at"`
 }
 
 // Terminal reports whether no further events will follow.

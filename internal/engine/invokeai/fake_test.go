@@ -462,8 +462,13 @@ func (f *fakeInvoke) run(it *fakeItem) {
 		if !f.wait(it, f.stepDelay) {
 			return
 		}
+		// Like InvokeAI, a progress image on some steps only (here: even ones).
+		var img any
+		if s%2 == 0 {
+			img = map[string]any{"width": 16, "height": 16, "dataURL": fmt.Sprintf("data:image/png;base64,step%d", s)}
+		}
 		f.emitInvocation(it, "invocation_progress", denoise, map[string]any{"message": "Denoising",
-			"percentage": float64(s) / float64(steps), "image": nil, "device": "cuda"})
+			"percentage": float64(s) / float64(steps), "image": img, "device": "cuda"})
 	}
 	f.complete(it, denoise)
 }

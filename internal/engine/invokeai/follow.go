@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/easel/easel/internal/engine"
@@ -189,6 +190,8 @@ type follower struct {
 	total      int
 	step       int
 	onProgress func(engine.Progress)
+	// preview is the latest progress image, sent with the next report.
+	preview *engine.Preview
 	// lastError is the latest invocation_error, for failures whose status
 	// change carries no message.
 	lastErrorType, lastError string
@@ -204,6 +207,12 @@ func (f *follower) event(ev sioEvent) bool {
 		Status     string   `json:"status"`
 		ErrorType  string   `json:"error_type"`
 		ErrorMsg   string   `json:"error_message"`
+		// Image is InvokeAI's ProgressImage, on some progress events.
+		Image *struct {
+			Width   int    `json:"width"`
+			Height  int    `json:"height"`
+			DataURL string `json:"dataURL"`
+		} `json:"image"`
 	}
 	if err := json.Unmarshal(ev.data, &e); err != nil || e.ItemID != f.id {
 		return false // another worker's item, or not an item event
@@ -211,6 +220,9 @@ func (f *follower) event(ev sioEvent) bool {
 	counts := f.node == "" || e.Source == f.node
 	switch ev.name {
 	case "invocation_progress":
+		if counts && e.Image != nil && strings.HasPrefix(e.Image.DataURL, "data:image/") {
+			f.preview = &engine.Preview{DataURL: e.Image.DataURL, Width: e.Image.Width, Height: e.Image.Height}
+		}
 		if e.Percentage != nil && counts {
 			f.advance(*e.Percentage)
 		}
@@ -237,7 +249,8 @@ func (f *follower) advance(pct float64) {
 }
 
 func (f *follower) report() {
-	f.onProgress(engine.Progress{Step: f.step, TotalSteps: f.total})
+	f.onProgress(engine.Progress{Step: f.step, TotalSteps: f.total, Preview: f.preview})
+	f.preview = nil
 }
 
 // terminal reports whether the item is finished and, if it failed, why.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -195,6 +196,13 @@ func TestProgressOverSocket(t *testing.T) {
 		if p.Step != i+1 || p.TotalSteps != req.Steps {
 			t.Errorf("progress[%d] = %+v, want step %d of %d", i, p, i+1, req.Steps)
 		}
+		// The progress images InvokeAI sent come along with their step.
+		if want := fmt.Sprintf("data:image/png;base64,step%d", p.Step); p.Step%2 == 0 &&
+			(p.Preview == nil || p.Preview.DataURL != want || p.Preview.Width != 16) {
+			t.Errorf("progress[%d] preview %+v, want %s", i, p.Preview, want)
+		} else if p.Step%2 == 1 && p.Preview != nil {
+			t.Errorf("progress[%d] carries a preview InvokeAI did not send on that step", i)
+		}
 	}
 	if n := f.callCount("GET /api/v1/queue/{queue}/i/{id}"); n != 1 {
 		t.Errorf("item polled %d times, want 1 (after the terminal event)", n)
@@ -243,7 +251,7 @@ func TestSocketUnavailableFallsBackToPolling(t *testing.T) {
 				t.Fatalf("Render: %v", err)
 			}
 			steps := pl.all()
-			if img.Width != req.Width || len(steps) == 0 || steps[len(steps)-1] != (engine.Progress{Step: req.Steps, TotalSteps: req.Steps}) {
+			if img.Width != req.Width || len(steps) == 0 || steps[len(steps)-1].Step != req.Steps || steps[len(steps)-1].TotalSteps != req.Steps {
 				t.Errorf("image width %d, progress %v", img.Width, steps)
 			}
 			if f.callCount("socket.io") != 1 || f.callCount("GET /api/v1/queue/{queue}/i/{id}") < 1 {

@@ -28,6 +28,8 @@ type Config struct {
 	StepDelay time.Duration
 	// Families are the model families it serves; nil serves every family.
 	Families []string
+	// NoPreviews leaves progress without preview pictures.
+	NoPreviews bool
 }
 
 // Engine is the simulated engine. It is safe for concurrent use.
@@ -73,7 +75,7 @@ func (e *Engine) Render(ctx context.Context, req engine.Request, onProgress func
 	if err := Validate(req); err != nil {
 		return engine.Image{}, err
 	}
-	if err := e.runSteps(ctx, req.Steps, onProgress); err != nil {
+	if err := e.runSteps(ctx, req, onProgress); err != nil {
 		return engine.Image{}, fmt.Errorf("sim render: %w", err)
 	}
 	data, err := encode(paint(req))
@@ -101,7 +103,8 @@ func Validate(req engine.Request) error {
 
 // runSteps simulates the denoising loop. It reuses one timer rather than
 // calling time.After per step so long renders do not churn timers.
-func (e *Engine) runSteps(ctx context.Context, steps int, onProgress func(engine.Progress)) error {
+func (e *Engine) runSteps(ctx context.Context, req engine.Request, onProgress func(engine.Progress)) error {
+	steps := req.Steps
 	var timer *time.Timer
 	if e.cfg.StepDelay > 0 {
 		timer = time.NewTimer(e.cfg.StepDelay)
@@ -112,7 +115,7 @@ func (e *Engine) runSteps(ctx context.Context, steps int, onProgress func(engine
 			return fmt.Errorf("step %d of %d: %w", i, steps, err)
 		}
 		if onProgress != nil {
-			onProgress(engine.Progress{Step: i, TotalSteps: steps})
+			onProgress(engine.Progress{Step: i, TotalSteps: steps, Preview: e.preview(req, i)})
 		}
 	}
 	return nil

@@ -3,10 +3,12 @@ package sim
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"image"
 	"image/png"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,9 +161,58 @@ func TestRenderReportsEveryStep(t *testing.T) {
 		t.Fatalf("got %d progress reports, want %d", len(got), req.Steps)
 	}
 	for i, p := range got {
-		if want := (engine.Progress{Step: i + 1, TotalSteps: req.Steps}); p != want {
-			t.Errorf("report %d = %+v, want %+v", i, p, want)
+		if p.Step != i+1 || p.TotalSteps != req.Steps {
+			t.Errorf("report %d = %+v, want step %d of %d", i, p, i+1, req.Steps)
 		}
+	}
+}
+
+// Each step carries a small PNG preview that starts as noise and sharpens
+// into the picture: the share of pixels equal to the last preview grows
+// step by step, and the last is the whole picture.
+func TestPreviewsSharpen(t *testing.T) {
+	req := request()
+	req.Width, req.Height, req.Steps = 768, 512, 6
+	var previews []image.Image
+	_, err := New(Config{}).Render(context.Background(), req, func(p engine.Progress) {
+		if p.Preview == nil || p.Preview.Width != 64 || p.Preview.Height != 42 {
+			t.Fatalf("step %d preview %+v, want 64x42", p.Step, p.Preview)
+		}
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(p.Preview.DataURL, "data:image/png;base64,"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("step %d preview is not a PNG: %v", p.Step, err)
+		}
+		previews = append(previews, img)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := previews[len(previews)-1]
+	prev := -1
+	for i, img := range previews {
+		same := 0
+		for y := range 42 {
+			for x := range 64 {
+				if img.At(x, y) == final.At(x, y) {
+					same++
+				}
+			}
+		}
+		if same <= prev {
+			t.Errorf("step %d: %d pixels as final, not more than step %d's %d", i+1, same, i, prev)
+		}
+		prev = same
+	}
+	if _, err := New(Config{NoPreviews: true}).Render(context.Background(), req, func(p engine.Progress) {
+		if p.Preview != nil {
+			t.Fatal("NoPreviews still draws previews")
+		}
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
