@@ -67,6 +67,7 @@ func expectFieldProblem(t *testing.T, r response, field string) {
 func TestAPI(t *testing.T) {
 	s := newStack(t, 5*time.Millisecond)
 	t.Run("generate end to end", func(t *testing.T) { testGenerateEndToEnd(t, s) })
+	t.Run("live previews", func(t *testing.T) { testLivePreviews(t, s) })
 	t.Run("idempotency key", func(t *testing.T) { testIdempotency(t, s) })
 	t.Run("star and delete images", func(t *testing.T) { testImageStarAndDelete(t, s) })
 	t.Run("bulk delete images", func(t *testing.T) { testImageBulkDelete(t, s) })
@@ -105,18 +106,12 @@ func testGenerateEndToEnd(t *testing.T, s *stack) {
 	if len(events) == 0 || events[len(events)-1].State != catalog.JobCompleted {
 		t.Fatalf("events ended with %+v", events)
 	}
-	sawRunning, sawPreview := false, false
+	sawRunning := false
 	for _, e := range events {
 		sawRunning = sawRunning || (e.State == catalog.JobRunning && e.Progress > 0 && e.Progress <= 1)
-		if e.Preview != nil {
-			sawPreview = strings.HasPrefix(e.Preview.DataURL, "data:image/png;base64,") && e.Preview.Width == 64 && e.Preview.Height == 51
-			if !sawPreview {
-				t.Fatalf("preview %+v, want a 64x51 PNG data URL", e.Preview)
-			}
-		}
 	}
-	if !sawRunning || !sawPreview {
-		t.Fatalf("no progress event with a preview in %d events", len(events))
+	if !sawRunning {
+		t.Fatalf("no progress event in %+v", events)
 	}
 
 	// The last event carries the finished job with its images' URLs.
@@ -541,5 +536,34 @@ func testAccount(t *testing.T, s *stack) {
 	// Reads have their own budget.
 	if c := s.do(t, http.MethodGet, "/v1/credits", free, nil); c.status != http.StatusOK {
 		t.Fatalf("read after generate limit: %d", c.status)
+	}
+}
+
+// A watcher of a running job sees small previews of the image on the
+// way, then the finished job with its images' URLs.
+func testLivePreviews(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	// 150 steps keep the render going long enough to be watched.
+	r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{
+		"prompt": "a slow sunrise", "model": "sd-1.5", "width": 320, "height": 256, "steps": 150})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var g api.GenerationView
+	r.decode(t, &g)
+	previews := 0
+	events := s.events(t, g.ID, token)
+	for _, e := range events {
+		if e.Preview == nil {
+			continue
+		}
+		previews++
+		if !strings.HasPrefix(e.Preview.DataURL, "data:image/png;base64,") || e.Preview.Width != 64 || e.Preview.Height != 51 {
+			t.Fatalf("preview %+v, want a 64x51 PNG data URL", e.Preview)
+		}
+	}
+	last := events[len(events)-1]
+	if previews == 0 || last.Generation == nil || len(last.Generation.Images) != 1 || last.Generation.Images[0].URL == "" {
+		t.Fatalf("%d events, %d with previews, last %+v: want previews, then the images' URLs", len(events), previews, last)
 	}
 }
