@@ -43,13 +43,17 @@ func (s Status) Terminal() bool {
 func StatusKey(jobID string) string     { return "job:" + jobID + ":status" }
 func EventsChannel(jobID string) string { return "job:" + jobID + ":events" }
 
-// Hub publishes and reads job status.
+// Hub publishes and reads job status. Its watchers share one Redis pub/sub
+// connection (see fanout.go).
 type Hub struct {
 	rdb *redis.Client
+	fan fanout
 }
 
 // NewHub wraps a Redis client.
-func NewHub(rdb *redis.Client) *Hub { return &Hub{rdb: rdb} }
+func NewHub(rdb *redis.Client) *Hub {
+	return &Hub{rdb: rdb, fan: fanout{jobs: map[string]*jobFeed{}, sent: map[string]int{}, confirmed: map[string]int{}}}
+}
 
 // Publish stores s as the job's latest status and announces it, in one round trip.
 func (h *Hub) Publish(ctx context.Context, s Status) error {
@@ -84,59 +88,4 @@ func (h *Hub) Get(ctx context.Context, jobID string) (s Status, ok bool, err err
 		return Status{}, false, fmt.Errorf("decode status of job %s: %w", jobID, err)
 	}
 	return s, true, nil
-}
-
-// Watch streams the job's status: the stored one first (if any), then every
-// published change, until a terminal status, ctx ends, or the connection
-// fails. The channel is closed when the stream ends.
-func (h *Hub) Watch(ctx context.Context, jobID string) (<-chan Status, error) {
-	// Subscribe before reading the stored status so no change falls between.
-	sub := h.rdb.Subscribe(ctx, EventsChannel(jobID))
-	if _, err := sub.Receive(ctx); err != nil {
-		_ = sub.Close()
-		return nil, fmt.Errorf("subscribe to job %s: %w", jobID, err)
-	}
-	first, ok, err := h.Get(ctx, jobID)
-	if err != nil {
-		_ = sub.Close()
-		return nil, err
-	}
-	out := make(chan Status, 16)
-	go func() {
-		defer close(out)
-		defer sub.Close()
-		if ok {
-			out <- first
-			if first.Terminal() {
-				return
-			}
-		}
-		relay(ctx, sub.Channel(), out)
-	}()
-	return out, nil
-}
-
-func relay(ctx context.Context, in <-chan *redis.Message, out chan<- Status) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m, open := <-in:
-			if !open {
-				return
-			}
-			var s Status
-			if json.Unmarshal([]byte(m.Payload), &s) != nil {
-				continue
-			}
-			select {
-			case out <- s:
-			case <-ctx.Done():
-				return
-			}
-			if s.Terminal() {
-				return
-			}
-		}
-	}
 }
