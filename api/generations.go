@@ -70,7 +70,7 @@ func (s *Server) createGeneration(c *gin.Context) {
 			map[string]any{"field": "graph", "plan": plan.Slug})
 		return
 	}
-	if !s.withinStorage(c, u.ID, plan) {
+	if !s.withinStorage(c, u.ID, plan, 0) {
 		return
 	}
 	if len(req.Graph) > 0 {
@@ -121,20 +121,26 @@ func (s *Server) createGeneration(c *gin.Context) {
 	s.respondGeneration(c, http.StatusAccepted, u.ID, id)
 }
 
-// withinStorage refuses new work (403) once the user's stored images fill
-// the plan's quota, naming the numbers.
-func (s *Server) withinStorage(c *gin.Context, userID string, plan store.Plan) bool {
+// withinStorage refuses (403) new work once the user's stored images and
+// uploads fill the plan's quota, or would with adding more bytes, naming
+// the numbers.
+func (s *Server) withinStorage(c *gin.Context, userID string, plan store.Plan, adding int64) bool {
 	used, err := s.Store.StorageUsed(c.Request.Context(), userID)
 	if err != nil {
 		unavailable(c, err)
 		return false
 	}
 	quota := int64(plan.MaxStorageGB) << 30
-	if used < quota {
+	if used < quota && used+adding <= quota {
 		return true
 	}
-	problem(c, http.StatusForbidden, "storage-full", "Storage full",
-		fmt.Sprintf("your images use %d of the %d bytes the %s plan includes; delete images or upgrade", used, quota, plan.Name),
+	detail := fmt.Sprintf("your images and uploads use %d of the %d bytes the %s plan includes; delete some or upgrade",
+		used, quota, plan.Name)
+	if adding > 0 {
+		detail = fmt.Sprintf("this picture needs %d bytes and %d of the %d bytes the %s plan includes are free; delete images or uploads, or upgrade",
+			adding, max(quota-used, 0), quota, plan.Name)
+	}
+	problem(c, http.StatusForbidden, "storage-full", "Storage full", detail,
 		map[string]any{"used_bytes": used, "quota_bytes": quota})
 	return false
 }

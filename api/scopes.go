@@ -21,6 +21,8 @@ var routeScopes = map[string]string{
 	"DELETE /v1/generations/:id": store.ScopeGenerate,
 	"PATCH /v1/images/:name":     store.ScopeGenerate,
 	"DELETE /v1/images/:name":    store.ScopeGenerate,
+	"POST /v1/uploads":           store.ScopeGenerate,
+	"DELETE /v1/uploads/:id":     store.ScopeGenerate,
 	"POST /v1/api-keys":          "",
 }
 

@@ -122,6 +122,10 @@ func (s *Server) Router() *gin.Engine {
 	v1.GET("/images/:name", s.getImage)
 	v1.PATCH("/images/:name", s.starImage)
 	v1.DELETE("/images/:name", s.deleteImage)
+	v1.POST("/uploads", s.createUpload)
+	v1.GET("/uploads", s.listUploads)
+	v1.GET("/uploads/:id", s.getUpload)
+	v1.DELETE("/uploads/:id", s.deleteUpload)
 	v1.GET("/credits", s.credits)
 	v1.GET("/me", s.me)
 	return r

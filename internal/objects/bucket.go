@@ -98,3 +98,9 @@ func ImageKey(userID, imageName string) string {
 func ThumbnailKey(userID, imageName string) string {
 	return "users/" + userID + "/images/thumbnails/" + imageName + ".webp"
 }
+
+// UploadKey is where an uploaded picture lives (always a PNG the API
+// re-encoded). userID and uploadID must already be validated.
+func UploadKey(userID, uploadID string) string {
+	return "users/" + userID + "/uploads/" + uploadID + ".png"
+}
