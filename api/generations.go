@@ -80,6 +80,10 @@ func (s *Server) createGeneration(c *gin.Context) {
 			return
 		}
 	}
+	if !s.resolveSources(c, u.ID, &req) {
+		admissions.WithLabelValues("invalid", plan.Slug).Inc()
+		return
+	}
 	req.normalize()
 	if errs := req.validate(plan); len(errs) > 0 {
 		admissions.WithLabelValues("invalid", plan.Slug).Inc()
@@ -211,7 +215,8 @@ func priorityKey(p store.Plan) int {
 
 func params(r GenerationRequest) activities.Params {
 	p := activities.Params{Prompt: r.Prompt, NegativePrompt: r.NegativePrompt, Model: r.Model, Width: r.Width,
-		Height: r.Height, Steps: r.Steps, CFGScale: defaultCFG, BatchSize: r.BatchSize, Graph: r.Graph}
+		Height: r.Height, Steps: r.Steps, CFGScale: defaultCFG, BatchSize: r.BatchSize, Graph: r.Graph,
+		InitImage: r.InitImage, Strength: r.Strength, Mask: r.Mask}
 	if r.CFGScale != nil {
 		p.CFGScale = *r.CFGScale
 	}
