@@ -75,6 +75,7 @@ func TestAPI(t *testing.T) {
 	t.Run("image to image", func(t *testing.T) { testImageToImage(t, s) })
 	t.Run("image to image refusals", func(t *testing.T) { testImageToImageRefusals(t, s) })
 	t.Run("image to image source deleted", func(t *testing.T) { testImageToImageSourceDeleted(t, s) })
+	t.Run("inpaint", func(t *testing.T) { testInpaint(t, s) })
 	t.Run("insufficient credits", func(t *testing.T) { testInsufficientCredits(t, s) })
 	t.Run("cancel refunds", func(t *testing.T) { testCancelRefunds(t, s) })
 	t.Run("gpu worker lost mid-job", func(t *testing.T) { testWorkerLost(t, s) })

@@ -238,3 +238,48 @@ func testImageToImageSourceDeleted(t *testing.T, s *stack) {
 		t.Fatalf("credits %+v after the failed job, want all 20 back", c)
 	}
 }
+
+// Inpainting repaints only the mask's white pixels: every pixel under
+// black is exactly the uploaded picture's, and those under white are
+// not. A mask of another size than the init image is refused.
+func testInpaint(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	src := picture(128, 96)
+	mask := image.NewGray(src.Bounds())
+	for y := range 96 {
+		for x := range 64 {
+			mask.SetGray(x, y, color.Gray{Y: 255}) // repaint the left half
+		}
+	}
+	up, m := s.uploaded(t, token, src), s.uploaded(t, token, mask)
+	g := s.generate(t, token, map[string]any{"prompt": "a red door", "steps": 8, "init_image": up.ID, "mask": m.ID,
+		"strength": 1})
+	var params struct {
+		Mask string `json:"mask"`
+	}
+	if err := json.Unmarshal(g.Params, &params); err != nil || params.Mask != m.ID {
+		t.Fatalf("params %s do not name the mask", g.Params)
+	}
+	out := resultPicture(t, g)
+	changed := 0
+	for y := range 96 {
+		for x := range 128 {
+			same := color.NRGBAModel.Convert(out.At(x, y)) == src.NRGBAAt(x, y)
+			switch {
+			case x >= 64 && !same:
+				t.Fatalf("unmasked pixel (%d,%d) is %v, the upload's %v", x, y, out.At(x, y), src.At(x, y))
+			case x < 64 && !same:
+				changed++
+			}
+		}
+	}
+	if changed < 64*96*9/10 {
+		t.Fatalf("only %d of the %d masked pixels were repainted", changed, 64*96)
+	}
+	small := s.uploaded(t, token, image.NewGray(image.Rect(0, 0, 64, 48)))
+	r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{"prompt": "p", "init_image": up.ID, "mask": small.ID})
+	expectFieldProblem(t, r, "mask")
+	if !bytes.Contains(r.body, []byte("is 64x48 but init_image is 128x96")) {
+		t.Fatalf("mask size problem: %s", r.body)
+	}
+}
