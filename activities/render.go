@@ -15,6 +15,7 @@ import (
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/objects"
+	"github.com/easel/easel/internal/picture"
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/thumbnail"
@@ -87,6 +88,14 @@ func (r *Render) Render(ctx context.Context, in RenderInput) (RenderResult, erro
 		done[img.Name] = true
 	}
 	rep := r.reporter(in, att)
+	var src sources
+	if len(done) < in.Params.BatchSize {
+		var err error
+		if src, err = r.sources(ctx, in); err != nil {
+			res := att.result()
+			return res, r.failure(ctx, err, res)
+		}
+	}
 	started := false // this attempt has rendered an image
 	for i := range in.Params.BatchSize {
 		name := ImageName(in.JobID, i)
@@ -94,7 +103,7 @@ func (r *Render) Render(ctx context.Context, in RenderInput) (RenderResult, erro
 			continue
 		}
 		att.begin()
-		rec, secs, err := r.renderOne(ctx, in, i, rep, started)
+		rec, secs, err := r.renderOne(ctx, in, src, i, rep, started)
 		res := att.end(rec, secs, err == nil)
 		if err != nil {
 			return res, r.failure(ctx, err, res)
@@ -191,10 +200,11 @@ func (r *Render) announceStart(ctx context.Context, startedAt time.Time) {
 // renderOne renders and stores image i, returning its record and GPU
 // seconds. started tells whether this attempt already rendered an image: a
 // draining worker lets such a job go on, and fails over the others.
-func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *reporter, started bool) (store.ImageRecord, float64, error) {
+func (r *Render) renderOne(ctx context.Context, in RenderInput, src sources, i int, rep *reporter, started bool) (store.ImageRecord, float64, error) {
 	p := in.Params
 	req := engine.Request{Prompt: p.Prompt, NegativePrompt: p.NegativePrompt, Model: p.Model, Width: p.Width,
-		Height: p.Height, Steps: p.Steps, CFGScale: p.CFGScale, Seed: p.Seed + uint32(i), Graph: p.Graph}
+		Height: p.Height, Steps: p.Steps, CFGScale: p.CFGScale, Seed: p.Seed + uint32(i), Graph: p.Graph,
+		InitImage: src.init, Strength: src.strength, Mask: src.mask}
 	img, secs, err := r.renderOnDevice(ctx, req, i, rep, started)
 	if err != nil {
 		return store.ImageRecord{}, secs, fmt.Errorf("render image %d: %w", i, err)
@@ -208,6 +218,61 @@ func (r *Render) renderOne(ctx context.Context, in RenderInput, i int, rep *repo
 	}
 	imagesGenerated.WithLabelValues(r.Tier).Inc()
 	return rec, secs, nil
+}
+
+// sources are the pictures an image-to-image or inpainting job starts
+// from, fitted to its size.
+type sources struct {
+	init, mask []byte
+	strength   float64
+}
+
+// defaultStrength is used when a job names an init image but no strength
+// (the API always sends one).
+const defaultStrength = 0.75
+
+// sources reads the job's init image and mask from the bucket (the claim
+// check: the workflow carries only their names) and fits them to the job's
+// size: the init image scaled when its size differs, the mask as grayscale.
+// A picture deleted since the job was admitted can never be rendered: that
+// fails the job without retries (and without charge).
+func (r *Render) sources(ctx context.Context, in RenderInput) (sources, error) {
+	p := in.Params
+	if p.InitImage == "" {
+		return sources{}, nil
+	}
+	src := sources{strength: defaultStrength}
+	if p.Strength != nil {
+		src.strength = *p.Strength
+	}
+	data, err := r.source(ctx, "init image "+p.InitImage, objects.SourceKey(in.UserID, p.InitImage))
+	if err != nil {
+		return sources{}, err
+	}
+	if src.init, err = picture.Fit(data, p.Width, p.Height); err != nil {
+		return sources{}, fmt.Errorf("%w: init image %s: %w", engine.ErrInvalidRequest, p.InitImage, err)
+	}
+	if p.Mask == "" {
+		return src, nil
+	}
+	if data, err = r.source(ctx, "mask "+p.Mask, objects.UploadKey(in.UserID, p.Mask)); err != nil {
+		return sources{}, err
+	}
+	if src.mask, err = picture.MaskPNG(data, p.Width, p.Height); err != nil {
+		return sources{}, fmt.Errorf("%w: mask %s: %w", engine.ErrInvalidRequest, p.Mask, err)
+	}
+	return src, nil
+}
+
+func (r *Render) source(ctx context.Context, what, key string) ([]byte, error) {
+	data, err := r.Objects.Get(ctx, key)
+	if errors.Is(err, objects.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the %s was deleted after the job was admitted", engine.ErrInvalidRequest, what)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the %s: %w", what, err)
+	}
+	return data, nil
 }
 
 // renderOnDevice runs the engine on a device pinned to this render, after

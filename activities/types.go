@@ -38,6 +38,13 @@ type Params struct {
 	BatchSize      int     `json:"batch_size"`
 	// Graph is a raw InvokeAI graph from the node editor, if the user sent one.
 	Graph json.RawMessage `json:"graph,omitempty"`
+	// InitImage names the picture the job starts from: an upload's id (a
+	// UUID) or one of the user's generated images' name; its object key is
+	// objects.SourceKey. Strength (0..1) is how much of it is redrawn.
+	InitImage string   `json:"init_image,omitempty"`
+	Strength  *float64 `json:"strength,omitempty"`
+	// Mask is an upload's id: its white pixels are repainted (inpainting).
+	Mask string `json:"mask,omitempty"`
 }
 
 // ImageName names the i-th image of a job. Names are deterministic so that

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/easel/easel/internal/catalog"
+	"github.com/easel/easel/internal/picture"
 	"github.com/easel/easel/internal/pricing"
 	"github.com/easel/easel/internal/store"
 )
@@ -35,6 +38,9 @@ func FuzzGenerationRequest(f *testing.F) {
 		`{"prompt":"\u0000\uffff","negative_prompt":"` + strings.Repeat("n", 2001) + `"}`,
 		`{"prompt":"a","Prompt":"b"}`, `{"prompt":"a","steps":0}`, "{\"prompt\":\"\xff\"}",
 		`[]`, `null`, `{"prompt":1e400}`, `{"width":9223372036854775808}`, ``,
+		`{"prompt":"x","init_image":"6c0f3b1a-0000-4000-8000-000000000000","strength":0.5,"mask":"6c0f3b1a-0000-4000-8000-000000000001"}`,
+		`{"prompt":"x","init_image":"job_0","strength":1e-300}`, `{"prompt":"x","strength":2}`, `{"prompt":"x","mask":"m"}`,
+		`{"prompt":"x","init_image":"a","strength":-0}`, `{"prompt":"x","init_image":"","strength":null}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -87,6 +93,12 @@ func assertValid(t *testing.T, r GenerationRequest) {
 	if !ok {
 		t.Fatalf("accepted an out-of-range request: %+v", r)
 	}
+	if r.Strength != nil && (r.InitImage == "" || !(*r.Strength >= 0 && *r.Strength <= 1)) {
+		t.Fatalf("accepted strength %v with init_image %q", *r.Strength, r.InitImage)
+	}
+	if r.Mask != "" && r.InitImage == "" {
+		t.Fatalf("accepted a mask without an init image: %+v", r)
+	}
 	known := false
 	for _, m := range catalog.ModelFamilies() {
 		known = known || m == r.Model
@@ -98,4 +110,59 @@ func assertValid(t *testing.T, r GenerationRequest) {
 		BatchSize: r.BatchSize}); err != nil || q.Total < r.BatchSize {
 		t.Fatalf("accepted request has no sane price: %+v %v", q, err)
 	}
+}
+
+// FuzzUploadBody feeds arbitrary multipart bodies through the upload
+// reader and decoder of POST /v1/uploads. Whatever the input, the result is
+// either a PNG within the plan's pixels or a 400, 413 or 415 problem+json;
+// never a panic, never anything in between.
+func FuzzUploadBody(f *testing.F) {
+	part := func(name, data string) string {
+		return "--easel\r\nContent-Disposition: form-data; name=\"" + name + "\"; filename=\"p.png\"\r\n" +
+			"Content-Type: image/png\r\n\r\n" + data + "\r\n"
+	}
+	var onePixel bytes.Buffer
+	_ = png.Encode(&onePixel, image.NewGray(image.Rect(0, 0, 1, 1)))
+	for _, seed := range []string{
+		part("file", onePixel.String()) + "--easel--\r\n",
+		part("file", "not a picture") + "--easel--\r\n",
+		part("file", onePixel.String()) + part("file", onePixel.String()) + "--easel--\r\n",
+		part("caption", "x") + part("file", onePixel.String()) + "--easel--\r\n",
+		part("file", onePixel.String()[:20]) + "--easel--\r\n",
+		part("file", "\x89PNG\r\n\x1a\n") + "--easel--\r\n",
+		part("file", "RIFF\x00\x00\x00\x00WEBPVP8 ") + "--easel--\r\n",
+		part("file", "\xff\xd8\xff\xe0") + "--easel--\r\n",
+		"--easel--\r\n", "--easel\r\n", "", "--other\r\n\r\n--other--",
+	} {
+		f.Add([]byte(seed))
+	}
+	gin.SetMode(gin.ReleaseMode)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(rec)
+		c.Request = httptest.NewRequest(http.MethodPost, "/v1/uploads", bytes.NewReader(body))
+		c.Request.Header.Set("Content-Type", "multipart/form-data; boundary=easel")
+		data, ok := readUploadFile(c)
+		if ok {
+			var pic picture.PNG
+			if pic, ok = decodeUpload(c, data, fuzzPlan); ok {
+				img, err := png.Decode(bytes.NewReader(pic.Data))
+				if err != nil || img.Bounds().Dx() != pic.Width || img.Bounds().Dy() != pic.Height ||
+					pic.Width*pic.Height > maxPixels(fuzzPlan) {
+					t.Fatalf("accepted %q as a %dx%d PNG that is not one (%v)", body, pic.Width, pic.Height, err)
+				}
+				return
+			}
+		}
+		switch rec.Code {
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		default:
+			t.Fatalf("body %q: status %d", body, rec.Code)
+		}
+		var p map[string]any
+		if rec.Header().Get("Content-Type") != "application/problem+json" ||
+			json.Unmarshal(rec.Body.Bytes(), &p) != nil || p["status"] != float64(rec.Code) {
+			t.Fatalf("body %q: not a problem: %s", body, rec.Body)
+		}
+	})
 }

@@ -57,7 +57,7 @@ func (s *Server) createGeneration(c *gin.Context) {
 		return
 	}
 	req, plan, quote, ok := s.prepareGeneration(c, u, true)
-	if !ok || !s.withinStorage(c, u.ID, plan) {
+	if !ok || !s.withinStorage(c, u.ID, plan, 0) {
 		return
 	}
 	hash := req.hash()
@@ -122,6 +122,10 @@ func (s *Server) prepareGeneration(c *gin.Context, u store.User, submitting bool
 			return req, plan, pricing.Quote{}, false
 		}
 	}
+	if !s.resolveSources(c, u.ID, &req) {
+		countInvalid(plan.Slug)
+		return req, plan, pricing.Quote{}, false
+	}
 	req.normalize()
 	errs := req.validate(plan)
 	if len(errs) == 0 {
@@ -140,10 +144,11 @@ func (s *Server) prepareGeneration(c *gin.Context, u store.User, submitting bool
 	return req, plan, quote, true
 }
 
-// withinStorage refuses new work (403) once the user's stored images fill
-// the plan's quota, naming the numbers.
-func (s *Server) withinStorage(c *gin.Context, userID string, plan store.Plan) bool {
-	full, err := s.storageFull(c.Request.Context(), userID, plan)
+// withinStorage refuses (403) new work once the user's stored images and
+// uploads fill the plan's quota, or would with adding more bytes, naming
+// the numbers.
+func (s *Server) withinStorage(c *gin.Context, userID string, plan store.Plan, adding int64) bool {
+	full, err := s.storageFull(c.Request.Context(), userID, plan, adding)
 	if err != nil {
 		unavailable(c, err)
 		return false
@@ -151,23 +156,29 @@ func (s *Server) withinStorage(c *gin.Context, userID string, plan store.Plan) b
 	if full == nil {
 		return true
 	}
-	problem(c, http.StatusForbidden, full.Type, "Storage full", full.Detail, full.Extra)
+	problem(c, full.Status, full.Type, "Storage full", full.Detail, full.Extra)
 	return false
 }
 
-// storageFull says why the user's storage refuses new work, or nil.
-func (s *Server) storageFull(ctx context.Context, userID string, plan store.Plan) (*Refusal, error) {
+// storageFull says why the user's storage refuses new work (adding bytes
+// to it), or nil.
+func (s *Server) storageFull(ctx context.Context, userID string, plan store.Plan, adding int64) (*Refusal, error) {
 	used, err := s.Store.StorageUsed(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	quota := int64(plan.MaxStorageGB) << 30
-	if used < quota {
+	if used < quota && used+adding <= quota {
 		return nil, nil
 	}
-	return &Refusal{Type: "storage-full", Status: http.StatusForbidden,
-		Detail: fmt.Sprintf("your images use %d of the %d bytes the %s plan includes; delete images or upgrade", used, quota, plan.Name),
-		Extra:  map[string]any{"used_bytes": used, "quota_bytes": quota}}, nil
+	detail := fmt.Sprintf("your images and uploads use %d of the %d bytes the %s plan includes; delete some or upgrade",
+		used, quota, plan.Name)
+	if adding > 0 {
+		detail = fmt.Sprintf("this picture needs %d bytes and %d of the %d bytes the %s plan includes are free; delete images or uploads, or upgrade",
+			adding, max(quota-used, 0), quota, plan.Name)
+	}
+	return &Refusal{Type: "storage-full", Status: http.StatusForbidden, Detail: detail,
+		Extra: map[string]any{"used_bytes": used, "quota_bytes": quota}}, nil
 }
 
 // replayed answers a repeated Idempotency-Key from the database, if the job
@@ -236,7 +247,8 @@ func priorityKey(p store.Plan) int {
 
 func params(r GenerationRequest) activities.Params {
 	p := activities.Params{Prompt: r.Prompt, NegativePrompt: r.NegativePrompt, Model: r.Model, Width: r.Width,
-		Height: r.Height, Steps: r.Steps, CFGScale: defaultCFG, BatchSize: r.BatchSize, Graph: r.Graph}
+		Height: r.Height, Steps: r.Steps, CFGScale: defaultCFG, BatchSize: r.BatchSize, Graph: r.Graph,
+		InitImage: r.InitImage, Strength: r.Strength, Mask: r.Mask}
 	if r.CFGScale != nil {
 		p.CFGScale = *r.CFGScale
 	}

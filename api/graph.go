@@ -67,6 +67,9 @@ func (r *GenerationRequest) quote() (pricing.Quote, error) {
 	if len(r.passes) > 0 {
 		return pricing.Passes(r.passes, r.BatchSize)
 	}
-	return pricing.Price(pricing.Request{Model: r.Model, Width: r.Width, Height: r.Height,
-		Steps: r.Steps, BatchSize: r.BatchSize})
+	req := pricing.Request{Model: r.Model, Width: r.Width, Height: r.Height, Steps: r.Steps, BatchSize: r.BatchSize}
+	if r.InitImage != "" && r.Strength != nil {
+		req.InitImage, req.Strength = true, *r.Strength
+	}
+	return pricing.Price(req)
 }

@@ -59,7 +59,7 @@ func (s *Server) quote(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
-	full, err := s.storageFull(ctx, u.ID, plan)
+	full, err := s.storageFull(ctx, u.ID, plan, 0)
 	if err != nil {
 		unavailable(c, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"net/http"
 	"slices"
@@ -35,10 +36,28 @@ type GenerationRequest struct {
 	// with node_editor_access; the engine runs it instead of building one.
 	// Model, size and steps then come from the graph (see applyGraph).
 	Graph json.RawMessage `json:"graph,omitempty"`
+	// InitImage starts the picture from an upload (its id) or one of the
+	// caller's generated images (its name) instead of pure noise; Strength
+	// (0..1, default 0.75) is how much of it is redrawn. Width and height
+	// default to the init image's size.
+	InitImage string   `json:"init_image,omitempty"`
+	Strength  *float64 `json:"strength,omitempty"`
+	// Mask, an upload's id, repaints only its white pixels (inpainting); it
+	// needs an init image of the same size.
+	Mask string `json:"mask,omitempty"`
 
 	// passes are the graph's denoise passes, which price it.
 	passes []pricing.Pass
+	// initSize and maskSize are the sizes of the pictures InitImage and
+	// Mask name, once resolveSources has found them; sizeFromInit marks a
+	// width and height taken from the init image.
+	initSize, maskSize image.Point
+	sizeFromInit       bool
 }
+
+// defaultStrength is the strength of an image-to-image request that sends
+// none: most of the picture is redrawn, its composition and colours stay.
+const defaultStrength = 0.75
 
 // Request limits that hold for every plan.
 const (
@@ -133,6 +152,13 @@ func (r *GenerationRequest) normalize() {
 	if r.BatchSize == 0 {
 		r.BatchSize = 1
 	}
+	if r.InitImage != "" && r.Strength == nil {
+		r.Strength = new(defaultStrength)
+	}
+	if r.Width == 0 && r.Height == 0 && r.initSize != (image.Point{}) {
+		// The init image's size, down to the multiple of 8 renders need.
+		r.Width, r.Height, r.sizeFromInit = r.initSize.X/8*8, r.initSize.Y/8*8, true
+	}
 	if r.Width == 0 && r.Height == 0 {
 		r.Width, r.Height = nativeSide(r.Model), nativeSide(r.Model)
 	}
@@ -165,8 +191,17 @@ func (r *GenerationRequest) validate(plan store.Plan) []FieldError {
 	if !slices.Contains(catalog.ModelFamilies(), r.Model) {
 		add("model", "must be one of %s", strings.Join(catalog.ModelFamilies(), ", "))
 	}
-	validateSide(add, "width", r.Width, plan)
-	validateSide(add, "height", r.Height, plan)
+	side := add
+	if r.sizeFromInit {
+		// Say where a size nobody sent came from.
+		side = func(field, format string, args ...any) {
+			add(field, format+" (it is the init image's, %dx%d: send width and height to scale it)",
+				append(args, r.initSize.X, r.initSize.Y)...)
+		}
+	}
+	validateSide(side, "width", r.Width, plan)
+	validateSide(side, "height", r.Height, plan)
+	errs = append(errs, r.validateSources()...)
 	if r.Steps < 1 || r.Steps > maxSteps {
 		add("steps", "must be between 1 and %d", maxSteps)
 	}
@@ -185,6 +220,33 @@ func (r *GenerationRequest) validate(plan store.Plan) []FieldError {
 			add("width", "%s at %dx%d needs about %.1f GiB of GPU memory; the %s plan's %s GPUs have %.1f GiB: choose a smaller size or model",
 				r.Model, r.Width, r.Height, need, plan.Name, strings.ToUpper(plan.GPUTier), have)
 		}
+	}
+	return errs
+}
+
+// validateSources checks the image-to-image fields among themselves: a
+// strength or mask needs an init image, a raw graph takes none, and the
+// mask must be the init image's size (once both are resolved).
+func (r *GenerationRequest) validateSources() []FieldError {
+	var errs []FieldError
+	add := func(field, msg string) { errs = append(errs, FieldError{Field: field, Message: msg}) }
+	if r.Strength != nil {
+		switch {
+		case r.InitImage == "":
+			add("strength", "needs init_image: strength says how much of the init image is redrawn")
+		case !(*r.Strength >= 0 && *r.Strength <= 1):
+			add("strength", "must be between 0 (keep the init image) and 1 (ignore it)")
+		}
+	}
+	if r.Mask != "" && r.InitImage == "" {
+		add("mask", "needs init_image: the picture whose white mask pixels are repainted")
+	}
+	if r.InitImage != "" && len(r.Graph) > 0 {
+		add("init_image", "cannot be combined with graph: a raw graph renders only what it describes")
+	}
+	if r.maskSize != (image.Point{}) && r.initSize != (image.Point{}) && r.maskSize != r.initSize {
+		add("mask", fmt.Sprintf("is %dx%d but init_image is %dx%d: they must be the same size",
+			r.maskSize.X, r.maskSize.Y, r.initSize.X, r.initSize.Y))
 	}
 	return errs
 }

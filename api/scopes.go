@@ -22,6 +22,8 @@ var routeScopes = map[string]string{
 	"PATCH /v1/images/:name":      store.ScopeGenerate,
 	"DELETE /v1/images/:name":     store.ScopeGenerate,
 	"POST /v1/images/bulk-delete": store.ScopeGenerate,
+	"POST /v1/uploads":            store.ScopeGenerate,
+	"DELETE /v1/uploads/:id":      store.ScopeGenerate,
 	"POST /v1/api-keys":           "",
 }
 

@@ -66,7 +66,9 @@ func (s *Server) generationView(ctx context.Context, g store.Generation, withIma
 	var p struct {
 		Model, Prompt        string
 		Width, Height, Steps int
-		BatchSize            int `json:"batch_size"`
+		BatchSize            int      `json:"batch_size"`
+		InitImage            string   `json:"init_image"`
+		Strength             *float64 `json:"strength"`
 	}
 	switch {
 	case g.CreditsHeld > 0 && g.BatchSize > 0:
@@ -75,7 +77,11 @@ func (s *Server) generationView(ctx context.Context, g store.Generation, withIma
 		v.Price = pricing.Quote{PerImage: g.CreditsHeld / g.BatchSize, Images: g.BatchSize,
 			Total: g.CreditsHeld, Formula: pricing.Formula}
 	case json.Unmarshal(g.Params, &p) == nil:
-		v.Price, _ = pricing.Price(pricing.Request{Model: p.Model, Width: p.Width, Height: p.Height, Steps: p.Steps, BatchSize: p.BatchSize})
+		req := pricing.Request{Model: p.Model, Width: p.Width, Height: p.Height, Steps: p.Steps, BatchSize: p.BatchSize}
+		if p.InitImage != "" && p.Strength != nil {
+			req.InitImage, req.Strength = true, *p.Strength
+		}
+		v.Price, _ = pricing.Price(req)
 	}
 	if !g.Terminal() {
 		st, ok, err := s.Progress.Get(ctx, g.ID)

@@ -353,3 +353,36 @@ func TestGenerationMarksRunningWhenRenderStarts(t *testing.T) {
 		t.Fatalf("finalize %+v, want the render's first start", h.finalized)
 	}
 }
+
+// An image-to-image job's sources travel to the GPU by name only (the
+// render reads the pictures from the bucket); a render that finds them
+// gone is not retried, and the job is refunded.
+func TestGenerationCarriesSourcesAndFailsAtOnceWithoutThem(t *testing.T) {
+	h := newHarness(t, 1)
+	strength := 0.4
+	h.in.Params.InitImage, h.in.Params.Strength, h.in.Params.Mask = "6c0f3b1a-0000-4000-8000-000000000000", &strength,
+		"6c0f3b1a-0000-4000-8000-000000000001"
+	var got []activities.RenderInput
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RenderInput) (activities.RenderResult, error) {
+			got = append(got, in)
+			return activities.RenderResult{}, temporal.NewNonRetryableApplicationError(
+				"engine: invalid request: the init image was deleted after the job was admitted", activities.TypeInvalidRequest, nil)
+		})
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	r, err := h.result(t)
+	if err == nil || r.Status != "" && r.Status != catalog.JobFailed {
+		t.Fatalf("result %+v, %v: want the job failed", r, err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("render ran %d times, want once (not retried)", len(got))
+	}
+	p := got[0].Params
+	if p.InitImage != h.in.Params.InitImage || p.Strength == nil || *p.Strength != 0.4 || p.Mask != h.in.Params.Mask {
+		t.Fatalf("render got params %+v, want the sources", p)
+	}
+	if len(h.aborted) != 1 || h.aborted[0].Status != catalog.JobFailed || len(h.finalized) != 0 {
+		t.Fatalf("aborted %+v, finalized %d: want the hold released", h.aborted, len(h.finalized))
+	}
+}

@@ -5,6 +5,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 )
 
 // Request describes one image to render. A batch is rendered as one Request
@@ -21,6 +22,26 @@ type Request struct {
 	// Graph, when set, is a raw InvokeAI graph to run instead of the one the
 	// engine would build from the fields above. The sim engine ignores it.
 	Graph []byte
+	// InitImage, when set, is a PNG of exactly Width x Height that the
+	// render starts from instead of pure noise (image-to-image).
+	InitImage []byte
+	// Strength is how much of InitImage is redrawn, 0..1: 0 keeps it, 1
+	// ignores it. InvokeAI starts denoising at 1 - Strength.
+	Strength float64
+	// Mask, when set (only with InitImage), is a grayscale PNG of the same
+	// size: white pixels are repainted, black ones keep InitImage
+	// (inpainting); grays repaint partly.
+	Mask []byte
+}
+
+// DenoiseSteps is the number of steps that actually run: all of Steps from
+// noise, the last Strength of them from an init image (rounded up, at
+// least one), as InvokeAI skips the first 1 - Strength of the schedule.
+func (r Request) DenoiseSteps() int {
+	if len(r.InitImage) == 0 {
+		return r.Steps
+	}
+	return max(1, int(math.Ceil(float64(r.Steps)*r.Strength-1e-9)))
 }
 
 // Progress reports how far a render has come, with a small picture of

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/uuid"
 )
 
 // ErrNotFound reports that an object does not exist.
@@ -97,4 +98,20 @@ func ImageKey(userID, imageName string) string {
 // deleting a user's prefix removes both.
 func ThumbnailKey(userID, imageName string) string {
 	return "users/" + userID + "/images/thumbnails/" + imageName + ".webp"
+}
+
+// UploadKey is where an uploaded picture lives (always a PNG the API
+// re-encoded). userID and uploadID must already be validated.
+func UploadKey(userID, uploadID string) string {
+	return "users/" + userID + "/uploads/" + uploadID + ".png"
+}
+
+// SourceKey is where the picture a job starts from lives: an upload when
+// ref is an upload's id (a UUID, in canonical form), else the generated
+// image that ref names ("<job id>_<i>", never a bare UUID).
+func SourceKey(userID, ref string) string {
+	if id, err := uuid.Parse(ref); err == nil && id.String() == ref {
+		return UploadKey(userID, ref)
+	}
+	return ImageKey(userID, ref)
 }

@@ -5,13 +5,15 @@
 // One credit buys one SD-1.5 image of 512x512 pixels at 30 steps. Cost grows
 // linearly with pixels and steps and is weighted by model family (SDXL's
 // native 1024x1024 costs 2, FLUX's costs 6), rounded up per image, with a
-// floor of one credit per image. A raw InvokeAI graph is priced by the sum
-// of its denoise passes (see Passes).
+// floor of one credit per image. Image-to-image and inpainting run, and
+// are priced for, only the steps their strength leaves (DenoiseSteps). A
+// raw InvokeAI graph is priced by the sum of its denoise passes (see Passes).
 package pricing
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -35,6 +37,10 @@ type Request struct {
 	Height    int
 	Steps     int
 	BatchSize int
+	// InitImage marks an image-to-image (or inpainting) request: only the
+	// last Strength (0..1) of its steps run, and only those are priced.
+	InitImage bool
+	Strength  float64
 }
 
 // Pass is one denoising pass of an image: a raw graph may run several
@@ -58,13 +64,32 @@ type Quote struct {
 
 // Formula documents the price in words, returned with every quote.
 var Formula = "per image: ceil(model_weight * width*height/(512*512) * steps/30), at least 1; " +
-	"model_weight " + modelWeights() + "; a raw graph: the sum of that over its denoise passes " +
+	"model_weight " + modelWeights() + "; from an init_image (image-to-image, inpainting) the steps that run: " +
+	"ceil(steps * strength), at least 1; a raw graph: the sum of that over its denoise passes " +
 	"(each at the graph's largest width and height, times its fan-out), rounded up once, at least 1; " +
 	"total = per image * batch_size; settled per image actually produced"
 
 // Price quotes a request. It fails on an unknown model or non-positive sizes.
 func Price(r Request) (Quote, error) {
-	return Passes([]Pass{{Model: r.Model, Width: r.Width, Height: r.Height, Steps: r.Steps, Count: 1}}, r.BatchSize)
+	steps := r.Steps
+	if r.InitImage {
+		if r.Strength < 0 || r.Strength > 1 || r.Strength != r.Strength {
+			return Quote{}, fmt.Errorf("price: strength %g outside 0..1", r.Strength)
+		}
+		steps = DenoiseSteps(r.Steps, r.Strength)
+	}
+	return Passes([]Pass{{Model: r.Model, Width: r.Width, Height: r.Height, Steps: steps, Count: 1}}, r.BatchSize)
+}
+
+// DenoiseSteps is how many of steps run from an init image at strength:
+// the engine skips the first 1 - strength of the schedule, so
+// ceil(steps * strength), at least 1 (strength 0 still encodes and decodes
+// the picture). engine.Request.DenoiseSteps counts the same way.
+func DenoiseSteps(steps int, strength float64) int {
+	if steps <= 0 {
+		return steps
+	}
+	return max(1, int(math.Ceil(float64(steps)*strength-1e-9)))
 }
 
 // Passes quotes images that each run every pass given: the per-image price

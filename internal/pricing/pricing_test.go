@@ -7,13 +7,13 @@ func TestPrice(t *testing.T) {
 		req      Request
 		per, tot int
 	}{
-		{Request{"sd-1.5", 512, 512, 30, 1}, 1, 1},
-		{Request{"sd-1.5", 512, 512, 30, 4}, 1, 4},
-		{Request{"sdxl", 1024, 1024, 30, 1}, 2, 2},
-		{Request{"flux", 1024, 1024, 30, 2}, 6, 12},
-		{Request{"sdxl", 1024, 1024, 50, 1}, 4, 4},        // 2 * 50/30 = 3.33 -> 4
-		{Request{"sd-1.5", 64, 64, 1, 1}, 1, 1},           // floor of one credit
-		{Request{"flux", 4096, 4096, 150, 16}, 480, 7680}, // 1.5 * 64 tiles * 5,
+		{Request{"sd-1.5", 512, 512, 30, 1, false, 0}, 1, 1},
+		{Request{"sd-1.5", 512, 512, 30, 4, false, 0}, 1, 4},
+		{Request{"sdxl", 1024, 1024, 30, 1, false, 0}, 2, 2},
+		{Request{"flux", 1024, 1024, 30, 2, false, 0}, 6, 12},
+		{Request{"sdxl", 1024, 1024, 50, 1, false, 0}, 4, 4},        // 2 * 50/30 = 3.33 -> 4
+		{Request{"sd-1.5", 64, 64, 1, 1, false, 0}, 1, 1},           // floor of one credit
+		{Request{"flux", 4096, 4096, 150, 16, false, 0}, 480, 7680}, // 1.5 * 64 tiles * 5,
 	}
 	for _, c := range cases {
 		q, err := Price(c.req)
@@ -26,8 +26,36 @@ func TestPrice(t *testing.T) {
 	}
 }
 
+// From an init image only the last strength of the steps run, and only
+// they are priced: ceil(steps * strength), at least one step.
+func TestPriceImageToImage(t *testing.T) {
+	cases := []struct {
+		req Request
+		per int
+	}{
+		{Request{"sdxl", 1024, 1024, 30, 1, true, 1}, 2},     // strength 1: every step, as text-to-image
+		{Request{"sdxl", 1024, 1024, 30, 1, true, 0.75}, 2},  // 23 steps: 2 * 23/30 = 1.53 -> 2
+		{Request{"sdxl", 1024, 1024, 60, 1, true, 0.5}, 2},   // 30 steps
+		{Request{"flux", 1024, 1024, 30, 1, true, 0.5}, 3},   // 15 steps: 6 / 2
+		{Request{"flux", 1024, 1024, 30, 1, false, 0.5}, 6},  // no init image: strength ignored
+		{Request{"sd-1.5", 1024, 1024, 30, 1, true, 0}, 1},   // strength 0 still runs one step: 4/30 -> 1
+		{Request{"flux", 2048, 2048, 100, 1, true, 0.7}, 56}, // 70 steps, 1.5*16*70/30 (71, were 100*0.7 = 70.00000000000001 rounded up, is 57)
+	}
+	for _, c := range cases {
+		q, err := Price(c.req)
+		if err != nil || q.PerImage != c.per {
+			t.Errorf("%+v: per image %d (%v), want %d", c.req, q.PerImage, err, c.per)
+		}
+	}
+	for _, s := range []float64{-0.1, 1.01} {
+		if _, err := Price(Request{"sdxl", 1024, 1024, 30, 1, true, s}); err == nil {
+			t.Errorf("strength %g priced", s)
+		}
+	}
+}
+
 func TestPriceRejects(t *testing.T) {
-	for _, r := range []Request{{"dalle", 512, 512, 30, 1}, {"sdxl", 0, 512, 30, 1}, {"sdxl", 512, 512, 30, 0}} {
+	for _, r := range []Request{{Model: "dalle", Width: 512, Height: 512, Steps: 30, BatchSize: 1}, {Model: "sdxl", Height: 512, Steps: 30, BatchSize: 1}, {Model: "sdxl", Width: 512, Height: 512, Steps: 30}} {
 		if _, err := Price(r); err == nil {
 			t.Errorf("%+v: want error", r)
 		}

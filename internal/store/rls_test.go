@@ -5,13 +5,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
 )
 
 // tenantTables are the tables row-level security guards.
 var tenantTables = []string{"images", "generations", "credits", "credit_holds", "credit_transactions",
-	"usage_records", "api_keys"}
+	"usage_records", "api_keys", "uploads"}
 
 // Postgres itself keeps tenants apart for the API's role, even for a query
 // with no user filter at all.
@@ -35,6 +37,10 @@ func TestRowLevelSecurity(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, _, err := s.CreateAPIKey(ctx, u.ID, "ci", nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateUpload(ctx, store.Upload{ID: uuid.NewString(), UserID: u.ID, Key: "k", Width: 8, Height: 8,
+			Bytes: 10, SourceFormat: "png"}); err != nil {
 			t.Fatal(err)
 		}
 	}

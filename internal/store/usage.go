@@ -30,11 +30,13 @@ func (s *Store) UsageSince(ctx context.Context, userID string, since time.Time) 
 	return u, nil
 }
 
-// StorageUsed is the bytes of the user's stored images (PNGs; thumbnails are
-// not counted against the plan).
+// StorageUsed is the bytes of the user's stored images and uploads (PNGs;
+// thumbnails are not counted against the plan).
 func (s *Store) StorageUsed(ctx context.Context, userID string) (int64, error) {
 	var n int64
-	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(file_size_bytes), 0) FROM images WHERE user_id = $1`,
+	if err := s.pool.QueryRow(ctx, `
+		SELECT (SELECT COALESCE(SUM(file_size_bytes), 0) FROM images WHERE user_id = $1)
+		     + (SELECT COALESCE(SUM(file_size_bytes), 0) FROM uploads WHERE user_id = $1)`,
 		userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("storage of %s: %w", userID, err)
 	}

@@ -63,6 +63,13 @@ type fakeItem struct {
 	cancelRequested bool
 }
 
+// fakeUpload is an image the engine uploaded.
+type fakeUpload struct {
+	name, category string
+	intermediate   bool
+	data           []byte
+}
+
 type fakeInvoke struct {
 	t   *testing.T
 	api *openAPI
@@ -94,6 +101,7 @@ type fakeInvoke struct {
 	nextID     int
 	images     map[string][]byte
 	deleted    []string
+	uploads    []fakeUpload
 	calls      map[string]int
 	cancels    []int
 	graphs     []map[string]any
@@ -155,6 +163,7 @@ func (f *fakeInvoke) routes() {
 	f.mux.HandleFunc("GET /api/v1/queue/{queue}/i/{id}", f.getItem)
 	f.mux.HandleFunc("PUT /api/v1/queue/{queue}/i/{id}/cancel", f.cancelItem)
 	f.mux.HandleFunc("PUT /api/v1/queue/{queue}/cancel_by_destination", f.cancelByDestination)
+	f.mux.HandleFunc("POST /api/v1/images/upload", f.uploadImage)
 	f.mux.HandleFunc("GET /api/v1/images/i/{name}/full", f.getImage)
 	f.mux.HandleFunc("DELETE /api/v1/images/i/{name}", f.deleteImage)
 	f.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -311,6 +320,9 @@ func (f *fakeInvoke) enqueue(w http.ResponseWriter, r *http.Request) {
 	if errs := f.api.checkGraph(graph); len(errs) > 0 {
 		f.t.Errorf("enqueued graph is not valid for InvokeAI:\n  %s", strings.Join(errs, "\n  "))
 	}
+	if missing := f.missingImages(graph); len(missing) > 0 {
+		f.t.Errorf("enqueued graph names images InvokeAI does not have: %v", missing)
+	}
 	if f.enqueueStatus != 0 {
 		writeJSON(w, f.enqueueStatus, map[string]any{"detail": []any{map[string]any{
 			"loc": []any{"body", "batch", "graph"}, "msg": "injected failure", "type": "value_error"}}})
@@ -359,6 +371,10 @@ func (f *fakeInvoke) getItem(w http.ResponseWriter, r *http.Request) {
 // answer writes a 200 JSON answer after checking it against the schema
 // InvokeAI documents for it, which keeps the fake honest.
 func (f *fakeInvoke) answer(w http.ResponseWriter, schema string, body any) {
+	f.answerStatus(w, http.StatusOK, schema, body)
+}
+
+func (f *fakeInvoke) answerStatus(w http.ResponseWriter, status int, schema string, body any) {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		f.t.Errorf("encode %s: %v", schema, err)
@@ -368,7 +384,7 @@ func (f *fakeInvoke) answer(w http.ResponseWriter, schema string, body any) {
 	if err := f.api.validate(component(schema), v); err != nil {
 		f.t.Errorf("fake answers an invalid %s: %v", schema, err)
 	}
-	writeJSON(w, http.StatusOK, json.RawMessage(raw))
+	writeJSON(w, status, json.RawMessage(raw))
 }
 
 func (f *fakeInvoke) cancelItem(w http.ResponseWriter, r *http.Request) {
@@ -411,6 +427,52 @@ func (f *fakeInvoke) cancel(it *fakeItem) {
 	if live {
 		f.transition(it, "canceled", "", "")
 	}
+}
+
+// uploadImage stores the file of POST /api/v1/images/upload (the request
+// has been validated against openapi.json) and answers its ImageDTO.
+func (f *fakeInvoke) uploadImage(w http.ResponseWriter, r *http.Request) {
+	file, _, err := r.FormFile("file")
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"detail": err.Error()})
+		return
+	}
+	data, _ := io.ReadAll(file)
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]any{"detail": "Failed to read image"})
+		return
+	}
+	q := r.URL.Query()
+	f.mu.Lock()
+	name := fmt.Sprintf("upload-%d.png", len(f.uploads)+1)
+	f.uploads = append(f.uploads, fakeUpload{name: name, category: q.Get("image_category"),
+		intermediate: q.Get("is_intermediate") == "true", data: data})
+	f.images[name] = data
+	f.mu.Unlock()
+	now := time.Now().UTC().Format(time.RFC3339)
+	f.answerStatus(w, http.StatusCreated, "ImageDTO", map[string]any{"image_name": name, "image_url": "api/v1/images/i/" + name + "/full",
+		"thumbnail_url": "api/v1/images/i/" + name + "/thumbnail", "image_origin": "external",
+		"image_category": q.Get("image_category"), "width": cfg.Width, "height": cfg.Height, "created_at": now,
+		"updated_at": now, "is_intermediate": q.Get("is_intermediate") == "true", "starred": false, "has_workflow": false})
+}
+
+// missingImages lists the image names a graph's nodes refer to that the
+// fake does not hold: InvokeAI would fail such an item at run time.
+func (f *fakeInvoke) missingImages(g map[string]any) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var missing []string
+	nodes, _ := g["nodes"].(map[string]any)
+	for _, n := range nodes {
+		for _, v := range n.(map[string]any) {
+			ref, _ := v.(map[string]any)
+			if name, ok := ref["image_name"].(string); ok && f.images[name] == nil {
+				missing = append(missing, name)
+			}
+		}
+	}
+	return missing
 }
 
 func (f *fakeInvoke) getImage(w http.ResponseWriter, r *http.Request) {
@@ -528,7 +590,9 @@ func (f *fakeInvoke) fail(it *fakeItem, node, typ, msg string) {
 	f.transition(it, "failed", typ, msg)
 }
 
-// complete stores an image of the graph's size and finishes the item.
+// complete stores an image of the graph's size for each node that saves
+// one (the output, and an inpainting graph's intermediates) and finishes
+// the item.
 func (f *fakeInvoke) complete(it *fakeItem, denoise string) {
 	out, w, h := outputNode(it.graph)
 	name := fmt.Sprintf("image-%d.png", it.id)
@@ -542,6 +606,22 @@ func (f *fakeInvoke) complete(it *fakeItem, denoise string) {
 		"type": "image_output", "output_meta": nil}
 	f.mu.Lock()
 	f.images[name] = buf.Bytes()
+	for id, n := range it.graph["nodes"].(map[string]any) {
+		inter := fmt.Sprintf("intermediate-%d-%s.png", it.id, id)
+		switch n.(map[string]any)["type"] {
+		case "l2i", "flux_vae_decode", "expand_mask_with_fade", "invokeai_img_blend":
+			if id != out {
+				it.results["prep-"+id] = map[string]any{"image": map[string]any{"image_name": inter}, "width": w,
+					"height": h, "type": "image_output", "output_meta": nil}
+				f.images[inter] = buf.Bytes()
+			}
+		case "create_gradient_mask":
+			it.results["prep-"+id] = map[string]any{"denoise_mask": map[string]any{"mask_name": "mask-" + id,
+				"masked_latents_name": nil, "gradient": true}, "expanded_mask_area": map[string]any{"image_name": inter},
+				"type": "gradient_mask_output", "output_meta": nil}
+			f.images[inter] = buf.Bytes()
+		}
+	}
 	for id := range it.graph["nodes"].(map[string]any) {
 		if id != out {
 			it.history = append(it.history, "prep-"+id)
@@ -557,14 +637,26 @@ func (f *fakeInvoke) complete(it *fakeItem, denoise string) {
 	f.transition(it, "completed", "", "")
 }
 
-// outputNode finds the node that decodes the image, and the image size.
+// outputNode finds the node whose image is the result (the decoder, or
+// the paste-back that consumes it), and the image size.
 func outputNode(g map[string]any) (string, int, int) {
+	consumed := map[string]bool{}
+	for _, e := range asList(g["edges"]) {
+		src := e.(map[string]any)["source"].(map[string]any)
+		if src["field"] == "image" {
+			consumed[fmt.Sprint(src["node_id"])] = true
+		}
+	}
 	out, w, h := "", 64, 64
 	for id, n := range g["nodes"].(map[string]any) {
 		nm := n.(map[string]any)
 		switch nm["type"] {
-		case "l2i", "flux_vae_decode":
-			out = id
+		case "l2i", "flux_vae_decode", "invokeai_img_blend":
+			if !consumed[id] {
+				out = id
+			}
+		}
+		switch nm["type"] {
 		case "noise", "flux_denoise":
 			w, h = int(nm["width"].(float64)), int(nm["height"].(float64))
 		}

@@ -42,6 +42,9 @@ type plan struct {
 
 // validate rejects what InvokeAI could never render, before any request.
 func validate(req engine.Request) error {
+	if err := validateSources(req); err != nil {
+		return err
+	}
 	if len(req.Graph) > 0 {
 		if req.Steps < 0 {
 			return fmt.Errorf("%w: steps %d must not be negative", engine.ErrInvalidRequest, req.Steps)
@@ -69,9 +72,26 @@ func validate(req engine.Request) error {
 	return nil
 }
 
-// plan resolves the models and builds the graph for req.
-func (e *Engine) plan(ctx context.Context, req engine.Request, fresh bool) (*plan, error) {
-	p := &plan{steps: req.Steps, jobID: JobID(ctx)}
+// validateSources checks an image-to-image or inpainting request's
+// fields: the pictures themselves are checked by InvokeAI on upload.
+func validateSources(req engine.Request) error {
+	switch {
+	case len(req.Mask) > 0 && len(req.InitImage) == 0:
+		return fmt.Errorf("%w: a mask needs an init image", engine.ErrInvalidRequest)
+	case len(req.InitImage) == 0:
+		return nil
+	case len(req.Graph) > 0:
+		return fmt.Errorf("%w: a raw graph takes no init image", engine.ErrInvalidRequest)
+	case !(req.Strength >= 0 && req.Strength <= 1):
+		return fmt.Errorf("%w: strength %g outside 0..1", engine.ErrInvalidRequest, req.Strength)
+	}
+	return nil
+}
+
+// plan resolves the models and builds the graph for req, whose init image
+// and mask (if any) are already in InvokeAI under the names src gives.
+func (e *Engine) plan(ctx context.Context, req engine.Request, src sources, fresh bool) (*plan, error) {
+	p := &plan{steps: req.DenoiseSteps(), jobID: JobID(ctx)}
 	if len(req.Graph) > 0 {
 		return p, p.useRaw(req.Graph)
 	}
@@ -90,11 +110,15 @@ func (e *Engine) plan(ctx context.Context, req engine.Request, fresh bool) (*pla
 	case catalog.ModelFlux:
 		fluxGraph(g, req, models, e.cfg.FluxScheduler)
 	}
+	output := nodeOutput
+	if src.init != "" {
+		output = addSources(g, req, src)
+	}
 	raw, err := json.Marshal(g)
 	if err != nil {
 		return nil, fmt.Errorf("invokeai: encode graph: %w", err)
 	}
-	p.graph, p.outputNode, p.progressNode = raw, nodeOutput, nodeDenoise
+	p.graph, p.outputNode, p.progressNode = raw, output, nodeDenoise
 	return p, nil
 }
 

@@ -138,7 +138,9 @@ func (c *apiClient) sendRaw(ctx context.Context, method, path string, query url.
 	if err != nil {
 		return nil, fmt.Errorf("invokeai: build %s %s: %w", method, path, err)
 	}
-	if body != nil {
+	if typed, ok := body.(interface{ ContentType() string }); ok {
+		req.Header.Set("Content-Type", typed.ContentType())
+	} else if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")

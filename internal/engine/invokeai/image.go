@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"maps"
 	"net/url"
 	"slices"
 
@@ -45,7 +46,40 @@ func (e *Engine) fetchOutput(ctx context.Context, p *plan, item *queueItem) (eng
 			e.log.WarnContext(ctx, "invokeai: delete downloaded image", "image", name, "err", err)
 		}
 	}
+	if !p.raw {
+		// The masks and the pre-paste picture of an inpainting graph.
+		e.deleteImages(ctx, sessionImages(&item.Session, name))
+	}
 	return engine.Image{PNG: data, Width: cfg.Width, Height: cfg.Height}, nil
+}
+
+// sessionImages lists the images a session's nodes saved (any image_name
+// in its results), but for the one named except.
+func sessionImages(s *session, except string) []string {
+	var names []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if n, ok := x["image_name"].(string); ok && n != except && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+			for _, sub := range x {
+				walk(sub)
+			}
+		case []any:
+			for _, sub := range x {
+				walk(sub)
+			}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.Results)) {
+		var v any
+		if json.Unmarshal(s.Results[id], &v) == nil {
+			walk(v)
+		}
+	}
+	return names
 }
 
 // outputImage finds the result image: the output node's, for graphs built

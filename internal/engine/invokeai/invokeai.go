@@ -1,6 +1,7 @@
 // Package invokeai is an engine.Engine that drives an InvokeAI server on the
-// GPU host over its HTTP API: it builds a text-to-image graph (or takes the
-// caller's raw graph), enqueues it as a one-run batch, follows the queue item
+// GPU host over its HTTP API: it builds a text-to-image, image-to-image or
+// inpainting graph (uploading the init image and mask first), or takes the
+// caller's raw graph, enqueues it as a one-run batch, follows the queue item
 // over socket.io (falling back to HTTP polling), and downloads the PNG.
 //
 // It has been exercised only against a protocol test server that follows
@@ -297,19 +298,24 @@ func (e *Engine) Render(ctx context.Context, req engine.Request, onProgress func
 	if jobID := JobID(ctx); jobID != "" {
 		defer e.renders.begin(jobID, attemptOf(ctx))()
 	}
-	img, err := e.attempt(ctx, req, onProgress, false)
+	src, cleanup, err := e.uploadSources(ctx, req)
+	defer cleanup()
+	if err != nil {
+		return engine.Image{}, err
+	}
+	img, err := e.attempt(ctx, req, src, onProgress, false)
 	if errors.Is(err, errStaleModel) {
 		// A cached model key no longer exists (the model was reinstalled):
 		// look the models up afresh and run once more.
 		e.log.WarnContext(ctx, "invokeai: cached model key is stale; resolving again", "err", err)
-		img, err = e.attempt(ctx, req, onProgress, true)
+		img, err = e.attempt(ctx, req, src, onProgress, true)
 	}
 	return img, err
 }
 
 // attempt resolves models, enqueues and follows one queue item to its image.
-func (e *Engine) attempt(ctx context.Context, req engine.Request, onProgress func(engine.Progress), fresh bool) (engine.Image, error) {
-	p, err := e.plan(ctx, req, fresh)
+func (e *Engine) attempt(ctx context.Context, req engine.Request, src sources, onProgress func(engine.Progress), fresh bool) (engine.Image, error) {
+	p, err := e.plan(ctx, req, src, fresh)
 	if err != nil {
 		return engine.Image{}, err
 	}

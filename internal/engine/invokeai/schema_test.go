@@ -7,9 +7,13 @@ package invokeai
 // OpenAPI and InvokeAI rules rather than JSON Schema, so they are here.
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -241,7 +245,46 @@ func (a *openAPI) checkRequest(r *http.Request, body []byte) []string {
 		return []string{fmt.Sprintf("%s %s: no such operation in openapi.json", r.Method, r.URL.Path)}
 	}
 	errs := a.checkParams(rt, values, r)
+	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
+		return append(errs, a.checkForm(rt, body, params["boundary"])...)
+	}
 	return append(errs, a.checkBody(rt, body)...)
+}
+
+// checkForm validates a multipart/form-data body against the operation's
+// form schema: each part becomes a string property (files included, as
+// OpenAPI 3.1 describes binary content), and each file must have an image
+// content type, as InvokeAI's upload requires.
+func (a *openAPI) checkForm(rt *route, body []byte, boundary string) []string {
+	rb, _ := rt.op["requestBody"].(map[string]any)
+	content, _ := rb["content"].(map[string]any)
+	if content["multipart/form-data"] == nil {
+		return []string{fmt.Sprintf("%s %s takes no multipart/form-data body", rt.method, rt.template)}
+	}
+	form := map[string]any{}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return []string{"body is not multipart/form-data: " + err.Error()}
+		}
+		data, err := io.ReadAll(part)
+		if err != nil {
+			return []string{"body is not multipart/form-data: " + err.Error()}
+		}
+		if part.FileName() != "" && !strings.HasPrefix(part.Header.Get("Content-Type"), "image/") {
+			return []string{fmt.Sprintf("file part %q has content type %q; InvokeAI refuses anything but image/*",
+				part.FormName(), part.Header.Get("Content-Type"))}
+		}
+		form[part.FormName()] = string(data)
+	}
+	if err := a.validate(rt.ptr+pointer("requestBody", "content", "multipart/form-data", "schema"), form); err != nil {
+		return []string{"form: " + err.Error()}
+	}
+	return nil
 }
 
 func (a *openAPI) match(method, path string) (*route, map[string]string) {

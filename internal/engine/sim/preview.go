@@ -10,18 +10,18 @@ import (
 const previewSide = 64
 
 // preview draws the picture at preview size as it looks after step of
-// req.Steps: the finished picture with the pixels not yet "denoised"
+// steps: the finished picture with the pixels not yet "denoised"
 // replaced by noise, so it sharpens as the render goes on, like a real
 // engine's latents.
-func (e *Engine) preview(req engine.Request, step int) *engine.Preview {
+func (e *Engine) preview(req engine.Request, step, steps int) *engine.Preview {
 	if e.cfg.NoPreviews {
 		return nil
 	}
 	small := req
 	small.Width, small.Height = previewSize(req.Width, req.Height)
 	img := paint(small)
-	keep := uint32(uint64(step) * 1 << 32 / uint64(max(req.Steps, 1)))
-	if step >= req.Steps {
+	keep := uint32(uint64(step) * 1 << 32 / uint64(max(steps, 1)))
+	if step >= steps {
 		keep = ^uint32(0)
 	}
 	n := uint32(len(img.Palette))

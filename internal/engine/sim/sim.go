@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
 	"image/png"
 	"slices"
 	"sync"
@@ -65,9 +66,11 @@ func (e *Engine) Served(context.Context) engine.Served {
 	return out
 }
 
-// Render waits StepDelay for each of req.Steps steps, reporting progress after
-// each one (Step runs from 1 to TotalSteps), then paints and encodes the
-// picture. The same request always yields byte-identical PNG output.
+// Render waits StepDelay for each step that runs (req.DenoiseSteps: all of
+// them from noise, the last Strength of them from an init image), reporting
+// progress after each one (Step runs from 1 to TotalSteps), then paints and
+// encodes the picture, mixed into the init image when there is one (see
+// img2img.go). The same request always yields byte-identical PNG output.
 func (e *Engine) Render(ctx context.Context, req engine.Request, onProgress func(engine.Progress)) (engine.Image, error) {
 	if e.cfg.Families != nil && !slices.Contains(e.cfg.Families, req.Model) {
 		return engine.Image{}, fmt.Errorf("%w: model %s is not installed", engine.ErrInvalidRequest, req.Model)
@@ -75,10 +78,14 @@ func (e *Engine) Render(ctx context.Context, req engine.Request, onProgress func
 	if err := Validate(req); err != nil {
 		return engine.Image{}, err
 	}
+	src, err := decodeSources(req)
+	if err != nil {
+		return engine.Image{}, err
+	}
 	if err := e.runSteps(ctx, req, onProgress); err != nil {
 		return engine.Image{}, fmt.Errorf("sim render: %w", err)
 	}
-	data, err := encode(paint(req))
+	data, err := renderPNG(req, src)
 	if err != nil {
 		return engine.Image{}, fmt.Errorf("sim render: encode png: %w", err)
 	}
@@ -104,7 +111,7 @@ func Validate(req engine.Request) error {
 // runSteps simulates the denoising loop. It reuses one timer rather than
 // calling time.After per step so long renders do not churn timers.
 func (e *Engine) runSteps(ctx context.Context, req engine.Request, onProgress func(engine.Progress)) error {
-	steps := req.Steps
+	steps := req.DenoiseSteps()
 	var timer *time.Timer
 	if e.cfg.StepDelay > 0 {
 		timer = time.NewTimer(e.cfg.StepDelay)
@@ -115,7 +122,7 @@ func (e *Engine) runSteps(ctx context.Context, req engine.Request, onProgress fu
 			return fmt.Errorf("step %d of %d: %w", i, steps, err)
 		}
 		if onProgress != nil {
-			onProgress(engine.Progress{Step: i, TotalSteps: steps, Preview: e.preview(req, i)})
+			onProgress(engine.Progress{Step: i, TotalSteps: steps, Preview: e.preview(req, i, steps)})
 		}
 	}
 	return nil
@@ -159,12 +166,26 @@ func (p *encoderPool) Put(b *png.EncoderBuffer) { p.p.Put(b) }
 // own their slice while the grown buffer is reused.
 var outPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// renderPNG paints req's picture, mixed into its init image when it has one.
+func renderPNG(req engine.Request, src *sources) ([]byte, error) {
+	pic := paint(req)
+	if src == nil {
+		return encode(pic)
+	}
+	defer pic.release()
+	return encodeImage(src.blend(pic, req.Strength))
+}
+
 func encode(img *canvas) ([]byte, error) {
 	defer img.release()
+	return encodeImage(img.Paletted)
+}
+
+func encodeImage(img image.Image) ([]byte, error) {
 	buf := outPool.Get().(*bytes.Buffer)
 	defer outPool.Put(buf)
 	buf.Reset()
-	if err := pngEncoder.Encode(buf, img.Paletted); err != nil {
+	if err := pngEncoder.Encode(buf, img); err != nil {
 		return nil, err
 	}
 	return bytes.Clone(buf.Bytes()), nil
