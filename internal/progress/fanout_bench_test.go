@@ -166,4 +166,3 @@ func clientCount(ctx context.Context, b *testing.B, rdb *redis.Client, name stri
 	}
 	return strings.Count(list, "name="+name+" ")
 }
-
