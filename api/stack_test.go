@@ -339,6 +339,7 @@ func (s *stack) do(t *testing.T, method, path, token string, body any, headers .
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkContract(t, req, resp.StatusCode, resp.Header, b, true)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
@@ -360,6 +361,7 @@ func (s *stack) events(t *testing.T, id, token string) []event {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	checkContract(t, req, resp.StatusCode, resp.Header, nil, false)
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("events: %d %s", resp.StatusCode, ct)
 	}
@@ -371,6 +373,7 @@ func (s *stack) events(t *testing.T, id, token string) []event {
 		if !ok {
 			continue
 		}
+		checkEventData(t, []byte(data))
 		var st event
 		if err := json.Unmarshal([]byte(data), &st); err != nil {
 			t.Fatalf("event %q: %v", data, err)
