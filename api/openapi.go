@@ -19,7 +19,7 @@ import (
 
 // The Go types of the contract's schemas are generated from it; see
 // apitypes/oapi-codegen.yaml. A test fails when they are out of date.
-//go:generate go tool oapi-codegen -config apitypes/oapi-codegen.yaml openapi.yaml
+//go:generate go tool oapi-codegen -config apitypes/oapi-codegen.yaml -o apitypes/types.gen.go openapi.yaml
 
 // OpenAPIYAML is the API's contract (OpenAPI 3.1): every route the router
 // serves, with its requests, responses, errors and headers. The tests check

@@ -1,12 +1,16 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/testenv"
 )
 
 // contractDoc loads the contract as the development server serves it (with
@@ -146,5 +151,29 @@ func TestOpenAPIServed(t *testing.T) {
 	// Self-contained: nothing is loaded from another origin.
 	if m := regexp.MustCompile(`(?i)<(script|link)[^>]*(src|href)="(https?:)?//`).FindString(html); m != "" {
 		t.Errorf("the docs page loads %s", m)
+	}
+}
+
+// TestAPITypesUpToDate: api/apitypes/types.gen.go is what oapi-codegen
+// makes of api/openapi.yaml now, so nobody edits the contract without
+// regenerating its Go types (`go generate ./api/...`).
+func TestAPITypesUpToDate(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "api")
+	fresh := filepath.Join(t.TempDir(), "types.gen.go")
+	cmd := exec.Command("go", "tool", "oapi-codegen", "-config", "apitypes/oapi-codegen.yaml", "-o", fresh, "openapi.yaml")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("oapi-codegen: %v\n%s", err, out)
+	}
+	want, err := os.ReadFile(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "apitypes", "types.gen.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("api/apitypes/types.gen.go is out of date with api/openapi.yaml: run `go generate ./api/...`")
 	}
 }
