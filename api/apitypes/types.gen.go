@@ -175,9 +175,9 @@ type APIKey struct {
 	// Active False once revoked or expired.
 	Active     bool               `json:"active"`
 	CreatedAt  time.Time          `json:"created_at"`
-	ExpiresAt  time.Time          `json:"expires_at"`
+	ExpiresAt  *time.Time         `json:"expires_at"`
 	ID         openapi_types.UUID `json:"id"`
-	LastUsedAt time.Time          `json:"last_used_at"`
+	LastUsedAt *time.Time         `json:"last_used_at"`
 	Name       string             `json:"name"`
 	Prefix     string             `json:"prefix"`
 	Scopes     []APIKeyScope      `json:"scopes"`
@@ -197,13 +197,13 @@ type AdminGrant struct {
 	CreatedAt   time.Time          `json:"created_at"`
 
 	// CreditID The credits row GET /v1/credits lists.
-	CreditID   openapi_types.UUID `json:"credit_id"`
-	Credits    int                `json:"credits"`
-	ID         openapi_types.UUID `json:"id"`
-	Reason     string             `json:"reason"`
-	UserID     openapi_types.UUID `json:"user_id"`
-	ValidFrom  time.Time          `json:"valid_from"`
-	ValidUntil time.Time          `json:"valid_until"`
+	CreditID   *openapi_types.UUID `json:"credit_id"`
+	Credits    int                 `json:"credits"`
+	ID         openapi_types.UUID  `json:"id"`
+	Reason     string              `json:"reason"`
+	UserID     openapi_types.UUID  `json:"user_id"`
+	ValidFrom  time.Time           `json:"valid_from"`
+	ValidUntil time.Time           `json:"valid_until"`
 }
 
 // AdminGrantRequest defines model for AdminGrantRequest.
@@ -226,7 +226,7 @@ type AdminUser struct {
 	Email       string             `json:"email"`
 	ID          openapi_types.UUID `json:"id"`
 	IsActive    bool               `json:"is_active"`
-	LastLoginAt time.Time          `json:"last_login_at"`
+	LastLoginAt *time.Time         `json:"last_login_at"`
 	Name        string             `json:"name"`
 	Role        string             `json:"role"`
 }
@@ -246,7 +246,7 @@ type AdminUserDetail struct {
 // AdminUserList defines model for AdminUserList.
 type AdminUserList struct {
 	// NextBefore Pass as `before` for the next page; null on the last page.
-	NextBefore NextBefore          `json:"next_before"`
+	NextBefore *NextBefore         `json:"next_before"`
 	Users      []AdminUserListItem `json:"users"`
 }
 
@@ -257,7 +257,7 @@ type AdminUserListItem struct {
 	Email            string             `json:"email"`
 	ID               openapi_types.UUID `json:"id"`
 	IsActive         bool               `json:"is_active"`
-	LastLoginAt      time.Time          `json:"last_login_at"`
+	LastLoginAt      *time.Time         `json:"last_login_at"`
 	Name             string             `json:"name"`
 	Plan             string             `json:"plan"`
 	Role             string             `json:"role"`
@@ -303,7 +303,7 @@ type ChangePlanRequest struct {
 // CreateAPIKeyRequest defines model for CreateAPIKeyRequest.
 type CreateAPIKeyRequest struct {
 	// ExpiresAt RFC 3339, in the future and within a year; absent or null never expires.
-	ExpiresAt time.Time `json:"expires_at,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 
 	// Name A label; no control characters.
 	Name string `json:"name"`
@@ -315,7 +315,7 @@ type CreateAPIKeyRequest struct {
 // CreatedAPIKey defines model for CreatedAPIKey.
 type CreatedAPIKey struct {
 	CreatedAt time.Time          `json:"created_at"`
-	ExpiresAt time.Time          `json:"expires_at"`
+	ExpiresAt *time.Time         `json:"expires_at"`
 	ID        openapi_types.UUID `json:"id"`
 
 	// Key The whole secret, shown this once.
@@ -373,15 +373,15 @@ type FieldError struct {
 
 // Generation defines model for Generation.
 type Generation struct {
-	CompletedAt    time.Time `json:"completed_at"`
-	ComputeSeconds float64   `json:"compute_seconds"`
-	CreatedAt      time.Time `json:"created_at"`
+	CompletedAt    *time.Time `json:"completed_at"`
+	ComputeSeconds float64    `json:"compute_seconds"`
+	CreatedAt      time.Time  `json:"created_at"`
 
 	// CreditsHeld Reserved when admitted.
 	CreditsHeld int `json:"credits_held"`
 
 	// CreditsSettled The final charge, per image produced; null until the job ends.
-	CreditsSettled int `json:"credits_settled"`
+	CreditsSettled *int `json:"credits_settled"`
 
 	// Error Why the job failed.
 	Error   string             `json:"error,omitempty"`
@@ -403,8 +403,8 @@ type Generation struct {
 	Price Price  `json:"price"`
 
 	// Progress A job's live state.
-	Progress  *Progress `json:"progress,omitempty"`
-	StartedAt time.Time `json:"started_at"`
+	Progress  *Progress  `json:"progress,omitempty"`
+	StartedAt *time.Time `json:"started_at"`
 
 	// Status `queued`, `running` once a GPU worker has begun, `canceling` after a cancel until the GPU stops, then `completed`, `failed` or `canceled`.
 	Status JobStatus `json:"status"`
@@ -431,7 +431,7 @@ type GenerationList struct {
 	Generations []Generation `json:"generations"`
 
 	// NextBefore Pass as `before` for the next page; null on the last page.
-	NextBefore NextBefore `json:"next_before"`
+	NextBefore *NextBefore `json:"next_before"`
 }
 
 // GenerationParams The request as the job runs it, defaults filled in.
@@ -527,7 +527,7 @@ type ImageList struct {
 	Images []Image `json:"images"`
 
 	// NextBefore Pass as `before` for the next page; null on the last page.
-	NextBefore NextBefore `json:"next_before"`
+	NextBefore *NextBefore `json:"next_before"`
 }
 
 // ImagePatch defines model for ImagePatch.
@@ -781,7 +781,7 @@ type Usage struct {
 	From time.Time `json:"from"`
 
 	// NextBefore Pass as `before` for the next page; null on the last page.
-	NextBefore NextBefore    `json:"next_before"`
+	NextBefore *NextBefore   `json:"next_before"`
 	Records    []UsageRecord `json:"records"`
 	Summary    UsageSummary  `json:"summary"`
 	To         time.Time     `json:"to"`
