@@ -21,6 +21,7 @@ type docPage struct {
 	Description             template.HTML
 	Tags                    []docTag
 	Security                []docSecurity
+	Responses               []docResponse
 	Schemas                 []docSchema
 }
 
@@ -58,6 +59,7 @@ type docContent struct {
 
 type docResponse struct {
 	Status      string
+	Ref         string // a shared response (components/responses), shown once
 	Description template.HTML
 	Content     []docContent
 	Headers     []string
@@ -116,6 +118,9 @@ func renderDocs(doc *openapi3.T) ([]byte, error) {
 		p.Security = append(p.Security, docSecurity{Name: name, Format: s.Scheme + " " + s.BearerFormat,
 			Description: markdown(s.Description)})
 	}
+	for _, name := range sortedKeys(doc.Components.Responses) {
+		p.Responses = append(p.Responses, docResponseOf(name, doc.Components.Responses[name].Value))
+	}
 	for _, name := range sortedKeys(doc.Components.Schemas) {
 		p.Schemas = append(p.Schemas, docSchemaOf(name, doc.Components.Schemas[name].Value))
 	}
@@ -157,17 +162,21 @@ func docOperationOf(doc *openapi3.T, path, method string, item *openapi3.PathIte
 		o.BodyRequired = op.RequestBody.Value.Required
 		o.Body = contentOf(op.RequestBody.Value.Content)
 	}
-	statuses := sortedKeys(op.Responses.Map())
-	for _, st := range statuses {
-		r := op.Responses.Value(st).Value
-		dr := docResponse{Status: st, Content: contentOf(r.Content)}
-		if r.Description != nil {
-			dr.Description = markdown(*r.Description)
-		}
-		dr.Headers = sortedKeys(r.Headers)
+	for _, st := range sortedKeys(op.Responses.Map()) {
+		ref := op.Responses.Value(st)
+		dr := docResponseOf(st, ref.Value)
+		dr.Ref, _ = strings.CutPrefix(ref.Ref, "#/components/responses/")
 		o.Responses = append(o.Responses, dr)
 	}
 	return o
+}
+
+func docResponseOf(status string, r *openapi3.Response) docResponse {
+	dr := docResponse{Status: status, Content: contentOf(r.Content), Headers: sortedKeys(r.Headers)}
+	if r.Description != nil {
+		dr.Description = markdown(*r.Description)
+	}
+	return dr
 }
 
 // authOf says who may call the operation.
@@ -317,7 +326,7 @@ nav ul{columns:2}a{color:#1f5fa8}
 {{range .Tags}}{{if .Operations}}<li><a href="#tag-{{.Name}}">{{.Name}}</a><ul>
 {{range .Operations}}<li><a href="#op-{{.ID}}"><code>{{.Method}} {{.Path}}</code></a> {{.Summary}}</li>{{end}}
 </ul></li>{{end}}{{end}}
-<li><a href="#schemas">Schemas</a></li></ul></nav>
+<li><a href="#responses">Shared responses</a></li><li><a href="#schemas">Schemas</a></li></ul></nav>
 {{range .Tags}}{{if .Operations}}
 <h2 id="tag-{{.Name}}">{{.Name}}</h2>{{.Description}}
 {{range .Operations}}<section class="op" id="op-{{.ID}}">
@@ -329,8 +338,12 @@ nav ul{columns:2}a{color:#1f5fa8}
 </table>{{end}}
 {{if .Body}}<p>Request body{{if .BodyRequired}} (required){{end}}: {{range .Body}}<code>{{.MediaType}}</code> {{.Type}} {{end}}</p>{{end}}
 <table><tr><th>status</th><th>answer</th><th>body</th><th>headers</th></tr>
-{{range .Responses}}<tr><td>{{.Status}}</td><td>{{.Description}}</td><td>{{range .Content}}<code>{{.MediaType}}</code> {{.Type}}<br>{{end}}</td><td>{{range .Headers}}<code>{{.}}</code> {{end}}</td></tr>{{end}}
+{{range .Responses}}<tr><td>{{.Status}}</td>{{if .Ref}}<td colspan="3"><a href="#response-{{.Ref}}">{{.Ref}}</a></td>{{else}}<td>{{.Description}}</td><td>{{range .Content}}<code>{{.MediaType}}</code> {{.Type}}<br>{{end}}</td><td>{{range .Headers}}<code>{{.}}</code> {{end}}</td>{{end}}</tr>{{end}}
 </table></section>{{end}}{{end}}{{end}}
+<h2 id="responses">Shared responses</h2>
+<table><tr><th>response</th><th>answer</th><th>body</th><th>headers</th></tr>
+{{range .Responses}}<tr id="response-{{.Status}}"><td>{{.Status}}</td><td>{{.Description}}</td><td>{{range .Content}}<code>{{.MediaType}}</code> {{.Type}}<br>{{end}}</td><td>{{range .Headers}}<code>{{.}}</code> {{end}}</td></tr>{{end}}
+</table>
 <h2 id="schemas">Schemas</h2>
 {{range .Schemas}}<section id="schema-{{.Name}}"><h3>{{.Name}} <small>{{.Type}}</small></h3>{{.Description}}
 {{if .Enum}}<p>One of: {{range .Enum}}<code>{{.}}</code> {{end}}</p>{{end}}
