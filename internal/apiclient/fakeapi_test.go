@@ -96,6 +96,7 @@ func (f *fakeServer) create(w http.ResponseWriter, r *http.Request) {
 	j := &fakeJob{id: fmt.Sprintf("0c6e5a52-8d1f-4c3b-9a7e-%012d", len(f.jobs)+1), req: req, price: price,
 		status: "queued"}
 	f.jobs[j.id] = j
+	w.Header().Set("Location", "/v1/generations/"+j.id)
 	writeJSON(w, http.StatusAccepted, f.view(j))
 }
 
