@@ -369,6 +369,10 @@ func (s *Server) writeGeneration(c *gin.Context, status int, g store.Generation)
 		unavailable(c, err)
 		return
 	}
+	if status == http.StatusAccepted && c.Request.Method == http.MethodPost {
+		// A new job's answer points at where to follow it (RFC 9110, 15.3.3).
+		c.Header("Location", view.Links.Self)
+	}
 	c.JSON(status, view)
 }
 

@@ -110,6 +110,8 @@ func (s *Server) Router() *gin.Engine {
 
 	s.Auth = WithAPIKeys(s.Auth, s.Store)
 	r.GET("/v1/plans", s.plans)
+	r.GET("/v1/openapi.json", s.serveContract(false))
+	r.GET("/v1/docs", s.serveContract(true))
 	r.POST("/v1/webhooks/stripe", s.stripeWebhook)
 	auth := r.Group("/v1", s.authenticate, s.requireScope)
 	auth.POST("/generations", s.rateLimit(limitGenerate), s.createGeneration)

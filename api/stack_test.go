@@ -24,6 +24,7 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/api/apitypes"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/devstack"
 	"github.com/easel/easel/internal/devstack/temporalserver"
@@ -343,14 +344,12 @@ func (s *stack) do(t *testing.T, method, path, token string, body any, headers .
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkContract(t, req, resp.StatusCode, resp.Header, b, true)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-// event is one SSE event as clients read it.
-type event struct {
-	progress.Status
-	Generation *api.GenerationView `json:"generation"`
-}
+// event is one SSE event as clients read it: the contract's type.
+type event = apitypes.GenerationEvent
 
 // events reads the job's SSE stream to its end.
 func (s *stack) events(t *testing.T, id, token string) []event {
@@ -364,6 +363,7 @@ func (s *stack) events(t *testing.T, id, token string) []event {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	checkContract(t, req, resp.StatusCode, resp.Header, nil, false)
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("events: %d %s", resp.StatusCode, ct)
 	}
@@ -375,6 +375,7 @@ func (s *stack) events(t *testing.T, id, token string) []event {
 		if !ok {
 			continue
 		}
+		checkEventData(t, []byte(data))
 		var st event
 		if err := json.Unmarshal([]byte(data), &st); err != nil {
 			t.Fatalf("event %q: %v", data, err)
@@ -409,9 +410,7 @@ func terminal(g api.GenerationView) bool {
 	return g.Status == catalog.JobCompleted || g.Status == catalog.JobFailed || g.Status == catalog.JobCanceled
 }
 
-type credits struct {
-	Available, Held, Granted int
-}
+type credits = apitypes.Credits
 
 func (s *stack) credits(t *testing.T, token string) credits {
 	t.Helper()
