@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/webhook"
 )
 
 type harness struct {
@@ -27,6 +29,7 @@ type harness struct {
 	finalized []activities.FinalizeInput
 	aborted   []activities.AbortInput
 	deleted   [][]string
+	events    []activities.WebhookEventInput
 }
 
 func newHarness(t *testing.T, batch int) *harness {
@@ -36,6 +39,7 @@ func newHarness(t *testing.T, batch int) *harness {
 	h.env.RegisterActivity(&activities.Ledger{})
 	h.env.RegisterActivity(&activities.Render{})
 	h.env.RegisterActivity(&activities.Objects{})
+	h.env.RegisterActivity(&activities.Webhooks{})
 	h.in = GenerationInput{JobID: "job-1", UserID: "user-1", Plan: "pro", GPUTier: catalog.TierA10G, PriorityKey: PriorityHigh,
 		MaxConcurrent: 4, PricePerImage: 3,
 		Params: activities.Params{Prompt: "a lighthouse", Model: "sdxl", Width: 1024, Height: 1024, Steps: 30, BatchSize: batch}}
@@ -61,7 +65,25 @@ func newHarness(t *testing.T, batch int) *harness {
 			h.deleted = append(h.deleted, in.Names)
 			return nil
 		})
+	h.env.OnActivity(webhookActivity.EmitWebhookEvent, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.WebhookEventInput) (activities.WebhookEventResult, error) {
+			h.events = append(h.events, in)
+			return activities.WebhookEventResult{}, nil
+		})
 	return h
+}
+
+// event returns the only webhook event the run emitted, decoded.
+func (h *harness) event(t *testing.T) (activities.WebhookEventInput, GenerationEventJob) {
+	t.Helper()
+	if len(h.events) != 1 {
+		t.Fatalf("webhook events %+v, want exactly one", h.events)
+	}
+	var d GenerationEventData
+	if err := json.Unmarshal(h.events[0].Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	return h.events[0], d.Generation
 }
 
 // admit sends the admit update as the API does, right after the start.
@@ -121,6 +143,13 @@ func TestGenerationSettlesFullBatch(t *testing.T) {
 	if len(h.finalized) != 1 || h.finalized[0].ComputeSeconds != 3 || len(h.aborted) != 0 || len(h.deleted) != 0 {
 		t.Fatalf("finalized %d aborted %d deleted %v", len(h.finalized), len(h.aborted), h.deleted)
 	}
+	ev, job := h.event(t)
+	if ev.Type != webhook.GenerationCompleted || ev.UserID != "user-1" ||
+		ev.ID != activities.WebhookEventID(webhook.GenerationCompleted, "job-1") || job.ID != "job-1" ||
+		job.Status != catalog.JobCompleted || job.CreditsSettled != 6 || job.ImagesProduced != 2 ||
+		len(job.Images) != 2 || job.Images[1] != "job-1_1" || job.Links.Self != "/v1/generations/job-1" {
+		t.Fatalf("webhook event %+v, job %+v", ev, job)
+	}
 }
 
 func TestGenerationRendersOnTierQueueWithPriority(t *testing.T) {
@@ -165,6 +194,9 @@ func TestGenerationRefundsAfterGPUFailure(t *testing.T) {
 	if len(h.deleted) != 1 || len(h.deleted[0]) != 1 {
 		t.Fatalf("partial objects not deleted: %v", h.deleted)
 	}
+	if ev, job := h.event(t); ev.Type != webhook.GenerationFailed || job.Error != "CUDA out of memory" || job.CreditsSettled != 0 {
+		t.Fatalf("webhook event %+v, job %+v", ev, job)
+	}
 }
 
 func TestGenerationCancelMidRenderRefunds(t *testing.T) {
@@ -184,6 +216,9 @@ func TestGenerationCancelMidRenderRefunds(t *testing.T) {
 	}
 	if len(h.finalized) != 0 || len(h.aborted) != 1 || h.aborted[0].Status != catalog.JobCanceled {
 		t.Fatalf("finalized %v aborted %+v", h.finalized, h.aborted)
+	}
+	if ev, job := h.event(t); ev.Type != webhook.GenerationCanceled || job.Status != catalog.JobCanceled {
+		t.Fatalf("webhook event %+v, job %+v", ev, job)
 	}
 }
 
@@ -231,6 +266,9 @@ func TestGenerationInsufficientCreditsRunsNothing(t *testing.T) {
 	}
 	if err == nil || rendered || len(h.finalized)+len(h.aborted) != 0 {
 		t.Fatalf("workflow err %v rendered %v finalized %v aborted %v", err, rendered, h.finalized, h.aborted)
+	}
+	if len(h.events) != 0 {
+		t.Fatalf("a refused admission (no job) emitted %+v", h.events)
 	}
 }
 

@@ -1,0 +1,376 @@
+package api_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/catalog"
+	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/webhook"
+)
+
+func TestWebhooks(t *testing.T) {
+	s := newStack(t, 2*time.Millisecond)
+	t.Run("endpoints", func(t *testing.T) { testWebhookEndpoints(t, s) })
+	t.Run("generation.completed after failed attempts", func(t *testing.T) { testWebhookRetriedUntilDelivered(t, s) })
+	t.Run("slow receiver", func(t *testing.T) { testWebhookSlowReceiver(t, s) })
+	t.Run("redirect not followed", func(t *testing.T) { testWebhookRedirect(t, s) })
+	t.Run("isolation", func(t *testing.T) { testWebhookIsolation(t, s) })
+}
+
+// hookReceiver is a customer's webhook receiver on this machine: it answers
+// the n-th request (from 1) with respond and keeps every request.
+type hookReceiver struct {
+	*httptest.Server
+	mu   sync.Mutex
+	got  []hookRequest
+	seen chan struct{}
+}
+
+type hookRequest struct {
+	header http.Header
+	body   []byte
+}
+
+func newHookReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *hookReceiver {
+	h := &hookReceiver{seen: make(chan struct{}, 100)}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.got = append(h.got, hookRequest{header: r.Header.Clone(), body: body})
+		n := len(h.got)
+		h.mu.Unlock()
+		h.seen <- struct{}{}
+		respond(n, w, r)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// wait returns the first n requests once they have come.
+func (h *hookReceiver) wait(t *testing.T, n int) []hookRequest {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		h.mu.Lock()
+		got := append([]hookRequest(nil), h.got...)
+		h.mu.Unlock()
+		if len(got) >= n {
+			return got[:n]
+		}
+		select {
+		case <-h.seen:
+		case <-deadline:
+			t.Fatalf("the receiver got %d requests, want %d", len(got), n)
+		}
+	}
+}
+
+func (h *hookReceiver) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.got)
+}
+
+func answer(code int) func(int, http.ResponseWriter, *http.Request) {
+	return func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code) }
+}
+
+func (s *stack) createEndpoint(t *testing.T, token string, body map[string]any) api.CreatedWebhookEndpointView {
+	t.Helper()
+	r := s.do(t, http.MethodPost, "/v1/webhook-endpoints", token, body)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create endpoint: %d %s", r.status, r.body)
+	}
+	var e api.CreatedWebhookEndpointView
+	r.decode(t, &e)
+	return e
+}
+
+// deliveries lists what path (a deliveries route) shows.
+func (s *stack) deliveries(t *testing.T, token, path string) []api.WebhookDeliveryView {
+	t.Helper()
+	r := s.do(t, http.MethodGet, path, token, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+	}
+	var list struct{ Deliveries []api.WebhookDeliveryView }
+	r.decode(t, &list)
+	return list.Deliveries
+}
+
+// waitDelivery polls path until its first delivery satisfies pred.
+func (s *stack) waitDelivery(t *testing.T, token, path string, pred func(api.WebhookDeliveryView) bool) api.WebhookDeliveryView {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ds := s.deliveries(t, token, path)
+		if len(ds) > 0 && pred(ds[0]) {
+			return ds[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never showed the expected delivery; last %+v", path, ds)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// verified checks a received webhook as a customer would: the signature
+// over its id, timestamp and body with the endpoint's secret, then decodes
+// it.
+func verified(t *testing.T, secret string, req hookRequest) webhook.Payload {
+	t.Helper()
+	if err := webhook.Verify(secret, req.header, req.body); err != nil {
+		t.Fatalf("the receiver could not verify the webhook: %v", err)
+	}
+	var p webhook.Payload
+	if err := json.Unmarshal(req.body, &p); err != nil {
+		t.Fatalf("webhook body %s: %v", req.body, err)
+	}
+	return p
+}
+
+// An endpoint is created with a whsec_ secret shown once, listed and read
+// without it, limited to 10, validated field by field, and deleted.
+func testWebhookEndpoints(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 0)
+	e := s.createEndpoint(t, token, map[string]any{"url": "https://hooks.example.com/easel",
+		"events": []string{"generation.completed", "credits.low", "generation.completed"}, "description": " CI hook "})
+	if !strings.HasPrefix(e.Secret, "whsec_") || len(e.Secret) < 6+32 || e.URL != "https://hooks.example.com/easel" ||
+		e.Description != "CI hook" || len(e.Events) != 2 || e.AllEvents {
+		t.Fatalf("created %+v", e)
+	}
+	all := s.createEndpoint(t, token, map[string]any{"url": "https://hooks.example.com/all"})
+	if !all.AllEvents || len(all.Events) != len(webhook.EventTypes) || all.Secret == e.Secret {
+		t.Fatalf("an endpoint without a filter: %+v", all)
+	}
+	r := s.do(t, http.MethodGet, "/v1/webhook-endpoints/"+e.ID, token, nil)
+	if r.status != http.StatusOK || strings.Contains(string(r.body), e.Secret) || strings.Contains(string(r.body), "secret") {
+		t.Fatalf("get: %d %s", r.status, r.body)
+	}
+	r = s.do(t, http.MethodGet, "/v1/webhook-endpoints", token, nil)
+	var list struct {
+		Endpoints []api.WebhookEndpointView `json:"webhook_endpoints"`
+		Limit     int
+	}
+	if r.decode(t, &list); r.status != http.StatusOK || len(list.Endpoints) != 2 || list.Limit != store.MaxWebhookEndpoints ||
+		strings.Contains(string(r.body), "whsec_") {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+
+	for name, tc := range map[string]struct {
+		body  any
+		field string
+	}{
+		"no url":            {map[string]any{}, "url"},
+		"ftp":               {map[string]any{"url": "ftp://example.com/x"}, "url"},
+		"relative":          {map[string]any{"url": "/hooks"}, "url"},
+		"private address":   {map[string]any{"url": "http://10.0.0.7/hook"}, "url"},
+		"metadata service":  {map[string]any{"url": "http://169.254.169.254/latest/meta-data/"}, "url"},
+		"credentials":       {map[string]any{"url": "https://a:b@example.com/"}, "url"},
+		"unknown event":     {map[string]any{"url": "https://example.com/", "events": []string{"image.deleted"}}, "events"},
+		"empty filter":      {map[string]any{"url": "https://example.com/", "events": []string{}}, "events"},
+		"long description":  {map[string]any{"url": "https://example.com/", "description": strings.Repeat("d", 201)}, "description"},
+		"control character": {map[string]any{"url": "https://example.com/", "description": "a\tb"}, "description"},
+		"unknown field":     {map[string]any{"url": "https://example.com/", "secret": "whsec_mine"}, "secret"},
+	} {
+		if r := s.do(t, http.MethodPost, "/v1/webhook-endpoints", token, tc.body); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		} else {
+			expectFieldProblem(t, r, tc.field)
+		}
+	}
+
+	for i := 2; i < store.MaxWebhookEndpoints; i++ {
+		s.createEndpoint(t, token, map[string]any{"url": "https://hooks.example.com/n"})
+	}
+	r = s.do(t, http.MethodPost, "/v1/webhook-endpoints", token, map[string]any{"url": "https://hooks.example.com/one-more"})
+	if p := expectProblem(t, r, http.StatusConflict); !strings.HasSuffix(p.Type, "/webhook-endpoint-limit") {
+		t.Fatalf("the 11th endpoint: %s", r.body)
+	}
+	if r := s.do(t, http.MethodDelete, "/v1/webhook-endpoints/"+e.ID, token, nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	for _, path := range []string{"/v1/webhook-endpoints/" + e.ID, "/v1/webhook-endpoints/" + e.ID + "/deliveries",
+		"/v1/webhook-endpoints/not-a-uuid"} {
+		expectProblem(t, s.do(t, http.MethodGet, path, token, nil), http.StatusNotFound)
+	}
+	expectProblem(t, s.do(t, http.MethodDelete, "/v1/webhook-endpoints/"+e.ID, token, nil), http.StatusNotFound)
+	s.createEndpoint(t, token, map[string]any{"url": "https://hooks.example.com/after-delete"})
+}
+
+// A receiver that fails twice gets generation.completed on the third
+// attempt: every attempt is signed with the endpoint's secret and carries
+// the same webhook-id, and the delivery shows the three attempts.
+func testWebhookRetriedUntilDelivered(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	recv := newHookReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n <= 2 {
+			http.Error(w, "not yet", http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+	e := s.createEndpoint(t, token, map[string]any{"url": recv.URL + "/hooks?source=easel",
+		"events": []string{"generation.completed", "generation.failed"}})
+	g := s.completedJob(t, token, 2, catalog.ModelSD15)
+
+	got := recv.wait(t, 3)
+	var id string
+	for i, req := range got {
+		p := verified(t, e.Secret, req)
+		if i == 0 {
+			id = req.header.Get("webhook-id")
+		}
+		if req.header.Get("webhook-id") != id || p.ID != id || p.Type != webhook.GenerationCompleted {
+			t.Fatalf("attempt %d: webhook-id %q, payload %+v; want the same id every time", i+1, req.header.Get("webhook-id"), p)
+		}
+	}
+	var data struct {
+		Generation struct {
+			ID, Status     string
+			ImagesProduced int      `json:"images_produced"`
+			CreditsSettled int      `json:"credits_settled"`
+			Images         []string `json:"images"`
+		}
+	}
+	if err := json.Unmarshal(verified(t, e.Secret, got[2]).Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	if d := data.Generation; d.ID != g.ID || d.Status != catalog.JobCompleted || d.ImagesProduced != 2 ||
+		d.CreditsSettled != *g.CreditsSettled || len(d.Images) != 2 || d.Images[0] != g.Images[0].Name {
+		t.Fatalf("event data %+v, job %+v", d, g)
+	}
+
+	d := s.waitDelivery(t, token, "/v1/webhook-endpoints/"+e.ID+"/deliveries", func(d api.WebhookDeliveryView) bool {
+		return d.Status == store.WebhookDelivered
+	})
+	if len(d.Attempts) != 3 || d.EventType != webhook.GenerationCompleted || d.EventID != id || d.EndpointID == nil ||
+		*d.EndpointID != e.ID || d.FinishedAt == nil {
+		t.Fatalf("delivery %+v", d)
+	}
+	for i, want := range []int{500, 500, 200} {
+		a := d.Attempts[i]
+		if a.Attempt != i+1 || a.StatusCode == nil || *a.StatusCode != want || (want == 500) != (a.Error != "") {
+			t.Fatalf("attempt %d: %+v, want status %d", i+1, a, want)
+		}
+	}
+	if d.Attempts[0].ResponseExcerpt != "not yet\n" || d.Attempts[2].ResponseExcerpt != `{"ok":true}` {
+		t.Fatalf("excerpts %q, %q", d.Attempts[0].ResponseExcerpt, d.Attempts[2].ResponseExcerpt)
+	}
+	var p webhook.Payload
+	if err := json.Unmarshal(d.Payload, &p); err != nil || p.ID != id {
+		t.Fatalf("payload %s: %v", d.Payload, err)
+	}
+	if all := s.deliveries(t, token, "/v1/webhook-deliveries?event="+id); len(all) != 1 || all[0].ID != d.ID {
+		t.Fatalf("deliveries of the event: %+v", all)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := recv.count(); n != 3 {
+		t.Fatalf("the receiver got %d requests after the delivery succeeded, want 3", n)
+	}
+}
+
+// An answer slower than the attempt's limit is a failed attempt (timed
+// out, no status); the next attempt, answered in time, delivers.
+func testWebhookSlowReceiver(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	recv := newHookReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	e := s.createEndpoint(t, token, map[string]any{"url": recv.URL, "events": []string{"generation.completed"}})
+	s.completedJob(t, token, 1, catalog.ModelSD15)
+	d := s.waitDelivery(t, token, "/v1/webhook-endpoints/"+e.ID+"/deliveries", func(d api.WebhookDeliveryView) bool {
+		return d.Status == store.WebhookDelivered
+	})
+	if len(d.Attempts) != 2 || d.Attempts[0].StatusCode != nil || !strings.HasPrefix(d.Attempts[0].Error, "timed out") ||
+		d.Attempts[0].DurationMS < 900 || *d.Attempts[1].StatusCode != http.StatusNoContent {
+		t.Fatalf("attempts %+v", d.Attempts)
+	}
+}
+
+// A redirect is a failed attempt: the Location is never requested.
+func testWebhookRedirect(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	elsewhere := newHookReceiver(t, answer(http.StatusOK))
+	recv := newHookReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/moved", http.StatusMovedPermanently)
+	})
+	e := s.createEndpoint(t, token, map[string]any{"url": recv.URL})
+	s.completedJob(t, token, 1, catalog.ModelSD15)
+	d := s.waitDelivery(t, token, "/v1/webhook-endpoints/"+e.ID+"/deliveries", func(d api.WebhookDeliveryView) bool {
+		return len(d.Attempts) >= 2
+	})
+	a := d.Attempts[0]
+	if d.Status != store.WebhookPending || a.StatusCode == nil || *a.StatusCode != http.StatusMovedPermanently ||
+		!strings.Contains(a.Error, "not followed") {
+		t.Fatalf("delivery %+v, first attempt %+v", d, a)
+	}
+	if elsewhere.count() != 0 {
+		t.Fatal("the redirect was followed")
+	}
+	// Deleting the endpoint stops the retries.
+	if r := s.do(t, http.MethodDelete, "/v1/webhook-endpoints/"+e.ID, token, nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	time.Sleep(2 * time.Second)
+	n := recv.count()
+	time.Sleep(2 * time.Second)
+	if recv.count() != n {
+		t.Fatal("a deleted endpoint's delivery kept retrying")
+	}
+}
+
+// Another user's endpoint and delivery ids answer exactly like missing
+// ones, on every route; lists never show them.
+func testWebhookIsolation(t *testing.T, s *stack) {
+	_, alice := s.newUser(t, "pro", 100)
+	_, bob := s.newUser(t, "pro", 0)
+	recv := newHookReceiver(t, answer(http.StatusOK))
+	e := s.createEndpoint(t, alice, map[string]any{"url": recv.URL})
+	s.completedJob(t, alice, 1, catalog.ModelSD15)
+	d := s.waitDelivery(t, alice, "/v1/webhook-deliveries", func(d api.WebhookDeliveryView) bool {
+		return d.Status == store.WebhookDelivered
+	})
+	missing := "00000000-0000-4000-8000-000000000000"
+	for _, id := range []string{e.ID, missing} {
+		for _, r := range []response{
+			s.do(t, http.MethodGet, "/v1/webhook-endpoints/"+id, bob, nil),
+			s.do(t, http.MethodGet, "/v1/webhook-endpoints/"+id+"/deliveries", bob, nil),
+			s.do(t, http.MethodDelete, "/v1/webhook-endpoints/"+id, bob, nil),
+		} {
+			if p := expectProblem(t, r, http.StatusNotFound); p.Detail != "webhook endpoint not found" {
+				t.Fatalf("bob on %s: %s", id, r.body)
+			}
+		}
+	}
+	for _, id := range []string{d.ID, missing} {
+		r := s.do(t, http.MethodGet, "/v1/webhook-deliveries/"+id, bob, nil)
+		if p := expectProblem(t, r, http.StatusNotFound); p.Detail != "webhook delivery not found" {
+			t.Fatalf("bob on delivery %s: %s", id, r.body)
+		}
+	}
+	if ds := s.deliveries(t, bob, "/v1/webhook-deliveries?endpoint="+e.ID); len(ds) != 0 {
+		t.Fatalf("bob lists alice's deliveries: %+v", ds)
+	}
+	r := s.do(t, http.MethodGet, "/v1/webhook-endpoints", bob, nil)
+	if r.status != http.StatusOK || strings.Contains(string(r.body), e.ID) {
+		t.Fatalf("bob's list: %s", r.body)
+	}
+	if r := s.do(t, http.MethodGet, "/v1/webhook-deliveries/"+d.ID, alice, nil); r.status != http.StatusOK {
+		t.Fatalf("alice's own delivery: %d %s", r.status, r.body)
+	}
+}
