@@ -130,6 +130,18 @@ type FinalizeInput struct {
 type FinalizeResult struct {
 	CreditsSettled int
 	ImagesProduced int
+	// LowBalance is set when this settle took the user's balance under the
+	// low-balance threshold (once per crossing): the workflow tells the
+	// user's webhooks (credits.low).
+	LowBalance *LowBalance `json:",omitempty"`
+}
+
+// LowBalance is a low-balance notice: the balance it was claimed at and
+// the threshold crossed.
+type LowBalance struct {
+	NoticeID  string
+	Available int
+	Threshold int
 }
 
 // AbortInput ends a job without charge.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/webhook"
+	"github.com/easel/easel/workflows"
 )
 
 // Webhooks to customers: the endpoints a user registers, and the
@@ -94,6 +95,9 @@ func (s *Server) RegisterWebhookRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/webhook-endpoints/:id/deliveries", s.listEndpointDeliveries)
 	v1.GET("/webhook-deliveries", s.listWebhookDeliveries)
 	v1.GET("/webhook-deliveries/:id", s.getWebhookDelivery)
+	// A replay makes Easel send requests: it also counts against the
+	// plan's tighter rate, that of starting generations.
+	v1.POST("/webhook-deliveries/:id/replay", s.rateLimit(limitGenerate), s.replayWebhookDelivery)
 }
 
 func (s *Server) createWebhookEndpoint(c *gin.Context) {
@@ -300,4 +304,29 @@ func webhookDeliveryView(d store.WebhookDelivery) WebhookDeliveryView {
 		v.Attempts = append(v.Attempts, av)
 	}
 	return v
+}
+
+// replayWebhookDelivery answers POST /v1/webhook-deliveries/{id}/replay: a
+// new delivery of the same event (same body, same webhook-id) to the same
+// target, with its own attempts and retries. 202 with the new delivery.
+func (s *Server) replayWebhookDelivery(c *gin.Context) {
+	ctx, u := c.Request.Context(), user(c)
+	d, err := s.Store.ReplayWebhookDelivery(ctx, u.ID, c.Param("id"), uuid.NewString())
+	if !s.webhookFound(c, "webhook delivery", err) {
+		return
+	}
+	sctx, cancel := detached(c, 30*time.Second)
+	defer cancel()
+	err = workflows.StartWebhookDelivery(sctx, s.Temporal, u.ID, workflows.WebhookDeliveryInput{DeliveryID: d.ID,
+		FirstRetry: s.WebhookFirstRetry})
+	if err != nil {
+		// No workflow will send it: the new delivery must not sit pending.
+		if ferr := s.Store.FailWebhookDelivery(sctx, d.ID); ferr != nil {
+			s.Log.WarnContext(ctx, "give up an unstarted webhook replay", "delivery_id", d.ID, "err", ferr)
+		}
+		unavailable(c, err)
+		return
+	}
+	logIDs(c, "", workflows.WebhookDeliveryID(d.ID))
+	c.JSON(http.StatusAccepted, webhookDeliveryView(d))
 }

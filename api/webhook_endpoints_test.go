@@ -23,6 +23,8 @@ func TestWebhooks(t *testing.T) {
 	t.Run("slow receiver", func(t *testing.T) { testWebhookSlowReceiver(t, s) })
 	t.Run("redirect not followed", func(t *testing.T) { testWebhookRedirect(t, s) })
 	t.Run("isolation", func(t *testing.T) { testWebhookIsolation(t, s) })
+	t.Run("replay", func(t *testing.T) { testWebhookReplay(t, s) })
+	t.Run("credits.low", func(t *testing.T) { testWebhookCreditsLow(t, s) })
 }
 
 // hookReceiver is a customer's webhook receiver on this machine: it answers
@@ -372,5 +374,101 @@ func testWebhookIsolation(t *testing.T, s *stack) {
 	}
 	if r := s.do(t, http.MethodGet, "/v1/webhook-deliveries/"+d.ID, alice, nil); r.status != http.StatusOK {
 		t.Fatalf("alice's own delivery: %d %s", r.status, r.body)
+	}
+}
+
+// A replay is a new delivery of the same event: the same body and
+// webhook-id, its own attempts, pointing at the delivery it replays.
+// Another user's delivery cannot be replayed.
+func testWebhookReplay(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	recv := newHookReceiver(t, answer(http.StatusOK))
+	e := s.createEndpoint(t, token, map[string]any{"url": recv.URL, "events": []string{"generation.completed"}})
+	s.completedJob(t, token, 1, catalog.ModelSD15)
+	first := s.waitDelivery(t, token, "/v1/webhook-deliveries", func(d api.WebhookDeliveryView) bool {
+		return d.Status == store.WebhookDelivered
+	})
+	_, bob := s.newUser(t, "pro", 0)
+	expectProblem(t, s.do(t, http.MethodPost, "/v1/webhook-deliveries/"+first.ID+"/replay", bob, nil), http.StatusNotFound)
+
+	r := s.do(t, http.MethodPost, "/v1/webhook-deliveries/"+first.ID+"/replay", token, nil)
+	var replay api.WebhookDeliveryView
+	if r.decode(t, &replay); r.status != http.StatusAccepted || replay.ID == first.ID || replay.ReplayOf == nil ||
+		*replay.ReplayOf != first.ID || replay.EventID != first.EventID || replay.Status != store.WebhookPending {
+		t.Fatalf("replay: %d %s", r.status, r.body)
+	}
+	got := recv.wait(t, 2)
+	if got[1].header.Get("webhook-id") != got[0].header.Get("webhook-id") || string(got[1].body) != string(got[0].body) {
+		t.Fatalf("the replay sent %s with id %s; the first %s with id %s", got[1].body, got[1].header.Get("webhook-id"),
+			got[0].body, got[0].header.Get("webhook-id"))
+	}
+	verified(t, e.Secret, got[1])
+	d := s.waitDelivery(t, token, "/v1/webhook-deliveries?event="+first.EventID, func(d api.WebhookDeliveryView) bool {
+		return d.ID == replay.ID && d.Status == store.WebhookDelivered
+	})
+	if len(d.Attempts) != 1 {
+		t.Fatalf("replay attempts %+v", d.Attempts)
+	}
+	if ds := s.deliveries(t, token, "/v1/webhook-endpoints/"+e.ID+"/deliveries"); len(ds) != 2 {
+		t.Fatalf("the endpoint's deliveries: %+v", ds)
+	}
+}
+
+// A settle that takes the balance under 10 credits sends credits.low once
+// (the next job, still under, sends nothing more).
+func testWebhookCreditsLow(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 11)
+	recv := newHookReceiver(t, answer(http.StatusOK))
+	e := s.createEndpoint(t, token, map[string]any{"url": recv.URL, "events": []string{"credits.low"}})
+	s.completedJob(t, token, 1, catalog.ModelSD15) // 10 left: not low
+	s.completedJob(t, token, 1, catalog.ModelSD15) // 9: low
+	got := recv.wait(t, 1)
+	p := verified(t, e.Secret, got[0])
+	var data struct{ Available, Threshold int }
+	if err := json.Unmarshal(p.Data, &data); err != nil || p.Type != webhook.CreditsLow || data.Available != 9 || data.Threshold != 10 {
+		t.Fatalf("credits.low %+v (%s): %v", p, p.Data, err)
+	}
+	s.completedJob(t, token, 1, catalog.ModelSD15) // 8: the same episode
+	time.Sleep(time.Second)
+	if n := recv.count(); n != 1 {
+		t.Fatalf("the receiver got %d credits.low events, want 1", n)
+	}
+}
+
+// A renewal of a paid subscription sends subscription.renewed with the
+// period, its credits and the amount charged.
+func TestWebhookSubscriptionRenewed(t *testing.T) {
+	s := newStackWith(t, time.Millisecond, stackOptions{billing: true})
+	u, token := s.newUser(t, store.FreePlan, 0)
+	_, adminToken := s.newAdmin(t, "free")
+	recv := newHookReceiver(t, answer(http.StatusOK))
+	e := s.createEndpoint(t, token, map[string]any{"url": recv.URL,
+		"events": []string{"subscription.renewed", "subscription.payment_failed"}})
+	if r := s.do(t, http.MethodPost, "/v1/subscriptions", token, map[string]any{"plan": "pro", "payment_method": "pm_card_visa"}); r.status != http.StatusCreated {
+		t.Fatalf("subscribe: %d %s", r.status, r.body)
+	}
+	var sub api.SubscriptionView
+	waitFor(t, "subscription active", func() bool {
+		sub, _ = s.subscription(t, token)
+		return sub.Status == catalog.SubActive && s.available(t, u.ID) == 2000
+	})
+	if r := s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+sub.ID+"/renew", adminToken, nil); r.status != http.StatusAccepted {
+		t.Fatalf("renew: %d %s", r.status, r.body)
+	}
+	p := verified(t, e.Secret, recv.wait(t, 1)[0])
+	var data struct {
+		Subscription struct {
+			ID, Plan, Status string
+			PeriodStart      time.Time `json:"period_start"`
+		}
+		CreditsGranted int   `json:"credits_granted"`
+		AmountCents    int64 `json:"amount_cents"`
+		Currency       string
+	}
+	if err := json.Unmarshal(p.Data, &data); err != nil || p.Type != webhook.SubscriptionRenewed ||
+		data.Subscription.ID != sub.ID || data.Subscription.Plan != "pro" || data.Subscription.Status != catalog.SubActive ||
+		!data.Subscription.PeriodStart.After(sub.PeriodStart) || data.CreditsGranted != 2000 || data.AmountCents <= 0 ||
+		data.Currency != "usd" {
+		t.Fatalf("subscription.renewed %s: %v", p.Data, err)
 	}
 }

@@ -240,6 +240,7 @@ func finalize(ctx workflow.Context, in GenerationInput, res GenerationResult, r 
 	deleteImages(dctx, in, missingNames(in, r))
 	res.Status, res.ImagesProduced, res.CreditsSettled = catalog.JobCompleted, fr.ImagesProduced, fr.CreditsSettled
 	emitGenerationEnd(ctx, in, res, settledNames(in, r))
+	emitCreditsLow(ctx, in.UserID, fr.LowBalance)
 	return res, nil
 }
 

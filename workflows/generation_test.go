@@ -30,6 +30,8 @@ type harness struct {
 	aborted   []activities.AbortInput
 	deleted   [][]string
 	events    []activities.WebhookEventInput
+	// lowBalance is what Finalize reports about the low-balance notice.
+	lowBalance *activities.LowBalance
 }
 
 func newHarness(t *testing.T, batch int) *harness {
@@ -53,7 +55,8 @@ func newHarness(t *testing.T, batch int) *harness {
 	h.env.OnActivity(ledgerActivity.Finalize, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
 			h.finalized = append(h.finalized, in)
-			return activities.FinalizeResult{CreditsSettled: in.Credits, ImagesProduced: len(in.Images)}, nil
+			return activities.FinalizeResult{CreditsSettled: in.Credits, ImagesProduced: len(in.Images),
+				LowBalance: h.lowBalance}, nil
 		})
 	h.env.OnActivity(ledgerActivity.Abort, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AbortInput) (activities.AbortResult, error) {
@@ -389,5 +392,27 @@ func TestGenerationMarksRunningWhenRenderStarts(t *testing.T) {
 	}
 	if len(h.finalized) != 1 || !h.finalized[0].StartedAt.Equal(started) {
 		t.Fatalf("finalize %+v, want the render's first start", h.finalized)
+	}
+}
+
+// A settle that takes the balance under the threshold (the low-balance
+// notice was claimed) is a credits.low webhook, keyed by the notice, after
+// the job's own.
+func TestGenerationTellsWebhooksOfALowBalance(t *testing.T) {
+	h := newHarness(t, 1)
+	h.lowBalance = &activities.LowBalance{NoticeID: "notice-9", Available: 4, Threshold: 10}
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil)
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	if _, err := h.result(t); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.events) != 2 || h.events[0].Type != webhook.GenerationCompleted || h.events[1].Type != webhook.CreditsLow ||
+		h.events[1].ID != activities.WebhookEventID(webhook.CreditsLow, "notice-9") {
+		t.Fatalf("events %+v", h.events)
+	}
+	var d CreditsLowEventData
+	if err := json.Unmarshal(h.events[1].Data, &d); err != nil || d.Available != 4 || d.Threshold != 10 {
+		t.Fatalf("credits.low data %s: %v", h.events[1].Data, err)
 	}
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/webhook"
 )
@@ -60,4 +61,30 @@ func emitGenerationEnd(ctx workflow.Context, in GenerationInput, res GenerationR
 		Images: images, CreditsHeld: res.CreditsHeld, CreditsSettled: res.CreditsSettled, Error: res.Error,
 		Links: GenerationEventLinks{Self: "/v1/generations/" + in.JobID, Images: "/v1/images?job=" + in.JobID}}}
 	emit(ctx, eventType, in.JobID, in.UserID, data, nil)
+}
+
+// CreditsLowEventData is the data of credits.low: the balance fell under
+// the threshold (once per crossing; the next comes after the balance has
+// been back at or above it).
+type CreditsLowEventData struct {
+	Available int             `json:"available"`
+	Threshold int             `json:"threshold"`
+	Links     CreditsLowLinks `json:"links"`
+}
+
+// CreditsLowLinks point at the balance and the plans.
+type CreditsLowLinks struct {
+	Credits string `json:"credits"`
+	Plans   string `json:"plans"`
+}
+
+// emitCreditsLow tells the user's webhooks that the settle the low-balance
+// notice followed took the balance under the threshold. The notice's id
+// keys the event: one event per crossing, like the notice.
+func emitCreditsLow(ctx workflow.Context, userID string, low *activities.LowBalance) {
+	if low == nil {
+		return
+	}
+	emit(ctx, webhook.CreditsLow, low.NoticeID, userID, CreditsLowEventData{Available: low.Available,
+		Threshold: low.Threshold, Links: CreditsLowLinks{Credits: "/v1/credits", Plans: "/v1/plans"}}, nil)
 }
