@@ -81,7 +81,7 @@ func (s *Server) createGeneration(c *gin.Context) {
 		}
 	}
 	req.normalize()
-	if errs := req.validate(plan); len(errs) > 0 {
+	if errs := append(req.validate(plan), req.validateWebhook(s.WebhookGuard)...); len(errs) > 0 {
 		admissions.WithLabelValues("invalid", plan.Slug).Inc()
 		invalid(c, fmt.Sprintf("%d field(s) are invalid", len(errs)), errs...)
 		return
@@ -96,7 +96,8 @@ func (s *Server) createGeneration(c *gin.Context) {
 	logIDs(c, id, workflows.GenerationID(id))
 	in := workflows.GenerationInput{JobID: id, UserID: u.ID, IdempotencyKey: idemKey, RequestHash: hash,
 		Plan: plan.Slug, GPUTier: plan.GPUTier, PriorityKey: priorityKey(plan), MaxConcurrent: plan.MaxConcurrentJobs,
-		Params: params(req), PricePerImage: quote.PerImage, RenderHeartbeat: s.RenderHeartbeat}
+		Params: params(req), PricePerImage: quote.PerImage, RenderHeartbeat: s.RenderHeartbeat,
+		Webhook: req.requestWebhook()}
 	if idemKey != "" && s.replayed(c, u, in) {
 		admissions.WithLabelValues("replayed", plan.Slug).Inc()
 		return

@@ -95,6 +95,7 @@ func (s *Server) RegisterWebhookRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/webhook-endpoints/:id/deliveries", s.listEndpointDeliveries)
 	v1.GET("/webhook-deliveries", s.listWebhookDeliveries)
 	v1.GET("/webhook-deliveries/:id", s.getWebhookDelivery)
+	v1.GET("/webhook-secret", s.webhookSecret)
 	// A replay makes Easel send requests: it also counts against the
 	// plan's tighter rate, that of starting generations.
 	v1.POST("/webhook-deliveries/:id/replay", s.rateLimit(limitGenerate), s.replayWebhookDelivery)
@@ -329,4 +330,29 @@ func (s *Server) replayWebhookDelivery(c *gin.Context) {
 	}
 	logIDs(c, "", workflows.WebhookDeliveryID(d.ID))
 	c.JSON(http.StatusAccepted, webhookDeliveryView(d))
+}
+
+// WebhookSecretView answers GET /v1/webhook-secret.
+type WebhookSecretView struct {
+	Secret string `json:"secret"`
+}
+
+// webhookSecret answers GET /v1/webhook-secret: the account's signing
+// secret, which signs the webhooks of generation requests that name their
+// own webhook_url (endpoints have their own). It is created on first use
+// (here, or by the first such webhook) and the same ever after; an API key
+// needs the billing scope to read it.
+func (s *Server) webhookSecret(c *gin.Context) {
+	candidate, err := webhook.NewSecret()
+	if err != nil {
+		internalError(c, err)
+		return
+	}
+	secret, err := s.Store.WebhookSecret(c.Request.Context(), user(c).ID, candidate)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, WebhookSecretView{Secret: secret})
 }

@@ -25,6 +25,7 @@ func TestWebhooks(t *testing.T) {
 	t.Run("isolation", func(t *testing.T) { testWebhookIsolation(t, s) })
 	t.Run("replay", func(t *testing.T) { testWebhookReplay(t, s) })
 	t.Run("credits.low", func(t *testing.T) { testWebhookCreditsLow(t, s) })
+	t.Run("generation request's webhook_url", func(t *testing.T) { testRequestWebhook(t, s) })
 }
 
 // hookReceiver is a customer's webhook receiver on this machine: it answers
@@ -470,5 +471,105 @@ func TestWebhookSubscriptionRenewed(t *testing.T) {
 		!data.Subscription.PeriodStart.After(sub.PeriodStart) || data.CreditsGranted != 2000 || data.AmountCents <= 0 ||
 		data.Currency != "usd" {
 		t.Fatalf("subscription.renewed %s: %v", p.Data, err)
+	}
+}
+
+// A generation with webhook_url ends with a generation.completed the
+// receiver verifies with the account secret (created by that first
+// webhook; GET /v1/webhook-secret then shows the same). webhook_events
+// filters; both fields are checked and belong to the Idempotency-Key's
+// request.
+func testRequestWebhook(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	recv := newHookReceiver(t, answer(http.StatusOK))
+	job := map[string]any{"prompt": "a webhook", "model": "sd-1.5", "width": 256, "height": 256, "steps": 4,
+		"webhook_url": recv.URL + "/jobs?tag=1", "webhook_events": []string{"generation.completed"}}
+	r := s.do(t, http.MethodPost, "/v1/generations", token, job, "Idempotency-Key", "hooked-1")
+	if r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var g api.GenerationView
+	r.decode(t, &g)
+	got := recv.wait(t, 1)
+
+	r = s.do(t, http.MethodGet, "/v1/webhook-secret", token, nil)
+	var secret api.WebhookSecretView
+	if r.decode(t, &secret); r.status != http.StatusOK || !strings.HasPrefix(secret.Secret, "whsec_") ||
+		r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("webhook secret: %d %s", r.status, r.body)
+	}
+	var again api.WebhookSecretView
+	if s.do(t, http.MethodGet, "/v1/webhook-secret", token, nil).decode(t, &again); again.Secret != secret.Secret {
+		t.Fatal("the account secret changed between two reads")
+	}
+	p := verified(t, secret.Secret, got[0])
+	var data struct{ Generation struct{ ID, Status string } }
+	if err := json.Unmarshal(p.Data, &data); err != nil || p.Type != webhook.GenerationCompleted ||
+		data.Generation.ID != g.ID || data.Generation.Status != catalog.JobCompleted {
+		t.Fatalf("webhook %+v %s: %v", p, p.Data, err)
+	}
+	d := s.waitDelivery(t, token, "/v1/webhook-deliveries?event="+p.ID, func(d api.WebhookDeliveryView) bool {
+		return d.Status == store.WebhookDelivered
+	})
+	if d.EndpointID != nil || d.URL != recv.URL+"/jobs?tag=1" || len(d.Attempts) != 1 {
+		t.Fatalf("delivery %+v", d)
+	}
+
+	// The same key with another webhook is another request.
+	other := map[string]any{}
+	for k, v := range job {
+		other[k] = v
+	}
+	other["webhook_url"] = recv.URL + "/elsewhere"
+	expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, other, "Idempotency-Key", "hooked-1"), http.StatusConflict)
+	if r := s.do(t, http.MethodPost, "/v1/generations", token, job, "Idempotency-Key", "hooked-1"); r.status != http.StatusOK {
+		t.Fatalf("the same request again: %d %s", r.status, r.body)
+	}
+
+	// A job whose webhook wants failures only completes in silence.
+	quiet := map[string]any{"prompt": "quiet", "width": 256, "height": 256, "steps": 4,
+		"webhook_url": recv.URL, "webhook_events": []string{"generation.failed", "generation.canceled"}}
+	r = s.do(t, http.MethodPost, "/v1/generations", token, quiet)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	r.decode(t, &g)
+	s.waitGeneration(t, g.ID, token, terminal)
+	time.Sleep(500 * time.Millisecond)
+	if n := recv.count(); n != 1 {
+		t.Fatalf("the receiver got %d webhooks, want 1", n)
+	}
+
+	for name, tc := range map[string]struct {
+		extra map[string]any
+		field string
+	}{
+		"private address":    {map[string]any{"webhook_url": "http://192.168.0.10/hook"}, "webhook_url"},
+		"metadata service":   {map[string]any{"webhook_url": "https://169.254.169.254/"}, "webhook_url"},
+		"not a URL":          {map[string]any{"webhook_url": "hooks"}, "webhook_url"},
+		"events without url": {map[string]any{"webhook_events": []string{"generation.completed"}}, "webhook_events"},
+		"not a job event":    {map[string]any{"webhook_url": recv.URL, "webhook_events": []string{"credits.low"}}, "webhook_events"},
+	} {
+		body := map[string]any{"prompt": "x", "width": 256, "height": 256, "steps": 4}
+		for k, v := range tc.extra {
+			body[k] = v
+		}
+		if r := s.do(t, http.MethodPost, "/v1/generations", token, body); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		} else {
+			expectFieldProblem(t, r, tc.field)
+		}
+	}
+
+	// A key that may generate and read cannot read the secret.
+	r = s.do(t, http.MethodPost, "/v1/api-keys", token, map[string]any{"name": "ci"})
+	var key api.CreatedAPIKeyView
+	if r.decode(t, &key); r.status != http.StatusCreated {
+		t.Fatalf("api key: %d %s", r.status, r.body)
+	}
+	expectProblem(t, s.do(t, http.MethodGet, "/v1/webhook-secret", key.Key, nil), http.StatusForbidden)
+	expectProblem(t, s.do(t, http.MethodPost, "/v1/webhook-endpoints", key.Key, map[string]any{"url": recv.URL}), http.StatusForbidden)
+	if r := s.do(t, http.MethodGet, "/v1/webhook-deliveries", key.Key, nil); r.status != http.StatusOK {
+		t.Fatalf("a read key lists deliveries: %d %s", r.status, r.body)
 	}
 }

@@ -57,6 +57,9 @@ type GenerationInput struct {
 	// RenderHeartbeat bounds how long a silent GPU worker keeps a job before
 	// it is retried elsewhere (default 30 s).
 	RenderHeartbeat time.Duration
+	// Webhook is the request's own webhook_url, told of the job's end as
+	// the user's endpoints are (nil: none).
+	Webhook *activities.RequestWebhook `json:",omitempty"`
 }
 
 // GenerationResult is how the job ended.

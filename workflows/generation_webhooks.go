@@ -60,7 +60,7 @@ func emitGenerationEnd(ctx workflow.Context, in GenerationInput, res GenerationR
 		Width: p.Width, Height: p.Height, Steps: p.Steps, BatchSize: p.BatchSize, ImagesProduced: res.ImagesProduced,
 		Images: images, CreditsHeld: res.CreditsHeld, CreditsSettled: res.CreditsSettled, Error: res.Error,
 		Links: GenerationEventLinks{Self: "/v1/generations/" + in.JobID, Images: "/v1/images?job=" + in.JobID}}}
-	emit(ctx, eventType, in.JobID, in.UserID, data, nil)
+	emit(ctx, eventType, in.JobID, in.UserID, data, in.Webhook)
 }
 
 // CreditsLowEventData is the data of credits.low: the balance fell under
