@@ -1,7 +1,8 @@
 // Package activities holds the only code with side effects that Easel's
 // workflows call: the credits ledger (admit, finalize, abort), the GPU render,
-// and object cleanup. Every activity is idempotent: a retry never charges,
-// uploads or inserts twice.
+// object cleanup, billing, and customers' webhooks. Every activity is
+// idempotent: a retry never charges, uploads or inserts twice (a webhook
+// attempt retried after its POST is sent again, with the same webhook-id).
 package activities
 
 import (
