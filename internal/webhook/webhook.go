@@ -31,9 +31,6 @@ var EventTypes = []string{GenerationCompleted, GenerationFailed, GenerationCance
 // may receive.
 var GenerationEventTypes = []string{GenerationCompleted, GenerationFailed, GenerationCanceled}
 
-// KnownType reports whether t is an event type.
-func KnownType(t string) bool { return slices.Contains(EventTypes, t) }
-
 // MaxDescriptionRunes bounds an endpoint's description.
 const MaxDescriptionRunes = 200
 
