@@ -65,7 +65,8 @@ func (s *Server) createGeneration(c *gin.Context) {
 	logIDs(c, id, workflows.GenerationID(id))
 	in := workflows.GenerationInput{JobID: id, UserID: u.ID, IdempotencyKey: idemKey, RequestHash: hash,
 		Plan: plan.Slug, GPUTier: plan.GPUTier, PriorityKey: priorityKey(plan), MaxConcurrent: plan.MaxConcurrentJobs,
-		Params: params(req), PricePerImage: quote.PerImage, RenderHeartbeat: s.RenderHeartbeat}
+		Params: params(req), PricePerImage: quote.PerImage, RenderHeartbeat: s.RenderHeartbeat,
+		Webhook: req.requestWebhook()}
 	if idemKey != "" && s.replayed(c, u, in) {
 		admissions.WithLabelValues("replayed", plan.Slug).Inc()
 		return
@@ -123,7 +124,7 @@ func (s *Server) prepareGeneration(c *gin.Context, u store.User, submitting bool
 		}
 	}
 	req.normalize()
-	errs := req.validate(plan)
+	errs := append(req.validate(plan), req.validateWebhook(s.WebhookGuard)...)
 	if len(errs) == 0 {
 		errs = s.servedModel(c.Request.Context(), plan, req.Model)
 	}

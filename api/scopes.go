@@ -12,7 +12,7 @@ import (
 )
 
 // routeScopes names the scope an API key needs for each route that changes
-// something; every GET needs store.ScopeRead. A route missing from this
+// something; every GET not listed here needs store.ScopeRead. A route missing from this
 // table needs store.ScopeBilling, so a new route is closed to keys until
 // someone decides otherwise. The empty scope marks routes whose handlers
 // refuse every API key themselves (minting keys, administration).
@@ -23,6 +23,9 @@ var routeScopes = map[string]string{
 	"DELETE /v1/images/:name":     store.ScopeGenerate,
 	"POST /v1/images/bulk-delete": store.ScopeGenerate,
 	"POST /v1/api-keys":           "",
+	// The account's webhook secret can forge Easel's webhooks to the
+	// user's own receivers: not for every key that may read.
+	"GET /v1/webhook-secret": store.ScopeBilling,
 }
 
 // requiredScope is the scope a request to the route needs from an API key.

@@ -37,6 +37,7 @@ import (
 	"github.com/easel/easel/internal/servedmodels"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
+	"github.com/easel/easel/internal/webhook"
 	"github.com/easel/easel/workers"
 )
 
@@ -120,9 +121,12 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 		gpu: map[string]worker.Worker{}, temporalSrv: temporalSrv, temporalOpt: temporalOpt}
 	s.engine = sim.New(sim.Config{StepDelay: stepDelay})
 	// Without Stripe the control worker still bills free subscriptions.
+	// Webhook receivers are httptest servers on this machine; retries and
+	// timeouts are short.
 	s.deps = workers.Deps{Temporal: tc, Store: s.store, Redis: rdb, Progress: s.hub, Objects: objects,
 		ProgressEvery: 10 * time.Millisecond, PreviewEvery: 10 * time.Millisecond, Log: log,
-		ServedModels: &servedmodels.Registry{Redis: rdb, Scope: "test-" + uuid.NewString()}}
+		ServedModels: &servedmodels.Registry{Redis: rdb, Scope: "test-" + uuid.NewString()},
+		WebhookGuard: webhook.Guard{AllowLocal: true}, WebhookFirstRetry: 200 * time.Millisecond, WebhookTimeout: time.Second}
 	if opts.billing {
 		s.stripe = &devstack.StripeTransport{}
 		s.webhookSecret = "whsec_easel_test"
@@ -180,7 +184,8 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
 		ServedModels: s.deps.ServedModels, Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
 		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
-		Payments: s.deps.Payments, StripeWebhookSecret: s.webhookSecret}
+		Payments: s.deps.Payments, StripeWebhookSecret: s.webhookSecret, WebhookGuard: s.deps.WebhookGuard,
+		WebhookFirstRetry: s.deps.WebhookFirstRetry}
 	if opts.billing {
 		srv.Billing = &activities.Billing{Store: s.store, Log: log}
 	}

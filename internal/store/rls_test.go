@@ -5,13 +5,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
 )
 
 // tenantTables are the tables row-level security guards.
 var tenantTables = []string{"images", "generations", "credits", "credit_holds", "credit_transactions",
-	"usage_records", "api_keys"}
+	"usage_records", "api_keys", "webhook_endpoints", "webhook_secrets", "webhook_events", "webhook_deliveries",
+	"webhook_attempts"}
 
 // Postgres itself keeps tenants apart for the API's role, even for a query
 // with no user filter at all.
@@ -37,6 +40,7 @@ func TestRowLevelSecurity(t *testing.T) {
 		if _, _, err := s.CreateAPIKey(ctx, u.ID, "ci", nil); err != nil {
 			t.Fatal(err)
 		}
+		webhookRows(t, s, u.ID)
 	}
 	api, err := store.ConnectScoped(ctx, url, store.APIRole)
 	if err != nil {
@@ -77,5 +81,28 @@ func TestRowLevelSecurity(t *testing.T) {
 	}
 	if b, err := scoped.Balance(asAlice, bob.ID); err != nil || b.Granted != 0 {
 		t.Fatalf("bob's balance seen from alice's scope: %+v %v", b, err)
+	}
+}
+
+// webhookRows gives the user a row in each webhook table: an endpoint, the
+// account secret, an event delivered to the endpoint, and its attempt.
+func webhookRows(t *testing.T, s *store.Store, userID string) {
+	t.Helper()
+	ctx := context.Background()
+	e, err := s.CreateWebhookEndpoint(ctx, store.WebhookEndpoint{UserID: userID, URL: "https://example.com/h"}, "whsec_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WebhookSecret(ctx, userID, "whsec_b"); err != nil {
+		t.Fatal(err)
+	}
+	ev, d := uuid.NewString(), uuid.NewString()
+	if err := s.RecordWebhookEvent(ctx, store.WebhookEvent{ID: ev, UserID: userID, Type: "credits.low",
+		Payload: []byte(`{"type":"credits.low"}`)}, []store.NewWebhookDelivery{{ID: d, EndpointID: e.ID, URL: e.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordWebhookAttempt(ctx, d, store.WebhookAttempt{Attempt: 1, StartedAt: time.Now(), StatusCode: 200},
+		true); err != nil {
+		t.Fatal(err)
 	}
 }
