@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -132,6 +133,41 @@ func checkEventData(t testing.TB, data []byte) {
 	}
 }
 
+// checkWebhook fails t when a webhook Easel sent does not match what the
+// contract says of its event type (under webhooks): the Standard Webhooks
+// headers and the body.
+func checkWebhook(t testing.TB, header http.Header, body []byte) {
+	t.Helper()
+	if err := webhookContractError(header, body); err != nil {
+		t.Errorf("a webhook does not match api/openapi.yaml: %v\nbody: %.600s", err, body)
+	}
+}
+
+func webhookContractError(header http.Header, body []byte) error {
+	c, err := loadChecker()
+	if err != nil {
+		return err
+	}
+	var event struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(body, &event); err != nil {
+		return fmt.Errorf("the body is not a JSON object: %w", err)
+	}
+	item := c.doc.Webhooks[event.Type]
+	if item == nil || item.Post == nil {
+		return fmt.Errorf("the contract describes no webhook %q", event.Type)
+	}
+	req, err := http.NewRequest(http.MethodPost, "https://receiver.example/", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header = header.Clone()
+	route := &routers.Route{Spec: c.doc, Path: event.Type, PathItem: item, Method: http.MethodPost, Operation: item.Post}
+	return openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{
+		Request: req, Route: route, Options: &openapi3filter.Options{MultiError: true}})
+}
+
 // TestContractCheckerCatchesDrift: the check that every test's responses
 // go through refuses what drifts from the contract, so a pass means
 // something.
@@ -166,6 +202,30 @@ func TestContractCheckerCatchesDrift(t *testing.T) {
 	}
 	for _, c := range cases {
 		err := contractError(c.req, c.status, c.header, []byte(c.body), true)
+		if (err == nil) != c.matches {
+			t.Errorf("%s: matches=%v, want %v (%v)", c.name, err == nil, c.matches, err)
+		}
+	}
+
+	hookHeader := http.Header{"Content-Type": {"application/json"}, "User-Agent": {"Easel-Webhooks/1"},
+		"Webhook-Id": {"5b0e3c1e-8a4f-5d6b-9c2e-1f7a3b4c5d6e"}, "Webhook-Timestamp": {"1796115603"},
+		"Webhook-Signature": {"v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="}}
+	low := `{"id":"5b0e3c1e-8a4f-5d6b-9c2e-1f7a3b4c5d6e","type":"credits.low","timestamp":"2026-12-01T09:00:03Z",` +
+		`"data":{"available":8,"threshold":10,"links":{"credits":"/v1/credits","plans":"/v1/plans"}}}`
+	unsigned := hookHeader.Clone()
+	unsigned.Del("Webhook-Signature")
+	for _, c := range []struct {
+		name    string
+		header  http.Header
+		body    string
+		matches bool
+	}{
+		{"a valid webhook", hookHeader, low, true},
+		{"a webhook without its signature", unsigned, low, false},
+		{"a webhook missing data", hookHeader, strings.Replace(low, `"threshold":10,`, "", 1), false},
+		{"an undocumented event type", hookHeader, strings.Replace(low, "credits.low", "credits.high", 1), false},
+	} {
+		err := webhookContractError(c.header, []byte(c.body))
 		if (err == nil) != c.matches {
 			t.Errorf("%s: matches=%v, want %v (%v)", c.name, err == nil, c.matches, err)
 		}

@@ -23,6 +23,8 @@ var routeScopes = map[string]string{
 	"DELETE /v1/images/:name":     store.ScopeGenerate,
 	"POST /v1/images/bulk-delete": store.ScopeGenerate,
 	"POST /v1/api-keys":           "",
+	// A quote prices a body and changes nothing: any key that may read.
+	"POST /v1/quote": store.ScopeRead,
 	// The account's webhook secret can forge Easel's webhooks to the
 	// user's own receivers: not for every key that may read.
 	"GET /v1/webhook-secret": store.ScopeBilling,

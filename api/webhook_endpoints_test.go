@@ -127,12 +127,14 @@ func (s *stack) waitDelivery(t *testing.T, token, path string, pred func(api.Web
 
 // verified checks a received webhook as a customer would: the signature
 // over its id, timestamp and body with the endpoint's secret, then decodes
-// it.
+// it. Its headers and body must match the contract's description of its
+// event type.
 func verified(t *testing.T, secret string, req hookRequest) webhook.Payload {
 	t.Helper()
 	if err := webhook.Verify(secret, req.header, req.body); err != nil {
 		t.Fatalf("the receiver could not verify the webhook: %v", err)
 	}
+	checkWebhook(t, req.header, req.body)
 	var p webhook.Payload
 	if err := json.Unmarshal(req.body, &p); err != nil {
 		t.Fatalf("webhook body %s: %v", req.body, err)

@@ -32,6 +32,21 @@ func (e APIKeyScope) Valid() bool {
 	}
 }
 
+// Defines values for CreditsLowWebhookEventType.
+const (
+	CreditsLowWebhookEventTypeCreditsLow CreditsLowWebhookEventType = "credits.low"
+)
+
+// Valid indicates whether the value is a known member of the CreditsLowWebhookEventType enum.
+func (e CreditsLowWebhookEventType) Valid() bool {
+	switch e {
+	case CreditsLowWebhookEventTypeCreditsLow:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DevLoginTokenType.
 const (
 	DevLoginTokenTypeBearer DevLoginTokenType = "Bearer"
@@ -41,6 +56,27 @@ const (
 func (e DevLoginTokenType) Valid() bool {
 	switch e {
 	case DevLoginTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GenerationWebhookEventType.
+const (
+	GenerationWebhookEventTypeGenerationCanceled  GenerationWebhookEventType = "generation.canceled"
+	GenerationWebhookEventTypeGenerationCompleted GenerationWebhookEventType = "generation.completed"
+	GenerationWebhookEventTypeGenerationFailed    GenerationWebhookEventType = "generation.failed"
+)
+
+// Valid indicates whether the value is a known member of the GenerationWebhookEventType enum.
+func (e GenerationWebhookEventType) Valid() bool {
+	switch e {
+	case GenerationWebhookEventTypeGenerationCanceled:
+		return true
+	case GenerationWebhookEventTypeGenerationCompleted:
+		return true
+	case GenerationWebhookEventTypeGenerationFailed:
 		return true
 	default:
 		return false
@@ -122,6 +158,36 @@ func (e ModelFamily) Valid() bool {
 	}
 }
 
+// Defines values for SubscriptionPaymentFailedWebhookEventType.
+const (
+	SubscriptionPaymentFailedWebhookEventTypeSubscriptionPaymentFailed SubscriptionPaymentFailedWebhookEventType = "subscription.payment_failed"
+)
+
+// Valid indicates whether the value is a known member of the SubscriptionPaymentFailedWebhookEventType enum.
+func (e SubscriptionPaymentFailedWebhookEventType) Valid() bool {
+	switch e {
+	case SubscriptionPaymentFailedWebhookEventTypeSubscriptionPaymentFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SubscriptionRenewedWebhookEventType.
+const (
+	SubscriptionRenewedWebhookEventTypeSubscriptionRenewed SubscriptionRenewedWebhookEventType = "subscription.renewed"
+)
+
+// Valid indicates whether the value is a known member of the SubscriptionRenewedWebhookEventType enum.
+func (e SubscriptionRenewedWebhookEventType) Valid() bool {
+	switch e {
+	case SubscriptionRenewedWebhookEventTypeSubscriptionRenewed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SubscriptionStatus.
 const (
 	SubscriptionStatusActive     SubscriptionStatus = "active"
@@ -164,6 +230,78 @@ const (
 func (e VersionStatus) Valid() bool {
 	switch e {
 	case VersionStatusStarting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookDeliveryStatus.
+const (
+	WebhookDeliveryStatusDelivered WebhookDeliveryStatus = "delivered"
+	WebhookDeliveryStatusFailed    WebhookDeliveryStatus = "failed"
+	WebhookDeliveryStatusPending   WebhookDeliveryStatus = "pending"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryStatus enum.
+func (e WebhookDeliveryStatus) Valid() bool {
+	switch e {
+	case WebhookDeliveryStatusDelivered:
+		return true
+	case WebhookDeliveryStatusFailed:
+		return true
+	case WebhookDeliveryStatusPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEventType.
+const (
+	WebhookEventTypeCreditsLow                WebhookEventType = "credits.low"
+	WebhookEventTypeGenerationCanceled        WebhookEventType = "generation.canceled"
+	WebhookEventTypeGenerationCompleted       WebhookEventType = "generation.completed"
+	WebhookEventTypeGenerationFailed          WebhookEventType = "generation.failed"
+	WebhookEventTypeSubscriptionPaymentFailed WebhookEventType = "subscription.payment_failed"
+	WebhookEventTypeSubscriptionRenewed       WebhookEventType = "subscription.renewed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventType enum.
+func (e WebhookEventType) Valid() bool {
+	switch e {
+	case WebhookEventTypeCreditsLow:
+		return true
+	case WebhookEventTypeGenerationCanceled:
+		return true
+	case WebhookEventTypeGenerationCompleted:
+		return true
+	case WebhookEventTypeGenerationFailed:
+		return true
+	case WebhookEventTypeSubscriptionPaymentFailed:
+		return true
+	case WebhookEventTypeSubscriptionRenewed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookGenerationStatus.
+const (
+	WebhookGenerationStatusCanceled  WebhookGenerationStatus = "canceled"
+	WebhookGenerationStatusCompleted WebhookGenerationStatus = "completed"
+	WebhookGenerationStatusFailed    WebhookGenerationStatus = "failed"
+)
+
+// Valid indicates whether the value is a known member of the WebhookGenerationStatus enum.
+func (e WebhookGenerationStatus) Valid() bool {
+	switch e {
+	case WebhookGenerationStatusCanceled:
+		return true
+	case WebhookGenerationStatusCompleted:
+		return true
+	case WebhookGenerationStatusFailed:
 		return true
 	default:
 		return false
@@ -295,6 +433,21 @@ type BillingSummary struct {
 	Revenue30DCents  int64 `json:"revenue_30d_cents"`
 }
 
+// BulkDeleteRequest defines model for BulkDeleteRequest.
+type BulkDeleteRequest struct {
+	// Names 1 to 100 image names; duplicates count once.
+	Names []string `json:"names"`
+}
+
+// BulkDeleteResult defines model for BulkDeleteResult.
+type BulkDeleteResult struct {
+	// Deleted The names deleted.
+	Deleted []string `json:"deleted"`
+
+	// NotFound The names asked for that the caller does not have, in the order asked.
+	NotFound []string `json:"not_found"`
+}
+
 // ChangePlanRequest defines model for ChangePlanRequest.
 type ChangePlanRequest struct {
 	Plan string `json:"plan"`
@@ -312,6 +465,18 @@ type CreateAPIKeyRequest struct {
 	Scopes []APIKeyScope `json:"scopes,omitempty"`
 }
 
+// CreateWebhookEndpointRequest defines model for CreateWebhookEndpointRequest.
+type CreateWebhookEndpointRequest struct {
+	// Description A label; no control characters.
+	Description string `json:"description,omitempty"`
+
+	// Events The event types to send; absent (or null) sends every type, types added later included.
+	Events []WebhookEventType `json:"events,omitempty"`
+
+	// URL `https` on a public address, without credentials or fragment.
+	URL string `json:"url"`
+}
+
 // CreatedAPIKey defines model for CreatedAPIKey.
 type CreatedAPIKey struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -327,6 +492,20 @@ type CreatedAPIKey struct {
 	Scopes []APIKeyScope `json:"scopes"`
 }
 
+// CreatedWebhookEndpoint A new endpoint, with the secret that signs every webhook sent to it.
+type CreatedWebhookEndpoint struct {
+	AllEvents   bool                 `json:"all_events"`
+	CreatedAt   time.Time            `json:"created_at"`
+	Description string               `json:"description"`
+	Events      []WebhookEventType   `json:"events"`
+	ID          openapi_types.UUID   `json:"id"`
+	Links       WebhookEndpointLinks `json:"links"`
+
+	// Secret The signing secret, shown this once.
+	Secret string `json:"secret"`
+	URL    string `json:"url"`
+}
+
 // Credits defines model for Credits.
 type Credits struct {
 	Available int     `json:"available"`
@@ -337,6 +516,27 @@ type Credits struct {
 	// Pricing How prices are computed, in words.
 	Pricing string `json:"pricing"`
 }
+
+// CreditsLowWebhookEvent The body of `credits.low`.
+type CreditsLowWebhookEvent struct {
+	Data struct {
+		// Available Credits available after the settle that crossed the threshold.
+		Available int `json:"available"`
+		Links     struct {
+			Credits string `json:"credits"`
+			Plans   string `json:"plans"`
+		} `json:"links"`
+		Threshold int `json:"threshold"`
+	} `json:"data"`
+
+	// ID The event's id, also the `webhook-id` header.
+	ID        openapi_types.UUID         `json:"id"`
+	Timestamp time.Time                  `json:"timestamp"`
+	Type      CreditsLowWebhookEventType `json:"type"`
+}
+
+// CreditsLowWebhookEventType defines model for CreditsLowWebhookEvent.Type.
+type CreditsLowWebhookEventType string
 
 // DevLogin defines model for DevLogin.
 type DevLogin struct {
@@ -417,7 +617,12 @@ type GenerationEvent struct {
 	Images     int                `json:"images"`
 	JobID      openapi_types.UUID `json:"job_id"`
 	Message    string             `json:"message,omitempty"`
-	Progress   float64            `json:"progress"`
+
+	// Preview A small picture of the image being rendered (InvokeAI's progress image; the development
+	// engine draws one), on some `running` states and events, at most one a second per job;
+	// never in lists.
+	Preview  *Preview `json:"preview,omitempty"`
+	Progress float64  `json:"progress"`
 
 	// State `queued`, `running` once a GPU worker has begun, `canceling` after a cancel until the GPU stops, then `completed`, `failed` or `canceled`.
 	State      JobStatus `json:"state"`
@@ -468,9 +673,38 @@ type GenerationRequest struct {
 	Seed           *int64      `json:"seed,omitempty"`
 	Steps          int         `json:"steps,omitempty"`
 
+	// WebhookEvents The events `webhook_url` receives; absent or empty, all three. Needs `webhook_url`.
+	WebhookEvents []GenerationWebhookEventType `json:"webhook_events,omitempty"`
+
+	// WebhookURL Receives this job's end (`generation.completed`, `.failed`, `.canceled`; see
+	// `webhooks`), signed with the account's secret (`GET /v1/webhook-secret`); checked
+	// like an endpoint's URL. Part of the request an `Idempotency-Key` stands for.
+	WebhookURL string `json:"webhook_url,omitempty"`
+
 	// Width At most the plan's max_resolution.
 	Width int `json:"width,omitempty"`
 }
+
+// GenerationWebhookEvent The body of `generation.completed`, `generation.failed` and `generation.canceled`.
+type GenerationWebhookEvent struct {
+	Data struct {
+		// Generation A job as it ended. Images are named, not linked: a URL would expire before a retried
+		// delivery arrives; `GET /v1/images/{name}` gives a fresh one.
+		Generation WebhookGeneration `json:"generation"`
+	} `json:"data"`
+
+	// ID The event's id, also the `webhook-id` header; derived from the job, so the same on every attempt and replay.
+	ID openapi_types.UUID `json:"id"`
+
+	// Timestamp When the event happened.
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type The events of one generation, which a request's own `webhook_url` may receive.
+	Type GenerationWebhookEventType `json:"type"`
+}
+
+// GenerationWebhookEventType The events of one generation, which a request's own `webhook_url` may receive.
+type GenerationWebhookEventType string
 
 // Grant One block of credits.
 type Grant struct {
@@ -564,8 +798,65 @@ type Me struct {
 	} `json:"user"`
 }
 
+// Model One model family on the caller's plan and GPU tier.
+type Model struct {
+	// Available A request at the defaults would be accepted now.
+	Available bool `json:"available"`
+
+	// DefaultPrice Credits for one image at the defaults.
+	DefaultPrice int `json:"default_price"`
+
+	// Defaults What a request that leaves these out gets.
+	Defaults ModelDefaults `json:"defaults"`
+	Family   ModelFamily   `json:"family"`
+
+	// Limits The bounds of a request for the family on the caller's plan.
+	Limits ModelLimits `json:"limits"`
+
+	// Models The checkpoints the tier's workers render the family with; empty when unknown.
+	Models []string `json:"models"`
+
+	// Served What the tier's GPU workers last reported; null when none has reported lately (requests are then accepted and wait for a worker).
+	Served *bool `json:"served"`
+
+	// UnavailableReason Why not, when `available` is false.
+	UnavailableReason string `json:"unavailable_reason,omitempty"`
+}
+
+// ModelDefaults What a request that leaves these out gets.
+type ModelDefaults struct {
+	CFGScale float64 `json:"cfg_scale"`
+	Height   int     `json:"height"`
+	Steps    int     `json:"steps"`
+	Width    int     `json:"width"`
+}
+
 // ModelFamily defines model for ModelFamily.
 type ModelFamily string
+
+// ModelLimits The bounds of a request for the family on the caller's plan.
+type ModelLimits struct {
+	MaxBatchSize int `json:"max_batch_size"`
+
+	// MaxSide The plan's largest width or height.
+	MaxSide int `json:"max_side"`
+
+	// MaxSquareSide The largest square image whose render fits the tier's GPU memory (at most `max_side`); 0 when none does.
+	MaxSquareSide int `json:"max_square_side"`
+	MaxSteps      int `json:"max_steps"`
+	MinSide       int `json:"min_side"`
+}
+
+// ModelList defines model for ModelList.
+type ModelList struct {
+	Models []Model `json:"models"`
+
+	// Plan The caller's plan.
+	Plan string `json:"plan"`
+
+	// Tier The plan's GPU tier.
+	Tier string `json:"tier"`
+}
 
 // MonthUsage Usage since `since` (the start of this calendar month, UTC).
 type MonthUsage struct {
@@ -619,6 +910,16 @@ type PlanList struct {
 	Plans []Plan `json:"plans"`
 }
 
+// Preview A small picture of the image being rendered (InvokeAI's progress image; the development
+// engine draws one), on some `running` states and events, at most one a second per job;
+// never in lists.
+type Preview struct {
+	// DataURL The picture, inline: `data:image/png;base64,...` (or JPEG, WebP).
+	DataURL string `json:"data_url"`
+	Height  int    `json:"height"`
+	Width   int    `json:"width"`
+}
+
 // Price defines model for Price.
 type Price struct {
 	// Formula How the price is computed, in words.
@@ -656,7 +957,7 @@ type Problem struct {
 	// KeyScopes `insufficient-scope`: the scopes the key has.
 	KeyScopes []APIKeyScope `json:"key_scopes,omitempty"`
 
-	// Limit `rate-limited`: requests a minute; `concurrency-limit`: concurrent jobs; `api-key-limit`: active keys.
+	// Limit `rate-limited`: requests a minute; `concurrency-limit`: concurrent jobs; `api-key-limit`: active keys; `webhook-endpoint-limit`: webhook endpoints.
 	Limit int `json:"limit,omitempty"`
 
 	// Plan `plan-forbids`: the caller's plan.
@@ -696,6 +997,11 @@ type Progress struct {
 	// Message Why the job failed or was canceled.
 	Message string `json:"message,omitempty"`
 
+	// Preview A small picture of the image being rendered (InvokeAI's progress image; the development
+	// engine draws one), on some `running` states and events, at most one a second per job;
+	// never in lists.
+	Preview *Preview `json:"preview,omitempty"`
+
 	// Progress Over the whole batch.
 	Progress float64 `json:"progress"`
 
@@ -704,6 +1010,50 @@ type Progress struct {
 	Step       int       `json:"step"`
 	TotalSteps int       `json:"total_steps"`
 	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Quote defines model for Quote.
+type Quote struct {
+	// AvailableCredits The caller's balance now.
+	AvailableCredits int    `json:"available_credits"`
+	Plan             string `json:"plan"`
+	Price            Price  `json:"price"`
+
+	// Refusals What a submission of this body would be refused for now; empty when none.
+	Refusals []Refusal `json:"refusals"`
+
+	// Request The request as a submission would run it, defaults filled in.
+	Request QuotedRequest `json:"request"`
+
+	// Submittable True when `refusals` is empty.
+	Submittable bool   `json:"submittable"`
+	Tier        string `json:"tier"`
+}
+
+// QuotedRequest The request as a submission would run it, defaults filled in.
+type QuotedRequest struct {
+	BatchSize int         `json:"batch_size"`
+	Height    int         `json:"height"`
+	Model     ModelFamily `json:"model"`
+	Steps     int         `json:"steps"`
+	Width     int         `json:"width"`
+}
+
+// Refusal A reason a submission would be refused, as `POST /v1/generations` would answer it.
+type Refusal struct {
+	Detail string `json:"detail"`
+
+	// Extra The problem's other members, with the same numbers.
+	Extra struct {
+		CreditsAvailable int   `json:"credits_available,omitempty"`
+		CreditsNeeded    int   `json:"credits_needed,omitempty"`
+		QuotaBytes       int64 `json:"quota_bytes,omitempty"`
+		UsedBytes        int64 `json:"used_bytes,omitempty"`
+	} `json:"extra,omitempty"`
+	Status int `json:"status"`
+
+	// Type The problem type's slug (`insufficient-credits`, `storage-full`): the last part of its `https://easel.dev/problems/<slug>` URI.
+	Type string `json:"type"`
 }
 
 // RenewRequest defines model for RenewRequest.
@@ -773,6 +1123,62 @@ type Subscription struct {
 	WorkflowID string `json:"workflow_id"`
 }
 
+// SubscriptionPaymentFailedWebhookEvent The body of `subscription.payment_failed`.
+type SubscriptionPaymentFailedWebhookEvent struct {
+	Data struct {
+		AmountCents int64 `json:"amount_cents"`
+
+		// Attempt Which attempt at the period's charge this was.
+		Attempt int `json:"attempt"`
+
+		// Code The decline code, when the payment provider gave one (`card_declined`).
+		Code     string `json:"code,omitempty"`
+		Currency string `json:"currency"`
+
+		// Final The last attempt: the subscription ends (downgraded to Free).
+		Final bool `json:"final"`
+
+		// NextRetryAt When the next attempt comes; absent on the last.
+		NextRetryAt time.Time `json:"next_retry_at,omitempty"`
+
+		// Subscription The subscription an event is about.
+		Subscription WebhookSubscription `json:"subscription"`
+	} `json:"data"`
+
+	// ID The event's id, also the `webhook-id` header.
+	ID        openapi_types.UUID                        `json:"id"`
+	Timestamp time.Time                                 `json:"timestamp"`
+	Type      SubscriptionPaymentFailedWebhookEventType `json:"type"`
+}
+
+// SubscriptionPaymentFailedWebhookEventType defines model for SubscriptionPaymentFailedWebhookEvent.Type.
+type SubscriptionPaymentFailedWebhookEventType string
+
+// SubscriptionRenewedWebhookEvent The body of `subscription.renewed`.
+type SubscriptionRenewedWebhookEvent struct {
+	Data struct {
+		// AmountCents What was charged for the period (0 on a free plan).
+		AmountCents int64 `json:"amount_cents"`
+
+		// CreditsGranted The new period's credits.
+		CreditsGranted int `json:"credits_granted,omitempty"`
+
+		// Currency ISO 4217, lower case (`usd`).
+		Currency string `json:"currency"`
+
+		// Subscription The subscription an event is about.
+		Subscription WebhookSubscription `json:"subscription"`
+	} `json:"data"`
+
+	// ID The event's id, also the `webhook-id` header.
+	ID        openapi_types.UUID                  `json:"id"`
+	Timestamp time.Time                           `json:"timestamp"`
+	Type      SubscriptionRenewedWebhookEventType `json:"type"`
+}
+
+// SubscriptionRenewedWebhookEventType defines model for SubscriptionRenewedWebhookEvent.Type.
+type SubscriptionRenewedWebhookEventType string
+
 // SubscriptionStatus `incomplete` is a checkout waiting for its card or first payment; `expired` a checkout that got no card in time; `downgraded` a subscription whose dunning ran out.
 type SubscriptionStatus string
 
@@ -820,6 +1226,129 @@ type Version struct {
 // VersionStatus While the process is still starting.
 type VersionStatus string
 
+// WebhookAttempt One `POST` of a delivery.
+type WebhookAttempt struct {
+	Attempt    int   `json:"attempt"`
+	DurationMs int64 `json:"duration_ms"`
+
+	// Error Why the attempt failed.
+	Error string `json:"error,omitempty"`
+
+	// ResponseExcerpt The first 4 KiB of the answer.
+	ResponseExcerpt string    `json:"response_excerpt"`
+	StartedAt       time.Time `json:"started_at"`
+
+	// StatusCode The receiver's status; null when no answer came (refused address, timeout, connection error).
+	StatusCode *int `json:"status_code"`
+}
+
+// WebhookDelivery One event's delivery to one target, with every attempt.
+type WebhookDelivery struct {
+	Attempts  []WebhookAttempt `json:"attempts"`
+	CreatedAt time.Time        `json:"created_at"`
+
+	// EndpointID The endpoint; null for a generation request's own `webhook_url`.
+	EndpointID *openapi_types.UUID `json:"endpoint_id"`
+
+	// EventID The payload's `id` and the `webhook-id` header.
+	EventID openapi_types.UUID `json:"event_id"`
+
+	// EventType The events Easel sends (see `webhooks`).
+	EventType     WebhookEventType   `json:"event_type"`
+	FinishedAt    *time.Time         `json:"finished_at"`
+	ID            openapi_types.UUID `json:"id"`
+	LastAttemptAt *time.Time         `json:"last_attempt_at"`
+
+	// Payload The body of a webhook, whichever its type.
+	Payload WebhookEvent `json:"payload"`
+
+	// ReplayOf The delivery this one replays.
+	ReplayOf *openapi_types.UUID `json:"replay_of"`
+
+	// Status `pending` while attempts go on, then `delivered` (a `2xx` answer) or `failed` (3 days of attempts, or nothing could be sent).
+	Status WebhookDeliveryStatus `json:"status"`
+	URL    string                `json:"url"`
+}
+
+// WebhookDeliveryList defines model for WebhookDeliveryList.
+type WebhookDeliveryList struct {
+	Deliveries []WebhookDelivery `json:"deliveries"`
+
+	// NextBefore Pass as `before` for the next page; null on the last page.
+	NextBefore *NextBefore `json:"next_before"`
+}
+
+// WebhookDeliveryStatus `pending` while attempts go on, then `delivered` (a `2xx` answer) or `failed` (3 days of attempts, or nothing could be sent).
+type WebhookDeliveryStatus string
+
+// WebhookEndpoint An endpoint, never with its secret.
+type WebhookEndpoint struct {
+	// AllEvents Created without a filter: it also receives types added later.
+	AllEvents   bool      `json:"all_events"`
+	CreatedAt   time.Time `json:"created_at"`
+	Description string    `json:"description"`
+
+	// Events The types it receives (every type when `all_events`).
+	Events []WebhookEventType   `json:"events"`
+	ID     openapi_types.UUID   `json:"id"`
+	Links  WebhookEndpointLinks `json:"links"`
+	URL    string               `json:"url"`
+}
+
+// WebhookEndpointLinks defines model for WebhookEndpointLinks.
+type WebhookEndpointLinks struct {
+	Deliveries string `json:"deliveries"`
+	Self       string `json:"self"`
+}
+
+// WebhookEndpointList defines model for WebhookEndpointList.
+type WebhookEndpointList struct {
+	// Limit How many endpoints may exist at once.
+	Limit            int               `json:"limit"`
+	WebhookEndpoints []WebhookEndpoint `json:"webhook_endpoints"`
+}
+
+// WebhookEvent The body of a webhook, whichever its type.
+type WebhookEvent struct {
+	union json.RawMessage
+}
+
+// WebhookEventType The events Easel sends (see `webhooks`).
+type WebhookEventType string
+
+// WebhookGeneration A job as it ended. Images are named, not linked: a URL would expire before a retried
+// delivery arrives; `GET /v1/images/{name}` gives a fresh one.
+type WebhookGeneration struct {
+	BatchSize   int `json:"batch_size"`
+	CreditsHeld int `json:"credits_held"`
+
+	// CreditsSettled The final charge; 0 for a failed or canceled job.
+	CreditsSettled int `json:"credits_settled"`
+
+	// Error Why the job failed or was canceled.
+	Error  string             `json:"error,omitempty"`
+	Height int                `json:"height"`
+	ID     openapi_types.UUID `json:"id"`
+
+	// Images The names of the images produced.
+	Images         []string `json:"images"`
+	ImagesProduced int      `json:"images_produced"`
+	Links          struct {
+		// Images Its images (`GET`).
+		Images string `json:"images"`
+
+		// Self The job (`GET`).
+		Self string `json:"self"`
+	} `json:"links"`
+	Model  ModelFamily             `json:"model"`
+	Status WebhookGenerationStatus `json:"status"`
+	Steps  int                     `json:"steps"`
+	Width  int                     `json:"width"`
+}
+
+// WebhookGenerationStatus defines model for WebhookGeneration.Status.
+type WebhookGenerationStatus string
+
 // WebhookReceipt defines model for WebhookReceipt.
 type WebhookReceipt struct {
 	// Applied The event was delivered to a subscription's workflow.
@@ -829,6 +1358,22 @@ type WebhookReceipt struct {
 	Duplicate      bool               `json:"duplicate"`
 	Received       bool               `json:"received"`
 	SubscriptionID openapi_types.UUID `json:"subscription_id,omitempty"`
+}
+
+// WebhookSecret defines model for WebhookSecret.
+type WebhookSecret struct {
+	Secret string `json:"secret"`
+}
+
+// WebhookSubscription The subscription an event is about.
+type WebhookSubscription struct {
+	ID          openapi_types.UUID `json:"id"`
+	PeriodEnd   time.Time          `json:"period_end"`
+	PeriodStart time.Time          `json:"period_start"`
+	Plan        string             `json:"plan"`
+
+	// Status `incomplete` is a checkout waiting for its card or first payment; `expired` a checkout that got no card in time; `downgraded` a subscription whose dunning ran out.
+	Status SubscriptionStatus `json:"status"`
 }
 
 // Before defines model for Before.
@@ -854,6 +1399,24 @@ type UsageTo = string
 
 // UserID defines model for UserID.
 type UserID = openapi_types.UUID
+
+// WebhookDeliveryID defines model for WebhookDeliveryID.
+type WebhookDeliveryID = openapi_types.UUID
+
+// WebhookEndpointID defines model for WebhookEndpointID.
+type WebhookEndpointID = openapi_types.UUID
+
+// WebhookIDHeader defines model for WebhookIDHeader.
+type WebhookIDHeader = openapi_types.UUID
+
+// WebhookSignatureHeader defines model for WebhookSignatureHeader.
+type WebhookSignatureHeader = string
+
+// WebhookTimestampHeader defines model for WebhookTimestampHeader.
+type WebhookTimestampHeader = int64
+
+// WebhookUserAgent defines model for WebhookUserAgent.
+type WebhookUserAgent = string
 
 // BadRequest An RFC 9457 problem. The members after `request_id` appear on the problem types that
 // name them.
@@ -977,10 +1540,142 @@ type GetUsageCSVParams struct {
 	To UsageTo `form:"to,omitempty" json:"to,omitempty"`
 }
 
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Endpoint Only this endpoint's deliveries.
+	Endpoint openapi_types.UUID `form:"endpoint,omitempty" json:"endpoint,omitempty"`
+
+	// Event Only the deliveries of this event (the payload's `id`, the `webhook-id` header).
+	Event openapi_types.UUID `form:"event,omitempty" json:"event,omitempty"`
+
+	// Limit Page size (default 20).
+	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Before Only items created before this time (RFC 3339); pass the previous page's `next_before`.
+	Before Before `form:"before,omitempty" json:"before,omitempty"`
+}
+
+// ListWebhookEndpointDeliveriesParams defines parameters for ListWebhookEndpointDeliveries.
+type ListWebhookEndpointDeliveriesParams struct {
+	// Limit Page size (default 20).
+	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Before Only items created before this time (RFC 3339); pass the previous page's `next_before`.
+	Before Before `form:"before,omitempty" json:"before,omitempty"`
+}
+
 // StripeWebhookParams defines parameters for StripeWebhook.
 type StripeWebhookParams struct {
 	// StripeSignature Stripe's signature of the body (`t=<unix time>,v1=<hex HMAC>`).
 	StripeSignature string `json:"Stripe-Signature"`
+}
+
+// CreditsLowWebhookParams defines parameters for CreditsLowWebhook.
+type CreditsLowWebhookParams struct {
+	// WebhookID The event's id (the body's `id`), the same on every attempt and replay; drop a repeat you have processed.
+	WebhookID WebhookIDHeader `json:"webhook-id"`
+
+	// WebhookTimestamp Unix seconds when this attempt was signed; refuse one more than five minutes from your clock.
+	WebhookTimestamp WebhookTimestampHeader `json:"webhook-timestamp"`
+
+	// WebhookSignature `v1,` then the base64 of HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, keyed
+	// with the secret's bytes (base64-decode what follows `whsec_`): the endpoint's secret, or
+	// for a generation request's `webhook_url` the account's (`GET /v1/webhook-secret`). The
+	// Standard Webhooks libraries verify it.
+	WebhookSignature WebhookSignatureHeader `json:"webhook-signature"`
+
+	// UserAgent `Easel-Webhooks/1 (+https://easel.dev/docs/webhooks)`.
+	UserAgent WebhookUserAgent `json:"User-Agent"`
+}
+
+// GenerationCanceledWebhookParams defines parameters for GenerationCanceledWebhook.
+type GenerationCanceledWebhookParams struct {
+	// WebhookID The event's id (the body's `id`), the same on every attempt and replay; drop a repeat you have processed.
+	WebhookID WebhookIDHeader `json:"webhook-id"`
+
+	// WebhookTimestamp Unix seconds when this attempt was signed; refuse one more than five minutes from your clock.
+	WebhookTimestamp WebhookTimestampHeader `json:"webhook-timestamp"`
+
+	// WebhookSignature `v1,` then the base64 of HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, keyed
+	// with the secret's bytes (base64-decode what follows `whsec_`): the endpoint's secret, or
+	// for a generation request's `webhook_url` the account's (`GET /v1/webhook-secret`). The
+	// Standard Webhooks libraries verify it.
+	WebhookSignature WebhookSignatureHeader `json:"webhook-signature"`
+
+	// UserAgent `Easel-Webhooks/1 (+https://easel.dev/docs/webhooks)`.
+	UserAgent WebhookUserAgent `json:"User-Agent"`
+}
+
+// GenerationCompletedWebhookParams defines parameters for GenerationCompletedWebhook.
+type GenerationCompletedWebhookParams struct {
+	// WebhookID The event's id (the body's `id`), the same on every attempt and replay; drop a repeat you have processed.
+	WebhookID WebhookIDHeader `json:"webhook-id"`
+
+	// WebhookTimestamp Unix seconds when this attempt was signed; refuse one more than five minutes from your clock.
+	WebhookTimestamp WebhookTimestampHeader `json:"webhook-timestamp"`
+
+	// WebhookSignature `v1,` then the base64 of HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, keyed
+	// with the secret's bytes (base64-decode what follows `whsec_`): the endpoint's secret, or
+	// for a generation request's `webhook_url` the account's (`GET /v1/webhook-secret`). The
+	// Standard Webhooks libraries verify it.
+	WebhookSignature WebhookSignatureHeader `json:"webhook-signature"`
+
+	// UserAgent `Easel-Webhooks/1 (+https://easel.dev/docs/webhooks)`.
+	UserAgent WebhookUserAgent `json:"User-Agent"`
+}
+
+// GenerationFailedWebhookParams defines parameters for GenerationFailedWebhook.
+type GenerationFailedWebhookParams struct {
+	// WebhookID The event's id (the body's `id`), the same on every attempt and replay; drop a repeat you have processed.
+	WebhookID WebhookIDHeader `json:"webhook-id"`
+
+	// WebhookTimestamp Unix seconds when this attempt was signed; refuse one more than five minutes from your clock.
+	WebhookTimestamp WebhookTimestampHeader `json:"webhook-timestamp"`
+
+	// WebhookSignature `v1,` then the base64 of HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, keyed
+	// with the secret's bytes (base64-decode what follows `whsec_`): the endpoint's secret, or
+	// for a generation request's `webhook_url` the account's (`GET /v1/webhook-secret`). The
+	// Standard Webhooks libraries verify it.
+	WebhookSignature WebhookSignatureHeader `json:"webhook-signature"`
+
+	// UserAgent `Easel-Webhooks/1 (+https://easel.dev/docs/webhooks)`.
+	UserAgent WebhookUserAgent `json:"User-Agent"`
+}
+
+// SubscriptionPaymentFailedWebhookParams defines parameters for SubscriptionPaymentFailedWebhook.
+type SubscriptionPaymentFailedWebhookParams struct {
+	// WebhookID The event's id (the body's `id`), the same on every attempt and replay; drop a repeat you have processed.
+	WebhookID WebhookIDHeader `json:"webhook-id"`
+
+	// WebhookTimestamp Unix seconds when this attempt was signed; refuse one more than five minutes from your clock.
+	WebhookTimestamp WebhookTimestampHeader `json:"webhook-timestamp"`
+
+	// WebhookSignature `v1,` then the base64 of HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, keyed
+	// with the secret's bytes (base64-decode what follows `whsec_`): the endpoint's secret, or
+	// for a generation request's `webhook_url` the account's (`GET /v1/webhook-secret`). The
+	// Standard Webhooks libraries verify it.
+	WebhookSignature WebhookSignatureHeader `json:"webhook-signature"`
+
+	// UserAgent `Easel-Webhooks/1 (+https://easel.dev/docs/webhooks)`.
+	UserAgent WebhookUserAgent `json:"User-Agent"`
+}
+
+// SubscriptionRenewedWebhookParams defines parameters for SubscriptionRenewedWebhook.
+type SubscriptionRenewedWebhookParams struct {
+	// WebhookID The event's id (the body's `id`), the same on every attempt and replay; drop a repeat you have processed.
+	WebhookID WebhookIDHeader `json:"webhook-id"`
+
+	// WebhookTimestamp Unix seconds when this attempt was signed; refuse one more than five minutes from your clock.
+	WebhookTimestamp WebhookTimestampHeader `json:"webhook-timestamp"`
+
+	// WebhookSignature `v1,` then the base64 of HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, keyed
+	// with the secret's bytes (base64-decode what follows `whsec_`): the endpoint's secret, or
+	// for a generation request's `webhook_url` the account's (`GET /v1/webhook-secret`). The
+	// Standard Webhooks libraries verify it.
+	WebhookSignature WebhookSignatureHeader `json:"webhook-signature"`
+
+	// UserAgent `Easel-Webhooks/1 (+https://easel.dev/docs/webhooks)`.
+	UserAgent WebhookUserAgent `json:"User-Agent"`
 }
 
 // DevLoginJSONRequestBody defines body for DevLogin for application/json ContentType.
@@ -998,8 +1693,14 @@ type CreateAPIKeyJSONRequestBody = CreateAPIKeyRequest
 // CreateGenerationJSONRequestBody defines body for CreateGeneration for application/json ContentType.
 type CreateGenerationJSONRequestBody = GenerationRequest
 
+// BulkDeleteImagesJSONRequestBody defines body for BulkDeleteImages for application/json ContentType.
+type BulkDeleteImagesJSONRequestBody = BulkDeleteRequest
+
 // UpdateImageJSONRequestBody defines body for UpdateImage for application/json ContentType.
 type UpdateImageJSONRequestBody = ImagePatch
+
+// QuoteGenerationJSONRequestBody defines body for QuoteGeneration for application/json ContentType.
+type QuoteGenerationJSONRequestBody = GenerationRequest
 
 // ChangePlanJSONRequestBody defines body for ChangePlan for application/json ContentType.
 type ChangePlanJSONRequestBody = ChangePlanRequest
@@ -1007,8 +1708,143 @@ type ChangePlanJSONRequestBody = ChangePlanRequest
 // SubscribeJSONRequestBody defines body for Subscribe for application/json ContentType.
 type SubscribeJSONRequestBody = SubscribeRequest
 
+// CreateWebhookEndpointJSONRequestBody defines body for CreateWebhookEndpoint for application/json ContentType.
+type CreateWebhookEndpointJSONRequestBody = CreateWebhookEndpointRequest
+
 // StripeWebhookJSONRequestBody defines body for StripeWebhook for application/json ContentType.
 type StripeWebhookJSONRequestBody = StripeEvent
+
+// CreditsLowWebhookJSONRequestBody defines body for CreditsLowWebhook for application/json ContentType.
+type CreditsLowWebhookJSONRequestBody = CreditsLowWebhookEvent
+
+// GenerationCanceledWebhookJSONRequestBody defines body for GenerationCanceledWebhook for application/json ContentType.
+type GenerationCanceledWebhookJSONRequestBody = GenerationWebhookEvent
+
+// GenerationCompletedWebhookJSONRequestBody defines body for GenerationCompletedWebhook for application/json ContentType.
+type GenerationCompletedWebhookJSONRequestBody = GenerationWebhookEvent
+
+// GenerationFailedWebhookJSONRequestBody defines body for GenerationFailedWebhook for application/json ContentType.
+type GenerationFailedWebhookJSONRequestBody = GenerationWebhookEvent
+
+// SubscriptionPaymentFailedWebhookJSONRequestBody defines body for SubscriptionPaymentFailedWebhook for application/json ContentType.
+type SubscriptionPaymentFailedWebhookJSONRequestBody = SubscriptionPaymentFailedWebhookEvent
+
+// SubscriptionRenewedWebhookJSONRequestBody defines body for SubscriptionRenewedWebhook for application/json ContentType.
+type SubscriptionRenewedWebhookJSONRequestBody = SubscriptionRenewedWebhookEvent
+
+// AsGenerationWebhookEvent returns the union data inside the WebhookEvent as a GenerationWebhookEvent
+func (t WebhookEvent) AsGenerationWebhookEvent() (GenerationWebhookEvent, error) {
+	var body GenerationWebhookEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGenerationWebhookEvent overwrites any union data inside the WebhookEvent as the provided GenerationWebhookEvent
+func (t *WebhookEvent) FromGenerationWebhookEvent(v GenerationWebhookEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGenerationWebhookEvent performs a merge with any union data inside the WebhookEvent, using the provided GenerationWebhookEvent
+func (t *WebhookEvent) MergeGenerationWebhookEvent(v GenerationWebhookEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsCreditsLowWebhookEvent returns the union data inside the WebhookEvent as a CreditsLowWebhookEvent
+func (t WebhookEvent) AsCreditsLowWebhookEvent() (CreditsLowWebhookEvent, error) {
+	var body CreditsLowWebhookEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromCreditsLowWebhookEvent overwrites any union data inside the WebhookEvent as the provided CreditsLowWebhookEvent
+func (t *WebhookEvent) FromCreditsLowWebhookEvent(v CreditsLowWebhookEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeCreditsLowWebhookEvent performs a merge with any union data inside the WebhookEvent, using the provided CreditsLowWebhookEvent
+func (t *WebhookEvent) MergeCreditsLowWebhookEvent(v CreditsLowWebhookEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSubscriptionRenewedWebhookEvent returns the union data inside the WebhookEvent as a SubscriptionRenewedWebhookEvent
+func (t WebhookEvent) AsSubscriptionRenewedWebhookEvent() (SubscriptionRenewedWebhookEvent, error) {
+	var body SubscriptionRenewedWebhookEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSubscriptionRenewedWebhookEvent overwrites any union data inside the WebhookEvent as the provided SubscriptionRenewedWebhookEvent
+func (t *WebhookEvent) FromSubscriptionRenewedWebhookEvent(v SubscriptionRenewedWebhookEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSubscriptionRenewedWebhookEvent performs a merge with any union data inside the WebhookEvent, using the provided SubscriptionRenewedWebhookEvent
+func (t *WebhookEvent) MergeSubscriptionRenewedWebhookEvent(v SubscriptionRenewedWebhookEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSubscriptionPaymentFailedWebhookEvent returns the union data inside the WebhookEvent as a SubscriptionPaymentFailedWebhookEvent
+func (t WebhookEvent) AsSubscriptionPaymentFailedWebhookEvent() (SubscriptionPaymentFailedWebhookEvent, error) {
+	var body SubscriptionPaymentFailedWebhookEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSubscriptionPaymentFailedWebhookEvent overwrites any union data inside the WebhookEvent as the provided SubscriptionPaymentFailedWebhookEvent
+func (t *WebhookEvent) FromSubscriptionPaymentFailedWebhookEvent(v SubscriptionPaymentFailedWebhookEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSubscriptionPaymentFailedWebhookEvent performs a merge with any union data inside the WebhookEvent, using the provided SubscriptionPaymentFailedWebhookEvent
+func (t *WebhookEvent) MergeSubscriptionPaymentFailedWebhookEvent(v SubscriptionPaymentFailedWebhookEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WebhookEvent) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *WebhookEvent) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // AsPlanChange returns the union data inside the ChangePlan200JSONResponseBody as a PlanChange
 func (t ChangePlan200JSONResponseBody) AsPlanChange() (PlanChange, error) {
