@@ -20,9 +20,12 @@ type docPage struct {
 	Title, Version, Summary string
 	Description             template.HTML
 	Tags                    []docTag
-	Security                []docSecurity
-	Responses               []docResponse
-	Schemas                 []docSchema
+	// Webhooks are the requests Easel sends to customers' servers, one
+	// per event type (the document's webhooks section).
+	Webhooks  []docOperation
+	Security  []docSecurity
+	Responses []docResponse
+	Schemas   []docSchema
 }
 
 type docTag struct {
@@ -112,6 +115,15 @@ func renderDocs(doc *openapi3.T) ([]byte, error) {
 	}
 	for _, t := range p.Tags {
 		slices.SortStableFunc(t.Operations, func(a, b docOperation) int { return strings.Compare(a.Path, b.Path) })
+	}
+	for _, event := range sortedKeys(doc.Webhooks) {
+		item := doc.Webhooks[event]
+		if item.Post == nil {
+			continue
+		}
+		o := docOperationOf(doc, event, "POST", item, item.Post)
+		o.Auth = "signed with webhook-signature"
+		p.Webhooks = append(p.Webhooks, o)
 	}
 	for _, name := range sortedKeys(doc.Components.SecuritySchemes) {
 		s := doc.Components.SecuritySchemes[name].Value
@@ -326,20 +338,16 @@ nav ul{columns:2}a{color:#1f5fa8}
 {{range .Tags}}{{if .Operations}}<li><a href="#tag-{{.Name}}">{{.Name}}</a><ul>
 {{range .Operations}}<li><a href="#op-{{.ID}}"><code>{{.Method}} {{.Path}}</code></a> {{.Summary}}</li>{{end}}
 </ul></li>{{end}}{{end}}
+{{if .Webhooks}}<li><a href="#webhooks">Webhooks Easel sends</a><ul>
+{{range .Webhooks}}<li><a href="#op-{{.ID}}"><code>{{.Path}}</code></a> {{.Summary}}</li>{{end}}
+</ul></li>{{end}}
 <li><a href="#responses">Shared responses</a></li><li><a href="#schemas">Schemas</a></li></ul></nav>
 {{range .Tags}}{{if .Operations}}
 <h2 id="tag-{{.Name}}">{{.Name}}</h2>{{.Description}}
-{{range .Operations}}<section class="op" id="op-{{.ID}}">
-<h3><span class="m {{.Method}}">{{.Method}}</span> <code>{{.Path}}</code></h3>
-<p><strong>{{.Summary}}</strong> <small>({{.ID}}; authentication: {{.Auth}})</small></p>
-{{.Description}}
-{{if .Parameters}}<table><tr><th>parameter</th><th>in</th><th>type</th><th></th></tr>
-{{range .Parameters}}<tr><td><code>{{.Name}}</code>{{if .Required}} (required){{end}}</td><td>{{.In}}</td><td>{{.Type}}</td><td>{{.Description}}</td></tr>{{end}}
-</table>{{end}}
-{{if .Body}}<p>Request body{{if .BodyRequired}} (required){{end}}: {{range .Body}}<code>{{.MediaType}}</code> {{.Type}} {{end}}</p>{{end}}
-<table><tr><th>status</th><th>answer</th><th>body</th><th>headers</th></tr>
-{{range .Responses}}<tr><td>{{.Status}}</td>{{if .Ref}}<td colspan="3"><a href="#response-{{.Ref}}">{{.Ref}}</a></td>{{else}}<td>{{.Description}}</td><td>{{range .Content}}<code>{{.MediaType}}</code> {{.Type}}<br>{{end}}</td><td>{{range .Headers}}<code>{{.}}</code> {{end}}</td>{{end}}</tr>{{end}}
-</table></section>{{end}}{{end}}{{end}}
+{{range .Operations}}{{template "op" .}}{{end}}{{end}}{{end}}
+{{if .Webhooks}}<h2 id="webhooks">Webhooks Easel sends</h2>
+<p>Requests Easel makes to the URLs of <code>/v1/webhook-endpoints</code> and of generation requests' <code>webhook_url</code>, one per event type; the <code>Webhooks</code> operations above manage them.</p>
+{{range .Webhooks}}{{template "op" .}}{{end}}{{end}}
 <h2 id="responses">Shared responses</h2>
 <table><tr><th>response</th><th>answer</th><th>body</th><th>headers</th></tr>
 {{range .Responses}}<tr id="response-{{.Status}}"><td>{{.Status}}</td><td>{{.Description}}</td><td>{{range .Content}}<code>{{.MediaType}}</code> {{.Type}}<br>{{end}}</td><td>{{range .Headers}}<code>{{.}}</code> {{end}}</td></tr>{{end}}
@@ -351,4 +359,14 @@ nav ul{columns:2}a{color:#1f5fa8}
 {{range .Properties}}<tr><td><code>{{.Name}}</code>{{if .Required}} (required){{end}}</td><td>{{.Type}}</td><td>{{.Description}}</td></tr>{{end}}
 </table>{{end}}</section>{{end}}
 </body></html>
-`))
+{{define "op"}}<section class="op" id="op-{{.ID}}">
+<h3><span class="m {{.Method}}">{{.Method}}</span> <code>{{.Path}}</code></h3>
+<p><strong>{{.Summary}}</strong> <small>({{.ID}}; authentication: {{.Auth}})</small></p>
+{{.Description}}
+{{if .Parameters}}<table><tr><th>parameter</th><th>in</th><th>type</th><th></th></tr>
+{{range .Parameters}}<tr><td><code>{{.Name}}</code>{{if .Required}} (required){{end}}</td><td>{{.In}}</td><td>{{.Type}}</td><td>{{.Description}}</td></tr>{{end}}
+</table>{{end}}
+{{if .Body}}<p>Request body{{if .BodyRequired}} (required){{end}}: {{range .Body}}<code>{{.MediaType}}</code> {{.Type}} {{end}}</p>{{end}}
+<table><tr><th>status</th><th>answer</th><th>body</th><th>headers</th></tr>
+{{range .Responses}}<tr><td>{{.Status}}</td>{{if .Ref}}<td colspan="3"><a href="#response-{{.Ref}}">{{.Ref}}</a></td>{{else}}<td>{{.Description}}</td><td>{{range .Content}}<code>{{.MediaType}}</code> {{.Type}}<br>{{end}}</td><td>{{range .Headers}}<code>{{.}}</code> {{end}}</td>{{end}}</tr>{{end}}
+</table></section>{{end}}`))

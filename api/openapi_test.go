@@ -97,8 +97,8 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 
 // TestOpenAPIServed: GET /v1/openapi.json answers the contract as JSON,
 // cacheable and revalidated by its ETag, without the development issuer's
-// paths on a server that has none; GET /v1/docs renders every operation on
-// one self-contained page.
+// paths on a server that has none; GET /v1/docs renders every operation,
+// and every webhook Easel sends, on one self-contained page.
 func TestOpenAPIServed(t *testing.T) {
 	prod := (&api.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Router()
 	get := func(h http.Handler, path string, headers ...string) *httptest.ResponseRecorder {
@@ -143,7 +143,8 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 	html := page.Body.String()
 	for _, want := range []string{"<code>POST /v1/generations</code>", "<code>GET /v1/generations/{id}/events</code>",
-		`id="schema-Problem"`, "Idempotency-Key", "RateLimit-Remaining"} {
+		`id="schema-Problem"`, "Idempotency-Key", "RateLimit-Remaining",
+		`id="webhooks"`, "<code>generation.completed</code>", "webhook-signature"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the docs page lacks %s", want)
 		}
