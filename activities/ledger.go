@@ -100,11 +100,16 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 	// Counted on every successful run; a replayed Finalize is rare (a crash
 	// between commit and the workflow recording the result).
 	creditsSettled.Add(float64(settled))
+	var low *LowBalance
 	if l.Notices != nil {
 		// The money has moved: a notice that cannot be sent is logged (and
 		// recorded on the notice), never a reason to fail or retry the job.
-		if _, err := l.Notices.AfterSettle(ctx, in.UserID); err != nil {
+		n, err := l.Notices.AfterSettle(ctx, in.UserID)
+		if err != nil {
 			l.warn(ctx, "low-balance notice", in.JobID, err)
+		}
+		if n != nil {
+			low = &LowBalance{NoticeID: n.ID, Available: n.Balance, Threshold: l.Notices.EffectiveThreshold()}
 		}
 	}
 	jobsFinished.WithLabelValues(catalog.JobCompleted).Inc()
@@ -114,7 +119,7 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 	l.publish(ctx, progress.Status{JobID: in.JobID, State: catalog.JobCompleted, Progress: 1,
 		Images: in.Params.BatchSize, Image: len(in.Images),
 		Message: fmt.Sprintf("%d of %d images, %d credits", len(in.Images), in.Params.BatchSize, settled)})
-	return FinalizeResult{CreditsSettled: settled, ImagesProduced: g.ImagesProduced}, nil
+	return FinalizeResult{CreditsSettled: settled, ImagesProduced: g.ImagesProduced, LowBalance: low}, nil
 }
 
 // MarkRunning records that the job's render began (status running,

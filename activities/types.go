@@ -1,7 +1,8 @@
 // Package activities holds the only code with side effects that Easel's
 // workflows call: the credits ledger (admit, finalize, abort), the GPU render,
-// and object cleanup. Every activity is idempotent: a retry never charges,
-// uploads or inserts twice.
+// object cleanup, billing, and customers' webhooks. Every activity is
+// idempotent: a retry never charges, uploads or inserts twice (a webhook
+// attempt retried after its POST is sent again, with the same webhook-id).
 package activities
 
 import (
@@ -137,6 +138,18 @@ type FinalizeInput struct {
 type FinalizeResult struct {
 	CreditsSettled int
 	ImagesProduced int
+	// LowBalance is set when this settle took the user's balance under the
+	// low-balance threshold (once per crossing): the workflow tells the
+	// user's webhooks (credits.low).
+	LowBalance *LowBalance `json:",omitempty"`
+}
+
+// LowBalance is a low-balance notice: the balance it was claimed at and
+// the threshold crossed.
+type LowBalance struct {
+	NoticeID  string
+	Available int
+	Threshold int
 }
 
 // AbortInput ends a job without charge.

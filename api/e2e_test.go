@@ -13,24 +13,15 @@ import (
 	"time"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/api/apitypes"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/oidc"
 	"github.com/easel/easel/internal/store"
 )
 
-type problemBody struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Errors []struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	} `json:"errors"`
-	CreditsNeeded    int `json:"credits_needed"`
-	CreditsAvailable int `json:"credits_available"`
-}
+// problemBody is a problem+json body: the contract's type.
+type problemBody = apitypes.Problem
 
 func expectProblem(t *testing.T, r response, status int) problemBody {
 	t.Helper()

@@ -65,7 +65,8 @@ func (s *Server) createGeneration(c *gin.Context) {
 	logIDs(c, id, workflows.GenerationID(id))
 	in := workflows.GenerationInput{JobID: id, UserID: u.ID, IdempotencyKey: idemKey, RequestHash: hash,
 		Plan: plan.Slug, GPUTier: plan.GPUTier, PriorityKey: priorityKey(plan), MaxConcurrent: plan.MaxConcurrentJobs,
-		Params: params(req), PricePerImage: quote.PerImage, RenderHeartbeat: s.RenderHeartbeat}
+		Params: params(req), PricePerImage: quote.PerImage, RenderHeartbeat: s.RenderHeartbeat,
+		Webhook: req.requestWebhook()}
 	if idemKey != "" && s.replayed(c, u, in) {
 		admissions.WithLabelValues("replayed", plan.Slug).Inc()
 		return
@@ -127,7 +128,7 @@ func (s *Server) prepareGeneration(c *gin.Context, u store.User, submitting bool
 		return req, plan, pricing.Quote{}, false
 	}
 	req.normalize()
-	errs := req.validate(plan)
+	errs := append(req.validate(plan), req.validateWebhook(s.WebhookGuard)...)
 	if len(errs) == 0 {
 		errs = s.servedModel(c.Request.Context(), plan, req.Model)
 	}
@@ -380,6 +381,10 @@ func (s *Server) writeGeneration(c *gin.Context, status int, g store.Generation)
 	if err != nil {
 		unavailable(c, err)
 		return
+	}
+	if status == http.StatusAccepted && c.Request.Method == http.MethodPost {
+		// A new job's answer points at where to follow it (RFC 9110, 15.3.3).
+		c.Header("Location", view.Links.Self)
 	}
 	c.JSON(status, view)
 }

@@ -300,6 +300,7 @@ func (s *stack) doCtx(ctx context.Context, t *testing.T, method, path, token str
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(resp.Body)
+	checkContract(t, req, resp.StatusCode, resp.Header, buf.Bytes(), true)
 	return response{status: resp.StatusCode, header: resp.Header, body: buf.Bytes()}
 }
 
@@ -325,6 +326,7 @@ func testAdmitDeadline(t *testing.T, s *stack) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", "deadline-1")
 	h.ServeHTTP(rec, req)
+	checkContract(t, req, rec.Code, rec.Header(), rec.Body.Bytes(), true)
 	r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 	expectProblem(t, r, http.StatusServiceUnavailable)
 	if r.header.Get("Retry-After") == "" {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/easel/easel/api"
 )
 
 // lockedBuffer is a log sink the API's goroutines may share.
@@ -40,6 +42,10 @@ func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
 	if r := s.do(t, http.MethodGet, "/v1/me", key, nil); r.status != http.StatusOK {
 		t.Fatalf("me with key: %d", r.status)
 	}
+	hooks := newHookReceiver(t, answer(http.StatusOK))
+	endpoint := s.createEndpoint(t, token, map[string]any{"url": hooks.URL})
+	var account api.WebhookSecretView
+	s.do(t, http.MethodGet, "/v1/webhook-secret", token, nil).decode(t, &account)
 	forged := key[:len(key)-4] + "abcd"
 	if r := s.do(t, http.MethodGet, "/v1/me", forged, nil); r.status != http.StatusUnauthorized {
 		t.Fatalf("forged key: %d", r.status)
@@ -62,12 +68,18 @@ func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
 		return st == "completed"
 	})
 
+	sent := hooks.wait(t, 1)[0].header.Get("webhook-signature")
+	waitFor(t, "webhook delivered", func() bool {
+		return strings.Contains(logs.String(), `"msg":"webhook attempt"`)
+	})
 	out := logs.String()
 	if testing.Verbose() {
 		t.Log(out)
 	}
 	for name, secret := range map[string]string{"ID token": token, "API key": key, "forged key": forged,
-		"webhook secret": s.webhookSecret, "signature": sig[strings.Index(sig, "v1=")+3:], "stripe key": "sk_test_easel"} {
+		"webhook secret": s.webhookSecret, "signature": sig[strings.Index(sig, "v1=")+3:], "stripe key": "sk_test_easel",
+		"endpoint secret": strings.TrimPrefix(endpoint.Secret, "whsec_"), "account webhook secret": strings.TrimPrefix(account.Secret, "whsec_"),
+		"outgoing signature": strings.TrimPrefix(sent, "v1,")} {
 		if strings.Contains(out, secret) {
 			t.Errorf("the logs contain the %s", name)
 		}

@@ -102,6 +102,15 @@ func testQuote(t *testing.T, s *stack) {
 	if q := s.quote(t, rich, body); !q.Submittable || len(q.Refusals) != 0 || q.AvailableCredits != 100 {
 		t.Fatalf("quote with 100 credits: %+v", q)
 	}
+	// A quote changes nothing: a key that may only read gets one.
+	r = s.do(t, http.MethodPost, "/v1/api-keys", rich, map[string]any{"name": "quotes", "scopes": []string{"read"}})
+	var key api.CreatedAPIKeyView
+	if r.decode(t, &key); r.status != http.StatusCreated {
+		t.Fatalf("read-only key: %d %s", r.status, r.body)
+	}
+	if q := s.quote(t, key.Key, body); !q.Submittable || q.Price.Total != 2*q.Price.PerImage {
+		t.Fatalf("quote with a read-only key: %+v", q)
+	}
 
 	for field, bad := range map[string]map[string]any{
 		"width":      {"prompt": "x", "model": catalog.ModelSDXL, "width": 1000000, "height": 1024},

@@ -16,9 +16,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/pricing"
 	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/webhook"
 )
 
 // GenerationRequest is the body of POST /v1/generations.
@@ -45,6 +47,13 @@ type GenerationRequest struct {
 	// Mask, an upload's id, repaints only its white pixels (inpainting); it
 	// needs an init image of the same size.
 	Mask string `json:"mask,omitempty"`
+	// WebhookURL, when set, receives this job's end (generation.completed,
+	// .failed, .canceled), signed with the account's webhook secret (GET
+	// /v1/webhook-secret); WebhookEvents narrows the types (empty: all
+	// three). Both are part of the request's hash (omitted when empty, so
+	// requests without them hash as before).
+	WebhookURL    string   `json:"webhook_url,omitempty"`
+	WebhookEvents []string `json:"webhook_events,omitempty"`
 
 	// passes are the graph's denoise passes, which price it.
 	passes []pricing.Pass
@@ -260,6 +269,33 @@ func validateSide(add func(string, string, ...any), field string, v int, plan st
 	case v%8 != 0:
 		add(field, "must be a multiple of 8")
 	}
+}
+
+// validateWebhook checks the request's own webhook like an endpoint's URL,
+// and its event filter against the generation events.
+func (r *GenerationRequest) validateWebhook(g webhook.Guard) []FieldError {
+	var errs []FieldError
+	if r.WebhookURL != "" {
+		if err := g.CheckURL(r.WebhookURL); err != nil {
+			errs = append(errs, FieldError{Field: "webhook_url", Message: err.Error()})
+		}
+	} else if len(r.WebhookEvents) > 0 {
+		errs = append(errs, FieldError{Field: "webhook_events", Message: "needs a webhook_url"})
+	}
+	if len(r.WebhookEvents) > 0 {
+		if _, ferr := webhookEventFilter("webhook_events", &r.WebhookEvents, webhook.GenerationEventTypes); ferr != nil {
+			errs = append(errs, *ferr)
+		}
+	}
+	return errs
+}
+
+// requestWebhook is the job's own webhook, nil when it has none.
+func (r *GenerationRequest) requestWebhook() *activities.RequestWebhook {
+	if r.WebhookURL == "" {
+		return nil
+	}
+	return &activities.RequestWebhook{URL: r.WebhookURL, Events: r.WebhookEvents}
 }
 
 // hash fingerprints the request as sent, so a reused Idempotency-Key with a

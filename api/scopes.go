@@ -12,7 +12,7 @@ import (
 )
 
 // routeScopes names the scope an API key needs for each route that changes
-// something; every GET needs store.ScopeRead. A route missing from this
+// something; every GET not listed here needs store.ScopeRead. A route missing from this
 // table needs store.ScopeBilling, so a new route is closed to keys until
 // someone decides otherwise. The empty scope marks routes whose handlers
 // refuse every API key themselves (minting keys, administration).
@@ -25,6 +25,11 @@ var routeScopes = map[string]string{
 	"POST /v1/uploads":            store.ScopeGenerate,
 	"DELETE /v1/uploads/:id":      store.ScopeGenerate,
 	"POST /v1/api-keys":           "",
+	// A quote prices a body and changes nothing: any key that may read.
+	"POST /v1/quote": store.ScopeRead,
+	// The account's webhook secret can forge Easel's webhooks to the
+	// user's own receivers: not for every key that may read.
+	"GET /v1/webhook-secret": store.ScopeBilling,
 }
 
 // requiredScope is the scope a request to the route needs from an API key.

@@ -22,6 +22,7 @@ import (
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/servedmodels"
 	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/webhook"
 )
 
 // Server holds the API's dependencies.
@@ -69,6 +70,12 @@ type Server struct {
 	// DevIssuer, when set, is served under /dev/oidc: the development OIDC
 	// issuer (JWKS and a login endpoint). Never set in production.
 	DevIssuer http.Handler
+	// WebhookGuard checks the URLs of customers' webhooks (its zero value:
+	// https and public addresses only).
+	WebhookGuard webhook.Guard
+	// WebhookFirstRetry is the first retry wait of the deliveries the API
+	// starts (replays; 0: the default).
+	WebhookFirstRetry time.Duration
 }
 
 const (
@@ -110,6 +117,8 @@ func (s *Server) Router() *gin.Engine {
 
 	s.Auth = WithAPIKeys(s.Auth, s.Store)
 	r.GET("/v1/plans", s.plans)
+	r.GET("/v1/openapi.json", s.serveContract(false))
+	r.GET("/v1/docs", s.serveContract(true))
 	r.POST("/v1/webhooks/stripe", s.stripeWebhook)
 	auth := r.Group("/v1", s.authenticate, s.requireScope)
 	auth.POST("/generations", s.rateLimit(limitGenerate), s.createGeneration)
@@ -118,6 +127,7 @@ func (s *Server) Router() *gin.Engine {
 	s.RegisterUsageRoutes(v1)
 	s.RegisterAdminRoutes(v1)
 	s.RegisterSubscriptionRoutes(v1)
+	s.RegisterWebhookRoutes(v1)
 	v1.GET("/generations", s.listGenerations)
 	v1.GET("/generations/:id", s.getGeneration)
 	v1.GET("/generations/:id/events", s.generationEvents)

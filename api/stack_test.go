@@ -24,6 +24,7 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/api/apitypes"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/devstack"
 	"github.com/easel/easel/internal/devstack/temporalserver"
@@ -36,6 +37,7 @@ import (
 	"github.com/easel/easel/internal/servedmodels"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
+	"github.com/easel/easel/internal/webhook"
 	"github.com/easel/easel/workers"
 )
 
@@ -119,9 +121,12 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 		gpu: map[string]worker.Worker{}, temporalSrv: temporalSrv, temporalOpt: temporalOpt}
 	s.engine = sim.New(sim.Config{StepDelay: stepDelay})
 	// Without Stripe the control worker still bills free subscriptions.
+	// Webhook receivers are httptest servers on this machine; retries and
+	// timeouts are short.
 	s.deps = workers.Deps{Temporal: tc, Store: s.store, Redis: rdb, Progress: s.hub, Objects: objects,
 		ProgressEvery: 10 * time.Millisecond, PreviewEvery: 10 * time.Millisecond, Log: log,
-		ServedModels: &servedmodels.Registry{Redis: rdb, Scope: "test-" + uuid.NewString()}}
+		ServedModels: &servedmodels.Registry{Redis: rdb, Scope: "test-" + uuid.NewString()},
+		WebhookGuard: webhook.Guard{AllowLocal: true}, WebhookFirstRetry: 200 * time.Millisecond, WebhookTimeout: time.Second}
 	if opts.billing {
 		s.stripe = &devstack.StripeTransport{}
 		s.webhookSecret = "whsec_easel_test"
@@ -179,7 +184,8 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
 		ServedModels: s.deps.ServedModels, Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
 		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
-		Payments: s.deps.Payments, StripeWebhookSecret: s.webhookSecret}
+		Payments: s.deps.Payments, StripeWebhookSecret: s.webhookSecret, WebhookGuard: s.deps.WebhookGuard,
+		WebhookFirstRetry: s.deps.WebhookFirstRetry}
 	if opts.billing {
 		srv.Billing = &activities.Billing{Store: s.store, Log: log}
 	}
@@ -343,14 +349,12 @@ func (s *stack) do(t *testing.T, method, path, token string, body any, headers .
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkContract(t, req, resp.StatusCode, resp.Header, b, true)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-// event is one SSE event as clients read it.
-type event struct {
-	progress.Status
-	Generation *api.GenerationView `json:"generation"`
-}
+// event is one SSE event as clients read it: the contract's type.
+type event = apitypes.GenerationEvent
 
 // events reads the job's SSE stream to its end.
 func (s *stack) events(t *testing.T, id, token string) []event {
@@ -364,6 +368,7 @@ func (s *stack) events(t *testing.T, id, token string) []event {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	checkContract(t, req, resp.StatusCode, resp.Header, nil, false)
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("events: %d %s", resp.StatusCode, ct)
 	}
@@ -375,6 +380,7 @@ func (s *stack) events(t *testing.T, id, token string) []event {
 		if !ok {
 			continue
 		}
+		checkEventData(t, []byte(data))
 		var st event
 		if err := json.Unmarshal([]byte(data), &st); err != nil {
 			t.Fatalf("event %q: %v", data, err)
@@ -409,9 +415,7 @@ func terminal(g api.GenerationView) bool {
 	return g.Status == catalog.JobCompleted || g.Status == catalog.JobFailed || g.Status == catalog.JobCanceled
 }
 
-type credits struct {
-	Available, Held, Granted int
-}
+type credits = apitypes.Credits
 
 func (s *stack) credits(t *testing.T, token string) credits {
 	t.Helper()

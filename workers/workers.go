@@ -5,9 +5,10 @@
 // production.
 //
 //   - NewControl: the control-plane worker on catalog.ControlQueue: the
-//     generation, subscription and hold-reaper workflows, the ledger
-//     activities (local activities of the generation workflow), image
-//     cleanup, billing, and the autoscaler when Deps.Autoscale is set.
+//     generation, subscription, hold-reaper and webhook delivery workflows,
+//     the ledger activities (local activities of the generation workflow),
+//     image cleanup, billing, webhooks, and the autoscaler when
+//     Deps.Autoscale is set.
 //   - NewGPU: one render worker per GPU tier, on catalog.GPUQueue(tier).
 package workers
 
@@ -35,6 +36,7 @@ import (
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/servedmodels"
 	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/webhook"
 	"github.com/easel/easel/workflows"
 )
 
@@ -61,7 +63,16 @@ type Deps struct {
 	// preview pictures on them (0: the defaults).
 	ProgressEvery time.Duration
 	PreviewEvery  time.Duration
-	Log           *slog.Logger
+	// WebhookGuard decides which addresses customers' webhooks may reach
+	// (its zero value: https and public addresses only; easel dev and the
+	// tests allow loopback).
+	WebhookGuard webhook.Guard
+	// WebhookFirstRetry is a delivery's first retry wait (0: the default,
+	// 30 s), and WebhookTimeout an attempt's limit (0: webhook.RequestTimeout,
+	// 15 s); tests shorten both.
+	WebhookFirstRetry time.Duration
+	WebhookTimeout    time.Duration
+	Log               *slog.Logger
 	// Options are the control worker's Temporal options.
 	Options worker.Options
 }
@@ -74,6 +85,7 @@ type Control struct {
 	Objects  *activities.Objects
 	Billing  *activities.Billing
 	Reaper   *activities.Reaper
+	Webhooks *activities.Webhooks
 	temporal client.Client
 }
 
@@ -95,15 +107,18 @@ func NewControl(d Deps) *Control {
 		Reaper: &activities.Reaper{Store: d.Store, Temporal: d.Temporal, Balances: balances, Log: log,
 			WorkflowID: workflows.GenerationID, JobID: workflows.GenerationJob,
 			WorkflowType: workflows.GenerationWorkflow},
+		Webhooks: d.webhooks(log),
 		temporal: d.Temporal,
 	}
 	c.RegisterWorkflowWithOptions(workflows.Generation, workflow.RegisterOptions{Name: workflows.GenerationWorkflow})
 	c.RegisterWorkflowWithOptions(workflows.Subscription, workflow.RegisterOptions{Name: workflows.SubscriptionWorkflow})
 	c.RegisterWorkflowWithOptions(workflows.HoldReaper, workflow.RegisterOptions{Name: workflows.HoldReaperWorkflow})
+	c.RegisterWorkflowWithOptions(workflows.WebhookDelivery, workflow.RegisterOptions{Name: workflows.WebhookDeliveryWorkflow})
 	c.RegisterActivity(c.Ledger)
 	c.RegisterActivity(c.Objects)
 	c.RegisterActivity(c.Billing)
 	c.RegisterActivity(c.Reaper)
+	c.RegisterActivity(c.Webhooks)
 	if d.Autoscale != nil {
 		autoscale.Register(c, d.Autoscale)
 	}
@@ -215,6 +230,20 @@ func NewGPU(d Deps, tier string, eng engine.Engine, o GPUOptions) *GPU {
 	w := worker.New(d.Temporal, catalog.GPUQueue(tier), opts)
 	w.RegisterActivity(render)
 	return &GPU{Worker: w, Render: render, tier: tier, served: d.ServedModels, log: d.logger()}
+}
+
+// webhooks builds the webhook activities: a sender whose client goes
+// through the guard, and delivery workflows started on this Temporal.
+func (d Deps) webhooks(log *slog.Logger) *activities.Webhooks {
+	client := webhook.NewClient(d.WebhookGuard)
+	if d.WebhookTimeout > 0 {
+		client.Timeout = d.WebhookTimeout
+	}
+	return &activities.Webhooks{Store: d.Store, Log: log, Guard: d.WebhookGuard, Sender: webhook.Sender{Client: client},
+		StartDelivery: func(ctx context.Context, userID, deliveryID string) error {
+			return workflows.StartWebhookDelivery(ctx, d.Temporal, userID,
+				workflows.WebhookDeliveryInput{DeliveryID: deliveryID, FirstRetry: d.WebhookFirstRetry})
+		}}
 }
 
 func (d Deps) logger() *slog.Logger {

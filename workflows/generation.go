@@ -14,6 +14,7 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/catalog"
+	"github.com/easel/easel/internal/store"
 )
 
 // GenerationWorkflow is the generation workflow's registered type name.
@@ -56,6 +57,9 @@ type GenerationInput struct {
 	// RenderHeartbeat bounds how long a silent GPU worker keeps a job before
 	// it is retried elsewhere (default 30 s).
 	RenderHeartbeat time.Duration
+	// Webhook is the request's own webhook_url, told of the job's end as
+	// the user's endpoints are (nil: none).
+	Webhook *activities.RequestWebhook `json:",omitempty"`
 }
 
 // GenerationResult is how the job ended.
@@ -238,6 +242,8 @@ func finalize(ctx workflow.Context, in GenerationInput, res GenerationResult, r 
 	}
 	deleteImages(dctx, in, missingNames(in, r))
 	res.Status, res.ImagesProduced, res.CreditsSettled = catalog.JobCompleted, fr.ImagesProduced, fr.CreditsSettled
+	emitGenerationEnd(ctx, in, res, settledNames(in, r))
+	emitCreditsLow(ctx, in.UserID, fr.LowBalance)
 	return res, nil
 }
 
@@ -254,6 +260,11 @@ func abort(ctx workflow.Context, in GenerationInput, res GenerationResult, statu
 	}
 	deleteImages(dctx, in, names)
 	res.Status, res.Error = status, reason
+	if ar.HoldStatus == store.HoldVoided {
+		// This run ended the job (a hold already posted means it was
+		// settled; no hold means the job never existed).
+		emitGenerationEnd(ctx, in, res, nil)
+	}
 	if status == catalog.JobCanceled {
 		return res, temporal.NewCanceledError(reason)
 	}
@@ -282,6 +293,16 @@ func allImageNames(in GenerationInput) []string {
 	names := make([]string, in.Params.BatchSize)
 	for i := range names {
 		names[i] = activities.ImageName(in.JobID, i)
+	}
+	return names
+}
+
+// settledNames are the images a settle paid for: the first BatchSize
+// rendered.
+func settledNames(in GenerationInput, r activities.RenderResult) []string {
+	names := make([]string, 0, len(r.Images))
+	for _, img := range r.Images[:min(len(r.Images), in.Params.BatchSize)] {
+		names = append(names, img.Name)
 	}
 	return names
 }

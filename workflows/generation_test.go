@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/webhook"
 )
 
 type harness struct {
@@ -27,6 +29,9 @@ type harness struct {
 	finalized []activities.FinalizeInput
 	aborted   []activities.AbortInput
 	deleted   [][]string
+	events    []activities.WebhookEventInput
+	// lowBalance is what Finalize reports about the low-balance notice.
+	lowBalance *activities.LowBalance
 }
 
 func newHarness(t *testing.T, batch int) *harness {
@@ -36,6 +41,7 @@ func newHarness(t *testing.T, batch int) *harness {
 	h.env.RegisterActivity(&activities.Ledger{})
 	h.env.RegisterActivity(&activities.Render{})
 	h.env.RegisterActivity(&activities.Objects{})
+	h.env.RegisterActivity(&activities.Webhooks{})
 	h.in = GenerationInput{JobID: "job-1", UserID: "user-1", Plan: "pro", GPUTier: catalog.TierA10G, PriorityKey: PriorityHigh,
 		MaxConcurrent: 4, PricePerImage: 3,
 		Params: activities.Params{Prompt: "a lighthouse", Model: "sdxl", Width: 1024, Height: 1024, Steps: 30, BatchSize: batch}}
@@ -49,7 +55,8 @@ func newHarness(t *testing.T, batch int) *harness {
 	h.env.OnActivity(ledgerActivity.Finalize, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
 			h.finalized = append(h.finalized, in)
-			return activities.FinalizeResult{CreditsSettled: in.Credits, ImagesProduced: len(in.Images)}, nil
+			return activities.FinalizeResult{CreditsSettled: in.Credits, ImagesProduced: len(in.Images),
+				LowBalance: h.lowBalance}, nil
 		})
 	h.env.OnActivity(ledgerActivity.Abort, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AbortInput) (activities.AbortResult, error) {
@@ -61,7 +68,25 @@ func newHarness(t *testing.T, batch int) *harness {
 			h.deleted = append(h.deleted, in.Names)
 			return nil
 		})
+	h.env.OnActivity(webhookActivity.EmitWebhookEvent, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.WebhookEventInput) (activities.WebhookEventResult, error) {
+			h.events = append(h.events, in)
+			return activities.WebhookEventResult{}, nil
+		})
 	return h
+}
+
+// event returns the only webhook event the run emitted, decoded.
+func (h *harness) event(t *testing.T) (activities.WebhookEventInput, GenerationEventJob) {
+	t.Helper()
+	if len(h.events) != 1 {
+		t.Fatalf("webhook events %+v, want exactly one", h.events)
+	}
+	var d GenerationEventData
+	if err := json.Unmarshal(h.events[0].Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	return h.events[0], d.Generation
 }
 
 // admit sends the admit update as the API does, right after the start.
@@ -121,6 +146,13 @@ func TestGenerationSettlesFullBatch(t *testing.T) {
 	if len(h.finalized) != 1 || h.finalized[0].ComputeSeconds != 3 || len(h.aborted) != 0 || len(h.deleted) != 0 {
 		t.Fatalf("finalized %d aborted %d deleted %v", len(h.finalized), len(h.aborted), h.deleted)
 	}
+	ev, job := h.event(t)
+	if ev.Type != webhook.GenerationCompleted || ev.UserID != "user-1" ||
+		ev.ID != activities.WebhookEventID(webhook.GenerationCompleted, "job-1") || job.ID != "job-1" ||
+		job.Status != catalog.JobCompleted || job.CreditsSettled != 6 || job.ImagesProduced != 2 ||
+		len(job.Images) != 2 || job.Images[1] != "job-1_1" || job.Links.Self != "/v1/generations/job-1" {
+		t.Fatalf("webhook event %+v, job %+v", ev, job)
+	}
 }
 
 func TestGenerationRendersOnTierQueueWithPriority(t *testing.T) {
@@ -165,6 +197,9 @@ func TestGenerationRefundsAfterGPUFailure(t *testing.T) {
 	if len(h.deleted) != 1 || len(h.deleted[0]) != 1 {
 		t.Fatalf("partial objects not deleted: %v", h.deleted)
 	}
+	if ev, job := h.event(t); ev.Type != webhook.GenerationFailed || job.Error != "CUDA out of memory" || job.CreditsSettled != 0 {
+		t.Fatalf("webhook event %+v, job %+v", ev, job)
+	}
 }
 
 func TestGenerationCancelMidRenderRefunds(t *testing.T) {
@@ -184,6 +219,9 @@ func TestGenerationCancelMidRenderRefunds(t *testing.T) {
 	}
 	if len(h.finalized) != 0 || len(h.aborted) != 1 || h.aborted[0].Status != catalog.JobCanceled {
 		t.Fatalf("finalized %v aborted %+v", h.finalized, h.aborted)
+	}
+	if ev, job := h.event(t); ev.Type != webhook.GenerationCanceled || job.Status != catalog.JobCanceled {
+		t.Fatalf("webhook event %+v, job %+v", ev, job)
 	}
 }
 
@@ -231,6 +269,9 @@ func TestGenerationInsufficientCreditsRunsNothing(t *testing.T) {
 	}
 	if err == nil || rendered || len(h.finalized)+len(h.aborted) != 0 {
 		t.Fatalf("workflow err %v rendered %v finalized %v aborted %v", err, rendered, h.finalized, h.aborted)
+	}
+	if len(h.events) != 0 {
+		t.Fatalf("a refused admission (no job) emitted %+v", h.events)
 	}
 }
 
@@ -384,5 +425,27 @@ func TestGenerationCarriesSourcesAndFailsAtOnceWithoutThem(t *testing.T) {
 	}
 	if len(h.aborted) != 1 || h.aborted[0].Status != catalog.JobFailed || len(h.finalized) != 0 {
 		t.Fatalf("aborted %+v, finalized %d: want the hold released", h.aborted, len(h.finalized))
+	}
+}
+
+// A settle that takes the balance under the threshold (the low-balance
+// notice was claimed) is a credits.low webhook, keyed by the notice, after
+// the job's own.
+func TestGenerationTellsWebhooksOfALowBalance(t *testing.T) {
+	h := newHarness(t, 1)
+	h.lowBalance = &activities.LowBalance{NoticeID: "notice-9", Available: 4, Threshold: 10}
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil)
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	if _, err := h.result(t); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.events) != 2 || h.events[0].Type != webhook.GenerationCompleted || h.events[1].Type != webhook.CreditsLow ||
+		h.events[1].ID != activities.WebhookEventID(webhook.CreditsLow, "notice-9") {
+		t.Fatalf("events %+v", h.events)
+	}
+	var d CreditsLowEventData
+	if err := json.Unmarshal(h.events[1].Data, &d); err != nil || d.Available != 4 || d.Threshold != 10 {
+		t.Fatalf("credits.low data %s: %v", h.events[1].Data, err)
 	}
 }

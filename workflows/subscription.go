@@ -285,6 +285,7 @@ func (s *subscription) renew(ctx workflow.Context) (SubscriptionResult, error) {
 		return s.result(ctx, s.phase, ""), err
 	}
 	s.sync(ctx)
+	s.emitRenewed(ctx, plan, *paid)
 	if err := s.settle(ctx); err != nil {
 		return s.result(ctx, s.phase, ""), err
 	}

@@ -103,6 +103,7 @@ func (s *subscription) afterDecline(ctx workflow.Context, key string) {
 		s.notify(ctx, s.paymentFailedNotice())
 	}
 	s.sync(ctx)
+	s.emitPaymentFailed(ctx, key, last)
 }
 
 func (s *subscription) paymentFailedNotice() activities.NoticeInput {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/webhook"
 )
 
 var (
@@ -44,6 +46,7 @@ type billingMock struct {
 	activated  []activities.ActivateInput
 	stopped    []string
 	successors []SubscriptionInput
+	events     []activities.WebhookEventInput
 }
 
 func newBillingMock() *billingMock { return &billingMock{decline: func(int) bool { return false }} }
@@ -58,7 +61,13 @@ func (b *billingMock) newEnv(start time.Time) *testsuite.TestWorkflowEnvironment
 	b.env.RegisterWorkflowWithOptions(Subscription, workflow.RegisterOptions{Name: "SubscriptionRoot"})
 	b.env.RegisterWorkflow(Subscription)
 	b.env.RegisterActivity(&activities.Billing{})
+	b.env.RegisterActivity(&activities.Webhooks{})
 	env := b.env
+	env.OnActivity(webhookActivity.EmitWebhookEvent, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.WebhookEventInput) (activities.WebhookEventResult, error) {
+			b.events = append(b.events, in)
+			return activities.WebhookEventResult{}, nil
+		})
 	env.OnActivity(billingActivity.Charge, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ChargeInput) (activities.ChargeResult, error) {
 			b.charges = append(b.charges, in)
@@ -217,6 +226,30 @@ func TestSubscriptionThirteenMonths(t *testing.T) {
 		t.Fatalf("renewal key %q", key)
 	}
 	b.checkMoney(t)
+	// Each of the 12 renewals (not the first period) is one
+	// subscription.renewed webhook, keyed by its period.
+	ids := map[string]bool{}
+	for i, ev := range b.events {
+		d := subscriptionEvent(t, ev)
+		if ev.Type != webhook.SubscriptionRenewed || ev.UserID != "user-1" || d.CreditsGranted != 100 ||
+			d.AmountCents != 1000 || d.Subscription.Status != catalog.SubActive ||
+			!d.Subscription.PeriodStart.Equal(b.grants[i+1].PeriodStart) {
+			t.Fatalf("event %d: %+v %+v", i, ev, d)
+		}
+		ids[ev.ID] = true
+	}
+	if len(b.events) != 12 || len(ids) != 12 {
+		t.Fatalf("%d renewal events, %d distinct ids; want 12", len(b.events), len(ids))
+	}
+}
+
+func subscriptionEvent(t *testing.T, ev activities.WebhookEventInput) SubscriptionEventData {
+	t.Helper()
+	var d SubscriptionEventData
+	if err := json.Unmarshal(ev.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func TestSubscriptionRecoversOnSecondDunningRetry(t *testing.T) {
@@ -268,6 +301,23 @@ func TestSubscriptionDowngradesAfterLastRetry(t *testing.T) {
 	}
 	if len(res.Charges) != 4 || res.Charges[3].Status != ChargeDeclined || res.Charges[3].PaymentIntentID != "pi_d4" {
 		t.Fatalf("charge history = %+v", res.Charges)
+	}
+	// Every declined attempt is a subscription.payment_failed webhook that
+	// says when the next comes; the fourth is the last.
+	if len(b.events) != 4 {
+		t.Fatalf("events %+v, want 4 payment failures", b.events)
+	}
+	for i, ev := range b.events {
+		d := subscriptionEvent(t, ev)
+		last := i == 3
+		if ev.Type != webhook.SubscriptionPaymentFailed || d.Attempt != i+1 || d.Code != "card_declined" ||
+			d.AmountCents != 1000 || d.Final == nil || *d.Final != last || (d.NextRetryAt == nil) != last ||
+			d.Subscription.Status != catalog.SubPastDue {
+			t.Fatalf("event %d: %+v %+v", i+1, ev, d)
+		}
+		if !last && !d.NextRetryAt.Equal(in.PeriodEnd.Add(DunningSchedule[i])) {
+			t.Fatalf("event %d: next retry at %v, want %v", i+1, d.NextRetryAt, in.PeriodEnd.Add(DunningSchedule[i]))
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/easel/easel/internal/config"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/oidc"
+	"github.com/easel/easel/internal/webhook"
 )
 
 type loggerT = *slog.Logger
@@ -102,7 +103,8 @@ func newAPI(d *deps, cfg config.Config, auth api.Authenticator) (*api.Server, er
 	}
 	srv := &api.Server{Store: d.apiStore, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
 		ServedModels: d.served, Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis),
-		StripeWebhookSecret: cfg.StripeWebhookSecret, TrialDays: cfg.TrialDays, Payments: paymentsGateway(d, cfg)}
+		StripeWebhookSecret: cfg.StripeWebhookSecret, TrialDays: cfg.TrialDays, Payments: paymentsGateway(d, cfg),
+		WebhookGuard: webhook.Guard{AllowLocal: cfg.WebhookAllowLocal}}
 	if srv.Payments != nil {
 		srv.Billing = &activities.Billing{Store: d.store, Log: d.log}
 	}

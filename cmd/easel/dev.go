@@ -83,6 +83,9 @@ func devConfig(o devOptions) (config.Config, error) {
 		cfg.LogFormat = "text"
 	}
 	cfg.DeploymentMode = "dev"
+	// Webhooks to a receiver on this machine (http://127.0.0.1:...) work
+	// in development; every other private address stays refused.
+	cfg.WebhookAllowLocal = true
 	cfg.DatabaseURL = cmp.Or(cfg.DatabaseURL, devDatabaseURL)
 	cfg.RedisURL = cmp.Or(cfg.RedisURL, devRedisURL)
 	cfg.S3Bucket, cfg.S3PathStyle = devBucket, true

@@ -28,6 +28,7 @@ import (
 	"github.com/easel/easel/internal/gpu"
 	"github.com/easel/easel/internal/notify"
 	"github.com/easel/easel/internal/payments"
+	"github.com/easel/easel/internal/webhook"
 	"github.com/easel/easel/workers"
 )
 
@@ -158,6 +159,7 @@ func controlDeps(ctx context.Context, d *deps, cfg config.Config) (workers.Deps,
 	}
 	deps := d.workerDeps()
 	deps.Notices, deps.Payments = sender, paymentsGateway(d, cfg)
+	deps.WebhookGuard = webhook.Guard{AllowLocal: cfg.WebhookAllowLocal}
 	if deps.Payments == nil {
 		d.log.Info("STRIPE_SECRET_KEY is not set: only free subscriptions are billed by this worker")
 	}

@@ -84,8 +84,10 @@ type GenerateRequest struct {
 	Height         int    `json:"height"`
 	// Steps and BatchSize are left out when 0, so the server's defaults
 	// apply (30 and 1); the API refuses an explicit 0.
-	Steps    int     `json:"steps,omitempty"`
-	CFGScale float64 `json:"cfg_scale"`
+	Steps int `json:"steps,omitempty"`
+	// CFGScale is left out when 0, so the server's default (7) applies;
+	// the API accepts 1 to 30.
+	CFGScale float64 `json:"cfg_scale,omitempty"`
 	// Seed is optional: nil lets the server pick one.
 	Seed      *uint32 `json:"seed,omitempty"`
 	BatchSize int     `json:"batch_size,omitempty"`

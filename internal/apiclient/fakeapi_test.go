@@ -18,15 +18,23 @@ import (
 // calls the client makes with the JSON the real API sends (api/views.go),
 // for a user who holds 100 credits and token "my-token". Every job renders
 // at once: its event stream reports three steps, then completion.
-func fakeAPI() *httptest.Server {
+func fakeAPI() *httptest.Server { return fakeAPIWith(nil) }
+
+// fakeAPIWith is fakeAPI with wrap (when not nil) around its handler.
+func fakeAPIWith(wrap func(http.Handler) http.Handler) *httptest.Server {
 	f := &fakeServer{available: 100, jobs: map[string]*fakeJob{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/generations", f.auth(f.create))
 	mux.HandleFunc("GET /v1/generations/{id}", f.auth(f.get))
+	mux.HandleFunc("DELETE /v1/generations/{id}", f.auth(f.cancel))
 	mux.HandleFunc("GET /v1/generations/{id}/events", f.auth(f.events))
 	mux.HandleFunc("GET /v1/credits", f.auth(f.credits))
 	mux.HandleFunc("GET /bucket/{key}", f.download)
-	f.srv = httptest.NewServer(mux)
+	var h http.Handler = mux
+	if wrap != nil {
+		h = wrap(mux)
+	}
+	f.srv = httptest.NewServer(h)
 	return f.srv
 }
 
@@ -62,7 +70,7 @@ func (f *fakeServer) auth(h http.HandlerFunc) http.HandlerFunc {
 // create admits a job and holds its price, or refuses it as the API does
 // when the balance is short.
 func (f *fakeServer) create(w http.ResponseWriter, r *http.Request) {
-	req := map[string]any{"steps": 30.0, "batch_size": 1.0}
+	req := map[string]any{"steps": 30.0, "batch_size": 1.0, "cfg_scale": 7.0, "seed": 1234.0}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeProblem(w, http.StatusBadRequest, "invalid-request", "Invalid request", err.Error(), nil)
 		return
@@ -88,6 +96,7 @@ func (f *fakeServer) create(w http.ResponseWriter, r *http.Request) {
 	j := &fakeJob{id: fmt.Sprintf("0c6e5a52-8d1f-4c3b-9a7e-%012d", len(f.jobs)+1), req: req, price: price,
 		status: "queued"}
 	f.jobs[j.id] = j
+	w.Header().Set("Location", "/v1/generations/"+j.id)
 	writeJSON(w, http.StatusAccepted, f.view(j))
 }
 
@@ -101,6 +110,24 @@ func (f *fakeServer) get(w http.ResponseWriter, r *http.Request) {
 	}
 	f.complete(j) // it rendered while nobody watched
 	writeJSON(w, http.StatusOK, f.view(j))
+}
+
+// cancel stops a job that has not finished, as the API does: 202 with the
+// job in canceling, 409 once it has ended.
+func (f *fakeServer) cancel(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j, ok := f.jobs[r.PathValue("id")]
+	switch {
+	case !ok:
+		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "generation not found", nil)
+	case j.status == "completed" || j.status == "canceled":
+		writeProblem(w, http.StatusConflict, "already-finished", "Generation already finished",
+			"the generation is "+j.status+" and can no longer be canceled", map[string]any{"generation_status": j.status})
+	default:
+		j.status = "canceling"
+		writeJSON(w, http.StatusAccepted, f.view(j))
+	}
 }
 
 // events streams the job's progress as the API relays it from the workers.
@@ -148,10 +175,15 @@ func (f *fakeServer) download(w http.ResponseWriter, _ *http.Request) {
 
 // complete ends j and settles its hold. The caller holds f.mu.
 func (f *fakeServer) complete(j *fakeJob) {
-	if j.status == "completed" {
+	switch j.status {
+	case "completed", "canceled":
 		return
+	case "canceling": // the hold goes back
+		j.status = "canceled"
+		f.available += j.price.Total
+	default:
+		j.status = "completed"
 	}
-	j.status = "completed"
 	f.held -= j.price.Total
 }
 
@@ -169,7 +201,7 @@ func (f *fakeServer) view(j *fakeJob) map[string]any {
 	for i := range j.price.Images {
 		name := fmt.Sprintf("%s_%d", j.id, i)
 		images = append(images, map[string]any{"name": name, "generation_id": j.id, "width": j.req["width"],
-			"height": j.req["height"], "seed": 1234 + i, "bytes": len(fakePNG),
+			"height": j.req["height"], "seed": 1234 + i, "bytes": len(fakePNG), "starred": false,
 			"url":           f.srv.URL + "/bucket/" + name + ".png?X-Amz-Signature=example",
 			"thumbnail_url": f.srv.URL + "/bucket/" + name + ".webp?X-Amz-Signature=example", "created_at": fakeNow})
 	}

@@ -69,6 +69,11 @@ type Config struct {
 	NotifyFrom            string            `env:"NOTIFY_FROM"`
 	LogFormat             string            `env:"LOG_FORMAT" envDefault:"json"`
 	LogLevel              slog.Level        `env:"LOG_LEVEL" envDefault:"info"`
+
+	// WebhookAllowLocal lets customers' webhooks reach loopback addresses
+	// over plain http: for development only (DEPLOYMENT_MODE=dev, which
+	// easel dev sets with it). Production sends https to public addresses.
+	WebhookAllowLocal bool `env:"WEBHOOK_ALLOW_LOCAL"`
 }
 
 // Needs names what a subcommand requires.
@@ -152,6 +157,10 @@ func (c Config) Validate(n Needs) error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("NOTIFY_SENDER=%q must be log or ses", c.NotifySender))
+	}
+	if c.WebhookAllowLocal && c.DeploymentMode != "dev" {
+		errs = append(errs, fmt.Errorf("WEBHOOK_ALLOW_LOCAL=true lets webhooks reach this machine: it needs DEPLOYMENT_MODE=dev (it is %q)",
+			c.DeploymentMode))
 	}
 	if f := strings.ToLower(c.LogFormat); f != "json" && f != "text" {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q must be json or text", c.LogFormat))

@@ -44,6 +44,7 @@ func TestValidateRefusesHalfSettings(t *testing.T) {
 		"unknown autoscaler driver":     {map[string]string{"AUTOSCALE_DRIVER": "k8s"}, "AUTOSCALE_DRIVER"},
 		"group of an unknown tier":      {map[string]string{"AUTOSCALE_GROUPS": "t4=a,h100=b"}, `unknown GPU tier "h100"`},
 		"minimum of an unknown tier":    {map[string]string{"AUTOSCALE_TIER_MIN": "v100=1"}, "AUTOSCALE_TIER_MIN"},
+		"local webhooks in production":  {map[string]string{"WEBHOOK_ALLOW_LOCAL": "true"}, "DEPLOYMENT_MODE=dev"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -77,5 +78,18 @@ func TestTierSettings(t *testing.T) {
 	t.Setenv("AUTOSCALE_TIER_MIN", "t4=two")
 	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "AUTOSCALE_TIER_MIN") {
 		t.Fatalf("err = %v, want one naming AUTOSCALE_TIER_MIN", err)
+	}
+}
+
+// easel dev's webhooks may reach this machine; only there.
+func TestLocalWebhooksInDevelopment(t *testing.T) {
+	t.Setenv("WEBHOOK_ALLOW_LOCAL", "true")
+	t.Setenv("DEPLOYMENT_MODE", "dev")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(Needs{}); err != nil || !c.WebhookAllowLocal {
+		t.Fatalf("validate: %v (allow local %v)", err, c.WebhookAllowLocal)
 	}
 }

@@ -23,7 +23,9 @@ type LowBalance struct {
 	Log       *slog.Logger
 }
 
-func (l *LowBalance) threshold() int {
+// EffectiveThreshold is the balance under which a user is told: Threshold,
+// or DefaultLowBalanceThreshold when unset.
+func (l *LowBalance) EffectiveThreshold() int {
 	if l.Threshold > 0 {
 		return l.Threshold
 	}
@@ -31,20 +33,22 @@ func (l *LowBalance) threshold() int {
 }
 
 // AfterSettle checks the user's balance after a settle and, on a new
-// crossing, records and sends the notice. sent reports whether this call
-// sent (or tried to send) one. A failed delivery is recorded on the notice
-// and returned; the claim stands, so it is not sent twice.
-func (l *LowBalance) AfterSettle(ctx context.Context, userID string) (sent bool, err error) {
+// crossing, records and sends the notice. claimed is the notice this call
+// claimed (and sent, or tried to send), nil when there was none to send;
+// the caller tells the user's webhooks about it too. A failed delivery is
+// recorded on the notice and returned with it; the claim stands, so it is
+// not sent twice.
+func (l *LowBalance) AfterSettle(ctx context.Context, userID string) (claimed *store.UserNotice, err error) {
 	b, err := l.Store.Balance(ctx, userID)
 	if err != nil {
-		return false, fmt.Errorf("low-balance check: %w", err)
+		return nil, fmt.Errorf("low-balance check: %w", err)
 	}
-	if b.Available >= l.threshold() {
-		return false, l.Store.RearmLowBalanceNotice(ctx, userID)
+	if b.Available >= l.EffectiveThreshold() {
+		return nil, l.Store.RearmLowBalanceNotice(ctx, userID)
 	}
 	n, ok, err := l.Store.ClaimLowBalanceNotice(ctx, userID, b.Available)
 	if err != nil || !ok {
-		return false, err
+		return nil, err
 	}
 	sendErr := l.Sender.Send(ctx, Notice{To: n.Email, Kind: store.NoticeLowBalance,
 		Subject: "Your Easel credits are running low",
@@ -54,9 +58,9 @@ func (l *LowBalance) AfterSettle(ctx context.Context, userID string) (sent bool,
 		l.Log.WarnContext(ctx, "record notice outcome", "notice_id", n.ID, "err", err)
 	}
 	if sendErr != nil {
-		return true, fmt.Errorf("low-balance notice %s: %w", n.ID, sendErr)
+		return &n, fmt.Errorf("low-balance notice %s: %w", n.ID, sendErr)
 	}
-	return true, nil
+	return &n, nil
 }
 
 // AfterHold re-arms the notice if the balance was at or above the threshold
@@ -68,7 +72,7 @@ func (l *LowBalance) AfterHold(ctx context.Context, userID string, held int) err
 	if err != nil {
 		return fmt.Errorf("low-balance check: %w", err)
 	}
-	if b.Available+held >= l.threshold() {
+	if b.Available+held >= l.EffectiveThreshold() {
 		return l.Store.RearmLowBalanceNotice(ctx, userID)
 	}
 	return nil
@@ -81,7 +85,7 @@ func (l *LowBalance) Observe(ctx context.Context, userID string) error {
 	if err != nil {
 		return fmt.Errorf("low-balance check: %w", err)
 	}
-	if b.Available >= l.threshold() {
+	if b.Available >= l.EffectiveThreshold() {
 		return l.Store.RearmLowBalanceNotice(ctx, userID)
 	}
 	return nil

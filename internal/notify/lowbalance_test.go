@@ -68,16 +68,16 @@ func TestLowBalanceOncePerCrossing(t *testing.T) {
 	give(t, s, u.ID, 15)
 
 	spend(t, s, u.ID, 4) // 11: not low
-	if sent, err := lb.AfterSettle(ctx, u.ID); err != nil || sent {
-		t.Fatalf("at 11: sent=%v err=%v", sent, err)
+	if n, err := lb.AfterSettle(ctx, u.ID); err != nil || n != nil {
+		t.Fatalf("at 11: claimed=%v err=%v", n, err)
 	}
 	spend(t, s, u.ID, 3) // 8: crossing
-	if sent, err := lb.AfterSettle(ctx, u.ID); err != nil || !sent {
-		t.Fatalf("at 8: sent=%v err=%v", sent, err)
+	if n, err := lb.AfterSettle(ctx, u.ID); err != nil || n == nil || n.Balance != 8 || n.ID == "" {
+		t.Fatalf("at 8: claimed=%+v err=%v", n, err)
 	}
 	spend(t, s, u.ID, 3) // 5: same episode
-	if sent, err := lb.AfterSettle(ctx, u.ID); err != nil || sent {
-		t.Fatalf("at 5: sent=%v err=%v", sent, err)
+	if n, err := lb.AfterSettle(ctx, u.ID); err != nil || n != nil {
+		t.Fatalf("at 5: claimed=%v err=%v", n, err)
 	}
 	if rec.count() != 1 || rec.sent[0].To != u.Email || rec.sent[0].Kind != store.NoticeLowBalance {
 		t.Fatalf("sent %+v", rec.sent)
@@ -97,8 +97,8 @@ func TestLowBalanceOncePerCrossing(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.err = errors.New("mail down")
-	if sent, err := lb.AfterSettle(ctx, u.ID); !sent || err == nil {
-		t.Fatalf("second crossing: sent=%v err=%v, want an attempt that failed", sent, err)
+	if n, err := lb.AfterSettle(ctx, u.ID); n == nil || err == nil {
+		t.Fatalf("second crossing: claimed=%v err=%v, want an attempt that failed", n, err)
 	}
 	ns, err := s.Notices(ctx, u.ID)
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 
 // tenantTables are the tables row-level security guards.
 var tenantTables = []string{"images", "generations", "credits", "credit_holds", "credit_transactions",
-	"usage_records", "api_keys", "uploads"}
+	"usage_records", "api_keys", "uploads", "webhook_endpoints", "webhook_secrets", "webhook_events",
+	"webhook_deliveries", "webhook_attempts"}
 
 // Postgres itself keeps tenants apart for the API's role, even for a query
 // with no user filter at all.
@@ -43,6 +44,7 @@ func TestRowLevelSecurity(t *testing.T) {
 			Bytes: 10, SourceFormat: "png"}); err != nil {
 			t.Fatal(err)
 		}
+		webhookRows(t, s, u.ID)
 	}
 	api, err := store.ConnectScoped(ctx, url, store.APIRole)
 	if err != nil {
@@ -83,5 +85,28 @@ func TestRowLevelSecurity(t *testing.T) {
 	}
 	if b, err := scoped.Balance(asAlice, bob.ID); err != nil || b.Granted != 0 {
 		t.Fatalf("bob's balance seen from alice's scope: %+v %v", b, err)
+	}
+}
+
+// webhookRows gives the user a row in each webhook table: an endpoint, the
+// account secret, an event delivered to the endpoint, and its attempt.
+func webhookRows(t *testing.T, s *store.Store, userID string) {
+	t.Helper()
+	ctx := context.Background()
+	e, err := s.CreateWebhookEndpoint(ctx, store.WebhookEndpoint{UserID: userID, URL: "https://example.com/h"}, "whsec_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WebhookSecret(ctx, userID, "whsec_b"); err != nil {
+		t.Fatal(err)
+	}
+	ev, d := uuid.NewString(), uuid.NewString()
+	if err := s.RecordWebhookEvent(ctx, store.WebhookEvent{ID: ev, UserID: userID, Type: "credits.low",
+		Payload: []byte(`{"type":"credits.low"}`)}, []store.NewWebhookDelivery{{ID: d, EndpointID: e.ID, URL: e.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordWebhookAttempt(ctx, d, store.WebhookAttempt{Attempt: 1, StartedAt: time.Now(), StatusCode: 200},
+		true); err != nil {
+		t.Fatal(err)
 	}
 }
