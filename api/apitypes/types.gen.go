@@ -645,11 +645,14 @@ type GenerationParams struct {
 	CFGScale       float64                `json:"cfg_scale"`
 	Graph          map[string]interface{} `json:"graph,omitempty"`
 	Height         int                    `json:"height"`
+	InitImage      string                 `json:"init_image,omitempty"`
+	Mask           string                 `json:"mask,omitempty"`
 	Model          string                 `json:"model"`
 	NegativePrompt string                 `json:"negative_prompt,omitempty"`
 	Prompt         string                 `json:"prompt"`
 	Seed           int64                  `json:"seed"`
 	Steps          int                    `json:"steps"`
+	Strength       *float64               `json:"strength,omitempty"`
 	Width          int                    `json:"width"`
 }
 
@@ -666,12 +669,23 @@ type GenerationRequest struct {
 	Graph map[string]interface{} `json:"graph,omitempty"`
 
 	// Height At most the plan's max_resolution.
-	Height         int         `json:"height,omitempty"`
+	Height int `json:"height,omitempty"`
+
+	// InitImage Start from a picture instead of noise: an upload's id or the name of one of the
+	// caller's images. Width and height then default to its size (rounded down to multiples
+	// of 8). Another user's id or name is refused like a missing one (400 naming the field).
+	InitImage string `json:"init_image,omitempty"`
+
+	// Mask An upload's id, the same size as the init image; white pixels are repainted, black ones kept (inpainting). Needs `init_image`.
+	Mask           string      `json:"mask,omitempty"`
 	Model          ModelFamily `json:"model,omitempty"`
 	NegativePrompt string      `json:"negative_prompt,omitempty"`
 	Prompt         string      `json:"prompt"`
 	Seed           *int64      `json:"seed,omitempty"`
 	Steps          int         `json:"steps,omitempty"`
+
+	// Strength How much of the init image is redrawn (default 0.75); needs `init_image`. Only the steps that run are charged, ceil(steps x strength).
+	Strength *float64 `json:"strength,omitempty"`
 
 	// WebhookEvents The events `webhook_url` receives; absent or empty, all three. Needs `webhook_url`.
 	WebhookEvents []GenerationWebhookEventType `json:"webhook_events,omitempty"`
@@ -1182,6 +1196,26 @@ type SubscriptionRenewedWebhookEventType string
 // SubscriptionStatus `incomplete` is a checkout waiting for its card or first payment; `expired` a checkout that got no card in time; `downgraded` a subscription whose dunning ran out.
 type SubscriptionStatus string
 
+// Upload defines model for Upload.
+type Upload struct {
+	// Bytes Size of the stored PNG.
+	Bytes     int64              `json:"bytes"`
+	CreatedAt time.Time          `json:"created_at"`
+	Height    int                `json:"height"`
+	ID        openapi_types.UUID `json:"id"`
+
+	// URL Downloads the PNG for a limited time; send no Authorization header.
+	URL   string `json:"url"`
+	Width int    `json:"width"`
+}
+
+// UploadList defines model for UploadList.
+type UploadList struct {
+	// NextBefore Pass as `before` for the next page; null on the last page.
+	NextBefore *NextBefore `json:"next_before"`
+	Uploads    []Upload    `json:"uploads"`
+}
+
 // Usage defines model for Usage.
 type Usage struct {
 	From time.Time `json:"from"`
@@ -1391,6 +1425,9 @@ type ImageName = string
 // Limit defines model for Limit.
 type Limit = int
 
+// UploadID defines model for UploadID.
+type UploadID = string
+
 // UsageFrom Examples: 2030-01-01, 2030-01-01T00:00:00Z
 type UsageFrom = string
 
@@ -1437,6 +1474,10 @@ type InternalError = Problem
 // NotFound An RFC 9457 problem. The members after `request_id` appear on the problem types that
 // name them.
 type NotFound = Problem
+
+// PayloadTooLarge An RFC 9457 problem. The members after `request_id` appear on the problem types that
+// name them.
+type PayloadTooLarge = Problem
 
 // PaymentRequired An RFC 9457 problem. The members after `request_id` appear on the problem types that
 // name them.
@@ -1514,6 +1555,21 @@ type ListImagesParams struct {
 // ChangePlan200JSONResponseBody defines parameters for ChangePlan.
 type ChangePlan200JSONResponseBody struct {
 	union json.RawMessage
+}
+
+// ListUploadsParams defines parameters for ListUploads.
+type ListUploadsParams struct {
+	// Limit Page size (default 20).
+	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Before Only items created before this time (RFC 3339); pass the previous page's `next_before`.
+	Before Before `form:"before,omitempty" json:"before,omitempty"`
+}
+
+// CreateUploadMultipartBody defines parameters for CreateUpload.
+type CreateUploadMultipartBody struct {
+	// File The picture: PNG, JPEG or WebP.
+	File openapi_types.File `json:"file"`
 }
 
 // GetUsageParams defines parameters for GetUsage.
@@ -1707,6 +1763,9 @@ type ChangePlanJSONRequestBody = ChangePlanRequest
 
 // SubscribeJSONRequestBody defines body for Subscribe for application/json ContentType.
 type SubscribeJSONRequestBody = SubscribeRequest
+
+// CreateUploadMultipartRequestBody defines body for CreateUpload for multipart/form-data ContentType.
+type CreateUploadMultipartRequestBody CreateUploadMultipartBody
 
 // CreateWebhookEndpointJSONRequestBody defines body for CreateWebhookEndpoint for application/json ContentType.
 type CreateWebhookEndpointJSONRequestBody = CreateWebhookEndpointRequest
