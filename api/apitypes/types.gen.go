@@ -946,6 +946,9 @@ type Price struct {
 // Problem An RFC 9457 problem. The members after `request_id` appear on the problem types that
 // name them.
 type Problem struct {
+	// Accepted `unsupported-image-type`: the media types an upload may be.
+	Accepted []string `json:"accepted,omitempty"`
+
 	// Active `concurrency-limit`: jobs running now.
 	Active int `json:"active,omitempty"`
 
@@ -973,6 +976,9 @@ type Problem struct {
 
 	// Limit `rate-limited`: requests a minute; `concurrency-limit`: concurrent jobs; `api-key-limit`: active keys; `webhook-endpoint-limit`: webhook endpoints.
 	Limit int `json:"limit,omitempty"`
+
+	// MaxBytes `upload-too-large`: the largest upload, in bytes.
+	MaxBytes int64 `json:"max_bytes,omitempty"`
 
 	// Plan `plan-forbids`: the caller's plan.
 	Plan string `json:"plan,omitempty"`
