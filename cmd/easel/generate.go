@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,12 +19,15 @@ func generateCommand() *cobra.Command {
 		seed        int64
 		apiURL, tok string
 		outDir      string
+		strength    float64
 	)
 	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Submit a generation, follow its progress and save the images",
 		Example: `  easel generate --prompt "a lighthouse at dusk"
-  easel generate --prompt "a red fox" --model sdxl --width 1024 --height 1024 --batch 2 --out ./images`,
+  easel generate --prompt "a red fox" --model sdxl --width 1024 --height 1024 --batch 2 --out ./images
+  easel generate --prompt "the same street in winter" --init-image street.jpg --strength 0.6
+  easel generate --prompt "a red door" --init-image street.jpg --mask door-mask.png`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.Prompt == "" {
@@ -42,6 +46,9 @@ func generateCommand() *cobra.Command {
 				}
 			}
 			c := apiclient.New(apiURL, tok)
+			if err := sources(cmd, c, &req, strength); err != nil {
+				return err
+			}
 			g, files, err := c.Generate(cmd.Context(), req, outDir, cmd.ErrOrStderr())
 			if err != nil {
 				var p *apiclient.Problem
@@ -78,7 +85,46 @@ func generateCommand() *cobra.Command {
 	f.StringVar(&apiURL, "api", envOr("EASEL_API_URL", "http://127.0.0.1:8080"), "API base URL ($EASEL_API_URL)")
 	f.StringVar(&tok, "token", os.Getenv("EASEL_TOKEN"), "bearer token: an ID token or API key ($EASEL_TOKEN; default: sign in to `easel dev` as the development user)")
 	f.StringVar(&outDir, "out", ".", "folder to save the PNG files in")
+	f.StringVar(&req.InitImage, "init-image", "", "start from this picture: a PNG, JPEG or WebP file (uploaded first), an upload's id or one of your images' name")
+	f.Float64Var(&strength, "strength", 0.75, "with --init-image: how much of it is redrawn, 0 to 1")
+	f.StringVar(&req.Mask, "mask", "", "with --init-image: repaint only the white pixels of this mask (a file or an upload's id)")
 	return cmd
+}
+
+// sources uploads --init-image and --mask when they name files, and leaves
+// the size to the init image unless --width or --height was given.
+func sources(cmd *cobra.Command, c *apiclient.Client, req *apiclient.GenerateRequest, strength float64) error {
+	if req.InitImage == "" {
+		if req.Mask != "" {
+			return errors.New("--mask needs --init-image")
+		}
+		return nil
+	}
+	req.Strength = &strength
+	if !cmd.Flags().Changed("width") && !cmd.Flags().Changed("height") {
+		req.Width, req.Height = 0, 0
+	}
+	for _, ref := range []*string{&req.InitImage, &req.Mask} {
+		if *ref == "" || !fileExists(*ref) {
+			continue
+		}
+		f, err := os.Open(*ref)
+		if err != nil {
+			return err
+		}
+		up, err := c.Upload(cmd.Context(), filepath.Base(*ref), f)
+		f.Close()
+		if err != nil {
+			var p *apiclient.Problem
+			if errors.As(err, &p) {
+				return fmt.Errorf("%s: %s: %s", *ref, p.Title, p.Detail)
+			}
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "uploaded %s as %s (%dx%d)\n", *ref, up.ID, up.Width, up.Height)
+		*ref = up.ID
+	}
+	return nil
 }
 
 func envOr(key, def string) string {

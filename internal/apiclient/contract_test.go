@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -184,13 +186,28 @@ func TestClientCallsMatchContract(t *testing.T) {
 	if canceled, err := c.CancelGeneration(ctx, queued.ID); err != nil || canceled.Status != catalog.JobCanceling {
 		t.Fatalf("cancel: %+v, %v", canceled, err)
 	}
+	// An upload, then image-to-image from it with the size left to the
+	// init image.
+	var pic bytes.Buffer
+	if err := png.Encode(&pic, image.NewGray(image.Rect(0, 0, 96, 64))); err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.Upload(ctx, "start.png", &pic)
+	if err != nil || up.Width != 96 || up.Height != 64 || up.ID == "" {
+		t.Fatalf("upload: %+v, %v", up, err)
+	}
+	strength := 0.6
+	if _, err := c.CreateGeneration(ctx, apiclient.GenerateRequest{Prompt: "from a picture", Model: catalog.ModelSD15,
+		InitImage: up.ID, Strength: &strength}, ""); err != nil {
+		t.Fatal(err)
+	}
 	// Problems decode into *Problem.
 	var p *apiclient.Problem
 	if _, err := c.CancelGeneration(ctx, gen.ID); !errors.As(err, &p) || p.Slug() != "already-finished" {
 		t.Fatalf("cancel a finished job: %v", err)
 	}
 
-	want := []string{"cancelGeneration", "createGeneration", "generationEvents", "getCredits", "getGeneration"}
+	want := []string{"cancelGeneration", "createGeneration", "createUpload", "generationEvents", "getCredits", "getGeneration"}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, op := range want {
@@ -218,6 +235,7 @@ func TestClientTypesMatchContract(t *testing.T) {
 		{apiclient.Credits{}, "Credits"},
 		{apiclient.Problem{}, "Problem"},
 		{apiclient.GenerateRequest{}, "GenerationRequest"},
+		{apiclient.Upload{}, "Upload"},
 	} {
 		for _, err := range matchType(reflect.TypeOf(c.goType), doc.Components.Schemas[c.schema], c.schema) {
 			t.Errorf("apiclient.%s: %v", reflect.TypeOf(c.goType).Name(), err)

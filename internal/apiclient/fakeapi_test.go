@@ -22,13 +22,14 @@ func fakeAPI() *httptest.Server { return fakeAPIWith(nil) }
 
 // fakeAPIWith is fakeAPI with wrap (when not nil) around its handler.
 func fakeAPIWith(wrap func(http.Handler) http.Handler) *httptest.Server {
-	f := &fakeServer{available: 100, jobs: map[string]*fakeJob{}}
+	f := &fakeServer{available: 100, jobs: map[string]*fakeJob{}, uploads: map[string]image.Point{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/generations", f.auth(f.create))
 	mux.HandleFunc("GET /v1/generations/{id}", f.auth(f.get))
 	mux.HandleFunc("DELETE /v1/generations/{id}", f.auth(f.cancel))
 	mux.HandleFunc("GET /v1/generations/{id}/events", f.auth(f.events))
 	mux.HandleFunc("GET /v1/credits", f.auth(f.credits))
+	mux.HandleFunc("POST /v1/uploads", f.auth(f.upload))
 	mux.HandleFunc("GET /bucket/{key}", f.download)
 	var h http.Handler = mux
 	if wrap != nil {
@@ -48,6 +49,7 @@ type fakeServer struct {
 	available int // credits neither spent nor held
 	held      int
 	jobs      map[string]*fakeJob
+	uploads   map[string]image.Point // sizes by upload id
 }
 
 type fakeJob struct {
@@ -77,6 +79,20 @@ func (f *fakeServer) create(w http.ResponseWriter, r *http.Request) {
 	}
 	num := func(k string) int { n, _ := req[k].(float64); return int(n) }
 	model, _ := req["model"].(string)
+	f.mu.Lock()
+	size, fromInit := f.uploads[fmt.Sprint(req["init_image"])]
+	f.mu.Unlock()
+	if _, ok := req["width"]; !ok {
+		// As the real API: the init image's size, else the model's native one.
+		switch {
+		case fromInit:
+			req["width"], req["height"] = float64(size.X), float64(size.Y)
+		case model == "sd-1.5":
+			req["width"], req["height"] = 512.0, 512.0
+		default:
+			req["width"], req["height"] = 1024.0, 1024.0
+		}
+	}
 	price, err := pricing.Price(pricing.Request{Model: model, Width: num("width"), Height: num("height"),
 		Steps: num("steps"), BatchSize: num("batch_size")})
 	if err != nil {
@@ -234,4 +250,26 @@ func writeEvent(w http.ResponseWriter, v any) {
 	b, _ := json.Marshal(v)
 	_, _ = fmt.Fprintf(w, "event: status\ndata: %s\n\n", b)
 	w.(http.Flusher).Flush()
+}
+
+// upload stores nothing: it reads the picture's size and answers as the
+// real API does.
+func (f *fakeServer) upload(w http.ResponseWriter, r *http.Request) {
+	file, _, err := r.FormFile("file")
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "invalid-request", "Invalid request", err.Error(), nil)
+		return
+	}
+	defer file.Close()
+	cfg, _, err := image.DecodeConfig(file)
+	if err != nil {
+		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported-image-type", "Unsupported image type", err.Error(), nil)
+		return
+	}
+	f.mu.Lock()
+	id := fmt.Sprintf("5d2b7e11-3c4a-4f6b-8e9d-%012d", len(f.uploads)+1)
+	f.uploads[id] = image.Pt(cfg.Width, cfg.Height)
+	f.mu.Unlock()
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "width": cfg.Width, "height": cfg.Height,
+		"bytes": 1234, "url": f.srv.URL + "/bucket/upload-" + id + ".png", "created_at": fakeNow})
 }

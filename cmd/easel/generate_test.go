@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"image"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/easel/easel/internal/apiclient"
+)
+
+// --init-image and --mask that name files are uploaded first and replaced
+// by their upload ids; ids pass through; the size is left to the init
+// image unless --width or --height is given; a mask needs an init image.
+func TestGenerateUploadsItsSources(t *testing.T) {
+	var uploads []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, hdr, err := r.FormFile("file")
+		if r.URL.Path != "/v1/uploads" || err != nil {
+			http.Error(w, "unexpected "+r.URL.Path, http.StatusBadRequest)
+			return
+		}
+		f.Close()
+		uploads = append(uploads, hdr.Filename)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"id":"up-` + hdr.Filename + `","width":96,"height":64,"bytes":10,"url":"x","created_at":"2026-12-02T00:00:00Z"}`))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	var pic bytes.Buffer
+	_ = png.Encode(&pic, image.NewGray(image.Rect(0, 0, 96, 64)))
+	initPath := filepath.Join(dir, "street.png")
+	if err := os.WriteFile(initPath, pic.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := apiclient.New(srv.URL, "t")
+
+	cmd := generateCommand()
+	cmd.SetContext(t.Context())
+	if err := cmd.ParseFlags([]string{"--init-image", initPath, "--mask", "6c0f3b1a-0000-4000-8000-000000000001", "--strength", "0.4"}); err != nil {
+		t.Fatal(err)
+	}
+	req := apiclient.GenerateRequest{Width: 512, Height: 512, InitImage: initPath, Mask: "6c0f3b1a-0000-4000-8000-000000000001"}
+	var stderr bytes.Buffer
+	cmd.SetErr(&stderr)
+	if err := sources(cmd, c, &req, 0.4); err != nil {
+		t.Fatal(err)
+	}
+	if req.InitImage != "up-street.png" || req.Mask != "6c0f3b1a-0000-4000-8000-000000000001" || len(uploads) != 1 ||
+		req.Width != 0 || req.Height != 0 || req.Strength == nil || *req.Strength != 0.4 {
+		t.Fatalf("request %+v after sources (uploads %v)", req, uploads)
+	}
+	if !strings.Contains(stderr.String(), "uploaded "+initPath) {
+		t.Fatalf("stderr %q does not say what was uploaded", stderr.String())
+	}
+
+	sized := generateCommand()
+	sized.SetContext(t.Context())
+	_ = sized.ParseFlags([]string{"--init-image", "job_0", "--width", "768"})
+	req = apiclient.GenerateRequest{Width: 768, Height: 512, InitImage: "job_0"}
+	if err := sources(sized, c, &req, 0.75); err != nil || req.Width != 768 || req.InitImage != "job_0" || len(uploads) != 1 {
+		t.Fatalf("an image name with --width: %+v, %v", req, err)
+	}
+	if err := sources(generateCommand(), c, &apiclient.GenerateRequest{Mask: "m"}, 0.75); err == nil {
+		t.Fatal("--mask without --init-image was accepted")
+	}
+}
