@@ -13,7 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-func newIssuer(t *testing.T) (*DevIssuer, *Verifier) {
+func newIssuer(t testing.TB) (*DevIssuer, *Verifier) {
 	t.Helper()
 	key, err := GenerateKey()
 	if err != nil {

@@ -5,12 +5,14 @@ package oidc
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 )
 
 // Config names the issuer whose tokens are accepted.
@@ -47,7 +49,25 @@ type Verifier struct {
 	cfg    Config
 	parser *jwt.Parser
 	keys   *keySet
+	// verified remembers tokens already verified (by their SHA-256), so a
+	// client's every request does not pay for an RSA signature check again.
+	verified *expirable.LRU[[sha256.Size]byte, verifiedToken]
 }
+
+// verifiedToken is a verified token's identity and expiry.
+type verifiedToken struct {
+	id      Identity
+	expires time.Time
+}
+
+// Verified tokens are remembered for at most verifiedTTL and never past
+// their own exp (without the leeway a fresh verification allows), in a
+// cache of at most verifiedTokens entries. A token signed with a key the
+// issuer has since withdrawn stays accepted for at most verifiedTTL.
+const (
+	verifiedTTL    = time.Minute
+	verifiedTokens = 10000
+)
 
 // NewVerifier validates cfg and starts loading the key set; ctx bounds the
 // loading and the background refresh.
@@ -66,14 +86,15 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, err
 	}
 	go keys.load(ctx)
-	return &Verifier{cfg: cfg, keys: keys, parser: jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
-		jwt.WithIssuer(cfg.Issuer),
-		jwt.WithAudience(cfg.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(30*time.Second),
-	)}, nil
+	return &Verifier{cfg: cfg, keys: keys, verified: expirable.NewLRU[[sha256.Size]byte, verifiedToken](verifiedTokens, nil, verifiedTTL),
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
+			jwt.WithIssuer(cfg.Issuer),
+			jwt.WithAudience(cfg.Audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(30*time.Second),
+		)}, nil
 }
 
 // Ready answers nil once the key set has loaded, and otherwise says why it
@@ -99,21 +120,35 @@ type idClaims struct {
 // asks for an early retry, waits for it (within ctx and a few seconds) and
 // then answers ErrKeysUnavailable rather than ErrInvalidToken.
 func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
+	sum := sha256.Sum256([]byte(token))
+	if t, ok := v.verified.Get(sum); ok && time.Now().Before(t.expires) {
+		return t.id, nil
+	}
+	id, exp, err := v.verify(ctx, token)
+	if err == nil {
+		v.verified.Add(sum, verifiedToken{id: id, expires: exp})
+	}
+	return id, err
+}
+
+// verify checks the token's signature and claims, and returns its
+// identity and exp.
+func (v *Verifier) verify(ctx context.Context, token string) (Identity, time.Time, error) {
 	kf, err := v.keys.wait(ctx, keyWait)
 	if err != nil {
-		return Identity{}, err
+		return Identity{}, time.Time{}, err
 	}
 	var c idClaims
 	if _, err := v.parser.ParseWithClaims(token, &c, kf.KeyfuncCtx(ctx)); err != nil {
-		return Identity{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
 	if c.TokenUse != "id" {
-		return Identity{}, fmt.Errorf("%w: token_use is %q, want an ID token", ErrInvalidToken, c.TokenUse)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: token_use is %q, want an ID token", ErrInvalidToken, c.TokenUse)
 	}
 	if c.Subject == "" || c.Email == "" {
-		return Identity{}, fmt.Errorf("%w: sub and email are required", ErrInvalidToken)
+		return Identity{}, time.Time{}, fmt.Errorf("%w: sub and email are required", ErrInvalidToken)
 	}
-	return Identity{Subject: c.Subject, Email: c.Email, Name: c.Name}, nil
+	return Identity{Subject: c.Subject, Email: c.Email, Name: c.Name}, c.ExpiresAt.Time, nil
 }
 
 // keyWait bounds how long a request waits for a key set that is loading.
