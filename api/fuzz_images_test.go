@@ -1,15 +1,9 @@
 package api
 
 import (
-	"bytes"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/gin-gonic/gin"
 )
 
 // FuzzBulkDelete feeds arbitrary bodies to the checks of POST
@@ -23,21 +17,18 @@ func FuzzBulkDelete(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	gin.SetMode(gin.ReleaseMode)
-	s := &Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: 8192}
+	s := fuzzServer(8192)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		rec := httptest.NewRecorder()
-		c, _ := gin.CreateTestContext(rec)
-		c.Request = httptest.NewRequest(http.MethodPost, "/v1/images/bulk-delete", bytes.NewReader(body))
-		c.Request.Header.Set("Content-Type", "application/json")
 		var req BulkDelete
-		if !s.decodeJSON(c, &req) {
-			assertProblem(t, rec, body)
+		c, ok := fuzzDecode(t, s, "/v1/images/bulk-delete", body, &req)
+		if !ok {
 			return
 		}
 		names, ok := bulkNames(c, req.Names)
 		if !ok {
-			assertProblem(t, rec, body)
+			if c.Writer.Status() != http.StatusBadRequest {
+				t.Fatalf("refused names with %d", c.Writer.Status())
+			}
 			return
 		}
 		seen := map[string]bool{}

@@ -44,25 +44,14 @@ func FuzzGenerationRequest(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	gin.SetMode(gin.ReleaseMode)
-	s := &Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: 4096}
+	s := fuzzServer(4096)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		rec := httptest.NewRecorder()
-		c, _ := gin.CreateTestContext(rec)
-		c.Request = httptest.NewRequest(http.MethodPost, "/v1/generations", bytes.NewReader(body))
-		c.Request.Header.Set("Content-Type", "application/json")
 		var req GenerationRequest
-		if !s.decodeJSON(c, &req) {
-			assertProblem(t, rec, body)
+		if _, ok := fuzzDecode(t, s, "/v1/generations", body, &req); !ok {
 			return
 		}
 		req.normalize()
-		if errs := req.validate(fuzzPlan); len(errs) > 0 {
-			for _, e := range errs {
-				if e.Field == "" || e.Message == "" {
-					t.Fatalf("field error without a name or message: %+v", e)
-				}
-			}
+		if !fieldErrorsNamed(t, req.validate(fuzzPlan)) {
 			return
 		}
 		assertValid(t, req)
@@ -70,6 +59,40 @@ func FuzzGenerationRequest(f *testing.F) {
 			t.Fatalf("accepted text Postgres cannot store: %q", body)
 		}
 	})
+}
+
+// fuzzServer is a Server with only what body decoding needs.
+func fuzzServer(maxBody int64) *Server {
+	gin.SetMode(gin.ReleaseMode)
+	return &Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: maxBody}
+}
+
+// fuzzDecode posts body as JSON to path and decodes it into dst as the
+// handlers do; when decoding refuses it, the answer must be a 400
+// problem+json and ok is false.
+func fuzzDecode(t *testing.T, s *Server, path string, body []byte, dst any) (c *gin.Context, ok bool) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	c, _ = gin.CreateTestContext(rec)
+	c.Request = httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	c.Request.Header.Set("Content-Type", "application/json")
+	if !s.decodeJSON(c, dst) {
+		assertProblem(t, rec, body)
+		return c, false
+	}
+	return c, true
+}
+
+// fieldErrorsNamed reports whether there are no field errors, failing the
+// test for one without a name or message.
+func fieldErrorsNamed(t *testing.T, errs []FieldError) bool {
+	t.Helper()
+	for _, e := range errs {
+		if e.Field == "" || e.Message == "" {
+			t.Fatalf("field error without a name or message: %+v", e)
+		}
+	}
+	return len(errs) == 0
 }
 
 func assertProblem(t *testing.T, rec *httptest.ResponseRecorder, body []byte) {

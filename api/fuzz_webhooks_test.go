@@ -1,18 +1,11 @@
 package api
 
 import (
-	"bytes"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/easel/easel/internal/webhook"
 )
@@ -34,26 +27,15 @@ func FuzzWebhookEndpoint(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	gin.SetMode(gin.ReleaseMode)
-	s := &Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxBodyBytes: 8192}
+	s := fuzzServer(8192)
 	guard := webhook.Guard{}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		rec := httptest.NewRecorder()
-		c, _ := gin.CreateTestContext(rec)
-		c.Request = httptest.NewRequest(http.MethodPost, "/v1/webhook-endpoints", bytes.NewReader(body))
-		c.Request.Header.Set("Content-Type", "application/json")
 		var req CreateWebhookEndpointRequest
-		if !s.decodeJSON(c, &req) {
-			assertProblem(t, rec, body)
+		if _, ok := fuzzDecode(t, s, "/v1/webhook-endpoints", body, &req); !ok {
 			return
 		}
 		ep, errs := req.validate(guard)
-		if len(errs) > 0 {
-			for _, e := range errs {
-				if e.Field == "" || e.Message == "" {
-					t.Fatalf("field error without a name or message: %+v", e)
-				}
-			}
+		if !fieldErrorsNamed(t, errs) {
 			return
 		}
 		u, err := url.Parse(ep.URL)
