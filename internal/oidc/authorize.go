@@ -101,7 +101,7 @@ func (d *DevIssuer) sameOrigin(raw string) bool {
 
 var authorizePage = template.Must(template.New("authorize").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Sign in to Easel (development)</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml"><title>Sign in to Easel (development)</title>
 <style>body{font:16px system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem;color:#1b1b1f}
 label{display:block;margin:1rem 0 .3rem;font-weight:600}input[type=email]{width:100%;padding:.6rem;font:inherit;box-sizing:border-box}
 button{margin-top:1rem;padding:.6rem 1.2rem;font:inherit;background:#3b3bd6;color:#fff;border:0;border-radius:6px}

@@ -124,7 +124,7 @@ function Price({ quote, pending, error }: { quote?: Schemas['Quote']; pending: b
   const after = quote.available_credits - quote.price.total
   return (
     <div className="price" aria-live="polite" aria-busy={pending}>
-      <strong data-testid="price">{quote.price.total} credits</strong>
+      <strong data-testid="price">{quote.price.total} {quote.price.total === 1 ? "credit" : "credits"}</strong>
       <span className="muted"> · balance after: {after}</span>
       {quote.refusals.map((r) => <p key={r.type} className="error">{r.detail}</p>)}
     </div>
