@@ -7,14 +7,14 @@ export PATH := $(BIN):$(PATH)
 # Tool versions, shared with the Go code that launches them.
 include internal/devstack/tools.env
 
-.PHONY: dev test bench lint build tools services clean
+.PHONY: dev test bench lint build web tools services clean
 
 ## dev: start Postgres and Redis if needed, then run API, workers, embedded Temporal + UI and local S3
-dev: services tools
+dev: services tools web
 	$(GO) run ./cmd/easel dev
 
 ## test: every test against real Postgres, Redis, versitygw and an embedded Temporal server
-test: services tools
+test: services tools web
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
@@ -29,8 +29,15 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 ## build: the easel binary into bin/
-build:
+build: web
 	$(GO) build -o bin/easel ./cmd/easel
+
+## web: the web app (web/, Node >= 20.19) into web/dist/app, which the easel binary embeds
+web: web/node_modules/.package-lock.json
+	cd web && npm run build
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci
 
 tools: $(BIN)/versitygw $(BIN)/stripe-mock
 
@@ -46,4 +53,4 @@ services:
 	./internal/devstack/services.sh
 
 clean:
-	rm -rf bin .state
+	rm -rf bin .state web/dist/app web/node_modules

@@ -70,6 +70,8 @@ type Server struct {
 	// DevIssuer, when set, is served under /dev/oidc: the development OIDC
 	// issuer (JWKS and a login endpoint). Never set in production.
 	DevIssuer http.Handler
+	// App, when set, is the web app served at / and its client-side paths.
+	App *App
 	// WebhookGuard checks the URLs of customers' webhooks (its zero value:
 	// https and public addresses only).
 	WebhookGuard webhook.Guard
@@ -102,7 +104,13 @@ func (s *Server) Router() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.Use(s.requestID, s.measure, s.accessLog, s.recover, s.guardInput)
-	r.NoRoute(func(c *gin.Context) { notFound(c, "route") })
+	// The web app is served by the fallback, not by registered routes: its
+	// paths are the app's own (client-side routing), not the API's.
+	r.NoRoute(func(c *gin.Context) {
+		if !s.App.serve(c) {
+			notFound(c, "route")
+		}
+	})
 	r.NoMethod(func(c *gin.Context) {
 		problem(c, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", c.Request.Method+" is not allowed here", nil)
 	})

@@ -153,6 +153,7 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	srv.DevIssuer = issuer.Handler()
+	srv.App = webApp(ctx, d, cfg, issuer.Config().Issuer, devAudience)
 	srv.ReadyChecks = map[string]func() error{"oidc_keys": verifier.Ready}
 	printBanner(o, cfg, temporalSrv, token)
 	return serveHTTP(ctx, cfg.HTTPAddr, srv.Router(), log)
@@ -318,6 +319,7 @@ func printBanner(o devOptions, cfg config.Config, t *temporalserver.Server, toke
 	api := "http://" + o.httpAddr
 	fmt.Printf(`
 Easel is running.
+  App          %s/   (the web app: sign in with any email; build it with make web)
   API          %s
   Temporal UI  %s
   Temporal     %s   namespace %s
@@ -338,7 +340,7 @@ Subscribe a new user to Pro (payments through stripe-mock; docs/billing.md):
   curl -s -H "Authorization: Bearer $T" -d '{"plan":"pro","payment_method":"pm_card_visa"}' %s/v1/subscriptions
 
 Ctrl-C stops everything.
-`, api, t.UIAddress(), t.HostPort(), t.Namespace(), o.s3Addr, cfg.S3Bucket, redact(cfg.DatabaseURL),
+`, api, api, t.UIAddress(), t.HostPort(), t.Namespace(), o.s3Addr, cfg.S3Bucket, redact(cfg.DatabaseURL),
 		cfg.RedisURL, api, token, api, api, api, api)
 }
 

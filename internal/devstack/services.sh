@@ -57,6 +57,30 @@ ensure_redis() {
 
 command -v pg_isready >/dev/null 2>&1 || apt_install postgresql-client
 command -v redis-cli >/dev/null 2>&1 || apt_install redis-tools
+# The web app's build (Vite 7) and browser tests (Playwright) need Node
+# 20.19 or newer; Debian bookworm's own nodejs (18) is too old.
+check_node() {
+  if ! command -v node >/dev/null 2>&1; then
+    echo "services: Node.js is missing: install Node 20.19+ or 22.12+ (e.g. from nodejs.org or NodeSource) to build the web app" >&2
+    return 1
+  fi
+  local v major minor
+  v=$(node --version); v=${v#v}; major=${v%%.*}; minor=${v#*.}; minor=${minor%%.*}
+  if [ "$major" -lt 20 ] || { [ "$major" = 20 ] && [ "$minor" -lt 19 ]; } || { [ "$major" = 21 ]; } || { [ "$major" = 22 ] && [ "$minor" -lt 12 ]; }; then
+    echo "services: Node $v is too old for the web app (Vite 7 needs ^20.19 or >=22.12); Debian's nodejs 18 will not do" >&2
+    return 1
+  fi
+}
+
+# The browser tests drive Debian's chromium (Playwright downloads none).
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  echo "services: installing chromium for the web app's browser tests"
+  apt_install chromium
+}
+
 ensure_postgres
 ensure_redis
-echo "services: postgres and redis are up"
+check_node
+ensure_chromium
+echo "services: postgres, redis, node $(node --version) and $(chromium --version 2>/dev/null | head -n 1) are ready"

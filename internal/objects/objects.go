@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,4 +71,19 @@ func (s *Bucket) PresignGet(ctx context.Context, key string, ttl time.Duration) 
 		return "", fmt.Errorf("objects: presign %s: %w", key, err)
 	}
 	return req.URL, nil
+}
+
+// Origin is the scheme and host of the bucket's presigned URLs (the S3
+// endpoint, or the bucket's virtual host on AWS), for a page's
+// Content-Security-Policy. It signs a URL locally and contacts nothing.
+func (s *Bucket) Origin(ctx context.Context) (string, error) {
+	raw, err := s.PresignGet(ctx, "origin", time.Minute)
+	if err != nil {
+		return "", fmt.Errorf("objects: the bucket's origin: %w", err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("objects: the bucket's origin: %w", err)
+	}
+	return u.Scheme + "://" + u.Host, nil
 }

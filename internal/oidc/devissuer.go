@@ -29,6 +29,7 @@ type DevIssuer struct {
 	key      *rsa.PrivateKey
 	kid      string
 	jwks     json.RawMessage
+	codes    *codeStore
 }
 
 // NewDevIssuer creates an issuer whose iss is issuerURL (where Handler is
@@ -53,7 +54,8 @@ func NewDevIssuer(issuerURL, audience string, key *rsa.PrivateKey) (*DevIssuer, 
 	if err != nil {
 		return nil, fmt.Errorf("dev issuer: encode JWKS: %w", err)
 	}
-	return &DevIssuer{issuer: strings.TrimSuffix(issuerURL, "/"), audience: audience, key: key, kid: kid, jwks: raw}, nil
+	return &DevIssuer{issuer: strings.TrimSuffix(issuerURL, "/"), audience: audience, key: key, kid: kid, jwks: raw,
+		codes: newCodeStore()}, nil
 }
 
 // Config is what a Verifier needs to accept this issuer's tokens.
@@ -63,12 +65,17 @@ func (d *DevIssuer) Config() Config {
 
 // Sign issues an ID token for the identity, valid for ttl.
 func (d *DevIssuer) Sign(id Identity, ttl time.Duration) (string, error) {
+	return d.sign(id, ttl, "")
+}
+
+// sign issues an ID token that carries the authorization request's nonce.
+func (d *DevIssuer) sign(id Identity, ttl time.Duration, nonce string) (string, error) {
 	now := time.Now()
 	t := jwt.NewWithClaims(jwt.SigningMethodRS256, idClaims{
 		RegisteredClaims: jwt.RegisteredClaims{Issuer: d.issuer, Subject: id.Subject,
 			Audience: jwt.ClaimStrings{d.audience}, IssuedAt: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl))},
-		TokenUse: "id", Email: id.Email, Name: id.Name,
+		TokenUse: "id", Email: id.Email, Name: id.Name, Nonce: nonce,
 	})
 	t.Header["kid"] = d.kid
 	s, err := t.SignedString(d.key)
@@ -83,8 +90,9 @@ const LoginTTL = 12 * time.Hour
 
 // Handler serves, relative to where it is mounted: GET / (a sign-in page),
 // GET /.well-known/openid-configuration (discovery), GET
-// /.well-known/jwks.json and POST /login ({"email": ..., "name": ...} ->
-// {"id_token": ..., "expires_in": ...}).
+// /.well-known/jwks.json (also at /jwks), POST /login ({"email": ...,
+// "name": ...} -> {"id_token": ..., "expires_in": ...}) and the
+// authorization code flow with PKCE: GET and POST /authorize, POST /token.
 func (d *DevIssuer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
@@ -96,20 +104,33 @@ func (d *DevIssuer) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(d.jwks)
 	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(d.jwks)
+	})
 	mux.HandleFunc("POST /login", d.login)
+	mux.HandleFunc("GET /authorize", d.authorizeForm)
+	mux.HandleFunc("POST /authorize", d.authorize)
+	mux.HandleFunc("POST /token", d.token)
 	return mux
 }
 
 // discovery is the OpenID Provider metadata of the development issuer, so
-// OIDC tooling can find its keys. Its one non-standard endpoint, /login,
-// hands out ID tokens without a password.
+// OIDC clients (the web app's oidc-client-ts) run the same authorization
+// code flow with PKCE as against Cognito. Its one non-standard endpoint,
+// /login, hands out ID tokens without a password.
 func (d *DevIssuer) discovery(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"issuer":                                d.issuer,
 		"jwks_uri":                              d.issuer + "/.well-known/jwks.json",
-		"authorization_endpoint":                d.issuer + "/",
-		"response_types_supported":              []string{"id_token"},
+		"authorization_endpoint":                d.issuer + "/authorize",
+		"token_endpoint":                        d.issuer + "/token",
+		"response_types_supported":              []string{"code"},
+		"grant_types_supported":                 []string{"authorization_code"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"none"},
+		"scopes_supported":                      []string{"openid", "email", "profile"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"claims_supported":                      []string{"sub", "email", "name", "token_use"},

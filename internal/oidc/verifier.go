@@ -113,6 +113,8 @@ type idClaims struct {
 	TokenUse string `json:"token_use"`
 	Email    string `json:"email"`
 	Name     string `json:"name"`
+	// Nonce echoes the nonce of the authorization request (OIDC code flow).
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // Verify checks the token's signature, issuer, audience, expiry and use,

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"bytes"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// App is the web app the API serves at / (a single-page app: unknown
+// paths that are not the API's answer its index.html).
+type App struct {
+	// Files is the build (index.html, assets/...); nil serves Placeholder.
+	Files fs.FS
+	// Placeholder is the page shown when the app was not built.
+	Placeholder string
+	// OIDCAuthority and OIDCClientID tell the app where people sign in
+	// (GET /config.json).
+	OIDCAuthority, OIDCClientID string
+	// ImageOrigins are where image URLs point (the bucket's endpoint or the
+	// CDN), allowed by the Content-Security-Policy's img-src.
+	ImageOrigins []string
+}
+
+// apiPrefixes are the paths the app never answers: a miss there stays the
+// API's problem+json 404.
+var apiPrefixes = []string{"/v1/", "/v1", "/api/", "/dev/", "/healthz", "/readyz", "/metrics"}
+
+// isAPIPath reports whether p belongs to the API rather than the app.
+func isAPIPath(p string) bool {
+	for _, pre := range apiPrefixes {
+		if p == strings.TrimSuffix(pre, "/") || strings.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+// csp is the app's Content-Security-Policy: its own scripts and styles only,
+// images also from the bucket (presigned URLs) and inline previews.
+func (a *App) csp() string {
+	img := append([]string{"'self'", "data:"}, a.ImageOrigins...)
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src " + strings.Join(img, " ") +
+		"; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+}
+
+// serve answers a GET or HEAD for the app: a file of the build, the
+// sign-in configuration, or index.html for the app's own routes. It reports
+// false for what is not the app's (API paths, other methods).
+func (a *App) serve(c *gin.Context) bool {
+	r := c.Request
+	if a == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) || isAPIPath(r.URL.Path) {
+		return false
+	}
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", a.csp())
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	if r.URL.Path == "/config.json" {
+		h.Set("Cache-Control", "no-cache")
+		c.JSON(http.StatusOK, gin.H{"oidc_authority": a.OIDCAuthority, "oidc_client_id": a.OIDCClientID})
+		return true
+	}
+	if a.Files == nil {
+		h.Set("Cache-Control", "no-cache")
+		c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(a.Placeholder))
+		return true
+	}
+	name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
+	if name != "" && name != "index.html" {
+		if b, err := fs.ReadFile(a.Files, name); err == nil {
+			if strings.HasPrefix(name, "assets/") { // content-hashed names
+				h.Set("Cache-Control", "public, max-age=31536000, immutable")
+			} else {
+				h.Set("Cache-Control", "public, max-age=300")
+			}
+			http.ServeContent(c.Writer, r, name, time.Time{}, bytes.NewReader(b))
+			return true
+		}
+		if strings.HasPrefix(name, "assets/") || path.Ext(name) != "" {
+			return false // a missing file is a 404, not the app
+		}
+	}
+	index, err := fs.ReadFile(a.Files, "index.html")
+	if err != nil {
+		return false
+	}
+	h.Set("Cache-Control", "no-cache")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", index)
+	return true
+}

@@ -1,0 +1,75 @@
+package api_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/easel/easel/api"
+)
+
+// TestAppServed: the web app answers / and its own client-side paths with
+// index.html under a strict Content-Security-Policy, hashed assets with a
+// year's cache, and /config.json with where to sign in; the API's paths
+// keep their problem+json 404s; an unbuilt app shows how to build it.
+func TestAppServed(t *testing.T) {
+	files := fstest.MapFS{
+		"index.html":          {Data: []byte("<!doctype html><title>Easel</title>")},
+		"assets/index-abc.js": {Data: []byte("console.log(1)")},
+		"favicon.svg":         {Data: []byte("<svg/>")},
+	}
+	app := &api.App{Files: files, OIDCAuthority: "http://x/dev/oidc", OIDCClientID: "easel-dev",
+		ImageOrigins: []string{"http://127.0.0.1:7070"}}
+	h := (&api.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), App: app}).Router()
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec
+	}
+	for _, p := range []string{"/", "/gallery", "/auth/callback?code=x"} {
+		rec := get(p)
+		csp := rec.Header().Get("Content-Security-Policy")
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "<title>Easel") {
+			t.Errorf("GET %s: %d %.80s, want the app", p, rec.Code, rec.Body)
+		}
+		if !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "img-src 'self' data: http://127.0.0.1:7070") ||
+			!strings.Contains(csp, "connect-src 'self'") || strings.Contains(csp, "unsafe") {
+			t.Errorf("GET %s: Content-Security-Policy %q", p, csp)
+		}
+		if rec.Header().Get("Cache-Control") != "no-cache" {
+			t.Errorf("GET %s: index.html cached: %q", p, rec.Header().Get("Cache-Control"))
+		}
+	}
+	if rec := get("/assets/index-abc.js"); rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
+		t.Errorf("hashed asset: %d %q", rec.Code, rec.Header().Get("Cache-Control"))
+	}
+	if rec := get("/assets/gone.js"); rec.Code != http.StatusNotFound {
+		t.Errorf("missing asset: %d, want 404", rec.Code)
+	}
+	if rec := get("/config.json"); !strings.Contains(rec.Body.String(), `"oidc_client_id":"easel-dev"`) {
+		t.Errorf("config.json: %d %s", rec.Code, rec.Body)
+	}
+	for _, p := range []string{"/v1/nothing", "/v1", "/dev/nothing", "/healthzz/x", "/api/x"} {
+		rec := get(p)
+		if rec.Code != http.StatusNotFound || rec.Header().Get("Content-Type") != "application/problem+json" {
+			t.Errorf("GET %s: %d %s, want the API's problem+json 404", p, rec.Code, rec.Header().Get("Content-Type"))
+		}
+	}
+	post := httptest.NewRecorder()
+	h.ServeHTTP(post, httptest.NewRequest(http.MethodPost, "/gallery", nil))
+	if post.Code != http.StatusNotFound {
+		t.Errorf("POST /gallery: %d, want 404", post.Code)
+	}
+
+	unbuilt := (&api.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		App: &api.App{Placeholder: "<h1>The web app is not built</h1> make web"}}).Router()
+	rec := httptest.NewRecorder()
+	unbuilt.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "make web") {
+		t.Errorf("unbuilt app: %d %s", rec.Code, rec.Body)
+	}
+}

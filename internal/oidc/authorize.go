@@ -1,0 +1,226 @@
+package oidc
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// codeTTL is how long an authorization code may wait for its exchange.
+const codeTTL = time.Minute
+
+// grant is what an authorization code stands for until /token redeems it.
+type grant struct {
+	clientID    string
+	redirectURI string
+	challenge   string
+	nonce       string
+	id          Identity
+	expires     time.Time
+}
+
+// codeStore holds issued authorization codes; each is redeemed once.
+type codeStore struct {
+	mu    sync.Mutex
+	codes map[string]grant
+}
+
+func newCodeStore() *codeStore { return &codeStore{codes: map[string]grant{}} }
+
+func (s *codeStore) put(g grant) string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	code := base64.RawURLEncoding.EncodeToString(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for c, old := range s.codes { // forget the expired ones as we go
+		if now.After(old.expires) {
+			delete(s.codes, c)
+		}
+	}
+	s.codes[code] = g
+	return code
+}
+
+// take removes and returns the grant of code, so a code works once.
+func (s *codeStore) take(code string) (grant, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.codes[code]
+	delete(s.codes, code)
+	if !ok || time.Now().After(g.expires) {
+		return grant{}, false
+	}
+	return g, true
+}
+
+// authRequest is an authorization request's parameters (RFC 6749 4.1.1,
+// RFC 7636 4.3).
+type authRequest struct {
+	ClientID, RedirectURI, State, Challenge, Nonce, Scope string
+}
+
+// parseAuthRequest checks an authorization request. An error about the
+// client or its redirect_uri is shown to the person, never redirected.
+func (d *DevIssuer) parseAuthRequest(v url.Values) (authRequest, error) {
+	a := authRequest{ClientID: v.Get("client_id"), RedirectURI: v.Get("redirect_uri"),
+		State: v.Get("state"), Challenge: v.Get("code_challenge"), Nonce: v.Get("nonce"), Scope: v.Get("scope")}
+	switch {
+	case a.ClientID != d.audience:
+		return a, fmt.Errorf("unknown client_id %q", a.ClientID)
+	case !d.sameOrigin(a.RedirectURI):
+		return a, fmt.Errorf("redirect_uri %q is not on the issuer's origin", a.RedirectURI)
+	case v.Get("response_type") != "code":
+		return a, fmt.Errorf("response_type must be code")
+	case v.Get("code_challenge_method") != "S256" || len(a.Challenge) < 43:
+		return a, fmt.Errorf("a PKCE code_challenge with code_challenge_method S256 is required")
+	}
+	return a, nil
+}
+
+// sameOrigin: the development issuer only sends codes back to the app it
+// is served with (scheme, host and port of the issuer).
+func (d *DevIssuer) sameOrigin(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Fragment != "" {
+		return false
+	}
+	iss, err := url.Parse(d.issuer)
+	return err == nil && u.Scheme == iss.Scheme && u.Host == iss.Host
+}
+
+var authorizePage = template.Must(template.New("authorize").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<link rel="icon" href="/favicon.svg" type="image/svg+xml"><title>Sign in to Easel (development)</title>
+<style>body{font:16px system-ui,sans-serif;max-width:26rem;margin:4rem auto;padding:0 1rem;color:#1b1b1f}
+label{display:block;margin:1rem 0 .3rem;font-weight:600}input[type=email]{width:100%;padding:.6rem;font:inherit;box-sizing:border-box}
+button{margin-top:1rem;padding:.6rem 1.2rem;font:inherit;background:#3b3bd6;color:#fff;border:0;border-radius:6px}
+.err{color:#b00020}</style></head>
+<body><h1>Sign in to Easel</h1>
+<p>Development issuer of <code>easel dev</code>: any email signs in, no password.</p>
+{{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
+{{if .Form}}<form method="post" action="authorize">
+<label for="email">Email</label>
+<input id="email" name="email" type="email" required autofocus autocomplete="email" placeholder="you@example.com">
+{{range $k, $v := .Form}}<input type="hidden" name="{{$k}}" value="{{$v}}">
+{{end}}<button type="submit">Sign in</button></form>{{end}}
+</body></html>
+`))
+
+func (d *DevIssuer) renderAuthorize(w http.ResponseWriter, status int, errMsg string, form url.Values) {
+	fields := map[string]string{}
+	for k := range form {
+		if k != "email" {
+			fields[k] = form.Get(k)
+		}
+	}
+	if errMsg != "" && status != http.StatusOK {
+		fields = nil
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = authorizePage.Execute(w, map[string]any{"Error": errMsg, "Form": fields})
+}
+
+// authorizeForm answers GET /authorize with the email form.
+func (d *DevIssuer) authorizeForm(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if _, err := d.parseAuthRequest(q); err != nil {
+		d.renderAuthorize(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	d.renderAuthorize(w, http.StatusOK, "", q)
+}
+
+// authorize answers the form: it issues a code bound to the client, the
+// redirect_uri and the PKCE challenge, and sends the browser back with it
+// and the request's state.
+func (d *DevIssuer) authorize(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		d.renderAuthorize(w, http.StatusBadRequest, "unreadable form", nil)
+		return
+	}
+	a, err := d.parseAuthRequest(r.PostForm)
+	if err != nil {
+		d.renderAuthorize(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	if !strings.Contains(email, "@") {
+		d.renderAuthorize(w, http.StatusOK, "Enter an email address.", r.PostForm)
+		return
+	}
+	name, _, _ := strings.Cut(email, "@")
+	code := d.codes.put(grant{clientID: a.ClientID, redirectURI: a.RedirectURI, challenge: a.Challenge,
+		nonce: a.Nonce, expires: time.Now().Add(codeTTL),
+		id: Identity{Subject: "dev|" + strings.ToLower(email), Email: email, Name: name}})
+	back, _ := url.Parse(a.RedirectURI)
+	q := back.Query()
+	q.Set("code", code)
+	if a.State != "" {
+		q.Set("state", a.State)
+	}
+	back.RawQuery = q.Encode()
+	http.Redirect(w, r, back.String(), http.StatusSeeOther)
+}
+
+// token exchanges a code and its PKCE verifier for an ID token (RFC 6749
+// 4.1.3, RFC 7636 4.6). The ID token is also the access token, as the API
+// accepts ID tokens.
+func (d *DevIssuer) token(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		tokenError(w, "invalid_request", "unreadable form")
+		return
+	}
+	f := r.PostForm
+	if f.Get("grant_type") != "authorization_code" {
+		tokenError(w, "unsupported_grant_type", "only authorization_code is supported")
+		return
+	}
+	g, ok := d.codes.take(f.Get("code"))
+	if !ok {
+		tokenError(w, "invalid_grant", "the code is unknown, used or expired")
+		return
+	}
+	sum := sha256.Sum256([]byte(f.Get("code_verifier")))
+	switch {
+	case f.Get("client_id") != g.clientID:
+		tokenError(w, "invalid_grant", "the code was issued to another client")
+		return
+	case f.Get("redirect_uri") != g.redirectURI:
+		tokenError(w, "invalid_grant", "redirect_uri differs from the authorization request's")
+		return
+	case subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(g.challenge)) != 1:
+		tokenError(w, "invalid_grant", "code_verifier does not match the code_challenge")
+		return
+	}
+	tok, err := d.sign(g.id, LoginTTL, g.nonce)
+	if err != nil {
+		tokenError(w, "server_error", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"id_token": tok, "access_token": tok,
+		"token_type": "Bearer", "expires_in": int(LoginTTL.Seconds()), "scope": "openid email profile"})
+}
+
+func tokenError(w http.ResponseWriter, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}

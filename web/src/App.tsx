@@ -1,0 +1,71 @@
+import { useEffect, useSyncExternalStore } from 'react'
+import { NavLink, Navigate, Route, Routes, useNavigate } from 'react-router'
+import { useQueryClient } from '@tanstack/react-query'
+import { currentUser, onUserChange, setUser, userManager } from './auth'
+import { SignIn } from './pages/SignIn'
+import { Generate } from './pages/Generate'
+import { Gallery } from './pages/Gallery'
+
+function useUser() {
+  return useSyncExternalStore(onUserChange, currentUser)
+}
+
+export function App() {
+  const user = useUser()
+  return (
+    <Routes>
+      <Route path="/auth/callback" element={<Callback />} />
+      <Route path="*" element={user ? <SignedIn email={user.profile.email ?? ''} /> : <SignIn />} />
+    </Routes>
+  )
+}
+
+function SignedIn({ email }: { email: string }) {
+  const queries = useQueryClient()
+  const signOut = () => {
+    queries.clear()
+    setUser(null)
+    void userManager().then((m) => m.removeUser())
+  }
+  return (
+    <>
+      <header className="bar">
+        <span className="brand">Easel</span>
+        <nav aria-label="Main">
+          <NavLink to="/" end>Generate</NavLink>
+          <NavLink to="/gallery">Gallery</NavLink>
+        </nav>
+        <span className="who">{email}</span>
+        <button type="button" className="link" onClick={signOut}>Sign out</button>
+      </header>
+      <main>
+        <Routes>
+          <Route path="/" element={<Generate />} />
+          <Route path="/gallery" element={<Gallery />} />
+          <Route path="*" element={<Navigate to="/" replace />} />
+        </Routes>
+      </main>
+    </>
+  )
+}
+
+// Callback completes the code flow: it trades the code for tokens (kept in
+// memory) and goes where the person was headed.
+function Callback() {
+  const navigate = useNavigate()
+  useEffect(() => {
+    let live = true
+    userManager()
+      .then((m) => m.signinRedirectCallback())
+      .then((u) => {
+        if (!live) return
+        setUser(u)
+        navigate(typeof u.state === 'string' ? u.state : '/', { replace: true })
+      })
+      .catch((e: Error) => live && navigate(`/?signin_error=${encodeURIComponent(e.message)}`, { replace: true }))
+    return () => {
+      live = false
+    }
+  }, [navigate])
+  return <p className="center" role="status">Signing in…</p>
+}

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vite'
+import react from '@vitejs/plugin-react'
+
+// The API (easel dev) that `npm run dev` proxies to, for hot reload.
+const api = process.env.EASEL_API ?? 'http://127.0.0.1:8080'
+
+export default defineConfig({
+  plugins: [react()],
+  // dist/ holds a committed note so a clean clone's go:embed compiles; the
+  // build goes under it.
+  build: { outDir: 'dist/app', emptyOutDir: true, assetsDir: 'assets' },
+  server: {
+    proxy: { '/v1': api, '/dev': api, '/config.json': api },
+  },
+})
