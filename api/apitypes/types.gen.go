@@ -1505,6 +1505,14 @@ type Unavailable = Problem
 // name them.
 type UnsupportedMediaType = Problem
 
+// DevAuthorizeFormdataBody defines parameters for DevAuthorize.
+type DevAuthorizeFormdataBody = struct {
+}
+
+// DevTokenFormdataBody defines parameters for DevToken.
+type DevTokenFormdataBody = struct {
+}
+
 // AdminGrantParams defines parameters for AdminGrant.
 type AdminGrantParams struct {
 	// IdempotencyKey 1-255 printable ASCII characters without spaces (at most 200 on admin grants). One key,
@@ -1740,8 +1748,14 @@ type SubscriptionRenewedWebhookParams struct {
 	UserAgent WebhookUserAgent `json:"User-Agent"`
 }
 
+// DevAuthorizeFormdataRequestBody defines body for DevAuthorize for application/x-www-form-urlencoded ContentType.
+type DevAuthorizeFormdataRequestBody = DevAuthorizeFormdataBody
+
 // DevLoginJSONRequestBody defines body for DevLogin for application/json ContentType.
 type DevLoginJSONRequestBody = DevLoginRequest
+
+// DevTokenFormdataRequestBody defines body for DevToken for application/x-www-form-urlencoded ContentType.
+type DevTokenFormdataRequestBody = DevTokenFormdataBody
 
 // AdminGrantJSONRequestBody defines body for AdminGrant for application/json ContentType.
 type AdminGrantJSONRequestBody = AdminGrantRequest
