@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,8 +54,10 @@ on-demand and spot prices, against a static fleet sized for the busiest
 quarter hour.
 
 --trace is diurnal (one day, lowest at 04:00 and highest at 16:00 local
-time), burst (twelve hours from 09:00, a ten-minute surge every three hours)
-or a CSV file with the columns minute,arrivals: minute is the offset from
+time), burst (twelve hours from 09:00, a ten-minute surge every three hours),
+bursty (a day with surges at random times, sizes and lengths), launch-day (a
+day with a launch at 10:00 that climbs to the peak and settles at a higher
+plateau) or a CSV file with the columns minute,arrivals: minute is the offset from
 --start (ascending, missing minutes have no arrivals), arrivals the images
 that arrive during that minute; a header row and # comments are allowed.`,
 		Args: cobra.NoArgs,
@@ -68,7 +71,7 @@ that arrive during that minute; a header row and # comments are allowed.`,
 	}
 	def := autoscale.DefaultConfig()
 	f := cmd.Flags()
-	f.StringVar(&o.trace, "trace", autoscale.TraceDiurnal, "diurnal, burst, or a minute,arrivals CSV file")
+	f.StringVar(&o.trace, "trace", autoscale.TraceDiurnal, strings.Join(autoscale.TraceNames(), ", ")+", or a minute,arrivals CSV file")
 	f.StringVar(&o.tier, "tier", catalog.TierT4, "GPU tier: "+strings.Join(catalog.TierNames(), ", ")+" (instance, GPUs, prices, service time)")
 	f.StringVar(&o.start, "start", "", "trace start, 2006-01-02T15:04 in --timezone (default 2025-01-06, 00:00 or 09:00 for burst)")
 	f.StringVar(&o.timeZone, "timezone", def.TimeZone, "time zone of --start and of the night window")
@@ -109,7 +112,7 @@ func simulateTrace(o simulateOptions, spec autoscale.TierSpec) (autoscale.Trace,
 	if err != nil {
 		return autoscale.Trace{}, err
 	}
-	if o.trace == autoscale.TraceDiurnal || o.trace == autoscale.TraceBurst {
+	if slices.Contains(autoscale.TraceNames(), o.trace) {
 		peak := o.peak
 		if peak <= 0 {
 			peak = autoscale.DefaultPeak(o.trace, spec)

@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,3 +176,30 @@ func TestReadTraceCSVErrorLine(t *testing.T) {
 		t.Fatalf("error %v, want one naming line 5", err)
 	}
 }
+
+func TestBuiltinTracesAreSeeded(t *testing.T) {
+	for _, name := range TraceNames() {
+		start := DefaultStart(name, simDay)
+		a, errA := BuiltinTrace(name, start, DefaultPeak(name, t4Spec), 7)
+		b, errB := BuiltinTrace(name, start, DefaultPeak(name, t4Spec), 7)
+		c, errC := BuiltinTrace(name, start, DefaultPeak(name, t4Spec), 8)
+		if errA != nil || errB != nil || errC != nil {
+			t.Fatal(errA, errB, errC)
+		}
+		if a.Name != name || a.Images() == 0 || !slices.Equal(a.Arrivals, b.Arrivals) || slices.Equal(a.Arrivals, c.Arrivals) {
+			t.Fatalf("%s: %d images; the same seed must give the same trace, another seed another", name, a.Images())
+		}
+	}
+	if _, err := BuiltinTrace("weekly", simDay, 1, 1); err == nil || !strings.Contains(err.Error(), TraceLaunchDay) {
+		t.Fatalf("unknown trace: %v", err)
+	}
+}
+
+func TestLaunchDayClimbsAtTen(t *testing.T) {
+	tr := LaunchDay(simDay, DefaultPeak(TraceLaunchDay, t4Spec), 1)
+	before, after := sum(tr.Arrivals[9*60:10*60]), sum(tr.Arrivals[10*60+15:11*60+15])
+	if after < 3*before {
+		t.Fatalf("hour before the launch %d images, hour after %d: want the launch to triple it", before, after)
+	}
+}
+
