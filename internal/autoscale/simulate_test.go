@@ -202,4 +202,3 @@ func TestLaunchDayClimbsAtTen(t *testing.T) {
 		t.Fatalf("hour before the launch %d images, hour after %d: want the launch to triple it", before, after)
 	}
 }
-
