@@ -40,6 +40,10 @@ type simulateOptions struct {
 	spotDiscount float64
 	min, max     int
 	noNight      bool
+	policy       string
+	poll         time.Duration
+	work         autoscale.WorkPolicy
+	warm         autoscale.WarmPool
 }
 
 func autoscaleSimulateCommand() *cobra.Command {
@@ -83,6 +87,18 @@ that arrive during that minute; a header row and # comments are allowed.`,
 	f.IntVar(&o.min, "min", def.Min, "minimum instances")
 	f.IntVar(&o.max, "max", def.Max, "maximum instances")
 	f.BoolVar(&o.noNight, "no-night", false, "drop the night-time scale-down window")
+	work, warm := autoscale.DefaultWork(), autoscale.DefaultWarmPool()
+	f.StringVar(&o.policy, "policy", autoscale.PolicyWork, "policy run beside the seed's rules: work or rules")
+	f.DurationVar(&o.poll, "poll", 10*time.Second, "the policy's poll interval (the seed's rules keep 30s)")
+	f.DurationVar(&o.work.UpAge, "up-age", work.UpAge, "work policy: add capacity once a task has waited this long")
+	f.DurationVar(&o.work.Drain, "drain", work.Drain, "work policy: add enough to clear the waiting GPU time in this long")
+	f.DurationVar(&o.work.IdleFor, "idle-for", work.IdleFor, "work policy: remove an instance idle this long")
+	f.DurationVar(&o.work.BillingPeriod, "billing-period", 0, "work policy: billed period (0 per second, 1h hourly)")
+	f.DurationVar(&o.work.BillingMargin, "billing-margin", 0, "work policy: remove only within this much of a billed period's end")
+	f.IntVar(&o.warm.Prepared, "warm-pool", warm.Prepared, "instances the policy's group keeps prepared, in service or stopped in its warm pool (0 for no pool)")
+	f.DurationVar(&o.warm.Boot, "warm-boot", warm.Boot, "boot of a warm pool instance until it takes work")
+	f.Float64Var(&o.warm.VolumeGB, "volume-gb", warm.VolumeGB, "EBS volume of an instance, GB")
+	f.Float64Var(&o.warm.EBSMonthlyPerGB, "ebs-gb-month", warm.EBSMonthlyPerGB, "EBS price, USD per GB-month")
 	return cmd
 }
 
@@ -94,16 +110,19 @@ func runSimulate(o simulateOptions) (autoscale.Report, error) {
 	if o.serviceTime > 0 {
 		spec.ServiceTime = o.serviceTime
 	}
-	cfg := autoscale.DefaultConfig()
-	cfg.Min, cfg.Max, cfg.TimeZone = o.min, o.max, o.timeZone
+	base := autoscale.DefaultConfig()
+	base.Min, base.Max, base.TimeZone = o.min, o.max, o.timeZone
 	if o.noNight {
-		cfg.Windows = nil
+		base.Windows = nil
 	}
+	cfg := base
+	cfg.Policy, cfg.Work, cfg.PollInterval = o.policy, o.work, o.poll
 	tr, err := simulateTrace(o, spec)
 	if err != nil {
 		return autoscale.Report{}, err
 	}
-	return autoscale.Simulate(tr, autoscale.SimOptions{Config: cfg, Spec: spec, BootDelay: o.bootDelay, SpotDiscount: o.spotDiscount})
+	return autoscale.Simulate(tr, autoscale.SimOptions{Config: cfg, Spec: spec, BootDelay: o.bootDelay,
+		SpotDiscount: o.spotDiscount, WarmPool: o.warm, Baseline: base})
 }
 
 // simulateTrace builds the built-in trace or reads the CSV file.
