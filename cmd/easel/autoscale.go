@@ -173,6 +173,9 @@ func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 	}
 	p.Min, p.Max, p.TimeZone, p.PollInterval = cfg.AutoscaleMin, cfg.AutoscaleMax, cfg.AutoscaleTimeZone, cfg.AutoscalePollInterval
 	p.ScaleIn.Below, p.ScaleIn.For = cfg.AutoscaleInBelow, cfg.AutoscaleInFor
+	p.Policy = cfg.AutoscalePolicy
+	p.Work = autoscale.WorkPolicy{UpAge: cfg.AutoscaleUpAge, Drain: cfg.AutoscaleDrain, IdleFor: cfg.AutoscaleIdleFor,
+		BillingPeriod: cfg.AutoscaleBillingPeriod, BillingMargin: cfg.AutoscaleBillingMargin}
 	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("autoscaling policy: %w", err)
 	}
