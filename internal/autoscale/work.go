@@ -18,6 +18,10 @@ func scaleWork(c Config, s State, o Observation, d Decision, b Bounds) Decision 
 		add := max(need-o.Booting, 0)
 		work := fmt.Sprintf("oldest waited %s, %s of GPU time waiting, %d booting", o.BacklogAge, o.BacklogWork, o.Booting)
 		switch {
+		case !o.InstancesKnown && !s.LastScaleUp.IsZero() && o.At.Sub(s.LastScaleUp) < w.Drain:
+			// The driver cannot say what is still booting: give the last
+			// scale-up one Drain to show in the backlog.
+			d.Reason = fmt.Sprintf("%s: last scale-up %s ago, within %s", work, o.At.Sub(s.LastScaleUp), w.Drain)
 		case add == 0:
 			d.Reason = work + ": enough on the way"
 		case d.Current >= b.Max:
