@@ -515,18 +515,18 @@ func (r Report) Write(w io.Writer) error {
 	o, s := r.Options, r.Options.Spec
 	fmt.Fprintf(&b, "trace %s: %s from %s, %d images, busiest minute %d\n", r.Trace.Name,
 		time.Duration(len(r.Trace.Arrivals))*time.Minute, r.Trace.Start.Format("2006-01-02 15:04 MST"), r.Trace.Images(), r.Trace.Peak())
-	fmt.Fprintf(&b, "tier: %s, %d GPU, $%.3f/h on-demand, $%.3f/h spot (%.0f%% off); %s per image per GPU; boot %s; poll %s\n\n",
-		s.Instance, s.GPUs, s.OnDemandHourly, s.OnDemandHourly*(1-o.SpotDiscount), o.SpotDiscount*100, s.ServiceTime, o.BootDelay, o.Config.PollInterval)
+	fmt.Fprintf(&b, "tier: %s, %d GPU, $%.3f/h on-demand, $%.3f/h spot (%.0f%% off); %s per image per GPU; boot %s (warm %s); poll %s%s\n\n",
+		s.Instance, s.GPUs, s.OnDemandHourly, s.OnDemandHourly*(1-o.SpotDiscount), o.SpotDiscount*100, s.ServiceTime, o.BootDelay, o.WarmPool.Boot, o.Config.PollInterval, r.basePoll())
 	r.writeTable(&b)
 	if base := r.Baseline; base != nil {
 		fmt.Fprintf(&b, "%s vs seed's rules: %s\n", r.Autoscaled.Label, r.Verdict())
 	}
 	od, odf := r.Savings(false)
 	sp, spf := r.Savings(true)
-	fmt.Fprintf(&b, "\nsavings vs static at peak: %s (%.1f%%) on-demand, %s (%.1f%%) spot\n", usd(od), odf*100, usd(sp), spf*100)
+	fmt.Fprintf(&b, "\n%s, savings vs static at peak: %s (%.1f%%) on-demand, %s (%.1f%%) spot\n", r.Autoscaled.Label, usd(od), odf*100, usd(sp), spf*100)
 	if st := r.Static.CostOnDemand; st > 0 {
 		both := st - r.Autoscaled.CostSpot
-		fmt.Fprintf(&b, "autoscaled on spot vs static on-demand: %s (%.1f%%)\n", usd(both), both/st*100)
+		fmt.Fprintf(&b, "%s on spot vs static on-demand: %s (%.1f%%)\n", r.Autoscaled.Label, usd(both), both/st*100)
 	}
 	if a := r.Autoscaled; a.Unserved > 0 || a.DrainedAfter > 10*time.Minute {
 		fmt.Fprintf(&b, "autoscaled: last render ended %s after the trace; %d images never started\n", a.DrainedAfter, a.Unserved)
@@ -535,6 +535,14 @@ func (r Report) Write(w io.Writer) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
+}
+
+// basePoll notes the seed's rules' own poll interval.
+func (r Report) basePoll() string {
+	if r.Baseline == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (seed's rules %s)", r.Options.Baseline.PollInterval)
 }
 
 func (r Report) writeTable(b *bytes.Buffer) {
