@@ -459,8 +459,9 @@ func (q *queueSim) retireNewest(n, t int) {
 	}
 }
 
-// idleRank orders instances for retirement: busy ones first (kept), then
-// idle ones by how long they have idled, so the last to retire... is first.
+// idleRank orders instances for retirement, which takes from the end:
+// booting and busy ones first (kept), then idle ones by how long they have
+// idled, the longest idle last (removed first).
 func idleRank(in *instance, t int) int {
 	if in.ready > t || in.busy(t) {
 		return math.MinInt32
