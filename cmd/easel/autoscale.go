@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,10 @@ type simulateOptions struct {
 	spotDiscount float64
 	min, max     int
 	noNight      bool
+	policy       string
+	poll         time.Duration
+	work         autoscale.WorkPolicy
+	warm         autoscale.WarmPool
 }
 
 func autoscaleSimulateCommand() *cobra.Command {
@@ -53,8 +58,10 @@ on-demand and spot prices, against a static fleet sized for the busiest
 quarter hour.
 
 --trace is diurnal (one day, lowest at 04:00 and highest at 16:00 local
-time), burst (twelve hours from 09:00, a ten-minute surge every three hours)
-or a CSV file with the columns minute,arrivals: minute is the offset from
+time), burst (twelve hours from 09:00, a ten-minute surge every three hours),
+bursty (a day with surges at random times, sizes and lengths), launch-day (a
+day with a launch at 10:00 that climbs to the peak and settles at a higher
+plateau) or a CSV file with the columns minute,arrivals: minute is the offset from
 --start (ascending, missing minutes have no arrivals), arrivals the images
 that arrive during that minute; a header row and # comments are allowed.`,
 		Args: cobra.NoArgs,
@@ -68,7 +75,7 @@ that arrive during that minute; a header row and # comments are allowed.`,
 	}
 	def := autoscale.DefaultConfig()
 	f := cmd.Flags()
-	f.StringVar(&o.trace, "trace", autoscale.TraceDiurnal, "diurnal, burst, or a minute,arrivals CSV file")
+	f.StringVar(&o.trace, "trace", autoscale.TraceDiurnal, strings.Join(autoscale.TraceNames(), ", ")+", or a minute,arrivals CSV file")
 	f.StringVar(&o.tier, "tier", catalog.TierT4, "GPU tier: "+strings.Join(catalog.TierNames(), ", ")+" (instance, GPUs, prices, service time)")
 	f.StringVar(&o.start, "start", "", "trace start, 2006-01-02T15:04 in --timezone (default 2025-01-06, 00:00 or 09:00 for burst)")
 	f.StringVar(&o.timeZone, "timezone", def.TimeZone, "time zone of --start and of the night window")
@@ -80,6 +87,18 @@ that arrive during that minute; a header row and # comments are allowed.`,
 	f.IntVar(&o.min, "min", def.Min, "minimum instances")
 	f.IntVar(&o.max, "max", def.Max, "maximum instances")
 	f.BoolVar(&o.noNight, "no-night", false, "drop the night-time scale-down window")
+	work, warm := autoscale.DefaultWork(), autoscale.DefaultWarmPool()
+	f.StringVar(&o.policy, "policy", autoscale.PolicyWork, "policy run beside the seed's rules: work or rules")
+	f.DurationVar(&o.poll, "poll", 10*time.Second, "the policy's poll interval (the seed's rules keep 30s)")
+	f.DurationVar(&o.work.UpAge, "up-age", work.UpAge, "work policy: add capacity once a task has waited this long")
+	f.DurationVar(&o.work.Drain, "drain", work.Drain, "work policy: add enough to clear the waiting GPU time in this long")
+	f.DurationVar(&o.work.IdleFor, "idle-for", work.IdleFor, "work policy: remove an instance idle this long")
+	f.DurationVar(&o.work.BillingPeriod, "billing-period", 0, "work policy: billed period (0 per second, 1h hourly)")
+	f.DurationVar(&o.work.BillingMargin, "billing-margin", 0, "work policy: remove only within this much of a billed period's end")
+	f.IntVar(&o.warm.Prepared, "warm-pool", warm.Prepared, "instances the policy's group keeps prepared, in service or stopped in its warm pool (0 for no pool)")
+	f.DurationVar(&o.warm.Boot, "warm-boot", warm.Boot, "boot of a warm pool instance until it takes work")
+	f.Float64Var(&o.warm.VolumeGB, "volume-gb", warm.VolumeGB, "EBS volume of an instance, GB")
+	f.Float64Var(&o.warm.EBSMonthlyPerGB, "ebs-gb-month", warm.EBSMonthlyPerGB, "EBS price, USD per GB-month")
 	return cmd
 }
 
@@ -91,16 +110,19 @@ func runSimulate(o simulateOptions) (autoscale.Report, error) {
 	if o.serviceTime > 0 {
 		spec.ServiceTime = o.serviceTime
 	}
-	cfg := autoscale.DefaultConfig()
-	cfg.Min, cfg.Max, cfg.TimeZone = o.min, o.max, o.timeZone
+	base := autoscale.DefaultConfig()
+	base.Min, base.Max, base.TimeZone = o.min, o.max, o.timeZone
 	if o.noNight {
-		cfg.Windows = nil
+		base.Windows = nil
 	}
+	cfg := base
+	cfg.Policy, cfg.Work, cfg.PollInterval = o.policy, o.work, o.poll
 	tr, err := simulateTrace(o, spec)
 	if err != nil {
 		return autoscale.Report{}, err
 	}
-	return autoscale.Simulate(tr, autoscale.SimOptions{Config: cfg, Spec: spec, BootDelay: o.bootDelay, SpotDiscount: o.spotDiscount})
+	return autoscale.Simulate(tr, autoscale.SimOptions{Config: cfg, Spec: spec, BootDelay: o.bootDelay,
+		SpotDiscount: o.spotDiscount, WarmPool: o.warm, Baseline: base})
 }
 
 // simulateTrace builds the built-in trace or reads the CSV file.
@@ -109,7 +131,7 @@ func simulateTrace(o simulateOptions, spec autoscale.TierSpec) (autoscale.Trace,
 	if err != nil {
 		return autoscale.Trace{}, err
 	}
-	if o.trace == autoscale.TraceDiurnal || o.trace == autoscale.TraceBurst {
+	if slices.Contains(autoscale.TraceNames(), o.trace) {
 		peak := o.peak
 		if peak <= 0 {
 			peak = autoscale.DefaultPeak(o.trace, spec)
@@ -151,6 +173,9 @@ func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 	}
 	p.Min, p.Max, p.TimeZone, p.PollInterval = cfg.AutoscaleMin, cfg.AutoscaleMax, cfg.AutoscaleTimeZone, cfg.AutoscalePollInterval
 	p.ScaleIn.Below, p.ScaleIn.For = cfg.AutoscaleInBelow, cfg.AutoscaleInFor
+	p.Policy = cfg.AutoscalePolicy
+	p.Work = autoscale.WorkPolicy{UpAge: cfg.AutoscaleUpAge, Drain: cfg.AutoscaleDrain, IdleFor: cfg.AutoscaleIdleFor,
+		BillingPeriod: cfg.AutoscaleBillingPeriod, BillingMargin: cfg.AutoscaleBillingMargin}
 	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("autoscaling policy: %w", err)
 	}

@@ -65,7 +65,13 @@ func (a *Activities) ObserveTier(ctx context.Context, in ObserveInput) (Observat
 	queueBacklog.WithLabelValues(in.Tier).Set(float64(count))
 	queueBacklogAge.WithLabelValues(in.Tier).Set(age.Seconds())
 	gpuCapacity.WithLabelValues(in.Tier).Set(float64(capacity))
-	return Observation{Backlog: count, BacklogAge: age, Capacity: capacity}, nil
+	o := Observation{Backlog: count, BacklogAge: age, Capacity: capacity}
+	if spec, ok := TierSpecs[in.Tier]; ok {
+		// Temporal reports a count; every waiting render is priced at the
+		// tier's per-image estimate until the backlog's own sum is read.
+		o.BacklogWork, o.GPUs = time.Duration(count)*spec.ServiceTime, spec.GPUs
+	}
+	return o, nil
 }
 
 // backlog uses DescribeTaskQueue's default mode with report_stats: the

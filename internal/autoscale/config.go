@@ -41,9 +41,61 @@ type Window struct {
 	Max   int
 }
 
+// Policies Decide knows.
+const (
+	// PolicyRules is the deployment guide's: backlog counts, steps and
+	// cooldowns (Config.ScaleUp, Config.ScaleIn).
+	PolicyRules = "rules"
+	// PolicyWork scales on the backlog's GPU time and age and removes
+	// instances that have idled (Config.Work).
+	PolicyWork = "work"
+)
+
+// WorkPolicy sizes a tier to the GPU time waiting rather than the number of
+// tasks, and removes instances by how long they have idled.
+type WorkPolicy struct {
+	// UpAge: capacity is added once the oldest waiting task has waited this
+	// long; a shorter wait is noise the running instances absorb.
+	UpAge time.Duration
+	// Drain: enough instances are added, booting ones counted, that the
+	// waiting GPU time would clear in Drain on them alone.
+	Drain time.Duration
+	// IdleFor: an instance that has rendered nothing this long is removed
+	// (when nothing waits), down to the minimum.
+	IdleFor time.Duration
+	// BillingPeriod is the unit instances are billed in: 0 for per-second
+	// billing (Linux on-demand and spot EC2), 1h where a started hour is
+	// paid in full. With a period, an idle instance is removed only in the
+	// last BillingMargin of its current period: the hour is paid anyway.
+	BillingPeriod time.Duration
+	BillingMargin time.Duration
+}
+
+// DefaultWork is PolicyWork's default, the best of a sweep on the diurnal
+// trace with a warm pool (docs/autoscaling.md): add capacity once a task has
+// waited 10 s, enough to clear the backlog in 4 minutes; remove an instance
+// idle for 90 s; per-second billing (Linux EC2, on-demand and spot).
+func DefaultWork() WorkPolicy {
+	return WorkPolicy{UpAge: 10 * time.Second, Drain: 4 * time.Minute, IdleFor: 90 * time.Second}
+}
+
+func (w WorkPolicy) validate() []error {
+	var errs []error
+	if w.UpAge < 0 || w.Drain < time.Second || w.IdleFor < 0 {
+		errs = append(errs, fmt.Errorf("work policy up-age %s, drain %s, idle-for %s: need up-age >= 0, drain >= 1s, idle-for >= 0", w.UpAge, w.Drain, w.IdleFor))
+	}
+	if w.BillingPeriod < 0 || w.BillingMargin < 0 || (w.BillingPeriod > 0 && (w.BillingMargin == 0 || w.BillingMargin > w.BillingPeriod)) {
+		errs = append(errs, fmt.Errorf("billing period %s, margin %s: need period 0 (per second), or a margin in (0, period]", w.BillingPeriod, w.BillingMargin))
+	}
+	return errs
+}
+
 // Config is a tier's autoscaling policy. The zero value is not valid; start
 // from DefaultConfig.
 type Config struct {
+	// Policy is PolicyRules (also when empty) or PolicyWork.
+	Policy   string
+	Work     WorkPolicy
 	ScaleUp  []Rule
 	ScaleIn  ScaleIn
 	Min, Max int
@@ -63,6 +115,8 @@ type Config struct {
 // capped at 2 instances.
 func DefaultConfig() Config {
 	return Config{
+		Policy: PolicyRules,
+		Work:   DefaultWork(),
 		ScaleUp: []Rule{
 			{Above: 10, Step: 1, Cooldown: 5 * time.Minute},
 			{Above: 50, Step: 3, Cooldown: 3 * time.Minute},
@@ -94,6 +148,13 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("continue-as-new every %d polls: need at least 1", c.ContinueAsNewEvery))
 	}
 	errs = append(errs, c.validateWindows()...)
+	switch c.Policy {
+	case "", PolicyRules:
+	case PolicyWork:
+		errs = append(errs, c.Work.validate()...)
+	default:
+		errs = append(errs, fmt.Errorf("policy %q: want %s or %s", c.Policy, PolicyRules, PolicyWork))
+	}
 	return errors.Join(errs...)
 }
 

@@ -15,6 +15,24 @@ type Observation struct {
 	Backlog    int64         // tasks waiting for a worker
 	BacklogAge time.Duration // how long the oldest of them has waited
 	Capacity   int           // instances the driver has now (desired, booting ones included)
+	// BacklogWork is the GPU time the waiting tasks need: the sum of each
+	// one's expected render time, so four SDXL images weigh four times one.
+	BacklogWork time.Duration
+	// GPUs per instance of the tier (0 reads as 1).
+	GPUs int
+	// InstancesKnown says the driver reported Booting and Idle; without
+	// them PolicyWork scales in on the backlog alone.
+	InstancesKnown bool
+	// Booting counts instances asked for that do not take work yet.
+	Booting int
+	// Idle lists the ready instances with no render running.
+	Idle []IdleInstance
+}
+
+// IdleInstance is a ready instance that renders nothing.
+type IdleInstance struct {
+	IdleFor time.Duration // since its last render ended, or since it became ready
+	Uptime  time.Duration // since it was started: where it is in its billed hour
 }
 
 // State is what the rules remember between observations. The workflow
@@ -58,6 +76,8 @@ func Decide(c Config, s State, o Observation) (Decision, State) {
 		// A tier scaled to zero (min 0, e.g. the A100s) must wake for its
 		// first job: the backlog rules alone would wait for 11 of them.
 		d.Desired, d.Reason = 1, "work waiting and no hosts"
+	case c.Policy == PolicyWork:
+		d = scaleWork(c, s, o, d, b)
 	default:
 		d = scale(c, s, d, b)
 	}

@@ -51,7 +51,40 @@ type SimOptions struct {
 	Spec         TierSpec
 	BootDelay    time.Duration // from a scale-up until the instance takes work
 	SpotDiscount float64       // fraction off the on-demand price
+	WarmPool     WarmPool
+	// Baseline, when set (PollInterval > 0), is run beside Config with the
+	// same trace and tier but no warm pool: the seed's rules on today's
+	// groups.
+	Baseline Config
 }
+
+// WarmPool models an EC2 Auto Scaling warm pool with ReuseOnScaleIn: the
+// group keeps Prepared instances (its MaxGroupPreparedCapacity; the group's
+// max by default) either in service or stopped in the pool, the image and
+// models on their disks. A scale-up takes a pooled instance first, which
+// boots in Boot instead of the cold BootDelay; a scale-in stops the instance
+// back into the pool. When the pool is short of Prepared minus the group's
+// capacity (at the start, or after a cold launch past it), the group
+// launches instances into it, which run (and are billed) for the cold
+// BootDelay while they initialize, then stop. A stopped instance costs only
+// its EBS volume: VolumeGB at EBSMonthlyPerGB USD per GB-month.
+type WarmPool struct {
+	Prepared        int
+	Boot            time.Duration
+	VolumeGB        float64
+	EBSMonthlyPerGB float64
+}
+
+// DefaultWarmPool keeps ten g4dn instances prepared (the seed's max), each
+// with a 100 GB gp3 volume ($0.08 per GB-month, us-east-1; Seoul is within a
+// cent), that boot in 40 s: a stopped instance resumes in well under a
+// minute, and the worker loads models already on disk.
+func DefaultWarmPool() WarmPool {
+	return WarmPool{Prepared: 10, Boot: 40 * time.Second, VolumeGB: 100, EBSMonthlyPerGB: 0.08}
+}
+
+// hoursPerMonth is AWS's month for GB-month prices.
+const hoursPerMonth = 730
 
 // RunResult is one provisioning strategy run over a trace.
 type RunResult struct {
@@ -64,8 +97,10 @@ type RunResult struct {
 	WaitP50          time.Duration
 	WaitP95          time.Duration
 	WaitMax          time.Duration
-	CostOnDemand     float64
-	CostSpot         float64
+	CostOnDemand     float64 // instances at on-demand prices, plus warm pool volumes
+	CostSpot         float64 // instances at spot prices, plus warm pool volumes
+	WarmPoolCost     float64 // the stopped instances' EBS volumes
+	WarmStarts       int     // scale-ups served from the warm pool
 	ScaleUps         int
 	ScaleDowns       int
 	PeakCapacity     int
@@ -77,8 +112,33 @@ type RunResult struct {
 type Report struct {
 	Trace      Trace
 	Options    SimOptions
+	Baseline   *RunResult // the seed's rules, when SimOptions.Baseline is set
 	Autoscaled RunResult
 	Static     RunResult
+}
+
+// Verdict compares the policy with the seed's rules on GPU-hours and p95
+// wait: "better", "matches", or "worse on both" (the one outcome the policy
+// must never have), with the figures.
+func (r Report) Verdict() string {
+	b, a := r.Baseline, r.Autoscaled
+	if b == nil {
+		return "no baseline"
+	}
+	word := "trade-off"
+	switch {
+	case a.GPUHours > b.GPUHours && a.WaitP95 > b.WaitP95:
+		word = "worse on both"
+	case a.GPUHours <= b.GPUHours && a.WaitP95 <= b.WaitP95:
+		word = "better or equal on both"
+	}
+	return fmt.Sprintf("%s (GPU-hours %.1f vs %.1f, p95 %s vs %s)", word, a.GPUHours, b.GPUHours, a.WaitP95, b.WaitP95)
+}
+
+// FloorGPUHours is the GPU time the trace's images need: what a fleet that
+// never idled would pay.
+func (r Report) FloorGPUHours() float64 {
+	return float64(r.Trace.Images()) * r.Options.Spec.ServiceTime.Hours()
 }
 
 // Savings is how much the autoscaler saves over static provisioning, in USD
@@ -109,12 +169,31 @@ func Simulate(tr Trace, opt SimOptions) (Report, error) {
 		return Report{}, err
 	}
 	static := StaticCapacity(tr, opt.Spec, opt.Config.Min)
-	return Report{
+	cold := opt
+	cold.WarmPool = WarmPool{}
+	r := Report{
 		Trace:      tr,
 		Options:    opt,
-		Autoscaled: newQueueSim(tr, opt, -1).run("autoscaled"),
-		Static:     newQueueSim(tr, opt, static).run(fmt.Sprintf("static at peak (%d)", static)),
-	}, nil
+		Autoscaled: newQueueSim(tr, opt, -1).run(policyLabel(opt)),
+		Static:     newQueueSim(tr, cold, static).run(fmt.Sprintf("static at peak (%d)", static)),
+	}
+	if opt.Baseline.PollInterval > 0 {
+		cold.Config = opt.Baseline
+		base := newQueueSim(tr, cold, -1).run("seed's rules")
+		r.Baseline = &base
+	}
+	return r, nil
+}
+
+func policyLabel(o SimOptions) string {
+	p := o.Config.Policy
+	if p == "" {
+		p = PolicyRules
+	}
+	if o.WarmPool.Prepared > 0 {
+		return fmt.Sprintf("%s + warm pool", p)
+	}
+	return p
 }
 
 func (o SimOptions) validate(tr Trace) error {
@@ -130,6 +209,14 @@ func (o SimOptions) validate(tr Trace) error {
 	}
 	if len(tr.Arrivals) == 0 {
 		errs = append(errs, errors.New("trace is empty"))
+	}
+	if w := o.WarmPool; w.Prepared < 0 || w.Boot < 0 || w.VolumeGB < 0 || w.EBSMonthlyPerGB < 0 {
+		errs = append(errs, fmt.Errorf("warm pool %+v: need size, boot, volume and price >= 0", w))
+	}
+	if o.Baseline.PollInterval > 0 {
+		if err := o.Baseline.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("baseline: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -163,8 +250,9 @@ func PeakRate(tr Trace, window int) float64 {
 
 // instance is one simulated GPU host.
 type instance struct {
-	ready int   // second it starts taking work
-	free  []int // second each GPU is free again
+	started int   // second it was asked for: its billing starts
+	ready   int   // second it starts taking work
+	free    []int // second each GPU is free again
 }
 
 func (in *instance) busy(t int) bool { return slices.Max(in.free) > t }
@@ -182,7 +270,10 @@ type queueSim struct {
 	draining []*instance
 	state    State
 	waits    []int
-	seconds  int // instance-seconds billed
+	seconds  int   // instance-seconds billed
+	warm     int   // stopped instances ready in the pool
+	warming  []int // seconds at which pool replacements finish initializing
+	stopped  int   // pool instance-seconds stopped, for their volumes
 	res      RunResult
 }
 
@@ -194,14 +285,48 @@ func newQueueSim(tr Trace, opt SimOptions, capacity int) *queueSim {
 	if capacity < 0 {
 		capacity = opt.Config.BoundsAt(tr.Start).Min
 	}
-	q.launch(capacity, 0)
+	q.launch(capacity, 0, false)
+	q.warm = q.poolTarget()
 	return q
 }
 
-func (q *queueSim) launch(n, ready int) {
+// launch starts n instances at second t: from the warm pool while it has
+// any (boot WarmPool.Boot, and a replacement starts initializing into the
+// pool), else cold (BootDelay). The first instances of a run are up at once.
+func (q *queueSim) launch(n, t int, boot bool) {
 	for range n {
-		q.live = append(q.live, &instance{ready: ready, free: make([]int, q.opt.Spec.GPUs)})
+		ready := t
+		if boot {
+			ready = t + int(q.opt.BootDelay.Seconds())
+			if q.warm > 0 {
+				q.warm--
+				ready = t + int(q.opt.WarmPool.Boot.Seconds())
+				q.res.WarmStarts++
+			}
+		}
+		q.live = append(q.live, &instance{started: t, ready: ready, free: make([]int, q.opt.Spec.GPUs)})
 	}
+	q.refill(t)
+}
+
+// poolTarget is how many stopped instances the group keeps now.
+func (q *queueSim) poolTarget() int { return max(q.opt.WarmPool.Prepared-len(q.live), 0) }
+
+// refill launches instances into a short pool, and terminates stopped
+// ones past its target.
+func (q *queueSim) refill(t int) {
+	for q.warm+len(q.warming) < q.poolTarget() {
+		q.warming = append(q.warming, t+int(q.opt.BootDelay.Seconds()))
+	}
+	q.warm = min(q.warm, q.poolTarget())
+}
+
+// toPool stops a scaled-in instance into the pool when the pool has room.
+func (q *queueSim) toPool(t int) {
+	if q.warm+len(q.warming) < q.poolTarget() {
+		q.warm++
+	}
+	q.refill(t)
 }
 
 func (q *queueSim) run(label string) RunResult {
@@ -268,13 +393,11 @@ func (q *queueSim) backlog(t int) (int64, time.Duration) {
 
 // decide runs the real rules on the simulated observation.
 func (q *queueSim) decide(t int) {
-	count, age := q.backlog(t)
-	o := Observation{At: q.tr.Start.Add(time.Duration(t) * time.Second), Backlog: count, BacklogAge: age, Capacity: len(q.live)}
-	d, next := Decide(q.opt.Config, q.state, o)
+	d, next := Decide(q.opt.Config, q.state, q.observe(t))
 	q.state = next
 	switch {
 	case d.Desired > d.Current:
-		q.launch(d.Desired-d.Current, t+int(q.opt.BootDelay.Seconds()))
+		q.launch(d.Desired-d.Current, t, true)
 		q.res.ScaleUps++
 	case d.Desired < d.Current:
 		q.retire(d.Current-d.Desired, t)
@@ -282,22 +405,78 @@ func (q *queueSim) decide(t int) {
 	}
 }
 
-// retire removes the newest instances, as an Auto Scaling group's default
-// policy would; one still rendering is billed until it finishes.
+// observe is what ObserveTier and a driver that reports its instances would
+// read: the backlog, its GPU time, the booting and the idle instances.
+func (q *queueSim) observe(t int) Observation {
+	count, age := q.backlog(t)
+	o := Observation{At: q.tr.Start.Add(time.Duration(t) * time.Second), Backlog: count, BacklogAge: age,
+		Capacity: len(q.live), BacklogWork: time.Duration(count) * time.Duration(q.service) * time.Second,
+		GPUs: q.opt.Spec.GPUs, InstancesKnown: true}
+	for _, in := range q.live {
+		switch {
+		case in.ready > t:
+			o.Booting++
+		case !in.busy(t):
+			idle := t - max(in.ready, slices.Max(in.free))
+			o.Idle = append(o.Idle, IdleInstance{IdleFor: time.Duration(idle) * time.Second,
+				Uptime: time.Duration(t-in.started) * time.Second})
+		}
+	}
+	return o
+}
+
+// retire removes n instances: the longest idle first (GPU workers protect
+// themselves from scale-in while they render), then the newest, as an Auto
+// Scaling group's default policy would. One still rendering is billed until
+// it finishes; each returns to the warm pool while the pool is short.
 func (q *queueSim) retire(n, t int) {
+	if q.opt.Config.Policy != PolicyWork {
+		// The seed's groups have no scale-in protection: newest first.
+		q.retireNewest(n, t)
+		return
+	}
+	slices.SortStableFunc(q.live, func(a, b *instance) int {
+		return idleRank(a, t) - idleRank(b, t)
+	})
 	for range n {
 		last := q.live[len(q.live)-1]
 		q.live = q.live[:len(q.live)-1]
 		if last.ready <= t && last.busy(t) {
 			q.draining = append(q.draining, last)
 		}
+		q.toPool(t)
 	}
+}
+
+func (q *queueSim) retireNewest(n, t int) {
+	for range n {
+		last := q.live[len(q.live)-1]
+		q.live = q.live[:len(q.live)-1]
+		if last.ready <= t && last.busy(t) {
+			q.draining = append(q.draining, last)
+		}
+		q.toPool(t)
+	}
+}
+
+// idleRank orders instances for retirement, which takes from the end:
+// booting and busy ones first (kept), then idle ones by how long they have
+// idled, the longest idle last (removed first).
+func idleRank(in *instance, t int) int {
+	if in.ready > t || in.busy(t) {
+		return math.MinInt32
+	}
+	return t - max(in.ready, slices.Max(in.free))
 }
 
 func (q *queueSim) bill(t int) {
 	q.draining = slices.DeleteFunc(q.draining, func(in *instance) bool { return !in.busy(t) })
-	n := len(q.live) + len(q.draining)
+	warmed := len(q.warming)
+	q.warming = slices.DeleteFunc(q.warming, func(ready int) bool { return ready <= t })
+	q.warm += warmed - len(q.warming)
+	n := len(q.live) + len(q.draining) + len(q.warming)
 	q.seconds += n
+	q.stopped += q.warm
 	q.res.PeakCapacity = max(q.res.PeakCapacity, len(q.live))
 	if t%60 == 0 {
 		q.res.CapacityByMinute = append(q.res.CapacityByMinute, len(q.live))
@@ -312,8 +491,10 @@ func (q *queueSim) result(label string, t, end int) RunResult {
 	}
 	r.InstanceHours = float64(q.seconds) / 3600
 	r.GPUHours = r.InstanceHours * float64(q.opt.Spec.GPUs)
-	r.CostOnDemand = r.InstanceHours * q.opt.Spec.OnDemandHourly
-	r.CostSpot = r.CostOnDemand * (1 - q.opt.SpotDiscount)
+	w := q.opt.WarmPool
+	r.WarmPoolCost = float64(q.stopped) / 3600 * w.VolumeGB * w.EBSMonthlyPerGB / hoursPerMonth
+	r.CostOnDemand = r.InstanceHours*q.opt.Spec.OnDemandHourly + r.WarmPoolCost
+	r.CostSpot = r.InstanceHours*q.opt.Spec.OnDemandHourly*(1-q.opt.SpotDiscount) + r.WarmPoolCost
 	r.DrainedAfter = time.Duration(max(t-end, 0)) * time.Second
 	slices.Sort(q.waits)
 	r.WaitP50, r.WaitP95, r.WaitMax = percentile(q.waits, 0.50), percentile(q.waits, 0.95), percentile(q.waits, 1)
@@ -335,15 +516,18 @@ func (r Report) Write(w io.Writer) error {
 	o, s := r.Options, r.Options.Spec
 	fmt.Fprintf(&b, "trace %s: %s from %s, %d images, busiest minute %d\n", r.Trace.Name,
 		time.Duration(len(r.Trace.Arrivals))*time.Minute, r.Trace.Start.Format("2006-01-02 15:04 MST"), r.Trace.Images(), r.Trace.Peak())
-	fmt.Fprintf(&b, "tier: %s, %d GPU, $%.3f/h on-demand, $%.3f/h spot (%.0f%% off); %s per image per GPU; boot %s; poll %s\n\n",
-		s.Instance, s.GPUs, s.OnDemandHourly, s.OnDemandHourly*(1-o.SpotDiscount), o.SpotDiscount*100, s.ServiceTime, o.BootDelay, o.Config.PollInterval)
+	fmt.Fprintf(&b, "tier: %s, %d GPU, $%.3f/h on-demand, $%.3f/h spot (%.0f%% off); %s per image per GPU; boot %s (warm %s); poll %s%s\n\n",
+		s.Instance, s.GPUs, s.OnDemandHourly, s.OnDemandHourly*(1-o.SpotDiscount), o.SpotDiscount*100, s.ServiceTime, o.BootDelay, o.WarmPool.Boot, o.Config.PollInterval, r.basePoll())
 	r.writeTable(&b)
+	if base := r.Baseline; base != nil {
+		fmt.Fprintf(&b, "%s vs seed's rules: %s\n", r.Autoscaled.Label, r.Verdict())
+	}
 	od, odf := r.Savings(false)
 	sp, spf := r.Savings(true)
-	fmt.Fprintf(&b, "\nsavings vs static at peak: %s (%.1f%%) on-demand, %s (%.1f%%) spot\n", usd(od), odf*100, usd(sp), spf*100)
+	fmt.Fprintf(&b, "\n%s, savings vs static at peak: %s (%.1f%%) on-demand, %s (%.1f%%) spot\n", r.Autoscaled.Label, usd(od), odf*100, usd(sp), spf*100)
 	if st := r.Static.CostOnDemand; st > 0 {
 		both := st - r.Autoscaled.CostSpot
-		fmt.Fprintf(&b, "autoscaled on spot vs static on-demand: %s (%.1f%%)\n", usd(both), both/st*100)
+		fmt.Fprintf(&b, "%s on spot vs static on-demand: %s (%.1f%%)\n", r.Autoscaled.Label, usd(both), both/st*100)
 	}
 	if a := r.Autoscaled; a.Unserved > 0 || a.DrainedAfter > 10*time.Minute {
 		fmt.Fprintf(&b, "autoscaled: last render ended %s after the trace; %d images never started\n", a.DrainedAfter, a.Unserved)
@@ -354,25 +538,53 @@ func (r Report) Write(w io.Writer) error {
 	return nil
 }
 
+// basePoll notes the seed's rules' own poll interval.
+func (r Report) basePoll() string {
+	if r.Baseline == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (seed's rules %s)", r.Options.Baseline.PollInterval)
+}
+
 func (r Report) writeTable(b *bytes.Buffer) {
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	a, st := r.Autoscaled, r.Static
-	rows := [][3]string{
-		{"", a.Label, st.Label},
-		{"GPU-hours", fmt.Sprintf("%.1f", a.GPUHours), fmt.Sprintf("%.1f", st.GPUHours)},
-		{"wait p50", a.WaitP50.String(), st.WaitP50.String()},
-		{"wait p95", a.WaitP95.String(), st.WaitP95.String()},
-		{"wait max", a.WaitMax.String(), st.WaitMax.String()},
-		{"images served", fmt.Sprint(a.Served), fmt.Sprint(st.Served)},
-		{"peak instances", fmt.Sprint(a.PeakCapacity), fmt.Sprint(st.PeakCapacity)},
-		{"scale-ups / downs", fmt.Sprintf("%d / %d", a.ScaleUps, a.ScaleDowns), "-"},
-		{"cost on-demand", usd(a.CostOnDemand), usd(st.CostOnDemand)},
-		{"cost spot", usd(a.CostSpot), usd(st.CostSpot)},
+	runs := []RunResult{r.Autoscaled, r.Static}
+	if r.Baseline != nil {
+		runs = []RunResult{*r.Baseline, r.Autoscaled, r.Static}
+	}
+	floor := r.FloorGPUHours()
+	rows := []struct {
+		name string
+		cell func(RunResult) string
+	}{
+		{"", func(x RunResult) string { return x.Label }},
+		{"GPU-hours", func(x RunResult) string { return fmt.Sprintf("%.1f", x.GPUHours) }},
+		{"x floor", func(x RunResult) string { return fmt.Sprintf("%.2f", x.GPUHours/floor) }},
+		{"wait p50", func(x RunResult) string { return x.WaitP50.String() }},
+		{"wait p95", func(x RunResult) string { return x.WaitP95.String() }},
+		{"wait max", func(x RunResult) string { return x.WaitMax.String() }},
+		{"images served", func(x RunResult) string { return fmt.Sprint(x.Served) }},
+		{"peak instances", func(x RunResult) string { return fmt.Sprint(x.PeakCapacity) }},
+		{"scale-ups / downs", func(x RunResult) string {
+			if x.Capacity > 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%d / %d", x.ScaleUps, x.ScaleDowns)
+		}},
+		{"warm starts", func(x RunResult) string { return fmt.Sprint(x.WarmStarts) }},
+		{"warm pool volumes", func(x RunResult) string { return usd(x.WarmPoolCost) }},
+		{"cost on-demand", func(x RunResult) string { return usd(x.CostOnDemand) }},
+		{"cost spot", func(x RunResult) string { return usd(x.CostSpot) }},
 	}
 	for _, row := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", row[0], row[1], row[2])
+		fmt.Fprintf(tw, "%s\t", row.name)
+		for _, x := range runs {
+			fmt.Fprintf(tw, "%s\t", row.cell(x))
+		}
+		fmt.Fprintln(tw)
 	}
 	_ = tw.Flush() // a bytes.Buffer does not fail
+	fmt.Fprintf(b, "floor (images x %s): %.1f GPU-hours\n", r.Options.Spec.ServiceTime, floor)
 }
 
 func usd(v float64) string {

@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,87 @@ func TestReadTraceCSVErrorLine(t *testing.T) {
 	_, err := ReadTraceCSV(strings.NewReader("# comment\nminute,arrivals\n0,1\n\n1,x\n"), "bad", simDay)
 	if err == nil || !strings.Contains(err.Error(), "line 5: arrivals \"x\"") {
 		t.Fatalf("error %v, want one naming line 5", err)
+	}
+}
+
+func TestBuiltinTracesAreSeeded(t *testing.T) {
+	for _, name := range TraceNames() {
+		start := DefaultStart(name, simDay)
+		a, errA := BuiltinTrace(name, start, DefaultPeak(name, t4Spec), 7)
+		b, errB := BuiltinTrace(name, start, DefaultPeak(name, t4Spec), 7)
+		c, errC := BuiltinTrace(name, start, DefaultPeak(name, t4Spec), 8)
+		if errA != nil || errB != nil || errC != nil {
+			t.Fatal(errA, errB, errC)
+		}
+		if a.Name != name || a.Images() == 0 || !slices.Equal(a.Arrivals, b.Arrivals) || slices.Equal(a.Arrivals, c.Arrivals) {
+			t.Fatalf("%s: %d images; the same seed must give the same trace, another seed another", name, a.Images())
+		}
+	}
+	if _, err := BuiltinTrace("weekly", simDay, 1, 1); err == nil || !strings.Contains(err.Error(), TraceLaunchDay) {
+		t.Fatalf("unknown trace: %v", err)
+	}
+}
+
+func TestLaunchDayClimbsAtTen(t *testing.T) {
+	tr := LaunchDay(simDay, DefaultPeak(TraceLaunchDay, t4Spec), 1)
+	before, after := sum(tr.Arrivals[9*60:10*60]), sum(tr.Arrivals[10*60+15:11*60+15])
+	if after < 3*before {
+		t.Fatalf("hour before the launch %d images, hour after %d: want the launch to triple it", before, after)
+	}
+}
+
+// The work policy with a warm pool must never be worse than the seed's
+// rules on both GPU-hours and p95 wait at once, on any built-in trace and
+// seed; on the diurnal day it must meet the wait targets of the autoscaling
+// issue (p95 <= 30 s, max <= 90 s) within 1.35x the rendering floor.
+func TestSimulatePolicyNeverWorseThanSeedRules(t *testing.T) {
+	policy := DefaultConfig()
+	policy.Policy, policy.Work, policy.PollInterval = PolicyWork, DefaultWork(), 10*time.Second
+	for _, name := range TraceNames() {
+		for seed := uint64(1); seed <= 3; seed++ {
+			tr, err := BuiltinTrace(name, DefaultStart(name, simDay), DefaultPeak(name, t4Spec), seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt := simOptions(policy)
+			opt.WarmPool, opt.Baseline = DefaultWarmPool(), DefaultConfig()
+			r := simulate(t, tr, opt)
+			a, b := r.Autoscaled, *r.Baseline
+			if a.Served != tr.Images() || b.Served != tr.Images() {
+				t.Fatalf("%s seed %d: served %d and %d of %d", name, seed, a.Served, b.Served, tr.Images())
+			}
+			if strings.HasPrefix(r.Verdict(), "worse on both") {
+				t.Errorf("%s seed %d: %s", name, seed, r.Verdict())
+			}
+			if name != TraceDiurnal {
+				continue
+			}
+			if ratio := a.GPUHours / r.FloorGPUHours(); a.WaitP95 > 30*time.Second || a.WaitMax > 90*time.Second || ratio > 1.35 {
+				t.Errorf("diurnal seed %d: p95 %s, max %s, %.2fx floor", seed, a.WaitP95, a.WaitMax, ratio)
+			}
+		}
+	}
+}
+
+// Warm starts are priced by their stopped volumes, and a pool that takes
+// every scale-up boots none cold.
+func TestSimulateWarmPoolPricesStoppedVolumes(t *testing.T) {
+	tr, err := BuiltinTrace(TraceDiurnal, simDay, DefaultPeak(TraceDiurnal, t4Spec), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := DefaultConfig()
+	policy.Policy, policy.PollInterval = PolicyWork, 10*time.Second
+	opt := simOptions(policy)
+	opt.WarmPool = DefaultWarmPool()
+	a := simulate(t, tr, opt).Autoscaled
+	// At most ten instances stopped for a day: 10 x 100 GB x $0.08 / 730 h x 24 h.
+	if a.WarmStarts == 0 || a.WarmPoolCost <= 0 || a.WarmPoolCost > 10*100*0.08/730*24 {
+		t.Fatalf("warm starts %d, volumes $%.2f", a.WarmStarts, a.WarmPoolCost)
+	}
+	opt.WarmPool = WarmPool{}
+	cold := simulate(t, tr, opt).Autoscaled
+	if cold.WarmStarts != 0 || cold.WarmPoolCost != 0 || cold.WaitP95 <= a.WaitP95 {
+		t.Fatalf("cold: warm starts %d, volumes $%.2f, p95 %s vs warm %s", cold.WarmStarts, cold.WarmPoolCost, cold.WaitP95, a.WaitP95)
 	}
 }

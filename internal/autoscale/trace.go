@@ -70,6 +70,55 @@ func Burst(start time.Time, base, peak float64, seed uint64) Trace {
 	return Trace{Name: TraceBurst, Start: start, Arrivals: arrivals}
 }
 
+// Bursty is one day of a diurnal base (a third of peak at 16:00) with
+// surges at random times between 08:00 and 23:00 local time: on average one
+// every 90 minutes, each 5 to 20 minutes long, adding a third to all of peak
+// images per minute. The seed fixes both the surges and the Poisson draws.
+func Bursty(start time.Time, peak float64, seed uint64) Trace {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	base := Diurnal(start, peak/60, peak/3, seed).Arrivals
+	surge := make([]float64, len(base))
+	for m := 0; m < len(base); m++ {
+		local := start.Add(time.Duration(m) * time.Minute)
+		if h := local.Hour(); h < 8 || h >= 23 || rng.Float64() >= 1.0/90 {
+			continue
+		}
+		extra, length := peak*(1+2*rng.Float64())/3, 5+rng.IntN(16)
+		for i := m; i < min(m+length, len(base)); i++ {
+			surge[i] = max(surge[i], extra)
+		}
+		m += length
+	}
+	arrivals := make([]int, len(base))
+	for m := range arrivals {
+		arrivals[m] = base[m] + poisson(rng, surge[m])
+	}
+	return Trace{Name: TraceBursty, Start: start, Arrivals: arrivals}
+}
+
+// LaunchDay is one day on which a launch at 10:00 local time lands on an
+// ordinary diurnal day (a quarter of peak at 16:00): the load climbs to
+// about peak in 15 minutes, then decays over a couple of hours to a plateau
+// of 30% of peak on top of the day's own shape.
+func LaunchDay(start time.Time, peak float64, seed uint64) Trace {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	base := Diurnal(start, peak/80, peak/4, seed).Arrivals
+	arrivals := make([]int, len(base))
+	for m := range arrivals {
+		local := start.Add(time.Duration(m) * time.Minute)
+		since := float64(local.Hour()*60+local.Minute()) - 10*60
+		extra := 0.0
+		switch {
+		case since >= 0 && since < 15:
+			extra = 0.8 * peak * since / 15
+		case since >= 15:
+			extra = peak * (0.3 + 0.5*math.Exp(-(since-15)/90))
+		}
+		arrivals[m] = base[m] + poisson(rng, extra)
+	}
+	return Trace{Name: TraceLaunchDay, Start: start, Arrivals: arrivals}
+}
+
 // poisson draws a Poisson count by Knuth's product of uniforms: O(lambda),
 // exact, and fine for the tens of images per minute a trace holds.
 func poisson(rng *rand.Rand, lambda float64) int {
@@ -140,7 +189,16 @@ func (t *Trace) add(rec []string) error {
 const (
 	TraceDiurnal = "diurnal"
 	TraceBurst   = "burst"
+	// TraceBursty is a day with surges at random times, sizes and lengths.
+	TraceBursty = "bursty"
+	// TraceLaunchDay is a day with a launch at 10:00.
+	TraceLaunchDay = "launch-day"
 )
+
+// TraceNames lists the built-in traces.
+func TraceNames() []string {
+	return []string{TraceDiurnal, TraceBurst, TraceBursty, TraceLaunchDay}
+}
 
 // BuiltinTrace builds a built-in trace whose busiest rate is peak images per
 // minute: diurnal's trough is a twentieth of it, burst's base a tenth.
@@ -150,16 +208,24 @@ func BuiltinTrace(name string, start time.Time, peak float64, seed uint64) (Trac
 		return Diurnal(start, peak/20, peak, seed), nil
 	case TraceBurst:
 		return Burst(start, peak/10, peak, seed), nil
+	case TraceBursty:
+		return Bursty(start, peak, seed), nil
+	case TraceLaunchDay:
+		return LaunchDay(start, peak, seed), nil
 	}
-	return Trace{}, fmt.Errorf("unknown trace %q: want %s, %s or a CSV file", name, TraceDiurnal, TraceBurst)
+	return Trace{}, fmt.Errorf("unknown trace %q: want one of %s or a CSV file", name, strings.Join(TraceNames(), ", "))
 }
 
 // DefaultPeak sizes a built-in trace to a tier: a diurnal peak of six
-// instances' work, inside the deployment guide's max of 10 with room for noise, and
-// bursts of nine, which the max only just absorbs after the boot delay.
+// instances' work, inside the deployment guide's max of 10 with room for noise,
+// bursts of nine, which the max only just absorbs after the boot delay, and
+// a launch of ten, the max itself.
 func DefaultPeak(name string, spec TierSpec) float64 {
-	if name == TraceBurst {
+	switch name {
+	case TraceBurst, TraceBursty:
 		return 9 * spec.PerInstanceMinute()
+	case TraceLaunchDay:
+		return 10 * spec.PerInstanceMinute()
 	}
 	return 6 * spec.PerInstanceMinute()
 }

@@ -55,7 +55,9 @@ func (f *fakeTier) newEnv(at time.Time) *testsuite.TestWorkflowEnvironment {
 			if f.failObserve(f.now()) {
 				return Observation{}, errors.New("temporal unavailable")
 			}
-			return Observation{Backlog: f.backlog(f.now()), BacklogAge: time.Minute, Capacity: f.capacity}, nil
+			b := f.backlog(f.now())
+			return Observation{Backlog: b, BacklogAge: time.Minute, Capacity: f.capacity,
+				BacklogWork: time.Duration(b) * 20 * time.Second, GPUs: 1}, nil
 		})
 	f.env.OnActivity(acts.SetTierCapacity, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in SetCapacityInput) error {
@@ -117,6 +119,21 @@ func TestAutoscalerScaleUpOneCooldown(t *testing.T) {
 	next := f.run(t, input(testConfig(15*time.Minute)), noon)
 	f.setsAre(t, "0s:2 5m0s:3 10m0s:4")
 	if len(next.Decisions) != 3 || next.Decisions[2].Outcome != OutcomeApplied || !strings.Contains(next.Decisions[2].Reason, "+1") {
+		t.Fatalf("decisions %+v", next.Decisions)
+	}
+}
+
+// The work policy is configuration of the same workflow: 20 renders of
+// 20 s waiting a minute want 400 s of GPU time cleared within the 4 min
+// Drain, +2; an EC2 group reports no booting instances, so the next +2
+// waits one Drain. Each decision shows its GPU time.
+func TestAutoscalerWorkPolicy(t *testing.T) {
+	f := newFakeTier(noon, 1, constant(20))
+	c := testConfig(10 * time.Minute)
+	c.Policy, c.PollInterval, c.ContinueAsNewEvery = PolicyWork, 10*time.Second, 60
+	next := f.run(t, input(c), noon)
+	f.setsAre(t, "0s:3 4m0s:5 8m0s:7")
+	if len(next.Decisions) != 3 || next.Config.Policy != PolicyWork || !strings.Contains(next.Decisions[0].Reason, "6m40s of GPU time waiting") {
 		t.Fatalf("decisions %+v", next.Decisions)
 	}
 }

@@ -65,10 +65,18 @@ type Config struct {
 	AutoscaleTimeZone     string            `env:"AUTOSCALE_TIMEZONE" envDefault:"Asia/Seoul"`
 	AutoscaleWindows      string            `env:"AUTOSCALE_WINDOWS" envDefault:"02:00-07:00=2"`
 	AutoscalePollInterval time.Duration     `env:"AUTOSCALE_POLL_INTERVAL" envDefault:"30s"`
-	NotifySender          string            `env:"NOTIFY_SENDER" envDefault:"log"`
-	NotifyFrom            string            `env:"NOTIFY_FROM"`
-	LogFormat             string            `env:"LOG_FORMAT" envDefault:"json"`
-	LogLevel              slog.Level        `env:"LOG_LEVEL" envDefault:"info"`
+	// AutoscalePolicy is rules (the backlog-count rules above) or work
+	// (scale on the backlog's GPU time and age, remove idle instances).
+	AutoscalePolicy        string        `env:"AUTOSCALE_POLICY" envDefault:"rules"`
+	AutoscaleUpAge         time.Duration `env:"AUTOSCALE_UP_AGE" envDefault:"10s"`
+	AutoscaleDrain         time.Duration `env:"AUTOSCALE_DRAIN" envDefault:"4m"`
+	AutoscaleIdleFor       time.Duration `env:"AUTOSCALE_IDLE_FOR" envDefault:"90s"`
+	AutoscaleBillingPeriod time.Duration `env:"AUTOSCALE_BILLING_PERIOD" envDefault:"0s"`
+	AutoscaleBillingMargin time.Duration `env:"AUTOSCALE_BILLING_MARGIN" envDefault:"0s"`
+	NotifySender           string        `env:"NOTIFY_SENDER" envDefault:"log"`
+	NotifyFrom             string        `env:"NOTIFY_FROM"`
+	LogFormat              string        `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel               slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
 
 	// WebhookAllowLocal lets customers' webhooks reach loopback addresses
 	// over plain http: for development only (DEPLOYMENT_MODE=dev, which
@@ -143,6 +151,9 @@ func (c Config) Validate(n Needs) error {
 	}
 	if c.AutoscaleDriver != "off" && c.AutoscaleDriver != "ec2" {
 		errs = append(errs, fmt.Errorf("AUTOSCALE_DRIVER=%q must be off or ec2", c.AutoscaleDriver))
+	}
+	if c.AutoscalePolicy != "rules" && c.AutoscalePolicy != "work" {
+		errs = append(errs, fmt.Errorf("AUTOSCALE_POLICY=%q must be rules or work", c.AutoscalePolicy))
 	}
 	if c.AutoscaleDriver == "ec2" && len(c.AutoscaleGroups) == 0 {
 		missing("AUTOSCALE_GROUPS", "the GPU Auto Scaling group of each tier, e.g. t4=easel-gpu-t4,a10g=easel-gpu-a10g")

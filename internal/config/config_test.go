@@ -42,6 +42,7 @@ func TestValidateRefusesHalfSettings(t *testing.T) {
 		"cloudfront without key":        {map[string]string{"CLOUDFRONT_DOMAIN": "cdn.example.com"}, "CLOUDFRONT_PRIVATE_KEY"},
 		"ec2 autoscaler without groups": {map[string]string{"AUTOSCALE_DRIVER": "ec2"}, "AUTOSCALE_GROUPS"},
 		"unknown autoscaler driver":     {map[string]string{"AUTOSCALE_DRIVER": "k8s"}, "AUTOSCALE_DRIVER"},
+		"unknown autoscaling policy":    {map[string]string{"AUTOSCALE_POLICY": "magic"}, "AUTOSCALE_POLICY"},
 		"group of an unknown tier":      {map[string]string{"AUTOSCALE_GROUPS": "t4=a,h100=b"}, `unknown GPU tier "h100"`},
 		"minimum of an unknown tier":    {map[string]string{"AUTOSCALE_TIER_MIN": "v100=1"}, "AUTOSCALE_TIER_MIN"},
 		"local webhooks in production":  {map[string]string{"WEBHOOK_ALLOW_LOCAL": "true"}, "DEPLOYMENT_MODE=dev"},
