@@ -5,7 +5,8 @@ const shot = (page: Page, name: string) => page.screenshot({ path: `${shots}/${n
 
 // A person opens the app signed out, signs in through the issuer's form,
 // generates an image and watches it render to 100 %, then finds it in the
-// gallery. Nothing on the way logs a console error.
+// gallery; generating again makes a second image. Nothing on the way logs
+// a console error.
 test('sign in, generate with progress, see the image in the gallery', async ({ page }) => {
   const problems: string[] = []
   page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && problems.push(`${m.type()}: ${m.text()} (${m.location().url})`))
@@ -42,11 +43,20 @@ test('sign in, generate with progress, see the image in the gallery', async ({ p
   await expect(result).toBeVisible()
   await expect.poll(() => result.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0)
   await shot(page, '5-generate-done')
+  // The balance the price shows has followed the settled job (50 free
+  // credits, 1 spent), and generating again makes a second job.
+  await expect(page.getByText('balance after: 48')).toBeVisible()
+  const first = await result.getAttribute('src')
+  await page.getByRole('button', { name: 'Generate' }).click()
+  await expect(result).not.toHaveAttribute('src', first ?? '')
+  await expect(result).toBeVisible()
+  await expect(progress).toHaveText('100 %')
+  await expect(page.getByText('balance after: 47')).toBeVisible()
 
   await page.getByRole('link', { name: 'Gallery' }).click()
   await expect(page.getByRole('heading', { name: 'Gallery' })).toBeVisible()
   const thumbs = page.getByRole('list', { name: 'Images' }).getByRole('img')
-  await expect(thumbs).toHaveCount(1)
+  await expect(thumbs).toHaveCount(2)
   await expect.poll(() => thumbs.first().evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0)
   await shot(page, '6-gallery')
 

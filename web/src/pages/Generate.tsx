@@ -52,13 +52,21 @@ export function Generate() {
     queryFn: async () => must(await api.POST('/v1/quote', { body: quoted! })),
   })
 
-  // One Idempotency-Key per distinct request: a double click makes one job.
-  const key = useMemo(() => crypto.randomUUID(), [body])
+  // One Idempotency-Key per submission: a retry of the same click (or a
+  // double click) makes one job, and the next click a new one.
+  const queryClient = useQueryClient()
+  const [key, setKey] = useState(() => crypto.randomUUID())
+  useEffect(() => setKey(crypto.randomUUID()), [body])
   const [job, setJob] = useState<string>()
   const submit = useMutation({
     mutationFn: async (b: Request) =>
       must(await api.POST('/v1/generations', { body: b, params: { header: { 'Idempotency-Key': key } } })),
-    onSuccess: (g) => setJob(g.id),
+    onSuccess: (g) => {
+      setJob(g.id)
+      setKey(crypto.randomUUID())
+      // The job holds credits now: the price's "balance after" changes.
+      void queryClient.invalidateQueries({ queryKey: ['quote'] })
+    },
   })
 
   if (models.isPending) return <p role="status">Loading models…</p>
@@ -141,7 +149,11 @@ function Job({ id }: { id: string }) {
     followGeneration(id, (e) => {
       if (e.preview) preview.current = e.preview.data_url
       setEv(e)
-      if (e.generation) void queries.invalidateQueries({ queryKey: ['images'] })
+      if (e.generation) {
+        // Settled or refunded: the gallery and the balance have changed.
+        void queries.invalidateQueries({ queryKey: ['images'] })
+        void queries.invalidateQueries({ queryKey: ['quote'] })
+      }
     }, stop.signal).catch((e: Error) => {
       if (!stop.signal.aborted) setError(e)
     })
