@@ -43,6 +43,17 @@ type fanout struct {
 	// an earlier one for the same channel.
 	sent      map[string]int
 	confirmed map[string]int
+	// queued are SUBSCRIBE/UNSUBSCRIBE commands in the order they were
+	// decided; send writes them to Redis outside mu, so no watcher and no
+	// delivery waits on the network while holding it.
+	queued []subscription
+	wake   chan struct{}
+}
+
+// subscription is one queued command: subscribe or unsubscribe a channel.
+type subscription struct {
+	channel   string
+	subscribe bool
 }
 
 // jobFeed is one job's subscription and its watchers.
@@ -116,7 +127,9 @@ func (h *Hub) join(jobID string, w *watcher) *jobFeed {
 	defer f.mu.Unlock()
 	if f.ps == nil {
 		f.ps = h.rdb.Subscribe(context.Background())
+		f.wake = make(chan struct{}, 1)
 		go h.dispatch(f.ps.ChannelWithSubscriptions(redis.WithChannelSize(1000)))
+		go f.send()
 	}
 	ch := EventsChannel(jobID)
 	feed := f.jobs[ch]
@@ -126,9 +139,7 @@ func (h *Hub) join(jobID string, w *watcher) *jobFeed {
 			watchers: map[*watcher]struct{}{}}
 		f.jobs[ch] = feed
 		feedsGauge.Inc()
-		// A failed write is retried by go-redis on reconnect, which
-		// resubscribes every channel the PubSub holds.
-		_ = f.ps.Subscribe(context.Background(), ch)
+		f.queue(subscription{channel: ch, subscribe: true})
 	}
 	feed.watchers[w] = struct{}{}
 	watchersGauge.Inc()
@@ -159,7 +170,35 @@ func (h *Hub) closeWatcher(feed *jobFeed, w *watcher) {
 	delete(f.jobs, feed.channel)
 	f.forgetSettled(feed.channel)
 	feedsGauge.Dec()
-	_ = f.ps.Unsubscribe(context.Background(), feed.channel)
+	f.queue(subscription{channel: feed.channel})
+}
+
+// queue adds a command for send; f.mu is held.
+func (f *fanout) queue(c subscription) {
+	f.queued = append(f.queued, c)
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// send writes the queued commands to the shared connection, in order. A
+// failed write is retried by go-redis on reconnect, which resubscribes
+// every channel the PubSub holds.
+func (f *fanout) send() {
+	for range f.wake {
+		f.mu.Lock()
+		cmds := f.queued
+		f.queued = nil
+		f.mu.Unlock()
+		for _, c := range cmds {
+			if c.subscribe {
+				_ = f.ps.Subscribe(context.Background(), c.channel)
+			} else {
+				_ = f.ps.Unsubscribe(context.Background(), c.channel)
+			}
+		}
+	}
 }
 
 // dispatch reads the shared connection: confirmations make feeds ready,
