@@ -1,3 +1,4 @@
+/// <reference types="vitest/config" />
 import { defineConfig } from 'vite'
 import react from '@vitejs/plugin-react'
 
@@ -12,4 +13,7 @@ export default defineConfig({
   server: {
     proxy: { '/v1': api, '/dev': api, '/config.json': api },
   },
+  // Unit tests (npm test): the app's logic, in Node; the browser tests are
+  // Playwright's (e2e/).
+  test: { include: ['src/**/*.test.ts'], environment: 'node' },
 })

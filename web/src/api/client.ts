@@ -13,18 +13,34 @@ const auth: Middleware = {
   },
 }
 
-export const api = createClient<paths>({ baseUrl: location.origin })
+// The app's own origin; absent where there is no page (unit tests).
+export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? '' })
 api.use(auth)
 
-// ProblemError carries an API problem+json answer to the page that shows it.
+// ProblemError carries an API problem+json answer to the page that shows it,
+// with the Retry-After the answer named (429, 503), in seconds.
 export class ProblemError extends Error {
-  constructor(public problem: Partial<Problem>, public status: number) {
+  constructor(public problem: Partial<Problem>, public status: number, public retryAfter?: number) {
     super(problem.detail || problem.title || `HTTP ${status}`)
   }
 }
 
+// retryAfterSeconds reads a Retry-After header: seconds, or an HTTP date.
+export function retryAfterSeconds(h: string | null | undefined, now = Date.now()): number | undefined {
+  if (!h) return undefined
+  if (/^\d+$/.test(h.trim())) return Number(h.trim())
+  const at = Date.parse(h)
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000))
+}
+
+// problemFrom builds the error for a failed answer.
+export function problemFrom(body: unknown, res: Response): ProblemError {
+  const p = body && typeof body === 'object' ? (body as Partial<Problem>) : {}
+  return new ProblemError(p, res.status, retryAfterSeconds(res.headers.get('Retry-After')))
+}
+
 // must returns data or throws the answer's problem.
 export function must<T>(r: { data?: T; error?: unknown; response: Response }): T {
-  if (r.data !== undefined && r.response.ok) return r.data
-  throw new ProblemError((r.error ?? {}) as Partial<Problem>, r.response.status)
+  if (r.response.ok && (r.data !== undefined || r.response.status === 204)) return r.data as T
+  throw problemFrom(r.error, r.response)
 }

@@ -1,0 +1,24 @@
+// Small formatting helpers shared by the pages.
+
+export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
+
+export const credits = (n: number) => plural(n, 'credit')
+
+// when says how long ago a time was, in words ("3 min ago"), and the date
+// past a week.
+export function when(iso: string, now = Date.now()): string {
+  const t = Date.parse(iso)
+  if (Number.isNaN(t)) return ''
+  const s = Math.round((now - t) / 1000)
+  if (s < 45) return 'just now'
+  if (s < 3600) return `${Math.round(s / 60)} min ago`
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`
+  if (s < 7 * 86400) return `${Math.round(s / 86400)} d ago`
+  return new Date(t).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' })
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 2 ** 20) return `${(n / 1024).toFixed(0)} KB`
+  return `${(n / 2 ** 20).toFixed(1)} MB`
+}

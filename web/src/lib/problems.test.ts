@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest'
+import { ProblemError, retryAfterSeconds } from '../api/client'
+import { describeProblem } from './problems'
+
+const problem = (status: number, slug: string, extra: Record<string, unknown> = {}, retryAfter?: number) =>
+  new ProblemError({ type: `https://easel.dev/problems/${slug}`, title: slug, status, detail: `detail of ${slug}`, ...extra }, status, retryAfter)
+
+describe('describeProblem', () => {
+  it('402: says how many credits are missing and links to getting more', () => {
+    const v = describeProblem(problem(402, 'insufficient-credits', { credits_needed: 12, credits_available: 3 }))
+    expect(v.title).toBe('Not enough credits: this needs 12 credits and you have 3 credits.')
+    expect(v.action).toEqual({ to: '/account', label: 'Get credits' })
+  })
+
+  it('429 rate-limited: says when to retry, from Retry-After', () => {
+    const v = describeProblem(problem(429, 'rate-limited', { limit: 10, retry_after: 9 }, 12))
+    expect(v.retryAfter).toBe(12)
+    expect(v.title).toBe('Too many requests: try again in 12 s.')
+    expect(v.detail).toBe('Your plan allows 10 of these a minute.')
+  })
+
+  it('429 rate-limited without the header: uses the problem’s retry_after', () => {
+    expect(describeProblem(problem(429, 'rate-limited', { retry_after: 7 })).retryAfter).toBe(7)
+  })
+
+  it('429 concurrency-limit: names the plan’s limit and points at the jobs', () => {
+    const v = describeProblem(problem(429, 'concurrency-limit', { limit: 1, active: 1 }, 5))
+    expect(v.title).toBe('Your plan runs 1 job at a time, and 1 is running.')
+    expect(v.action?.to).toBe('/jobs')
+    expect(v.retryAfter).toBe(5)
+  })
+
+  it('403 plan-forbids: says what the plan does not include, with the API’s detail', () => {
+    const v = describeProblem(problem(403, 'plan-forbids', { field: 'graph', plan: 'free' }))
+    expect(v.title).toBe('Your plan (free) does not include “graph”.')
+    expect(v.detail).toBe('detail of plan-forbids')
+    expect(v.action?.to).toBe('/account')
+  })
+
+  it('403 storage-full: shows the numbers and points at the gallery', () => {
+    const v = describeProblem(problem(403, 'storage-full', { used_bytes: 2 ** 30, quota_bytes: 2 ** 30 }))
+    expect(v.title).toBe('Your storage is full: 1.0 GB of 1.0 GB used.')
+    expect(v.action?.to).toBe('/gallery')
+  })
+
+  it('400: lists the invalid fields', () => {
+    const errors = [{ field: 'steps', message: 'at most 150' }]
+    const v = describeProblem(problem(400, 'invalid-request', { errors }))
+    expect(v.fields).toEqual(errors)
+    expect(v.detail).toBeUndefined()
+  })
+
+  it('a network failure asks to check the connection', () => {
+    expect(describeProblem(new TypeError('Failed to fetch')).title).toBe('Easel could not be reached.')
+  })
+
+  it('an unknown problem shows its title and detail', () => {
+    const v = describeProblem(problem(409, 'something-new'))
+    expect(v.title).toBe('something-new.')
+    expect(v.detail).toBe('detail of something-new')
+  })
+
+  it('a 5xx says to try again', () => {
+    expect(describeProblem(problem(500, 'internal')).title).toBe('Easel had a problem: try again.')
+  })
+})
+
+describe('retryAfterSeconds', () => {
+  it('reads seconds and HTTP dates', () => {
+    expect(retryAfterSeconds('30')).toBe(30)
+    expect(retryAfterSeconds(null)).toBeUndefined()
+    expect(retryAfterSeconds('soon')).toBeUndefined()
+    const now = Date.parse('2030-01-01T00:00:00Z')
+    expect(retryAfterSeconds('Tue, 01 Jan 2030 00:00:10 GMT', now)).toBe(10)
+  })
+})
