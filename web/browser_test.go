@@ -12,6 +12,30 @@ import (
 	"github.com/easel/easel/web"
 )
 
+// TestUnit runs the web app's unit tests (Vitest: `npm test` in web/), in
+// Node. Without Node or web/node_modules it skips, except under CI=true
+// where it fails.
+func TestUnit(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "web")
+	if _, err := exec.LookPath("node"); err != nil {
+		testenv.Unavailable(t, "node: %v (Node 20.19+ builds and tests the web app)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "vitest")); err != nil {
+		testenv.Unavailable(t, "web/node_modules: %v (make web installs it)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npx", "vitest", "run")
+	cmd.Dir = dir
+	// Plain text in the test's log.
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "FORCE_COLOR=0")
+	out, err := cmd.CombinedOutput()
+	t.Logf("npx vitest run:\n%s", out)
+	if err != nil {
+		t.Fatalf("unit tests failed: %v", err)
+	}
+}
+
 // TestBrowser runs the Playwright tests (web/e2e) in Debian's chromium
 // against a real `easel dev` built from this tree, on its own ports, state
 // directory and database. Without Node, Chromium or the app's build it

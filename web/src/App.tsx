@@ -1,10 +1,13 @@
-import { useEffect, useSyncExternalStore } from 'react'
+import { Suspense, lazy, useEffect, useSyncExternalStore } from 'react'
 import { NavLink, Navigate, Route, Routes, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { currentUser, onUserChange, setUser, userManager } from './auth'
 import { SignIn } from './pages/SignIn'
 import { Generate } from './pages/Generate'
-import { Gallery } from './pages/Gallery'
+// Pages past the first load up when first opened: the Generate page's
+// JavaScript stays small.
+const Gallery = lazy(() => import('./pages/Gallery').then((m) => ({ default: m.Gallery })))
+const Jobs = lazy(() => import('./pages/Jobs').then((m) => ({ default: m.Jobs })))
 
 function useUser() {
   return useSyncExternalStore(onUserChange, currentUser)
@@ -34,16 +37,20 @@ function SignedIn({ email }: { email: string }) {
         <nav aria-label="Main">
           <NavLink to="/" end>Generate</NavLink>
           <NavLink to="/gallery">Gallery</NavLink>
+          <NavLink to="/jobs">Jobs</NavLink>
         </nav>
         <span className="who">{email}</span>
         <button type="button" className="link" onClick={signOut}>Sign out</button>
       </header>
       <main>
-        <Routes>
-          <Route path="/" element={<Generate />} />
-          <Route path="/gallery" element={<Gallery />} />
-          <Route path="*" element={<Navigate to="/" replace />} />
-        </Routes>
+        <Suspense fallback={<p className="center" role="status">Loading…</p>}>
+          <Routes>
+            <Route path="/" element={<Generate />} />
+            <Route path="/gallery" element={<Gallery />} />
+            <Route path="/jobs" element={<Jobs />} />
+            <Route path="*" element={<Navigate to="/" replace />} />
+          </Routes>
+        </Suspense>
       </main>
     </>
   )

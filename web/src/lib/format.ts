@@ -22,3 +22,13 @@ export function bytes(n: number): string {
   if (n < 2 ** 20) return `${(n / 1024).toFixed(0)} KB`
   return `${(n / 2 ** 20).toFixed(1)} MB`
 }
+
+// creditLine says what a job holds (while it runs) or cost (once ended):
+// the settled charge and what came back of the hold.
+export function creditLine(g: { credits_held: number; credits_settled?: number | null }, ended: boolean): string {
+  if (!ended) return `${credits(g.credits_held)} held`
+  const settled = g.credits_settled ?? 0
+  if (settled === 0) return `Nothing charged: ${credits(g.credits_held)} returned.`
+  const back = g.credits_held - settled
+  return `Charged ${credits(settled)}${back > 0 ? `, ${credits(back)} returned` : ''}.`
+}

@@ -1,31 +1,119 @@
-import { useQuery } from '@tanstack/react-query'
+import { Link, useSearchParams } from 'react-router'
+import { useInfiniteQuery } from '@tanstack/react-query'
 import { api, must } from '../api/client'
+import { plural, when } from '../lib/format'
+import { nextPageParam, unique } from '../lib/pages'
+import { useOnVisible } from '../lib/useOnVisible'
 import { ErrorNote } from './ErrorNote'
+import { ImageViewer } from './ImageViewer'
 
+const PAGE = 40
+
+// Gallery shows the caller's images newest first, loading more as the
+// list scrolls; ?starred=true shows starred ones, ?job= one job's, and
+// ?image= opens one in the viewer.
 export function Gallery() {
-  const images = useQuery({
-    queryKey: ['images'],
-    queryFn: async () => must(await api.GET('/v1/images', { params: { query: { limit: 60 } } })),
+  const [params, setParams] = useSearchParams()
+  const starred = params.get('starred') === 'true'
+  const job = params.get('job') ?? undefined
+  const open = params.get('image') ?? undefined
+  const images = useInfiniteQuery({
+    queryKey: ['images', 'list', { starred, job }],
+    initialPageParam: undefined as string | undefined,
+    queryFn: async ({ pageParam, signal }) =>
+      must(
+        await api.GET('/v1/images', {
+          params: { query: { limit: PAGE, before: pageParam, starred: starred || undefined, job } },
+          signal,
+        }),
+      ),
+    getNextPageParam: (last, _all, lastParam) => nextPageParam(last, lastParam),
   })
+  const list = unique(images.data?.pages.map((p) => p.images) ?? [], (im) => im.name)
+  const more = () => images.hasNextPage && !images.isFetchingNextPage && !images.isError && void images.fetchNextPage()
+  const sentinel = useOnVisible(more)
+
+  const set = (change: Record<string, string | undefined>, replace = false) => {
+    const next = new URLSearchParams(params)
+    for (const [k, v] of Object.entries(change)) {
+      if (v === undefined) next.delete(k)
+      else next.set(k, v)
+    }
+    setParams(next, { replace })
+  }
+  const at = open ? list.findIndex((im) => im.name === open) : -1
+
   return (
-    <section>
-      <h1>Gallery</h1>
+    <section className="gallery">
+      <div className="heading">
+        <h1>Gallery</h1>
+        <div className="filters" role="group" aria-label="Show">
+          <button type="button" aria-pressed={!starred} onClick={() => set({ starred: undefined })}>
+            All
+          </button>
+          <button type="button" aria-pressed={starred} onClick={() => set({ starred: 'true' })}>
+            ★ Starred
+          </button>
+        </div>
+      </div>
+      {job && (
+        <p className="chip">
+          Images of job <code>{job.slice(0, 8)}</code>{' '}
+          <button type="button" className="link" onClick={() => set({ job: undefined })}>
+            Show all
+          </button>
+        </p>
+      )}
       {images.isPending ? (
-        <p role="status">Loading images…</p>
-      ) : images.error ? (
+        <p role="status" className="center">Loading images…</p>
+      ) : images.error && !list.length ? (
         <ErrorNote error={images.error} what="Loading your images" />
-      ) : images.data.images.length === 0 ? (
-        <p className="empty">No images yet: generate one and it lands here.</p>
+      ) : list.length === 0 ? (
+        <div className="empty">
+          <p>{starred ? 'No starred images yet: open an image and star it to keep it here.' : 'No images yet.'}</p>
+          {!starred && <Link to="/" className="button primary">Generate one</Link>}
+        </div>
       ) : (
-        <ul className="grid" aria-label="Images">
-          {images.data.images.map((im) => (
-            <li key={im.name}>
-              <a href={im.url} target="_blank" rel="noreferrer">
-                <img src={im.thumbnail_url} alt={`Image ${im.name}, seed ${im.seed}`} loading="lazy" width={256} height={Math.round((256 * im.height) / im.width)} />
-              </a>
-            </li>
-          ))}
-        </ul>
+        <>
+          <ul className="grid" aria-label="Images">
+            {list.map((im, i) => (
+              <li key={im.name}>
+                <button type="button" className="thumb" onClick={() => set({ image: im.name })} aria-haspopup="dialog">
+                  <img
+                    src={im.thumbnail_url}
+                    alt={`Image ${i + 1}: ${im.width}×${im.height}, seed ${im.seed}, ${when(im.created_at)}${im.starred ? ', starred' : ''}`}
+                    loading="lazy"
+                    decoding="async"
+                    width={256}
+                    height={Math.round((256 * im.height) / im.width)}
+                  />
+                  {im.starred && <span className="star-badge" aria-hidden="true">★</span>}
+                </button>
+              </li>
+            ))}
+          </ul>
+          <div ref={sentinel} key={images.data?.pages.length} className="more">
+            {images.isFetchingNextPage ? (
+              <p role="status">Loading more…</p>
+            ) : images.error ? (
+              <ErrorNote error={images.error} what="Loading more images" />
+            ) : images.hasNextPage ? (
+              <button type="button" onClick={more}>Load more</button>
+            ) : (
+              <p className="muted small">{plural(list.length, 'image')}: that is all.</p>
+            )}
+          </div>
+        </>
+      )}
+      {open && (
+        <ImageViewer
+          name={open}
+          item={at >= 0 ? list[at] : undefined}
+          prev={at > 0 ? list[at - 1].name : undefined}
+          next={at >= 0 && at < list.length - 1 ? list[at + 1].name : undefined}
+          onGo={(name) => set({ image: name }, true)}
+          onClose={() => set({ image: undefined }, true)}
+        />
       )}
     </section>
   )

@@ -1,25 +1,22 @@
-import { useEffect, useMemo, useRef, useState } from 'react'
+import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react'
+import { Link, useLocation, useNavigate } from 'react-router'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
-import { api, must, type Schemas } from '../api/client'
-import { followGeneration, type GenerationEvent } from '../events'
-import { ErrorNote } from './ErrorNote'
+import { ProblemError, api, must, type Schemas } from '../api/client'
+import { credits, plural } from '../lib/format'
+import { SubmissionKeys, settles } from '../lib/keys'
+import { PICTURE, buildRequest, checkDraft, draftFrom, presetsFor, type Draft, type GenerationRequest, type InitPicture, type Settings } from '../lib/request'
+import { addSessionJob, dismissSessionJob, saveDraft, savedDraft, useSessionJobs } from '../lib/session'
+import { ErrorNote, useSecondsUntil } from './ErrorNote'
+import { InitImage } from './InitImage'
+import { JobCard } from './JobCard'
 
-type Family = Schemas['ModelFamily']
-type Request = Schemas['GenerationRequest']
+type Model = Schemas['Model']
 
-const SIZES = [
-  { label: 'Square', w: 1, h: 1 },
-  { label: 'Portrait', w: 3, h: 4 },
-  { label: 'Landscape', w: 4, h: 3 },
-]
-
-// sizeFor scales a preset to the model's native side, within the plan.
-function sizeFor(preset: (typeof SIZES)[number], native: number, max: number) {
-  const side = Math.min(native, max || native)
-  const r = preset.w / preset.h
-  const w = r >= 1 ? side : Math.floor((side * r) / 8) * 8
-  const h = r >= 1 ? Math.floor(side / r / 8) * 8 : side
-  return { width: w, height: h }
+// GenerateState is what other pages send along when they open Generate:
+// an image's settings to make again, or a picture to start from.
+export interface GenerateState {
+  settings?: Settings
+  init?: InitPicture
 }
 
 function useDebounced<T>(value: T, ms: number): T {
@@ -31,155 +28,279 @@ function useDebounced<T>(value: T, ms: number): T {
   return v
 }
 
-export function Generate() {
-  const models = useQuery({ queryKey: ['models'], queryFn: async () => must(await api.GET('/v1/models')) })
-  const [prompt, setPrompt] = useState('')
-  const [family, setFamily] = useState<Family | ''>('')
-  const [preset, setPreset] = useState(0)
-  const [steps, setSteps] = useState<number | ''>('')
-  const model = models.data?.models.find((m) => m.family === family) ?? models.data?.models.find((m) => m.available)
+export function useModels() {
+  return useQuery({ queryKey: ['models'], queryFn: async () => must(await api.GET('/v1/models')), staleTime: 60_000 })
+}
 
-  const body: Request | undefined = useMemo(() => {
-    if (!model || !prompt.trim()) return undefined
-    const size = sizeFor(SIZES[preset], model.defaults.width, model.limits.max_square_side || model.limits.max_side)
-    return { prompt: prompt.trim(), model: model.family, ...size, steps: steps || model.defaults.steps }
-  }, [model, prompt, preset, steps])
+export function Generate() {
+  const models = useModels()
+  const [draft, setDraft] = useState<Draft>(savedDraft)
+  const update = (d: Partial<Draft>) =>
+    setDraft((prev) => {
+      const next = { ...prev, ...d }
+      saveDraft(next)
+      return next
+    })
+  useIncoming(models.data?.models, update)
+
+  if (models.isPending) return <p role="status" className="center">Loading models…</p>
+  if (models.error) return <ErrorNote error={models.error} what="Loading the models" />
+  if (!models.data.models.length) return <p className="empty">Your plan offers no models yet.</p>
+  return <GenerateForm list={models.data} draft={draft} update={update} />
+}
+
+// useIncoming applies what another page sent (GenerateState) once the
+// models are known, then clears it so a reload or Back does not apply it
+// again.
+function useIncoming(models: Model[] | undefined, update: (d: Partial<Draft>) => void) {
+  const location = useLocation()
+  const navigate = useNavigate()
+  const state = location.state as GenerateState | null
+  useEffect(() => {
+    if (!state || !models) return
+    if (state.settings) update(draftFrom(state.settings, models))
+    if (state.init) update({ init: state.init, preset: PICTURE })
+    navigate(location.pathname, { replace: true, state: null })
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [state, models])
+}
+
+function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; draft: Draft; update: (d: Partial<Draft>) => void }) {
+  const queries = useQueryClient()
+  const jobs = useSessionJobs()
+  const model = list.models.find((m) => m.family === draft.family) ?? list.models.find((m) => m.available) ?? list.models[0]
+  const presets = presetsFor(model, draft)
+  const issues = checkDraft(draft, model)
+  const issue = (f: keyof Draft) => issues.find((i) => i.field === f)?.message
+  const [uploading, setUploading] = useState(false)
+
+  const body = useMemo(() => buildRequest(draft, model), [draft, model])
   const quoted = useDebounced(body, 300)
   const quote = useQuery({
     queryKey: ['quote', quoted],
     enabled: !!quoted,
     placeholderData: (prev) => prev,
+    retry: false,
     queryFn: async () => must(await api.POST('/v1/quote', { body: quoted! })),
   })
 
-  // One Idempotency-Key per submission: a retry of the same click (or a
-  // double click) makes one job, and the next click a new one.
-  const queryClient = useQueryClient()
-  const [key, setKey] = useState(() => crypto.randomUUID())
-  useEffect(() => setKey(crypto.randomUUID()), [body])
-  const [job, setJob] = useState<string>()
+  // One Idempotency-Key per submission (see SubmissionKeys).
+  const keys = useRef(new SubmissionKeys())
+  const [retryAt, setRetryAt] = useState<number>()
+  const wait = useSecondsUntil(retryAt)
   const submit = useMutation({
-    mutationFn: async (b: Request) =>
+    mutationFn: async ({ b, key }: { b: GenerationRequest; key: string }) =>
       must(await api.POST('/v1/generations', { body: b, params: { header: { 'Idempotency-Key': key } } })),
-    onSuccess: (g) => {
-      setJob(g.id)
-      setKey(crypto.randomUUID())
+    onMutate: () => setRetryAt(undefined),
+    onSuccess: (g, { key }) => {
+      keys.current.answered(key)
+      addSessionJob(g)
       // The job holds credits now: the price's "balance after" changes.
-      void queryClient.invalidateQueries({ queryKey: ['quote'] })
+      void queries.invalidateQueries({ queryKey: ['quote'] })
+      void queries.invalidateQueries({ queryKey: ['generations'] })
+    },
+    onError: (e, { key }) => {
+      if (e instanceof ProblemError && settles(e.status)) keys.current.answered(key)
+      if (e instanceof ProblemError && e.retryAfter) setRetryAt(Date.now() + e.retryAfter * 1000)
     },
   })
-
-  if (models.isPending) return <p role="status">Loading models…</p>
-  if (models.error) return <ErrorNote error={models.error} what="Loading the models" />
-  if (!models.data.models.length) return <p className="empty">Your plan offers no models yet.</p>
+  const blocked = !body || !!quote.error || quote.data?.submittable === false || uploading || wait > 0
 
   return (
     <div className="generate">
       <form
         className="panel"
+        noValidate
         onSubmit={(e) => {
           e.preventDefault()
-          if (body && !submit.isPending) submit.mutate(body)
+          if (body && !blocked) submit.mutate({ b: body, key: keys.current.keyFor(body) })
         }}
       >
         <h1>Generate</h1>
+        <p className="muted small plan-line">
+          {planName(list.plan)} plan · up to {model.limits.max_side} px · {plural(model.limits.max_batch_size, 'image')} per job ·{' '}
+          <Link to="/account">Plans and credits</Link>
+        </p>
+
         <label htmlFor="prompt">Prompt</label>
-        <textarea id="prompt" value={prompt} rows={4} maxLength={2000} required
+        <textarea
+          id="prompt"
+          value={draft.prompt}
+          rows={3}
+          maxLength={2000}
+          required
           placeholder="A lighthouse on a cliff at dusk, oil painting"
-          onChange={(e) => setPrompt(e.target.value)} />
-        <div className="row">
+          onChange={(e) => update({ prompt: e.target.value })}
+        />
+        <label htmlFor="negative">
+          Negative prompt <span className="muted">(optional)</span>
+        </label>
+        <textarea
+          id="negative"
+          value={draft.negative}
+          rows={2}
+          maxLength={2000}
+          placeholder="What to keep out: blurry, text, watermark"
+          onChange={(e) => update({ negative: e.target.value })}
+        />
+
+        <div className="row two">
           <div>
             <label htmlFor="model">Model</label>
-            <select id="model" value={model?.family ?? ''} onChange={(e) => setFamily(e.target.value as Family)}>
-              {models.data.models.map((m) => (
+            <select id="model" value={model.family} aria-describedby="model-hint" onChange={(e) => update({ family: e.target.value })}>
+              {list.models.map((m) => (
                 <option key={m.family} value={m.family} disabled={!m.available}>
-                  {m.family}{m.available ? '' : ` (${m.unavailable_reason ?? 'unavailable'})`}
+                  {m.family}
+                  {m.available ? ` · ${credits(m.default_price)} at defaults` : ` (${m.unavailable_reason ?? 'unavailable'})`}
                 </option>
               ))}
             </select>
+            <p id="model-hint" className="hint">{modelHint(model)}</p>
           </div>
           <div>
             <label htmlFor="size">Size</label>
-            <select id="size" value={preset} onChange={(e) => setPreset(Number(e.target.value))}>
-              {SIZES.map((s, i) => {
-                const d = model && sizeFor(s, model.defaults.width, model.limits.max_square_side || model.limits.max_side)
-                return <option key={s.label} value={i}>{s.label}{d ? ` ${d.width}×${d.height}` : ''}</option>
-              })}
+            <select
+              id="size"
+              value={presets.some((p) => p.id === draft.preset) ? draft.preset : (presets[0]?.id ?? '')}
+              aria-invalid={!!issue('preset')}
+              aria-describedby="size-hint"
+              disabled={presets.length === 0}
+              onChange={(e) => update({ preset: e.target.value })}
+            >
+              {presets.map((s) => (
+                <option key={s.id} value={s.id}>
+                  {s.label} · {s.width}×{s.height}
+                </option>
+              ))}
             </select>
-          </div>
-          <div>
-            <label htmlFor="steps">Steps</label>
-            <input id="steps" type="number" min={1} max={model?.limits.max_steps} placeholder={String(model?.defaults.steps ?? '')}
-              value={steps} onChange={(e) => setSteps(e.target.value === '' ? '' : Number(e.target.value))} />
+            <p id="size-hint" className={issue('preset') ? 'hint error' : 'hint'}>
+              {issue('preset') ?? `Up to ${model.limits.max_square_side}×${model.limits.max_square_side} on your plan’s GPUs`}
+            </p>
           </div>
         </div>
-        <Price quote={quote.data} pending={quote.isFetching} error={quote.error} />
-        <button type="submit" className="primary" disabled={!body || submit.isPending || quote.data?.submittable === false}>
-          {submit.isPending ? 'Starting…' : 'Generate'}
+
+        <div className="row four">
+          <NumberField id="steps" label="Steps" value={draft.steps} placeholder={String(model.defaults.steps)}
+            min={1} max={model.limits.max_steps} hint={`Default ${model.defaults.steps}, up to ${model.limits.max_steps}`}
+            issue={issue('steps')} onChange={(v) => update({ steps: v })} />
+          <NumberField id="cfg" label="Guidance" value={draft.cfg} placeholder={String(model.defaults.cfg_scale)}
+            min={1} max={30} step={0.5} hint="How closely to follow the prompt, 1-30"
+            issue={issue('cfg')} onChange={(v) => update({ cfg: v })} />
+          <NumberField id="seed" label="Seed" value={draft.seed} placeholder="Random"
+            min={0} max={4294967295} hint="Blank: random. The same seed and settings make the same image"
+            issue={issue('seed')} onChange={(v) => update({ seed: v })} />
+          <NumberField id="batch" label="Images" value={draft.batch} placeholder="1"
+            min={1} max={model.limits.max_batch_size} disabled={model.limits.max_batch_size <= 1}
+            hint={model.limits.max_batch_size <= 1 ? <>Your plan makes one image per job. <Link to="/account">More with a plan</Link></> : `Up to ${model.limits.max_batch_size} per job on your plan`}
+            issue={issue('batch')} onChange={(v) => update({ batch: v })} />
+        </div>
+
+        <InitImage
+          value={draft.init}
+          strength={draft.strength}
+          onChange={(init) => update(init ? { init, preset: PICTURE } : { init: undefined })}
+          onStrength={(strength) => update({ strength })}
+          onBusy={setUploading}
+        />
+
+        <Price quote={quote.data} pending={quote.isFetching || body !== quoted} error={quote.error}
+          waitingFor={!draft.prompt.trim() ? 'Type a prompt to see the price.' : !body ? 'Fix the settings above to see the price.' : undefined} />
+        <button type="submit" className="primary" disabled={blocked || submit.isPending}>
+          {submit.isPending ? 'Starting…' : wait > 0 ? `Generate (in ${wait} s)` : 'Generate'}
         </button>
         {submit.error && <ErrorNote error={submit.error} what="Starting the generation" />}
       </form>
-      <section className="panel result" aria-label="Result">
-        {job ? <Job id={job} key={job} /> : <p className="empty">Your image appears here.</p>}
+
+      <section className="jobs-col" aria-label="Your jobs">
+        {jobs.length === 0 ? (
+          <div className="panel empty">
+            <p>Your images appear here as they render.</p>
+            <p className="small">
+              Earlier ones are in the <Link to="/gallery">gallery</Link>; every job is under <Link to="/jobs">Jobs</Link>.
+            </p>
+          </div>
+        ) : (
+          jobs.map((j) => <JobCard key={j.id} job={j} onDismiss={() => dismissSessionJob(j.id)} />)
+        )}
       </section>
     </div>
   )
 }
 
-function Price({ quote, pending, error }: { quote?: Schemas['Quote']; pending: boolean; error: Error | null }) {
-  if (error) return <ErrorNote error={error} what="Pricing" />
-  if (!quote) return <p className="price muted">Type a prompt to see the price.</p>
+const planName = (slug: string) => slug.charAt(0).toUpperCase() + slug.slice(1)
+
+function modelHint(m: Model): string {
+  if (!m.available) return m.unavailable_reason ?? 'Not available on your plan right now.'
+  if (m.served === null) return 'No GPU is up right now: the job waits for one to start.'
+  return m.models.length ? `Renders with ${m.models.join(', ')}` : `Native size ${m.defaults.width}×${m.defaults.height}`
+}
+
+function NumberField(props: {
+  id: string
+  label: string
+  value: string
+  placeholder: string
+  min: number
+  max: number
+  step?: number
+  hint: ReactNode
+  issue?: string
+  disabled?: boolean
+  onChange: (v: string) => void
+}) {
+  const hintId = `${props.id}-hint`
+  return (
+    <div>
+      <label htmlFor={props.id}>{props.label}</label>
+      <input
+        id={props.id}
+        type="number"
+        inputMode={props.step ? 'decimal' : 'numeric'}
+        min={props.min}
+        max={props.max}
+        step={props.step ?? 1}
+        placeholder={props.placeholder}
+        value={props.value}
+        disabled={props.disabled}
+        aria-invalid={!!props.issue}
+        aria-describedby={hintId}
+        onChange={(e) => props.onChange(e.target.value)}
+      />
+      <p id={hintId} className={props.issue ? 'hint error' : 'hint'}>
+        {props.issue ?? props.hint}
+      </p>
+    </div>
+  )
+}
+
+function Price(props: { quote?: Schemas['Quote']; pending: boolean; error: Error | null; waitingFor?: string }) {
+  const { quote, pending, error, waitingFor } = props
+  if (waitingFor) return <p className="price muted">{waitingFor}</p>
+  if (error && !pending) return <ErrorNote error={error} what="Pricing" />
+  if (!quote) return <p className="price muted" role="status">Pricing…</p>
   const after = quote.available_credits - quote.price.total
   return (
     <div className="price" aria-live="polite" aria-busy={pending}>
-      <strong data-testid="price">{quote.price.total} {quote.price.total === 1 ? "credit" : "credits"}</strong>
-      <span className="muted"> · balance after: {after}</span>
-      {quote.refusals.map((r) => <p key={r.type} className="error">{r.detail}</p>)}
+      <p>
+        <strong data-testid="price">{credits(quote.price.total)}</strong>
+        {quote.price.images > 1 && <span className="muted"> ({credits(quote.price.per_image)} × {quote.price.images})</span>}
+        <span className="muted"> · balance after: <span data-testid="balance-after">{after}</span></span>
+      </p>
+      {quote.refusals.map((r) => (
+        <div key={r.type} className="note error" role="alert">
+          <p>{r.detail}</p>
+          {r.type === 'insufficient-credits' && (
+            <p>
+              <Link to="/account">Get credits</Link> or make the request smaller.
+            </p>
+          )}
+          {r.type === 'storage-full' && (
+            <p>
+              <Link to="/gallery">Delete images</Link> or <Link to="/account">move to a plan with more storage</Link>.
+            </p>
+          )}
+        </div>
+      ))}
     </div>
   )
 }
-
-function Job({ id }: { id: string }) {
-  const queries = useQueryClient()
-  const [ev, setEv] = useState<GenerationEvent>()
-  const [error, setError] = useState<Error>()
-  const preview = useRef<string>(undefined)
-  useEffect(() => {
-    const stop = new AbortController()
-    followGeneration(id, (e) => {
-      if (e.preview) preview.current = e.preview.data_url
-      setEv(e)
-      if (e.generation) {
-        // Settled or refunded: the gallery and the balance have changed.
-        void queries.invalidateQueries({ queryKey: ['images'] })
-        void queries.invalidateQueries({ queryKey: ['quote'] })
-      }
-    }, stop.signal).catch((e: Error) => {
-      if (!stop.signal.aborted) setError(e)
-    })
-    return () => stop.abort()
-  }, [id, queries])
-
-  if (error) return <ErrorNote error={error} what="Following the generation" />
-  const pct = Math.round((ev?.progress ?? 0) * 100)
-  const done = ev?.generation
-  return (
-    <div className="job">
-      <div className="progress">
-        <progress max={100} value={pct} aria-label="Progress" />
-        <span data-testid="progress">{pct} %</span>
-        <span className="muted">{ev?.state ?? 'queued'}{ev?.total_steps ? ` · step ${ev.step}/${ev.total_steps}` : ''}</span>
-      </div>
-      {done?.status === 'completed' && done.images.length > 0 ? (
-        done.images.map((im) => <img key={im.name} src={im.url} width={im.width} height={im.height} alt={`Result: ${done.params.prompt}`} className="full" />)
-      ) : done ? (
-        <p className="error" role="alert">The job {done.status}{done.error ? `: ${done.error}` : ''}.</p>
-      ) : preview.current ? (
-        <img src={preview.current} alt="Live preview" className="full preview" />
-      ) : (
-        <p className="muted">Waiting for a GPU…</p>
-      )}
-    </div>
-  )
-}
-

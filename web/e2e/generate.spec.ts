@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs'
+import { API, expect, looks, newEmail, shot, signIn, test } from './helpers'
+
+const picture = 'e2e/fixtures/sunset.png'
+
+test('negative prompt, seed and batch reach the job, and a double click makes one job', async ({ page, request }) => {
+  const email = newEmail('batch')
+  const api = await API.as(request, email)
+  await api.subscribe('basic') // the Free plan makes one image per job
+  await signIn(page, email)
+  await expect(page.getByText(/Basic plan/)).toBeVisible()
+
+  await page.getByLabel('Prompt', { exact: true }).fill('a red fox in the snow')
+  await page.getByLabel('Negative prompt').fill('fog, text')
+  await page.getByLabel('Steps').fill('12')
+  await page.getByLabel('Seed').fill('1234')
+  await page.getByLabel('Images').fill('2')
+  await expect(page.locator('.price')).toContainText('× 2')
+  await looks(page, 'generate-form')
+
+  const before = (await api.get('/v1/generations')).generations.length
+  await page.getByRole('button', { name: 'Generate' }).dblclick()
+  const card = page.getByRole('article').first()
+  await expect(card.getByTestId('progress')).toHaveText('100 %')
+  const results = card.getByRole('img', { name: /^Result: a red fox in the snow \(\d of 2\)/ })
+  await expect(results).toHaveCount(2)
+  for (const img of await results.all()) {
+    await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.naturalWidth)).toBeGreaterThan(0)
+  }
+  await expect(page.getByRole('article')).toHaveCount(1)
+  const jobs = (await api.get('/v1/generations')).generations
+  expect(jobs.length, 'a double click makes one job').toBe(before + 1)
+  const job = await api.get(`/v1/generations/${jobs[0].id}`)
+  expect(job.params).toMatchObject({ prompt: 'a red fox in the snow', negative_prompt: 'fog, text', seed: 1234, batch_size: 2, steps: 12 })
+  expect(job.images).toHaveLength(2)
+  await expect(card.getByTestId('job-credits')).toHaveText(`Charged ${job.credits_settled} credits.`)
+  await looks(page, 'generate-batch-done')
+})
+
+test('image to image from an uploaded picture, chosen or dropped', async ({ page, request }) => {
+  const email = newEmail('img2img')
+  await signIn(page, email)
+  await page.getByLabel('Prompt', { exact: true }).fill('the same scene in winter')
+
+  // A file that is not a picture is refused before it is sent.
+  await page.getByLabel('Init image file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') })
+  await expect(page.getByRole('alert').filter({ hasText: 'notes.txt is not a PNG, JPEG or WebP picture' })).toBeVisible()
+
+  await page.getByLabel('Init image file').setInputFiles(picture)
+  await expect(page.getByRole('img', { name: 'Init image: sunset.png' })).toBeVisible()
+  await expect(page.getByLabel('Size')).toHaveValue('picture')
+  await expect(page.getByLabel('Size').locator('option:checked')).toHaveText(/640×480/)
+  await page.getByLabel('Strength').fill('0.5')
+  await expect(page.getByTestId('price')).toHaveText(/\d+ credits?/)
+  await looks(page, 'generate-init-image')
+
+  await page.getByRole('button', { name: 'Generate' }).click()
+  const card = page.getByRole('article').first()
+  await expect(card.getByTestId('progress')).toHaveText('100 %')
+  const result = card.getByRole('img', { name: /^Result: the same scene in winter/ })
+  await expect(result).toHaveAttribute('width', '640')
+  await expect(result).toHaveAttribute('height', '480')
+  const api = await API.as(request, email)
+  const uploads = (await api.get('/v1/uploads')).uploads
+  expect(uploads).toHaveLength(1)
+  const job = (await api.get('/v1/generations')).generations[0]
+  expect(job.params).toMatchObject({ init_image: uploads[0].id, strength: 0.5, width: 640, height: 480 })
+
+  // Dropping a file on the form uploads it the same way.
+  await page.getByRole('button', { name: 'Remove picture' }).click()
+  const dropped = await page.evaluateHandle((b64) => {
+    const dt = new DataTransfer()
+    dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'dropped.png', { type: 'image/png' }))
+    return dt
+  }, readFileSync(picture).toString('base64'))
+  await page.getByTestId('drop-zone').dispatchEvent('dragover', { dataTransfer: dropped })
+  await page.getByTestId('drop-zone').dispatchEvent('drop', { dataTransfer: dropped })
+  await expect(page.getByRole('img', { name: 'Init image: dropped.png' })).toBeVisible()
+  await expect.poll(async () => (await api.get('/v1/uploads')).uploads.length).toBe(2)
+})
+
+test('cancel a running job: the held credits come back', async ({ page, request }) => {
+  const email = newEmail('cancel')
+  await signIn(page, email)
+  const api = await API.as(request, email)
+  const start = await api.available()
+
+  await page.getByLabel('Prompt', { exact: true }).fill('a very slow render')
+  await page.getByLabel('Steps').fill('150') // 150 steps of the dev stack's 60 ms: 9 s to cancel in
+  await expect(page.getByTestId('price')).toHaveText(/\d+ credits/)
+  const price = parseInt((await page.getByTestId('price').textContent()) ?? '')
+  await expect(page.getByTestId('balance-after')).toHaveText(String(start - price))
+
+  await page.getByRole('button', { name: 'Generate' }).click()
+  const card = page.getByRole('article').first()
+  await expect(card.getByTestId('progress')).toHaveText(/^[1-9]\d? %$/)
+  // A second job while one runs: the Free plan runs one at a time (429).
+  await page.getByRole('button', { name: 'Generate' }).click()
+  await expect(page.getByRole('alert').filter({ hasText: 'Your plan runs 1 job at a time' })).toBeVisible()
+  await expect(card.getByTestId('job-credits')).toHaveText(`${price} credits held`)
+  await shot(page, 'generate-running-desktop-light')
+  await card.getByRole('button', { name: 'Cancel' }).click()
+
+  await expect(card.locator('.badge')).toHaveText('canceled')
+  await expect(card.getByTestId('job-credits')).toHaveText(`Nothing charged: ${price} credits returned.`)
+  await expect(page.getByTestId('balance-after')).toHaveText(String(start - price))
+  expect(await api.available()).toBe(start)
+  const job = (await api.get('/v1/generations')).generations[0]
+  expect(job).toMatchObject({ status: 'canceled', credits_held: price })
+  expect(job.credits_settled ?? 0).toBe(0)
+  await looks(page, 'generate-canceled')
+})
