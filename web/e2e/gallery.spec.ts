@@ -1,4 +1,4 @@
-import { API, expect, looks, newEmail, signIn, test } from './helpers'
+import { API, expect, looks, newEmail, shot, signIn, test } from './helpers'
 
 // The gallery pages through every image as it scrolls, and its viewer
 // (a modal dialog) stars, deletes and reuses an image's settings.
@@ -11,7 +11,7 @@ test('gallery: scrolling loads every image; the viewer stars, deletes, reuses se
   for (let i = 0; i < 7; i++) await api.generate({ prompt: `gallery picture ${i}`, steps: 1, batch_size: 7, seed: 100 + i })
 
   await signIn(page, email)
-  await page.getByRole('link', { name: 'Gallery' }).click()
+  await page.getByRole('link', { name: 'Gallery', exact: true }).click()
   const grid = page.getByRole('list', { name: 'Images' })
   const thumbs = grid.getByRole('img')
   await expect(thumbs).toHaveCount(40)
@@ -40,7 +40,7 @@ test('gallery: scrolling loads every image; the viewer stars, deletes, reuses se
   await viewer.getByRole('button', { name: '☆ Star' }).click()
   await expect(viewer.getByRole('button', { name: '★ Starred' })).toHaveAttribute('aria-pressed', 'true')
   await expect.poll(async () => (await api.get(`/v1/images/${first}`)).starred).toBe(true)
-  await looks(page, 'gallery-viewer')
+  await looks(page, 'gallery-viewer', false)
   await page.keyboard.press('Escape')
   await expect(viewer).toBeHidden()
   await expect(grid.getByRole('button').first()).toBeFocused()
@@ -48,7 +48,7 @@ test('gallery: scrolling loads every image; the viewer stars, deletes, reuses se
   await page.getByRole('group', { name: 'Show' }).getByRole('button', { name: '★ Starred' }).click()
   await expect(thumbs).toHaveCount(1)
   await page.getByRole('group', { name: 'Show' }).getByRole('button', { name: 'All' }).click()
-  await expect(thumbs).toHaveCount(40)
+  await expect(thumbs).toHaveCount(49)
 
   // Delete the second image, after a confirmation; the viewer moves on.
   await grid.getByRole('button').nth(1).click()
@@ -58,6 +58,7 @@ test('gallery: scrolling loads every image; the viewer stars, deletes, reuses se
   await viewer.getByRole('button', { name: 'Delete image' }).click()
   await expect.poll(() => new URL(page.url()).searchParams.get('image')).not.toBe(second)
   expect(await api.status('GET', `/v1/images/${second}`), 'the deleted image is gone').toBe(404)
+  await shot(page, 'gallery-viewer-after-delete-desktop-light', false)
   await viewer.getByRole('button', { name: 'Close' }).click()
   await expect(grid.getByRole('button')).toHaveCount(48)
 
@@ -71,7 +72,7 @@ test('gallery: scrolling loads every image; the viewer stars, deletes, reuses se
   await expect(page.getByLabel('Model')).toHaveValue('sd-1.5')
 
   // "Use as init image" starts the next job from that picture.
-  await page.getByRole('link', { name: 'Gallery' }).click()
+  await page.getByRole('link', { name: 'Gallery', exact: true }).click()
   await grid.getByRole('button').first().click()
   await viewer.getByRole('button', { name: 'Use as init image' }).click()
   await expect(page.getByRole('img', { name: 'Init image: gallery picture 6' })).toBeVisible()
@@ -84,7 +85,7 @@ test('gallery: scrolling loads every image; the viewer stars, deletes, reuses se
   // Another person sees none of these.
   await page.getByRole('button', { name: 'Sign out' }).click()
   await signIn(page, newEmail('stranger'))
-  await page.getByRole('link', { name: 'Gallery' }).click()
+  await page.getByRole('link', { name: 'Gallery', exact: true }).click()
   await expect(page.getByText('No images yet.')).toBeVisible()
   await looks(page, 'gallery-empty')
 })

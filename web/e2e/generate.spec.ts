@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { API, expect, looks, newEmail, shot, signIn, test } from './helpers'
+import { API, expect, expectConsole, looks, newEmail, shot, signIn, test } from './helpers'
 
 const picture = 'e2e/fixtures/sunset.png'
 
@@ -79,7 +79,7 @@ test('image to image from an uploaded picture, chosen or dropped', async ({ page
   await expect.poll(async () => (await api.get('/v1/uploads')).uploads.length).toBe(2)
 })
 
-test('cancel a running job: the held credits come back', async ({ page, request }) => {
+test('cancel a running job: the held credits come back; a second job while one runs is refused (429)', async ({ page, request }) => {
   const email = newEmail('cancel')
   await signIn(page, email)
   const api = await API.as(request, email)
@@ -94,19 +94,30 @@ test('cancel a running job: the held credits come back', async ({ page, request 
   await page.getByRole('button', { name: 'Generate' }).click()
   const card = page.getByRole('article').first()
   await expect(card.getByTestId('progress')).toHaveText(/^[1-9]\d? %$/)
-  // A second job while one runs: the Free plan runs one at a time (429).
-  await page.getByRole('button', { name: 'Generate' }).click()
-  await expect(page.getByRole('alert').filter({ hasText: 'Your plan runs 1 job at a time' })).toBeVisible()
-  await expect(card.getByTestId('job-credits')).toHaveText(`${price} credits held`)
-  await shot(page, 'generate-running-desktop-light')
   await card.getByRole('button', { name: 'Cancel' }).click()
-
   await expect(card.locator('.badge')).toHaveText('canceled')
   await expect(card.getByTestId('job-credits')).toHaveText(`Nothing charged: ${price} credits returned.`)
+  await expect(card.getByText(/^Canceled at step \d+ of 150\.$/)).toBeVisible()
   await expect(page.getByTestId('balance-after')).toHaveText(String(start - price))
   expect(await api.available()).toBe(start)
   const job = (await api.get('/v1/generations')).generations[0]
   expect(job).toMatchObject({ status: 'canceled', credits_held: price })
   expect(job.credits_settled ?? 0).toBe(0)
   await looks(page, 'generate-canceled')
+
+  // Again; while it runs, a second job is refused: the Free plan runs one
+  // at a time. The page says so and when to try again.
+  await page.getByRole('button', { name: 'Generate' }).click()
+  await expect(page.getByRole('article')).toHaveCount(2)
+  const second = page.getByRole('article').first()
+  await expect(second.getByTestId('job-credits')).toHaveText(`${price} credits held`)
+  await expect(page.getByTestId('balance-after')).toHaveText(String(start - 2 * price)) // the hold shows
+  expectConsole(page, /status of 429 \(Too Many Requests\).*\/v1\/generations\)$/)
+  await page.getByRole('button', { name: 'Generate' }).click()
+  await expect(page.getByRole('alert').filter({ hasText: 'Your plan runs 1 job at a time' })).toBeVisible()
+  await expect(page.getByRole('alert').filter({ hasText: /You can try again (in \d+ s|now)\./ })).toBeVisible()
+  await shot(page, 'generate-refused-429-desktop-light')
+  await second.getByRole('button', { name: 'Cancel' }).click()
+  await expect(second.locator('.badge')).toHaveText('canceled')
+  await expect.poll(() => api.available()).toBe(start)
 })

@@ -8,6 +8,15 @@ import { expect, test as base, type APIRequestContext, type Page } from '@playwr
 
 const shots = process.env.SCREENSHOT_DIR ?? 'test-results/screens'
 
+const expected = new WeakMap<Page, RegExp[]>()
+
+// expectConsole lets a test's page log one kind of message: Chromium logs
+// every answer of 4xx or 5xx ("Failed to load resource ... 429"), also
+// one the test provokes on purpose and the page shows as it should.
+export function expectConsole(page: Page, pattern: RegExp) {
+  expected.set(page, [...(expected.get(page) ?? []), pattern])
+}
+
 // test fails a test whose page logged a console error or warning, or threw.
 export const test = base.extend<{ problems: string[] }>({
   problems: [
@@ -16,26 +25,28 @@ export const test = base.extend<{ problems: string[] }>({
       page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && problems.push(`${m.type()}: ${m.text()} (${m.location().url})`))
       page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
       await use(problems)
-      expect(problems, 'console errors and warnings').toEqual([])
+      const allowed = expected.get(page) ?? []
+      expect(problems.filter((p) => !allowed.some((a) => a.test(p))), 'console errors and warnings').toEqual([])
     },
     { auto: true },
   ],
 })
 export { expect }
 
-// shot saves the page as it looks now.
-export const shot = (page: Page, name: string) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true })
+// shot saves the page as it looks now: all of it, or (a dialog open) the
+// screen.
+export const shot = (page: Page, name: string, fullPage = true) => page.screenshot({ path: `${shots}/${name}.png`, fullPage })
 
 // looks saves the page at desktop and phone width, light and dark, and
 // puts it back as it was.
-export async function looks(page: Page, name: string) {
+export async function looks(page: Page, name: string, fullPage = true) {
   const size = page.viewportSize() ?? { width: 1280, height: 860 }
   for (const scheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme: scheme })
     await page.setViewportSize(size)
-    await shot(page, `${name}-desktop-${scheme}`)
+    await shot(page, `${name}-desktop-${scheme}`, fullPage)
     await page.setViewportSize({ width: 390, height: 844 })
-    await shot(page, `${name}-phone-${scheme}`)
+    await shot(page, `${name}-phone-${scheme}`, fullPage)
   }
   await page.emulateMedia({ colorScheme: 'light' })
   await page.setViewportSize(size)

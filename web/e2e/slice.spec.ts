@@ -47,7 +47,7 @@ test('sign in, generate with progress, see the image in the gallery', async ({ p
   await expect(page.getByRole('img', { name: /^Result: a lighthouse/ })).toHaveCount(2)
   await expect(page.getByTestId('balance-after')).toHaveText('47')
 
-  await page.getByRole('link', { name: 'Gallery' }).click()
+  await page.getByRole('link', { name: 'Gallery', exact: true }).click()
   await expect(page.getByRole('heading', { name: 'Gallery' })).toBeVisible()
   const thumbs = page.getByRole('list', { name: 'Images' }).getByRole('img')
   await expect(thumbs).toHaveCount(2)

@@ -104,6 +104,9 @@ function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; dra
       if (e instanceof ProblemError && e.retryAfter) setRetryAt(Date.now() + e.retryAfter * 1000)
     },
   })
+  // A refusal is about the request it answered: editing the form clears it.
+  const { reset } = submit
+  useEffect(() => reset(), [body, reset])
   const blocked = !body || !!quote.error || quote.data?.submittable === false || uploading || wait > 0
 
   return (
@@ -151,7 +154,7 @@ function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; dra
               {list.models.map((m) => (
                 <option key={m.family} value={m.family} disabled={!m.available}>
                   {m.family}
-                  {m.available ? ` · ${credits(m.default_price)} at defaults` : ` (${m.unavailable_reason ?? 'unavailable'})`}
+                  {m.available ? '' : ' (not on your plan now)'}
                 </option>
               ))}
             </select>
@@ -181,17 +184,17 @@ function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; dra
 
         <div className="row four">
           <NumberField id="steps" label="Steps" value={draft.steps} placeholder={String(model.defaults.steps)}
-            min={1} max={model.limits.max_steps} hint={`Default ${model.defaults.steps}, up to ${model.limits.max_steps}`}
+            min={1} max={model.limits.max_steps} hint={`Up to ${model.limits.max_steps}`}
             issue={issue('steps')} onChange={(v) => update({ steps: v })} />
           <NumberField id="cfg" label="Guidance" value={draft.cfg} placeholder={String(model.defaults.cfg_scale)}
-            min={1} max={30} step={0.5} hint="How closely to follow the prompt, 1-30"
+            min={1} max={30} step={0.5} hint="How closely to follow the prompt"
             issue={issue('cfg')} onChange={(v) => update({ cfg: v })} />
           <NumberField id="seed" label="Seed" value={draft.seed} placeholder="Random"
-            min={0} max={4294967295} hint="Blank: random. The same seed and settings make the same image"
+            min={0} max={4294967295} hint="Blank: random"
             issue={issue('seed')} onChange={(v) => update({ seed: v })} />
           <NumberField id="batch" label="Images" value={draft.batch} placeholder="1"
             min={1} max={model.limits.max_batch_size} disabled={model.limits.max_batch_size <= 1}
-            hint={model.limits.max_batch_size <= 1 ? <>Your plan makes one image per job. <Link to="/account">More with a plan</Link></> : `Up to ${model.limits.max_batch_size} per job on your plan`}
+            hint={model.limits.max_batch_size <= 1 ? <>One per job on your plan: <Link to="/account">more</Link></> : `Up to ${model.limits.max_batch_size} on your plan`}
             issue={issue('batch')} onChange={(v) => update({ batch: v })} />
         </div>
 
@@ -216,7 +219,7 @@ function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; dra
           <div className="panel empty">
             <p>Your images appear here as they render.</p>
             <p className="small">
-              Earlier ones are in the <Link to="/gallery">gallery</Link>; every job is under <Link to="/jobs">Jobs</Link>.
+              Earlier ones are in the <Link to="/gallery">gallery</Link>; every job is on the <Link to="/jobs">jobs page</Link>.
             </p>
           </div>
         ) : (
@@ -231,8 +234,9 @@ const planName = (slug: string) => slug.charAt(0).toUpperCase() + slug.slice(1)
 
 function modelHint(m: Model): string {
   if (!m.available) return m.unavailable_reason ?? 'Not available on your plan right now.'
-  if (m.served === null) return 'No GPU is up right now: the job waits for one to start.'
-  return m.models.length ? `Renders with ${m.models.join(', ')}` : `Native size ${m.defaults.width}×${m.defaults.height}`
+  const price = `${credits(m.default_price)} an image at ${m.defaults.width}×${m.defaults.height}, ${m.defaults.steps} steps`
+  if (m.served === null) return `${price}. No GPU is up right now: a job waits for one to start.`
+  return m.models.length ? `${price}; renders with ${m.models.join(', ')}` : price
 }
 
 function NumberField(props: {

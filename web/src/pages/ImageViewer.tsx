@@ -119,8 +119,9 @@ function Details({ image, onDone }: { image: Image; onDone: () => void }) {
   const remove = useMutation({
     mutationFn: async () => must(await api.DELETE('/v1/images/{name}', { params: { path: { name: image.name } } })),
     onSuccess: () => {
+      // The viewer moves on; the gone image's own answer is left to
+      // expire, as removing it now would have the viewer ask for it again.
       patchImage(queries, image.name, null)
-      queries.removeQueries({ queryKey: ['images', 'detail', image.name] })
       void queries.invalidateQueries({ queryKey: ['me'] })
       onDone()
     },

@@ -61,7 +61,7 @@ export function InitImage({
 
   return (
     <fieldset className="init">
-      <legend>Start from a picture <span className="muted">(optional)</span></legend>
+      <legend>Start from a picture</legend>
       {value ? (
         <div className="init-chosen">
           <img src={value.url} width={value.width} height={value.height} alt={`Init image: ${value.label}`} />

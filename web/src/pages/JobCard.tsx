@@ -1,4 +1,4 @@
-import { useEffect, useId, useState } from 'react'
+import { useEffect, useId, useRef, useState } from 'react'
 import { Link } from 'react-router'
 import { useMutation, useQueryClient, type QueryClient } from '@tanstack/react-query'
 import { ProblemError, api, must, type Schemas } from '../api/client'
@@ -29,6 +29,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
 function useJobEvents(id: string) {
   const queries = useQueryClient()
   const [ev, setEv] = useState<GenerationEvent>()
+  const [last, setLast] = useState<GenerationEvent>() // the last event before the end
   const [preview, setPreview] = useState<Preview>()
   const [error, setError] = useState<Error>()
   useEffect(() => {
@@ -40,6 +41,7 @@ function useJobEvents(id: string) {
             failures = 0
             setError(undefined)
             if (e.preview) setPreview(e.preview)
+            if (!isTerminal(e.state)) setLast(e)
             setEv(e)
             if (e.generation) invalidateAfterJob(queries)
           }, stop.signal)
@@ -58,27 +60,33 @@ function useJobEvents(id: string) {
     void run()
     return () => stop.abort()
   }, [id, queries])
-  return { ev, preview, error }
+  return { ev, last, preview, error }
 }
 
 // JobCard shows one job started from the Generate page: what it renders,
 // its progress and live preview from the event stream, a Cancel button
 // while it runs, what it cost, and its images in place when it is done.
 export function JobCard({ job, onDismiss }: { job: Generation; onDismiss: () => void }) {
-  const { ev, preview, error } = useJobEvents(job.id)
+  const { ev, last, preview, error } = useJobEvents(job.id)
   const titleId = useId()
+  // A job just started shows itself, also below the form on a phone.
+  const card = useRef<HTMLElement>(null)
+  useEffect(() => {
+    if (Date.parse(job.created_at) > Date.now() - 10_000) card.current?.scrollIntoView?.({ behavior: 'smooth', block: 'nearest' })
+  }, [job.created_at])
   const done = ev?.generation
   const state = done?.status ?? ev?.state ?? job.status
   const cancel = useMutation({
     mutationFn: async () => must(await api.DELETE('/v1/generations/{id}', { params: { path: { id: job.id } } })),
   })
   const running = !isTerminal(state)
-  const pct = Math.round((done?.status === 'completed' ? 1 : (ev?.progress ?? 0)) * 100)
+  // A canceled or failed job's bar stays where it stopped.
+  const pct = Math.round((done?.status === 'completed' ? 1 : done ? (last?.progress ?? 0) : (ev?.progress ?? 0)) * 100)
   const p = job.params
   const images = ev?.images ?? p.batch_size
 
   return (
-    <article className="job-card" aria-labelledby={titleId} aria-busy={running}>
+    <article ref={card} className="job-card" aria-labelledby={titleId} aria-busy={running}>
       <header>
         <h2 id={titleId} className="job-prompt">{p.prompt}</h2>
         <p className="muted small">
@@ -105,7 +113,7 @@ export function JobCard({ job, onDismiss }: { job: Generation; onDismiss: () => 
         <ul className={`results n${Math.min(done.images.length, 4)}`} aria-label="Images of this job">
           {done.images.map((im, i) => (
             <li key={im.name}>
-              <Link to={`/gallery?image=${encodeURIComponent(im.name)}`} aria-label={`Open image ${i + 1} in the gallery`}>
+              <Link to={`/gallery?image=${encodeURIComponent(im.name)}`} title="Open in the gallery">
                 <img
                   src={im.url}
                   width={im.width}
@@ -119,7 +127,9 @@ export function JobCard({ job, onDismiss }: { job: Generation; onDismiss: () => 
         </ul>
       ) : done ? (
         <p className={state === 'canceled' ? 'muted' : 'error'} role={state === 'canceled' ? 'status' : 'alert'}>
-          {state === 'canceled' ? 'Canceled.' : `The job ${done.status}${done.error ? `: ${done.error}` : '.'}`}
+          {state === 'canceled'
+            ? `Canceled${last?.total_steps ? ` at step ${last.step} of ${last.total_steps}` : ' before it started'}.`
+            : `The job ${done.status}${done.error ? `: ${done.error}` : '.'}`}
         </p>
       ) : preview ? (
         <img src={preview.data_url} width={preview.width} height={preview.height} alt="Live preview" className="full preview" />

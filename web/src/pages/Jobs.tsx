@@ -16,7 +16,8 @@ const PAGE = 25
 // Jobs lists every generation, newest first: its status (with progress
 // while it runs and the reason when it failed), the credits it held and
 // what it was charged, its images; a running job can be canceled here.
-// While any job on screen runs, the list refreshes every 2 seconds.
+// While any job on screen runs, the list refreshes every 2 seconds, and
+// otherwise every 15 (jobs started elsewhere, by API keys, show up).
 export function Jobs() {
   const jobs = useInfiniteQuery({
     queryKey: ['generations', 'list'],
@@ -24,7 +25,7 @@ export function Jobs() {
     queryFn: async ({ pageParam, signal }) =>
       must(await api.GET('/v1/generations', { params: { query: { limit: PAGE, before: pageParam } }, signal })),
     getNextPageParam: (last, _all, lastParam) => nextPageParam(last, lastParam),
-    refetchInterval: (q) => (q.state.data?.pages.some((p) => p.generations.some((g) => !isTerminal(g.status))) ? 2000 : false),
+    refetchInterval: (q) => (q.state.data?.pages.some((p) => p.generations.some((g) => !isTerminal(g.status))) ? 2000 : 15_000),
   })
   const list = unique(jobs.data?.pages.map((p) => p.generations) ?? [], (g) => g.id)
   const more = () => jobs.hasNextPage && !jobs.isFetchingNextPage && !jobs.isError && void jobs.fetchNextPage()
