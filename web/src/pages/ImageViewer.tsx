@@ -24,10 +24,17 @@ export function ImageViewer(props: {
   const { name, prev, next, onGo, onClose } = props
   const dialog = useRef<HTMLDialogElement>(null)
   const titleId = useId()
+  const close = useRef<HTMLButtonElement>(null)
   useEffect(() => {
     const d = dialog.current
     if (d && !d.open) d.showModal()
   }, [])
+  // Moving to another image (or past a deleted one) keeps focus in the
+  // dialog: on Close when the control that had it is gone.
+  useEffect(() => {
+    const d = dialog.current
+    if (d?.open && !d.contains(document.activeElement)) close.current?.focus()
+  }, [name])
   const detail = useQuery({
     queryKey: ['images', 'detail', name],
     queryFn: async ({ signal }) => must(await api.GET('/v1/images/{name}', { params: { path: { name } }, signal })),
@@ -64,7 +71,7 @@ export function ImageViewer(props: {
         <aside className="viewer-side">
           <div className="viewer-head">
             <h2 id={titleId}>Image details</h2>
-            <button type="button" className="icon" aria-label="Close" onClick={() => dialog.current?.close()}>
+            <button ref={close} type="button" className="icon" aria-label="Close" onClick={() => dialog.current?.close()}>
               ×
             </button>
           </div>
@@ -96,10 +103,15 @@ const prompt = (im?: Image) => (im?.metadata as Settings | undefined)?.prompt
 function Details({ image, onDone }: { image: Image; onDone: () => void }) {
   const queries = useQueryClient()
   const navigate = useNavigate()
+  // Asking to delete moves focus to "Keep it"; keeping it moves focus back.
   const [confirm, setConfirm] = useState(false)
   const keep = useRef<HTMLButtonElement>(null)
+  const del = useRef<HTMLButtonElement>(null)
+  const asked = useRef(false)
   useEffect(() => {
     if (confirm) keep.current?.focus()
+    else if (asked.current) del.current?.focus()
+    asked.current = confirm
   }, [confirm])
   const m = (image.metadata ?? {}) as Settings & { init_image?: string; cfg_scale?: number }
 
@@ -180,7 +192,7 @@ function Details({ image, onDone }: { image: Image; onDone: () => void }) {
         >
           Use as init image
         </button>
-        <button type="button" className="danger" onClick={() => setConfirm(true)} disabled={confirm}>
+        <button ref={del} type="button" className="danger" onClick={() => setConfirm(true)} aria-expanded={confirm}>
           Delete…
         </button>
       </div>

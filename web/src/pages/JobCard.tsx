@@ -107,6 +107,10 @@ export function JobCard({ job, onDismiss }: { job: Generation; onDismiss: () => 
         ) : null}
       </div>
       <p className="muted small" data-testid="job-credits">{creditLine(done ?? job, !running)}</p>
+      {/* Screen readers hear the job's state change, not every percent. */}
+      <p className="visually-hidden" aria-live="polite">
+        {p.prompt}: {state}
+      </p>
       {error && <ErrorNote error={error} what="Following the job" />}
       {cancel.error && <ErrorNote error={cancel.error} what="Canceling" />}
       {done?.status === 'completed' && done.images.length > 0 ? (
