@@ -47,7 +47,9 @@ func (t *Tokens) Authenticate(ctx context.Context, token string) (store.User, er
 	if err := checkIdentity(id); err != nil {
 		return store.User{}, err
 	}
-	return t.Store.SignIn(ctx, id.Email, id.Name, id.Subject)
+	u, err := t.Store.SignIn(ctx, id.Email, id.Name, id.Subject)
+	u.CredentialExpires = id.Expires
+	return u, err
 }
 
 // maxClaimChars is what users.email and users.cognito_sub hold.

@@ -29,6 +29,8 @@ type Identity struct {
 	Subject string
 	Email   string
 	Name    string
+	// Expires is the token's exp: what the identity may be believed until.
+	Expires time.Time
 }
 
 // ErrInvalidToken wraps every reason a token is refused.
@@ -150,7 +152,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (Identity, time.Tim
 	if c.Subject == "" || c.Email == "" {
 		return Identity{}, time.Time{}, fmt.Errorf("%w: sub and email are required", ErrInvalidToken)
 	}
-	return Identity{Subject: c.Subject, Email: c.Email, Name: c.Name}, c.ExpiresAt.Time, nil
+	return Identity{Subject: c.Subject, Email: c.Email, Name: c.Name, Expires: c.ExpiresAt.Time}, c.ExpiresAt.Time, nil
 }
 
 // keyWait bounds how long a request waits for a key set that is loading.
