@@ -29,8 +29,6 @@ type Identity struct {
 	Subject string
 	Email   string
 	Name    string
-	// Expires is the token's exp: what the identity may be believed until.
-	Expires time.Time
 }
 
 // ErrInvalidToken wraps every reason a token is refused.
@@ -124,15 +122,22 @@ type idClaims struct {
 // asks for an early retry, waits for it (within ctx and a few seconds) and
 // then answers ErrKeysUnavailable rather than ErrInvalidToken.
 func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
+	id, _, err := v.VerifyUntil(ctx, token)
+	return id, err
+}
+
+// VerifyUntil is Verify that also returns the token's exp: what the
+// identity may be believed until.
+func (v *Verifier) VerifyUntil(ctx context.Context, token string) (Identity, time.Time, error) {
 	sum := sha256.Sum256([]byte(token))
 	if t, ok := v.verified.Get(sum); ok && time.Now().Before(t.expires) {
-		return t.id, nil
+		return t.id, t.expires, nil
 	}
 	id, exp, err := v.verify(ctx, token)
 	if err == nil {
 		v.verified.Add(sum, verifiedToken{id: id, expires: exp})
 	}
-	return id, err
+	return id, exp, err
 }
 
 // verify checks the token's signature and claims, and returns its
@@ -152,7 +157,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (Identity, time.Tim
 	if c.Subject == "" || c.Email == "" {
 		return Identity{}, time.Time{}, fmt.Errorf("%w: sub and email are required", ErrInvalidToken)
 	}
-	return Identity{Subject: c.Subject, Email: c.Email, Name: c.Name, Expires: c.ExpiresAt.Time}, c.ExpiresAt.Time, nil
+	return Identity{Subject: c.Subject, Email: c.Email, Name: c.Name}, c.ExpiresAt.Time, nil
 }
 
 // keyWait bounds how long a request waits for a key set that is loading.
