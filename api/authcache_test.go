@@ -15,7 +15,7 @@ import (
 // milliseconds.
 func TestAuthChangesReachEveryInstance(t *testing.T) {
 	s := newStack(t, 0)
-	other := s.newAPI(t)
+	other := s.newAPI(t, true)
 	b := httptest.NewServer(other.Router())
 	t.Cleanup(b.Close)
 	waitUntil(t, 10*time.Second, other.AuthCache.Live)

@@ -69,8 +69,9 @@ type stack struct {
 	stripe        *devstack.StripeTransport
 	webhookSecret string
 
-	// newAPI builds another API instance over the same servers.
-	newAPI func(t testing.TB) *api.Server
+	// newAPI builds another API instance over the same servers, with or
+	// without the auth cache.
+	newAPI func(t testing.TB, cached bool) *api.Server
 }
 
 // stackOptions widen the stack.
@@ -187,12 +188,19 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	}
 	// Each API instance of the stack is built the same way and hears
 	// changes on its own connection, as separate processes would.
-	s.newAPI = func(t testing.TB) *api.Server {
+	s.newAPI = func(t testing.TB, cached bool) *api.Server {
 		srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
 			ServedModels: s.deps.ServedModels, Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
 			RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
 			Payments: s.deps.Payments, StripeWebhookSecret: s.webhookSecret, WebhookGuard: s.deps.WebhookGuard,
 			WebhookFirstRetry: s.deps.WebhookFirstRetry, AuthCache: &authcache.Set{}}
+		if opts.billing {
+			srv.Billing = &activities.Billing{Store: s.store, Log: log}
+		}
+		if !cached {
+			srv.AuthCache = nil
+			return srv
+		}
 		listenCtx, stopListening := context.WithCancel(context.Background())
 		listening := make(chan struct{})
 		go func() {
@@ -200,12 +208,9 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 			authcache.Listen(listenCtx, dbURL, srv.AuthCache, log)
 		}()
 		t.Cleanup(func() { stopListening(); <-listening })
-		if opts.billing {
-			srv.Billing = &activities.Billing{Store: s.store, Log: log}
-		}
 		return srv
 	}
-	srv := s.newAPI(t)
+	srv := s.newAPI(t, true)
 	router = srv.Router()
 	close(routerReady)
 	s.waitReady()
