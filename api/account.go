@@ -45,7 +45,7 @@ type AccountView struct {
 }
 
 func (s *Server) account(ctx context.Context, userID string) (AccountView, error) {
-	plan, err := s.Store.UserPlan(ctx, userID)
+	plan, err := s.userPlan(ctx, userID)
 	if err != nil {
 		return AccountView{}, err
 	}

@@ -326,6 +326,7 @@ func (s *Server) adminSetActive(active bool) gin.HandlerFunc {
 			return
 		}
 		u, err := s.Store.SetUserActive(c.Request.Context(), id.String(), active)
+		s.forget(id.String())
 		if errors.Is(err, store.ErrNotFound) {
 			notFound(c, "user")
 			return

@@ -133,7 +133,7 @@ func (s *Server) createAPIKey(c *gin.Context) {
 		return
 	}
 	u := user(c)
-	plan, err := s.Store.UserPlan(c.Request.Context(), u.ID)
+	plan, err := s.userPlan(c.Request.Context(), u.ID)
 	if err != nil {
 		unavailable(c, err)
 		return
@@ -223,6 +223,7 @@ func (s *Server) revokeAPIKey(c *gin.Context) {
 		return
 	}
 	err = s.Store.RevokeAPIKey(c.Request.Context(), user(c).ID, id.String())
+	s.forget(user(c).ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		notFound(c, "API key")

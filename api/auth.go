@@ -37,7 +37,7 @@ type Tokens struct {
 // key set has not loaded, it answers oidc.ErrKeysUnavailable (a 503 with
 // Retry-After), not ErrUnauthenticated: the token may be valid.
 func (t *Tokens) Authenticate(ctx context.Context, token string) (store.User, error) {
-	id, err := t.Verifier.Verify(ctx, token)
+	id, expires, err := t.Verifier.VerifyUntil(ctx, token)
 	if errors.Is(err, oidc.ErrInvalidToken) {
 		return store.User{}, ErrUnauthenticated
 	}
@@ -47,7 +47,9 @@ func (t *Tokens) Authenticate(ctx context.Context, token string) (store.User, er
 	if err := checkIdentity(id); err != nil {
 		return store.User{}, err
 	}
-	return t.Store.SignIn(ctx, id.Email, id.Name, id.Subject)
+	u, err := t.Store.SignIn(ctx, id.Email, id.Name, id.Subject)
+	u.CredentialExpires = expires
+	return u, err
 }
 
 // maxClaimChars is what users.email and users.cognito_sub hold.

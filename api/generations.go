@@ -105,7 +105,7 @@ func (s *Server) prepareGeneration(c *gin.Context, u store.User, submitting bool
 	if !s.decodeJSON(c, &req) {
 		return req, store.Plan{}, pricing.Quote{}, false
 	}
-	plan, err := s.Store.UserPlan(c.Request.Context(), u.ID)
+	plan, err := s.userPlan(c.Request.Context(), u.ID)
 	if err != nil {
 		unavailable(c, err)
 		return req, plan, pricing.Quote{}, false

@@ -66,7 +66,7 @@ type ModelLimits struct {
 // listModels answers GET /v1/models.
 func (s *Server) listModels(c *gin.Context) {
 	ctx := c.Request.Context()
-	plan, err := s.Store.UserPlan(ctx, user(c).ID)
+	plan, err := s.userPlan(ctx, user(c).ID)
 	if err != nil {
 		unavailable(c, err)
 		return

@@ -46,7 +46,7 @@ func (s *Server) rateLimit(class string) gin.HandlerFunc {
 			return
 		}
 		u := user(c)
-		plan, err := s.Store.UserPlan(c.Request.Context(), u.ID)
+		plan, err := s.userPlan(c.Request.Context(), u.ID)
 		if err != nil {
 			unavailable(c, err)
 			return

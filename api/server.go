@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/easel/easel/activities"
+	"github.com/easel/easel/internal/authcache"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/payments"
 	"github.com/easel/easel/internal/progress"
@@ -78,6 +79,12 @@ type Server struct {
 	// WebhookFirstRetry is the first retry wait of the deliveries the API
 	// starts (replays; 0: the default).
 	WebhookFirstRetry time.Duration
+	// AuthCache, when set, keeps whom a token authenticates and each
+	// user's plan in memory for a few seconds; authcache.Listen must run on
+	// it, or it caches nothing.
+	AuthCache *authcache.Set
+	users     *authcache.Cache[store.User]
+	planCache *authcache.Cache[store.Plan]
 }
 
 const (
@@ -124,6 +131,11 @@ func (s *Server) Router() *gin.Engine {
 	}
 
 	s.Auth = WithAPIKeys(s.Auth, s.Store)
+	if s.AuthCache != nil && s.users == nil {
+		s.users = authcache.New[store.User](s.AuthCache)
+		s.planCache = authcache.New[store.Plan](s.AuthCache)
+		s.Auth = cachedAuth{next: s.Auth, users: s.users}
+	}
 	r.GET("/v1/plans", s.plans)
 	r.GET("/v1/openapi.json", s.serveContract(false))
 	r.GET("/v1/docs", s.serveContract(true))

@@ -25,6 +25,7 @@ import (
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
 	"github.com/easel/easel/api/apitypes"
+	"github.com/easel/easel/internal/authcache"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/devstack"
 	"github.com/easel/easel/internal/devstack/temporalserver"
@@ -67,6 +68,10 @@ type stack struct {
 	// With billing: stripe-mock behind a transport that settles payments.
 	stripe        *devstack.StripeTransport
 	webhookSecret string
+
+	// newAPI builds another API instance over the same servers, with or
+	// without the auth cache.
+	newAPI func(t testing.TB, cached bool) *api.Server
 }
 
 // stackOptions widen the stack.
@@ -181,14 +186,31 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
-		ServedModels: s.deps.ServedModels, Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
-		RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
-		Payments: s.deps.Payments, StripeWebhookSecret: s.webhookSecret, WebhookGuard: s.deps.WebhookGuard,
-		WebhookFirstRetry: s.deps.WebhookFirstRetry}
-	if opts.billing {
-		srv.Billing = &activities.Billing{Store: s.store, Log: log}
+	// Each API instance of the stack is built the same way and hears
+	// changes on its own connection, as separate processes would.
+	s.newAPI = func(t testing.TB, cached bool) *api.Server {
+		srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
+			ServedModels: s.deps.ServedModels, Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
+			RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
+			Payments: s.deps.Payments, StripeWebhookSecret: s.webhookSecret, WebhookGuard: s.deps.WebhookGuard,
+			WebhookFirstRetry: s.deps.WebhookFirstRetry, AuthCache: &authcache.Set{}}
+		if opts.billing {
+			srv.Billing = &activities.Billing{Store: s.store, Log: log}
+		}
+		if !cached {
+			srv.AuthCache = nil
+			return srv
+		}
+		listenCtx, stopListening := context.WithCancel(context.Background())
+		listening := make(chan struct{})
+		go func() {
+			defer close(listening)
+			authcache.Listen(listenCtx, dbURL, srv.AuthCache, log)
+		}()
+		t.Cleanup(func() { stopListening(); <-listening })
+		return srv
 	}
+	srv := s.newAPI(t, true)
 	router = srv.Router()
 	close(routerReady)
 	s.waitReady()

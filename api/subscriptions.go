@@ -48,11 +48,11 @@ type ChangePlanRequest struct {
 // RegisterSubscriptionRoutes adds the subscription routes to the
 // authenticated /v1 group.
 func (s *Server) RegisterSubscriptionRoutes(v1 *gin.RouterGroup) {
-	v1.POST("/subscriptions", s.subscribe)
+	v1.POST("/subscriptions", s.forgetCaller, s.subscribe)
 	v1.GET("/subscription", s.getSubscription)
-	v1.POST("/subscription/cancel", s.updateSubscription(workflows.CancelUpdate))
-	v1.POST("/subscription/resume", s.updateSubscription(workflows.ResumeUpdate))
-	v1.POST("/subscription/change", s.changePlan)
+	v1.POST("/subscription/cancel", s.forgetCaller, s.updateSubscription(workflows.CancelUpdate))
+	v1.POST("/subscription/resume", s.forgetCaller, s.updateSubscription(workflows.ResumeUpdate))
+	v1.POST("/subscription/change", s.forgetCaller, s.changePlan)
 }
 
 // subscriptionPlan is the billing view of a plan, price in exact cents.

@@ -54,7 +54,7 @@ func (s *Server) createUpload(c *gin.Context) {
 	if !ok {
 		return
 	}
-	plan, err := s.Store.UserPlan(ctx, u.ID)
+	plan, err := s.userPlan(ctx, u.ID)
 	if err != nil {
 		unavailable(c, err)
 		return

@@ -14,6 +14,7 @@ import (
 
 	"github.com/easel/easel/activities"
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/authcache"
 	"github.com/easel/easel/internal/config"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/oidc"
@@ -78,7 +79,7 @@ func startAPI(ctx context.Context, cfg config.Config, log *slog.Logger, st *star
 		d.close()
 		return nil, nil, err
 	}
-	srv, err := newAPI(d, cfg, &api.Tokens{Verifier: verifier, Store: d.apiStore})
+	srv, err := newAPI(ctx, d, cfg, &api.Tokens{Verifier: verifier, Store: d.apiStore})
 	if err != nil {
 		d.close()
 		return nil, nil, err
@@ -97,7 +98,7 @@ func startErr(ctx context.Context, err error) error {
 	return err
 }
 
-func newAPI(d *deps, cfg config.Config, auth api.Authenticator) (*api.Server, error) {
+func newAPI(ctx context.Context, d *deps, cfg config.Config, auth api.Authenticator) (*api.Server, error) {
 	// Several API servers in one process (tests) share one registry.
 	if err := prometheus.Register(&api.BusinessCollector{Store: d.apiStore}); err != nil {
 		d.log.Warn("business metrics not registered", "err", err)
@@ -105,7 +106,10 @@ func newAPI(d *deps, cfg config.Config, auth api.Authenticator) (*api.Server, er
 	srv := &api.Server{Store: d.apiStore, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
 		ServedModels: d.served, Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis),
 		StripeWebhookSecret: cfg.StripeWebhookSecret, TrialDays: cfg.TrialDays, Payments: paymentsGateway(d, cfg),
-		WebhookGuard: webhook.Guard{AllowLocal: cfg.WebhookAllowLocal}}
+		WebhookGuard: webhook.Guard{AllowLocal: cfg.WebhookAllowLocal}, AuthCache: &authcache.Set{}}
+	// The caches stay off until the listener hears changes; it runs for
+	// the process's life.
+	go authcache.Listen(ctx, cfg.DatabaseURL, srv.AuthCache, d.log)
 	if srv.Payments != nil {
 		srv.Billing = &activities.Billing{Store: d.store, Log: d.log}
 	}

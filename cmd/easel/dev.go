@@ -148,7 +148,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err != nil {
 		return err
 	}
-	srv, err := newAPI(d, cfg, &api.Tokens{Verifier: verifier, Store: d.apiStore})
+	srv, err := newAPI(ctx, d, cfg, &api.Tokens{Verifier: verifier, Store: d.apiStore})
 	if err != nil {
 		return err
 	}

@@ -122,15 +122,22 @@ type idClaims struct {
 // asks for an early retry, waits for it (within ctx and a few seconds) and
 // then answers ErrKeysUnavailable rather than ErrInvalidToken.
 func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
+	id, _, err := v.VerifyUntil(ctx, token)
+	return id, err
+}
+
+// VerifyUntil is Verify that also returns the token's exp: what the
+// identity may be believed until.
+func (v *Verifier) VerifyUntil(ctx context.Context, token string) (Identity, time.Time, error) {
 	sum := sha256.Sum256([]byte(token))
 	if t, ok := v.verified.Get(sum); ok && time.Now().Before(t.expires) {
-		return t.id, nil
+		return t.id, t.expires, nil
 	}
 	id, exp, err := v.verify(ctx, token)
 	if err == nil {
 		v.verified.Add(sum, verifiedToken{id: id, expires: exp})
 	}
-	return id, err
+	return id, exp, err
 }
 
 // verify checks the token's signature and claims, and returns its

@@ -237,6 +237,7 @@ func (s *Store) AuthenticateAPIKey(ctx context.Context, secret string) (User, er
 	var (
 		keyID, keyHash string
 		stale          bool
+		expires        *time.Time
 		u              User
 	)
 	// stale says last_used_at is over a minute old, judged by the database's
@@ -244,10 +245,10 @@ func (s *Store) AuthenticateAPIKey(ctx context.Context, secret string) (User, er
 	// minute per key rather than on every request.
 	err := s.pool.QueryRow(ctx, `
 		SELECT k.id, k.key_hash, k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute',
-			u.id, u.email, u.name, u.cognito_sub, u.role, COALESCE(u.is_active, TRUE), k.scopes
+			u.id, u.email, u.name, u.cognito_sub, u.role, COALESCE(u.is_active, TRUE), k.scopes, k.expires_at
 		FROM api_keys k JOIN users u ON u.id = k.user_id
 		WHERE k.key_prefix = $1 AND k.is_active AND (k.expires_at IS NULL OR k.expires_at > now())`,
-		lookup).Scan(&keyID, &keyHash, &stale, &u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active, &u.Scopes)
+		lookup).Scan(&keyID, &keyHash, &stale, &u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active, &u.Scopes, &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, ErrInvalidAPIKey
 	}
@@ -259,6 +260,9 @@ func (s *Store) AuthenticateAPIKey(ctx context.Context, secret string) (User, er
 	// revealing how much of the hash matched.
 	if subtle.ConstantTimeCompare([]byte(hashAPIKey(secret)), []byte(keyHash)) != 1 {
 		return User{}, ErrInvalidAPIKey
+	}
+	if expires != nil {
+		u.CredentialExpires = *expires
 	}
 	if stale {
 		// The guard is repeated so concurrent requests write once.

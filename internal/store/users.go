@@ -25,6 +25,9 @@ type User struct {
 	// Scopes is what the request may do when it authenticated with an API
 	// key (ScopeGenerate, ...); nil for a session, which may do everything.
 	Scopes []string
+	// CredentialExpires is when the token or key that authenticated the
+	// user stops being valid; zero when it never expires.
+	CredentialExpires time.Time
 }
 
 // Plan is a subscription plan with the limits it grants.

@@ -1,0 +1,126 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// Authenticated reads at a fixed rate: the cost of knowing who is asking.
+const (
+	authUsers       = 40
+	authDefaultRate = 2000
+)
+
+// BenchmarkAuthenticatedReads sends GET requests open-loop at a fixed rate
+// (EASEL_BENCH_RATE, default 2,000/s, for EASEL_BENCH_SECONDS, default 5 s,
+// after 1 s of warm-up) to the full in-process stack (API, workers and the
+// embedded Temporal server in this process, as in `easel dev`), round-robin
+// over 40 Enterprise users, and reports each route's p50 and p99 latency,
+// the share of 200 answers and the p99 as a ratio to the unauthenticated
+// baseline (GET /api/v1/app/version) measured first in the same run. Each
+// authenticated route runs again on a second API instance without the auth
+// cache (internal/authcache), sharing everything else.
+//
+// vegeta's attacker paces the sends and starts a new worker whenever every
+// worker is busy, so a slow answer delays no later send; latency runs from
+// the send to the end of the body.
+//
+//	go test -run '^$' -bench AuthenticatedReads -benchtime 1x -v ./api/
+func BenchmarkAuthenticatedReads(b *testing.B) {
+	s := newStack(b, 0)
+	ctx := context.Background()
+	idTokens := make([]string, authUsers)
+	apiKeys := make([]string, authUsers)
+	for i := range authUsers {
+		var u, tok = s.newUser(b, "enterprise", 1000)
+		idTokens[i] = tok
+		_, secret, err := s.store.CreateAPIKey(ctx, u.ID, "bench", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		apiKeys[i] = secret
+	}
+	rate := envInt("EASEL_BENCH_RATE", authDefaultRate)
+	seconds := envInt("EASEL_BENCH_SECONDS", 5)
+
+	routes := []struct {
+		name, path string
+		tokens     []string
+	}{
+		{"baseline-version", "/api/v1/app/version", nil},
+		{"credits-idtoken", "/v1/credits", idTokens},
+		{"me-idtoken", "/v1/me", idTokens},
+		{"generations-idtoken", "/v1/generations", idTokens},
+		{"credits-apikey", "/v1/credits", apiKeys},
+		{"me-apikey", "/v1/me", apiKeys},
+		{"generations-apikey", "/v1/generations", apiKeys},
+	}
+	// The same routes on an instance without the auth cache, in the same
+	// run: what the cache saves.
+	uncached := httptest.NewServer(s.newAPI(b, false).Router())
+	b.Cleanup(uncached.Close)
+	for i := 0; i < b.N; i++ {
+		var baseP99 time.Duration
+		for _, r := range routes {
+			for _, inst := range []struct{ label, url string }{{"", s.http.URL}, {"uncached-", uncached.URL}} {
+				if r.tokens == nil && inst.label != "" {
+					continue
+				}
+				name := inst.label + r.name
+				targets := readTargets(inst.url+r.path, r.tokens)
+				attack(targets, rate, time.Second) // warm-up: connections, caches
+				m := attack(targets, rate, time.Duration(seconds)*time.Second)
+				if r.tokens == nil {
+					baseP99 = m.Latencies.P99
+				}
+				b.Logf("%-30s %d req/s: p50 %v p99 %v max %v, %.1f %% 200, p99 %.2fx baseline",
+					name, rate, m.Latencies.P50.Round(10*time.Microsecond), m.Latencies.P99.Round(10*time.Microsecond),
+					m.Latencies.Max.Round(time.Millisecond), m.Success*100, float64(m.Latencies.P99)/float64(baseP99))
+				b.ReportMetric(float64(m.Latencies.P99)/1e6, name+"-p99-ms")
+				if m.Success < 0.999 {
+					b.Errorf("%s: only %.2f %% of answers were 200 (%v)", name, m.Success*100, m.StatusCodes)
+				}
+			}
+		}
+	}
+}
+
+// readTargets is one GET of url per token (or one without, for nil).
+func readTargets(url string, tokens []string) []vegeta.Target {
+	if tokens == nil {
+		return []vegeta.Target{{Method: http.MethodGet, URL: url}}
+	}
+	targets := make([]vegeta.Target, len(tokens))
+	for i, tok := range tokens {
+		targets[i] = vegeta.Target{Method: http.MethodGet, URL: url,
+			Header: http.Header{"Authorization": {"Bearer " + tok}}}
+	}
+	return targets
+}
+
+// attack sends targets round-robin at rate per second for d and returns
+// what the answers measured.
+func attack(targets []vegeta.Target, rate int, d time.Duration) vegeta.Metrics {
+	atk := vegeta.NewAttacker(vegeta.Workers(64), vegeta.MaxWorkers(20_000), vegeta.KeepAlive(true),
+		vegeta.Connections(256), vegeta.Timeout(10*time.Second))
+	var m vegeta.Metrics
+	for res := range atk.Attack(vegeta.NewStaticTargeter(targets...), vegeta.Rate{Freq: rate, Per: time.Second}, d, "reads") {
+		m.Add(res)
+	}
+	m.Close()
+	return m
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
