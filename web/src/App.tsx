@@ -1,10 +1,16 @@
-import { useEffect, useSyncExternalStore } from 'react'
+import { lazy, Suspense, useEffect, useSyncExternalStore } from 'react'
 import { NavLink, Navigate, Route, Routes, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
-import { currentUser, onUserChange, setUser, userManager } from './auth'
+import { currentUser, onUserChange, setUser, signOut as endSignIn, userManager } from './auth'
 import { SignIn } from './pages/SignIn'
 import { Generate } from './pages/Generate'
 import { Gallery } from './pages/Gallery'
+// Account and Admin load when first opened: the Generate page's first
+// load carries none of their code.
+const Account = lazy(() => import('./pages/account/Account').then((m) => ({ default: m.Account })))
+const Admin = lazy(() => import('./pages/admin/Admin').then((m) => ({ default: m.Admin })))
+import { LowBalance } from './LowBalance'
+import { useMe } from './me'
 
 function useUser() {
   return useSyncExternalStore(onUserChange, currentUser)
@@ -22,10 +28,10 @@ export function App() {
 
 function SignedIn({ email }: { email: string }) {
   const queries = useQueryClient()
+  const me = useMe()
   const signOut = () => {
     queries.clear()
-    setUser(null)
-    void userManager().then((m) => m.removeUser())
+    endSignIn()
   }
   return (
     <>
@@ -34,14 +40,19 @@ function SignedIn({ email }: { email: string }) {
         <nav aria-label="Main">
           <NavLink to="/" end>Generate</NavLink>
           <NavLink to="/gallery">Gallery</NavLink>
+          <NavLink to="/account">Account</NavLink>
+          {me.data?.user.role === 'admin' && <NavLink to="/admin">Admin</NavLink>}
         </nav>
         <span className="who">{email}</span>
         <button type="button" className="link" onClick={signOut}>Sign out</button>
       </header>
+      <LowBalance />
       <main>
         <Routes>
           <Route path="/" element={<Generate />} />
           <Route path="/gallery" element={<Gallery />} />
+          <Route path="/account" element={<Suspense fallback={<p role="status">Loading…</p>}><Account /></Suspense>} />
+          <Route path="/admin/*" element={<Suspense fallback={<p role="status">Loading…</p>}><Admin /></Suspense>} />
           <Route path="*" element={<Navigate to="/" replace />} />
         </Routes>
       </main>
