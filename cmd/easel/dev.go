@@ -253,11 +253,17 @@ func startDevTemporal(ctx context.Context, d *deps, o devOptions, cfg config.Con
 }
 
 // seedDevUser makes sure the development user exists on the Pro plan with
-// this month's development credits (granted once per month).
+// this month's development credits (granted once per month), and is an
+// administrator, so that the web app's Admin pages work out of the box.
 func seedDevUser(ctx context.Context, s *store.Store) (store.User, error) {
 	u, err := s.UpsertUser(ctx, devEmail, "dev", "dev|"+devEmail)
 	if err != nil {
 		return u, err
+	}
+	if u.Role != store.RoleAdmin {
+		if _, err := s.SetUserRole(ctx, u.ID, store.RoleAdmin); err != nil {
+			return u, fmt.Errorf("make the development user an administrator: %w", err)
+		}
 	}
 	plan, err := s.UserPlan(ctx, u.ID)
 	if err != nil {

@@ -1,5 +1,6 @@
 import { Link } from 'react-router'
 import { useAppConfig, useMe, credits } from './me'
+import './lowbalance.css'
 
 // LowBalance warns across the app when the available balance is under the
 // threshold the API's credits.low webhook uses, and says how to get more.

@@ -14,12 +14,12 @@ function grantState(g: Grant, now: number): string {
   return 'active'
 }
 
-const SOURCES: Record<string, string> = { subscription: 'Plan', admin: 'Granted by Easel', proration: 'Plan change' }
+const SOURCES: Record<string, string> = { subscription: 'Plan', test_grant: 'Granted by Easel' }
 
 // Balance shows what can be spent, what jobs in flight hold, and each
 // grant with its validity window.
 export function Balance() {
-  const q = useQuery({ queryKey: ['credits'], queryFn: async () => must(await api.GET('/v1/credits')), refetchInterval: 30_000 })
+  const q = useQuery({ queryKey: ['credits'], queryFn: async () => must(await api.GET('/v1/credits')), refetchInterval: 30_000, staleTime: 0 })
   return (
     <Section id="balance" title="Balance">
       {q.isPending ? <Loading what="your balance" /> : q.error ? <ErrorNote error={q.error} what="Loading your balance" /> : (

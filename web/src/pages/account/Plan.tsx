@@ -269,7 +269,8 @@ function Cancel({ plan, sub, onClose }: { plan: Plan; sub: Subscription; onClose
   const cancel = useMutation({
     mutationFn: async () => must(await api.POST('/v1/subscription/cancel')),
     onSuccess: (s) => {
-      queries.setQueryData(['subscription'], (old: Subscription | null) => ({ ...old, ...s }))
+      queries.setQueryData(['subscription'], (old: Subscription | null) => ({ ...old, ...s, next_charge_at: s.next_charge_at }))
+      void queries.invalidateQueries({ queryKey: ['subscription'] })
       onClose()
     },
   })
