@@ -46,7 +46,7 @@ export function perDay(records: UsageRecord[], from: string, to: string): DayUsa
 // Usage is this month's usage: totals, a chart of credits and images per
 // day, and the CSV export.
 export function Usage() {
-  const q = useQuery({ queryKey: ['usage'], queryFn: monthUsage })
+  const q = useQuery({ queryKey: ['usage'], queryFn: monthUsage, staleTime: 0 })
   return (
     <Section id="usage" title="Usage this month" actions={<ExportCSV />}>
       {q.isPending ? <Loading what="your usage" /> : q.error ? <ErrorNote error={q.error} what="Loading your usage" /> : (
