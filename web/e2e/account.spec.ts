@@ -27,6 +27,8 @@ test('account: plan, proration, API keys, cancel and resume, sign out', async ({
     await expect(page.getByTestId('price')).toHaveText(/\d+ credits?/)
     await page.getByRole('button', { name: 'Generate' }).click()
     await expect(page.getByTestId('progress')).toHaveText('100 %')
+    // The image shows once the job has settled, and its usage is recorded.
+    await expect(page.getByRole('img', { name: /^Result: a quiet harbour/ })).toBeVisible()
     await page.getByRole('link', { name: 'Account' }).click()
     await expect(page.getByTestId('usage-credits')).toHaveText('1 credit')
     await expect(page.getByTestId('usage-chart')).toBeVisible()

@@ -83,8 +83,9 @@ function niceMax(v: number): number {
 // line with points (right axis), by hand in SVG. The same numbers are in
 // a table for screen readers and for anyone who prefers one.
 function Chart({ days, month }: { days: DayUsage[]; month: Date }) {
-  const maxC = niceMax(Math.max(...days.map((d) => d.credits)))
-  const maxI = niceMax(Math.max(...days.map((d) => d.images)))
+  // At least 2, so that the middle tick is a whole number.
+  const maxC = niceMax(Math.max(2, ...days.map((d) => d.credits)))
+  const maxI = niceMax(Math.max(2, ...days.map((d) => d.images)))
   const iw = W - PAD.l - PAD.r
   const ih = H - PAD.t - PAD.b
   const bw = iw / days.length
