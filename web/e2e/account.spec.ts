@@ -78,7 +78,7 @@ test('account: plan, proration, API keys, cancel and resume, sign out', async ({
     expect(await call(key)).toBe(200)
     await page.getByRole('button', { name: 'Done' }).click()
     await expect(page.getByTestId('new-key')).toHaveCount(0) // shown once
-    await expect(page.getByRole('cell', { name: 'e2e script' })).toBeVisible()
+    await expect(page.getByRole('cell', { name: 'e2e script', exact: true })).toBeVisible()
     await page.getByRole('button', { name: 'Revoke e2e script' }).click()
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke key' }).click()
     await expect(page.getByRole('cell', { name: 'revoked' })).toBeVisible()

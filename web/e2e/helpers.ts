@@ -13,8 +13,13 @@ export async function shots(page: Page, name: string) {
     await page.setViewportSize({ width: 390, height: 844 })
     await page.screenshot({ path: `${dir}/${name}-390-${scheme}.png`, fullPage: true })
     // Nothing may be wider than the phone.
-    const wide = await page.evaluate(() => document.documentElement.scrollWidth)
-    expect(wide, `${name} at 390 px scrolls sideways`).toBeLessThanOrEqual(390)
+    const wide = await page.evaluate(() => {
+      // The innermost elements that stick out, to name in the failure.
+      const out = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 391 &&
+        ![...e.children].some((c) => c.getBoundingClientRect().right > 391))
+      return { width: document.documentElement.scrollWidth, culprits: out.slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${e.className}: ${e.textContent?.slice(0, 40)}`) }
+    })
+    expect(wide.width, `${name} at 390 px scrolls sideways: ${wide.culprits.join(' | ')}`).toBeLessThanOrEqual(390)
   }
   await page.emulateMedia({ colorScheme: 'light' })
   await page.setViewportSize(size)
