@@ -29,7 +29,7 @@ export default defineConfig({
     trace: 'retain-on-failure',
   },
   webServer: {
-    command: `${easel} dev --state-dir ${env.EASEL_E2E_STATE} --http-addr 127.0.0.1:${port(0)} --temporal-port ${port(1)} --ui-port ${port(2)} --s3-addr 127.0.0.1:${port(3)} --step-delay 60ms`,
+    command: `${easel} dev --state-dir ${env.EASEL_E2E_STATE} --http-addr 127.0.0.1:${port(0)} --temporal-port ${port(1)} --ui-port ${port(2)} --s3-addr 127.0.0.1:${port(3)} --step-delay 60ms --token-ttl 90s`,
     cwd: '..',
     url: `${base}/healthz`,
     timeout: 240_000,
