@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/workflows"
 )
 
 // defaultAdminGrantDays is how long an admin grant lasts when the request
@@ -293,14 +294,54 @@ func (s *Server) adminGetUser(c *gin.Context) {
 	for _, g := range adminGrants {
 		adminGrantViews = append(adminGrantViews, adminGrantView(g))
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"user":         adminUserView(u),
-		"plan":         acct.Plan,
-		"credits":      withGrants(acct.Credits, grantViews(grants)),
-		"usage":        acct.Usage,
-		"storage":      acct.Storage,
-		"admin_grants": adminGrantViews,
-	})
+	jobs, err := s.Store.ListGenerations(ctx, u.ID, store.Page{Limit: adminRecentJobs})
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	body := gin.H{
+		"user":               adminUserView(u),
+		"plan":               acct.Plan,
+		"credits":            withGrants(acct.Credits, grantViews(grants)),
+		"usage":              acct.Usage,
+		"storage":            acct.Storage,
+		"admin_grants":       adminGrantViews,
+		"recent_generations": adminJobViews(jobs),
+	}
+	switch sub, err := s.Store.LiveSubscription(ctx, u.ID); {
+	case err == nil:
+		body["subscription"] = s.subscriptionView(ctx, sub)
+	case !errors.Is(err, store.ErrNotFound):
+		unavailable(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, body)
+}
+
+// adminRecentJobs is how many of a user's latest jobs the administrator's
+// view of them lists.
+const adminRecentJobs = 10
+
+// AdminJobView is one of a user's jobs as an administrator sees it: enough
+// to find it, and its workflow, in Temporal UI.
+type AdminJobView struct {
+	ID             string    `json:"id"`
+	Status         string    `json:"status"`
+	Model          string    `json:"model"`
+	CreditsHeld    int       `json:"credits_held"`
+	CreditsSettled *int      `json:"credits_settled"`
+	Error          string    `json:"error,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	WorkflowID     string    `json:"workflow_id"`
+}
+
+func adminJobViews(jobs []store.Generation) []AdminJobView {
+	views := make([]AdminJobView, 0, len(jobs))
+	for _, g := range jobs {
+		views = append(views, AdminJobView{ID: g.ID, Status: g.Status, Model: g.Model, CreditsHeld: g.CreditsHeld,
+			CreditsSettled: g.CreditsSettled, Error: g.Error, CreatedAt: g.CreatedAt, WorkflowID: workflows.GenerationID(g.ID)})
+	}
+	return views
 }
 
 func withGrants(credits map[string]any, grants []GrantView) map[string]any {

@@ -189,7 +189,7 @@ func testAdminGrantBadInput(t *testing.T, s *stack) {
 }
 
 func testAdminUsers(t *testing.T, s *stack) {
-	u, _ := s.newUser(t, "pro", 25)
+	u, userToken := s.newUser(t, "pro", 25)
 	_, adminToken := s.newAdmin(t, "free")
 	if r := s.do(t, http.MethodPost, "/v1/admin/grants", adminToken,
 		map[string]any{"user_id": u.ID, "credits": 5, "reason": "detail test"}); r.status != http.StatusCreated {
@@ -238,17 +238,32 @@ func testAdminUsers(t *testing.T, s *stack) {
 			UsedBytes  int64 `json:"used_bytes"`
 			QuotaBytes int64 `json:"quota_bytes"`
 		}
-		AdminGrants []api.AdminGrantView `json:"admin_grants"`
+		AdminGrants  []api.AdminGrantView `json:"admin_grants"`
+		Subscription *api.SubscriptionView
+		Jobs         []api.AdminJobView `json:"recent_generations"`
 	}
+	// One job, done, so that the administrator finds it and its workflow.
+	r = s.do(t, http.MethodPost, "/v1/generations", userToken, map[string]any{
+		"prompt": "admin detail", "model": "sd-1.5", "width": 256, "height": 256, "steps": 2})
+	var job api.GenerationView
+	r.decode(t, &job)
+	s.waitGeneration(t, job.ID, userToken, terminal)
 	r = s.do(t, http.MethodGet, "/v1/admin/users/"+u.ID, adminToken, nil)
 	if r.status != http.StatusOK {
 		t.Fatalf("detail: %d %s", r.status, r.body)
 	}
 	r.decode(t, &detail)
-	if detail.User.ID != u.ID || detail.User.Email != u.Email || detail.Plan.Slug != "pro" || detail.Credits.Available != 30 ||
-		detail.Credits.Granted != 30 || len(detail.Credits.Grants) != 2 || detail.Storage.QuotaBytes == 0 ||
+	if detail.User.ID != u.ID || detail.User.Email != u.Email || detail.Plan.Slug != "pro" || detail.Credits.Available != 29 ||
+		detail.Credits.Granted != 29 || len(detail.Credits.Grants) != 2 || detail.Storage.QuotaBytes == 0 ||
 		len(detail.AdminGrants) != 1 || detail.AdminGrants[0].Reason != "detail test" {
 		t.Fatalf("detail %s", r.body)
+	}
+	if sub := detail.Subscription; sub == nil || sub.Plan != "pro" || sub.UserID != u.ID || sub.WorkflowID != "subscription/"+sub.ID {
+		t.Fatalf("detail's subscription %s", r.body)
+	}
+	if len(detail.Jobs) != 1 || detail.Jobs[0].ID != job.ID || detail.Jobs[0].Status != "completed" ||
+		detail.Jobs[0].WorkflowID != "generation/"+job.ID || detail.Jobs[0].CreditsSettled == nil || *detail.Jobs[0].CreditsSettled != 1 {
+		t.Fatalf("detail's jobs %s", r.body)
 	}
 	expectProblem(t, s.do(t, http.MethodGet, "/v1/admin/users/"+uuid.NewString(), adminToken, nil), http.StatusNotFound)
 	expectProblem(t, s.do(t, http.MethodGet, "/v1/admin/users/not-a-uuid", adminToken, nil), http.StatusNotFound)

@@ -24,6 +24,39 @@ type App struct {
 	// ImageOrigins are where image URLs point (the bucket's endpoint or the
 	// CDN), allowed by the Content-Security-Policy's img-src.
 	ImageOrigins []string
+	// TemporalUI and TemporalNamespace let administrators open a job's or a
+	// subscription's workflow in Temporal's Web UI
+	// (<ui>/namespaces/<ns>/workflows/<workflow id>); "" hides the links.
+	TemporalUI, TemporalNamespace string
+	// StripePublishableKey (pk_...) makes the app collect cards with Stripe
+	// Elements, loading Stripe.js, which the Content-Security-Policy then
+	// allows; without it the app offers the stripe-mock test card.
+	StripePublishableKey string
+	// LowBalanceCredits is the balance under which the app warns that
+	// credits run low: the threshold of the credits.low webhook.
+	LowBalanceCredits int
+}
+
+// stripeJS is where Stripe.js and its card frames come from, and the API
+// it talks to, allowed only when the app collects cards with Elements.
+const (
+	stripeJS    = "https://js.stripe.com"
+	stripeAPI   = "https://api.stripe.com"
+	stripeHooks = "https://hooks.stripe.com"
+)
+
+// config is what GET /config.json tells the app.
+func (a *App) config() gin.H {
+	cfg := gin.H{"oidc_authority": a.OIDCAuthority, "oidc_client_id": a.OIDCClientID,
+		"low_balance_credits": a.LowBalanceCredits}
+	if a.TemporalUI != "" {
+		cfg["temporal_ui"] = strings.TrimSuffix(a.TemporalUI, "/")
+		cfg["temporal_namespace"] = a.TemporalNamespace
+	}
+	if a.StripePublishableKey != "" {
+		cfg["stripe_publishable_key"] = a.StripePublishableKey
+	}
+	return cfg
 }
 
 // apiPrefixes are the paths the app never answers: a miss there stays the
@@ -42,10 +75,19 @@ func isAPIPath(p string) bool {
 
 // csp is the app's Content-Security-Policy: its own scripts and styles only,
 // images also from the bucket (presigned URLs) and inline previews.
+// With Stripe Elements, Stripe.js, its card frames and its API are allowed
+// too, and nothing more.
 func (a *App) csp() string {
 	img := append([]string{"'self'", "data:"}, a.ImageOrigins...)
-	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src " + strings.Join(img, " ") +
-		"; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+	script, connect, frame := "'self'", "'self'", "'none'"
+	if a.StripePublishableKey != "" {
+		script += " " + stripeJS
+		connect += " " + stripeAPI
+		frame = stripeJS + " " + stripeHooks
+	}
+	return "default-src 'self'; script-src " + script + "; style-src 'self'; img-src " + strings.Join(img, " ") +
+		"; connect-src " + connect + "; frame-src " + frame +
+		"; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
 }
 
 // serve answers a GET or HEAD for the app: a file of the build, the
@@ -62,7 +104,7 @@ func (a *App) serve(c *gin.Context) bool {
 	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 	if r.URL.Path == "/config.json" {
 		h.Set("Cache-Control", "no-cache")
-		c.JSON(http.StatusOK, gin.H{"oidc_authority": a.OIDCAuthority, "oidc_client_id": a.OIDCClientID})
+		c.JSON(http.StatusOK, a.config())
 		return true
 	}
 	if a.Files == nil {

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -71,5 +72,48 @@ func TestAppServed(t *testing.T) {
 	unbuilt.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "make web") {
 		t.Errorf("unbuilt app: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestAppConfig: /config.json tells the app where Temporal's Web UI is (for
+// administrators' links to workflows), the low-balance threshold and,
+// only when cards are collected with Stripe Elements, the publishable key;
+// the page's policy then allows Stripe.js and its frames, and otherwise
+// no third party at all.
+func TestAppConfig(t *testing.T) {
+	serve := func(app *api.App) (*httptest.ResponseRecorder, string) {
+		h := (&api.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), App: app}).Router()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/config.json", nil))
+		page := httptest.NewRecorder()
+		h.ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/account", nil))
+		return rec, page.Header().Get("Content-Security-Policy")
+	}
+	files := fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}}
+	rec, csp := serve(&api.App{Files: files, OIDCAuthority: "http://x/dev/oidc", OIDCClientID: "easel-dev",
+		TemporalUI: "http://127.0.0.1:8233/", TemporalNamespace: "default", LowBalanceCredits: 10})
+	var cfg map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg["temporal_ui"] != "http://127.0.0.1:8233" || cfg["temporal_namespace"] != "default" ||
+		cfg["low_balance_credits"] != float64(10) || cfg["stripe_publishable_key"] != nil {
+		t.Errorf("config.json %s", rec.Body)
+	}
+	if strings.Contains(csp, "stripe") || !strings.Contains(csp, "frame-src 'none'") {
+		t.Errorf("policy without Stripe Elements: %q", csp)
+	}
+
+	rec, csp = serve(&api.App{Files: files, StripePublishableKey: "pk_test_123"})
+	cfg = nil
+	_ = json.Unmarshal(rec.Body.Bytes(), &cfg)
+	if cfg["stripe_publishable_key"] != "pk_test_123" || cfg["temporal_ui"] != nil {
+		t.Errorf("config.json with Stripe Elements: %s", rec.Body)
+	}
+	for _, want := range []string{"script-src 'self' https://js.stripe.com;", "frame-src https://js.stripe.com https://hooks.stripe.com;",
+		"connect-src 'self' https://api.stripe.com;"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("policy with Stripe Elements lacks %q: %q", want, csp)
+		}
 	}
 }

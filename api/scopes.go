@@ -27,6 +27,8 @@ var routeScopes = map[string]string{
 	"POST /v1/api-keys":           "",
 	// A quote prices a body and changes nothing: any key that may read.
 	"POST /v1/quote": store.ScopeRead,
+	// So is the preview of a plan change: it changes nothing.
+	"POST /v1/subscription/change/preview": store.ScopeRead,
 	// The account's webhook secret can forge Easel's webhooks to the
 	// user's own receivers: not for every key that may read.
 	"GET /v1/webhook-secret": store.ScopeBilling,

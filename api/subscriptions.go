@@ -53,6 +53,7 @@ func (s *Server) RegisterSubscriptionRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/subscription/cancel", s.forgetCaller, s.updateSubscription(workflows.CancelUpdate))
 	v1.POST("/subscription/resume", s.forgetCaller, s.updateSubscription(workflows.ResumeUpdate))
 	v1.POST("/subscription/change", s.forgetCaller, s.changePlan)
+	v1.POST("/subscription/change/preview", s.previewPlanChange)
 }
 
 // subscriptionPlan is the billing view of a plan, price in exact cents.
@@ -433,12 +434,7 @@ func (s *Server) changePlan(c *gin.Context) {
 		return
 	}
 	sub, ok := s.liveSubscription(c)
-	if !ok {
-		return
-	}
-	if sub.Plan == store.FreePlan {
-		problem(c, http.StatusConflict, "subscribe-first", "Subscribe first",
-			"the free plan has no card on file; subscribe with POST /v1/subscriptions", nil)
+	if !ok || refuseFreeChange(c, sub) {
 		return
 	}
 	var res workflows.ChangePlanResult

@@ -7,7 +7,8 @@ import { join } from 'node:path'
 // directory and database. The values are chosen once, in the runner, and
 // reach the workers through the environment.
 const env = process.env
-const port = (n: number) => 61000 + ((Number(env.EASEL_E2E_PORT_BASE ??= String(Math.floor(Math.random() * 4000))) + n) % 4500)
+env.EASEL_E2E_PORT_BASE ??= String(Math.floor(Math.random() * 4000))
+const port = (n: number) => 61000 + ((Number(env.EASEL_E2E_PORT_BASE) + n) % 4500)
 env.EASEL_E2E_STATE ??= mkdtempSync(join(tmpdir(), 'easel-web-'))
 env.EASEL_E2E_DATABASE_URL ??= `postgres://postgres:postgres@127.0.0.1:5432/easel_web_${env.EASEL_E2E_PORT_BASE}?sslmode=disable`
 const base = `http://127.0.0.1:${port(0)}`
@@ -29,7 +30,7 @@ export default defineConfig({
     trace: 'retain-on-failure',
   },
   webServer: {
-    command: `${easel} dev --state-dir ${env.EASEL_E2E_STATE} --http-addr 127.0.0.1:${port(0)} --temporal-port ${port(1)} --ui-port ${port(2)} --s3-addr 127.0.0.1:${port(3)} --step-delay 60ms`,
+    command: `${easel} dev --state-dir ${env.EASEL_E2E_STATE} --http-addr 127.0.0.1:${port(0)} --temporal-port ${port(1)} --ui-port ${port(2)} --s3-addr 127.0.0.1:${port(3)} --step-delay 60ms --token-ttl 90s`,
     cwd: '..',
     url: `${base}/healthz`,
     timeout: 240_000,

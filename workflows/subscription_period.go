@@ -77,3 +77,27 @@ func prorate(amount int64, remaining, total time.Duration) int64 {
 	r, t := min(remaining, total).Milliseconds(), total.Milliseconds()
 	return (2*amount*r + t) / (2 * t)
 }
+
+// PlanChangeQuote is what changing plan costs at a given moment: an upgrade
+// takes effect now and is charged the prorated difference for the rest of
+// the period, with the prorated extra credits; anything else (a downgrade,
+// a change of equal price, any change during a trial, which has nothing to
+// prorate against) takes effect at the period end and costs nothing now.
+type PlanChangeQuote struct {
+	Upgrade     bool
+	EffectiveAt time.Time
+	AmountCents int64
+	Credits     int
+}
+
+// QuotePlanChange prices a change from one plan to another made at now, in
+// a period from start to end. The subscription workflow's change_plan
+// update charges exactly this (at the moment it runs), and the API's
+// preview shows it before the person confirms.
+func QuotePlanChange(from, to SubscriptionPlan, trialing bool, start, end, now time.Time) PlanChangeQuote {
+	if !isUpgrade(from, to) || trialing {
+		return PlanChangeQuote{EffectiveAt: end}
+	}
+	amount, credits := prorateUpgrade(from, to, start, end, now)
+	return PlanChangeQuote{Upgrade: true, EffectiveAt: now, AmountCents: amount, Credits: credits}
+}

@@ -233,3 +233,31 @@ func TestPeriodKey(t *testing.T) {
 		t.Fatalf("periodKey = %q", got)
 	}
 }
+
+// TestQuotePlanChange: an upgrade is charged now, prorated; a downgrade, a
+// change of equal price and any change during a trial wait for the period
+// end and cost nothing now.
+func TestQuotePlanChange(t *testing.T) {
+	start := utc(2025, 4, 1, 0)
+	end := addMonths(start, 1)
+	third := start.Add(10 * day)
+	tests := []struct {
+		name     string
+		from, to SubscriptionPlan
+		trialing bool
+		want     PlanChangeQuote
+	}{
+		{"upgrade a third in", basicPlan, proPlan, false, PlanChangeQuote{Upgrade: true, EffectiveAt: third, AmountCents: 1333, Credits: 267}},
+		{"downgrade at the period end", proPlan, basicPlan, false, PlanChangeQuote{EffectiveAt: end}},
+		{"an upgrade during a trial waits", basicPlan, proPlan, true, PlanChangeQuote{EffectiveAt: end}},
+		{"same price waits", basicPlan, SubscriptionPlan{Slug: "other", PriceCents: basicPlan.PriceCents, Credits: 900}, false, PlanChangeQuote{EffectiveAt: end}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := QuotePlanChange(tt.from, tt.to, tt.trialing, start, end, third)
+			if got != tt.want {
+				t.Fatalf("QuotePlanChange = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -243,14 +243,16 @@ func (s *subscription) validateChangePlan(req ChangePlanRequest) error {
 // rest of the period; a downgrade (or any change during a trial, which has
 // nothing to prorate against) waits for the period end.
 func (s *subscription) changePlan(ctx workflow.Context, req ChangePlanRequest) (ChangePlanResult, error) {
-	if !isUpgrade(s.in.Plan, req.Plan) || s.phase == phaseTrialing {
+	now := workflow.Now(ctx)
+	quote := QuotePlanChange(s.in.Plan, req.Plan, s.phase == phaseTrialing, s.in.PeriodStart, s.in.PeriodEnd, now)
+	if !quote.Upgrade {
 		s.in.PendingPlan = &req.Plan
 		s.sync(ctx)
-		return ChangePlanResult{EffectiveAt: s.in.PeriodEnd}, nil
+		return ChangePlanResult{EffectiveAt: quote.EffectiveAt}, nil
 	}
 	s.upgrading = true
 	defer func() { s.upgrading = false }()
-	res, err := s.upgrade(ctx, req.Plan)
+	res, err := s.upgrade(ctx, req.Plan, quote)
 	if err == nil {
 		s.sync(ctx)
 		err = s.searchable(ctx)
@@ -258,19 +260,18 @@ func (s *subscription) changePlan(ctx workflow.Context, req ChangePlanRequest) (
 	return res, err
 }
 
-// upgrade charges the prorated difference, then switches plan and grants
-// the prorated extra credits.
-func (s *subscription) upgrade(ctx workflow.Context, plan SubscriptionPlan) (ChangePlanResult, error) {
-	now := workflow.Now(ctx)
-	start := s.grantStart(now)
-	amount, credits := prorateUpgrade(s.in.Plan, plan, s.in.PeriodStart, s.in.PeriodEnd, now)
-	paid, err := s.chargeUpgrade(ctx, plan, start, amount)
+// upgrade charges the quoted prorated difference, then switches plan and
+// grants the prorated extra credits.
+func (s *subscription) upgrade(ctx workflow.Context, plan SubscriptionPlan, quote PlanChangeQuote) (ChangePlanResult, error) {
+	start := s.grantStart(quote.EffectiveAt)
+	paid, err := s.chargeUpgrade(ctx, plan, start, quote.AmountCents)
 	if err != nil {
 		return ChangePlanResult{}, err
 	}
-	res := ChangePlanResult{EffectiveAt: now, AmountCents: amount, Credits: credits, PaymentIntentID: paid.PaymentIntentID}
+	res := ChangePlanResult{EffectiveAt: quote.EffectiveAt, AmountCents: quote.AmountCents, Credits: quote.Credits,
+		PaymentIntentID: paid.PaymentIntentID}
 	s.in.Plan, s.in.PendingPlan = plan, nil
-	return res, s.grantCredits(ctx, plan.Slug, credits, start, s.in.PeriodEnd, paid)
+	return res, s.grantCredits(ctx, plan.Slug, quote.Credits, start, s.in.PeriodEnd, paid)
 }
 
 // chargeUpgrade charges an upgrade's prorated amount; nothing when it

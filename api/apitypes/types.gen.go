@@ -158,6 +158,27 @@ func (e ModelFamily) Valid() bool {
 	}
 }
 
+// Defines values for PlanChangePreviewWhen.
+const (
+	PlanChangePreviewWhenCheckout  PlanChangePreviewWhen = "checkout"
+	PlanChangePreviewWhenNow       PlanChangePreviewWhen = "now"
+	PlanChangePreviewWhenPeriodEnd PlanChangePreviewWhen = "period_end"
+)
+
+// Valid indicates whether the value is a known member of the PlanChangePreviewWhen enum.
+func (e PlanChangePreviewWhen) Valid() bool {
+	switch e {
+	case PlanChangePreviewWhenCheckout:
+		return true
+	case PlanChangePreviewWhenNow:
+		return true
+	case PlanChangePreviewWhenPeriodEnd:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SubscriptionPaymentFailedWebhookEventType.
 const (
 	SubscriptionPaymentFailedWebhookEventTypeSubscriptionPaymentFailed SubscriptionPaymentFailedWebhookEventType = "subscription.payment_failed"
@@ -329,6 +350,22 @@ type APIKeyList struct {
 // APIKeyScope `generate`: start and cancel jobs, star and delete images; `read`: every GET; `billing`: subscribe, change or cancel the plan, revoke keys.
 type APIKeyScope string
 
+// AdminGeneration defines model for AdminGeneration.
+type AdminGeneration struct {
+	CreatedAt      time.Time          `json:"created_at"`
+	CreditsHeld    int                `json:"credits_held"`
+	CreditsSettled *int               `json:"credits_settled"`
+	Error          string             `json:"error,omitempty"`
+	ID             openapi_types.UUID `json:"id"`
+	Model          string             `json:"model"`
+
+	// Status `queued`, `running` once a GPU worker has begun, `canceling` after a cancel until the GPU stops, then `completed`, `failed` or `canceled`.
+	Status JobStatus `json:"status"`
+
+	// WorkflowID The job's workflow (Temporal): `generation/<id>`.
+	WorkflowID string `json:"workflow_id"`
+}
+
 // AdminGrant defines model for AdminGrant.
 type AdminGrant struct {
 	AdminUserID openapi_types.UUID `json:"admin_user_id"`
@@ -374,7 +411,11 @@ type AdminUserDetail struct {
 	AdminGrants []AdminGrant      `json:"admin_grants"`
 	Credits     BalanceWithGrants `json:"credits"`
 	Plan        Plan              `json:"plan"`
-	Storage     Storage           `json:"storage"`
+
+	// RecentGenerations The user's latest jobs, newest first (at most 10).
+	RecentGenerations []AdminGeneration `json:"recent_generations"`
+	Storage           Storage           `json:"storage"`
+	Subscription      *Subscription     `json:"subscription,omitempty"`
 
 	// Usage Usage since `since` (the start of this calendar month, UTC).
 	Usage MonthUsage `json:"usage"`
@@ -918,6 +959,35 @@ type PlanChange struct {
 	// Plan The plan in effect now.
 	Plan string `json:"plan"`
 }
+
+// PlanChangePreview defines model for PlanChangePreview.
+type PlanChangePreview struct {
+	// ChargeCents Charged when the change is made (0 for `period_end`).
+	ChargeCents int64 `json:"charge_cents"`
+
+	// CreditsAdded Credits granted with the change, valid to the end of the period.
+	CreditsAdded       int       `json:"credits_added"`
+	CurrentPeriodEnd   time.Time `json:"current_period_end"`
+	CurrentPeriodStart time.Time `json:"current_period_start"`
+	EffectiveAt        time.Time `json:"effective_at"`
+	NewMonthlyCredits  int       `json:"new_monthly_credits"`
+	NewPlan            string    `json:"new_plan"`
+
+	// NewPriceCents The new plan's monthly price.
+	NewPriceCents int64 `json:"new_price_cents"`
+
+	// Plan The plan in effect now (or the open checkout's).
+	Plan string `json:"plan"`
+
+	// QuotedAt The moment the proration was computed for.
+	QuotedAt time.Time `json:"quoted_at"`
+
+	// When `now`: an upgrade, charged now; `period_end`: the new plan starts with the next period; `checkout`: replaces the open checkout.
+	When PlanChangePreviewWhen `json:"when"`
+}
+
+// PlanChangePreviewWhen `now`: an upgrade, charged now; `period_end`: the new plan starts with the next period; `checkout`: replaces the open checkout.
+type PlanChangePreviewWhen string
 
 // PlanList defines model for PlanList.
 type PlanList struct {
@@ -1780,6 +1850,9 @@ type QuoteGenerationJSONRequestBody = GenerationRequest
 
 // ChangePlanJSONRequestBody defines body for ChangePlan for application/json ContentType.
 type ChangePlanJSONRequestBody = ChangePlanRequest
+
+// PreviewPlanChangeJSONRequestBody defines body for PreviewPlanChange for application/json ContentType.
+type PreviewPlanChangeJSONRequestBody = ChangePlanRequest
 
 // SubscribeJSONRequestBody defines body for Subscribe for application/json ContentType.
 type SubscribeJSONRequestBody = SubscribeRequest

@@ -85,7 +85,7 @@ func startAPI(ctx context.Context, cfg config.Config, log *slog.Logger, st *star
 		return nil, nil, err
 	}
 	srv.ReadyChecks = map[string]func() error{"oidc_keys": verifier.Ready}
-	srv.App = webApp(ctx, d, cfg, cfg.OIDCIssuer, cfg.OIDCAudience)
+	srv.App = webApp(ctx, d, cfg, cfg.OIDCIssuer, cfg.OIDCAudience, cfg.TemporalUIURL)
 	return srv, d.close, nil
 }
 

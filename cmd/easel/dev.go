@@ -53,6 +53,7 @@ type devOptions struct {
 	uiPort       int
 	s3Addr       string
 	stepDelay    time.Duration
+	tokenTTL     time.Duration
 }
 
 func devCommand() *cobra.Command {
@@ -70,6 +71,7 @@ func devCommand() *cobra.Command {
 	f.IntVar(&o.uiPort, "ui-port", 8233, "Temporal Web UI port")
 	f.StringVar(&o.s3Addr, "s3-addr", "127.0.0.1:7070", "local S3 listen address")
 	f.DurationVar(&o.stepDelay, "step-delay", 20*time.Millisecond, "simulated GPU time per diffusion step")
+	f.DurationVar(&o.tokenTTL, "token-ttl", oidc.LoginTTL, "lifetime of the ID tokens the development issuer's sign-in and refresh give the web app")
 	return cmd
 }
 
@@ -153,7 +155,7 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	srv.DevIssuer = issuer.Handler()
-	srv.App = webApp(ctx, d, cfg, issuer.Config().Issuer, devAudience)
+	srv.App = webApp(ctx, d, cfg, issuer.Config().Issuer, devAudience, temporalSrv.UIAddress())
 	srv.ReadyChecks = map[string]func() error{"oidc_keys": verifier.Ready}
 	printBanner(o, cfg, temporalSrv, token)
 	return serveHTTP(ctx, cfg.HTTPAddr, srv.Router(), log)
@@ -170,6 +172,7 @@ func devAuth(ctx context.Context, o devOptions, log *slog.Logger) (*oidc.DevIssu
 	if err != nil {
 		return nil, nil, err
 	}
+	issuer.TokenTTL = o.tokenTTL
 	cfg := issuer.Config()
 	cfg.Log = log
 	verifier, err := oidc.NewVerifier(ctx, cfg)
@@ -250,11 +253,17 @@ func startDevTemporal(ctx context.Context, d *deps, o devOptions, cfg config.Con
 }
 
 // seedDevUser makes sure the development user exists on the Pro plan with
-// this month's development credits (granted once per month).
+// this month's development credits (granted once per month), and is an
+// administrator, so that the web app's Admin pages work out of the box.
 func seedDevUser(ctx context.Context, s *store.Store) (store.User, error) {
 	u, err := s.UpsertUser(ctx, devEmail, "dev", "dev|"+devEmail)
 	if err != nil {
 		return u, err
+	}
+	if u.Role != store.RoleAdmin {
+		if _, err := s.SetUserRole(ctx, u.ID, store.RoleAdmin); err != nil {
+			return u, fmt.Errorf("make the development user an administrator: %w", err)
+		}
 	}
 	plan, err := s.UserPlan(ctx, u.ID)
 	if err != nil {

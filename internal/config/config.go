@@ -47,7 +47,13 @@ type Config struct {
 	SpotWatch            bool          `env:"SPOT_WATCH"`                    // GPU worker: poll EC2 metadata for spot interruption
 	InvokeAIURL          string        `env:"INVOKEAI_URL"`                  // GPU worker: InvokeAI server for --engine invokeai
 	StripeSecretKey      string        `env:"STRIPE_SECRET_KEY"`
-	StripeAPIBase        string        `env:"STRIPE_API_BASE"`
+	// StripePublishableKey (pk_...) lets the web app collect cards with
+	// Stripe Elements; without it the app offers only the test card.
+	StripePublishableKey string `env:"STRIPE_PUBLISHABLE_KEY"`
+	// TemporalUIURL is Temporal's Web UI, for the web app's links from a job
+	// or a subscription to its workflow (easel dev sets its own).
+	TemporalUIURL string `env:"TEMPORAL_UI_URL"`
+	StripeAPIBase string `env:"STRIPE_API_BASE"`
 	// StripeWebhookSecret (whsec_...) verifies POST /v1/webhooks/stripe.
 	StripeWebhookSecret string `env:"STRIPE_WEBHOOK_SECRET"`
 	// TrialDays is the free trial of a new paid subscription.

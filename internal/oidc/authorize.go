@@ -64,6 +64,52 @@ func (s *codeStore) take(code string) (grant, bool) {
 	return g, true
 }
 
+// RefreshTTL is how long a development refresh token lasts (Cognito's
+// default is 30 days).
+const RefreshTTL = 30 * 24 * time.Hour
+
+// refreshGrant is what a refresh token stands for.
+type refreshGrant struct {
+	clientID string
+	id       Identity
+	expires  time.Time
+}
+
+// refreshStore holds issued refresh tokens, in memory: a restart of the
+// development issuer signs everyone out.
+type refreshStore struct {
+	mu     sync.Mutex
+	tokens map[string]refreshGrant
+}
+
+func newRefreshStore() *refreshStore { return &refreshStore{tokens: map[string]refreshGrant{}} }
+
+func (s *refreshStore) put(g refreshGrant) string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for t, old := range s.tokens {
+		if now.After(old.expires) {
+			delete(s.tokens, t)
+		}
+	}
+	s.tokens[tok] = g
+	return tok
+}
+
+func (s *refreshStore) get(tok string) (refreshGrant, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.tokens[tok]
+	if !ok || time.Now().After(g.expires) {
+		return refreshGrant{}, false
+	}
+	return g, true
+}
+
 // authRequest is an authorization request's parameters (RFC 6749 4.1.1,
 // RFC 7636 4.3).
 type authRequest struct {
@@ -186,8 +232,13 @@ func (d *DevIssuer) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	if f.Get("grant_type") != "authorization_code" {
-		tokenError(w, "unsupported_grant_type", "only authorization_code is supported")
+	switch f.Get("grant_type") {
+	case "authorization_code":
+	case "refresh_token":
+		d.refresh(w, f)
+		return
+	default:
+		tokenError(w, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
 		return
 	}
 	g, ok := d.codes.take(f.Get("code"))
@@ -207,15 +258,48 @@ func (d *DevIssuer) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, "invalid_grant", "code_verifier does not match the code_challenge")
 		return
 	}
-	tok, err := d.sign(g.id, LoginTTL, g.nonce)
+	tok, err := d.sign(g.id, d.tokenTTL(), g.nonce)
 	if err != nil {
 		tokenError(w, "server_error", err.Error())
 		return
 	}
+	// As Cognito does for the code flow, a refresh token comes with the ID
+	// token, so the app renews its session without another sign-in.
+	refresh := d.refreshTokens.put(refreshGrant{clientID: g.clientID, id: g.id, expires: time.Now().Add(RefreshTTL)})
+	writeTokens(w, tok, refresh, d.tokenTTL())
+}
+
+// refresh answers grant_type=refresh_token (RFC 6749 6): a fresh ID token
+// for the identity the refresh token was issued to, to the client it was
+// issued to. The refresh token stays valid until it expires, as Cognito's.
+func (d *DevIssuer) refresh(w http.ResponseWriter, f url.Values) {
+	g, ok := d.refreshTokens.get(f.Get("refresh_token"))
+	switch {
+	case !ok:
+		tokenError(w, "invalid_grant", "the refresh token is unknown or expired")
+		return
+	case f.Get("client_id") != g.clientID:
+		tokenError(w, "invalid_grant", "the refresh token was issued to another client")
+		return
+	}
+	tok, err := d.sign(g.id, d.tokenTTL(), "")
+	if err != nil {
+		tokenError(w, "server_error", err.Error())
+		return
+	}
+	writeTokens(w, tok, "", d.tokenTTL())
+}
+
+// writeTokens answers a token request; refresh is left out when "".
+func writeTokens(w http.ResponseWriter, idToken, refresh string, ttl time.Duration) {
+	body := map[string]any{"id_token": idToken, "access_token": idToken,
+		"token_type": "Bearer", "expires_in": int(ttl.Seconds()), "scope": "openid email profile"}
+	if refresh != "" {
+		body["refresh_token"] = refresh
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(map[string]any{"id_token": tok, "access_token": tok,
-		"token_type": "Bearer", "expires_in": int(LoginTTL.Seconds()), "scope": "openid email profile"})
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func tokenError(w http.ResponseWriter, code, desc string) {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-long-enough-verifier"
@@ -164,5 +165,49 @@ func TestDiscoveryNamesCodeFlow(t *testing.T) {
 	iss.Handler().ServeHTTP(jwks, httptest.NewRequest(http.MethodGet, "/jwks", nil))
 	if jwks.Code != http.StatusOK || !strings.Contains(jwks.Body.String(), iss.kid) {
 		t.Fatalf("jwks: %d %s", jwks.Code, jwks.Body)
+	}
+}
+
+// TestRefreshToken: the code flow also hands out a refresh token, which
+// trades for a fresh ID token of the same person (the API's verifier
+// accepts it) as often as needed, and only for the client it was issued
+// to; an unknown one gives nothing.
+func TestRefreshToken(t *testing.T) {
+	t.Parallel()
+	iss, v := newIssuer(t)
+	iss.TokenTTL = 90 * time.Second
+	h := iss.Handler()
+	authz, tok := codeFlow(iss)
+	back, _ := url.Parse(authorizeAs(t, h, authz).Header().Get("Location"))
+	tok.Set("code", back.Query().Get("code"))
+	code, out := exchange(t, h, tok)
+	refresh, _ := out["refresh_token"].(string)
+	if code != http.StatusOK || refresh == "" || out["expires_in"] != float64(90) {
+		t.Fatalf("token: %d %v, want an ID token for 90 s and a refresh token", code, out)
+	}
+
+	for i := range 2 {
+		code, out := exchange(t, h, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {iss.audience}})
+		idToken, _ := out["id_token"].(string)
+		if code != http.StatusOK || idToken == "" || out["expires_in"] != float64(90) {
+			t.Fatalf("refresh %d: %d %v", i+1, code, out)
+		}
+		id, err := v.Verify(context.Background(), idToken)
+		if err != nil || id.Email != "carol@example.com" || id.Subject != "dev|carol@example.com" {
+			t.Fatalf("refresh %d: the ID token: %+v %v", i+1, id, err)
+		}
+	}
+
+	for name, form := range map[string]url.Values{
+		"unknown token":  {"grant_type": {"refresh_token"}, "refresh_token": {"nope"}, "client_id": {iss.audience}},
+		"another client": {"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {"someone-else"}},
+		"no token":       {"grant_type": {"refresh_token"}, "client_id": {iss.audience}},
+	} {
+		if code, out := exchange(t, h, form); code != http.StatusBadRequest || out["error"] != "invalid_grant" {
+			t.Errorf("%s: %d %v, want 400 invalid_grant", name, code, out)
+		}
+	}
+	if code, out := exchange(t, h, url.Values{"grant_type": {"password"}}); code != http.StatusBadRequest || out["error"] != "unsupported_grant_type" {
+		t.Errorf("password grant: %d %v, want 400 unsupported_grant_type", code, out)
 	}
 }

@@ -30,6 +30,19 @@ type DevIssuer struct {
 	kid      string
 	jwks     json.RawMessage
 	codes    *codeStore
+	// refreshTokens are those the code flow issued.
+	refreshTokens *refreshStore
+	// TokenTTL is how long an ID token from the code flow or a refresh
+	// lasts; 0 means LoginTTL. A short one exercises the app's silent
+	// renewal.
+	TokenTTL time.Duration
+}
+
+func (d *DevIssuer) tokenTTL() time.Duration {
+	if d.TokenTTL > 0 {
+		return d.TokenTTL
+	}
+	return LoginTTL
 }
 
 // NewDevIssuer creates an issuer whose iss is issuerURL (where Handler is
@@ -55,7 +68,7 @@ func NewDevIssuer(issuerURL, audience string, key *rsa.PrivateKey) (*DevIssuer, 
 		return nil, fmt.Errorf("dev issuer: encode JWKS: %w", err)
 	}
 	return &DevIssuer{issuer: strings.TrimSuffix(issuerURL, "/"), audience: audience, key: key, kid: kid, jwks: raw,
-		codes: newCodeStore()}, nil
+		codes: newCodeStore(), refreshTokens: newRefreshStore()}, nil
 }
 
 // Config is what a Verifier needs to accept this issuer's tokens.
@@ -127,10 +140,10 @@ func (d *DevIssuer) discovery(w http.ResponseWriter, _ *http.Request) {
 		"authorization_endpoint":                d.issuer + "/authorize",
 		"token_endpoint":                        d.issuer + "/token",
 		"response_types_supported":              []string{"code"},
-		"grant_types_supported":                 []string{"authorization_code"},
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"token_endpoint_auth_methods_supported": []string{"none"},
-		"scopes_supported":                      []string{"openid", "email", "profile"},
+		"scopes_supported":                      []string{"openid", "email", "profile", "offline_access"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"claims_supported":                      []string{"sub", "email", "name", "token_use"},

@@ -1,13 +1,17 @@
 import { Suspense, lazy, useEffect, useSyncExternalStore } from 'react'
 import { NavLink, Navigate, Route, Routes, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
-import { currentUser, onUserChange, setUser, userManager } from './auth'
+import { currentUser, onUserChange, setUser, signOut as endSignIn, userManager } from './auth'
 import { SignIn } from './pages/SignIn'
 import { Generate } from './pages/Generate'
-// Pages past the first load up when first opened: the Generate page's
+// Pages past the first load come when first opened: the Generate page's
 // JavaScript stays small.
 const Gallery = lazy(() => import('./pages/Gallery').then((m) => ({ default: m.Gallery })))
 const Jobs = lazy(() => import('./pages/Jobs').then((m) => ({ default: m.Jobs })))
+const Account = lazy(() => import('./pages/account/Account').then((m) => ({ default: m.Account })))
+const Admin = lazy(() => import('./pages/admin/Admin').then((m) => ({ default: m.Admin })))
+import { LowBalance } from './LowBalance'
+import { useMe } from './me'
 
 function useUser() {
   return useSyncExternalStore(onUserChange, currentUser)
@@ -25,10 +29,10 @@ export function App() {
 
 function SignedIn({ email }: { email: string }) {
   const queries = useQueryClient()
+  const me = useMe()
   const signOut = () => {
     queries.clear()
-    setUser(null)
-    void userManager().then((m) => m.removeUser())
+    endSignIn()
   }
   return (
     <>
@@ -38,16 +42,21 @@ function SignedIn({ email }: { email: string }) {
           <NavLink to="/" end>Generate</NavLink>
           <NavLink to="/gallery">Gallery</NavLink>
           <NavLink to="/jobs">Jobs</NavLink>
+          <NavLink to="/account">Account</NavLink>
+          {me.data?.user.role === 'admin' && <NavLink to="/admin">Admin</NavLink>}
         </nav>
         <span className="who">{email}</span>
         <button type="button" className="link" onClick={signOut}>Sign out</button>
       </header>
+      <LowBalance />
       <main>
         <Suspense fallback={<p className="center" role="status">Loading…</p>}>
           <Routes>
             <Route path="/" element={<Generate />} />
             <Route path="/gallery" element={<Gallery />} />
             <Route path="/jobs" element={<Jobs />} />
+            <Route path="/account" element={<Account />} />
+            <Route path="/admin/*" element={<Admin />} />
             <Route path="*" element={<Navigate to="/" replace />} />
           </Routes>
         </Suspense>

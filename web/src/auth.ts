@@ -1,44 +1,75 @@
 import { InMemoryWebStorage, User, UserManager, WebStorageStateStore } from 'oidc-client-ts'
 
-// AppConfig is what the server tells the app about sign-in (GET /config.json).
+// AppConfig is what the server tells the app (GET /config.json): where to
+// sign in, and what the account and admin pages need.
 export interface AppConfig {
   oidc_authority: string
   oidc_client_id: string
+  // The balance under which the app warns that credits run low (the
+  // threshold of the credits.low webhook).
+  low_balance_credits?: number
+  // Temporal's Web UI and namespace, for links to workflows; absent when
+  // the server does not know where the UI is.
+  temporal_ui?: string
+  temporal_namespace?: string
+  // Set when cards are collected with Stripe Elements (production);
+  // without it the app offers the stripe-mock test card.
+  stripe_publishable_key?: string
+}
+
+let config: Promise<AppConfig> | undefined
+
+// appConfig loads /config.json once.
+export function appConfig(): Promise<AppConfig> {
+  config ??= fetch('/config.json').then((r) => {
+    if (!r.ok) throw new Error(`loading the app's configuration: HTTP ${r.status}`)
+    return r.json() as Promise<AppConfig>
+  })
+  return config
 }
 
 let manager: Promise<UserManager> | undefined
 
 // userManager signs in with the authorization code flow and PKCE. Tokens
-// and the flow's state live in memory only: never in localStorage.
+// and the flow's state live in memory only: never in localStorage. The
+// session renews itself before the ID token expires, with the refresh
+// token the issuer gave (Cognito and the development issuer both do), so
+// nobody is signed out in the middle of their work.
 export function userManager(): Promise<UserManager> {
-  manager ??= fetch('/config.json')
-    .then((r) => {
-      if (!r.ok) throw new Error(`loading the app's configuration: HTTP ${r.status}`)
-      return r.json() as Promise<AppConfig>
+  manager ??= appConfig().then((cfg) => {
+    const store = new InMemoryWebStorage()
+    const m = new UserManager({
+      authority: cfg.oidc_authority,
+      client_id: cfg.oidc_client_id,
+      redirect_uri: `${location.origin}/auth/callback`,
+      post_logout_redirect_uri: `${location.origin}/`,
+      response_type: 'code',
+      scope: 'openid email profile',
+      userStore: new WebStorageStateStore({ store }),
+      // The state of a sign-in in progress must survive the round trip
+      // to the issuer, which reloads the page: sessionStorage holds only
+      // that state (PKCE verifier, nonce), never a token, and it is
+      // removed when the callback completes.
+      stateStore: new WebStorageStateStore({ store: sessionStorage }),
+      // Renew a minute before expiry, through the refresh token grant.
+      automaticSilentRenew: true,
+      accessTokenExpiringNotificationTimeInSeconds: 60,
+      loadUserInfo: false,
     })
-    .then((cfg) => {
-      const store = new InMemoryWebStorage()
-      return new UserManager({
-        authority: cfg.oidc_authority,
-        client_id: cfg.oidc_client_id,
-        redirect_uri: `${location.origin}/auth/callback`,
-        post_logout_redirect_uri: `${location.origin}/`,
-        response_type: 'code',
-        scope: 'openid email profile',
-        userStore: new WebStorageStateStore({ store }),
-        // The state of a sign-in in progress must survive the round trip
-        // to the issuer, which reloads the page: sessionStorage holds only
-        // that state (PKCE verifier, nonce), never a token, and it is
-        // removed when the callback completes.
-        stateStore: new WebStorageStateStore({ store: sessionStorage }),
-        automaticSilentRenew: false,
-        loadUserInfo: false,
-      })
+    m.events.addUserLoaded((u) => setUser(u))
+    m.events.addSilentRenewError(() => {
+      // The session can no longer be renewed (the refresh token expired,
+      // the issuer restarted): keep the token while it lasts.
+      if (current?.expired) endSession('Your session ended: sign in again.')
     })
+    m.events.addAccessTokenExpired(() => endSession('Your session ended: sign in again.'))
+    return m
+  })
   return manager
 }
 
 let current: User | null = null
+let notice: string | null = null
 const listeners = new Set<() => void>()
 
 export function currentUser(): User | null {
@@ -47,12 +78,33 @@ export function currentUser(): User | null {
 
 export function setUser(u: User | null) {
   current = u
+  if (u) notice = null
   listeners.forEach((l) => l())
 }
 
 export function onUserChange(l: () => void): () => void {
   listeners.add(l)
   return () => listeners.delete(l)
+}
+
+// signOutNotice is why the session ended, when the person did not sign
+// out themselves.
+export function signOutNotice(): string | null {
+  return notice
+}
+
+// endSession forgets the tokens: the next screen is the sign-in page.
+export function endSession(why: string | null = null) {
+  notice = why
+  setUser(null)
+  void userManager().then((m) => m.removeUser())
+}
+
+// signOut ends the session at the person's request. The caller clears the
+// cached server state (the query client) first, so nothing of this account
+// is shown to whoever signs in next.
+export function signOut() {
+  endSession(null)
 }
 
 // bearer is the token the API accepts: the ID token (Cognito's or the

@@ -1,6 +1,6 @@
 import createClient, { type Middleware } from 'openapi-fetch'
 import type { components, paths } from './schema'
-import { bearer } from '../auth'
+import { bearer, endSession } from '../auth'
 
 export type Schemas = components['schemas']
 export type Problem = Schemas['Problem']
@@ -10,6 +10,12 @@ const auth: Middleware = {
     const token = bearer()
     if (token) request.headers.set('Authorization', `Bearer ${token}`)
     return request
+  },
+  // A 401 means the session is gone (expired, or the issuer no longer
+  // knows it): show the sign-in page rather than a broken one.
+  onResponse({ request, response }) {
+    if (response.status === 401 && request.headers.has('Authorization')) endSession('Your session ended: sign in again.')
+    return response
   },
 }
 

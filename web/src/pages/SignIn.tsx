@@ -1,6 +1,6 @@
 import { useState } from 'react'
 import { useLocation, useSearchParams } from 'react-router'
-import { userManager } from '../auth'
+import { signOutNotice, userManager } from '../auth'
 
 export function SignIn() {
   const [params] = useSearchParams()
@@ -26,6 +26,7 @@ export function SignIn() {
         {busy ? 'Opening sign-in…' : 'Sign in'}
       </button>
       {error && <p className="error" role="alert">Sign-in failed: {error}</p>}
+      {!error && signOutNotice() && <p role="status">{signOutNotice()}</p>}
     </main>
   )
 }

@@ -1,0 +1,163 @@
+import { useState } from 'react'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import { api, must, type Schemas } from '../../api/client'
+import { ErrorNote } from '../ErrorNote'
+import { mustOK, when } from '../../me'
+import { Confirm, CopyButton, Loading, Section } from './ui'
+
+type Endpoint = Schemas['WebhookEndpoint']
+type EventType = Schemas['WebhookEventType']
+
+const EVENTS: EventType[] = ['generation.completed', 'generation.failed', 'generation.canceled', 'credits.low', 'subscription.renewed', 'subscription.payment_failed']
+
+// Webhooks registers endpoints (the signing secret is shown once), lists
+// each one's deliveries with their attempts, replays a delivery, and
+// deletes an endpoint.
+export function Webhooks() {
+  const list = useQuery({ queryKey: ['webhook-endpoints'], queryFn: async () => must(await api.GET('/v1/webhook-endpoints')) })
+  const [secret, setSecret] = useState<Schemas['CreatedWebhookEndpoint']>()
+  const [deleting, setDeleting] = useState<Endpoint>()
+  const queries = useQueryClient()
+  const remove = useMutation({
+    mutationFn: async (id: string) => mustOK(await api.DELETE('/v1/webhook-endpoints/{id}', { params: { path: { id } } })),
+    onSuccess: () => {
+      setDeleting(undefined)
+      void queries.invalidateQueries({ queryKey: ['webhook-endpoints'] })
+    },
+  })
+  return (
+    <Section id="webhooks" title="Webhooks">
+      <p className="muted small">Easel POSTs signed events (Standard Webhooks) to your endpoints: a job's end, low credits, renewals and failed payments.</p>
+      {secret ? (
+        <div className="secret" role="region" aria-label="New endpoint's signing secret">
+          <p><strong>Copy the signing secret now: it is shown this once.</strong> Verify each delivery's <code>webhook-signature</code> with it.</p>
+          <div className="secret-row"><code data-testid="webhook-secret">{secret.secret}</code><CopyButton text={secret.secret} label="Copy secret" /></div>
+          <button type="button" className="secondary" onClick={() => setSecret(undefined)}>Done</button>
+        </div>
+      ) : (
+        <CreateEndpoint onCreated={setSecret} full={!!list.data && list.data.webhook_endpoints.length >= list.data.limit} />
+      )}
+      {list.isPending ? <Loading what="your endpoints" /> : list.error ? <ErrorNote error={list.error} what="Loading your endpoints" /> :
+        list.data.webhook_endpoints.length === 0 ? <p className="empty">No endpoints yet.</p> : (
+          <ul className="endpoints" aria-label="Webhook endpoints">
+            {list.data.webhook_endpoints.map((e) => (
+              <li key={e.id} className="endpoint">
+                <div className="endpoint-head">
+                  <div>
+                    <code className="url">{e.url}</code>
+                    {e.description && <span className="muted"> · {e.description}</span>}
+                    <p className="muted small">{e.all_events ? 'Every event' : e.events.join(', ')}</p>
+                  </div>
+                  <button type="button" className="link danger-text" onClick={() => setDeleting(e)} aria-label={`Delete endpoint ${e.url}`}>Delete</button>
+                </div>
+                <Deliveries endpoint={e} />
+              </li>
+            ))}
+          </ul>
+        )}
+      {deleting && (
+        <Confirm title="Delete this endpoint?" confirm="Delete endpoint" danger busy={remove.isPending}
+          onConfirm={() => remove.mutate(deleting.id)} onClose={() => { setDeleting(undefined); remove.reset() }}>
+          <p>Nothing more is sent to <code>{deleting.url}</code>.</p>
+          {remove.error && <ErrorNote error={remove.error} what="Deleting" />}
+        </Confirm>
+      )}
+    </Section>
+  )
+}
+
+function CreateEndpoint({ onCreated, full }: { onCreated: (e: Schemas['CreatedWebhookEndpoint']) => void; full: boolean }) {
+  const [url, setUrl] = useState('')
+  const [description, setDescription] = useState('')
+  const [all, setAll] = useState(true)
+  const [events, setEvents] = useState<EventType[]>(['generation.completed'])
+  const queries = useQueryClient()
+  const create = useMutation({
+    mutationFn: async () => must(await api.POST('/v1/webhook-endpoints', {
+      body: { url: url.trim(), description: description.trim() || undefined, events: all ? undefined : events },
+    })),
+    onSuccess: (e) => {
+      setUrl('')
+      setDescription('')
+      onCreated(e)
+      void queries.invalidateQueries({ queryKey: ['webhook-endpoints'] })
+    },
+  })
+  return (
+    <form className="create-form" onSubmit={(e) => { e.preventDefault(); if (!create.isPending) create.mutate() }}>
+      <div className="row-2">
+        <div>
+          <label htmlFor="hook-url">Endpoint URL</label>
+          <input id="hook-url" type="url" inputMode="url" required value={url} placeholder="https://example.com/easel-webhooks" onChange={(e) => setUrl(e.target.value)} />
+        </div>
+        <div>
+          <label htmlFor="hook-desc">Description (optional)</label>
+          <input id="hook-desc" value={description} maxLength={200} onChange={(e) => setDescription(e.target.value)} />
+        </div>
+      </div>
+      <fieldset>
+        <legend>Events</legend>
+        <label className="check"><input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} /> <span>Every event, including types added later</span></label>
+        {!all && EVENTS.map((ev) => (
+          <label key={ev} className="check">
+            <input type="checkbox" checked={events.includes(ev)} onChange={(e) => setEvents(e.target.checked ? [...events, ev] : events.filter((x) => x !== ev))} />
+            <code>{ev}</code>
+          </label>
+        ))}
+      </fieldset>
+      <button type="submit" className="primary" disabled={full || !url.trim() || (!all && events.length === 0) || create.isPending}>
+        {create.isPending ? 'Adding…' : 'Add endpoint'}
+      </button>
+      {full && <p className="muted small">You have as many endpoints as allowed: delete one to add another.</p>}
+      {create.error && <ErrorNote error={create.error} what="Adding the endpoint" />}
+    </form>
+  )
+}
+
+// Deliveries lists an endpoint's deliveries on demand, newest first, each
+// with its attempts, and replays one.
+function Deliveries({ endpoint }: { endpoint: Endpoint }) {
+  const [open, setOpen] = useState(false)
+  const q = useQuery({
+    queryKey: ['webhook-deliveries', endpoint.id],
+    enabled: open,
+    refetchInterval: (query) => (query.state.data?.deliveries.some((d) => d.status === 'pending') ? 2000 : false),
+    queryFn: async () => must(await api.GET('/v1/webhook-endpoints/{id}/deliveries', { params: { path: { id: endpoint.id }, query: { limit: 20 } } })),
+  })
+  const queries = useQueryClient()
+  const replay = useMutation({
+    mutationFn: async (id: string) => must(await api.POST('/v1/webhook-deliveries/{id}/replay', { params: { path: { id } } })),
+    onSuccess: () => queries.invalidateQueries({ queryKey: ['webhook-deliveries', endpoint.id] }),
+  })
+  return (
+    <div className="deliveries">
+      <button type="button" className="link" aria-expanded={open} onClick={() => setOpen(!open)}>
+        {open ? 'Hide deliveries' : 'Show deliveries'}
+      </button>
+      {open && (q.isPending ? <Loading what="deliveries" /> : q.error ? <ErrorNote error={q.error} what="Loading deliveries" /> :
+        q.data.deliveries.length === 0 ? <p className="muted small">No deliveries yet: they appear when an event happens (for example a job ends).</p> : (
+          <div className="table-wrap">
+            <table>
+              <caption className="visually-hidden">Deliveries to {endpoint.url}</caption>
+              <thead><tr><th scope="col">Event</th><th scope="col">Status</th><th scope="col">Attempts</th><th scope="col">Created</th><th scope="col"><span className="visually-hidden">Actions</span></th></tr></thead>
+              <tbody>
+                {q.data.deliveries.map((d) => (
+                  <tr key={d.id}>
+                    <td><code>{d.event_type}</code>{d.replay_of && <span className="muted small"> (replay)</span>}</td>
+                    <td><span className={`tag ${d.status}`}>{d.status}</span></td>
+                    <td>{d.attempts.length === 0 ? '—' : d.attempts.map((a) => a.status_code ?? (a.error ? 'error' : '—')).join(', ')}</td>
+                    <td>{when(d.created_at)}</td>
+                    <td>{d.status !== 'pending' && (
+                      <button type="button" className="link" onClick={() => replay.mutate(d.id)} disabled={replay.isPending}
+                        aria-label={`Replay ${d.event_type} of ${when(d.created_at)}`}>Replay</button>
+                    )}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ))}
+      {replay.error && <ErrorNote error={replay.error} what="Replaying" />}
+    </div>
+  )
+}
