@@ -22,13 +22,14 @@ test('account: plan, proration, API keys, cancel and resume, sign out', async ({
 
   await test.step('one job: the usage chart and the CSV', async () => {
     await page.getByRole('link', { name: 'Generate' }).click()
-    await page.getByLabel('Prompt').fill('a quiet harbour at dawn')
+    await page.getByLabel('Prompt', { exact: true }).fill('a quiet harbour at dawn')
     await page.getByLabel('Steps').fill('8')
     await expect(page.getByTestId('price')).toHaveText(/\d+ credits?/)
     await page.getByRole('button', { name: 'Generate' }).click()
-    await expect(page.getByTestId('progress')).toHaveText('100 %')
+    const job = page.getByRole('article').first()
+    await expect(job.getByTestId('progress')).toHaveText('100 %')
     // The image shows once the job has settled, and its usage is recorded.
-    await expect(page.getByRole('img', { name: /^Result: a quiet harbour/ })).toBeVisible()
+    await expect(job.getByRole('img', { name: /^Result: a quiet harbour/ })).toBeVisible()
     await page.getByRole('link', { name: 'Account' }).click()
     await expect(page.getByTestId('usage-credits')).toHaveText('1 credit')
     await expect(page.getByTestId('usage-chart')).toBeVisible()
