@@ -10,6 +10,8 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/easel/easel/internal/testenv"
 )
 
 // Authenticated reads at a fixed rate: the cost of knowing who is asking.
@@ -26,7 +28,9 @@ const (
 // the share of 200 answers and the p99 as a ratio to the unauthenticated
 // baseline (GET /api/v1/app/version) measured first in the same run. Each
 // authenticated route runs again on a second API instance without the auth
-// cache (internal/authcache), sharing everything else.
+// cache (internal/authcache), sharing everything else. CPU per request is
+// reported for this process (API, workers, Temporal and the load
+// generator, which costs the same on every route) and for Postgres.
 //
 // vegeta's attacker paces the sends and starts a new worker whenever every
 // worker is busy, so a slow answer delays no later send; latency runs from
@@ -76,20 +80,35 @@ func BenchmarkAuthenticatedReads(b *testing.B) {
 				name := inst.label + r.name
 				targets := readTargets(inst.url+r.path, r.tokens)
 				attack(targets, rate, time.Second) // warm-up: connections, caches
+				cpu := startCPUSample()
 				m := attack(targets, rate, time.Duration(seconds)*time.Second)
+				goCPU, pgCPU := cpu.perRequest(m.Requests)
 				if r.tokens == nil {
 					baseP99 = m.Latencies.P99
 				}
-				b.Logf("%-30s %d req/s: p50 %v p99 %v max %v, %.1f %% 200, p99 %.2fx baseline",
+				b.Logf("%-30s %d req/s: p50 %v p99 %v max %v, %.1f %% 200, p99 %.2fx baseline; CPU per request: this process %v, postgres %v",
 					name, rate, m.Latencies.P50.Round(10*time.Microsecond), m.Latencies.P99.Round(10*time.Microsecond),
-					m.Latencies.Max.Round(time.Millisecond), m.Success*100, float64(m.Latencies.P99)/float64(baseP99))
+					m.Latencies.Max.Round(time.Millisecond), m.Success*100, float64(m.Latencies.P99)/float64(baseP99),
+					goCPU.Round(time.Microsecond), pgCPU.Round(time.Microsecond))
 				b.ReportMetric(float64(m.Latencies.P99)/1e6, name+"-p99-ms")
+				b.ReportMetric(float64(goCPU.Microseconds()), name+"-go-µs/req")
 				if m.Success < 0.999 {
 					b.Errorf("%s: only %.2f %% of answers were 200 (%v)", name, m.Success*100, m.StatusCodes)
 				}
 			}
 		}
 	}
+}
+
+// perRequest is the CPU this process and Postgres used since the sample
+// began, per request (Postgres: an upper bound, other clients count too).
+func (c cpuSample) perRequest(n uint64) (self, pg time.Duration) {
+	if n == 0 {
+		return 0, 0
+	}
+	self = (testenv.SelfCPU() - c.self) / time.Duration(n)
+	pg = (testenv.ProcessCPU("postgres") - c.procs["postgres"]) / time.Duration(n)
+	return self, pg
 }
 
 // readTargets is one GET of url per token (or one without, for nil).
