@@ -42,7 +42,7 @@ func TestAutoscalePolicyFromEnvironment(t *testing.T) {
 	}
 }
 
-// Every simulation prints the seed's rules beside the policy, the static
+// Every simulation prints the baseline rules beside the policy, the static
 // fleet and the floor, and says how the policy compares.
 func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 	for _, trace := range autoscale.TraceNames() {
@@ -53,7 +53,7 @@ func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 		if err := cmd.Execute(); err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"trace " + trace, "seed's rules", "work + warm pool", "static at peak", "x floor", "floor (images x 20s)", "vs seed's rules: "} {
+		for _, want := range []string{"trace " + trace, "baseline rules", "work + warm pool", "static at peak", "x floor", "floor (images x 20s)", "vs baseline rules: "} {
 			if !strings.Contains(out.String(), want) {
 				t.Fatalf("%s: output lacks %q:\n%s", trace, want, out.String())
 			}

@@ -53,7 +53,7 @@ type SimOptions struct {
 	SpotDiscount float64       // fraction off the on-demand price
 	WarmPool     WarmPool
 	// Baseline, when set (PollInterval > 0), is run beside Config with the
-	// same trace and tier but no warm pool: the seed's rules on today's
+	// same trace and tier but no warm pool: the baseline rules on today's
 	// groups.
 	Baseline Config
 }
@@ -75,13 +75,19 @@ type WarmPool struct {
 	EBSMonthlyPerGB float64
 }
 
-// DefaultWarmPool keeps ten g4dn instances prepared (the seed's max), each
+// DefaultWarmPool keeps ten g4dn instances prepared (the baseline rules' max), each
 // with a 100 GB gp3 volume ($0.08 per GB-month, us-east-1; Seoul is within a
 // cent), that boot in 40 s: a stopped instance resumes in well under a
 // minute, and the worker loads models already on disk.
 func DefaultWarmPool() WarmPool {
 	return WarmPool{Prepared: 10, Boot: 40 * time.Second, VolumeGB: 100, EBSMonthlyPerGB: 0.08}
 }
+
+// BaselineLabel names the baseline in reports: DefaultConfig's step rules,
+// those of the product's original design document (the deployment guide,
+// section 4.3), on groups without a warm pool, as deployed before the work
+// policy.
+const BaselineLabel = "baseline rules"
 
 // hoursPerMonth is AWS's month for GB-month prices.
 const hoursPerMonth = 730
@@ -112,12 +118,12 @@ type RunResult struct {
 type Report struct {
 	Trace      Trace
 	Options    SimOptions
-	Baseline   *RunResult // the seed's rules, when SimOptions.Baseline is set
+	Baseline   *RunResult // the baseline rules, when SimOptions.Baseline is set
 	Autoscaled RunResult
 	Static     RunResult
 }
 
-// Verdict compares the policy with the seed's rules on GPU-hours and p95
+// Verdict compares the policy with the baseline rules on GPU-hours and p95
 // wait: "better", "matches", or "worse on both" (the one outcome the policy
 // must never have), with the figures.
 func (r Report) Verdict() string {
@@ -179,7 +185,7 @@ func Simulate(tr Trace, opt SimOptions) (Report, error) {
 	}
 	if opt.Baseline.PollInterval > 0 {
 		cold.Config = opt.Baseline
-		base := newQueueSim(tr, cold, -1).run("seed's rules")
+		base := newQueueSim(tr, cold, -1).run(BaselineLabel)
 		r.Baseline = &base
 	}
 	return r, nil
@@ -431,7 +437,7 @@ func (q *queueSim) observe(t int) Observation {
 // it finishes; each returns to the warm pool while the pool is short.
 func (q *queueSim) retire(n, t int) {
 	if q.opt.Config.Policy != PolicyWork {
-		// The seed's groups have no scale-in protection: newest first.
+		// The baseline's groups have no scale-in protection: newest first.
 		q.retireNewest(n, t)
 		return
 	}
@@ -520,7 +526,7 @@ func (r Report) Write(w io.Writer) error {
 		s.Instance, s.GPUs, s.OnDemandHourly, s.OnDemandHourly*(1-o.SpotDiscount), o.SpotDiscount*100, s.ServiceTime, o.BootDelay, o.WarmPool.Boot, o.Config.PollInterval, r.basePoll())
 	r.writeTable(&b)
 	if base := r.Baseline; base != nil {
-		fmt.Fprintf(&b, "%s vs seed's rules: %s\n", r.Autoscaled.Label, r.Verdict())
+		fmt.Fprintf(&b, "%s vs %s: %s\n", r.Autoscaled.Label, BaselineLabel, r.Verdict())
 	}
 	od, odf := r.Savings(false)
 	sp, spf := r.Savings(true)
@@ -538,12 +544,12 @@ func (r Report) Write(w io.Writer) error {
 	return nil
 }
 
-// basePoll notes the seed's rules' own poll interval.
+// basePoll notes the baseline rules' own poll interval.
 func (r Report) basePoll() string {
 	if r.Baseline == nil {
 		return ""
 	}
-	return fmt.Sprintf(" (seed's rules %s)", r.Options.Baseline.PollInterval)
+	return fmt.Sprintf(" (%s %s)", BaselineLabel, r.Options.Baseline.PollInterval)
 }
 
 func (r Report) writeTable(b *bytes.Buffer) {

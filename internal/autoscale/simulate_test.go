@@ -203,11 +203,11 @@ func TestLaunchDayClimbsAtTen(t *testing.T) {
 	}
 }
 
-// The work policy with a warm pool must never be worse than the seed's
+// The work policy with a warm pool must never be worse than the baseline
 // rules on both GPU-hours and p95 wait at once, on any built-in trace and
 // seed; on the diurnal day it must meet the wait targets of the autoscaling
 // issue (p95 <= 30 s, max <= 90 s) within 1.35x the rendering floor.
-func TestSimulatePolicyNeverWorseThanSeedRules(t *testing.T) {
+func TestSimulatePolicyNeverWorseThanBaselineRules(t *testing.T) {
 	policy := DefaultConfig()
 	policy.Policy, policy.Work, policy.PollInterval = PolicyWork, DefaultWork(), 10*time.Second
 	for _, name := range TraceNames() {
