@@ -8,6 +8,7 @@ import (
 
 	"github.com/easel/easel/internal/autoscale"
 	"github.com/easel/easel/internal/config"
+	"github.com/easel/easel/workflows"
 )
 
 // The work policy's knobs are environment, checked before the control
@@ -68,5 +69,13 @@ func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 	cmd.SetArgs([]string{"simulate", "--policy", "guess"})
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), `policy "guess"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// The autoscaler reads Free renders at the key the API gives them.
+func TestAutoscaleFreePriorityKeyMatchesWorkflows(t *testing.T) {
+	if autoscale.FreePriorityKey != workflows.PriorityFree || workflows.PriorityStandard >= workflows.PriorityFree {
+		t.Fatalf("autoscale.FreePriorityKey %d, workflows.PriorityFree %d, PriorityStandard %d",
+			autoscale.FreePriorityKey, workflows.PriorityFree, workflows.PriorityStandard)
 	}
 }

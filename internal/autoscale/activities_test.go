@@ -57,6 +57,34 @@ func TestObserveTier(t *testing.T) {
 	}
 }
 
+// The server's stats per priority key split the backlog: keys below
+// FreePriorityKey are paid, the rest Free; each class's work is priced at
+// the tier's per-image estimate.
+func TestObserveTierSplitsFreeRenders(t *testing.T) {
+	stats := func(n int64, age time.Duration) *taskqueuepb.TaskQueueStats {
+		return &taskqueuepb.TaskQueueStats{ApproximateBacklogCount: n, ApproximateBacklogAge: durationpb.New(age)}
+	}
+	svc := &fakeService{resp: &workflowservice.DescribeTaskQueueResponse{Stats: stats(13, 2*time.Minute),
+		StatsByPriorityKey: map[int32]*taskqueuepb.TaskQueueStats{1: stats(1, 5*time.Second), 3: stats(5, 20*time.Second),
+			FreePriorityKey: stats(7, 2*time.Minute)}}}
+	a := &Activities{Service: svc, Namespace: "easel", Driver: NewLocalPool((&workerLog{}).start)}
+	env := activityEnv()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.ObserveTier, ObserveInput{Tier: "t4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Observation
+	if err := v.Get(&o); err != nil {
+		t.Fatal(err)
+	}
+	paid := Waiting{Count: 6, Age: 20 * time.Second, Work: 6 * 20 * time.Second}
+	free := Waiting{Count: 7, Age: 2 * time.Minute, Work: 7 * 20 * time.Second}
+	if !o.ClassesKnown || o.Paid != paid || o.Free != free || o.BacklogWork != 13*20*time.Second {
+		t.Fatalf("paid %+v, Free %+v, work %s", o.Paid, o.Free, o.BacklogWork)
+	}
+}
+
 func TestObserveTierErrors(t *testing.T) {
 	a := &Activities{Service: &fakeService{resp: &workflowservice.DescribeTaskQueueResponse{}}, Driver: NewLocalPool(nil)}
 	env := activityEnv()

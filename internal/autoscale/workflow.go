@@ -44,6 +44,9 @@ type Input struct {
 	// Decisions are the recent decisions that asked for a change, newest
 	// last, with their outcome.
 	Decisions []Record
+	// History is the load the autoscaler has seen over the last two
+	// weeks, which PolicyWork's floor forecasts from.
+	History *History `json:",omitempty"`
 }
 
 // Record is a decision and what became of it: OutcomeApplied, OutcomePaused
@@ -61,8 +64,8 @@ type Status struct {
 	Current     int // capacity at the last observation, or as last set
 	Desired     int // what the rules want now
 	Reason      string
-	Observed    Observation
-	ObserveErr  string // why the last observation failed; empty when it did not
+	Observed    Observation // the last observation, forecast included
+	ObserveErr  string      // why the last observation failed; empty when it did not
 	Bounds      Bounds
 	State       State
 	Config      Config
@@ -78,6 +81,7 @@ type autoscaler struct {
 	in         Input
 	polls      int
 	last       Decision
+	observed   Observation
 	current    int // capacity as observed, or as set since
 	observeErr string
 	wake       bool // a config change or a resume polls at once
@@ -138,6 +142,8 @@ func (a *autoscaler) poll(ctx workflow.Context) {
 		return
 	}
 	a.observeErr, a.current = "", o.Capacity
+	a.learn(&o)
+	a.observed = o
 	if a.in.Paused {
 		a.in.State = Track(a.in.Config, a.in.State, o)
 		a.last = Decision{At: o.At, Backlog: o.Backlog, BacklogAge: o.BacklogAge, Current: o.Capacity,
@@ -161,6 +167,22 @@ func (a *autoscaler) poll(ctx workflow.Context) {
 	a.remember(Record{Decision: d, Outcome: OutcomeApplied})
 }
 
+// learn records the observation's busy GPUs in the history, where the
+// driver reports them, and gives the observation the history's forecast
+// when the policy holds a floor.
+func (a *autoscaler) learn(o *Observation) {
+	c := a.in.Config
+	if o.InstancesKnown {
+		if a.in.History == nil {
+			a.in.History = NewHistory()
+		}
+		a.in.History.Record(o.At, o.BusyGPUs, c.PollInterval)
+	}
+	if c.Policy == PolicyWork && c.Work.FloorShare > 0 {
+		o.Forecast, o.ForecastKnown = a.in.History.Forecast(o.At, c.Work.FloorLead)
+	}
+}
+
 func (a *autoscaler) observe(ctx workflow.Context) (Observation, error) {
 	var o Observation
 	err := workflow.ExecuteActivity(observeContext(ctx, a.in.Config.PollInterval), acts.ObserveTier,
@@ -173,10 +195,11 @@ func (a *autoscaler) observe(ctx workflow.Context) (Observation, error) {
 }
 
 func (a *autoscaler) setCapacity(ctx workflow.Context, d Decision) error {
-	err := workflow.ExecuteActivity(setCapacityContext(ctx), acts.SetTierCapacity,
-		SetCapacityInput{Tier: a.in.Tier, Capacity: d.Desired, Reason: d.Reason}).Get(ctx, nil)
+	in := SetCapacityInput{Tier: a.in.Tier, Capacity: d.Desired, Spot: d.SpotDesired,
+		SpotSet: d.SpotDesired != d.SpotCurrent, Reason: d.Reason}
+	err := workflow.ExecuteActivity(setCapacityContext(ctx, d.summary(a.in.Tier)), acts.SetTierCapacity, in).Get(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("set capacity of tier %s to %d: %w", a.in.Tier, d.Desired, err)
+		return fmt.Errorf("set capacity of tier %s to %d (spot %d): %w", a.in.Tier, d.Desired, d.SpotDesired, err)
 	}
 	return nil
 }
@@ -199,9 +222,11 @@ func observeContext(ctx workflow.Context, interval time.Duration) workflow.Conte
 }
 
 // setCapacityContext allows for a local pool stopping a worker mid-render;
-// errors the configuration causes are not retried.
-func setCapacityContext(ctx workflow.Context) workflow.Context {
+// errors the configuration causes are not retried. The summary is the
+// activity's line in Temporal UI's timeline.
+func setCapacityContext(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:             summary,
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5,
 			NonRetryableErrorTypes: []string{ErrUnknownTier, ErrInvalidCapacity}},
@@ -238,8 +263,7 @@ func (a *autoscaler) register(ctx workflow.Context) error {
 func (a *autoscaler) status() (Status, error) {
 	return Status{Tier: a.in.Tier, Paused: a.in.Paused, PauseReason: a.in.PauseReason,
 		Current: a.current, Desired: a.last.Desired, Reason: a.last.Reason,
-		Observed:   Observation{At: a.last.At, Backlog: a.last.Backlog, BacklogAge: a.last.BacklogAge, Capacity: a.last.Current},
-		ObserveErr: a.observeErr, Bounds: a.in.Config.BoundsAt(a.last.At), State: a.in.State,
+		Observed: a.observed, ObserveErr: a.observeErr, Bounds: a.in.Config.BoundsAt(a.last.At), State: a.in.State,
 		Config: a.in.Config, Decisions: a.in.Decisions, Polls: a.polls}, nil
 }
 
