@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/easel/easel/internal/autoscale"
 	"github.com/easel/easel/internal/catalog"
@@ -244,8 +246,9 @@ func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 	p.Min, p.Max, p.TimeZone, p.PollInterval = cfg.AutoscaleMin, cfg.AutoscaleMax, cfg.AutoscaleTimeZone, cfg.AutoscalePollInterval
 	p.ScaleIn.Below, p.ScaleIn.For = cfg.AutoscaleInBelow, cfg.AutoscaleInFor
 	p.Policy = cfg.AutoscalePolicy
-	p.Work = autoscale.WorkPolicy{UpAge: cfg.AutoscaleUpAge, Drain: cfg.AutoscaleDrain, IdleFor: cfg.AutoscaleIdleFor,
-		BillingPeriod: cfg.AutoscaleBillingPeriod, BillingMargin: cfg.AutoscaleBillingMargin}
+	p.Work = autoscale.WorkPolicy{UpAge: cfg.AutoscaleUpAge, FreeUpAge: cfg.AutoscaleFreeUpAge, Drain: cfg.AutoscaleDrain,
+		IdleFor: cfg.AutoscaleIdleFor, BillingPeriod: cfg.AutoscaleBillingPeriod, BillingMargin: cfg.AutoscaleBillingMargin,
+		BillingMinimum: cfg.AutoscaleBillingMinimum, FloorShare: cfg.AutoscaleFloor, FloorLead: cfg.AutoscaleFloorLead}
 	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("autoscaling policy: %w", err)
 	}
@@ -254,11 +257,15 @@ func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 
 // tierPolicy is the policy of one tier: AUTOSCALE_TIER_MIN may lower or
 // raise the minimum of a tier (default a100=0: a p4d.24xlarge idling
-// costs about $23,600 a month; the autoscaler wakes it for the first job).
-func tierPolicy(policy autoscale.Config, tier string, mins map[string]int) (autoscale.Config, error) {
-	if n, ok := mins[tier]; ok {
+// costs about $23,600 a month; the autoscaler wakes it for the first job);
+// a tier with a spot group (AUTOSCALE_SPOT_GROUPS) runs the floor on spot;
+// AUTOSCALE_WARM_POOL sets a tier's prepared capacity.
+func tierPolicy(policy autoscale.Config, tier string, cfg config.Config) (autoscale.Config, error) {
+	if n, ok := cfg.AutoscaleTierMin[tier]; ok {
 		policy.Min = n
 	}
+	policy.Work.Spot = cfg.AutoscaleSpotGroups[tier] != ""
+	policy.WarmPool = cfg.AutoscaleWarmPool[tier]
 	if err := policy.Validate(); err != nil {
 		return policy, fmt.Errorf("autoscaling policy of %s: %w", tier, err)
 	}
@@ -278,15 +285,15 @@ func ec2Autoscaler(ctx context.Context, d *deps, cfg config.Config) (*autoscale.
 	if err != nil {
 		return nil, err
 	}
-	groups, mins := cfg.AutoscaleGroups, cfg.AutoscaleTierMin
+	groups := cfg.AutoscaleGroups
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	acts := &autoscale.Activities{Service: d.temporal.WorkflowService(),
-		Namespace: cfg.TemporalNamespace, Driver: autoscale.NewEC2(awsCfg, groups)}
+		Namespace: cfg.TemporalNamespace, Driver: ec2Driver(awsCfg, d.temporal.WorkflowService(), cfg)}
 	for tier := range groups {
-		p, err := tierPolicy(policy, tier, mins)
+		p, err := tierPolicy(policy, tier, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -295,4 +302,16 @@ func ec2Autoscaler(ctx context.Context, d *deps, cfg config.Config) (*autoscale.
 		}
 	}
 	return acts, nil
+}
+
+// ec2Driver is the EC2 driver of AUTOSCALE_GROUPS and AUTOSCALE_SPOT_GROUPS,
+// with Temporal worker heartbeats as its host activity when
+// AUTOSCALE_HOST_ACTIVITY=heartbeats.
+func ec2Driver(awsCfg aws.Config, svc workflowservice.WorkflowServiceClient, cfg config.Config) *autoscale.EC2 {
+	d := autoscale.NewEC2(awsCfg, cfg.AutoscaleGroups)
+	d.SpotGroups = cfg.AutoscaleSpotGroups
+	if cfg.AutoscaleHostActivity == "heartbeats" {
+		d.Activity = &autoscale.WorkerHeartbeats{Service: svc, Namespace: cfg.TemporalNamespace}
+	}
+	return d
 }

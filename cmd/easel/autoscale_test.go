@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/easel/easel/internal/autoscale"
 	"github.com/easel/easel/internal/config"
 	"github.com/easel/easel/workflows"
@@ -19,6 +21,12 @@ func TestAutoscalePolicyFromEnvironment(t *testing.T) {
 	t.Setenv("AUTOSCALE_IDLE_FOR", "3m")
 	t.Setenv("AUTOSCALE_BILLING_PERIOD", "1h")
 	t.Setenv("AUTOSCALE_BILLING_MARGIN", "4m")
+	t.Setenv("AUTOSCALE_FREE_UP_AGE", "2m")
+	t.Setenv("AUTOSCALE_FLOOR", "0.9")
+	t.Setenv("AUTOSCALE_FLOOR_LEAD", "15m")
+	t.Setenv("AUTOSCALE_GROUPS", "t4=easel-gpu-t4,a10g=easel-gpu-a10g")
+	t.Setenv("AUTOSCALE_SPOT_GROUPS", "t4=easel-gpu-t4-spot")
+	t.Setenv("AUTOSCALE_WARM_POOL", "t4=10")
 	cfg, err := config.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -27,19 +35,51 @@ func TestAutoscalePolicyFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := autoscale.WorkPolicy{UpAge: 5 * time.Second, Drain: 4 * time.Minute, IdleFor: 3 * time.Minute,
-		BillingPeriod: time.Hour, BillingMargin: 4 * time.Minute}
+	want := autoscale.WorkPolicy{UpAge: 5 * time.Second, FreeUpAge: 2 * time.Minute, Drain: 4 * time.Minute,
+		IdleFor: 3 * time.Minute, BillingPeriod: time.Hour, BillingMargin: 4 * time.Minute, BillingMinimum: time.Minute,
+		FloorShare: 0.9, FloorLead: 15 * time.Minute}
 	if p.Policy != autoscale.PolicyWork || p.Work != want {
 		t.Fatalf("policy %q, work %+v", p.Policy, p.Work)
 	}
+	// Per tier: the spot group turns spot on, the warm pool is the tier's.
+	t4, err := tierPolicy(p, "t4", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a10g, err := tierPolicy(p, "a10g", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !t4.Work.Spot || t4.WarmPool != 10 || a10g.Work.Spot || a10g.WarmPool != 0 {
+		t.Fatalf("t4 spot %t warm pool %d, a10g spot %t warm pool %d", t4.Work.Spot, t4.WarmPool, a10g.Work.Spot, a10g.WarmPool)
+	}
+	if d := ec2Driver(aws.Config{}, nil, cfg); d.SpotGroups["t4"] != "easel-gpu-t4-spot" || d.ReportsFleet() {
+		t.Fatalf("driver: spot groups %v, reports its fleet %t without AUTOSCALE_HOST_ACTIVITY", d.SpotGroups, d.ReportsFleet())
+	}
 	t.Setenv("AUTOSCALE_DRAIN", "0s")
 	t.Setenv("AUTOSCALE_BILLING_MARGIN", "0s")
+	t.Setenv("AUTOSCALE_FLOOR", "-1")
 	if cfg, err = config.Load(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = autoscalePolicy(cfg)
-	if err == nil || !strings.Contains(err.Error(), "drain") || !strings.Contains(err.Error(), "billing period") {
-		t.Fatalf("err = %v, want drain and billing period refused", err)
+	for _, want := range []string{"drain", "billing period", "floor share -1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %s refused", err, want)
+		}
+	}
+	// The fleet settings are checked with the rest of the configuration.
+	t.Setenv("AUTOSCALE_SPOT_GROUPS", "a100=easel-gpu-a100-spot")
+	t.Setenv("AUTOSCALE_WARM_POOL", "t4=-1")
+	t.Setenv("AUTOSCALE_HOST_ACTIVITY", "guess")
+	if cfg, err = config.Load(); err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate(config.Needs{})
+	for _, want := range []string{"spot group for a100", "AUTOSCALE_WARM_POOL=t4=-1", "AUTOSCALE_HOST_ACTIVITY"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %q", err, want)
+		}
 	}
 }
 

@@ -30,10 +30,38 @@ type Driver interface {
 // run a second, spot group per tier.
 type FleetDriver interface {
 	Driver
+	// ReportsFleet says whether Fleet reports (the EC2 driver needs a
+	// source of host activity); ObserveTier falls back to Capacity.
+	ReportsFleet() bool
 	Fleet(ctx context.Context, tier string) (Fleet, error)
 	// SetSpotCapacity sets the desired capacity of the tier's spot group;
 	// it fails with ErrUnknownTier where the tier has none.
 	SetSpotCapacity(ctx context.Context, tier string, n int) error
+}
+
+// WarmPoolDriver keeps a tier's warm pool (the EC2 driver).
+type WarmPoolDriver interface {
+	EnsureWarmPool(ctx context.Context, tier string, prepared int) (WarmPoolStatus, error)
+}
+
+// WarmPoolInput asks for a tier's warm pool of Prepared instances.
+type WarmPoolInput struct {
+	Tier     string
+	Prepared int
+}
+
+// ConfigureWarmPool has the driver keep the tier's warm pool.
+func (a *Activities) ConfigureWarmPool(ctx context.Context, in WarmPoolInput) (WarmPoolStatus, error) {
+	wd, ok := a.Driver.(WarmPoolDriver)
+	if !ok {
+		return WarmPoolStatus{}, nonRetryable(ErrUnknownTier, fmt.Errorf("tier %s: the driver keeps no warm pool", in.Tier))
+	}
+	st, err := wd.EnsureWarmPool(ctx, in.Tier, in.Prepared)
+	if err != nil {
+		return st, fmt.Errorf("warm pool of tier %s: %w", in.Tier, err)
+	}
+	activity.GetLogger(ctx).Info("gpu warm pool", "tier", in.Tier, "prepared", st.Prepared, "warm", st.Warm, "changed", st.Changed)
+	return st, nil
 }
 
 // Fleet is a tier's instances as a FleetDriver sees them.
@@ -110,7 +138,7 @@ func (a *Activities) ObserveTier(ctx context.Context, in ObserveInput) (Observat
 
 // readFleet fills the capacity, and the fleet where the driver reports it.
 func (a *Activities) readFleet(ctx context.Context, tier string, o *Observation) error {
-	if fd, ok := a.Driver.(FleetDriver); ok {
+	if fd, ok := a.Driver.(FleetDriver); ok && fd.ReportsFleet() {
 		f, err := fd.Fleet(ctx, tier)
 		if err != nil {
 			return fmt.Errorf("read fleet of tier %s: %w", tier, err)

@@ -85,6 +85,54 @@ func TestObserveTierSplitsFreeRenders(t *testing.T) {
 	}
 }
 
+// fleetPool is a LocalPool that reports a fleet, as the EC2 driver does
+// with host activity.
+type fleetPool struct {
+	*LocalPool
+	fleet Fleet
+	spot  int
+}
+
+func (f *fleetPool) ReportsFleet() bool                                       { return true }
+func (f *fleetPool) Fleet(context.Context, string) (Fleet, error)             { return f.fleet, nil }
+func (f *fleetPool) SetSpotCapacity(_ context.Context, _ string, n int) error { f.spot = n; return nil }
+
+// A driver that reports its fleet fills the observation's instances; the
+// spot group is set with the on-demand one.
+func TestObserveTierReadsTheFleet(t *testing.T) {
+	svc := &fakeService{resp: &workflowservice.DescribeTaskQueueResponse{Stats: &taskqueuepb.TaskQueueStats{}}}
+	idle := []IdleInstance{{IdleFor: time.Minute, Uptime: time.Hour, Spot: true}}
+	d := &fleetPool{LocalPool: NewLocalPool((&workerLog{}).start),
+		fleet: Fleet{Capacity: 2, Spot: 3, SpotShort: 1, SpotBooting: 1, Booting: 2, Idle: idle, BusyGPUs: 2}}
+	a := &Activities{Service: svc, Namespace: "easel", Driver: d}
+	env := activityEnv()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.ObserveTier, ObserveInput{Tier: "t4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Observation
+	if err := v.Get(&o); err != nil {
+		t.Fatal(err)
+	}
+	if !o.InstancesKnown || o.Capacity != 2 || o.Spot != 3 || o.SpotShort != 1 || o.SpotBooting != 1 || o.Booting != 2 ||
+		len(o.Idle) != 1 || !o.Idle[0].Spot || o.BusyGPUs != 2 {
+		t.Fatalf("observation %+v", o)
+	}
+	if _, err := env.ExecuteActivity(a.SetTierCapacity, SetCapacityInput{Tier: "t4", Capacity: 1, Spot: 4, SpotSet: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := d.Capacity(context.Background(), "t4"); n != 1 || d.spot != 4 {
+		t.Fatalf("capacity %d, spot %d; want 1 and 4", n, d.spot)
+	}
+	// A plain driver has no spot group.
+	a.Driver = d.LocalPool
+	if _, err := env.ExecuteActivity(a.SetTierCapacity, SetCapacityInput{Tier: "t4", Capacity: 1, Spot: 4, SpotSet: true}); err == nil ||
+		!strings.Contains(err.Error(), ErrUnknownTier) {
+		t.Fatalf("spot on a local pool: %v", err)
+	}
+}
+
 func TestObserveTierErrors(t *testing.T) {
 	a := &Activities{Service: &fakeService{resp: &workflowservice.DescribeTaskQueueResponse{}}, Driver: NewLocalPool(nil)}
 	env := activityEnv()

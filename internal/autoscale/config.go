@@ -136,6 +136,11 @@ type Config struct {
 	// TimeZone is an IANA name (e.g. "Asia/Seoul") for Windows.
 	TimeZone string
 	Windows  []Window
+	// WarmPool, when above 0, is the prepared capacity of the tier's
+	// on-demand group and its warm pool of stopped instances
+	// (MaxGroupPreparedCapacity), which the workflow has the driver keep
+	// (a WarmPoolDriver); 0 leaves the group's warm pool as it is.
+	WarmPool int `json:",omitempty"`
 	// PollInterval is how often the backlog is read.
 	PollInterval time.Duration
 	// ContinueAsNewEvery bounds one run's history to this many polls.
@@ -174,6 +179,9 @@ func (c Config) Validate() error {
 	errs = append(errs, validateRules(c.ScaleUp)...)
 	if c.ScaleIn.Step < 1 || c.ScaleIn.Below < 0 || c.ScaleIn.For < 0 {
 		errs = append(errs, fmt.Errorf("scale-in %+v: need step >= 1, below >= 0, for >= 0", c.ScaleIn))
+	}
+	if c.WarmPool < 0 {
+		errs = append(errs, fmt.Errorf("warm pool %d: need 0 (unmanaged) or more prepared instances", c.WarmPool))
 	}
 	if c.PollInterval < time.Second {
 		errs = append(errs, fmt.Errorf("poll interval %s: need at least 1s", c.PollInterval))

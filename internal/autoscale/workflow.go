@@ -3,6 +3,7 @@ package autoscale
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -71,6 +72,10 @@ type Status struct {
 	Config      Config
 	Decisions   []Record
 	Polls       int // polls in this run
+	// WarmPool is the warm pool as last configured, WarmPoolErr why that
+	// failed.
+	WarmPool    WarmPoolStatus
+	WarmPoolErr string `json:",omitempty"`
 }
 
 // PauseRequest stops scaling; the autoscaler keeps observing.
@@ -85,6 +90,11 @@ type autoscaler struct {
 	current    int // capacity as observed, or as set since
 	observeErr string
 	wake       bool // a config change or a resume polls at once
+	// warmPoolDone says the warm pool is configured for the current
+	// config; a config change clears it.
+	warmPoolDone bool
+	warmPool     WarmPoolStatus
+	warmPoolErr  string
 }
 
 // Autoscaler sizes one GPU tier: every poll interval it reads the tier's
@@ -100,7 +110,9 @@ func Autoscaler(ctx workflow.Context, in Input) error {
 		return err
 	}
 	for a.polls < a.in.Config.ContinueAsNewEvery && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		a.configureWarmPool(ctx)
 		a.poll(ctx)
+		a.showDetails(ctx)
 		a.polls++
 		if err := a.sleep(ctx); err != nil {
 			return err
@@ -181,6 +193,64 @@ func (a *autoscaler) learn(o *Observation) {
 	if c.Policy == PolicyWork && c.Work.FloorShare > 0 {
 		o.Forecast, o.ForecastKnown = a.in.History.Forecast(o.At, c.Work.FloorLead)
 	}
+}
+
+// configureWarmPool has the driver keep the configured warm pool, once
+// per run and after each config change. A failure is kept for the state
+// query and retried at the next change or run; it never stops scaling.
+func (a *autoscaler) configureWarmPool(ctx workflow.Context) {
+	if a.warmPoolDone {
+		return
+	}
+	a.warmPoolDone = true
+	if a.in.Config.WarmPool <= 0 {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:             fmt.Sprintf("%s warm pool: %d prepared", a.in.Tier, a.in.Config.WarmPool),
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3,
+			NonRetryableErrorTypes: []string{ErrUnknownTier, ErrInvalidCapacity}},
+	})
+	var st WarmPoolStatus
+	err := workflow.ExecuteActivity(actx, acts.ConfigureWarmPool, WarmPoolInput{Tier: a.in.Tier, Prepared: a.in.Config.WarmPool}).Get(ctx, &st)
+	a.warmPool, a.warmPoolErr = st, ""
+	if err != nil {
+		a.warmPoolErr = err.Error()
+		workflow.GetLogger(ctx).Error("autoscaler warm pool failed", "tier", a.in.Tier, "error", err)
+	}
+}
+
+// showDetails sets the workflow's current details, which Temporal UI
+// shows on the autoscaler's page: the fleet, the backlog by class and the
+// last decision with its reason.
+func (a *autoscaler) showDetails(ctx workflow.Context) {
+	o, d := a.observed, a.last
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s**: %d on-demand", a.in.Tier, a.current)
+	if o.Spot > 0 || d.SpotDesired > 0 {
+		fmt.Fprintf(&b, ", %d spot (%d short)", o.Spot, o.SpotShort)
+	}
+	if d.Floor > 0 {
+		fmt.Fprintf(&b, "; floor %d (last week %.1f GPUs busy)", d.Floor, o.Forecast)
+	}
+	if a.in.Config.WarmPool > 0 {
+		fmt.Fprintf(&b, "; warm pool %d prepared, %d stopped", a.warmPool.Prepared, a.warmPool.Warm)
+	}
+	fmt.Fprintf(&b, "\n\nbacklog %d: paid %d (oldest %s), Free %d (oldest %s)", o.Backlog, o.paid().Count, o.paid().Age,
+		o.Free.Count, o.Free.Age)
+	switch {
+	case a.observeErr != "":
+		fmt.Fprintf(&b, "\n\nobserve failed: %s", a.observeErr)
+	case a.in.Paused:
+		fmt.Fprintf(&b, "\n\npaused: %s", a.in.PauseReason)
+	case d.Reason != "":
+		fmt.Fprintf(&b, "\n\n%s: %s", d.At.Format(time.TimeOnly), d.Reason)
+	}
+	if a.warmPoolErr != "" {
+		fmt.Fprintf(&b, "\n\nwarm pool failed: %s", a.warmPoolErr)
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
 }
 
 func (a *autoscaler) observe(ctx workflow.Context) (Observation, error) {
@@ -264,13 +334,13 @@ func (a *autoscaler) status() (Status, error) {
 	return Status{Tier: a.in.Tier, Paused: a.in.Paused, PauseReason: a.in.PauseReason,
 		Current: a.current, Desired: a.last.Desired, Reason: a.last.Reason,
 		Observed: a.observed, ObserveErr: a.observeErr, Bounds: a.in.Config.BoundsAt(a.last.At), State: a.in.State,
-		Config: a.in.Config, Decisions: a.in.Decisions, Polls: a.polls}, nil
+		Config: a.in.Config, Decisions: a.in.Decisions, Polls: a.polls, WarmPool: a.warmPool, WarmPoolErr: a.warmPoolErr}, nil
 }
 
 func (a *autoscaler) validateConfig(c Config) error { return c.Validate() }
 
 func (a *autoscaler) setConfig(_ workflow.Context, c Config) (Status, error) {
-	a.in.Config, a.wake = c, true
+	a.in.Config, a.wake, a.warmPoolDone = c, true, false
 	return a.status()
 }
 

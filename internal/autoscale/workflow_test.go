@@ -36,6 +36,7 @@ type fakeTier struct {
 	fleet bool
 	busy  int
 	spot  int
+	warm  []int // prepared capacities ConfigureWarmPool was asked for
 }
 
 func newFakeTier(start time.Time, capacity int, backlog func(time.Duration) int64) *fakeTier {
@@ -64,6 +65,11 @@ func (f *fakeTier) newEnv(at time.Time) *testsuite.TestWorkflowEnvironment {
 			return Observation{Backlog: b, BacklogAge: time.Minute, Capacity: f.capacity,
 				BacklogWork: time.Duration(b) * 20 * time.Second, GPUs: 1,
 				InstancesKnown: f.fleet, BusyGPUs: f.busy, Spot: f.spot}, nil
+		})
+	f.env.OnActivity(acts.ConfigureWarmPool, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in WarmPoolInput) (WarmPoolStatus, error) {
+			f.warm = append(f.warm, in.Prepared)
+			return WarmPoolStatus{Prepared: in.Prepared, Warm: in.Prepared - f.capacity, Changed: len(f.warm) == 1}, nil
 		})
 	f.env.OnActivity(acts.SetTierCapacity, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in SetCapacityInput) error {
@@ -308,6 +314,34 @@ func TestAutoscalerQueryUpdatesAndPause(t *testing.T) {
 	}
 	if atEnd.Paused || atEnd.Config.Max != 3 || atEnd.Current != 3 || !strings.Contains(atEnd.Reason, "at maximum 3") {
 		t.Fatalf("state at 12m10s: %+v", atEnd)
+	}
+}
+
+// The warm pool is configured once a run and again after a config change;
+// the state query shows it.
+func TestAutoscalerConfiguresTheWarmPool(t *testing.T) {
+	f := newFakeTier(noon, 1, constant(0))
+	env := f.newEnv(noon)
+	c := testConfig(10 * time.Minute)
+	c.WarmPool = 10
+	var configErr error
+	var st Status
+	env.RegisterDelayedCallback(func() {
+		c := c
+		c.WarmPool = 6
+		update(env, SetConfigUpdate, &configErr, c)
+	}, 2*time.Minute+time.Second)
+	env.RegisterDelayedCallback(func() { st = query(t, env) }, 3*time.Minute+time.Second)
+	next := f.run(t, input(c), noon)
+	if configErr != nil || len(f.warm) != 2 || f.warm[0] != 10 || f.warm[1] != 6 {
+		t.Fatalf("warm pool calls %v (config update %v), want 10 then 6", f.warm, configErr)
+	}
+	if st.WarmPool.Prepared != 6 || st.WarmPool.Warm != 5 || st.WarmPoolErr != "" {
+		t.Fatalf("state %+v", st.WarmPool)
+	}
+	f.run(t, next, noon.Add(10*time.Minute))
+	if len(f.warm) != 3 {
+		t.Fatalf("the next run configured the warm pool %d times in all, want once more", len(f.warm))
 	}
 }
 
