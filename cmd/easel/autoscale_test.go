@@ -84,7 +84,9 @@ func TestAutoscalePolicyFromEnvironment(t *testing.T) {
 }
 
 // Every simulation prints the baseline rules beside the policy, the static
-// fleet and the floor, and says how the policy compares.
+// fleet and the floor, and says how the policy compares; the policy's floor
+// forecasts from the built-in trace's previous week, and waits are split
+// between paid and Free renders.
 func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 	for _, trace := range autoscale.TraceNames() {
 		cmd := autoscaleCommand()
@@ -94,7 +96,8 @@ func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 		if err := cmd.Execute(); err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"trace " + trace, "baseline rules", "work + warm pool", "static at peak", "x floor", "floor (images x 20s)", "vs baseline rules: "} {
+		for _, want := range []string{"trace " + trace, "baseline rules", "work + warm pool", "static at peak", "x floor", "floor (images x 20s)", "vs baseline rules: ",
+			"renders: 50% Free", "paid p95 / max", "Free p95 / max", "floor 80% of last week's load 10m0s ahead (history: " + trace} {
 			if !strings.Contains(out.String(), want) {
 				t.Fatalf("%s: output lacks %q:\n%s", trace, want, out.String())
 			}
@@ -117,5 +120,32 @@ func TestAutoscaleFreePriorityKeyMatchesWorkflows(t *testing.T) {
 	if autoscale.FreePriorityKey != workflows.PriorityFree || workflows.PriorityStandard >= workflows.PriorityFree {
 		t.Fatalf("autoscale.FreePriorityKey %d, workflows.PriorityFree %d, PriorityStandard %d",
 			autoscale.FreePriorityKey, workflows.PriorityFree, workflows.PriorityStandard)
+	}
+}
+
+// --history chooses what the floor forecasts from, and --spot puts the
+// floor on spot with refusals covered on-demand.
+func TestAutoscaleSimulateHistoryAndSpot(t *testing.T) {
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := autoscaleCommand()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetArgs(append([]string{"simulate"}, args...))
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	for args, want := range map[string]string{
+		"--history none":                          "(history: none)",
+		"--history same-day":                      "(history: diurnal (shifted), 13392 images)",
+		"--trace launch-day":                      "(history: launch-day (previous week, no launch)",
+		"--spot --spot-refused 0.3":               "floor on spot, EC2 refusing spot capacity 30% of half hours",
+		"--floor 0 --free-share 0 --idle-for 90s": "renders: 0% Free",
+	} {
+		if out := run(strings.Fields(args)...); !strings.Contains(out, want) {
+			t.Errorf("%s: output lacks %q:\n%s", args, want, out)
+		}
 	}
 }
