@@ -239,9 +239,16 @@ func idempotencyConflict(c *gin.Context) {
 		"this Idempotency-Key was used with a different request body", nil)
 }
 
+// priorityKey orders a plan's renders on its tier's queue: priority
+// plans first, then paid ones, Free last (it shares t4 with Basic). The
+// GPU autoscaler lets Free renders wait longer before it adds hosts for
+// them (docs/autoscaling.md, "Free renders").
 func priorityKey(p store.Plan) int {
-	if p.PriorityQueue {
+	switch {
+	case p.PriorityQueue:
 		return workflows.PriorityHigh
+	case p.Slug == store.FreePlan:
+		return workflows.PriorityFree
 	}
 	return workflows.PriorityStandard
 }

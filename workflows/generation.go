@@ -35,10 +35,12 @@ func GenerationJob(workflowID string) (string, bool) {
 // returns once the job's credits are held (or refused).
 const AdmitUpdate = "admit"
 
-// Priority keys on the GPU queues: lower runs sooner.
+// Priority keys on the GPU queues: lower runs sooner. Free renders wait
+// behind paid ones on the tier they share (t4).
 const (
 	PriorityHigh     = 1
 	PriorityStandard = 3
+	PriorityFree     = 4
 )
 
 // GenerationInput starts a job. The API fills it from the authenticated user,

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/easel/easel/internal/autoscale"
 	"github.com/easel/easel/internal/catalog"
@@ -44,6 +46,10 @@ type simulateOptions struct {
 	poll         time.Duration
 	work         autoscale.WorkPolicy
 	warm         autoscale.WarmPool
+	billingMin   time.Duration
+	freeShare    float64
+	spotRefused  float64
+	history      string
 }
 
 func autoscaleSimulateCommand() *cobra.Command {
@@ -88,13 +94,23 @@ that arrive during that minute; a header row and # comments are allowed.`,
 	f.IntVar(&o.max, "max", def.Max, "maximum instances")
 	f.BoolVar(&o.noNight, "no-night", false, "drop the night-time scale-down window")
 	work, warm := autoscale.DefaultWork(), autoscale.DefaultWarmPool()
-	f.StringVar(&o.policy, "policy", autoscale.PolicyWork, "policy run beside the seed's rules: work or rules")
-	f.DurationVar(&o.poll, "poll", 10*time.Second, "the policy's poll interval (the seed's rules keep 30s)")
+	f.StringVar(&o.policy, "policy", autoscale.PolicyWork, "policy run beside the baseline rules (the design document's step rules): work or rules")
+	f.DurationVar(&o.poll, "poll", 10*time.Second, "the policy's poll interval (the baseline rules keep 30s)")
 	f.DurationVar(&o.work.UpAge, "up-age", work.UpAge, "work policy: add capacity once a task has waited this long")
 	f.DurationVar(&o.work.Drain, "drain", work.Drain, "work policy: add enough to clear the waiting GPU time in this long")
 	f.DurationVar(&o.work.IdleFor, "idle-for", work.IdleFor, "work policy: remove an instance idle this long")
 	f.DurationVar(&o.work.BillingPeriod, "billing-period", 0, "work policy: billed period (0 per second, 1h hourly)")
 	f.DurationVar(&o.work.BillingMargin, "billing-margin", 0, "work policy: remove only within this much of a billed period's end")
+	f.DurationVar(&o.work.BillingMinimum, "keep-for", work.BillingMinimum, "work policy: keep a started instance at least this long (its billing minimum)")
+	f.DurationVar(&o.work.FreeUpAge, "free-up-age", work.FreeUpAge, "work policy: add capacity once a Free render has waited this long")
+	f.Float64Var(&o.work.FloorShare, "floor", work.FloorShare, "work policy: hold hosts for this share of last week's load (0 for no floor)")
+	f.DurationVar(&o.work.FloorLead, "floor-lead", work.FloorLead, "work policy: how far ahead the floor looks at last week")
+	f.BoolVar(&o.work.Spot, "spot", work.Spot, "work policy: run the floor above the minimum on spot, on-demand when spot is refused")
+	f.StringVar(&o.history, "history", "", "what the floor forecasts from: last-week (a built-in trace's previous week, the default), same-day (the trace itself a week earlier: flattering), none, or a minute,arrivals CSV of the week before")
+	f.DurationVar(&o.billingMin, "billing-minimum", autoscale.DefaultBillingMinimum, "EC2's minimum charge per instance start")
+	f.Float64Var(&o.freeShare, "free-share", -1, "share of renders from Free users, served after paid ones (Free and Basic share the t4 queue)")
+	f.Lookup("free-share").DefValue = "0.5 on t4, 0 elsewhere"
+	f.Float64Var(&o.spotRefused, "spot-refused", 0.1, "share of half hours in which EC2 refuses spot capacity")
 	f.IntVar(&o.warm.Prepared, "warm-pool", warm.Prepared, "instances the policy's group keeps prepared, in service or stopped in its warm pool (0 for no pool)")
 	f.DurationVar(&o.warm.Boot, "warm-boot", warm.Boot, "boot of a warm pool instance until it takes work")
 	f.Float64Var(&o.warm.VolumeGB, "volume-gb", warm.VolumeGB, "EBS volume of an instance, GB")
@@ -121,8 +137,68 @@ func runSimulate(o simulateOptions) (autoscale.Report, error) {
 	if err != nil {
 		return autoscale.Report{}, err
 	}
-	return autoscale.Simulate(tr, autoscale.SimOptions{Config: cfg, Spec: spec, BootDelay: o.bootDelay,
-		SpotDiscount: o.spotDiscount, WarmPool: o.warm, Baseline: base})
+	opt := autoscale.SimOptions{Config: cfg, Spec: spec, BootDelay: o.bootDelay, SpotDiscount: o.spotDiscount,
+		WarmPool: o.warm, Baseline: base, BillingMinimum: o.billingMin, FreeShare: o.freeShare,
+		SpotRefused: o.spotRefused, Seed: o.seed}
+	if opt.FreeShare < 0 {
+		opt.FreeShare = defaultFreeShare(o.tier)
+	}
+	if cfg.Work.FloorShare > 0 {
+		if opt.History, opt.HistoryNote, err = simulateHistory(o, spec, tr, opt); err != nil {
+			return autoscale.Report{}, err
+		}
+	}
+	return autoscale.Simulate(tr, opt)
+}
+
+// defaultFreeShare: Free and Basic users share the t4 queue (catalog
+// plans), half and half by assumption; the other tiers have no Free plan.
+func defaultFreeShare(tier string) float64 {
+	if tier == catalog.TierT4 {
+		return 0.5
+	}
+	return 0
+}
+
+// simulateHistory is what the policy's autoscaler recorded in the week
+// before the trace, per --history, and a note saying what it is.
+func simulateHistory(o simulateOptions, spec autoscale.TierSpec, tr autoscale.Trace, opt autoscale.SimOptions) (*autoscale.History, string, error) {
+	builtin := slices.Contains(autoscale.TraceNames(), o.trace)
+	var prev autoscale.Trace
+	switch mode := o.history; {
+	case mode == "none":
+		return nil, "", nil
+	case mode == "same-day":
+		prev = tr.Shifted(-7 * 24 * time.Hour)
+	case (mode == "" || mode == "last-week") && builtin:
+		var err error
+		if prev, err = autoscale.PreviousWeek(o.trace, tr.Start, simulatePeak(o, spec), o.seed); err != nil {
+			return nil, "", err
+		}
+	case mode == "" || mode == "last-week":
+		return nil, "", nil // a CSV trace has no previous week unless one is given
+	default:
+		f, err := os.Open(mode)
+		if err != nil {
+			return nil, "", fmt.Errorf("--history: %w", err)
+		}
+		defer f.Close()
+		if prev, err = autoscale.ReadTraceCSV(f, filepath.Base(mode), tr.Start.Add(-7*24*time.Hour)); err != nil {
+			return nil, "", fmt.Errorf("--history: %w", err)
+		}
+	}
+	h, err := autoscale.RecordHistory(prev, opt)
+	if err != nil {
+		return nil, "", err
+	}
+	return h, fmt.Sprintf("%s, %d images", prev.Name, prev.Images()), nil
+}
+
+func simulatePeak(o simulateOptions, spec autoscale.TierSpec) float64 {
+	if o.peak > 0 {
+		return o.peak
+	}
+	return autoscale.DefaultPeak(o.trace, spec)
 }
 
 // simulateTrace builds the built-in trace or reads the CSV file.
@@ -132,11 +208,7 @@ func simulateTrace(o simulateOptions, spec autoscale.TierSpec) (autoscale.Trace,
 		return autoscale.Trace{}, err
 	}
 	if slices.Contains(autoscale.TraceNames(), o.trace) {
-		peak := o.peak
-		if peak <= 0 {
-			peak = autoscale.DefaultPeak(o.trace, spec)
-		}
-		return autoscale.BuiltinTrace(o.trace, start, peak, o.seed)
+		return autoscale.BuiltinTrace(o.trace, start, simulatePeak(o, spec), o.seed)
 	}
 	f, err := os.Open(o.trace)
 	if err != nil {
@@ -174,8 +246,9 @@ func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 	p.Min, p.Max, p.TimeZone, p.PollInterval = cfg.AutoscaleMin, cfg.AutoscaleMax, cfg.AutoscaleTimeZone, cfg.AutoscalePollInterval
 	p.ScaleIn.Below, p.ScaleIn.For = cfg.AutoscaleInBelow, cfg.AutoscaleInFor
 	p.Policy = cfg.AutoscalePolicy
-	p.Work = autoscale.WorkPolicy{UpAge: cfg.AutoscaleUpAge, Drain: cfg.AutoscaleDrain, IdleFor: cfg.AutoscaleIdleFor,
-		BillingPeriod: cfg.AutoscaleBillingPeriod, BillingMargin: cfg.AutoscaleBillingMargin}
+	p.Work = autoscale.WorkPolicy{UpAge: cfg.AutoscaleUpAge, FreeUpAge: cfg.AutoscaleFreeUpAge, Drain: cfg.AutoscaleDrain,
+		IdleFor: cfg.AutoscaleIdleFor, BillingPeriod: cfg.AutoscaleBillingPeriod, BillingMargin: cfg.AutoscaleBillingMargin,
+		BillingMinimum: cfg.AutoscaleBillingMinimum, FloorShare: cfg.AutoscaleFloor, FloorLead: cfg.AutoscaleFloorLead}
 	if err := p.Validate(); err != nil {
 		return p, fmt.Errorf("autoscaling policy: %w", err)
 	}
@@ -184,11 +257,15 @@ func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 
 // tierPolicy is the policy of one tier: AUTOSCALE_TIER_MIN may lower or
 // raise the minimum of a tier (default a100=0: a p4d.24xlarge idling
-// costs about $23,600 a month; the autoscaler wakes it for the first job).
-func tierPolicy(policy autoscale.Config, tier string, mins map[string]int) (autoscale.Config, error) {
-	if n, ok := mins[tier]; ok {
+// costs about $23,600 a month; the autoscaler wakes it for the first job);
+// a tier with a spot group (AUTOSCALE_SPOT_GROUPS) runs the floor on spot;
+// AUTOSCALE_WARM_POOL sets a tier's prepared capacity.
+func tierPolicy(policy autoscale.Config, tier string, cfg config.Config) (autoscale.Config, error) {
+	if n, ok := cfg.AutoscaleTierMin[tier]; ok {
 		policy.Min = n
 	}
+	policy.Work.Spot = cfg.AutoscaleSpotGroups[tier] != ""
+	policy.WarmPool = cfg.AutoscaleWarmPool[tier]
 	if err := policy.Validate(); err != nil {
 		return policy, fmt.Errorf("autoscaling policy of %s: %w", tier, err)
 	}
@@ -208,15 +285,15 @@ func ec2Autoscaler(ctx context.Context, d *deps, cfg config.Config) (*autoscale.
 	if err != nil {
 		return nil, err
 	}
-	groups, mins := cfg.AutoscaleGroups, cfg.AutoscaleTierMin
+	groups := cfg.AutoscaleGroups
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	acts := &autoscale.Activities{Service: d.temporal.WorkflowService(),
-		Namespace: cfg.TemporalNamespace, Driver: autoscale.NewEC2(awsCfg, groups)}
+		Namespace: cfg.TemporalNamespace, Driver: ec2Driver(awsCfg, d.temporal.WorkflowService(), cfg)}
 	for tier := range groups {
-		p, err := tierPolicy(policy, tier, mins)
+		p, err := tierPolicy(policy, tier, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -225,4 +302,16 @@ func ec2Autoscaler(ctx context.Context, d *deps, cfg config.Config) (*autoscale.
 		}
 	}
 	return acts, nil
+}
+
+// ec2Driver is the EC2 driver of AUTOSCALE_GROUPS and AUTOSCALE_SPOT_GROUPS,
+// with Temporal worker heartbeats as its host activity when
+// AUTOSCALE_HOST_ACTIVITY=heartbeats.
+func ec2Driver(awsCfg aws.Config, svc workflowservice.WorkflowServiceClient, cfg config.Config) *autoscale.EC2 {
+	d := autoscale.NewEC2(awsCfg, cfg.AutoscaleGroups)
+	d.SpotGroups = cfg.AutoscaleSpotGroups
+	if cfg.AutoscaleHostActivity == "heartbeats" {
+		d.Activity = &autoscale.WorkerHeartbeats{Service: svc, Namespace: cfg.TemporalNamespace}
+	}
+	return d
 }

@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/easel/easel/internal/autoscale"
 	"github.com/easel/easel/internal/config"
+	"github.com/easel/easel/workflows"
 )
 
 // The work policy's knobs are environment, checked before the control
@@ -18,6 +21,12 @@ func TestAutoscalePolicyFromEnvironment(t *testing.T) {
 	t.Setenv("AUTOSCALE_IDLE_FOR", "3m")
 	t.Setenv("AUTOSCALE_BILLING_PERIOD", "1h")
 	t.Setenv("AUTOSCALE_BILLING_MARGIN", "4m")
+	t.Setenv("AUTOSCALE_FREE_UP_AGE", "2m")
+	t.Setenv("AUTOSCALE_FLOOR", "0.9")
+	t.Setenv("AUTOSCALE_FLOOR_LEAD", "15m")
+	t.Setenv("AUTOSCALE_GROUPS", "t4=easel-gpu-t4,a10g=easel-gpu-a10g")
+	t.Setenv("AUTOSCALE_SPOT_GROUPS", "t4=easel-gpu-t4-spot")
+	t.Setenv("AUTOSCALE_WARM_POOL", "t4=10")
 	cfg, err := config.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -26,24 +35,58 @@ func TestAutoscalePolicyFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := autoscale.WorkPolicy{UpAge: 5 * time.Second, Drain: 4 * time.Minute, IdleFor: 3 * time.Minute,
-		BillingPeriod: time.Hour, BillingMargin: 4 * time.Minute}
+	want := autoscale.WorkPolicy{UpAge: 5 * time.Second, FreeUpAge: 2 * time.Minute, Drain: 4 * time.Minute,
+		IdleFor: 3 * time.Minute, BillingPeriod: time.Hour, BillingMargin: 4 * time.Minute, BillingMinimum: time.Minute,
+		FloorShare: 0.9, FloorLead: 15 * time.Minute}
 	if p.Policy != autoscale.PolicyWork || p.Work != want {
 		t.Fatalf("policy %q, work %+v", p.Policy, p.Work)
 	}
+	// Per tier: the spot group turns spot on, the warm pool is the tier's.
+	t4, err := tierPolicy(p, "t4", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a10g, err := tierPolicy(p, "a10g", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !t4.Work.Spot || t4.WarmPool != 10 || a10g.Work.Spot || a10g.WarmPool != 0 {
+		t.Fatalf("t4 spot %t warm pool %d, a10g spot %t warm pool %d", t4.Work.Spot, t4.WarmPool, a10g.Work.Spot, a10g.WarmPool)
+	}
+	if d := ec2Driver(aws.Config{}, nil, cfg); d.SpotGroups["t4"] != "easel-gpu-t4-spot" || d.ReportsFleet() {
+		t.Fatalf("driver: spot groups %v, reports its fleet %t without AUTOSCALE_HOST_ACTIVITY", d.SpotGroups, d.ReportsFleet())
+	}
 	t.Setenv("AUTOSCALE_DRAIN", "0s")
 	t.Setenv("AUTOSCALE_BILLING_MARGIN", "0s")
+	t.Setenv("AUTOSCALE_FLOOR", "-1")
 	if cfg, err = config.Load(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = autoscalePolicy(cfg)
-	if err == nil || !strings.Contains(err.Error(), "drain") || !strings.Contains(err.Error(), "billing period") {
-		t.Fatalf("err = %v, want drain and billing period refused", err)
+	for _, want := range []string{"drain", "billing period", "floor share -1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %s refused", err, want)
+		}
+	}
+	// The fleet settings are checked with the rest of the configuration.
+	t.Setenv("AUTOSCALE_SPOT_GROUPS", "a100=easel-gpu-a100-spot")
+	t.Setenv("AUTOSCALE_WARM_POOL", "t4=-1")
+	t.Setenv("AUTOSCALE_HOST_ACTIVITY", "guess")
+	if cfg, err = config.Load(); err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate(config.Needs{})
+	for _, want := range []string{"spot group for a100", "AUTOSCALE_WARM_POOL=t4=-1", "AUTOSCALE_HOST_ACTIVITY"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want %q", err, want)
+		}
 	}
 }
 
-// Every simulation prints the seed's rules beside the policy, the static
-// fleet and the floor, and says how the policy compares.
+// Every simulation prints the baseline rules beside the policy, the static
+// fleet and the floor, and says how the policy compares; the policy's floor
+// forecasts from the built-in trace's previous week, and waits are split
+// between paid and Free renders.
 func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 	for _, trace := range autoscale.TraceNames() {
 		cmd := autoscaleCommand()
@@ -53,7 +96,8 @@ func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 		if err := cmd.Execute(); err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"trace " + trace, "seed's rules", "work + warm pool", "static at peak", "x floor", "floor (images x 20s)", "vs seed's rules: "} {
+		for _, want := range []string{"trace " + trace, "baseline rules", "work + warm pool", "static at peak", "x floor", "floor (images x 20s)", "vs baseline rules: ",
+			"renders: 50% Free", "paid p95 / max", "Free p95 / max", "floor 80% of last week's load 10m0s ahead (history: " + trace} {
 			if !strings.Contains(out.String(), want) {
 				t.Fatalf("%s: output lacks %q:\n%s", trace, want, out.String())
 			}
@@ -68,5 +112,40 @@ func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 	cmd.SetArgs([]string{"simulate", "--policy", "guess"})
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), `policy "guess"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// The autoscaler reads Free renders at the key the API gives them.
+func TestAutoscaleFreePriorityKeyMatchesWorkflows(t *testing.T) {
+	if autoscale.FreePriorityKey != workflows.PriorityFree || workflows.PriorityStandard >= workflows.PriorityFree {
+		t.Fatalf("autoscale.FreePriorityKey %d, workflows.PriorityFree %d, PriorityStandard %d",
+			autoscale.FreePriorityKey, workflows.PriorityFree, workflows.PriorityStandard)
+	}
+}
+
+// --history chooses what the floor forecasts from, and --spot puts the
+// floor on spot with refusals covered on-demand.
+func TestAutoscaleSimulateHistoryAndSpot(t *testing.T) {
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := autoscaleCommand()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetArgs(append([]string{"simulate"}, args...))
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	for args, want := range map[string]string{
+		"--history none":                          "(history: none)",
+		"--history same-day":                      "(history: diurnal (shifted), 13392 images)",
+		"--trace launch-day":                      "(history: launch-day (previous week, no launch)",
+		"--spot --spot-refused 0.3":               "floor on spot, EC2 refusing spot capacity 30% of half hours",
+		"--floor 0 --free-share 0 --idle-for 90s": "renders: 0% Free",
+	} {
+		if out := run(strings.Fields(args)...); !strings.Contains(out, want) {
+			t.Errorf("%s: output lacks %q:\n%s", args, want, out)
+		}
 	}
 }

@@ -57,6 +57,82 @@ func TestObserveTier(t *testing.T) {
 	}
 }
 
+// The server's stats per priority key split the backlog: keys below
+// FreePriorityKey are paid, the rest Free; each class's work is priced at
+// the tier's per-image estimate.
+func TestObserveTierSplitsFreeRenders(t *testing.T) {
+	stats := func(n int64, age time.Duration) *taskqueuepb.TaskQueueStats {
+		return &taskqueuepb.TaskQueueStats{ApproximateBacklogCount: n, ApproximateBacklogAge: durationpb.New(age)}
+	}
+	svc := &fakeService{resp: &workflowservice.DescribeTaskQueueResponse{Stats: stats(13, 2*time.Minute),
+		StatsByPriorityKey: map[int32]*taskqueuepb.TaskQueueStats{1: stats(1, 5*time.Second), 3: stats(5, 20*time.Second),
+			FreePriorityKey: stats(7, 2*time.Minute)}}}
+	a := &Activities{Service: svc, Namespace: "easel", Driver: NewLocalPool((&workerLog{}).start)}
+	env := activityEnv()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.ObserveTier, ObserveInput{Tier: "t4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Observation
+	if err := v.Get(&o); err != nil {
+		t.Fatal(err)
+	}
+	paid := Waiting{Count: 6, Age: 20 * time.Second, Work: 6 * 20 * time.Second}
+	free := Waiting{Count: 7, Age: 2 * time.Minute, Work: 7 * 20 * time.Second}
+	if !o.ClassesKnown || o.Paid != paid || o.Free != free || o.BacklogWork != 13*20*time.Second {
+		t.Fatalf("paid %+v, Free %+v, work %s", o.Paid, o.Free, o.BacklogWork)
+	}
+}
+
+// fleetPool is a LocalPool that reports a fleet, as the EC2 driver does
+// with host activity.
+type fleetPool struct {
+	*LocalPool
+	fleet Fleet
+	spot  int
+}
+
+func (f *fleetPool) ReportsFleet() bool                                       { return true }
+func (f *fleetPool) Fleet(context.Context, string) (Fleet, error)             { return f.fleet, nil }
+func (f *fleetPool) SetSpotCapacity(_ context.Context, _ string, n int) error { f.spot = n; return nil }
+
+// A driver that reports its fleet fills the observation's instances; the
+// spot group is set with the on-demand one.
+func TestObserveTierReadsTheFleet(t *testing.T) {
+	svc := &fakeService{resp: &workflowservice.DescribeTaskQueueResponse{Stats: &taskqueuepb.TaskQueueStats{}}}
+	idle := []IdleInstance{{IdleFor: time.Minute, Uptime: time.Hour, Spot: true}}
+	d := &fleetPool{LocalPool: NewLocalPool((&workerLog{}).start),
+		fleet: Fleet{Capacity: 2, Spot: 3, SpotShort: 1, SpotBooting: 1, Booting: 2, Idle: idle, BusyGPUs: 2}}
+	a := &Activities{Service: svc, Namespace: "easel", Driver: d}
+	env := activityEnv()
+	env.RegisterActivity(a)
+	v, err := env.ExecuteActivity(a.ObserveTier, ObserveInput{Tier: "t4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Observation
+	if err := v.Get(&o); err != nil {
+		t.Fatal(err)
+	}
+	if !o.InstancesKnown || o.Capacity != 2 || o.Spot != 3 || o.SpotShort != 1 || o.SpotBooting != 1 || o.Booting != 2 ||
+		len(o.Idle) != 1 || !o.Idle[0].Spot || o.BusyGPUs != 2 {
+		t.Fatalf("observation %+v", o)
+	}
+	if _, err := env.ExecuteActivity(a.SetTierCapacity, SetCapacityInput{Tier: "t4", Capacity: 1, Spot: 4, SpotSet: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := d.Capacity(context.Background(), "t4"); n != 1 || d.spot != 4 {
+		t.Fatalf("capacity %d, spot %d; want 1 and 4", n, d.spot)
+	}
+	// A plain driver has no spot group.
+	a.Driver = d.LocalPool
+	if _, err := env.ExecuteActivity(a.SetTierCapacity, SetCapacityInput{Tier: "t4", Capacity: 1, Spot: 4, SpotSet: true}); err == nil ||
+		!strings.Contains(err.Error(), ErrUnknownTier) {
+		t.Fatalf("spot on a local pool: %v", err)
+	}
+}
+
 func TestObserveTierErrors(t *testing.T) {
 	a := &Activities{Service: &fakeService{resp: &workflowservice.DescribeTaskQueueResponse{}}, Driver: NewLocalPool(nil)}
 	env := activityEnv()

@@ -69,20 +69,54 @@ type WorkPolicy struct {
 	// last BillingMargin of its current period: the hour is paid anyway.
 	BillingPeriod time.Duration
 	BillingMargin time.Duration
+	// BillingMinimum is the least time an instance is billed for each
+	// time it starts: 60 s for Linux EC2 (on-demand and spot), also when
+	// it resumes from a warm pool. An idle instance is kept that long: its
+	// removal would save nothing.
+	BillingMinimum time.Duration
+
+	// FreeUpAge: hosts are added for Free renders, which wait behind every
+	// paid one (a lower priority key), once the oldest has waited this
+	// long; UpAge applies to paid renders. Free renders may wait longer,
+	// never without end: past FreeUpAge they count as urgent work.
+	FreeUpAge time.Duration
+
+	// FloorShare, when above 0, holds a floor of hosts for FloorShare of
+	// the GPUs the tier kept busy at the same time last week (History),
+	// looking FloorLead ahead, so hosts are up before the load arrives
+	// rather than after users waited for it. 0 turns the floor off.
+	FloorShare float64
+	FloorLead  time.Duration
+	// Spot puts the floor above the minimum on the tier's spot group: it
+	// is known FloorLead ahead, so a spot host's cold boot is paid for in
+	// advance. Hosts added for waiting work come from the on-demand group
+	// (its warm pool boots in seconds), and so do the floor's hosts that
+	// the spot group cannot launch while EC2 refuses spot capacity.
+	Spot bool
 }
 
-// DefaultWork is PolicyWork's default, the best of a sweep on the diurnal
-// trace with a warm pool (docs/autoscaling.md): add capacity once a task has
-// waited 10 s, enough to clear the backlog in 4 minutes; remove an instance
-// idle for 90 s; per-second billing (Linux EC2, on-demand and spot).
+// DefaultWork is PolicyWork's default, from a sweep on the diurnal trace
+// with a warm pool (docs/autoscaling.md): hold a floor of 80% of last
+// week's load 10 minutes ahead; add capacity once a paid render has waited
+// 10 s (a Free one 90 s), enough to clear the backlog in 4 minutes; remove
+// an instance idle for 10 s once its first minute, which EC2 bills anyway,
+// is over; per-second billing (Linux EC2, on-demand and spot); no spot.
 func DefaultWork() WorkPolicy {
-	return WorkPolicy{UpAge: 10 * time.Second, Drain: 4 * time.Minute, IdleFor: 90 * time.Second}
+	return WorkPolicy{UpAge: 10 * time.Second, FreeUpAge: 90 * time.Second, Drain: 4 * time.Minute,
+		IdleFor: 10 * time.Second, BillingMinimum: time.Minute, FloorShare: 0.8, FloorLead: 10 * time.Minute}
 }
 
 func (w WorkPolicy) validate() []error {
 	var errs []error
-	if w.UpAge < 0 || w.Drain < time.Second || w.IdleFor < 0 {
-		errs = append(errs, fmt.Errorf("work policy up-age %s, drain %s, idle-for %s: need up-age >= 0, drain >= 1s, idle-for >= 0", w.UpAge, w.Drain, w.IdleFor))
+	if w.UpAge < 0 || w.FreeUpAge < 0 || w.Drain < time.Second || w.IdleFor < 0 {
+		errs = append(errs, fmt.Errorf("work policy up-age %s, free up-age %s, drain %s, idle-for %s: need up-ages >= 0, drain >= 1s, idle-for >= 0",
+			w.UpAge, w.FreeUpAge, w.Drain, w.IdleFor))
+	}
+	if w.BillingMinimum < 0 {
+		errs = append(errs, fmt.Errorf("billing minimum %s: need >= 0", w.BillingMinimum))
+	}
+	if w.FloorShare < 0 || w.FloorShare > 4 || w.FloorLead < 0 || w.FloorLead > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("floor share %g, lead %s: need a share in [0, 4] and a lead in [0, 24h]", w.FloorShare, w.FloorLead))
 	}
 	if w.BillingPeriod < 0 || w.BillingMargin < 0 || (w.BillingPeriod > 0 && (w.BillingMargin == 0 || w.BillingMargin > w.BillingPeriod)) {
 		errs = append(errs, fmt.Errorf("billing period %s, margin %s: need period 0 (per second), or a margin in (0, period]", w.BillingPeriod, w.BillingMargin))
@@ -102,6 +136,11 @@ type Config struct {
 	// TimeZone is an IANA name (e.g. "Asia/Seoul") for Windows.
 	TimeZone string
 	Windows  []Window
+	// WarmPool, when above 0, is the prepared capacity of the tier's
+	// on-demand group and its warm pool of stopped instances
+	// (MaxGroupPreparedCapacity), which the workflow has the driver keep
+	// (a WarmPoolDriver); 0 leaves the group's warm pool as it is.
+	WarmPool int `json:",omitempty"`
 	// PollInterval is how often the backlog is read.
 	PollInterval time.Duration
 	// ContinueAsNewEvery bounds one run's history to this many polls.
@@ -140,6 +179,9 @@ func (c Config) Validate() error {
 	errs = append(errs, validateRules(c.ScaleUp)...)
 	if c.ScaleIn.Step < 1 || c.ScaleIn.Below < 0 || c.ScaleIn.For < 0 {
 		errs = append(errs, fmt.Errorf("scale-in %+v: need step >= 1, below >= 0, for >= 0", c.ScaleIn))
+	}
+	if c.WarmPool < 0 {
+		errs = append(errs, fmt.Errorf("warm pool %d: need 0 (unmanaged) or more prepared instances", c.WarmPool))
 	}
 	if c.PollInterval < time.Second {
 		errs = append(errs, fmt.Errorf("poll interval %s: need at least 1s", c.PollInterval))

@@ -27,12 +27,59 @@ type Observation struct {
 	Booting int
 	// Idle lists the ready instances with no render running.
 	Idle []IdleInstance
+	// BusyGPUs counts the GPUs rendering now, when InstancesKnown: what
+	// the autoscaler records in its History, poll by poll.
+	BusyGPUs int
+
+	// ClassesKnown says Paid and Free split the backlog by priority key:
+	// Free renders carry a lower priority (workflows.PriorityFree) and
+	// start only once no paid render waits, so PolicyWork lets them wait
+	// up to FreeUpAge before it adds hosts for them.
+	ClassesKnown bool
+	Paid, Free   Waiting
+
+	// Forecast is the most GPUs the tier kept busy a week ago over the
+	// next FloorLead (History.Forecast); ForecastKnown is false without
+	// a week of history. The caller of Decide sets both.
+	Forecast      float64
+	ForecastKnown bool
+
+	// Spot is the desired capacity of the tier's spot group, on top of
+	// Capacity (its on-demand group), SpotShort how many of those the
+	// group could not launch because EC2 refused spot capacity, and
+	// SpotBooting how many of those launched do not take work yet.
+	Spot, SpotShort, SpotBooting int
+}
+
+// Waiting is one class of the backlog: how many renders, how long the
+// oldest has waited, and the GPU time they need.
+type Waiting struct {
+	Count int64
+	Age   time.Duration
+	Work  time.Duration
+}
+
+// paid is the backlog PolicyWork serves first: the paid class, or the
+// whole backlog when the observer did not split it.
+func (o Observation) paid() Waiting {
+	if o.ClassesKnown {
+		return o.Paid
+	}
+	return Waiting{Count: o.Backlog, Age: o.BacklogAge, Work: o.BacklogWork}
+}
+
+func (o Observation) free() Waiting {
+	if o.ClassesKnown {
+		return o.Free
+	}
+	return Waiting{}
 }
 
 // IdleInstance is a ready instance that renders nothing.
 type IdleInstance struct {
 	IdleFor time.Duration // since its last render ended, or since it became ready
 	Uptime  time.Duration // since it was started: where it is in its billed hour
+	Spot    bool          // in the spot group, which the forecast sizes
 }
 
 // State is what the rules remember between observations. The workflow
@@ -45,18 +92,32 @@ type State struct {
 	LowSince time.Time
 }
 
-// Decision is what the rules want for one observation.
+// Decision is what the rules want for one observation: the on-demand
+// group's capacity (Current, Desired) and, with spot, the spot group's.
 type Decision struct {
-	At         time.Time
-	Backlog    int64
-	BacklogAge time.Duration
-	Current    int
-	Desired    int
-	Reason     string
+	At          time.Time
+	Backlog     int64
+	BacklogAge  time.Duration
+	Current     int
+	Desired     int
+	SpotCurrent int `json:",omitempty"`
+	SpotDesired int `json:",omitempty"`
+	// Floor is the hosts the forecast asked for (PolicyWork with a floor).
+	Floor  int `json:",omitempty"`
+	Reason string
+}
+
+// summary is one line for Temporal UI: the tier, the change, the reason.
+func (d Decision) summary(tier string) string {
+	line := fmt.Sprintf("%s on-demand %d -> %d", tier, d.Current, d.Desired)
+	if d.SpotDesired != d.SpotCurrent || d.SpotDesired > 0 {
+		line += fmt.Sprintf(", spot %d -> %d", d.SpotCurrent, d.SpotDesired)
+	}
+	return line + ": " + d.Reason
 }
 
 // Changed says whether the decision asks for a different capacity.
-func (d Decision) Changed() bool { return d.Desired != d.Current }
+func (d Decision) Changed() bool { return d.Desired != d.Current || d.SpotDesired != d.SpotCurrent }
 
 // Decide applies the policy to one observation and returns the decision and
 // the state to keep. It is pure: the workflow and the simulator both call it,
@@ -65,8 +126,13 @@ func (d Decision) Changed() bool { return d.Desired != d.Current }
 // previous state, so a failed scale-up does not start a cooldown.
 func Decide(c Config, s State, o Observation) (Decision, State) {
 	s = Track(c, s, o)
-	d := Decision{At: o.At, Backlog: o.Backlog, BacklogAge: o.BacklogAge, Current: o.Capacity, Desired: o.Capacity}
+	d := Decision{At: o.At, Backlog: o.Backlog, BacklogAge: o.BacklogAge, Current: o.Capacity, Desired: o.Capacity,
+		SpotCurrent: o.Spot, SpotDesired: o.Spot}
 	b := c.BoundsAt(o.At)
+	if c.Policy == PolicyWork {
+		d = scaleWork(c, s, o, d, b)
+		return d, record(s, d)
+	}
 	switch {
 	case o.Capacity < b.Min:
 		d.Desired, d.Reason = b.Min, fmt.Sprintf("below minimum %d", b.Min)
@@ -76,8 +142,6 @@ func Decide(c Config, s State, o Observation) (Decision, State) {
 		// A tier scaled to zero (min 0, e.g. the A100s) must wake for its
 		// first job: the backlog rules alone would wait for 11 of them.
 		d.Desired, d.Reason = 1, "work waiting and no hosts"
-	case c.Policy == PolicyWork:
-		d = scaleWork(c, s, o, d, b)
 	default:
 		d = scale(c, s, d, b)
 	}

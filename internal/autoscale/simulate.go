@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -53,10 +53,30 @@ type SimOptions struct {
 	SpotDiscount float64       // fraction off the on-demand price
 	WarmPool     WarmPool
 	// Baseline, when set (PollInterval > 0), is run beside Config with the
-	// same trace and tier but no warm pool: the seed's rules on today's
+	// same trace and tier but no warm pool: the baseline rules on today's
 	// groups.
 	Baseline Config
+	// BillingMinimum is what EC2 bills at least each time an instance
+	// starts: 60 s for Linux on-demand and spot, per second after that.
+	BillingMinimum time.Duration
+	// FreeShare is the fraction of renders from Free users, which wait
+	// behind paid ones (a lower priority key) in every run.
+	FreeShare float64
+	// SpotRefused is the fraction of half hours in which EC2 refuses the
+	// tier's spot capacity (drawn with Seed): the spot group's launches
+	// fail and it retries until the half hour ends.
+	SpotRefused float64
+	Seed        uint64
+	// History is what the policy's autoscaler recorded before the trace
+	// (RecordHistory), the source of its floor's forecast; HistoryNote
+	// says what it is, for the report. Nil: no history.
+	History     *History
+	HistoryNote string
 }
+
+// DefaultBillingMinimum is EC2's minimum charge per start of a Linux
+// instance, on-demand or spot; billing is per second after it.
+const DefaultBillingMinimum = time.Minute
 
 // WarmPool models an EC2 Auto Scaling warm pool with ReuseOnScaleIn: the
 // group keeps Prepared instances (its MaxGroupPreparedCapacity; the group's
@@ -75,13 +95,19 @@ type WarmPool struct {
 	EBSMonthlyPerGB float64
 }
 
-// DefaultWarmPool keeps ten g4dn instances prepared (the seed's max), each
+// DefaultWarmPool keeps ten g4dn instances prepared (the baseline rules' max), each
 // with a 100 GB gp3 volume ($0.08 per GB-month, us-east-1; Seoul is within a
 // cent), that boot in 40 s: a stopped instance resumes in well under a
 // minute, and the worker loads models already on disk.
 func DefaultWarmPool() WarmPool {
 	return WarmPool{Prepared: 10, Boot: 40 * time.Second, VolumeGB: 100, EBSMonthlyPerGB: 0.08}
 }
+
+// BaselineLabel names the baseline in reports: DefaultConfig's step rules,
+// those of the product's original design document (the deployment guide,
+// section 4.3), on groups without a warm pool, as deployed before the work
+// policy.
+const BaselineLabel = "baseline rules"
 
 // hoursPerMonth is AWS's month for GB-month prices.
 const hoursPerMonth = 730
@@ -97,8 +123,18 @@ type RunResult struct {
 	WaitP50          time.Duration
 	WaitP95          time.Duration
 	WaitMax          time.Duration
+	PaidP95          time.Duration
+	PaidMax          time.Duration
+	FreeServed       int
+	FreeP95          time.Duration
+	FreeMax          time.Duration
 	CostOnDemand     float64 // instances at on-demand prices, plus warm pool volumes
 	CostSpot         float64 // instances at spot prices, plus warm pool volumes
+	CostAsRun        float64 // spot hosts at spot prices, the rest on-demand, plus volumes
+	SpotHours        float64 // instance-hours of spot hosts
+	BootHours        float64 // instance-hours billed while booting (warm pool refills included)
+	IdleHours        float64 // instance-hours billed ready with nothing to render (billing minimums included)
+	SpotRefusals     int     // times the spot group could not launch
 	WarmPoolCost     float64 // the stopped instances' EBS volumes
 	WarmStarts       int     // scale-ups served from the warm pool
 	ScaleUps         int
@@ -112,12 +148,12 @@ type RunResult struct {
 type Report struct {
 	Trace      Trace
 	Options    SimOptions
-	Baseline   *RunResult // the seed's rules, when SimOptions.Baseline is set
+	Baseline   *RunResult // the baseline rules, when SimOptions.Baseline is set
 	Autoscaled RunResult
 	Static     RunResult
 }
 
-// Verdict compares the policy with the seed's rules on GPU-hours and p95
+// Verdict compares the policy with the baseline rules on GPU-hours and p95
 // wait: "better", "matches", or "worse on both" (the one outcome the policy
 // must never have), with the figures.
 func (r Report) Verdict() string {
@@ -161,16 +197,20 @@ const maxDrain = 48 * time.Hour
 // Simulate runs the trace through the autoscaler's rules (Decide, exactly as
 // the workflow calls it, polled every Config.PollInterval) and through a
 // static fleet sized for the busiest quarter hour, with the same queue model:
-// images wait in one FIFO queue, each GPU renders one at a time, a new
-// instance takes work after BootDelay, a removed one finishes its renders
-// and is billed until then; billing is per second.
+// images wait in two FIFO queues, paid and Free, and a free GPU takes a
+// paid one first (Temporal's priority keys); each GPU renders one at a
+// time; a new instance takes work after BootDelay (a warm pool's after its
+// Boot); a removed one finishes its renders and is billed until then;
+// billing is per second after BillingMinimum per start. Only the policy
+// run sees the History and may use spot; the baseline and static runs have
+// neither, nor a warm pool.
 func Simulate(tr Trace, opt SimOptions) (Report, error) {
 	if err := opt.validate(tr); err != nil {
 		return Report{}, err
 	}
 	static := StaticCapacity(tr, opt.Spec, opt.Config.Min)
 	cold := opt
-	cold.WarmPool = WarmPool{}
+	cold.WarmPool, cold.History = WarmPool{}, nil
 	r := Report{
 		Trace:      tr,
 		Options:    opt,
@@ -179,10 +219,25 @@ func Simulate(tr Trace, opt SimOptions) (Report, error) {
 	}
 	if opt.Baseline.PollInterval > 0 {
 		cold.Config = opt.Baseline
-		base := newQueueSim(tr, cold, -1).run("seed's rules")
+		base := newQueueSim(tr, cold, -1).run(BaselineLabel)
 		r.Baseline = &base
 	}
 	return r, nil
+}
+
+// RecordHistory runs the policy over an earlier trace (last week's) and
+// returns the History its autoscaler recorded, poll by poll, as the
+// workflow does: what the floor of the next week's run forecasts from.
+// The earlier run has no history of its own, so it runs without a floor.
+func RecordHistory(tr Trace, opt SimOptions) (*History, error) {
+	opt.Config.Work.FloorShare, opt.History = 0, nil
+	if err := opt.validate(tr); err != nil {
+		return nil, fmt.Errorf("history trace: %w", err)
+	}
+	q := newQueueSim(tr, opt, -1)
+	q.hist = NewHistory()
+	q.run("history")
+	return q.hist, nil
 }
 
 func policyLabel(o SimOptions) string {
@@ -209,6 +264,10 @@ func (o SimOptions) validate(tr Trace) error {
 	}
 	if len(tr.Arrivals) == 0 {
 		errs = append(errs, errors.New("trace is empty"))
+	}
+	if o.BillingMinimum < 0 || o.FreeShare < 0 || o.FreeShare > 1 || o.SpotRefused < 0 || o.SpotRefused > 1 {
+		errs = append(errs, fmt.Errorf("billing minimum %s, Free share %g, spot refused %g: need a minimum >= 0 and shares in [0, 1]",
+			o.BillingMinimum, o.FreeShare, o.SpotRefused))
 	}
 	if w := o.WarmPool; w.Prepared < 0 || w.Boot < 0 || w.VolumeGB < 0 || w.EBSMonthlyPerGB < 0 {
 		errs = append(errs, fmt.Errorf("warm pool %+v: need size, boot, volume and price >= 0", w))
@@ -248,259 +307,6 @@ func PeakRate(tr Trace, window int) float64 {
 	return float64(best) / float64(window)
 }
 
-// instance is one simulated GPU host.
-type instance struct {
-	started int   // second it was asked for: its billing starts
-	ready   int   // second it starts taking work
-	free    []int // second each GPU is free again
-}
-
-func (in *instance) busy(t int) bool { return slices.Max(in.free) > t }
-
-// queueSim is one run. Times are whole seconds from the trace start.
-type queueSim struct {
-	tr       Trace
-	opt      SimOptions
-	service  int
-	poll     int
-	static   bool
-	queue    []int // arrival seconds, FIFO
-	head     int   // queue[head:] have not started
-	live     []*instance
-	draining []*instance
-	state    State
-	waits    []int
-	seconds  int   // instance-seconds billed
-	warm     int   // stopped instances ready in the pool
-	warming  []int // seconds at which pool replacements finish initializing
-	stopped  int   // pool instance-seconds stopped, for their volumes
-	res      RunResult
-}
-
-// newQueueSim starts with capacity instances ready, or with the policy's
-// minimum when capacity < 0 (autoscaled).
-func newQueueSim(tr Trace, opt SimOptions, capacity int) *queueSim {
-	q := &queueSim{tr: tr, opt: opt, static: capacity >= 0,
-		service: int(math.Ceil(opt.Spec.ServiceTime.Seconds())), poll: max(int(opt.Config.PollInterval.Seconds()), 1)}
-	if capacity < 0 {
-		capacity = opt.Config.BoundsAt(tr.Start).Min
-	}
-	q.launch(capacity, 0, false)
-	q.warm = q.poolTarget()
-	return q
-}
-
-// launch starts n instances at second t: from the warm pool while it has
-// any (boot WarmPool.Boot, and a replacement starts initializing into the
-// pool), else cold (BootDelay). The first instances of a run are up at once.
-func (q *queueSim) launch(n, t int, boot bool) {
-	for range n {
-		ready := t
-		if boot {
-			ready = t + int(q.opt.BootDelay.Seconds())
-			if q.warm > 0 {
-				q.warm--
-				ready = t + int(q.opt.WarmPool.Boot.Seconds())
-				q.res.WarmStarts++
-			}
-		}
-		q.live = append(q.live, &instance{started: t, ready: ready, free: make([]int, q.opt.Spec.GPUs)})
-	}
-	q.refill(t)
-}
-
-// poolTarget is how many stopped instances the group keeps now.
-func (q *queueSim) poolTarget() int { return max(q.opt.WarmPool.Prepared-len(q.live), 0) }
-
-// refill launches instances into a short pool, and terminates stopped
-// ones past its target.
-func (q *queueSim) refill(t int) {
-	for q.warm+len(q.warming) < q.poolTarget() {
-		q.warming = append(q.warming, t+int(q.opt.BootDelay.Seconds()))
-	}
-	q.warm = min(q.warm, q.poolTarget())
-}
-
-// toPool stops a scaled-in instance into the pool when the pool has room.
-func (q *queueSim) toPool(t int) {
-	if q.warm+len(q.warming) < q.poolTarget() {
-		q.warm++
-	}
-	q.refill(t)
-}
-
-func (q *queueSim) run(label string) RunResult {
-	end := len(q.tr.Arrivals) * 60
-	limit := end + int(maxDrain.Seconds())
-	t := 0
-	for ; t < limit && (t < end || q.working(t)); t++ {
-		if t%60 == 0 && t < end {
-			q.arrive(t / 60)
-		}
-		q.dispatch(t)
-		if !q.static && t%q.poll == 0 {
-			q.decide(t)
-		}
-		q.bill(t)
-	}
-	return q.result(label, t, end)
-}
-
-// working says whether images still wait or render.
-func (q *queueSim) working(t int) bool {
-	if q.head < len(q.queue) || len(q.draining) > 0 {
-		return true
-	}
-	return slices.ContainsFunc(q.live, func(in *instance) bool { return in.busy(t) })
-}
-
-// arrive queues a minute's images, spread evenly over the minute.
-func (q *queueSim) arrive(minute int) {
-	n := q.tr.Arrivals[minute]
-	for i := range n {
-		q.queue = append(q.queue, minute*60+i*60/n)
-	}
-}
-
-// dispatch gives each free GPU of a ready instance the oldest waiting image.
-func (q *queueSim) dispatch(t int) {
-	for _, in := range q.live {
-		if in.ready > t {
-			continue
-		}
-		for g := range in.free {
-			if in.free[g] > t || q.head == len(q.queue) || q.queue[q.head] > t {
-				continue
-			}
-			q.waits = append(q.waits, t-q.queue[q.head])
-			q.head++
-			in.free[g] = t + q.service
-		}
-	}
-}
-
-// backlog counts the images that have arrived and not started.
-func (q *queueSim) backlog(t int) (int64, time.Duration) {
-	n := 0
-	for i := q.head; i < len(q.queue) && q.queue[i] <= t; i++ {
-		n++
-	}
-	if n == 0 {
-		return 0, 0
-	}
-	return int64(n), time.Duration(t-q.queue[q.head]) * time.Second
-}
-
-// decide runs the real rules on the simulated observation.
-func (q *queueSim) decide(t int) {
-	d, next := Decide(q.opt.Config, q.state, q.observe(t))
-	q.state = next
-	switch {
-	case d.Desired > d.Current:
-		q.launch(d.Desired-d.Current, t, true)
-		q.res.ScaleUps++
-	case d.Desired < d.Current:
-		q.retire(d.Current-d.Desired, t)
-		q.res.ScaleDowns++
-	}
-}
-
-// observe is what ObserveTier and a driver that reports its instances would
-// read: the backlog, its GPU time, the booting and the idle instances.
-func (q *queueSim) observe(t int) Observation {
-	count, age := q.backlog(t)
-	o := Observation{At: q.tr.Start.Add(time.Duration(t) * time.Second), Backlog: count, BacklogAge: age,
-		Capacity: len(q.live), BacklogWork: time.Duration(count) * time.Duration(q.service) * time.Second,
-		GPUs: q.opt.Spec.GPUs, InstancesKnown: true}
-	for _, in := range q.live {
-		switch {
-		case in.ready > t:
-			o.Booting++
-		case !in.busy(t):
-			idle := t - max(in.ready, slices.Max(in.free))
-			o.Idle = append(o.Idle, IdleInstance{IdleFor: time.Duration(idle) * time.Second,
-				Uptime: time.Duration(t-in.started) * time.Second})
-		}
-	}
-	return o
-}
-
-// retire removes n instances: the longest idle first (GPU workers protect
-// themselves from scale-in while they render), then the newest, as an Auto
-// Scaling group's default policy would. One still rendering is billed until
-// it finishes; each returns to the warm pool while the pool is short.
-func (q *queueSim) retire(n, t int) {
-	if q.opt.Config.Policy != PolicyWork {
-		// The seed's groups have no scale-in protection: newest first.
-		q.retireNewest(n, t)
-		return
-	}
-	slices.SortStableFunc(q.live, func(a, b *instance) int {
-		return idleRank(a, t) - idleRank(b, t)
-	})
-	for range n {
-		last := q.live[len(q.live)-1]
-		q.live = q.live[:len(q.live)-1]
-		if last.ready <= t && last.busy(t) {
-			q.draining = append(q.draining, last)
-		}
-		q.toPool(t)
-	}
-}
-
-func (q *queueSim) retireNewest(n, t int) {
-	for range n {
-		last := q.live[len(q.live)-1]
-		q.live = q.live[:len(q.live)-1]
-		if last.ready <= t && last.busy(t) {
-			q.draining = append(q.draining, last)
-		}
-		q.toPool(t)
-	}
-}
-
-// idleRank orders instances for retirement, which takes from the end:
-// booting and busy ones first (kept), then idle ones by how long they have
-// idled, the longest idle last (removed first).
-func idleRank(in *instance, t int) int {
-	if in.ready > t || in.busy(t) {
-		return math.MinInt32
-	}
-	return t - max(in.ready, slices.Max(in.free))
-}
-
-func (q *queueSim) bill(t int) {
-	q.draining = slices.DeleteFunc(q.draining, func(in *instance) bool { return !in.busy(t) })
-	warmed := len(q.warming)
-	q.warming = slices.DeleteFunc(q.warming, func(ready int) bool { return ready <= t })
-	q.warm += warmed - len(q.warming)
-	n := len(q.live) + len(q.draining) + len(q.warming)
-	q.seconds += n
-	q.stopped += q.warm
-	q.res.PeakCapacity = max(q.res.PeakCapacity, len(q.live))
-	if t%60 == 0 {
-		q.res.CapacityByMinute = append(q.res.CapacityByMinute, len(q.live))
-	}
-}
-
-func (q *queueSim) result(label string, t, end int) RunResult {
-	r := q.res
-	r.Label, r.Served, r.Unserved = label, len(q.waits), len(q.queue)-q.head
-	if q.static {
-		r.Capacity = len(q.live)
-	}
-	r.InstanceHours = float64(q.seconds) / 3600
-	r.GPUHours = r.InstanceHours * float64(q.opt.Spec.GPUs)
-	w := q.opt.WarmPool
-	r.WarmPoolCost = float64(q.stopped) / 3600 * w.VolumeGB * w.EBSMonthlyPerGB / hoursPerMonth
-	r.CostOnDemand = r.InstanceHours*q.opt.Spec.OnDemandHourly + r.WarmPoolCost
-	r.CostSpot = r.InstanceHours*q.opt.Spec.OnDemandHourly*(1-q.opt.SpotDiscount) + r.WarmPoolCost
-	r.DrainedAfter = time.Duration(max(t-end, 0)) * time.Second
-	slices.Sort(q.waits)
-	r.WaitP50, r.WaitP95, r.WaitMax = percentile(q.waits, 0.50), percentile(q.waits, 0.95), percentile(q.waits, 1)
-	return r
-}
-
 // percentile of sorted seconds, nearest rank.
 func percentile(sorted []int, p float64) time.Duration {
 	if len(sorted) == 0 {
@@ -516,11 +322,16 @@ func (r Report) Write(w io.Writer) error {
 	o, s := r.Options, r.Options.Spec
 	fmt.Fprintf(&b, "trace %s: %s from %s, %d images, busiest minute %d\n", r.Trace.Name,
 		time.Duration(len(r.Trace.Arrivals))*time.Minute, r.Trace.Start.Format("2006-01-02 15:04 MST"), r.Trace.Images(), r.Trace.Peak())
-	fmt.Fprintf(&b, "tier: %s, %d GPU, $%.3f/h on-demand, $%.3f/h spot (%.0f%% off); %s per image per GPU; boot %s (warm %s); poll %s%s\n\n",
+	fmt.Fprintf(&b, "tier: %s, %d GPU, $%.3f/h on-demand, $%.3f/h spot (%.0f%% off); %s per image per GPU; boot %s (warm %s); poll %s%s\n",
 		s.Instance, s.GPUs, s.OnDemandHourly, s.OnDemandHourly*(1-o.SpotDiscount), o.SpotDiscount*100, s.ServiceTime, o.BootDelay, o.WarmPool.Boot, o.Config.PollInterval, r.basePoll())
+	fmt.Fprintf(&b, "renders: %.0f%% Free (after paid ones); billing per second, at least %s a start\n", o.FreeShare*100, o.BillingMinimum)
+	if line := r.policyLine(); line != "" {
+		fmt.Fprintln(&b, line)
+	}
+	b.WriteString("\n")
 	r.writeTable(&b)
 	if base := r.Baseline; base != nil {
-		fmt.Fprintf(&b, "%s vs seed's rules: %s\n", r.Autoscaled.Label, r.Verdict())
+		fmt.Fprintf(&b, "%s vs %s: %s\n", r.Autoscaled.Label, BaselineLabel, r.Verdict())
 	}
 	od, odf := r.Savings(false)
 	sp, spf := r.Savings(true)
@@ -538,12 +349,34 @@ func (r Report) Write(w io.Writer) error {
 	return nil
 }
 
-// basePoll notes the seed's rules' own poll interval.
+// policyLine says what the policy's floor saw and how spot fared.
+func (r Report) policyLine() string {
+	o := r.Options
+	w := o.Config.Work
+	if o.Config.Policy != PolicyWork || (w.FloorShare <= 0 && !w.Spot) {
+		return ""
+	}
+	var parts []string
+	if w.FloorShare > 0 {
+		note := o.HistoryNote
+		if o.History == nil {
+			note = "none"
+		}
+		parts = append(parts, fmt.Sprintf("floor %.0f%% of last week's load %s ahead (history: %s)", w.FloorShare*100, w.FloorLead, note))
+	}
+	if w.Spot {
+		parts = append(parts, fmt.Sprintf("floor on spot, EC2 refusing spot capacity %.0f%% of half hours (%d refusals, on-demand covered them)",
+			o.SpotRefused*100, r.Autoscaled.SpotRefusals))
+	}
+	return "policy: " + strings.Join(parts, "; ")
+}
+
+// basePoll notes the baseline rules' own poll interval.
 func (r Report) basePoll() string {
 	if r.Baseline == nil {
 		return ""
 	}
-	return fmt.Sprintf(" (seed's rules %s)", r.Options.Baseline.PollInterval)
+	return fmt.Sprintf(" (%s %s)", BaselineLabel, r.Options.Baseline.PollInterval)
 }
 
 func (r Report) writeTable(b *bytes.Buffer) {
@@ -563,6 +396,15 @@ func (r Report) writeTable(b *bytes.Buffer) {
 		{"wait p50", func(x RunResult) string { return x.WaitP50.String() }},
 		{"wait p95", func(x RunResult) string { return x.WaitP95.String() }},
 		{"wait max", func(x RunResult) string { return x.WaitMax.String() }},
+		{"paid p95 / max", func(x RunResult) string { return x.PaidP95.String() + " / " + x.PaidMax.String() }},
+		{"Free p95 / max", func(x RunResult) string {
+			if x.FreeServed == 0 {
+				return "-"
+			}
+			return x.FreeP95.String() + " / " + x.FreeMax.String()
+		}},
+		{"billed booting", func(x RunResult) string { return fmt.Sprintf("%.1f h", x.BootHours) }},
+		{"billed idle", func(x RunResult) string { return fmt.Sprintf("%.1f h", x.IdleHours) }},
 		{"images served", func(x RunResult) string { return fmt.Sprint(x.Served) }},
 		{"peak instances", func(x RunResult) string { return fmt.Sprint(x.PeakCapacity) }},
 		{"scale-ups / downs", func(x RunResult) string {
@@ -575,6 +417,8 @@ func (r Report) writeTable(b *bytes.Buffer) {
 		{"warm pool volumes", func(x RunResult) string { return usd(x.WarmPoolCost) }},
 		{"cost on-demand", func(x RunResult) string { return usd(x.CostOnDemand) }},
 		{"cost spot", func(x RunResult) string { return usd(x.CostSpot) }},
+		{"spot hours", func(x RunResult) string { return fmt.Sprintf("%.1f", x.SpotHours) }},
+		{"cost as run", func(x RunResult) string { return usd(x.CostAsRun) }},
 	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t", row.name)

@@ -216,6 +216,33 @@ func BuiltinTrace(name string, start time.Time, peak float64, seed uint64) (Trac
 	return Trace{}, fmt.Errorf("unknown trace %q: want one of %s or a CSV file", name, strings.Join(TraceNames(), ", "))
 }
 
+// previousWeekSeed derives the seed of a trace's previous week: the same
+// shape, other random draws.
+func previousWeekSeed(seed uint64) uint64 { return seed + 1<<32 }
+
+// PreviousWeek is a built-in trace's same day a week earlier, what the
+// autoscaler's History holds when the trace begins: the same shape with
+// other random draws (its Poisson noise, and for bursty its surges, fall
+// elsewhere), burst's surges at the same times (a schedule repeats), and
+// for launch-day an ordinary day, since last week had no launch.
+func PreviousWeek(name string, start time.Time, peak float64, seed uint64) (Trace, error) {
+	start, seed = start.Add(-week), previousWeekSeed(seed)
+	if name == TraceLaunchDay {
+		tr := Diurnal(start, peak/80, peak/4, seed)
+		tr.Name = TraceLaunchDay + " (previous week, no launch)"
+		return tr, nil
+	}
+	tr, err := BuiltinTrace(name, start, peak, seed)
+	tr.Name += " (previous week)"
+	return tr, err
+}
+
+// Shifted is the trace itself a week earlier: a history that knew the
+// day's own noise and surges, which flatters any forecast.
+func (t Trace) Shifted(by time.Duration) Trace {
+	return Trace{Name: t.Name + " (shifted)", Start: t.Start.Add(by), Arrivals: t.Arrivals}
+}
+
 // DefaultPeak sizes a built-in trace to a tier: a diurnal peak of six
 // instances' work, inside the deployment guide's max of 10 with room for noise,
 // bursts of nine, which the max only just absorbs after the boot delay, and

@@ -3,6 +3,7 @@ package autoscale
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -44,6 +45,9 @@ type Input struct {
 	// Decisions are the recent decisions that asked for a change, newest
 	// last, with their outcome.
 	Decisions []Record
+	// History is the load the autoscaler has seen over the last two
+	// weeks, which PolicyWork's floor forecasts from.
+	History *History `json:",omitempty"`
 }
 
 // Record is a decision and what became of it: OutcomeApplied, OutcomePaused
@@ -61,13 +65,17 @@ type Status struct {
 	Current     int // capacity at the last observation, or as last set
 	Desired     int // what the rules want now
 	Reason      string
-	Observed    Observation
-	ObserveErr  string // why the last observation failed; empty when it did not
+	Observed    Observation // the last observation, forecast included
+	ObserveErr  string      // why the last observation failed; empty when it did not
 	Bounds      Bounds
 	State       State
 	Config      Config
 	Decisions   []Record
 	Polls       int // polls in this run
+	// WarmPool is the warm pool as last configured, WarmPoolErr why that
+	// failed.
+	WarmPool    WarmPoolStatus
+	WarmPoolErr string `json:",omitempty"`
 }
 
 // PauseRequest stops scaling; the autoscaler keeps observing.
@@ -78,9 +86,15 @@ type autoscaler struct {
 	in         Input
 	polls      int
 	last       Decision
+	observed   Observation
 	current    int // capacity as observed, or as set since
 	observeErr string
 	wake       bool // a config change or a resume polls at once
+	// warmPoolDone says the warm pool is configured for the current
+	// config; a config change clears it.
+	warmPoolDone bool
+	warmPool     WarmPoolStatus
+	warmPoolErr  string
 }
 
 // Autoscaler sizes one GPU tier: every poll interval it reads the tier's
@@ -96,7 +110,9 @@ func Autoscaler(ctx workflow.Context, in Input) error {
 		return err
 	}
 	for a.polls < a.in.Config.ContinueAsNewEvery && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		a.configureWarmPool(ctx)
 		a.poll(ctx)
+		a.showDetails(ctx)
 		a.polls++
 		if err := a.sleep(ctx); err != nil {
 			return err
@@ -138,6 +154,8 @@ func (a *autoscaler) poll(ctx workflow.Context) {
 		return
 	}
 	a.observeErr, a.current = "", o.Capacity
+	a.learn(&o)
+	a.observed = o
 	if a.in.Paused {
 		a.in.State = Track(a.in.Config, a.in.State, o)
 		a.last = Decision{At: o.At, Backlog: o.Backlog, BacklogAge: o.BacklogAge, Current: o.Capacity,
@@ -161,6 +179,80 @@ func (a *autoscaler) poll(ctx workflow.Context) {
 	a.remember(Record{Decision: d, Outcome: OutcomeApplied})
 }
 
+// learn records the observation's busy GPUs in the history, where the
+// driver reports them, and gives the observation the history's forecast
+// when the policy holds a floor.
+func (a *autoscaler) learn(o *Observation) {
+	c := a.in.Config
+	if o.InstancesKnown {
+		if a.in.History == nil {
+			a.in.History = NewHistory()
+		}
+		a.in.History.Record(o.At, o.BusyGPUs, c.PollInterval)
+	}
+	if c.Policy == PolicyWork && c.Work.FloorShare > 0 {
+		o.Forecast, o.ForecastKnown = a.in.History.Forecast(o.At, c.Work.FloorLead)
+	}
+}
+
+// configureWarmPool has the driver keep the configured warm pool, once
+// per run and after each config change. A failure is kept for the state
+// query and retried at the next change or run; it never stops scaling.
+func (a *autoscaler) configureWarmPool(ctx workflow.Context) {
+	if a.warmPoolDone {
+		return
+	}
+	a.warmPoolDone = true
+	if a.in.Config.WarmPool <= 0 {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:             fmt.Sprintf("%s warm pool: %d prepared", a.in.Tier, a.in.Config.WarmPool),
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 3,
+			NonRetryableErrorTypes: []string{ErrUnknownTier, ErrInvalidCapacity}},
+	})
+	var st WarmPoolStatus
+	err := workflow.ExecuteActivity(actx, acts.ConfigureWarmPool, WarmPoolInput{Tier: a.in.Tier, Prepared: a.in.Config.WarmPool}).Get(ctx, &st)
+	a.warmPool, a.warmPoolErr = st, ""
+	if err != nil {
+		a.warmPoolErr = err.Error()
+		workflow.GetLogger(ctx).Error("autoscaler warm pool failed", "tier", a.in.Tier, "error", err)
+	}
+}
+
+// showDetails sets the workflow's current details, which Temporal UI
+// shows on the autoscaler's page: the fleet, the backlog by class and the
+// last decision with its reason.
+func (a *autoscaler) showDetails(ctx workflow.Context) {
+	o, d := a.observed, a.last
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s**: %d on-demand", a.in.Tier, a.current)
+	if o.Spot > 0 || d.SpotDesired > 0 {
+		fmt.Fprintf(&b, ", %d spot (%d short)", o.Spot, o.SpotShort)
+	}
+	if d.Floor > 0 {
+		fmt.Fprintf(&b, "; floor %d (last week %.1f GPUs busy)", d.Floor, o.Forecast)
+	}
+	if a.in.Config.WarmPool > 0 {
+		fmt.Fprintf(&b, "; warm pool %d prepared, %d stopped", a.warmPool.Prepared, a.warmPool.Warm)
+	}
+	fmt.Fprintf(&b, "\n\nbacklog %d: paid %d (oldest %s), Free %d (oldest %s)", o.Backlog, o.paid().Count, o.paid().Age,
+		o.Free.Count, o.Free.Age)
+	switch {
+	case a.observeErr != "":
+		fmt.Fprintf(&b, "\n\nobserve failed: %s", a.observeErr)
+	case a.in.Paused:
+		fmt.Fprintf(&b, "\n\npaused: %s", a.in.PauseReason)
+	case d.Reason != "":
+		fmt.Fprintf(&b, "\n\n%s: %s", d.At.Format(time.TimeOnly), d.Reason)
+	}
+	if a.warmPoolErr != "" {
+		fmt.Fprintf(&b, "\n\nwarm pool failed: %s", a.warmPoolErr)
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+}
+
 func (a *autoscaler) observe(ctx workflow.Context) (Observation, error) {
 	var o Observation
 	err := workflow.ExecuteActivity(observeContext(ctx, a.in.Config.PollInterval), acts.ObserveTier,
@@ -173,10 +265,11 @@ func (a *autoscaler) observe(ctx workflow.Context) (Observation, error) {
 }
 
 func (a *autoscaler) setCapacity(ctx workflow.Context, d Decision) error {
-	err := workflow.ExecuteActivity(setCapacityContext(ctx), acts.SetTierCapacity,
-		SetCapacityInput{Tier: a.in.Tier, Capacity: d.Desired, Reason: d.Reason}).Get(ctx, nil)
+	in := SetCapacityInput{Tier: a.in.Tier, Capacity: d.Desired, Spot: d.SpotDesired,
+		SpotSet: d.SpotDesired != d.SpotCurrent, Reason: d.Reason}
+	err := workflow.ExecuteActivity(setCapacityContext(ctx, d.summary(a.in.Tier)), acts.SetTierCapacity, in).Get(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("set capacity of tier %s to %d: %w", a.in.Tier, d.Desired, err)
+		return fmt.Errorf("set capacity of tier %s to %d (spot %d): %w", a.in.Tier, d.Desired, d.SpotDesired, err)
 	}
 	return nil
 }
@@ -199,9 +292,11 @@ func observeContext(ctx workflow.Context, interval time.Duration) workflow.Conte
 }
 
 // setCapacityContext allows for a local pool stopping a worker mid-render;
-// errors the configuration causes are not retried.
-func setCapacityContext(ctx workflow.Context) workflow.Context {
+// errors the configuration causes are not retried. The summary is the
+// activity's line in Temporal UI's timeline.
+func setCapacityContext(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:             summary,
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5,
 			NonRetryableErrorTypes: []string{ErrUnknownTier, ErrInvalidCapacity}},
@@ -238,15 +333,14 @@ func (a *autoscaler) register(ctx workflow.Context) error {
 func (a *autoscaler) status() (Status, error) {
 	return Status{Tier: a.in.Tier, Paused: a.in.Paused, PauseReason: a.in.PauseReason,
 		Current: a.current, Desired: a.last.Desired, Reason: a.last.Reason,
-		Observed:   Observation{At: a.last.At, Backlog: a.last.Backlog, BacklogAge: a.last.BacklogAge, Capacity: a.last.Current},
-		ObserveErr: a.observeErr, Bounds: a.in.Config.BoundsAt(a.last.At), State: a.in.State,
-		Config: a.in.Config, Decisions: a.in.Decisions, Polls: a.polls}, nil
+		Observed: a.observed, ObserveErr: a.observeErr, Bounds: a.in.Config.BoundsAt(a.last.At), State: a.in.State,
+		Config: a.in.Config, Decisions: a.in.Decisions, Polls: a.polls, WarmPool: a.warmPool, WarmPoolErr: a.warmPoolErr}, nil
 }
 
 func (a *autoscaler) validateConfig(c Config) error { return c.Validate() }
 
 func (a *autoscaler) setConfig(_ workflow.Context, c Config) (Status, error) {
-	a.in.Config, a.wake = c, true
+	a.in.Config, a.wake, a.warmPoolDone = c, true, false
 	return a.status()
 }
 

@@ -31,6 +31,12 @@ type fakeTier struct {
 	failSet     func(n int) bool
 	setCalls    int
 	frozen      bool // SetTierCapacity succeeds but the capacity stays
+	// fleet makes ObserveTier report instances as a FleetDriver does:
+	// busy GPUs for the history, and a spot group.
+	fleet bool
+	busy  int
+	spot  int
+	warm  []int // prepared capacities ConfigureWarmPool was asked for
 }
 
 func newFakeTier(start time.Time, capacity int, backlog func(time.Duration) int64) *fakeTier {
@@ -57,7 +63,13 @@ func (f *fakeTier) newEnv(at time.Time) *testsuite.TestWorkflowEnvironment {
 			}
 			b := f.backlog(f.now())
 			return Observation{Backlog: b, BacklogAge: time.Minute, Capacity: f.capacity,
-				BacklogWork: time.Duration(b) * 20 * time.Second, GPUs: 1}, nil
+				BacklogWork: time.Duration(b) * 20 * time.Second, GPUs: 1,
+				InstancesKnown: f.fleet, BusyGPUs: f.busy, Spot: f.spot}, nil
+		})
+	f.env.OnActivity(acts.ConfigureWarmPool, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in WarmPoolInput) (WarmPoolStatus, error) {
+			f.warm = append(f.warm, in.Prepared)
+			return WarmPoolStatus{Prepared: in.Prepared, Warm: in.Prepared - f.capacity, Changed: len(f.warm) == 1}, nil
 		})
 	f.env.OnActivity(acts.SetTierCapacity, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in SetCapacityInput) error {
@@ -67,6 +79,11 @@ func (f *fakeTier) newEnv(at time.Time) *testsuite.TestWorkflowEnvironment {
 			}
 			if !f.frozen {
 				f.capacity = in.Capacity
+			}
+			if in.SpotSet {
+				f.spot = in.Spot
+				f.sets = append(f.sets, fmt.Sprintf("%s:%d+spot%d", f.now(), in.Capacity, in.Spot))
+				return nil
 			}
 			f.sets = append(f.sets, fmt.Sprintf("%s:%d", f.now(), in.Capacity))
 			return nil
@@ -133,8 +150,39 @@ func TestAutoscalerWorkPolicy(t *testing.T) {
 	c.Policy, c.PollInterval, c.ContinueAsNewEvery = PolicyWork, 10*time.Second, 60
 	next := f.run(t, input(c), noon)
 	f.setsAre(t, "0s:3 4m0s:5 8m0s:7")
-	if len(next.Decisions) != 3 || next.Config.Policy != PolicyWork || !strings.Contains(next.Decisions[0].Reason, "6m40s of GPU time waiting") {
+	if len(next.Decisions) != 3 || next.Config.Policy != PolicyWork || !strings.Contains(next.Decisions[0].Reason, "6m40s of GPU time") {
 		t.Fatalf("decisions %+v", next.Decisions)
+	}
+}
+
+// The floor comes from the history the input carries, recorded by the
+// autoscaler's own polls a week earlier: it raises the tier before the
+// load, on the spot group above the minimum; this week's polls go into
+// the history the next run carries.
+func TestAutoscalerFloorFromHistoryOnSpot(t *testing.T) {
+	h := NewHistory()
+	lastWeek := noon.Add(-week)
+	for at := lastWeek.Add(-time.Hour); at.Before(lastWeek.Add(time.Hour)); at = at.Add(10 * time.Second) {
+		h.Record(at, 5, 10*time.Second) // five GPUs busy around noon last week
+	}
+	f := newFakeTier(noon, 1, constant(0))
+	f.fleet, f.busy = true, 3
+	c := testConfig(time.Minute)
+	c.Policy, c.PollInterval, c.ContinueAsNewEvery = PolicyWork, 10*time.Second, 6
+	c.Work = DefaultWork()
+	c.Work.Spot = true
+	in := input(c)
+	in.History = h
+	next := f.run(t, in, noon)
+	// ceil(0.8 x 5) = 4 hosts: the minimum on-demand, 3 on spot.
+	f.setsAre(t, "0s:1+spot3")
+	d := next.Decisions[0]
+	if d.Floor != 4 || !strings.Contains(d.Reason, "floor 4 (last week 5.0 GPUs busy)") || !strings.Contains(d.Reason, "spot +3") {
+		t.Fatalf("decision %+v", d)
+	}
+	w, i := slot(noon)
+	if b := next.History.Cur[i]; b.Week != w || b.Busy != 6*10*3 || b.Covered != 60 {
+		t.Fatalf("this week's bucket %+v: want six polls of 3 busy GPUs", b)
 	}
 }
 
@@ -266,6 +314,34 @@ func TestAutoscalerQueryUpdatesAndPause(t *testing.T) {
 	}
 	if atEnd.Paused || atEnd.Config.Max != 3 || atEnd.Current != 3 || !strings.Contains(atEnd.Reason, "at maximum 3") {
 		t.Fatalf("state at 12m10s: %+v", atEnd)
+	}
+}
+
+// The warm pool is configured once a run and again after a config change;
+// the state query shows it.
+func TestAutoscalerConfiguresTheWarmPool(t *testing.T) {
+	f := newFakeTier(noon, 1, constant(0))
+	env := f.newEnv(noon)
+	c := testConfig(10 * time.Minute)
+	c.WarmPool = 10
+	var configErr error
+	var st Status
+	env.RegisterDelayedCallback(func() {
+		c := c
+		c.WarmPool = 6
+		update(env, SetConfigUpdate, &configErr, c)
+	}, 2*time.Minute+time.Second)
+	env.RegisterDelayedCallback(func() { st = query(t, env) }, 3*time.Minute+time.Second)
+	next := f.run(t, input(c), noon)
+	if configErr != nil || len(f.warm) != 2 || f.warm[0] != 10 || f.warm[1] != 6 {
+		t.Fatalf("warm pool calls %v (config update %v), want 10 then 6", f.warm, configErr)
+	}
+	if st.WarmPool.Prepared != 6 || st.WarmPool.Warm != 5 || st.WarmPoolErr != "" {
+		t.Fatalf("state %+v", st.WarmPool)
+	}
+	f.run(t, next, noon.Add(10*time.Minute))
+	if len(f.warm) != 3 {
+		t.Fatalf("the next run configured the warm pool %d times in all, want once more", len(f.warm))
 	}
 }
 

@@ -72,17 +72,33 @@ type Config struct {
 	AutoscaleWindows      string            `env:"AUTOSCALE_WINDOWS" envDefault:"02:00-07:00=2"`
 	AutoscalePollInterval time.Duration     `env:"AUTOSCALE_POLL_INTERVAL" envDefault:"30s"`
 	// AutoscalePolicy is rules (the backlog-count rules above) or work
-	// (scale on the backlog's GPU time and age, remove idle instances).
-	AutoscalePolicy        string        `env:"AUTOSCALE_POLICY" envDefault:"rules"`
-	AutoscaleUpAge         time.Duration `env:"AUTOSCALE_UP_AGE" envDefault:"10s"`
-	AutoscaleDrain         time.Duration `env:"AUTOSCALE_DRAIN" envDefault:"4m"`
-	AutoscaleIdleFor       time.Duration `env:"AUTOSCALE_IDLE_FOR" envDefault:"90s"`
-	AutoscaleBillingPeriod time.Duration `env:"AUTOSCALE_BILLING_PERIOD" envDefault:"0s"`
-	AutoscaleBillingMargin time.Duration `env:"AUTOSCALE_BILLING_MARGIN" envDefault:"0s"`
-	NotifySender           string        `env:"NOTIFY_SENDER" envDefault:"log"`
-	NotifyFrom             string        `env:"NOTIFY_FROM"`
-	LogFormat              string        `env:"LOG_FORMAT" envDefault:"json"`
-	LogLevel               slog.Level    `env:"LOG_LEVEL" envDefault:"info"`
+	// (scale on the backlog's GPU time and age, a floor from last week,
+	// remove idle instances; docs/autoscaling.md).
+	AutoscalePolicy         string        `env:"AUTOSCALE_POLICY" envDefault:"rules"`
+	AutoscaleUpAge          time.Duration `env:"AUTOSCALE_UP_AGE" envDefault:"10s"`
+	AutoscaleFreeUpAge      time.Duration `env:"AUTOSCALE_FREE_UP_AGE" envDefault:"90s"`
+	AutoscaleDrain          time.Duration `env:"AUTOSCALE_DRAIN" envDefault:"4m"`
+	AutoscaleIdleFor        time.Duration `env:"AUTOSCALE_IDLE_FOR" envDefault:"10s"`
+	AutoscaleBillingPeriod  time.Duration `env:"AUTOSCALE_BILLING_PERIOD" envDefault:"0s"`
+	AutoscaleBillingMargin  time.Duration `env:"AUTOSCALE_BILLING_MARGIN" envDefault:"0s"`
+	AutoscaleBillingMinimum time.Duration `env:"AUTOSCALE_BILLING_MINIMUM" envDefault:"1m"`
+	AutoscaleFloor          float64       `env:"AUTOSCALE_FLOOR" envDefault:"0.8"`
+	AutoscaleFloorLead      time.Duration `env:"AUTOSCALE_FLOOR_LEAD" envDefault:"10m"`
+	// AutoscaleSpotGroups names each tier's spot group (tier=group); a
+	// tier listed runs the work policy's floor on spot.
+	AutoscaleSpotGroups map[string]string `env:"AUTOSCALE_SPOT_GROUPS" envKeyValSeparator:"="`
+	// AutoscaleWarmPool is the prepared capacity of each tier's on-demand
+	// group with its warm pool (tier=n); a tier not listed keeps its group
+	// as it is.
+	AutoscaleWarmPool map[string]int `env:"AUTOSCALE_WARM_POOL" envKeyValSeparator:"="`
+	// AutoscaleHostActivity is where the EC2 driver learns which hosts
+	// render: off, or heartbeats (Temporal worker heartbeats of the GPU
+	// workers, which name their EC2 instance in their identity).
+	AutoscaleHostActivity string     `env:"AUTOSCALE_HOST_ACTIVITY" envDefault:"off"`
+	NotifySender          string     `env:"NOTIFY_SENDER" envDefault:"log"`
+	NotifyFrom            string     `env:"NOTIFY_FROM"`
+	LogFormat             string     `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel              slog.Level `env:"LOG_LEVEL" envDefault:"info"`
 
 	// WebhookAllowLocal lets customers' webhooks reach loopback addresses
 	// over plain http: for development only (DEPLOYMENT_MODE=dev, which
@@ -166,6 +182,7 @@ func (c Config) Validate(n Needs) error {
 	}
 	errs = append(errs, knownTiers("AUTOSCALE_GROUPS", maps.Keys(c.AutoscaleGroups))...)
 	errs = append(errs, knownTiers("AUTOSCALE_TIER_MIN", maps.Keys(c.AutoscaleTierMin))...)
+	errs = append(errs, c.validateAutoscaleFleet()...)
 	switch c.NotifySender {
 	case "log":
 	case "ses":
@@ -212,6 +229,28 @@ func knownTiers(name string, tiers iter.Seq[string]) []error {
 			errs = append(errs, fmt.Errorf("%s: unknown GPU tier %q (tiers: %s)", name, tier,
 				strings.Join(catalog.TierNames(), ", ")))
 		}
+	}
+	return errs
+}
+
+// validateAutoscaleFleet checks the spot groups, warm pools and host
+// activity source of the autoscaler.
+func (c Config) validateAutoscaleFleet() []error {
+	var errs []error
+	errs = append(errs, knownTiers("AUTOSCALE_SPOT_GROUPS", maps.Keys(c.AutoscaleSpotGroups))...)
+	errs = append(errs, knownTiers("AUTOSCALE_WARM_POOL", maps.Keys(c.AutoscaleWarmPool))...)
+	for _, tier := range slices.Sorted(maps.Keys(c.AutoscaleSpotGroups)) {
+		if c.AutoscaleGroups[tier] == "" {
+			errs = append(errs, fmt.Errorf("AUTOSCALE_SPOT_GROUPS names a spot group for %s, which has no group in AUTOSCALE_GROUPS to fall back on", tier))
+		}
+	}
+	for _, tier := range slices.Sorted(maps.Keys(c.AutoscaleWarmPool)) {
+		if n := c.AutoscaleWarmPool[tier]; n < 0 {
+			errs = append(errs, fmt.Errorf("AUTOSCALE_WARM_POOL=%s=%d must not be negative", tier, n))
+		}
+	}
+	if c.AutoscaleHostActivity != "off" && c.AutoscaleHostActivity != "heartbeats" {
+		errs = append(errs, fmt.Errorf("AUTOSCALE_HOST_ACTIVITY=%q must be off or heartbeats", c.AutoscaleHostActivity))
 	}
 	return errs
 }

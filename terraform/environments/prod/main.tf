@@ -342,6 +342,9 @@ module "ecs" {
   oidc_audience      = module.cognito.web_client_id
   notify_from        = module.ses.from_address
   gpu_asg_names      = { for tier, g in module.gpu_asg : tier => g.asg_name }
+  gpu_spot_asg_names = { for tier, g in module.gpu_asg : tier => g.spot_asg_name if g.spot_asg_name != null }
+  gpu_warm_pools     = { for tier, g in var.gpu_tiers : tier => g.warm_pool if g.warm_pool > 0 }
+  autoscaler         = var.autoscaler
   log_level          = var.log_level
   api_min_count      = var.api_min_count
   api_max_count      = var.api_max_count
@@ -354,33 +357,32 @@ module "gpu_asg" {
   source   = "../../modules/gpu_asg"
   for_each = var.gpu_tiers
 
-  name                            = "${local.name}-gpu-${each.key}"
-  tier                            = each.key
-  region                          = var.region
-  instance_types                  = each.value.instance_types
-  min_size                        = each.value.min_size
-  max_size                        = each.value.max_size
-  on_demand_base_capacity         = each.value.on_demand_base_capacity
-  on_demand_percentage_above_base = each.value.on_demand_percentage_above_base
-  subnet_ids                      = module.vpc.private_subnet_ids
-  gpu_sg_id                       = module.security.gpu_sg_id
-  instance_profile_arn            = module.iam.gpu_instance_profile_arn
-  cluster_name                    = module.ecs.cluster_name
-  cluster_arn                     = module.ecs.cluster_arn
-  gpu_image                       = local.images.gpu
-  invokeai_image                  = var.invokeai_image
-  engine                          = var.gpu_engine
-  execution_role_arn              = module.iam.execution_role_arns["gpu"]
-  task_role_arn                   = module.iam.task_role_arns["gpu"]
-  temporal_address                = module.temporal.frontend_address
-  temporal_namespace              = module.temporal.namespace
-  images_bucket                   = module.s3.images_bucket.id
-  redis_url_secret_arn            = module.secrets.redis_url_arn
-  efs_file_system_id              = module.efs.file_system_id
-  efs_access_point_id             = module.efs.access_point_id
-  log_level                       = var.log_level
-  log_retention_days              = var.log_retention_days
-  tags                            = local.tags
+  name                 = "${local.name}-gpu-${each.key}"
+  tier                 = each.key
+  region               = var.region
+  instance_types       = each.value.instance_types
+  min_size             = each.value.min_size
+  max_size             = each.value.max_size
+  spot                 = each.value.spot
+  subnet_ids           = module.vpc.private_subnet_ids
+  gpu_sg_id            = module.security.gpu_sg_id
+  instance_profile_arn = module.iam.gpu_instance_profile_arn
+  cluster_name         = module.ecs.cluster_name
+  cluster_arn          = module.ecs.cluster_arn
+  gpu_image            = local.images.gpu
+  invokeai_image       = var.invokeai_image
+  engine               = var.gpu_engine
+  execution_role_arn   = module.iam.execution_role_arns["gpu"]
+  task_role_arn        = module.iam.task_role_arns["gpu"]
+  temporal_address     = module.temporal.frontend_address
+  temporal_namespace   = module.temporal.namespace
+  images_bucket        = module.s3.images_bucket.id
+  redis_url_secret_arn = module.secrets.redis_url_arn
+  efs_file_system_id   = module.efs.file_system_id
+  efs_access_point_id  = module.efs.access_point_id
+  log_level            = var.log_level
+  log_retention_days   = var.log_retention_days
+  tags                 = local.tags
 }
 
 # --- monitoring ---

@@ -96,41 +96,43 @@ variable "gpu_engine" {
 }
 
 variable "gpu_tiers" {
-  description = "GPU tiers (seed section 4.1): instance types in order of preference, group size, and the on-demand/spot mix."
+  description = "GPU tiers (design document section 4.1): instance types in order of preference, hosts in the on-demand group, a spot group for the autoscaler's floor, and the prepared capacity of the on-demand group's warm pool (0 for none)."
   type = map(object({
-    instance_types                  = list(string)
-    min_size                        = number
-    max_size                        = number
-    on_demand_base_capacity         = number
-    on_demand_percentage_above_base = number
+    instance_types = list(string)
+    min_size       = number
+    max_size       = number
+    spot           = bool
+    warm_pool      = number
   }))
   default = {
     t4 = {
-      instance_types                  = ["g4dn.xlarge", "g4dn.2xlarge"]
-      min_size                        = 1
-      max_size                        = 10
-      on_demand_base_capacity         = 1
-      on_demand_percentage_above_base = 0
+      instance_types = ["g4dn.xlarge", "g4dn.2xlarge"]
+      min_size       = 1
+      max_size       = 10
+      spot           = true
+      warm_pool      = 10
     }
     a10g = {
-      instance_types                  = ["g5.xlarge", "g5.2xlarge"]
-      min_size                        = 1
-      max_size                        = 10
-      on_demand_base_capacity         = 1
-      on_demand_percentage_above_base = 0
+      instance_types = ["g5.xlarge", "g5.2xlarge"]
+      min_size       = 1
+      max_size       = 10
+      spot           = true
+      warm_pool      = 10
     }
     # Eight A100s per host: eight InvokeAI servers, one per GPU, and the
     # worker renders eight images at once (one slot per GPU, each on its
     # GPU's server). Every instance type of a tier must have the tier's GPU
     # count (deploy/ecs/gpu-worker-<tier>.json, docs/deploy.md "GPU hosts"). Scaled to zero when idle (an
     # idle p4d.24xlarge costs about $23,600 a month): the autoscaler
-    # (AUTOSCALE_TIER_MIN defaults to a100=0) starts one for the first job.
+    # (AUTOSCALE_TIER_MIN defaults to a100=0) starts one for the first job,
+    # from a warm pool of one stopped host. No spot: p4d spot capacity is
+    # rarely there.
     a100 = {
-      instance_types                  = ["p4d.24xlarge"]
-      min_size                        = 0
-      max_size                        = 10
-      on_demand_base_capacity         = 0
-      on_demand_percentage_above_base = 100
+      instance_types = ["p4d.24xlarge"]
+      min_size       = 0
+      max_size       = 10
+      spot           = false
+      warm_pool      = 1
     }
   }
 
@@ -258,4 +260,36 @@ variable "create_github_oidc_provider" {
   description = "Create GitHub's OIDC provider in this account (false if another stack in the account already did)."
   type        = bool
   default     = true
+}
+
+variable "autoscaler" {
+  description = "The GPU autoscaler's settings, AUTOSCALE_* of the control worker (docs/autoscaling.md, \"Configuration\"); unset fields keep the defaults. Durations are Go durations (10s, 4m)."
+  type = object({
+    policy          = optional(string, "rules")
+    min             = optional(number, 1)
+    max             = optional(number, 10)
+    tier_min        = optional(map(number), { a100 = 0 })
+    up_rules        = optional(string, "10:1:5m,50:3:3m")
+    in_below        = optional(number, 3)
+    in_for          = optional(string, "10m")
+    timezone        = optional(string, "Asia/Seoul")
+    windows         = optional(string, "02:00-07:00=2")
+    poll_interval   = optional(string, "30s")
+    up_age          = optional(string, "10s")
+    free_up_age     = optional(string, "90s")
+    drain           = optional(string, "4m")
+    idle_for        = optional(string, "10s")
+    billing_period  = optional(string, "0s")
+    billing_margin  = optional(string, "0s")
+    billing_minimum = optional(string, "1m")
+    floor           = optional(number, 0.8)
+    floor_lead      = optional(string, "10m")
+    host_activity   = optional(string, "off")
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["rules", "work"], var.autoscaler.policy) && contains(["off", "heartbeats"], var.autoscaler.host_activity)
+    error_message = "autoscaler.policy is rules or work; autoscaler.host_activity is off or heartbeats."
+  }
 }

@@ -8,7 +8,9 @@
 #
 # The control worker also runs the GPU autoscaler (AUTOSCALE_DRIVER=ec2): it
 # sizes the Auto Scaling group of each tier named in AUTOSCALE_GROUPS
-# ("t4=<asg>,a10g=<asg>,a100=<asg>", from var.gpu_asg_names).
+# ("t4=<asg>,a10g=<asg>,a100=<asg>", from var.gpu_asg_names), the spot
+# groups of AUTOSCALE_SPOT_GROUPS and the warm pools of AUTOSCALE_WARM_POOL,
+# with the policy var.autoscaler sets (every AUTOSCALE_* knob).
 #
 # The API hands out CloudFront signed URLs for images
 # (https://<cloudfront_domain>/images/<key>): CLOUDFRONT_DOMAIN and
@@ -27,8 +29,12 @@ locals {
     log_level          = var.log_level
   }
 
-  # AUTOSCALE_GROUPS: tier=group, comma separated.
-  autoscale_groups = join(",", [for tier, asg in var.gpu_asg_names : "${tier}=${asg}"])
+  # AUTOSCALE_GROUPS, AUTOSCALE_SPOT_GROUPS, AUTOSCALE_WARM_POOL and
+  # AUTOSCALE_TIER_MIN: tier=value, comma separated.
+  autoscale_groups      = join(",", [for tier, asg in var.gpu_asg_names : "${tier}=${asg}"])
+  autoscale_spot_groups = join(",", [for tier, asg in var.gpu_spot_asg_names : "${tier}=${asg}"])
+  autoscale_warm_pool   = join(",", [for tier, n in var.gpu_warm_pools : "${tier}=${n}"])
+  autoscale_tier_min    = join(",", [for tier, n in var.autoscaler.tier_min : "${tier}=${n}"])
 
   api = jsondecode(templatefile("${local.templates}/api.json", merge(local.common, {
     name                       = "${var.name}-api"
@@ -49,17 +55,39 @@ locals {
   })))
 
   control_worker = jsondecode(templatefile("${local.templates}/control-worker.json", merge(local.common, {
-    name                    = "${var.name}-control-worker"
-    cpu                     = var.worker_cpu
-    memory                  = var.worker_memory
-    execution_role_arn      = var.execution_role_arns["worker"]
-    task_role_arn           = var.task_role_arns["worker"]
-    log_group               = aws_cloudwatch_log_group.this["control-worker"].name
-    notify_from             = var.notify_from
-    database_url_secret_arn = var.secret_arns.database_url
-    redis_url_secret_arn    = var.secret_arns.redis_url
-    stripe_secret_key_arn   = var.secret_arns.stripe_secret_key
-    autoscale_groups        = local.autoscale_groups
+    name                      = "${var.name}-control-worker"
+    cpu                       = var.worker_cpu
+    memory                    = var.worker_memory
+    execution_role_arn        = var.execution_role_arns["worker"]
+    task_role_arn             = var.task_role_arns["worker"]
+    log_group                 = aws_cloudwatch_log_group.this["control-worker"].name
+    notify_from               = var.notify_from
+    database_url_secret_arn   = var.secret_arns.database_url
+    redis_url_secret_arn      = var.secret_arns.redis_url
+    stripe_secret_key_arn     = var.secret_arns.stripe_secret_key
+    autoscale_groups          = local.autoscale_groups
+    autoscale_spot_groups     = local.autoscale_spot_groups
+    autoscale_warm_pool       = local.autoscale_warm_pool
+    autoscale_tier_min        = local.autoscale_tier_min
+    autoscale_policy          = var.autoscaler.policy
+    autoscale_min             = var.autoscaler.min
+    autoscale_max             = var.autoscaler.max
+    autoscale_up_rules        = var.autoscaler.up_rules
+    autoscale_in_below        = var.autoscaler.in_below
+    autoscale_in_for          = var.autoscaler.in_for
+    autoscale_timezone        = var.autoscaler.timezone
+    autoscale_windows         = var.autoscaler.windows
+    autoscale_poll_interval   = var.autoscaler.poll_interval
+    autoscale_up_age          = var.autoscaler.up_age
+    autoscale_free_up_age     = var.autoscaler.free_up_age
+    autoscale_drain           = var.autoscaler.drain
+    autoscale_idle_for        = var.autoscaler.idle_for
+    autoscale_billing_period  = var.autoscaler.billing_period
+    autoscale_billing_margin  = var.autoscaler.billing_margin
+    autoscale_billing_minimum = var.autoscaler.billing_minimum
+    autoscale_floor           = var.autoscaler.floor
+    autoscale_floor_lead      = var.autoscaler.floor_lead
+    autoscale_host_activity   = var.autoscaler.host_activity
   })))
 
   migrate = jsondecode(templatefile("${local.templates}/migrate.json", {

@@ -156,6 +156,45 @@ variable "gpu_asg_names" {
   }
 }
 
+variable "gpu_spot_asg_names" {
+  description = "Spot group of each tier that has one (AUTOSCALE_SPOT_GROUPS): the autoscaler's work policy runs its floor there."
+  type        = map(string)
+  default     = {}
+}
+
+variable "gpu_warm_pools" {
+  description = "Prepared capacity of each tier's on-demand group with its warm pool, kept by the autoscaler (AUTOSCALE_WARM_POOL); a tier not listed has none managed."
+  type        = map(number)
+  default     = {}
+}
+
+variable "autoscaler" {
+  description = "The GPU autoscaler's AUTOSCALE_* settings (docs/autoscaling.md, \"Configuration\"); unset fields keep the defaults."
+  type = object({
+    policy          = optional(string, "rules")
+    min             = optional(number, 1)
+    max             = optional(number, 10)
+    tier_min        = optional(map(number), { a100 = 0 })
+    up_rules        = optional(string, "10:1:5m,50:3:3m")
+    in_below        = optional(number, 3)
+    in_for          = optional(string, "10m")
+    timezone        = optional(string, "Asia/Seoul")
+    windows         = optional(string, "02:00-07:00=2")
+    poll_interval   = optional(string, "30s")
+    up_age          = optional(string, "10s")
+    free_up_age     = optional(string, "90s")
+    drain           = optional(string, "4m")
+    idle_for        = optional(string, "10s")
+    billing_period  = optional(string, "0s")
+    billing_margin  = optional(string, "0s")
+    billing_minimum = optional(string, "1m")
+    floor           = optional(number, 0.8)
+    floor_lead      = optional(string, "10m")
+    host_activity   = optional(string, "off")
+  })
+  default = {}
+}
+
 variable "log_level" {
   description = "LOG_LEVEL of the services."
   type        = string

@@ -1,19 +1,32 @@
-# One GPU tier (seed section 4): an Auto Scaling group of ECS GPU hosts
-# (launch template on the ECS GPU-optimized AMI, mixed instances: on-demand
-# base plus spot), and a daemon service that runs the tier's GPU task (the
-# easel GPU worker with one InvokeAI sidecar per GPU) on every host of the
-# group. The task's worker reserves every GPU of the host and InvokeAI server
-# i names GPU i (docs/deploy.md "GPU hosts"), so every instance type of the
-# tier must have the tier's GPU count (deploy/terraform_test.go checks).
+# One GPU tier (design document section 4): Auto Scaling groups of ECS GPU
+# hosts on the ECS GPU-optimized AMI, and a daemon service that runs the
+# tier's GPU task (the easel GPU worker with one InvokeAI server per GPU)
+# on every host. The task's worker reserves every GPU of the host and
+# InvokeAI server i names GPU i (docs/deploy.md "GPU hosts"), so every
+# instance type of the tier must have the tier's GPU count
+# (deploy/terraform_test.go checks).
 #
-# Capacity is the autoscaler's: the AutoscalerWorkflow of the tier, run by
+# Two groups, because EC2 allows a warm pool only on a group that neither
+# has a mixed instances policy nor requests spot instances:
+#
+# - this: on-demand, the tier's first instance type, with a warm pool of
+#   stopped instances (image and models on disk) that the autoscaler keeps
+#   (PutWarmPool, AUTOSCALE_WARM_POOL), so a scale-up takes work in well
+#   under a minute. Instances return to the pool on scale-in.
+# - spot (with var.spot): spot only, every instance type of the tier,
+#   price-capacity-optimized, no warm pool. The autoscaler's work policy
+#   runs its floor from last week here (AUTOSCALE_SPOT_GROUPS) and covers
+#   from the on-demand group while EC2 refuses spot capacity
+#   (docs/autoscaling.md).
+#
+# Capacity is the autoscaler's: the Autoscaler workflow of the tier, run by
 # the control worker (AUTOSCALE_DRIVER=ec2, AUTOSCALE_GROUPS from asg_name),
-# sets the desired capacity from the task queue's backlog (>10 waiting: +1,
-# 5 min cooldown; >50: +3, 3 min; <3 for 10 min: -1; between AUTOSCALE_MIN
-# and AUTOSCALE_MAX, 1 and 10, which must lie within min_size and max_size),
-# so Terraform ignores desired_capacity after creation. The queue_surge
-# policy is the deployment guide's "GPU Queue Depth > 100 -> auto scale" alarm action
-# (terraform/modules/monitoring).
+# sets both groups' desired capacity between AUTOSCALE_MIN and
+# AUTOSCALE_MAX, which must lie within min_size and max_size, so Terraform
+# ignores desired_capacity after creation, and the warm pool, which the
+# autoscaler owns. It also protects rendering hosts from scale-in. The
+# queue_surge policy is the design document's "GPU Queue Depth > 100 ->
+# auto scale" alarm action (terraform/modules/monitoring).
 
 data "aws_ssm_parameter" "ami" {
   name = var.ami_ssm_parameter
@@ -23,6 +36,7 @@ resource "aws_launch_template" "this" {
   name_prefix            = "${var.name}-"
   description            = "ECS GPU host, tier ${var.tier}"
   image_id               = data.aws_ssm_parameter.ami.insecure_value
+  instance_type          = var.instance_types[0] # the on-demand group's; the spot group overrides it
   update_default_version = true
   vpc_security_group_ids = [var.gpu_sg_id]
 
@@ -69,37 +83,84 @@ resource "aws_launch_template" "this" {
   tags = var.tags
 }
 
-resource "aws_autoscaling_group" "this" {
-  name                      = var.name
-  min_size                  = var.min_size
-  max_size                  = var.max_size
-  desired_capacity          = var.min_size
-  vpc_zone_identifier       = var.subnet_ids
-  capacity_rebalance        = true
-  health_check_type         = "EC2"
-  health_check_grace_period = 300
-  default_cooldown          = 300
-
+locals {
+  # A new launch template version (AMI, user data) updates the groups and
+  # rolls the hosts (instance_refresh).
+  launch_template_version = aws_launch_template.this.latest_version
+  group_tags              = merge(var.tags, { Name = var.name, "easel:gpu-tier" = var.tier })
   enabled_metrics = [
     "GroupDesiredCapacity",
     "GroupInServiceInstances",
     "GroupPendingInstances",
     "GroupTerminatingInstances",
   ]
+}
+
+resource "aws_autoscaling_group" "this" {
+  name                      = var.name
+  min_size                  = var.min_size
+  max_size                  = var.max_size
+  desired_capacity          = var.min_size
+  vpc_zone_identifier       = var.subnet_ids
+  health_check_type         = "EC2"
+  health_check_grace_period = 300
+  default_cooldown          = 300
+  enabled_metrics           = local.enabled_metrics
+
+  launch_template {
+    id      = aws_launch_template.this.id
+    version = local.launch_template_version
+  }
+
+  instance_refresh {
+    strategy = "Rolling"
+
+    preferences {
+      min_healthy_percentage = 50
+    }
+  }
+
+  dynamic "tag" {
+    for_each = local.group_tags
+
+    content {
+      key                 = tag.key
+      value               = tag.value
+      propagate_at_launch = false
+    }
+  }
+
+  lifecycle {
+    # The autoscaler sets the desired capacity and keeps the warm pool.
+    ignore_changes = [desired_capacity, warm_pool]
+  }
+}
+
+resource "aws_autoscaling_group" "spot" {
+  count = var.spot ? 1 : 0
+
+  name                      = "${var.name}-spot"
+  min_size                  = 0
+  max_size                  = var.max_size
+  desired_capacity          = 0
+  vpc_zone_identifier       = var.subnet_ids
+  capacity_rebalance        = true
+  health_check_type         = "EC2"
+  health_check_grace_period = 300
+  default_cooldown          = 300
+  enabled_metrics           = local.enabled_metrics
 
   mixed_instances_policy {
     instances_distribution {
-      on_demand_base_capacity                  = var.on_demand_base_capacity
-      on_demand_percentage_above_base_capacity = var.on_demand_percentage_above_base
+      on_demand_base_capacity                  = 0
+      on_demand_percentage_above_base_capacity = 0
       spot_allocation_strategy                 = "price-capacity-optimized"
     }
 
     launch_template {
       launch_template_specification {
         launch_template_id = aws_launch_template.this.id
-        # A new launch template version (AMI, user data) updates the group
-        # and rolls the hosts (instance_refresh).
-        version = aws_launch_template.this.latest_version
+        version            = local.launch_template_version
       }
 
       dynamic "override" {
@@ -121,7 +182,7 @@ resource "aws_autoscaling_group" "this" {
   }
 
   dynamic "tag" {
-    for_each = merge(var.tags, { Name = var.name, "easel:gpu-tier" = var.tier })
+    for_each = merge(local.group_tags, { Name = "${var.name}-spot" })
 
     content {
       key                 = tag.key

@@ -3,6 +3,11 @@ output "asg_name" {
   value       = aws_autoscaling_group.this.name
 }
 
+output "spot_asg_name" {
+  description = "Name of the tier's spot group, null without one (the control worker's AUTOSCALE_SPOT_GROUPS)."
+  value       = var.spot ? aws_autoscaling_group.spot[0].name : null
+}
+
 output "service_name" {
   description = "Name of the tier's daemon service."
   value       = aws_ecs_service.this.name

@@ -19,32 +19,26 @@ variable "region" {
 }
 
 variable "instance_types" {
-  description = "Instance types the group may launch, in order of preference; all with the GPU count of the tier's task definition (one InvokeAI server per GPU)."
+  description = "Instance types of the tier, in order of preference; all with the GPU count of the tier's task definition (one InvokeAI server per GPU). The on-demand group with its warm pool launches the first; the spot group any."
   type        = list(string)
 }
 
 variable "min_size" {
-  description = "Hosts at least (the deployment guide: 1)."
+  description = "Hosts at least in the on-demand group (the design document: 1)."
   type        = number
   default     = 1
 }
 
 variable "max_size" {
-  description = "Hosts at most (the deployment guide: 10)."
+  description = "Hosts at most in each group (the design document: 10)."
   type        = number
   default     = 10
 }
 
-variable "on_demand_base_capacity" {
-  description = "Hosts that are always on-demand."
-  type        = number
-  default     = 1
-}
-
-variable "on_demand_percentage_above_base" {
-  description = "Percentage of on-demand hosts above the base (the rest are spot)."
-  type        = number
-  default     = 0
+variable "spot" {
+  description = "Add a spot-only group (<name>-spot, every instance type) beside the on-demand group with its warm pool; the autoscaler runs the work policy's floor on it (AUTOSCALE_SPOT_GROUPS)."
+  type        = bool
+  default     = false
 }
 
 variable "ami_ssm_parameter" {

@@ -11,7 +11,8 @@
 #              presigned URLs, the fallback when CloudFront signing is off)
 #     worker   images bucket: DeleteObject on users/* (failed jobs' partial images);
 #              SES SendEmail from the domain identity (low-balance notices);
-#              SetDesiredCapacity on the GPU Auto Scaling groups (autoscaler)
+#              SetDesiredCapacity, SetInstanceProtection and PutWarmPool
+#              on the GPU Auto Scaling groups (autoscaler)
 #     gpu      images bucket: PutObject on users/* (renders, thumbnails);
 #              models bucket: read; EFS: mount the /models access point
 #     migrate  none (it only talks to Postgres)
@@ -143,18 +144,28 @@ data "aws_iam_policy_document" "worker" {
   }
 
   # The GPU autoscaler (AUTOSCALE_DRIVER=ec2, autoscale/ec2.go) reads each
-  # tier's desired capacity and sets it. SetDesiredCapacity is limited to
-  # the GPU groups; DescribeAutoScalingGroups takes no resource-level
-  # permissions, so AWS allows it only on "*".
+  # tier's groups (on-demand and spot), sets their desired capacity, keeps
+  # the on-demand group's warm pool, protects rendering hosts from scale-in
+  # and reads the spot group's scaling activities for refused launches.
+  # The changes are limited to the GPU groups; the Describe calls take no
+  # resource-level permissions, so AWS allows them only on "*".
   statement {
-    sid       = "ScaleGPUTiers"
-    actions   = ["autoscaling:SetDesiredCapacity"]
+    sid = "ScaleGPUTiers"
+    actions = [
+      "autoscaling:SetDesiredCapacity",
+      "autoscaling:SetInstanceProtection",
+      "autoscaling:PutWarmPool",
+    ]
     resources = ["arn:${local.partition}:autoscaling:${local.region}:${local.account}:autoScalingGroup:*:autoScalingGroupName/${var.gpu_asg_name_prefix}*"]
   }
 
   statement {
-    sid       = "DescribeGPUTiers"
-    actions   = ["autoscaling:DescribeAutoScalingGroups"]
+    sid = "DescribeGPUTiers"
+    actions = [
+      "autoscaling:DescribeAutoScalingGroups",
+      "autoscaling:DescribeWarmPool",
+      "autoscaling:DescribeScalingActivities",
+    ]
     resources = ["*"]
   }
 }
