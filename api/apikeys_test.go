@@ -148,6 +148,12 @@ func testAPIKeyPlanForbids(t *testing.T, s *stack) {
 	if err := s.store.Subscribe(context.Background(), u.ID, store.FreePlan, "cus_test", time.Now().AddDate(0, 1, 0)); err != nil {
 		t.Fatal(err)
 	}
+	// The downgrade is committed outside the API, as the subscription
+	// workflow does: the API hears of it within the auth cache's 5 s bound
+	// (in milliseconds, through its listener).
+	withinAuthBound(t, "the downgraded user's key refused", func() bool {
+		return s.do(t, http.MethodGet, "/v1/credits", k.Key, nil).status == http.StatusUnauthorized
+	})
 	expectProblem(t, s.do(t, http.MethodGet, "/v1/credits", k.Key, nil), http.StatusUnauthorized)
 	if keys, _ := listAPIKeys(t, s, token); len(keys) != 1 {
 		t.Fatalf("downgraded user lists %+v", keys)
