@@ -14,7 +14,7 @@ import (
 // App is the web app the API serves at / (a single-page app: unknown
 // paths that are not the API's answer its index.html).
 type App struct {
-	// Files is the build (index.html, assets/...); nil serves Placeholder.
+	// Files is the build (index.html, static/...); nil serves Placeholder.
 	Files fs.FS
 	// Placeholder is the page shown when the app was not built.
 	Placeholder string
@@ -58,6 +58,11 @@ func (a *App) config() gin.H {
 	}
 	return cfg
 }
+
+// hashedPrefix is where the build puts its content-hashed files (Vite's
+// assetsDir): a name there never changes content, so it is cached for a
+// year, here as under CloudFront's /static/* behaviour.
+const hashedPrefix = "static/"
 
 // apiPrefixes are the paths the app never answers: a miss there stays the
 // API's problem+json 404.
@@ -115,7 +120,7 @@ func (a *App) serve(c *gin.Context) bool {
 	name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
 	if name != "" && name != "index.html" {
 		if b, err := fs.ReadFile(a.Files, name); err == nil {
-			if strings.HasPrefix(name, "assets/") { // content-hashed names
+			if strings.HasPrefix(name, hashedPrefix) {
 				h.Set("Cache-Control", "public, max-age=31536000, immutable")
 			} else {
 				h.Set("Cache-Control", "public, max-age=300")
@@ -123,7 +128,7 @@ func (a *App) serve(c *gin.Context) bool {
 			http.ServeContent(c.Writer, r, name, time.Time{}, bytes.NewReader(b))
 			return true
 		}
-		if strings.HasPrefix(name, "assets/") || path.Ext(name) != "" {
+		if strings.HasPrefix(name, hashedPrefix) || path.Ext(name) != "" {
 			return false // a missing file is a 404, not the app
 		}
 	}

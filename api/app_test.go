@@ -20,7 +20,7 @@ import (
 func TestAppServed(t *testing.T) {
 	files := fstest.MapFS{
 		"index.html":          {Data: []byte("<!doctype html><title>Easel</title>")},
-		"assets/index-abc.js": {Data: []byte("console.log(1)")},
+		"static/index-abc.js": {Data: []byte("console.log(1)")},
 		"favicon.svg":         {Data: []byte("<svg/>")},
 	}
 	app := &api.App{Files: files, OIDCAuthority: "http://x/dev/oidc", OIDCClientID: "easel-dev",
@@ -45,10 +45,13 @@ func TestAppServed(t *testing.T) {
 			t.Errorf("GET %s: index.html cached: %q", p, rec.Header().Get("Cache-Control"))
 		}
 	}
-	if rec := get("/assets/index-abc.js"); rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
+	if rec := get("/static/index-abc.js"); rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
 		t.Errorf("hashed asset: %d %q", rec.Code, rec.Header().Get("Cache-Control"))
 	}
-	if rec := get("/assets/gone.js"); rec.Code != http.StatusNotFound {
+	if rec := get("/favicon.svg"); rec.Code != http.StatusOK || strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
+		t.Errorf("unhashed file: %d %q, want a short cache", rec.Code, rec.Header().Get("Cache-Control"))
+	}
+	if rec := get("/static/gone.js"); rec.Code != http.StatusNotFound {
 		t.Errorf("missing asset: %d, want 404", rec.Code)
 	}
 	if rec := get("/config.json"); !strings.Contains(rec.Body.String(), `"oidc_client_id":"easel-dev"`) {

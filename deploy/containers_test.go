@@ -614,6 +614,7 @@ func TestDockerfiles(t *testing.T) {
 			t.Errorf("Dockerfile.api lacks %q", want)
 		}
 	}
+	checkAPIImageEmbedsWeb(t, api)
 	gpu := string(read(t, filepath.Join(dir, "Dockerfile.gpu-worker")))
 	for _, want := range []string{"-devel-", "-runtime-", "CGO_ENABLED=1", "-tags cuda", "./cmd/easel", "/models",
 		`ENTRYPOINT ["/usr/local/bin/easel", "worker", "--role", "gpu"]`, "USER easel", "InvokeAI"} {
@@ -642,7 +643,8 @@ func TestDockerfiles(t *testing.T) {
 			}
 		}
 	}
-	for _, needed := range []string{"go.mod", "go.sum", "cmd/easel/main.go", "schema/migrations", "deploy/healthcheck/main.go", "deploy/temporal/dynamicconfig.yaml"} {
+	for _, needed := range []string{"go.mod", "go.sum", "cmd/easel/main.go", "schema/migrations", "deploy/healthcheck/main.go", "deploy/temporal/dynamicconfig.yaml",
+		"api/openapi.yaml", "web/package.json", "web/package-lock.json", "web/index.html", "web/src/main.tsx", "web/public/favicon.svg"} {
 		if ignored(ignore, needed) {
 			t.Errorf(".dockerignore leaves out %s, which the images need", needed)
 		}
@@ -651,6 +653,69 @@ func TestDockerfiles(t *testing.T) {
 		if !ignored(ignore, secret) {
 			t.Errorf(".dockerignore lets %s into the build context", secret)
 		}
+	}
+}
+
+// dockerStage is one FROM of a Dockerfile and the instructions up to the
+// next.
+type dockerStage struct {
+	image, name, body string
+}
+
+func dockerStages(dockerfile string) []dockerStage {
+	from := regexp.MustCompile(`(?m)^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$`)
+	locs := from.FindAllStringSubmatchIndex(dockerfile, -1)
+	var stages []dockerStage
+	for i, l := range locs {
+		end := len(dockerfile)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		st := dockerStage{image: dockerfile[l[2]:l[3]], body: dockerfile[l[1]:end]}
+		if l[4] >= 0 {
+			st.name = dockerfile[l[4]:l[5]]
+		}
+		stages = append(stages, st)
+	}
+	return stages
+}
+
+// checkAPIImageEmbedsWeb: the API image's binary serves the web app, not
+// the "app not built" page: a Node stage builds it the way `make web` does
+// (types from api/openapi.yaml, then the bundle) with a Node that
+// web/package.json accepts, and the Go stage puts its dist/app where
+// go:embed looks before it compiles easel.
+func checkAPIImageEmbedsWeb(t *testing.T, dockerfile string) {
+	t.Helper()
+	var node, gobuild *dockerStage
+	stages := dockerStages(dockerfile)
+	for i := range stages {
+		switch st := &stages[i]; {
+		case strings.HasPrefix(st.image, "node:"):
+			node = st
+		case strings.Contains(st.body, "go build") && strings.Contains(st.body, "./cmd/easel"):
+			gobuild = st
+		}
+	}
+	if node == nil || node.name == "" || gobuild == nil {
+		t.Fatalf("Dockerfile.api: named Node stage %v, Go build stage %v; want both (the binary embeds the web app)", node != nil, gobuild != nil)
+	}
+	for _, want := range []string{"COPY web/package.json web/package-lock.json", "npm ci", "COPY api/openapi.yaml /src/api/openapi.yaml",
+		"COPY web/ ", "RUN npm run build"} {
+		if !strings.Contains(node.body, want) {
+			t.Errorf("Dockerfile.api stage %s lacks %q", node.name, want)
+		}
+	}
+	if m := regexp.MustCompile(`(?m)^ARG NODE_VERSION=(\d+)\s*$`).FindStringSubmatch(dockerfile); node.image != "node:${NODE_VERSION}" || m == nil {
+		t.Errorf("Dockerfile.api: Node stage FROM %s; want node:${NODE_VERSION} with a default ARG NODE_VERSION", node.image)
+	} else if major, _ := strconv.Atoi(m[1]); major != 20 && major < 22 {
+		t.Errorf("Dockerfile.api: Node %d; web/package.json wants ^20.19.0 or >=22.12.0", major)
+	}
+	embed := regexp.MustCompile(`(?m)^COPY --from=` + regexp.QuoteMeta(node.name) + `\s+/src/web/dist/app\s+\./web/dist/app\s*$`).FindStringIndex(gobuild.body)
+	if embed == nil {
+		t.Errorf("Dockerfile.api: the Go stage does not copy the %s stage's /src/web/dist/app to ./web/dist/app", node.name)
+	} else if build := strings.Index(gobuild.body, "go build"); build < embed[0] {
+		t.Error("Dockerfile.api copies the web build after go build, which embeds it")
 	}
 }
 

@@ -133,8 +133,9 @@ func TestTemporalSearchAttributes(t *testing.T) {
 // TestShellScripts: the scripts parse (sh -n, bash -n).
 func TestShellScripts(t *testing.T) {
 	for script, shell := range map[string]string{
-		"deploy/temporal/setup.sh":     "sh",
-		"deploy/scripts/ecs-deploy.sh": "bash",
+		"deploy/temporal/setup.sh":      "sh",
+		"deploy/scripts/ecs-deploy.sh":  "bash",
+		"deploy/scripts/publish-web.sh": "bash",
 	} {
 		bin, err := exec.LookPath(shell)
 		if err != nil {

@@ -744,8 +744,8 @@ func TestTerraformGuide(t *testing.T) {
 		t.Error("modules/s3: the images lifecycle has no transition to STANDARD_IA")
 	}
 
-	// Section 7.2: the four CloudFront behaviours (plus /v1/*), signed
-	// URLs on /images/*.
+	// Section 7.2: the four CloudFront behaviours (plus /v1/* and
+	// /config.json), signed URLs on /images/*.
 	cf := findBlock(t, module("modules/cloudfront"), "resource", "aws_cloudfront_distribution", "this")
 	paths := map[string]*hclsyntax.Block{}
 	for _, b := range cf.Body.Blocks {
@@ -762,6 +762,21 @@ func TestTerraformGuide(t *testing.T) {
 	if b := paths["/images/*"]; b != nil {
 		if _, ok := b.Body.Attributes["trusted_key_groups"]; !ok {
 			t.Error("modules/cloudfront: /images/* does not require signed URLs (trusted_key_groups)")
+		}
+	}
+	// The app's /config.json comes from the API's environment, not from
+	// the frontend bucket, and is never cached: it goes where /v1/* goes.
+	if b, v1 := paths["/config.json"], paths["/v1/*"]; b == nil || v1 == nil {
+		t.Errorf("modules/cloudfront: /config.json behaviour %v, /v1/* behaviour %v; want both (the app's settings come from the API)", b != nil, v1 != nil)
+	} else {
+		for _, attr := range []string{"target_origin_id", "cache_policy_id", "origin_request_policy_id"} {
+			got, want := exprText(t, b.Body.Attributes[attr]), exprText(t, v1.Body.Attributes[attr])
+			if got != want || got == "" {
+				t.Errorf("modules/cloudfront: /config.json %s = %q, want /v1/*'s %q", attr, got, want)
+			}
+		}
+		if got := exprText(t, v1.Body.Attributes["cache_policy_id"]); got != "data.aws_cloudfront_cache_policy.disabled.id" {
+			t.Errorf("modules/cloudfront: /v1/* cache policy %s, want caching disabled", got)
 		}
 	}
 
@@ -782,6 +797,16 @@ func TestTerraformGuide(t *testing.T) {
 			}
 		}
 	}
+}
+
+// exprText is an attribute's expression as written ("" when absent).
+func exprText(t *testing.T, a *hclsyntax.Attribute) string {
+	t.Helper()
+	if a == nil {
+		return ""
+	}
+	r := a.Expr.Range()
+	return strings.TrimSpace(string(read(t, r.Filename)[r.Start.Byte:r.End.Byte]))
 }
 
 // findBlock is the block of type and labels in m.

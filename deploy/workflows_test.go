@@ -3,6 +3,7 @@ package deploy
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -252,5 +253,136 @@ func TestPipeline(t *testing.T) {
 		if !migrate || !health || !rollback {
 			t.Errorf("deploy.yml job %s: migrate %v, health check %v, rollback on failure %v; want all", id, migrate, health, rollback)
 		}
+		checkPublishesWeb(t, d, id)
+	}
+}
+
+// checkPublishesWeb: a deploy job publishes the web app once its services
+// pass the health check: the build of a job it needs (npm ci and npm run
+// build on Node 20), downloaded to web/dist/app and synced by
+// publish-web.sh to the bucket and distribution its environment's variables
+// name, which docs/deploy.md lists for that environment.
+func checkPublishesWeb(t *testing.T, d workflow, id string) {
+	t.Helper()
+	j := d.Jobs[id]
+	where := "deploy.yml job " + id
+	health, publish, download := -1, -1, -1
+	var artifact string
+	for i, s := range j.Steps {
+		switch {
+		case strings.Contains(s.Run, "health-check.sh"):
+			health = i
+		case strings.Contains(s.Run, `deploy/scripts/publish-web.sh web/dist/app "$FRONTEND_BUCKET" "$CLOUDFRONT_DISTRIBUTION_ID"`):
+			publish = i
+		case strings.HasPrefix(s.Uses, "actions/download-artifact@") && s.With["path"] == "web/dist/app":
+			download, artifact = i, fmt.Sprint(s.With["name"])
+		}
+	}
+	if publish < 0 || download < 0 || download > publish || publish < health {
+		t.Errorf("%s: download the web build at step %d, health check at %d, publish-web.sh at %d; want download, then health check, then publish",
+			where, download, health, publish)
+		return
+	}
+	for name, want := range map[string]string{"FRONTEND_BUCKET": "${{ vars.FRONTEND_BUCKET }}", "CLOUDFRONT_DISTRIBUTION_ID": "${{ vars.CLOUDFRONT_DISTRIBUTION_ID }}"} {
+		if got := fmt.Sprint(j.Env[name]); got != want {
+			t.Errorf("%s: env %s = %q, want %q", where, name, got, want)
+		}
+	}
+	var built bool
+	for _, n := range j.needs() {
+		b := d.Jobs[n]
+		var node, upload bool
+		for _, s := range b.Steps {
+			node = node || (strings.HasPrefix(s.Uses, "actions/setup-node@") && fmt.Sprint(s.With["node-version"]) == "20")
+			upload = upload || (strings.HasPrefix(s.Uses, "actions/upload-artifact@") && s.With["name"] == artifact && s.With["path"] == "web/dist/app")
+		}
+		built = built || (node && upload && strings.Contains(b.script(), "npm ci") && strings.Contains(b.script(), "npm run build"))
+	}
+	if !built {
+		t.Errorf("%s downloads artifact %q, which no job it needs builds (Node 20, npm ci, npm run build) and uploads from web/dist/app", where, artifact)
+	}
+	docs := string(read(t, filepath.Join(root(t), "docs", "deploy.md")))
+	row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(j.environment()) + "` \\|.*$").FindString(docs)
+	for _, v := range []string{"FRONTEND_BUCKET", "CLOUDFRONT_DISTRIBUTION_ID"} {
+		if !strings.Contains(row, "`"+v+"`") {
+			t.Errorf("docs/deploy.md: the %s environment's variables do not list %s", j.environment(), v)
+		}
+	}
+}
+
+// TestPublishWeb runs publish-web.sh against a stand-in aws CLI that
+// records its arguments: hashed files go up first and immutable, the rest
+// no-cache with deletions (static/ kept for tabs on the previous build),
+// and the non-hashed paths are invalidated; a missing build or a failed
+// upload stops it before anything is invalidated.
+func TestPublishWeb(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash not installed")
+	}
+	build := t.TempDir()
+	for name, body := range map[string]string{"index.html": "<!doctype html>", "favicon.svg": "<svg/>",
+		"static/index-abc.js": "x", "static/index-def.css": "y"} {
+		path := filepath.Join(build, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(dir, failOn string) ([][]string, error) {
+		bin := t.TempDir()
+		log := filepath.Join(bin, "calls")
+		// The stand-in logs each call's arguments (0x1f between them) and
+		// fails the one whose arguments contain FAIL_ON.
+		fake := "#!/bin/sh\nprintf '%s\\037' \"$@\" >> '" + log + "'\necho >> '" + log + "'\n" +
+			"if [ -n \"$FAIL_ON\" ]; then case \"$*\" in *\"$FAIL_ON\"*) exit 1;; esac; fi\n"
+		if err := os.WriteFile(filepath.Join(bin, "aws"), []byte(fake), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bash, filepath.Join(root(t), "deploy", "scripts", "publish-web.sh"), dir, "easel-frontend", "E2DIST")
+		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "FAIL_ON="+failOn)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Logf("publish-web.sh: %v\n%s", err, out)
+		}
+		raw, _ := os.ReadFile(log)
+		var calls [][]string
+		for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+			if line != "" {
+				calls = append(calls, strings.Split(strings.TrimSuffix(line, "\x1f"), "\x1f"))
+			}
+		}
+		return calls, err
+	}
+
+	calls, err := run(build, "")
+	if err != nil || len(calls) != 3 {
+		t.Fatalf("publish-web.sh: %v, calls %q; want three", err, calls)
+	}
+	want := [][]string{
+		{"s3", "sync", build + "/static", "s3://easel-frontend/static/", "--cache-control", "public,max-age=31536000,immutable"},
+		{"s3", "sync", build, "s3://easel-frontend/", "--delete", "--exclude", "static/*", "--cache-control", "no-cache"},
+	}
+	for i, w := range want {
+		if !slices.Equal(calls[i], w) {
+			t.Errorf("call %d: aws %q, want aws %q", i+1, calls[i], w)
+		}
+	}
+	inv := calls[2]
+	if len(inv) < 5 || !slices.Equal(inv[:5], []string{"cloudfront", "create-invalidation", "--distribution-id", "E2DIST", "--paths"}) {
+		t.Fatalf("call 3: aws %q, want a CloudFront invalidation of E2DIST", inv)
+	}
+	paths := slices.Sorted(slices.Values(inv[5:]))
+	if !slices.Equal(paths, []string{"/favicon.svg", "/index.html"}) {
+		t.Errorf("invalidated %q, want the non-hashed /favicon.svg and /index.html", paths)
+	}
+
+	if calls, err := run(t.TempDir(), ""); err == nil || len(calls) != 0 {
+		t.Errorf("without a build: %v, calls %q; want a failure before any upload", err, calls)
+	}
+	if calls, err := run(build, "no-cache"); err == nil || len(calls) != 2 {
+		t.Errorf("failed upload: %v, calls %q; want a failure and no invalidation", err, calls)
 	}
 }

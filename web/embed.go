@@ -13,7 +13,7 @@ import (
 //go:embed all:dist
 var dist embed.FS
 
-// App is the built app's files (index.html, assets/...), and whether the
+// App is the built app's files (index.html, static/...), and whether the
 // app has been built at all.
 func App() (fs.FS, bool) {
 	app, err := fs.Sub(dist, "dist/app")

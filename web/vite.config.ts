@@ -8,8 +8,9 @@ const api = process.env.EASEL_API ?? 'http://127.0.0.1:8080'
 export default defineConfig({
   plugins: [react()],
   // dist/ holds a committed note so a clean clone's go:embed compiles; the
-  // build goes under it.
-  build: { outDir: 'dist/app', emptyOutDir: true, assetsDir: 'assets' },
+  // build goes under it. Hashed files go under static/, the prefix that both
+  // the API and CloudFront's /static/* behaviour cache for a year.
+  build: { outDir: 'dist/app', emptyOutDir: true, assetsDir: 'static' },
   server: {
     proxy: { '/v1': api, '/dev': api, '/config.json': api },
   },

@@ -430,14 +430,16 @@ module "monitoring" {
 module "ci" {
   source = "../../modules/ci"
 
-  name                 = local.name
-  github_repository    = var.github_repository
-  environment          = var.github_environment
-  read_environments    = var.github_ecr_read_environments
-  create_oidc_provider = var.create_github_oidc_provider
-  cluster_name         = module.ecs.cluster_name
-  cluster_arn          = module.ecs.cluster_arn
-  ecr_repository_arns  = module.ecr.repository_arns
-  pass_role_arns       = concat(values(module.iam.execution_role_arns), values(module.iam.task_role_arns))
-  tags                 = local.tags
+  name                        = local.name
+  github_repository           = var.github_repository
+  environment                 = var.github_environment
+  read_environments           = var.github_ecr_read_environments
+  create_oidc_provider        = var.create_github_oidc_provider
+  cluster_name                = module.ecs.cluster_name
+  cluster_arn                 = module.ecs.cluster_arn
+  ecr_repository_arns         = module.ecr.repository_arns
+  pass_role_arns              = concat(values(module.iam.execution_role_arns), values(module.iam.task_role_arns))
+  frontend_bucket_arn         = module.s3.frontend_bucket.arn
+  cloudfront_distribution_arn = module.cloudfront.distribution_arn
+  tags                        = local.tags
 }

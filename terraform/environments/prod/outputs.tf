@@ -4,8 +4,13 @@ output "public_url" {
 }
 
 output "cloudfront_distribution_id" {
-  description = "CloudFront distribution (invalidate after a frontend upload)."
+  description = "CloudFront distribution (CLOUDFRONT_DISTRIBUTION_ID of the deploy workflow, which invalidates it after a frontend upload)."
   value       = module.cloudfront.distribution_id
+}
+
+output "frontend_bucket" {
+  description = "Bucket of the web app's build (FRONTEND_BUCKET of the deploy workflow)."
+  value       = module.s3.frontend_bucket.id
 }
 
 output "images_signing_key_pair_id" {
@@ -117,12 +122,14 @@ output "public_fqdn" {
 }
 
 output "github" {
-  description = "Values for the GitHub environment: AWS_ROLE_ARN (and, from staging, STAGING_ECR_ROLE_ARN for production)."
+  description = "Values for the GitHub environment: AWS_ROLE_ARN, FRONTEND_BUCKET, CLOUDFRONT_DISTRIBUTION_ID, ... (and, from staging, STAGING_ECR_ROLE_ARN for production)."
   value = {
-    AWS_ROLE_ARN         = module.ci.deploy_role_arn
-    STAGING_ECR_ROLE_ARN = module.ci.ecr_read_role_arn
-    STACK_NAME           = local.name
-    AWS_REGION           = var.region
-    PUBLIC_URL           = "https://${var.domain_name}"
+    AWS_ROLE_ARN               = module.ci.deploy_role_arn
+    STAGING_ECR_ROLE_ARN       = module.ci.ecr_read_role_arn
+    STACK_NAME                 = local.name
+    AWS_REGION                 = var.region
+    PUBLIC_URL                 = "https://${var.domain_name}"
+    FRONTEND_BUCKET            = module.s3.frontend_bucket.id
+    CLOUDFRONT_DISTRIBUTION_ID = module.cloudfront.distribution_id
   }
 }

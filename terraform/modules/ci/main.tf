@@ -1,6 +1,7 @@
 # The roles GitHub Actions assumes through GitHub's OIDC provider (no
 # long-lived keys): deploy, for the deploy workflow's jobs of one GitHub
-# environment (push images, run the migration, roll services out and back),
+# environment (push images, run the migration, roll services out and back,
+# publish the web app to the frontend bucket and invalidate CloudFront),
 # and, where read_environments is set (staging), a pull-only role that lets
 # production's job copy the tested images out of this account's ECR.
 
@@ -120,6 +121,25 @@ data "aws_iam_policy_document" "deploy" {
     sid       = "WatchTasks"
     actions   = ["ecs:DescribeTasks"]
     resources = ["arn:${local.partition}:ecs:${local.region}:${local.account}:task/${var.cluster_name}/*"]
+  }
+
+  # deploy/scripts/publish-web.sh: aws s3 sync --delete, then an invalidation.
+  statement {
+    sid       = "FrontendList"
+    actions   = ["s3:ListBucket"]
+    resources = [var.frontend_bucket_arn]
+  }
+
+  statement {
+    sid       = "FrontendObjects"
+    actions   = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    resources = ["${var.frontend_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "InvalidateCDN"
+    actions   = ["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"]
+    resources = [var.cloudfront_distribution_arn]
   }
 
   statement {

@@ -45,6 +45,16 @@ variable "pass_role_arns" {
   type        = list(string)
 }
 
+variable "frontend_bucket_arn" {
+  description = "Bucket the workflow publishes the web app's build to."
+  type        = string
+}
+
+variable "cloudfront_distribution_arn" {
+  description = "Distribution the workflow invalidates after publishing the web app."
+  type        = string
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

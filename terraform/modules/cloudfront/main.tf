@@ -1,10 +1,11 @@
 # The CDN of the deployment guide's section 7.2, behind AWS WAF:
 #
-#   /api/*     -> ALB, no cache (the deployment guide's API prefix: /api/v1/app/version)
-#   /v1/*      -> ALB, no cache (Easel's API routes live under /v1)
-#   /images/*  -> images bucket, cached a year, signed URLs (trusted key group)
-#   /static/*  -> frontend bucket, cached a year
-#   /*         -> frontend bucket, cached an hour (single-page app)
+#   /api/*        -> ALB, no cache (the deployment guide's API prefix: /api/v1/app/version)
+#   /v1/*         -> ALB, no cache (Easel's API routes live under /v1)
+#   /config.json  -> ALB, no cache (the app's settings, from the API's environment)
+#   /images/*     -> images bucket, cached a year, signed URLs (trusted key group)
+#   /static/*     -> frontend bucket, cached a year (the build's hashed files)
+#   /*            -> frontend bucket, cached an hour (single-page app)
 #
 # The load balancer accepts only requests carrying the secret origin header
 # CloudFront adds, so nobody reaches the API around the WAF.
@@ -180,6 +181,19 @@ resource "aws_cloudfront_distribution" "this" {
     target_origin_id         = "api"
     viewer_protocol_policy   = "https-only"
     allowed_methods          = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+    cached_methods           = ["GET", "HEAD"]
+    cache_policy_id          = data.aws_cloudfront_cache_policy.disabled.id
+    origin_request_policy_id = data.aws_cloudfront_origin_request_policy.all_viewer_except_host.id
+    compress                 = true
+  }
+
+  # The app reads where to sign in (and the Stripe key, the low-balance
+  # threshold, Temporal's UI) from the API, not from the bucket.
+  ordered_cache_behavior {
+    path_pattern             = "/config.json"
+    target_origin_id         = "api"
+    viewer_protocol_policy   = "https-only"
+    allowed_methods          = ["GET", "HEAD", "OPTIONS"]
     cached_methods           = ["GET", "HEAD"]
     cache_policy_id          = data.aws_cloudfront_cache_policy.disabled.id
     origin_request_policy_id = data.aws_cloudfront_origin_request_policy.all_viewer_except_host.id

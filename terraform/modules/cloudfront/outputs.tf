@@ -3,6 +3,11 @@ output "distribution_id" {
   value       = aws_cloudfront_distribution.this.id
 }
 
+output "distribution_arn" {
+  description = "ARN of the distribution (the deploy role may invalidate it)."
+  value       = aws_cloudfront_distribution.this.arn
+}
+
 output "domain_name" {
   description = "CloudFront domain name of the distribution (alias target)."
   value       = aws_cloudfront_distribution.this.domain_name
