@@ -18,15 +18,22 @@
 // Environment: EASEL_BIN (a built easel, default bin/easel), CHROME_PATH
 // (default /usr/bin/chromium), DATABASE_URL (default the easel_lighthouse
 // database on the local Postgres), REDIS_URL, LIGHTHOUSE_OUT, and
-// LIGHTHOUSE_FORM_FACTOR (mobile, the default, or desktop).
+// LIGHTHOUSE_FORM_FACTOR (mobile, the default, or desktop), LIGHTHOUSE_RUNS
+// (cold navigations of the sign-in page, default 5).
+//
+// A navigation's performance score moves with the machine's load (total
+// blocking time is the CPU time observed, times four, on a 2-core machine
+// shared with others), so the sign-in page is also loaded LIGHTHOUSE_RUNS
+// more times on fresh pages, as Lighthouse's documentation advises, and
+// its target applies to the median.
 
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { desktopConfig, startFlow } from 'lighthouse'
+import lighthouse, { desktopConfig, startFlow } from 'lighthouse'
 import puppeteer from 'puppeteer-core'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -36,6 +43,7 @@ const easelBin = resolve(root, env.EASEL_BIN ?? 'bin/easel')
 const chrome = env.CHROME_PATH ?? '/usr/bin/chromium'
 const out = resolve(root, env.LIGHTHOUSE_OUT ?? 'web/test-results/lighthouse')
 const formFactor = env.LIGHTHOUSE_FORM_FACTOR ?? 'mobile'
+const runs = Number(env.LIGHTHOUSE_RUNS ?? 5)
 
 // Targets: the sign-in page's performance comes from a cold navigation;
 // the signed-in pages' accessibility and best practices from snapshots.
@@ -212,6 +220,25 @@ async function report(flow) {
   return misses
 }
 
+// signInRuns loads the signed-out sign-in page runs times, each on a new
+// page, and prints each run's performance score and metrics; it answers
+// the median score.
+async function signInRuns(browser, url, config) {
+  const scores = []
+  for (let i = 0; i < runs; i++) {
+    const page = await browser.newPage()
+    const { lhr } = await lighthouse(url, { onlyCategories: ['performance'] }, config, page)
+    await page.close()
+    writeFileSync(join(out, `signin-run-${i + 1}.json`), JSON.stringify(lhr, null, 2))
+    const m = (id) => lhr.audits[id].displayValue.replace(/\s/g, ' ')
+    console.log(`sign-in page, run ${i + 1}: performance ${Math.round(lhr.categories.performance.score * 100)}` +
+      ` (FCP ${m('first-contentful-paint')}, LCP ${m('largest-contentful-paint')}, TBT ${m('total-blocking-time')}, CLS ${m('cumulative-layout-shift')})`)
+    scores.push(lhr.categories.performance.score)
+  }
+  scores.sort((a, b) => a - b)
+  return scores[Math.floor(scores.length / 2)]
+}
+
 async function main() {
   rmSync(out, { recursive: true, force: true })
   mkdirSync(out, { recursive: true })
@@ -229,6 +256,17 @@ async function main() {
     await visit(flow, page, 'Gallery', '::-p-aria([name="Images"][role="list"]) img')
     await visit(flow, page, 'Generate', 'textarea')
     const misses = await report(flow)
+    if (runs > 0) {
+      console.log()
+      const median = await signInRuns(browser, `${stack.base}/`, config)
+      console.log(`sign-in page performance, median of ${runs}: ${Math.round(median * 100)}` +
+        ` (load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs)`)
+      // The target applies to the median; the flow's single load is shown
+      // above but judged here.
+      const i = misses.findIndex((m) => m.startsWith('Sign-in page') && m.includes('performance'))
+      if (i >= 0) misses.splice(i, 1)
+      if (median < targets.performance) misses.push(`sign-in page: performance median ${Math.round(median * 100)} < ${targets.performance * 100}`)
+    }
     if (misses.length) {
       console.error(`\nunder target:\n  ${misses.join('\n  ')}`)
       process.exitCode = 1
