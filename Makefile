@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 # Tool versions, shared with the Go code that launches them.
 include internal/devstack/tools.env
 
-.PHONY: dev test bench lint build web tools services clean
+.PHONY: dev test bench lint build web lighthouse tools services clean
 
 ## dev: start Postgres and Redis if needed, then run API, workers, embedded Temporal + UI and local S3
 dev: services tools web
@@ -39,6 +39,16 @@ web: web/node_modules/.package-lock.json
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci
 
+## lighthouse: Lighthouse scores of the sign-in, Generate and Gallery pages, against a real
+## easel dev in Debian's chromium (docs/benchmarks.md); reports in web/test-results/lighthouse
+lighthouse: services tools build web/lighthouse/node_modules/.package-lock.json
+	cd web/lighthouse && EASEL_BIN=$(CURDIR)/bin/easel CHROME_PATH=$${CHROME_PATH:-/usr/bin/chromium} node audit.mjs
+
+# Lighthouse and puppeteer-core (about 190 MB) have their own package, so
+# the app's `npm ci` stays small.
+web/lighthouse/node_modules/.package-lock.json: web/lighthouse/package-lock.json
+	cd web/lighthouse && npm ci --no-audit --no-fund
+
 tools: $(BIN)/versitygw $(BIN)/stripe-mock
 
 $(BIN)/versitygw:
@@ -53,4 +63,4 @@ services:
 	./internal/devstack/services.sh
 
 clean:
-	rm -rf bin .state web/dist/app web/node_modules
+	rm -rf bin .state web/dist/app web/node_modules web/lighthouse/node_modules

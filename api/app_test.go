@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -75,6 +77,62 @@ func TestAppServed(t *testing.T) {
 	unbuilt.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "make web") {
 		t.Errorf("unbuilt app: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestAppGzip: the build's text files go gzipped to a browser that accepts
+// gzip, byte for byte the same once unzipped; images, tiny files and
+// clients that refuse gzip get the file as it is.
+func TestAppGzip(t *testing.T) {
+	js := strings.Repeat("export const greeting = 'hello, easel';\n", 200)
+	files := fstest.MapFS{
+		"index.html":           {Data: []byte("<!doctype html><title>Easel</title>" + strings.Repeat("<!-- padding -->", 100))},
+		"assets/index-abc.js":  {Data: []byte(js)},
+		"assets/tiny-abc.css":  {Data: []byte("body{margin:0}")},
+		"assets/photo-abc.png": {Data: bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1000)},
+	}
+	h := (&api.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), App: &api.App{Files: files}}).Router()
+	get := func(path, accept string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for range 2 { // the second answer comes from the kept copy
+		rec := get("/assets/index-abc.js", "gzip, deflate, br, zstd")
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Encoding") != "gzip" || rec.Header().Get("Vary") != "Accept-Encoding" {
+			t.Fatalf("JS to a gzip browser: %d, Content-Encoding %q, Vary %q", rec.Code, rec.Header().Get("Content-Encoding"), rec.Header().Get("Vary"))
+		}
+		if !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/javascript") || rec.Body.Len() >= len(js)/4 {
+			t.Errorf("gzipped JS: Content-Type %q, %d bytes of %d", rec.Header().Get("Content-Type"), rec.Body.Len(), len(js))
+		}
+		zr, err := gzip.NewReader(rec.Body)
+		if err != nil {
+			t.Fatalf("gunzip: %v", err)
+		}
+		if got, _ := io.ReadAll(zr); string(got) != js {
+			t.Errorf("gunzipped JS differs from the file (%d bytes, want %d)", len(got), len(js))
+		}
+	}
+	if rec := get("/gallery", "gzip"); rec.Header().Get("Content-Encoding") != "gzip" {
+		t.Errorf("index.html to a gzip browser: Content-Encoding %q", rec.Header().Get("Content-Encoding"))
+	}
+	for _, c := range []struct{ path, accept string }{
+		{"/assets/index-abc.js", ""},
+		{"/assets/index-abc.js", "gzip;q=0, br"},
+		{"/assets/index-abc.js", "identity"},
+		{"/assets/tiny-abc.css", "gzip"},
+		{"/assets/photo-abc.png", "gzip"},
+	} {
+		rec := get(c.path, c.accept)
+		want := files[strings.TrimPrefix(c.path, "/")].Data
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), want) {
+			t.Errorf("GET %s (Accept-Encoding %q): %d, Content-Encoding %q, %d bytes, want the file as it is",
+				c.path, c.accept, rec.Code, rec.Header().Get("Content-Encoding"), rec.Body.Len())
+		}
 	}
 }
 
