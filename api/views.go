@@ -144,7 +144,7 @@ func (s *Server) imageView(ctx context.Context, img store.Image, withMeta bool) 
 }
 
 func (s *Server) listImages(c *gin.Context) {
-	page, ok := parsePage(c)
+	page, ok := parseCursorPage(c, anyKey)
 	if !ok {
 		return
 	}
@@ -166,8 +166,8 @@ func (s *Server) listImages(c *gin.Context) {
 		}
 		views = append(views, v)
 	}
-	c.JSON(http.StatusOK, gin.H{"images": views, "next_before": nextBefore(len(views), page.Limit, func() time.Time {
-		return imgs[len(imgs)-1].CreatedAt
+	c.JSON(http.StatusOK, gin.H{"images": views, "next_before": nextCursor(len(views), page.Limit, func() (time.Time, string) {
+		return imgs[len(imgs)-1].CreatedAt, imgs[len(imgs)-1].Name
 	})})
 }
 
