@@ -752,8 +752,13 @@ type HealthStatus string
 // Image defines model for Image.
 type Image struct {
 	// Bytes Size of the PNG.
-	Bytes        int64              `json:"bytes"`
-	CreatedAt    time.Time          `json:"created_at"`
+	Bytes     int64     `json:"bytes"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// DownloadURL The PNG like `url`, answered with `Content-Disposition: attachment; filename="<name>.png"`, so
+	// that a browser saves it rather than showing it (a link's `download` attribute is ignored on
+	// another origin). For a limited time; send no Authorization header.
+	DownloadURL  string             `json:"download_url"`
 	GenerationID openapi_types.UUID `json:"generation_id"`
 	Height       int                `json:"height"`
 
