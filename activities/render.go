@@ -68,6 +68,17 @@ type Drain interface {
 	Expired() <-chan struct{}
 }
 
+// RenderHeartbeatEvery is how often a running render's heartbeat reaches
+// the Temporal server (the GPU worker's MaxHeartbeatThrottleInterval,
+// workers.NewGPU) and how long a render waiting for a GPU waits between
+// heartbeats. A cancel reaches a render only in a heartbeat's answer, so
+// this bounds how long a canceled job keeps its GPU: left to the SDK, a
+// heartbeat goes out every 80 % of the heartbeat timeout (24 s of the
+// default 30 s), and a job of a few seconds ran to its end after a cancel.
+// The heartbeat timeout, which decides how soon a dead worker's job is
+// retried, stays independent of it.
+const RenderHeartbeatEvery = time.Second
+
 // errFailedOver is the cause of a render's cancellation by the drain.
 var errFailedOver = errors.New("the GPU worker is draining: render handed to another worker")
 
@@ -174,7 +185,8 @@ func (a *attempt) snapshot() RenderResult {
 }
 
 // beat records a heartbeat with the attempt's progress. The SDK throttles
-// heartbeats itself; recording often keeps the heartbeat timeout honest and
+// heartbeats itself (to one every RenderHeartbeatEvery on a GPU worker);
+// recording on every engine step keeps the heartbeat timeout honest and
 // lets cancellation reach the activity.
 func (a *attempt) beat(ctx context.Context) {
 	activity.RecordHeartbeat(ctx, a.result())
@@ -341,10 +353,11 @@ func (r *Render) acquireDraining(ctx context.Context, started bool) (engine.Devi
 	return engine.Device{}, errFailedOver
 }
 
-// waitContext bounds one wait for a device: 5 s, so the caller heartbeats,
-// or until the worker begins to drain.
+// waitContext bounds one wait for a device: RenderHeartbeatEvery, so the
+// caller heartbeats (and hears of a cancel), or until the worker begins to
+// drain.
 func (r *Render) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	wait, cancel := context.WithTimeout(ctx, RenderHeartbeatEvery)
 	if r.Drain != nil {
 		go func() {
 			select {

@@ -62,6 +62,8 @@ func TestAPI(t *testing.T) {
 	t.Run("idempotency key", func(t *testing.T) { testIdempotency(t, s) })
 	t.Run("star and delete images", func(t *testing.T) { testImageStarAndDelete(t, s) })
 	t.Run("bulk delete images", func(t *testing.T) { testImageBulkDelete(t, s) })
+	t.Run("paging", func(t *testing.T) { testPaging(t, s) })
+	t.Run("image download link", func(t *testing.T) { testImageDownload(t, s) })
 	t.Run("models", func(t *testing.T) { testModels(t, s) })
 	t.Run("quote", func(t *testing.T) { testQuote(t, s) })
 	t.Run("model not served", func(t *testing.T) { testModelNotServed(t, s) })

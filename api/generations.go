@@ -397,7 +397,7 @@ func (s *Server) writeGeneration(c *gin.Context, status int, g store.Generation)
 }
 
 func (s *Server) listGenerations(c *gin.Context) {
-	page, ok := parsePage(c)
+	page, ok := parseCursorPage(c, isUUID)
 	if !ok {
 		return
 	}
@@ -415,8 +415,8 @@ func (s *Server) listGenerations(c *gin.Context) {
 		}
 		views = append(views, v)
 	}
-	c.JSON(http.StatusOK, gin.H{"generations": views, "next_before": nextBefore(len(views), page.Limit, func() time.Time {
-		return gens[len(gens)-1].CreatedAt
+	c.JSON(http.StatusOK, gin.H{"generations": views, "next_before": nextCursor(len(views), page.Limit, func() (time.Time, string) {
+		return gens[len(gens)-1].CreatedAt, gens[len(gens)-1].ID
 	})})
 }
 
@@ -547,14 +547,9 @@ func writeEvent(c *gin.Context, ev eventView) {
 
 // parsePage reads ?limit= and ?before= (RFC 3339).
 func parsePage(c *gin.Context) (store.Page, bool) {
-	var p store.Page
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			invalid(c, "limit must be between 1 and 100", FieldError{Field: "limit", Message: "must be between 1 and 100"})
-			return p, false
-		}
-		p.Limit = n
+	p, ok := parseLimit(c)
+	if !ok {
+		return p, false
 	}
 	if v := c.Query("before"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
@@ -564,8 +559,19 @@ func parsePage(c *gin.Context) (store.Page, bool) {
 		}
 		p.Before = t
 	}
-	if p.Limit == 0 {
-		p.Limit = 20
+	return p, true
+}
+
+// parseLimit reads ?limit= (default 20).
+func parseLimit(c *gin.Context) (store.Page, bool) {
+	p := store.Page{Limit: 20}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			invalid(c, "limit must be between 1 and 100", FieldError{Field: "limit", Message: "must be between 1 and 100"})
+			return p, false
+		}
+		p.Limit = n
 	}
 	return p, true
 }

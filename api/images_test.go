@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/easel/easel/api"
@@ -165,4 +168,51 @@ func testImageBulkDelete(t *testing.T, s *stack) {
 	if r.decode(t, &res); r.status != http.StatusOK || len(res.Deleted) != 0 || len(res.NotFound) != 2 {
 		t.Fatalf("repeated bulk delete: %d %+v", r.status, res)
 	}
+}
+
+// An image's download_url makes a browser save the PNG: the bucket answers
+// it with Content-Disposition: attachment and the image's file name, and
+// the same bytes as url, which shows the picture inline.
+func testImageDownload(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 100)
+	g := s.completedJob(t, token, 1, catalog.ModelSD15)
+	var img api.ImageView
+	s.do(t, http.MethodGet, "/v1/images/"+g.Images[0].Name, token, nil).decode(t, &img)
+	if img.DownloadURL == "" || img.DownloadURL == img.URL {
+		t.Fatalf("download_url %q beside url %q", img.DownloadURL, img.URL)
+	}
+
+	shown, shownHeader := getObject(t, img.URL)
+	saved, savedHeader := getObject(t, img.DownloadURL)
+	want := `attachment; filename="` + img.Name + `.png"`
+	if got := savedHeader.Get("Content-Disposition"); got != want {
+		t.Errorf("download_url answers Content-Disposition %q, want %q", got, want)
+	}
+	if got := shownHeader.Get("Content-Disposition"); strings.HasPrefix(got, "attachment") {
+		t.Errorf("url answers Content-Disposition %q: it should show the picture", got)
+	}
+	if ct := savedHeader.Get("Content-Type"); ct != "image/png" || !bytes.Equal(saved, shown) || int64(len(saved)) != img.Bytes {
+		t.Errorf("download_url answers %s, %d bytes; want the %d-byte PNG url answers", ct, len(saved), img.Bytes)
+	}
+	// Every view of the image carries it: lists and the job.
+	var list struct{ Images []api.ImageView }
+	s.do(t, http.MethodGet, "/v1/images?job="+g.ID, token, nil).decode(t, &list)
+	if len(list.Images) != 1 || list.Images[0].DownloadURL == "" || g.Images[0].DownloadURL == "" {
+		t.Errorf("download_url missing from the list (%+v) or the job (%+v)", list.Images, g.Images)
+	}
+}
+
+// getObject downloads a presigned URL as a browser would: no credentials.
+func getObject(t *testing.T, url string) ([]byte, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s %v", url, resp.StatusCode, body, err)
+	}
+	return body, resp.Header
 }

@@ -47,9 +47,11 @@ type Server struct {
 	// Limiter enforces per-plan request rates (nil: no limits).
 	Limiter *redis_rate.Limiter
 	// ImageURLs, when set, signs image links on the CDN (CloudFront)
-	// instead of presigning them on S3.
+	// instead of presigning them on S3: links that show an object, and
+	// links that save it as a file.
 	ImageURLs interface {
 		SignedURL(key string, ttl time.Duration) (string, error)
+		SignedDownloadURL(key, filename string, ttl time.Duration) (string, error)
 	}
 	// Payments talks to Stripe for subscriptions: customers and saved cards
 	// (nil: paid plans answer 503).

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -84,6 +85,9 @@ type stackOptions struct {
 	// afterAdmit runs after each hold's commit, before the workflow task
 	// that took it completes: a fault hook for crash tests.
 	afterAdmit func(ctx context.Context, jobID string)
+	// renderHeartbeat is the heartbeat timeout of renders (0: 5 s, so that
+	// a lost worker's job is retried soon).
+	renderHeartbeat time.Duration
 }
 
 func newStack(t testing.TB, stepDelay time.Duration) *stack {
@@ -191,7 +195,7 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	s.newAPI = func(t testing.TB, cached bool) *api.Server {
 		srv := &api.Server{Store: apiStore, Temporal: tc, Progress: s.hub, Redis: rdb, Objects: objects,
 			ServedModels: s.deps.ServedModels, Auth: &api.Tokens{Verifier: verifier, Store: apiStore}, Log: log, Version: "test", PresignTTL: time.Hour,
-			RenderHeartbeat: 5 * time.Second, DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
+			RenderHeartbeat: cmp.Or(opts.renderHeartbeat, 5*time.Second), DevIssuer: s.issuer.Handler(), Limiter: redis_rate.NewLimiter(rdb),
 			Payments: s.deps.Payments, StripeWebhookSecret: s.webhookSecret, WebhookGuard: s.deps.WebhookGuard,
 			WebhookFirstRetry: s.deps.WebhookFirstRetry, AuthCache: &authcache.Set{}}
 		if opts.billing {

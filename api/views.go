@@ -52,6 +52,7 @@ type ImageView struct {
 	Bytes        int64           `json:"bytes"`
 	Starred      bool            `json:"starred"`
 	URL          string          `json:"url"`
+	DownloadURL  string          `json:"download_url"`
 	ThumbnailURL string          `json:"thumbnail_url"`
 	Metadata     json.RawMessage `json:"metadata,omitempty"`
 	CreatedAt    time.Time       `json:"created_at"`
@@ -126,12 +127,16 @@ func (s *Server) imageView(ctx context.Context, img store.Image, withMeta bool) 
 	if err != nil {
 		return ImageView{}, err
 	}
+	download, err := s.downloadURL(ctx, img.Key, img.Name+".png")
+	if err != nil {
+		return ImageView{}, err
+	}
 	thumb, err := s.imageURL(ctx, img.ThumbnailKey)
 	if err != nil {
 		return ImageView{}, err
 	}
 	v := ImageView{Name: img.Name, GenerationID: img.JobID, Width: img.Width, Height: img.Height, Bytes: img.Bytes,
-		Starred: img.Starred, URL: url, ThumbnailURL: thumb, CreatedAt: img.CreatedAt}
+		Starred: img.Starred, URL: url, DownloadURL: download, ThumbnailURL: thumb, CreatedAt: img.CreatedAt}
 	var meta struct {
 		Seed int64 `json:"seed"`
 	}
@@ -144,7 +149,7 @@ func (s *Server) imageView(ctx context.Context, img store.Image, withMeta bool) 
 }
 
 func (s *Server) listImages(c *gin.Context) {
-	page, ok := parsePage(c)
+	page, ok := parseCursorPage(c, anyKey)
 	if !ok {
 		return
 	}
@@ -166,8 +171,8 @@ func (s *Server) listImages(c *gin.Context) {
 		}
 		views = append(views, v)
 	}
-	c.JSON(http.StatusOK, gin.H{"images": views, "next_before": nextBefore(len(views), page.Limit, func() time.Time {
-		return imgs[len(imgs)-1].CreatedAt
+	c.JSON(http.StatusOK, gin.H{"images": views, "next_before": nextCursor(len(views), page.Limit, func() (time.Time, string) {
+		return imgs[len(imgs)-1].CreatedAt, imgs[len(imgs)-1].Name
 	})})
 }
 
@@ -226,4 +231,13 @@ func (s *Server) imageURL(ctx context.Context, key string) (string, error) {
 		return s.ImageURLs.SignedURL(key, s.PresignTTL)
 	}
 	return s.Objects.PresignGet(ctx, key, s.PresignTTL)
+}
+
+// downloadURL is imageURL for a link that saves the object as filename
+// (Content-Disposition: attachment) rather than showing it.
+func (s *Server) downloadURL(ctx context.Context, key, filename string) (string, error) {
+	if s.ImageURLs != nil {
+		return s.ImageURLs.SignedDownloadURL(key, filename, s.PresignTTL)
+	}
+	return s.Objects.PresignDownload(ctx, key, filename, s.PresignTTL)
 }

@@ -763,6 +763,17 @@ func TestTerraformGuide(t *testing.T) {
 		if _, ok := b.Body.Attributes["trusted_key_groups"]; !ok {
 			t.Error("modules/cloudfront: /images/* does not require signed URLs (trusted_key_groups)")
 		}
+		// The API's download_url (?download=<file name>) is answered as an
+		// attachment by a viewer-response function.
+		events := map[string]bool{}
+		for _, f := range b.Body.Blocks {
+			if f.Type == "function_association" {
+				events[constValue(t, "event_type", f.Body.Attributes["event_type"].Expr).AsString()] = true
+			}
+		}
+		if !events["viewer-request"] || !events["viewer-response"] {
+			t.Errorf("modules/cloudfront: /images/* functions on %v, want viewer-request (strip /images) and viewer-response (downloads)", events)
+		}
 	}
 	// The app's /config.json comes from the API's environment, not from
 	// the frontend bucket, and is never cached: it goes where /v1/* goes.

@@ -164,8 +164,9 @@ type GPUOptions struct {
 	// Drain tells renders the worker is stopping; nil never drains.
 	Drain activities.Drain
 	// Options are the worker's Temporal options (stop timeout,
-	// interceptors); the slot count and the disabled workflow worker are
-	// set here.
+	// interceptors); the slot count, the disabled workflow worker and a
+	// heartbeat throttle of at most activities.RenderHeartbeatEvery are set
+	// here.
 	Options worker.Options
 }
 
@@ -225,6 +226,12 @@ func NewGPU(d Deps, tier string, eng engine.Engine, o GPUOptions) *GPU {
 	}
 	opts := o.Options
 	opts.MaxConcurrentActivityExecutionSize = slots + 1
+	// A render hears of its job's cancel only in a heartbeat's answer:
+	// heartbeats go out every second, not every 80 % of the heartbeat
+	// timeout, so a canceled job frees its GPU within about a second.
+	if opts.MaxHeartbeatThrottleInterval <= 0 || opts.MaxHeartbeatThrottleInterval > activities.RenderHeartbeatEvery {
+		opts.MaxHeartbeatThrottleInterval = activities.RenderHeartbeatEvery
+	}
 	// A GPU host never runs workflows or local activities.
 	opts.DisableWorkflowWorker = true
 	w := worker.New(d.Temporal, catalog.GPUQueue(tier), opts)

@@ -676,8 +676,9 @@ type GenerationEvent struct {
 type GenerationList struct {
 	Generations []Generation `json:"generations"`
 
-	// NextBefore Pass as `before` for the next page; null on the last page.
-	NextBefore *NextBefore `json:"next_before"`
+	// NextBefore Pass as `before` for the next page; null on the last page. An opaque cursor (the last item's
+	// creation time and name or id): pass it back as it is.
+	NextBefore *NextCursor `json:"next_before"`
 }
 
 // GenerationParams The request as the job runs it, defaults filled in.
@@ -792,8 +793,13 @@ type HealthStatus string
 // Image defines model for Image.
 type Image struct {
 	// Bytes Size of the PNG.
-	Bytes        int64              `json:"bytes"`
-	CreatedAt    time.Time          `json:"created_at"`
+	Bytes     int64     `json:"bytes"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// DownloadURL The PNG like `url`, answered with `Content-Disposition: attachment; filename="<name>.png"`, so
+	// that a browser saves it rather than showing it (a link's `download` attribute is ignored on
+	// another origin). For a limited time; send no Authorization header.
+	DownloadURL  string             `json:"download_url"`
 	GenerationID openapi_types.UUID `json:"generation_id"`
 	Height       int                `json:"height"`
 
@@ -815,8 +821,9 @@ type Image struct {
 type ImageList struct {
 	Images []Image `json:"images"`
 
-	// NextBefore Pass as `before` for the next page; null on the last page.
-	NextBefore *NextBefore `json:"next_before"`
+	// NextBefore Pass as `before` for the next page; null on the last page. An opaque cursor (the last item's
+	// creation time and name or id): pass it back as it is.
+	NextBefore *NextCursor `json:"next_before"`
 }
 
 // ImagePatch defines model for ImagePatch.
@@ -924,6 +931,10 @@ type MonthUsage struct {
 
 // NextBefore Pass as `before` for the next page; null on the last page.
 type NextBefore = time.Time
+
+// NextCursor Pass as `before` for the next page; null on the last page. An opaque cursor (the last item's
+// creation time and name or id): pass it back as it is.
+type NextCursor = string
 
 // Plan defines model for Plan.
 type Plan struct {
@@ -1489,6 +1500,9 @@ type WebhookSubscription struct {
 // Before defines model for Before.
 type Before = time.Time
 
+// Cursor defines model for Cursor.
+type Cursor = string
+
 // GenerationID defines model for GenerationID.
 type GenerationID = openapi_types.UUID
 
@@ -1607,8 +1621,10 @@ type ListGenerationsParams struct {
 	// Limit Page size (default 20).
 	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Before Only items created before this time (RFC 3339); pass the previous page's `next_before`.
-	Before Before `form:"before,omitempty" json:"before,omitempty"`
+	// Before Where the page starts: the previous page's `next_before` (an opaque cursor), so that every
+	// item is listed once, however many share an instant (the images of one job all do). An
+	// RFC 3339 time is accepted too: only items created strictly before it.
+	Before Cursor `form:"before,omitempty" json:"before,omitempty"`
 }
 
 // CreateGenerationParams defines parameters for CreateGeneration.
@@ -1623,8 +1639,10 @@ type ListImagesParams struct {
 	// Limit Page size (default 20).
 	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Before Only items created before this time (RFC 3339); pass the previous page's `next_before`.
-	Before Before `form:"before,omitempty" json:"before,omitempty"`
+	// Before Where the page starts: the previous page's `next_before` (an opaque cursor), so that every
+	// item is listed once, however many share an instant (the images of one job all do). An
+	// RFC 3339 time is accepted too: only items created strictly before it.
+	Before Cursor `form:"before,omitempty" json:"before,omitempty"`
 
 	// Starred `true` lists starred images only.
 	Starred bool `form:"starred,omitempty" json:"starred,omitempty"`

@@ -254,8 +254,8 @@ func TestClientTypesMatchContract(t *testing.T) {
 		Progress: &apitypes.Progress{JobID: jobID, State: apitypes.JobStatusCompleted, Progress: 1, Image: 1, Images: 2,
 			Step: 30, TotalSteps: 30, UpdatedAt: now},
 		Images: []apitypes.Image{{Name: jobID.String() + "_0", GenerationID: jobID, Width: 1024, Height: 1024,
-			Seed: 4294967295, Bytes: 1, URL: "https://cdn.example/a.png", ThumbnailURL: "https://cdn.example/a.webp",
-			CreatedAt: now}},
+			Seed: 4294967295, Bytes: 1, URL: "https://cdn.example/a.png", DownloadURL: "https://cdn.example/a.png?download=a.png",
+			ThumbnailURL: "https://cdn.example/a.webp", CreatedAt: now}},
 		Links: apitypes.Links{Self: "/v1/generations/x", Events: "/v1/generations/x/events", Cancel: "/v1/generations/x"}}
 	raw, err := json.Marshal(example)
 	if err != nil {

@@ -219,6 +219,7 @@ func (f *fakeServer) view(j *fakeJob) map[string]any {
 		images = append(images, map[string]any{"name": name, "generation_id": j.id, "width": j.req["width"],
 			"height": j.req["height"], "seed": 1234 + i, "bytes": len(fakePNG), "starred": false,
 			"url":           f.srv.URL + "/bucket/" + name + ".png?X-Amz-Signature=example",
+			"download_url":  f.srv.URL + "/bucket/" + name + ".png?response-content-disposition=attachment&X-Amz-Signature=example",
 			"thumbnail_url": f.srv.URL + "/bucket/" + name + ".webp?X-Amz-Signature=example", "created_at": fakeNow})
 	}
 	v["images"], v["images_produced"], v["credits_held"] = images, len(images), 0

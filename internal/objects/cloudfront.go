@@ -47,10 +47,27 @@ func loadSigner(pemText string) (crypto.Signer, error) {
 
 // SignedURL returns a URL that serves key until ttl has passed.
 func (c *CloudFrontURLs) SignedURL(key string, ttl time.Duration) (string, error) {
+	return c.sign(key, "", ttl)
+}
+
+// SignedDownloadURL is SignedURL for a link that saves the object as a
+// file named filename: ?download=<filename>, which the signature covers.
+// The distribution's /images/* behaviour answers such a request with
+// Content-Disposition: attachment; filename="<filename>" (a viewer-response
+// function; terraform/modules/cloudfront). The query string is not part of
+// the cache key, so both links share one cached object.
+func (c *CloudFrontURLs) SignedDownloadURL(key, filename string, ttl time.Duration) (string, error) {
+	return c.sign(key, "download="+url.QueryEscape(filename), ttl)
+}
+
+func (c *CloudFrontURLs) sign(key, query string, ttl time.Duration) (string, error) {
 	if ttl <= 0 {
 		return "", fmt.Errorf("sign %s: ttl %s must be positive", key, ttl)
 	}
 	u := c.base + (&url.URL{Path: key}).EscapedPath()
+	if query != "" {
+		u += "?" + query
+	}
 	signed, err := c.signer.Sign(u, time.Now().Add(ttl))
 	if err != nil {
 		return "", fmt.Errorf("sign %s: %w", key, err)

@@ -78,3 +78,64 @@ func TestCloudFrontSignedURL(t *testing.T) {
 		t.Fatal("a bad key was accepted")
 	}
 }
+
+// A download link is the signed URL with ?download=<file name>, and the
+// signature covers that query string: the distribution's viewer-response
+// function turns it into Content-Disposition: attachment, and a changed
+// file name fails the signature.
+func TestCloudFrontSignedDownloadURL(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := objects.NewCloudFrontURLs("cdn.example.com", "K2JCJMDEHXQW5F",
+		string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := cf.SignedDownloadURL(objects.ImageKey("u1", "job_0"), "job_0.png", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if u.Path != "/images/users/u1/images/job_0.png" || q.Get("download") != "job_0.png" || q.Get("Key-Pair-Id") != "K2JCJMDEHXQW5F" {
+		t.Fatalf("signed download URL %s", raw)
+	}
+	sig, err := cloudFrontB64(q.Get("Signature"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := func(resource string) []byte {
+		p := fmt.Sprintf(`{"Statement":[{"Resource":"%s","Condition":{"DateLessThan":{"AWS:EpochTime":%s}}}]}`, resource, q.Get("Expires"))
+		sum := sha1.Sum([]byte(p))
+		return sum[:]
+	}
+	base := "https://cdn.example.com/images/users/u1/images/job_0.png"
+	if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA1, policy(base+"?download=job_0.png"), sig); err != nil {
+		t.Fatalf("the signature does not cover the download query: %v", err)
+	}
+	if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA1, policy(base+"?download=other.png"), sig); err == nil {
+		t.Fatal("the signature verifies with another file name")
+	}
+}
+
+// A file name goes into Content-Disposition quoted when it is plain ASCII
+// and RFC 2231-encoded otherwise, never so that it could end the header.
+func TestAttachmentDisposition(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"job_0.png":  `attachment; filename="job_0.png"`,
+		`a"b.png`:    `attachment; filename="a\"b.png"`,
+		"café.png":   `attachment; filename*=utf-8''caf%C3%A9.png`,
+		"line\n.png": `attachment; filename*=utf-8''line%0A.png`,
+	} {
+		if got := objects.AttachmentDisposition(name); got != want {
+			t.Errorf("AttachmentDisposition(%q) = %q, want %q", name, got, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/url"
 	"time"
 
@@ -60,13 +61,42 @@ func (s *Bucket) Get(ctx context.Context, key string) ([]byte, error) {
 // PresignGet returns a URL that lets anyone holding it download key for ttl.
 // It is computed locally and does not check that the object exists.
 func (s *Bucket) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	return s.presignGet(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}, ttl)
+}
+
+// PresignDownload is PresignGet for a link that saves the object as a file
+// named filename instead of showing it: S3 answers it with
+// Content-Disposition: attachment (response-content-disposition, which
+// the signature covers). Browsers ignore an <a download> attribute on
+// another origin's link, so this is what makes a download button save.
+func (s *Bucket) PresignDownload(ctx context.Context, key, filename string, ttl time.Duration) (string, error) {
+	return s.presignGet(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key),
+		ResponseContentDisposition: aws.String(AttachmentDisposition(filename))}, ttl)
+}
+
+// AttachmentDisposition is the Content-Disposition that saves a response as
+// filename: attachment; filename="<filename>" for a plain ASCII name (an
+// image's "<job id>_<i>.png"), else as mime writes it (escaped, or RFC 2231
+// encoded), so that no name can end the header.
+func AttachmentDisposition(filename string) string {
+	plain := filename != ""
+	for _, r := range filename {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			plain = false
+		}
+	}
+	if plain {
+		return `attachment; filename="` + filename + `"`
+	}
+	return mime.FormatMediaType("attachment", map[string]string{"filename": filename})
+}
+
+func (s *Bucket) presignGet(ctx context.Context, in *s3.GetObjectInput, ttl time.Duration) (string, error) {
+	key := aws.ToString(in.Key)
 	if ttl <= 0 || ttl > MaxPresignTTL {
 		return "", fmt.Errorf("objects: presign %s: ttl %v outside (0, %v]", key, ttl, MaxPresignTTL)
 	}
-	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{
-		Bucket: aws.String(s.bucket),
-		Key:    aws.String(key),
-	}, s3.WithPresignExpires(ttl))
+	req, err := s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(ttl))
 	if err != nil {
 		return "", fmt.Errorf("objects: presign %s: %w", key, err)
 	}

@@ -248,10 +248,27 @@ func (s *Store) GetGeneration(ctx context.Context, userID, jobID string) (Genera
 	return g, nil
 }
 
-// Page bounds a listing: at most Limit rows created before Before (zero: now).
+// Page bounds a listing: at most Limit rows created before Before (zero:
+// now). Rows share a created_at (the images of one batch are stored in one
+// transaction), so a listing that orders by a tiebreak after created_at
+// takes AfterKey too: the tiebreak of the previous page's last row, which
+// also lets through the rows created at Before that sort after it. Empty,
+// only rows created strictly before Before are listed.
 type Page struct {
-	Limit  int
-	Before time.Time
+	Limit    int
+	Before   time.Time
+	AfterKey string
+}
+
+// afterKey is AfterKey as a query argument: NULL when empty, so that the
+// tiebreak comparison is false and the bound is strict on created_at. The
+// listings state created_at <= Before apart from the tiebreak so that it
+// bounds their index scan.
+func (p Page) afterKey() *string {
+	if p.AfterKey == "" {
+		return nil
+	}
+	return &p.AfterKey
 }
 
 func (p Page) normalize() Page {
@@ -264,12 +281,14 @@ func (p Page) normalize() Page {
 	return p
 }
 
-// ListGenerations lists the user's jobs, newest first.
+// ListGenerations lists the user's jobs, newest first; jobs created in the
+// same instant by id, descending (page.AfterKey is a job id).
 func (s *Store) ListGenerations(ctx context.Context, userID string, page Page) ([]Generation, error) {
 	page = page.normalize()
 	rows, err := s.pool.Query(ctx, generationColumns+`
-		WHERE user_id = $1 AND created_at < $2 ORDER BY created_at DESC LIMIT $3`,
-		userID, page.Before, page.Limit)
+		WHERE user_id = $1 AND created_at <= $2 AND (created_at < $2 OR id < $4::uuid)
+		ORDER BY created_at DESC, id DESC LIMIT $3`,
+		userID, page.Before, page.Limit, page.afterKey())
 	if err != nil {
 		return nil, fmt.Errorf("list generations of %s: %w", userID, err)
 	}

@@ -53,13 +53,15 @@ type ImageFilter struct {
 	Model       string // a model family; "" lists every model's images
 }
 
-// ListImages lists the user's images, newest first.
+// ListImages lists the user's images, newest first; the images of one
+// batch (one instant) in batch order, by name (page.AfterKey is a name).
 func (s *Store) ListImages(ctx context.Context, userID string, page Page, filter ImageFilter) ([]Image, error) {
 	page = page.normalize()
-	imgs, err := s.listImages(ctx, ` WHERE user_id = $1 AND created_at < $2 AND (starred OR NOT $4)
+	imgs, err := s.listImages(ctx, ` WHERE user_id = $1
+		AND created_at <= $2 AND (created_at < $2 OR image_name > $7::text) AND (starred OR NOT $4)
 		AND ($5 = '' OR session_id = $5) AND ($6 = '' OR metadata->>'model' = $6)
 		ORDER BY created_at DESC, image_name LIMIT $3`,
-		userID, page.Before, page.Limit, filter.StarredOnly, filter.JobID, filter.Model)
+		userID, page.Before, page.Limit, filter.StarredOnly, filter.JobID, filter.Model, page.afterKey())
 	if err != nil {
 		return nil, fmt.Errorf("list images of %s: %w", userID, err)
 	}

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { API, expect, looks, newEmail, shot, signIn, test } from './helpers'
 
 // The gallery pages through every image as it scrolls, and its viewer
@@ -34,7 +35,12 @@ test('gallery: scrolling loads every image; the viewer stars, deletes, reuses se
   const image = await api.get(`/v1/images/${first}`)
   await expect(viewer.getByText(String(image.seed), { exact: true })).toBeVisible()
   await expect(viewer.getByRole('img', { name: 'Full image: gallery picture 6' })).toHaveAttribute('src', /\.png/)
-  await expect(viewer.getByRole('link', { name: 'Download PNG' })).toHaveAttribute('href', /\.png/)
+  // Download saves the PNG under the image's name; the gallery stays.
+  const galleryURL = page.url()
+  const [download] = await Promise.all([page.waitForEvent('download'), viewer.getByRole('link', { name: 'Download PNG' }).click()])
+  expect(download.suggestedFilename()).toBe(`${first}.png`)
+  expect((await readFile((await download.path())!)).subarray(1, 4).toString()).toBe('PNG')
+  expect(page.url()).toBe(galleryURL)
 
   // Star it; the starred filter finds it.
   await viewer.getByRole('button', { name: '☆ Star' }).click()

@@ -106,6 +106,29 @@ resource "aws_cloudfront_function" "strip_images_prefix" {
   EOT
 }
 
+# A signed /images/* URL with ?download=<file name> (the API's download_url)
+# is answered as an attachment, so browsers save the picture rather than
+# show it (they ignore <a download> on another origin). The query string is
+# not in the cache key (nor sent to the bucket): both kinds of link share
+# one cached object, and the header is added on the way out.
+resource "aws_cloudfront_function" "images_download" {
+  name    = "${var.name}-images-download"
+  runtime = "cloudfront-js-2.0"
+  comment = "Content-Disposition: attachment for ?download=<file name>"
+  publish = true
+  code    = <<-EOT
+    function handler(event) {
+      var response = event.response;
+      var download = event.request.querystring.download;
+      var ok = response.statusCode >= 200 && response.statusCode < 300;
+      if (ok && download && /^[A-Za-z0-9._-]{1,200}$/.test(download.value)) {
+        response.headers["content-disposition"] = { value: 'attachment; filename="' + download.value + '"' };
+      }
+      return response;
+    }
+  EOT
+}
+
 # Paths without a file extension are app routes: serve the app's index.
 resource "aws_cloudfront_function" "spa" {
   name    = "${var.name}-spa-index"
@@ -213,6 +236,11 @@ resource "aws_cloudfront_distribution" "this" {
     function_association {
       event_type   = "viewer-request"
       function_arn = aws_cloudfront_function.strip_images_prefix.arn
+    }
+
+    function_association {
+      event_type   = "viewer-response"
+      function_arn = aws_cloudfront_function.images_download.arn
     }
   }
 

@@ -2,7 +2,6 @@ import { Link, useSearchParams } from 'react-router'
 import { useInfiniteQuery } from '@tanstack/react-query'
 import { api, must } from '../api/client'
 import { plural, when } from '../lib/format'
-import { nextPageParam, unique } from '../lib/pages'
 import { useOnVisible } from '../lib/useOnVisible'
 import { ErrorNote } from './ErrorNote'
 import { ImageViewer } from './ImageViewer'
@@ -27,9 +26,10 @@ export function Gallery() {
           signal,
         }),
       ),
-    getNextPageParam: (last, _all, lastParam) => nextPageParam(last, lastParam),
+    // next_before is a cursor: each item comes once, a batch split across pages too.
+    getNextPageParam: (last) => last.next_before ?? undefined,
   })
-  const list = unique(images.data?.pages.map((p) => p.images) ?? [], (im) => im.name)
+  const list = images.data?.pages.flatMap((p) => p.images) ?? []
   const more = () => images.hasNextPage && !images.isFetchingNextPage && !images.isError && void images.fetchNextPage()
   const sentinel = useOnVisible(more)
 

@@ -177,7 +177,9 @@ function Details({ image, onDone }: { image: Image; onDone: () => void }) {
         </dd>
       </dl>
       <div className="actions">
-        <a className="button" href={image.url} download={`${image.name}.png`} target="_blank" rel="noreferrer">
+        {/* download_url answers as an attachment: the browser saves it and the page stays (a
+            download attribute alone is ignored on the bucket's origin). */}
+        <a className="button" href={image.download_url} download={`${image.name}.png`}>
           Download PNG
         </a>
         <button type="button" aria-pressed={image.starred} onClick={() => star.mutate(!image.starred)}>

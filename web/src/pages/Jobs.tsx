@@ -3,7 +3,6 @@ import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-q
 import { api, must, type Schemas } from '../api/client'
 import { isTerminal } from '../events'
 import { plural, when } from '../lib/format'
-import { nextPageParam, unique } from '../lib/pages'
 import { useOnVisible } from '../lib/useOnVisible'
 import { ErrorNote } from './ErrorNote'
 import type { GenerateState } from './Generate'
@@ -24,10 +23,11 @@ export function Jobs() {
     initialPageParam: undefined as string | undefined,
     queryFn: async ({ pageParam, signal }) =>
       must(await api.GET('/v1/generations', { params: { query: { limit: PAGE, before: pageParam } }, signal })),
-    getNextPageParam: (last, _all, lastParam) => nextPageParam(last, lastParam),
+    // next_before is a cursor: each job comes once, however many share an instant.
+    getNextPageParam: (last) => last.next_before ?? undefined,
     refetchInterval: (q) => (q.state.data?.pages.some((p) => p.generations.some((g) => !isTerminal(g.status))) ? 2000 : 15_000),
   })
-  const list = unique(jobs.data?.pages.map((p) => p.generations) ?? [], (g) => g.id)
+  const list = jobs.data?.pages.flatMap((p) => p.generations) ?? []
   const more = () => jobs.hasNextPage && !jobs.isFetchingNextPage && !jobs.isError && void jobs.fetchNextPage()
   const sentinel = useOnVisible(more)
 
