@@ -683,8 +683,8 @@ func dockerStages(dockerfile string) []dockerStage {
 // checkAPIImageEmbedsWeb: the API image's binary serves the web app, not
 // the "app not built" page: a Node stage builds it the way `make web` does
 // (types from api/openapi.yaml, then the bundle) with a Node that
-// web/package.json accepts, and the Go stage puts its dist/app where
-// go:embed looks before it compiles easel.
+// web/package.json accepts, and the Go stage puts its dist/app where the
+// embed directive looks before it compiles easel.
 func checkAPIImageEmbedsWeb(t *testing.T, dockerfile string) {
 	t.Helper()
 	var node, gobuild *dockerStage

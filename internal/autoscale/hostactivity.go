@@ -100,7 +100,8 @@ func (w *WorkerHeartbeats) list(ctx context.Context, queue string) ([]*workerpb.
 		if err != nil {
 			return nil, fmt.Errorf("list workers of %s: %w", queue, err)
 		}
-		for _, info := range resp.GetWorkersInfo() { //nolint:staticcheck // the full heartbeat carries the slots in use
+		//lint:ignore SA1019 the full heartbeat carries the slots in use; WorkerListInfo does not
+		for _, info := range resp.GetWorkersInfo() {
 			beats = append(beats, info.GetWorkerHeartbeat())
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {

@@ -28,6 +28,7 @@ func (f *fakeWorkers) ListWorkers(_ context.Context, req *workflowservice.ListWo
 	}
 	resp := &workflowservice.ListWorkersResponse{}
 	for _, hb := range f.pages[page] {
+		//lint:ignore SA1019 the server's answer the driver reads (see hostactivity.go)
 		resp.WorkersInfo = append(resp.WorkersInfo, &workerpb.WorkerInfo{WorkerHeartbeat: hb})
 	}
 	if page+1 < len(f.pages) {
