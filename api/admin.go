@@ -233,7 +233,7 @@ func (r AdminGrantRequest) validate(now time.Time) (store.AdminGrantInput, []Fie
 }
 
 func (s *Server) adminListUsers(c *gin.Context) {
-	page, ok := parsePage(c)
+	page, ok := parseCursorPage(c, isUUID)
 	if !ok {
 		return
 	}
@@ -252,8 +252,8 @@ func (s *Server) adminListUsers(c *gin.Context) {
 		views = append(views, AdminUserListItem{AdminUserView: adminUserView(u.AdminUser), Plan: u.PlanSlug,
 			CreditsAvailable: u.Available})
 	}
-	c.JSON(http.StatusOK, gin.H{"users": views, "next_before": nextBefore(len(views), page.Limit, func() time.Time {
-		return users[len(users)-1].CreatedAt
+	c.JSON(http.StatusOK, gin.H{"users": views, "next_before": nextCursor(len(views), page.Limit, func() (time.Time, string) {
+		return users[len(users)-1].CreatedAt, users[len(users)-1].ID
 	})})
 }
 

@@ -11,11 +11,13 @@ import (
 	"github.com/easel/easel/internal/store"
 )
 
-// A page cursor (GET /v1/images, GET /v1/generations) names where the
-// previous page ended: its last item's created_at and its tiebreak (an
-// image's name, a job's id). A cursor on created_at alone would skip the
-// rest of a batch split across pages, as a batch's images share an
-// instant. Clients pass next_before back as ?before= without reading it;
+// A page cursor (every list paged newest first: images, generations,
+// uploads, usage records, webhook deliveries, admin's users) names where
+// the previous page ended: its last item's created_at and its tiebreak (an
+// image's name, otherwise the row's id). A cursor on created_at alone
+// would skip the rest of the rows sharing an instant when a page ends
+// among them: a batch's images, the deliveries of one event to several
+// endpoints, the rows one transaction wrote. Clients pass next_before back as ?before= without reading it;
 // it is base64url text ("<RFC 3339 time> <key>"), opaque by contract.
 
 // encodeCursor is the cursor after the item created at at with key key.
@@ -64,7 +66,8 @@ func parseCursorPage(c *gin.Context, validKey func(string) bool) (store.Page, bo
 // anyKey accepts every key: an image's name is compared as text.
 func anyKey(string) bool { return true }
 
-// isUUID accepts a job's id, in the form the cursor was made with.
+// isUUID accepts a row's id (a job's, an upload's, ...), in the form the
+// cursor was made with.
 func isUUID(key string) bool {
 	id, err := uuid.Parse(key)
 	return err == nil && id.String() == key

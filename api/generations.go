@@ -575,11 +575,3 @@ func parseLimit(c *gin.Context) (store.Page, bool) {
 	}
 	return p, true
 }
-
-func nextBefore(n, limit int, last func() time.Time) *string {
-	if n < limit || n == 0 {
-		return nil
-	}
-	s := last().UTC().Format(time.RFC3339Nano)
-	return &s
-}

@@ -212,9 +212,9 @@ func (s *Server) uploadView(ctx context.Context, up store.Upload) (UploadView, e
 }
 
 // listUploads answers GET /v1/uploads, newest first, paged like images
-// (?limit=, ?before= from next_before).
+// (?limit=, ?before= a next_before cursor).
 func (s *Server) listUploads(c *gin.Context) {
-	page, ok := parsePage(c)
+	page, ok := parseCursorPage(c, isUUID)
 	if !ok {
 		return
 	}
@@ -232,8 +232,8 @@ func (s *Server) listUploads(c *gin.Context) {
 		}
 		views = append(views, v)
 	}
-	c.JSON(http.StatusOK, gin.H{"uploads": views, "next_before": nextBefore(len(views), page.Limit, func() time.Time {
-		return ups[len(ups)-1].CreatedAt
+	c.JSON(http.StatusOK, gin.H{"uploads": views, "next_before": nextCursor(len(views), page.Limit, func() (time.Time, string) {
+		return ups[len(ups)-1].CreatedAt, ups[len(ups)-1].ID
 	})})
 }
 

@@ -45,7 +45,7 @@ func (s *Server) usage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	page, ok := parsePage(c)
+	page, ok := parseCursorPage(c, isUUID)
 	if !ok {
 		return
 	}
@@ -55,7 +55,7 @@ func (s *Server) usage(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
-	recs, err := s.Store.UsageRecords(ctx, uid, from, to, store.UsageCursor{Before: page.Before}, page.Limit)
+	recs, err := s.Store.UsageRecords(ctx, uid, from, to, store.UsageCursor{Before: page.Before, BeforeID: page.AfterKey}, page.Limit)
 	if err != nil {
 		unavailable(c, err)
 		return
@@ -64,7 +64,9 @@ func (s *Server) usage(c *gin.Context) {
 		recs = []store.UsageRecord{}
 	}
 	c.JSON(http.StatusOK, UsageView{From: from, To: to, Summary: sum, Records: recs,
-		NextBefore: nextBefore(len(recs), page.Limit, func() time.Time { return recs[len(recs)-1].CreatedAt })})
+		NextBefore: nextCursor(len(recs), page.Limit, func() (time.Time, string) {
+			return recs[len(recs)-1].CreatedAt, recs[len(recs)-1].ID
+		})})
 }
 
 var usageCSVHeader = []string{"job_id", "action_type", "model", "gpu_tier", "steps", "width", "height",

@@ -260,7 +260,7 @@ func (s *Server) listWebhookDeliveries(c *gin.Context) {
 }
 
 func (s *Server) writeDeliveries(c *gin.Context, f store.WebhookDeliveryFilter) {
-	page, ok := parsePage(c)
+	page, ok := parseCursorPage(c, isUUID)
 	if !ok {
 		return
 	}
@@ -273,8 +273,8 @@ func (s *Server) writeDeliveries(c *gin.Context, f store.WebhookDeliveryFilter) 
 	for _, d := range ds {
 		views = append(views, webhookDeliveryView(d))
 	}
-	c.JSON(http.StatusOK, gin.H{"deliveries": views, "next_before": nextBefore(len(views), page.Limit, func() time.Time {
-		return ds[len(ds)-1].CreatedAt
+	c.JSON(http.StatusOK, gin.H{"deliveries": views, "next_before": nextCursor(len(views), page.Limit, func() (time.Time, string) {
+		return ds[len(ds)-1].CreatedAt, ds[len(ds)-1].ID
 	})})
 }
 

@@ -424,8 +424,9 @@ type AdminUserDetail struct {
 
 // AdminUserList defines model for AdminUserList.
 type AdminUserList struct {
-	// NextBefore Pass as `before` for the next page; null on the last page.
-	NextBefore *NextBefore         `json:"next_before"`
+	// NextBefore Pass as `before` for the next page; null on the last page. An opaque cursor (the last item's
+	// creation time and its name or id): pass it back as it is.
+	NextBefore *NextCursor         `json:"next_before"`
 	Users      []AdminUserListItem `json:"users"`
 }
 
@@ -677,7 +678,7 @@ type GenerationList struct {
 	Generations []Generation `json:"generations"`
 
 	// NextBefore Pass as `before` for the next page; null on the last page. An opaque cursor (the last item's
-	// creation time and name or id): pass it back as it is.
+	// creation time and its name or id): pass it back as it is.
 	NextBefore *NextCursor `json:"next_before"`
 }
 
@@ -822,7 +823,7 @@ type ImageList struct {
 	Images []Image `json:"images"`
 
 	// NextBefore Pass as `before` for the next page; null on the last page. An opaque cursor (the last item's
-	// creation time and name or id): pass it back as it is.
+	// creation time and its name or id): pass it back as it is.
 	NextBefore *NextCursor `json:"next_before"`
 }
 
@@ -929,11 +930,8 @@ type MonthUsage struct {
 	Since          time.Time `json:"since"`
 }
 
-// NextBefore Pass as `before` for the next page; null on the last page.
-type NextBefore = time.Time
-
 // NextCursor Pass as `before` for the next page; null on the last page. An opaque cursor (the last item's
-// creation time and name or id): pass it back as it is.
+// creation time and its name or id): pass it back as it is.
 type NextCursor = string
 
 // Plan defines model for Plan.
@@ -1298,8 +1296,9 @@ type Upload struct {
 
 // UploadList defines model for UploadList.
 type UploadList struct {
-	// NextBefore Pass as `before` for the next page; null on the last page.
-	NextBefore *NextBefore `json:"next_before"`
+	// NextBefore Pass as `before` for the next page; null on the last page. An opaque cursor (the last item's
+	// creation time and its name or id): pass it back as it is.
+	NextBefore *NextCursor `json:"next_before"`
 	Uploads    []Upload    `json:"uploads"`
 }
 
@@ -1307,8 +1306,9 @@ type UploadList struct {
 type Usage struct {
 	From time.Time `json:"from"`
 
-	// NextBefore Pass as `before` for the next page; null on the last page.
-	NextBefore *NextBefore   `json:"next_before"`
+	// NextBefore Pass as `before` for the next page; null on the last page. An opaque cursor (the last item's
+	// creation time and its name or id): pass it back as it is.
+	NextBefore *NextCursor   `json:"next_before"`
 	Records    []UsageRecord `json:"records"`
 	Summary    UsageSummary  `json:"summary"`
 	To         time.Time     `json:"to"`
@@ -1395,8 +1395,9 @@ type WebhookDelivery struct {
 type WebhookDeliveryList struct {
 	Deliveries []WebhookDelivery `json:"deliveries"`
 
-	// NextBefore Pass as `before` for the next page; null on the last page.
-	NextBefore *NextBefore `json:"next_before"`
+	// NextBefore Pass as `before` for the next page; null on the last page. An opaque cursor (the last item's
+	// creation time and its name or id): pass it back as it is.
+	NextBefore *NextCursor `json:"next_before"`
 }
 
 // WebhookDeliveryStatus `pending` while attempts go on, then `delivered` (a `2xx` answer) or `failed` (3 days of attempts, or nothing could be sent).
@@ -1496,9 +1497,6 @@ type WebhookSubscription struct {
 	// Status `incomplete` is a checkout waiting for its card or first payment; `expired` a checkout that got no card in time; `downgraded` a subscription whose dunning ran out.
 	Status SubscriptionStatus `json:"status"`
 }
-
-// Before defines model for Before.
-type Before = time.Time
 
 // Cursor defines model for Cursor.
 type Cursor = string
@@ -1609,8 +1607,11 @@ type AdminListUsersParams struct {
 	// Limit Page size (default 20).
 	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Before Only items created before this time (RFC 3339); pass the previous page's `next_before`.
-	Before Before `form:"before,omitempty" json:"before,omitempty"`
+	// Before Where the page starts: the previous page's `next_before` (an opaque cursor), so that every
+	// item is listed once, however many share an instant (the images of one job all do, as do the
+	// deliveries of one event to several endpoints). An RFC 3339 time is accepted too: only items
+	// created strictly before it.
+	Before Cursor `form:"before,omitempty" json:"before,omitempty"`
 
 	// Email Only users whose email contains this text.
 	Email string `form:"email,omitempty" json:"email,omitempty"`
@@ -1622,8 +1623,9 @@ type ListGenerationsParams struct {
 	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Before Where the page starts: the previous page's `next_before` (an opaque cursor), so that every
-	// item is listed once, however many share an instant (the images of one job all do). An
-	// RFC 3339 time is accepted too: only items created strictly before it.
+	// item is listed once, however many share an instant (the images of one job all do, as do the
+	// deliveries of one event to several endpoints). An RFC 3339 time is accepted too: only items
+	// created strictly before it.
 	Before Cursor `form:"before,omitempty" json:"before,omitempty"`
 }
 
@@ -1640,8 +1642,9 @@ type ListImagesParams struct {
 	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Before Where the page starts: the previous page's `next_before` (an opaque cursor), so that every
-	// item is listed once, however many share an instant (the images of one job all do). An
-	// RFC 3339 time is accepted too: only items created strictly before it.
+	// item is listed once, however many share an instant (the images of one job all do, as do the
+	// deliveries of one event to several endpoints). An RFC 3339 time is accepted too: only items
+	// created strictly before it.
 	Before Cursor `form:"before,omitempty" json:"before,omitempty"`
 
 	// Starred `true` lists starred images only.
@@ -1664,8 +1667,11 @@ type ListUploadsParams struct {
 	// Limit Page size (default 20).
 	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Before Only items created before this time (RFC 3339); pass the previous page's `next_before`.
-	Before Before `form:"before,omitempty" json:"before,omitempty"`
+	// Before Where the page starts: the previous page's `next_before` (an opaque cursor), so that every
+	// item is listed once, however many share an instant (the images of one job all do, as do the
+	// deliveries of one event to several endpoints). An RFC 3339 time is accepted too: only items
+	// created strictly before it.
+	Before Cursor `form:"before,omitempty" json:"before,omitempty"`
 }
 
 // CreateUploadMultipartBody defines parameters for CreateUpload.
@@ -1685,8 +1691,11 @@ type GetUsageParams struct {
 	// Limit Page size (default 20).
 	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Before Only items created before this time (RFC 3339); pass the previous page's `next_before`.
-	Before Before `form:"before,omitempty" json:"before,omitempty"`
+	// Before Where the page starts: the previous page's `next_before` (an opaque cursor), so that every
+	// item is listed once, however many share an instant (the images of one job all do, as do the
+	// deliveries of one event to several endpoints). An RFC 3339 time is accepted too: only items
+	// created strictly before it.
+	Before Cursor `form:"before,omitempty" json:"before,omitempty"`
 }
 
 // GetUsageCSVParams defines parameters for GetUsageCSV.
@@ -1709,8 +1718,11 @@ type ListWebhookDeliveriesParams struct {
 	// Limit Page size (default 20).
 	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Before Only items created before this time (RFC 3339); pass the previous page's `next_before`.
-	Before Before `form:"before,omitempty" json:"before,omitempty"`
+	// Before Where the page starts: the previous page's `next_before` (an opaque cursor), so that every
+	// item is listed once, however many share an instant (the images of one job all do, as do the
+	// deliveries of one event to several endpoints). An RFC 3339 time is accepted too: only items
+	// created strictly before it.
+	Before Cursor `form:"before,omitempty" json:"before,omitempty"`
 }
 
 // ListWebhookEndpointDeliveriesParams defines parameters for ListWebhookEndpointDeliveries.
@@ -1718,8 +1730,11 @@ type ListWebhookEndpointDeliveriesParams struct {
 	// Limit Page size (default 20).
 	Limit Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Before Only items created before this time (RFC 3339); pass the previous page's `next_before`.
-	Before Before `form:"before,omitempty" json:"before,omitempty"`
+	// Before Where the page starts: the previous page's `next_before` (an opaque cursor), so that every
+	// item is listed once, however many share an instant (the images of one job all do, as do the
+	// deliveries of one event to several endpoints). An RFC 3339 time is accepted too: only items
+	// created strictly before it.
+	Before Cursor `form:"before,omitempty" json:"before,omitempty"`
 }
 
 // StripeWebhookParams defines parameters for StripeWebhook.

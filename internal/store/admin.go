@@ -264,12 +264,14 @@ func (s *Store) FirstAdmin(ctx context.Context) (AdminUser, error) {
 }
 
 // AdminListUsers lists users newest first, with their plan and spendable
-// balance.
+// balance; users created in the same instant by id, descending
+// (f.Page.AfterKey is a user id).
 func (s *Store) AdminListUsers(ctx context.Context, f AdminUserFilter) ([]AdminUserSummary, error) {
 	page := f.Page.normalize()
 	rows, err := s.pool.Query(ctx, adminUserColumns+`
-		WHERE created_at < $1 AND ($2 = '' OR email ILIKE '%' || $2 || '%' ESCAPE '\')
-		ORDER BY created_at DESC, id LIMIT $3`, page.Before, escapeLike(f.Email), page.Limit)
+		WHERE created_at <= $1 AND (created_at < $1 OR id < $4::uuid)
+			AND ($2 = '' OR email ILIKE '%' || $2 || '%' ESCAPE '\')
+		ORDER BY created_at DESC, id DESC LIMIT $3`, page.Before, escapeLike(f.Email), page.Limit, page.afterKey())
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}

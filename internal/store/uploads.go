@@ -56,12 +56,14 @@ func (s *Store) GetUpload(ctx context.Context, userID, id string) (Upload, error
 	return u, nil
 }
 
-// ListUploads lists the user's uploads, newest first.
+// ListUploads lists the user's uploads, newest first; uploads created in
+// the same instant by id, descending (page.AfterKey is an upload id).
 func (s *Store) ListUploads(ctx context.Context, userID string, page Page) ([]Upload, error) {
 	page = page.normalize()
 	rows, err := s.pool.Query(ctx, `SELECT `+uploadFields+` FROM uploads
-		WHERE user_id = $1 AND created_at < $2 ORDER BY created_at DESC, id LIMIT $3`,
-		userID, page.Before, page.Limit)
+		WHERE user_id = $1 AND created_at <= $2 AND (created_at < $2 OR id < $4::uuid)
+		ORDER BY created_at DESC, id DESC LIMIT $3`,
+		userID, page.Before, page.Limit, page.afterKey())
 	if err != nil {
 		return nil, fmt.Errorf("list uploads of %s: %w", userID, err)
 	}

@@ -316,13 +316,15 @@ const webhookDeliveryColumns = `SELECT d.id, d.user_id, d.event_id, ev.type, COA
 	FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id`
 
 // ListWebhookDeliveries lists the user's deliveries, newest first, with
-// their attempts.
+// their attempts; deliveries created in the same instant (one event's, to
+// each endpoint) by id, descending (page.AfterKey is a delivery id).
 func (s *Store) ListWebhookDeliveries(ctx context.Context, userID string, f WebhookDeliveryFilter, page Page) ([]WebhookDelivery, error) {
 	page = page.normalize()
 	rows, err := s.pool.Query(ctx, webhookDeliveryColumns+`
-		WHERE d.user_id = $1 AND d.created_at < $2 AND ($4 = '' OR d.endpoint_id::text = $4)
-			AND ($5 = '' OR d.event_id::text = $5)
-		ORDER BY d.created_at DESC, d.id LIMIT $3`, userID, page.Before, page.Limit, f.EndpointID, f.EventID)
+		WHERE d.user_id = $1 AND d.created_at <= $2 AND (d.created_at < $2 OR d.id < $6::uuid)
+			AND ($4 = '' OR d.endpoint_id::text = $4) AND ($5 = '' OR d.event_id::text = $5)
+		ORDER BY d.created_at DESC, d.id DESC LIMIT $3`,
+		userID, page.Before, page.Limit, f.EndpointID, f.EventID, page.afterKey())
 	if err != nil {
 		return nil, fmt.Errorf("list webhook deliveries of %s: %w", userID, err)
 	}
