@@ -44,29 +44,17 @@ type PlanChangePreview struct {
 // change's price, and when it takes effect, without changing anything. It
 // refuses what the change itself would refuse, with the same problems.
 func (s *Server) previewPlanChange(c *gin.Context) {
-	var req ChangePlanRequest
-	if !s.decodeJSON(c, &req) {
-		return
-	}
-	plan, ok := s.planForRequest(c, req.Plan)
-	if !ok {
-		return
-	}
-	open, ok := s.openCheckout(c)
+	plan, open, sub, ok := s.planChangeTarget(c)
 	if !ok {
 		return
 	}
 	now := time.Now().UTC()
 	preview := PlanChangePreview{NewPlan: plan.Slug, NewPriceCents: plan.PriceCents, NewMonthlyCredits: plan.Credits, QuotedAt: now}
-	if open.ID != "" && plan.PriceCents > 0 {
+	if open.ID != "" {
 		preview.Plan, preview.When, preview.EffectiveAt = open.Plan, ChangeCheckout, now
 		preview.ChargeCents, preview.CreditsAdded = plan.PriceCents, plan.Credits
 		preview.PeriodStart, preview.PeriodEnd = open.PeriodStart, open.PeriodEnd
 		c.JSON(http.StatusOK, preview)
-		return
-	}
-	sub, ok := s.liveSubscription(c)
-	if !ok || refuseFreeChange(c, sub) {
 		return
 	}
 	st, err := s.subscriptionState(c.Request.Context(), sub.ID)
@@ -74,12 +62,8 @@ func (s *Server) previewPlanChange(c *gin.Context) {
 		s.answerUpdateError(c, err)
 		return
 	}
-	switch {
-	case st.Plan.Slug == plan.Slug:
-		problem(c, http.StatusConflict, "subscription-conflict", "Not possible now", "subscription is already on plan "+plan.Slug, nil)
-		return
-	case st.Status == catalog.SubPastDue:
-		problem(c, http.StatusConflict, "subscription-conflict", "Not possible now", "subscription is in dunning: settle the payment first", nil)
+	if err := workflows.PlanChangeConflict(st.Plan.Slug, st.Status == catalog.SubPastDue, plan); err != nil {
+		problem(c, http.StatusConflict, "subscription-conflict", "Not possible now", err.Error(), nil)
 		return
 	}
 	q := workflows.QuotePlanChange(st.Plan, plan, st.Status == catalog.SubTrialing, st.PeriodStart, st.PeriodEnd, now)
@@ -90,6 +74,30 @@ func (s *Server) previewPlanChange(c *gin.Context) {
 		preview.When = ChangeNow
 	}
 	c.JSON(http.StatusOK, preview)
+}
+
+// planChangeTarget reads a plan change request and what it applies to: an
+// open checkout that a paid plan replaces (open.ID set), else the live
+// subscription. It answers the refusals the change and its preview share.
+func (s *Server) planChangeTarget(c *gin.Context) (plan workflows.SubscriptionPlan, open, sub store.Subscription, ok bool) {
+	var req ChangePlanRequest
+	if !s.decodeJSON(c, &req) {
+		return plan, open, sub, false
+	}
+	if plan, ok = s.planForRequest(c, req.Plan); !ok {
+		return plan, open, sub, false
+	}
+	if open, ok = s.openCheckout(c); !ok {
+		return plan, open, sub, false
+	}
+	if open.ID != "" && plan.PriceCents > 0 {
+		return plan, open, sub, true
+	}
+	open = store.Subscription{}
+	if sub, ok = s.liveSubscription(c); !ok || refuseFreeChange(c, sub) {
+		return plan, open, sub, false
+	}
+	return plan, open, sub, true
 }
 
 // refuseFreeChange answers 409 for a plan change of the free plan, which

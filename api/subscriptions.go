@@ -417,24 +417,12 @@ func (s *Server) updateSubscription(name string) gin.HandlerFunc {
 // checkout open, the checkout is replaced by one for the new plan, as
 // subscribing to it would.
 func (s *Server) changePlan(c *gin.Context) {
-	var req ChangePlanRequest
-	if !s.decodeJSON(c, &req) {
-		return
-	}
-	plan, ok := s.planForRequest(c, req.Plan)
+	plan, open, sub, ok := s.planChangeTarget(c)
 	if !ok {
 		return
 	}
-	open, ok := s.openCheckout(c)
-	if !ok {
-		return
-	}
-	if open.ID != "" && plan.PriceCents > 0 {
+	if open.ID != "" {
 		s.checkout(c, user(c), plan, "", http.StatusOK)
-		return
-	}
-	sub, ok := s.liveSubscription(c)
-	if !ok || refuseFreeChange(c, sub) {
 		return
 	}
 	var res workflows.ChangePlanResult

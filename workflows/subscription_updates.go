@@ -229,12 +229,25 @@ func (s *subscription) validateChangePlan(req ChangePlanRequest) error {
 		return errors.New("plan slug, price and credits are required")
 	case s.inCheckout():
 		return errors.New("subscription has not started billing: subscribe again to change the plan of a checkout")
-	case req.Plan.Slug == s.in.Plan.Slug:
-		return fmt.Errorf("subscription is already on plan %s", req.Plan.Slug)
-	case s.phase == phasePastDue:
-		return errors.New("subscription is in dunning: settle the payment first")
-	case s.upgrading || s.renewing:
+	}
+	if err := PlanChangeConflict(s.in.Plan.Slug, s.phase == phasePastDue, req.Plan); err != nil {
+		return err
+	}
+	if s.upgrading || s.renewing {
 		return errors.New("a plan change or renewal is in progress; retry shortly")
+	}
+	return nil
+}
+
+// PlanChangeConflict says why a subscription on plan current (in dunning
+// when pastDue) cannot change to plan, or nil when it can: the update's
+// validator and the API's preview of a change refuse alike.
+func PlanChangeConflict(current string, pastDue bool, plan SubscriptionPlan) error {
+	switch {
+	case plan.Slug == current:
+		return fmt.Errorf("subscription is already on plan %s", plan.Slug)
+	case pastDue:
+		return errors.New("subscription is in dunning: settle the payment first")
 	}
 	return nil
 }
