@@ -28,38 +28,64 @@ type grant struct {
 	expires     time.Time
 }
 
-// codeStore holds issued authorization codes; each is redeemed once.
-type codeStore struct {
-	mu    sync.Mutex
-	codes map[string]grant
+// expiring is what a secret handed out by the issuer stands for, until
+// its time.
+type expiring interface{ expiresAt() time.Time }
+
+func (g grant) expiresAt() time.Time        { return g.expires }
+func (g refreshGrant) expiresAt() time.Time { return g.expires }
+
+// secretStore holds what the issuer's random secrets (authorization codes,
+// refresh tokens) stand for, in memory: a restart of the development issuer
+// forgets them all.
+type secretStore[G expiring] struct {
+	size int // random bytes per secret
+	mu   sync.Mutex
+	m    map[string]G
 }
 
-func newCodeStore() *codeStore { return &codeStore{codes: map[string]grant{}} }
+func newSecretStore[G expiring](size int) *secretStore[G] {
+	return &secretStore[G]{size: size, m: map[string]G{}}
+}
 
-func (s *codeStore) put(g grant) string {
-	b := make([]byte, 24)
+// put stores g under a new secret and returns it, forgetting the expired
+// ones as it goes.
+func (s *secretStore[G]) put(g G) string {
+	b := make([]byte, s.size)
 	_, _ = rand.Read(b)
-	code := base64.RawURLEncoding.EncodeToString(b)
+	secret := base64.RawURLEncoding.EncodeToString(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	for c, old := range s.codes { // forget the expired ones as we go
-		if now.After(old.expires) {
-			delete(s.codes, c)
+	for k, old := range s.m {
+		if now.After(old.expiresAt()) {
+			delete(s.m, k)
 		}
 	}
-	s.codes[code] = g
-	return code
+	s.m[secret] = g
+	return secret
 }
 
-// take removes and returns the grant of code, so a code works once.
-func (s *codeStore) take(code string) (grant, bool) {
+// get returns what secret stands for while it is unexpired.
+func (s *secretStore[G]) get(secret string) (G, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.codes[code]
-	delete(s.codes, code)
-	if !ok || time.Now().After(g.expires) {
-		return grant{}, false
+	return s.fresh(secret)
+}
+
+// take is get that also removes the secret, so a code works once.
+func (s *secretStore[G]) take(secret string) (G, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer delete(s.m, secret)
+	return s.fresh(secret)
+}
+
+func (s *secretStore[G]) fresh(secret string) (G, bool) {
+	g, ok := s.m[secret]
+	if !ok || time.Now().After(g.expiresAt()) {
+		var zero G
+		return zero, false
 	}
 	return g, true
 }
@@ -73,41 +99,6 @@ type refreshGrant struct {
 	clientID string
 	id       Identity
 	expires  time.Time
-}
-
-// refreshStore holds issued refresh tokens, in memory: a restart of the
-// development issuer signs everyone out.
-type refreshStore struct {
-	mu     sync.Mutex
-	tokens map[string]refreshGrant
-}
-
-func newRefreshStore() *refreshStore { return &refreshStore{tokens: map[string]refreshGrant{}} }
-
-func (s *refreshStore) put(g refreshGrant) string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	tok := base64.RawURLEncoding.EncodeToString(b)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	for t, old := range s.tokens {
-		if now.After(old.expires) {
-			delete(s.tokens, t)
-		}
-	}
-	s.tokens[tok] = g
-	return tok
-}
-
-func (s *refreshStore) get(tok string) (refreshGrant, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, ok := s.tokens[tok]
-	if !ok || time.Now().After(g.expires) {
-		return refreshGrant{}, false
-	}
-	return g, true
 }
 
 // authRequest is an authorization request's parameters (RFC 6749 4.1.1,

@@ -29,9 +29,9 @@ type DevIssuer struct {
 	key      *rsa.PrivateKey
 	kid      string
 	jwks     json.RawMessage
-	codes    *codeStore
+	codes    *secretStore[grant]
 	// refreshTokens are those the code flow issued.
-	refreshTokens *refreshStore
+	refreshTokens *secretStore[refreshGrant]
 	// TokenTTL is how long an ID token from the code flow or a refresh
 	// lasts; 0 means LoginTTL. A short one exercises the app's silent
 	// renewal.
@@ -68,7 +68,7 @@ func NewDevIssuer(issuerURL, audience string, key *rsa.PrivateKey) (*DevIssuer, 
 		return nil, fmt.Errorf("dev issuer: encode JWKS: %w", err)
 	}
 	return &DevIssuer{issuer: strings.TrimSuffix(issuerURL, "/"), audience: audience, key: key, kid: kid, jwks: raw,
-		codes: newCodeStore(), refreshTokens: newRefreshStore()}, nil
+		codes: newSecretStore[grant](24), refreshTokens: newSecretStore[refreshGrant](32)}, nil
 }
 
 // Config is what a Verifier needs to accept this issuer's tokens.
