@@ -154,6 +154,58 @@ func TestSettleConsumesSoonestExpiringFirst(t *testing.T) {
 	}
 }
 
+// A settle larger than the soonest grant's remainder draws the grants in
+// order of expiry, each giving what it has left, with one usage
+// transaction per grant drawn and none for a grant it did not reach.
+func TestSettleDrawsAcrossGrants(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(testenv.Postgres(t))
+	u := newUser(t, s)
+	first := grant(t, s, u.ID, 10, time.Hour)
+	second := grant(t, s, u.ID, 5, 2*time.Hour)
+	third := grant(t, s, u.ID, 100, 3*time.Hour)
+	untouched := grant(t, s, u.ID, 50, 4*time.Hour)
+	settle := func(amount int) string {
+		t.Helper()
+		job := uuid.NewString()
+		if _, err := s.Hold(ctx, store.HoldInput{JobID: job, UserID: u.ID, Amount: amount}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Settle(ctx, job, amount); err != nil {
+			t.Fatal(err)
+		}
+		return job
+	}
+	settle(4) // the first grant has 6 left
+	job := settle(12)
+
+	rows, err := s.Pool().Query(ctx, `SELECT credit_id::text, -amount FROM credit_transactions
+		WHERE reference_id = $1 AND transaction_type = 'usage'`, job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drawn := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			t.Fatal(err)
+		}
+		drawn[id] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{first.ID: 6, second.ID: 5, third.ID: 1}
+	if len(drawn) != len(want) || drawn[first.ID] != 6 || drawn[second.ID] != 5 || drawn[third.ID] != 1 {
+		t.Fatalf("usage transactions by grant = %v, want %v (none from %s)", drawn, want, untouched.ID)
+	}
+	if b := balance(t, s, u.ID); b.Granted != 165-16 || b.Held != 0 {
+		t.Fatalf("balance = %+v, want 149 granted and nothing held", b)
+	}
+}
+
 // Expired grants do not count towards the balance.
 func TestExpiredGrantsDoNotCount(t *testing.T) {
 	t.Parallel()
