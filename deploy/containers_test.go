@@ -230,10 +230,16 @@ type healthCheck struct {
 }
 type dependency struct{ ContainerName, Condition string }
 type resourceReq struct{ Type, Value string }
-type mountPoint struct{ SourceVolume, ContainerPath string }
+type mountPoint struct {
+	SourceVolume, ContainerPath string
+	ReadOnly                    bool `json:"readOnly"`
+}
 type volumeDef struct {
 	Name string         `json:"name"`
 	EFS  map[string]any `json:"efsVolumeConfiguration"`
+	Host *struct {
+		SourcePath string `json:"sourcePath"`
+	} `json:"host"`
 }
 
 // easelContainers: container name -> the image placeholder it must run;
@@ -544,8 +550,45 @@ func checkGPUTask(t *testing.T, where, tier string, td taskDefinition) {
 	if err != nil || drain+15*time.Second >= time.Duration(worker.StopTimeout)*time.Second {
 		t.Errorf("%s: DRAIN_TIMEOUT=%q must leave 15 s of its stopTimeout (%d s)", where, envValue(*worker, "DRAIN_TIMEOUT"), worker.StopTimeout)
 	}
-	if len(td.Volumes) != 1 || td.Volumes[0].EFS == nil || !slices.ContainsFunc(worker.MountPoints, func(m mountPoint) bool { return m.ContainerPath == "/models" }) {
+	efs := slices.IndexFunc(td.Volumes, func(v volumeDef) bool { return v.EFS != nil })
+	if efs < 0 || !slices.ContainsFunc(worker.MountPoints, func(m mountPoint) bool {
+		return m.ContainerPath == "/models" && m.SourceVolume == td.Volumes[efs].Name
+	}) {
 		t.Errorf("%s: the model cache (EFS) must be mounted at /models", where)
+	}
+	checkInstanceIDFile(t, where, td, *worker)
+}
+
+// checkInstanceIDFile: the worker names its EC2 instance in its Temporal
+// identity from GPU_INSTANCE_ID_FILE, a file the host's user data writes
+// from IMDSv2, in a host directory the task mounts read-only; the task
+// itself keeps the instance metadata blocked.
+func checkInstanceIDFile(t *testing.T, where string, td taskDefinition, worker containerDef) {
+	file := envValue(worker, "GPU_INSTANCE_ID_FILE")
+	if file == "" {
+		t.Errorf("%s: the worker has no GPU_INSTANCE_ID_FILE: the autoscaler cannot tell its host busy or idle", where)
+		return
+	}
+	dir := filepath.Dir(file)
+	mount := slices.IndexFunc(worker.MountPoints, func(m mountPoint) bool { return m.ContainerPath == dir })
+	if mount < 0 || !worker.MountPoints[mount].ReadOnly {
+		t.Errorf("%s: GPU_INSTANCE_ID_FILE=%s, but %s is not a read-only mount of the worker", where, file, dir)
+		return
+	}
+	vol := slices.IndexFunc(td.Volumes, func(v volumeDef) bool { return v.Name == worker.MountPoints[mount].SourceVolume })
+	if vol < 0 || td.Volumes[vol].Host == nil || td.Volumes[vol].Host.SourcePath == "" {
+		t.Errorf("%s: %s is not mounted from a host directory", where, dir)
+		return
+	}
+	hostFile := filepath.Join(td.Volumes[vol].Host.SourcePath, filepath.Base(file))
+	userData := string(read(t, filepath.Join(root(t), "terraform", "modules", "gpu_asg", "user_data.sh.tftpl")))
+	for _, want := range []string{"X-aws-ec2-metadata-token:", "meta-data/instance-id", hostFile, "ECS_AWSVPC_BLOCK_IMDS=true"} {
+		if !strings.Contains(userData, want) {
+			t.Errorf("terraform/modules/gpu_asg/user_data.sh.tftpl lacks %q: the host must write its instance id (IMDSv2) to %s and keep IMDS from the task", want, hostFile)
+		}
+	}
+	if i, j := strings.Index(userData, hostFile), strings.Index(userData, "/etc/ecs/ecs.config"); i > j {
+		t.Errorf("user_data.sh.tftpl writes %s after configuring the ECS agent: a task could start without it", hostFile)
 	}
 }
 

@@ -163,11 +163,31 @@ type GPUOptions struct {
 	GPUs activities.GPUs
 	// Drain tells renders the worker is stopping; nil never drains.
 	Drain activities.Drain
+	// InstanceID is the EC2 instance the worker runs on (config
+	// GPU_INSTANCE_ID_FILE); when set, the worker's Temporal identity is
+	// GPUIdentity(tier, InstanceID), by which the autoscaler tells the host
+	// busy or idle from the worker's heartbeats.
+	InstanceID string
 	// Options are the worker's Temporal options (stop timeout,
-	// interceptors); the slot count, the disabled workflow worker and a
-	// heartbeat throttle of at most activities.RenderHeartbeatEvery are set
-	// here.
+	// interceptors); the slot count, the disabled workflow worker, a
+	// heartbeat throttle of at most activities.RenderHeartbeatEvery and,
+	// with InstanceID, the identity are set here.
 	Options worker.Options
+}
+
+// HeartbeatEvery is the Temporal worker heartbeat interval of Easel's
+// clients (client.Options.WorkerHeartbeatInterval; the SDK's default is a
+// minute): a GPU worker's heartbeat carries its activity slots in use,
+// from which the autoscaler (autoscale.WorkerHeartbeats) tells a host busy
+// or idle, so a host that has just taken a render shows busy, and is
+// protected from scale-in, within this long. The server must accept them
+// (frontend.WorkerHeartbeatsEnabled).
+const HeartbeatEvery = 5 * time.Second
+
+// GPUIdentity is the Temporal worker identity of a GPU worker on an EC2
+// instance, its task queue and instance: "gpu-t4@i-0123456789abcdef0".
+func GPUIdentity(tier, instanceID string) string {
+	return catalog.GPUQueue(tier) + "@" + instanceID
 }
 
 // GPU is a render worker and its Render activity. While it runs, it
@@ -234,6 +254,9 @@ func NewGPU(d Deps, tier string, eng engine.Engine, o GPUOptions) *GPU {
 	}
 	// A GPU host never runs workflows or local activities.
 	opts.DisableWorkflowWorker = true
+	if o.InstanceID != "" {
+		opts.Identity = GPUIdentity(tier, o.InstanceID)
+	}
 	w := worker.New(d.Temporal, catalog.GPUQueue(tier), opts)
 	w.RegisterActivity(render)
 	return &GPU{Worker: w, Render: render, tier: tier, served: d.ServedModels, log: d.logger()}

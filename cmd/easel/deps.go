@@ -19,6 +19,7 @@ import (
 	"github.com/easel/easel/internal/servedmodels"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/temporalprom"
+	"github.com/easel/easel/workers"
 )
 
 // deps are the connections a subcommand opened; close releases them.
@@ -131,7 +132,8 @@ func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) 
 		var c client.Client
 		err := d.dial(ctx, "temporal", func(ctx context.Context) (err error) {
 			c, err = client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-				Logger: sdklog.NewStructuredLogger(d.log), MetricsHandler: temporalprom.New(prometheus.DefaultRegisterer)})
+				Logger: sdklog.NewStructuredLogger(d.log), MetricsHandler: temporalprom.New(prometheus.DefaultRegisterer),
+				WorkerHeartbeatInterval: workers.HeartbeatEvery})
 			if err != nil {
 				return fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
 			}

@@ -50,6 +50,9 @@ func workerCommand() *cobra.Command {
 				if err := g.check(cfg); err != nil {
 					return err
 				}
+				if g.instanceID, err = cfg.GPUInstanceID(); err != nil {
+					return fmt.Errorf("configuration:\n%w", err)
+				}
 			default:
 				return fmt.Errorf("--role must be control or gpu, not %q", role)
 			}
@@ -73,6 +76,7 @@ func workerCommand() *cobra.Command {
 type gpuFlags struct {
 	tier, engine string
 	slots        int
+	instanceID   string // from GPU_INSTANCE_ID_FILE, not a flag
 }
 
 // engines are the --engine values.
@@ -223,8 +227,8 @@ func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlag
 	// fails them over before that, and the grace lets their failures reach
 	// the server so the retries start at once, not after a heartbeat timeout.
 	w := workers.NewGPU(d.workerDeps(), g.tier, eng, workers.GPUOptions{Slots: host.Slots(), GPUs: host, Drain: drain,
-		Options: worker.Options{WorkerStopTimeout: cfg.DrainTimeout + failoverGrace}})
-	log.Info("gpu worker started", "task_queue", catalog.GPUQueue(g.tier), "engine", eng.Name(),
+		InstanceID: g.instanceID, Options: worker.Options{WorkerStopTimeout: cfg.DrainTimeout + failoverGrace}})
+	log.Info("gpu worker started", "task_queue", catalog.GPUQueue(g.tier), "engine", eng.Name(), "instance", g.instanceID,
 		"slots", host.Slots(), "nvml", host.HasNVML(), "drain_timeout", cfg.DrainTimeout, "spot_watch", cfg.SpotWatch)
 	return serveGPU(ctx, w, host, drain, cfg, log, st)
 }

@@ -36,7 +36,12 @@ type WorkerHeartbeats struct {
 var instanceID = regexp.MustCompile(`\bi-[0-9a-f]{8,17}\b`)
 
 // heartbeatStale is how old a worker's last heartbeat may be before the
-// worker counts as gone (its host stopping or stopped).
+// worker counts as gone (its host stopping or stopped). The server keeps a
+// silent worker's last heartbeat for minutes (matching's
+// workerRegistryEntryTTL, 5 min), as the worker sent it: its heartbeat time
+// (the GPU host's clock, NTP-synchronised on EC2 like the control
+// worker's) says how old it is; its elapsed-since-last never grows.
+// Easel's workers beat every workers.HeartbeatEvery (5 s).
 const heartbeatStale = time.Minute
 
 // Hosts lists the running GPU workers of the tier by instance.
@@ -61,7 +66,7 @@ func (w *WorkerHeartbeats) Hosts(ctx context.Context, tier string) (map[string]H
 			id = instanceID.FindString(hb.GetHostInfo().GetHostName())
 		}
 		if id == "" || hb.GetStatus() != enumspb.WORKER_STATUS_RUNNING ||
-			hb.GetElapsedSinceLastHeartbeat().AsDuration() > heartbeatStale {
+			now.Sub(hb.GetHeartbeatTime().AsTime()) > heartbeatStale {
 			continue
 		}
 		h := hosts[id]

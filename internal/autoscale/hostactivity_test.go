@@ -37,9 +37,12 @@ func (f *fakeWorkers) ListWorkers(_ context.Context, req *workflowservice.ListWo
 	return resp, nil
 }
 
+// heartbeatNow is when the test's workers last sent their heartbeats.
+var heartbeatNow = time.Date(2025, 1, 6, 12, 0, 0, 0, time.UTC)
+
 func heartbeat(identity string, used int32, status enumspb.WorkerStatus, started time.Time) *workerpb.WorkerHeartbeat {
 	return &workerpb.WorkerHeartbeat{WorkerIdentity: identity, Status: status, StartTime: timestamppb.New(started),
-		ElapsedSinceLastHeartbeat: durationpb.New(5 * time.Second),
+		HeartbeatTime: timestamppb.New(heartbeatNow.Add(-5 * time.Second)), ElapsedSinceLastHeartbeat: durationpb.New(5 * time.Second),
 		ActivityTaskSlotsInfo:     &workerpb.WorkerSlotsInfo{CurrentUsedSlots: used}}
 }
 
@@ -47,10 +50,12 @@ func heartbeat(identity string, used int32, status enumspb.WorkerStatus, started
 // slots in use; an idle one's idle time starts at the first read that saw
 // it idle; stopped, stale and unnamed workers are not hosts.
 func TestWorkerHeartbeatsHosts(t *testing.T) {
-	now := time.Date(2025, 1, 6, 12, 0, 0, 0, time.UTC)
+	now := heartbeatNow
 	started := now.Add(-time.Hour)
+	// A worker that stopped beating: the server still lists its last
+	// heartbeat, which said 5 s since the one before.
 	stale := heartbeat("gpu-t4@i-0000000000000000d", 0, enumspb.WORKER_STATUS_RUNNING, started)
-	stale.ElapsedSinceLastHeartbeat = durationpb.New(5 * time.Minute)
+	stale.HeartbeatTime = timestamppb.New(now.Add(-2 * time.Minute))
 	svc := &fakeWorkers{pages: [][]*workerpb.WorkerHeartbeat{
 		{heartbeat("gpu-t4@i-0000000000000000a", 1, enumspb.WORKER_STATUS_RUNNING, started),
 			heartbeat("gpu-t4@i-0000000000000000b", 0, enumspb.WORKER_STATUS_RUNNING, started)},

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -46,7 +47,14 @@ type Config struct {
 	DrainTimeout         time.Duration `env:"DRAIN_TIMEOUT" envDefault:"2m"` // GPU worker: renders' grace on SIGTERM or spot notice
 	SpotWatch            bool          `env:"SPOT_WATCH"`                    // GPU worker: poll EC2 metadata for spot interruption
 	InvokeAIURL          string        `env:"INVOKEAI_URL"`                  // GPU worker: InvokeAI server for --engine invokeai
-	StripeSecretKey      string        `env:"STRIPE_SECRET_KEY"`
+	// GPUInstanceIDFile (GPU worker) is a file holding the EC2 instance id
+	// of the host, which the host writes at boot (terraform/modules/gpu_asg
+	// user data; the task has no instance metadata). The worker names its
+	// instance in its Temporal worker identity, so the autoscaler can tell
+	// the host busy or idle (AUTOSCALE_HOST_ACTIVITY=heartbeats). Unset: the
+	// worker names no instance.
+	GPUInstanceIDFile string `env:"GPU_INSTANCE_ID_FILE"`
+	StripeSecretKey   string `env:"STRIPE_SECRET_KEY"`
 	// StripePublishableKey (pk_...) lets the web app collect cards with
 	// Stripe Elements; without it the app offers only the test card.
 	StripePublishableKey string `env:"STRIPE_PUBLISHABLE_KEY"`
@@ -200,6 +208,35 @@ func (c Config) Validate(n Needs) error {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q must be json or text", c.LogFormat))
 	}
 	return errors.Join(errs...)
+}
+
+// instanceIDPattern is an EC2 instance id: i- and 8 (older instances) or 17
+// lower-case hex digits.
+var instanceIDPattern = regexp.MustCompile(`^i-([0-9a-f]{8}|[0-9a-f]{17})$`)
+
+// GPUInstanceID reads the host's EC2 instance id from GPU_INSTANCE_ID_FILE:
+// "" when the setting is unset; an error when the file cannot be read or
+// holds anything but one instance id (surrounding white space aside). The
+// GPU worker refuses to start on that error rather than run unnamed: the
+// autoscaler would count an unnamed worker's host as booting for as long
+// as it runs and never protect it from scale-in while it renders.
+func (c Config) GPUInstanceID() (string, error) {
+	if c.GPUInstanceIDFile == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(c.GPUInstanceIDFile)
+	if err != nil {
+		return "", fmt.Errorf("GPU_INSTANCE_ID_FILE: %w (the GPU host writes its EC2 instance id there at boot)", err)
+	}
+	id := strings.TrimSpace(string(data))
+	if !instanceIDPattern.MatchString(id) {
+		if len(id) > 40 {
+			id = id[:40] + "..."
+		}
+		return "", fmt.Errorf("GPU_INSTANCE_ID_FILE=%s holds %q, not an EC2 instance id (i- and 8 or 17 hex digits)",
+			c.GPUInstanceIDFile, id)
+	}
+	return id, nil
 }
 
 // Logger builds the process logger: JSON in production, text for humans.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -92,5 +94,44 @@ func TestLocalWebhooksInDevelopment(t *testing.T) {
 	}
 	if err := c.Validate(Needs{}); err != nil || !c.WebhookAllowLocal {
 		t.Fatalf("validate: %v (allow local %v)", err, c.WebhookAllowLocal)
+	}
+}
+
+// GPU_INSTANCE_ID_FILE: unset names no instance; set, the file must hold
+// one EC2 instance id, or the GPU worker does not start.
+func TestGPUInstanceID(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	if id, err := (Config{}).GPUInstanceID(); id != "" || err != nil {
+		t.Fatalf("unset: %q, %v; want no instance and no error", id, err)
+	}
+	for content, want := range map[string]string{
+		"i-0123456789abcdef0\n": "i-0123456789abcdef0", // as the host's user data writes it
+		" i-0a1b2c3d ":          "i-0a1b2c3d",          // an older instance's 8 digits
+	} {
+		id, err := Config{GPUInstanceIDFile: write("good", content)}.GPUInstanceID()
+		if id != want || err != nil {
+			t.Errorf("file %q: %q, %v; want %s", content, id, err, want)
+		}
+	}
+	for name, path := range map[string]string{
+		"missing":   filepath.Join(dir, "absent"),
+		"directory": dir,
+		"empty":     write("empty", ""),
+		"garbled":   write("garbled", "<html>401 Unauthorized</html>"),
+		"two ids":   write("two", "i-0123456789abcdef0\ni-0123456789abcdef1\n"),
+		"upper":     write("upper", "i-0123456789ABCDEF0"),
+		"short":     write("short", "i-0123456"),
+	} {
+		id, err := Config{GPUInstanceIDFile: path}.GPUInstanceID()
+		if err == nil || id != "" || !strings.Contains(err.Error(), "GPU_INSTANCE_ID_FILE") {
+			t.Errorf("%s: %q, %v; want an error naming GPU_INSTANCE_ID_FILE", name, id, err)
+		}
 	}
 }

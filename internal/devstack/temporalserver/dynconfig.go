@@ -47,6 +47,13 @@ func defaultDynamicConfig() map[string]any {
 		"history.visibilityProcessorMaxPollRPS": 1000, // list/search results appear sooner
 		"history.outboundProcessorMaxPollRPS":   1000, // Nexus and callbacks
 
+		// Worker heartbeats (RecordWorkerHeartbeat, listed by ListWorkers):
+		// the autoscaler reads GPU hosts' busy slots from them
+		// (AUTOSCALE_HOST_ACTIVITY=heartbeats). On by default in this server
+		// version; set explicitly so a changed default cannot silently
+		// blind the autoscaler.
+		"frontend.WorkerHeartbeatsEnabled": true,
+
 		// Search attributes added at runtime (restart with a new attribute)
 		// become visible immediately instead of after the cache refresh.
 		"system.forceSearchAttributesCacheRefreshOnRead": true,

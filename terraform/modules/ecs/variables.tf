@@ -190,7 +190,7 @@ variable "autoscaler" {
     billing_minimum = optional(string, "1m")
     floor           = optional(number, 0.8)
     floor_lead      = optional(string, "10m")
-    host_activity   = optional(string, "off")
+    host_activity   = optional(string, "heartbeats")
   })
   default = {}
 }

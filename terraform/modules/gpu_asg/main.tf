@@ -248,16 +248,28 @@ resource "aws_ecs_task_definition" "this" {
     expression = local.task.placementConstraints[0].expression
   }
 
-  volume {
-    name = local.task.volumes[0].name
+  # The model cache (EFS), and the host's /etc/easel, where the user data
+  # wrote the instance id the worker names in its Temporal identity
+  # (GPU_INSTANCE_ID_FILE; the task itself has no instance metadata).
+  dynamic "volume" {
+    for_each = local.task.volumes
 
-    efs_volume_configuration {
-      file_system_id     = local.task.volumes[0].efsVolumeConfiguration.fileSystemId
-      transit_encryption = local.task.volumes[0].efsVolumeConfiguration.transitEncryption
+    content {
+      name      = volume.value.name
+      host_path = try(volume.value.host.sourcePath, null)
 
-      authorization_config {
-        access_point_id = local.task.volumes[0].efsVolumeConfiguration.authorizationConfig.accessPointId
-        iam             = local.task.volumes[0].efsVolumeConfiguration.authorizationConfig.iam
+      dynamic "efs_volume_configuration" {
+        for_each = can(volume.value.efsVolumeConfiguration) ? [volume.value.efsVolumeConfiguration] : []
+
+        content {
+          file_system_id     = efs_volume_configuration.value.fileSystemId
+          transit_encryption = efs_volume_configuration.value.transitEncryption
+
+          authorization_config {
+            access_point_id = efs_volume_configuration.value.authorizationConfig.accessPointId
+            iam             = efs_volume_configuration.value.authorizationConfig.iam
+          }
+        }
       }
     }
   }
