@@ -1,7 +1,7 @@
 import { Suspense, lazy, useEffect, useSyncExternalStore } from 'react'
 import { NavLink, Navigate, Route, Routes, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
-import { currentUser, onUserChange, setUser, signOut as endSignIn, userManager } from './auth'
+import { currentUser, isRestoring, onUserChange, setUser, signOut as endSignIn, userManager } from './auth'
 import { SignIn } from './pages/SignIn'
 import { Generate } from './pages/Generate'
 // Pages past the first load come when first opened: the Generate page's
@@ -19,12 +19,19 @@ function useUser() {
 
 export function App() {
   const user = useUser()
+  // While the issuer's session is asked for the tokens a reload forgot,
+  // neither the sign-in page nor the app: whichever it is comes next.
+  const restoring = useSyncExternalStore(onUserChange, isRestoring)
   return (
     <Routes>
       <Route path="/auth/callback" element={<Callback />} />
-      <Route path="*" element={user ? <SignedIn email={user.profile.email ?? ''} /> : <SignIn />} />
+      <Route path="*" element={user ? <SignedIn email={user.profile.email ?? ''} /> : restoring ? <Restoring /> : <SignIn />} />
     </Routes>
   )
+}
+
+function Restoring() {
+  return <p className="center" role="status">Loading…</p>
 }
 
 function SignedIn({ email }: { email: string }) {
@@ -32,7 +39,7 @@ function SignedIn({ email }: { email: string }) {
   const me = useMe()
   const signOut = () => {
     queries.clear()
-    endSignIn()
+    void endSignIn()
   }
   return (
     <>
@@ -45,7 +52,7 @@ function SignedIn({ email }: { email: string }) {
           <NavLink to="/account">Account</NavLink>
           {me.data?.user.role === 'admin' && <NavLink to="/admin">Admin</NavLink>}
         </nav>
-        <span className="who">{email}</span>
+        <span className="who" title={email}>{email}</span>
         <button type="button" className="link" onClick={signOut}>Sign out</button>
       </header>
       <LowBalance />
