@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test'
-import { signInHere, newEmail, watchConsole } from './helpers'
+import { looks, signInHere, newEmail, watchConsole } from './helpers'
 
 // The browser tests' issuer gives 90-second ID tokens (--token-ttl in
 // playwright.config.ts), so the app renews its session a minute before
@@ -62,6 +62,15 @@ test('a reload keeps the person signed in; after signing out it does not', async
     await expect(ready).toBeVisible()
     expect(new URL(page.url()).pathname, 'the same page after the reload').toBe(path)
   }
+  // The header at phone width: the email on one line, cut short.
+  await looks(page, 'generate-restored', false)
+  await page.setViewportSize({ width: 390, height: 844 })
+  const who = page.locator('.who')
+  await expect(who).toHaveAttribute('title', email)
+  const [box, brand] = [await who.boundingBox(), await page.locator('.brand').boundingBox()]
+  expect(box!.height, 'the email on one line').toBeLessThan(30)
+  expect(Math.abs(box!.y - brand!.y), 'the email beside the brand').toBeLessThan(12)
+  await page.setViewportSize({ width: 1280, height: 860 })
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }))
   expect(stored, 'no token in web storage').not.toMatch(/eyJ/)
   const issuerCookie = (await page.context().cookies()).find((c) => c.name === 'easel_dev_oidc_session')

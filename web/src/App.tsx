@@ -5,11 +5,20 @@ import { currentUser, isRestoring, onUserChange, setUser, signOut as endSignIn, 
 import { SignIn } from './pages/SignIn'
 import { Generate } from './pages/Generate'
 // Pages past the first load come when first opened: the Generate page's
-// JavaScript stays small.
-const Gallery = lazy(() => import('./pages/Gallery').then((m) => ({ default: m.Gallery })))
-const Jobs = lazy(() => import('./pages/Jobs').then((m) => ({ default: m.Jobs })))
-const Account = lazy(() => import('./pages/account/Account').then((m) => ({ default: m.Account })))
-const Admin = lazy(() => import('./pages/admin/Admin').then((m) => ({ default: m.Admin })))
+// JavaScript stays small. The page a load lands on (a reload, a link) is
+// asked for at once, while the session is being restored.
+const pages = {
+  '/gallery': () => import('./pages/Gallery').then((m) => ({ default: m.Gallery })),
+  '/jobs': () => import('./pages/Jobs').then((m) => ({ default: m.Jobs })),
+  '/account': () => import('./pages/account/Account').then((m) => ({ default: m.Account })),
+  '/admin': () => import('./pages/admin/Admin').then((m) => ({ default: m.Admin })),
+}
+const landing = Object.entries(pages).find(([p]) => location.pathname === p || location.pathname.startsWith(`${p}/`))
+if (landing) void landing[1]()
+const Gallery = lazy(pages['/gallery'])
+const Jobs = lazy(pages['/jobs'])
+const Account = lazy(pages['/account'])
+const Admin = lazy(pages['/admin'])
 import { LowBalance } from './LowBalance'
 import { useMe } from './me'
 
@@ -30,8 +39,14 @@ export function App() {
   )
 }
 
+// Restoring is the sign-in page's first line, where it will be: whichever
+// page comes next, nothing on screen moves.
 function Restoring() {
-  return <p className="center" role="status">Loading…</p>
+  return (
+    <main className="signin" aria-busy="true">
+      <h1>Easel</h1>
+    </main>
+  )
 }
 
 function SignedIn({ email }: { email: string }) {
