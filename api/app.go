@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -23,6 +24,13 @@ type App struct {
 	// OIDCAuthority and OIDCClientID tell the app where people sign in
 	// (GET /config.json).
 	OIDCAuthority, OIDCClientID string
+	// OIDCHostedUI is where the issuer's sign-in pages, token and logout
+	// endpoints are when they are not under OIDCAuthority: Cognito's hosted
+	// UI domain (https://<prefix>.auth.<region>.amazoncognito.com, or a
+	// custom domain). The policy lets the app call it and frame its
+	// authorization endpoint (the silent sign-in after a reload), and the
+	// app signs out through its /logout.
+	OIDCHostedUI string
 	// ImageOrigins are where image URLs point (the bucket's endpoint or the
 	// CDN), allowed by the Content-Security-Policy's img-src.
 	ImageOrigins []string
@@ -63,7 +71,23 @@ func (a *App) config() gin.H {
 	if a.StripePublishableKey != "" {
 		cfg["stripe_publishable_key"] = a.StripePublishableKey
 	}
+	if a.OIDCHostedUI != "" {
+		cfg["oidc_end_session_endpoint"] = strings.TrimSuffix(a.OIDCHostedUI, "/") + "/logout"
+	}
 	return cfg
+}
+
+// silentCallback is the page a silent sign-in comes back to, inside the
+// app's own hidden frame: the one page the app lets itself frame.
+const silentCallback = "auth/silent.html"
+
+// origin answers the scheme://host of an absolute URL, or "".
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // hashedPrefix is where the build puts its content-hashed files (Vite's
@@ -85,21 +109,40 @@ func isAPIPath(p string) bool {
 	return false
 }
 
-// csp is the app's Content-Security-Policy: its own scripts and styles only,
-// images also from the bucket (presigned URLs) and inline previews.
-// With Stripe Elements, Stripe.js, its card frames and its API are allowed
-// too, and nothing more.
-func (a *App) csp() string {
+// csp is the app's Content-Security-Policy for the build's file name: its
+// own scripts and styles only, images also from the bucket (presigned
+// URLs) and inline previews. The issuer may be called (discovery, the
+// token endpoint) and its authorization endpoint framed: the silent
+// sign-in that restores a session after a reload runs in a hidden frame,
+// which comes back to the app's own auth/silent.html, the only page that
+// may be framed, and only by the app. With Stripe Elements, Stripe.js, its
+// card frames and its API are allowed too, and nothing more.
+func (a *App) csp(name string) string {
 	img := append([]string{"'self'", "data:"}, a.ImageOrigins...)
-	script, connect, frame := "'self'", "'self'", "'none'"
+	script, connect, frame := "'self'", "'self'", "'self'"
+	authority, hosted := origin(a.OIDCAuthority), origin(a.OIDCHostedUI)
+	for _, o := range []string{authority, hosted} {
+		if o != "" && !strings.Contains(connect, o) {
+			connect += " " + o
+		}
+	}
+	if hosted != "" {
+		frame += " " + hosted
+	} else if authority != "" {
+		frame += " " + authority
+	}
 	if a.StripePublishableKey != "" {
 		script += " " + stripeJS
 		connect += " " + stripeAPI
-		frame = stripeJS + " " + stripeHooks
+		frame += " " + stripeJS + " " + stripeHooks
+	}
+	ancestors := "'none'"
+	if name == silentCallback {
+		ancestors = "'self'"
 	}
 	return "default-src 'self'; script-src " + script + "; style-src 'self'; img-src " + strings.Join(img, " ") +
 		"; connect-src " + connect + "; frame-src " + frame +
-		"; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+		"; form-action 'self'; frame-ancestors " + ancestors + "; base-uri 'self'; object-src 'none'"
 }
 
 // serve answers a GET or HEAD for the app: a file of the build, the
@@ -111,7 +154,8 @@ func (a *App) serve(c *gin.Context) bool {
 		return false
 	}
 	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", a.csp())
+	name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
+	h.Set("Content-Security-Policy", a.csp(name))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 	if r.URL.Path == "/config.json" {
@@ -124,7 +168,6 @@ func (a *App) serve(c *gin.Context) bool {
 		c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(a.Placeholder))
 		return true
 	}
-	name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
 	if name != "" && name != "index.html" {
 		if b, err := fs.ReadFile(a.Files, name); err == nil {
 			if strings.HasPrefix(name, hashedPrefix) {

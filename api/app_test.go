@@ -161,7 +161,7 @@ func TestAppConfig(t *testing.T) {
 		cfg["low_balance_credits"] != float64(10) || cfg["stripe_publishable_key"] != nil {
 		t.Errorf("config.json %s", rec.Body)
 	}
-	if strings.Contains(csp, "stripe") || !strings.Contains(csp, "frame-src 'none'") {
+	if strings.Contains(csp, "stripe") || !strings.Contains(csp, "frame-src 'self' http://x;") {
 		t.Errorf("policy without Stripe Elements: %q", csp)
 	}
 
@@ -171,10 +171,57 @@ func TestAppConfig(t *testing.T) {
 	if cfg["stripe_publishable_key"] != "pk_test_123" || cfg["temporal_ui"] != nil {
 		t.Errorf("config.json with Stripe Elements: %s", rec.Body)
 	}
-	for _, want := range []string{"script-src 'self' https://js.stripe.com;", "frame-src https://js.stripe.com https://hooks.stripe.com;",
+	for _, want := range []string{"script-src 'self' https://js.stripe.com;", "frame-src 'self' https://js.stripe.com https://hooks.stripe.com;",
 		"connect-src 'self' https://api.stripe.com;"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("policy with Stripe Elements lacks %q: %q", want, csp)
 		}
+	}
+}
+
+// TestAppPolicyForSilentSignIn: after a reload the app asks the issuer for
+// its session in a hidden frame, so the policy lets the app frame the
+// issuer's authorization endpoint (Cognito's hosted UI, or the
+// development issuer under the authority) and call it; the page the
+// answer comes back to, auth/silent.html, may be framed by the app alone,
+// and every other page by nobody. With a hosted UI, the app signs out
+// through its /logout.
+func TestAppPolicyForSilentSignIn(t *testing.T) {
+	files := fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}, "auth/silent.html": {Data: []byte("<!doctype html>")}}
+	get := func(app *api.App, path string) *httptest.ResponseRecorder {
+		h := (&api.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), App: app}).Router()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec
+	}
+	cognito := &api.App{Files: files, OIDCAuthority: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc",
+		OIDCClientID: "web", OIDCHostedUI: "https://easel.auth.us-east-1.amazoncognito.com/"}
+	page := get(cognito, "/gallery").Header().Get("Content-Security-Policy")
+	for _, want := range []string{"frame-src 'self' https://easel.auth.us-east-1.amazoncognito.com;",
+		"connect-src 'self' https://cognito-idp.us-east-1.amazonaws.com https://easel.auth.us-east-1.amazoncognito.com;",
+		"frame-ancestors 'none'"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page policy lacks %q: %q", want, page)
+		}
+	}
+	silent := get(cognito, "/auth/silent.html")
+	if csp := silent.Header().Get("Content-Security-Policy"); silent.Code != http.StatusOK || !strings.Contains(csp, "frame-ancestors 'self';") {
+		t.Errorf("auth/silent.html: %d policy %q, want framing by the app only", silent.Code, csp)
+	}
+	var cfg map[string]any
+	_ = json.Unmarshal(get(cognito, "/config.json").Body.Bytes(), &cfg)
+	if cfg["oidc_end_session_endpoint"] != "https://easel.auth.us-east-1.amazoncognito.com/logout" {
+		t.Errorf("config.json with a hosted UI: %v, want its /logout", cfg)
+	}
+
+	dev := &api.App{Files: files, OIDCAuthority: "http://127.0.0.1:8080/dev/oidc", OIDCClientID: "easel-dev"}
+	if csp := get(dev, "/").Header().Get("Content-Security-Policy"); !strings.Contains(csp, "frame-src 'self' http://127.0.0.1:8080;") ||
+		!strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("development policy %q, want frames of the issuer's origin only", csp)
+	}
+	cfg = nil
+	_ = json.Unmarshal(get(dev, "/config.json").Body.Bytes(), &cfg)
+	if _, ok := cfg["oidc_end_session_endpoint"]; ok {
+		t.Errorf("config.json without a hosted UI names an end-session endpoint: %v (discovery does)", cfg)
 	}
 }

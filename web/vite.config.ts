@@ -10,7 +10,14 @@ export default defineConfig({
   // dist/ holds a committed note so a clean clone's go:embed compiles; the
   // build goes under it. Hashed files go under static/, the prefix that both
   // the API and CloudFront's /static/* behaviour cache for a year.
-  build: { outDir: 'dist/app', emptyOutDir: true, assetsDir: 'static' },
+  // auth/silent.html is the page a silent sign-in comes back to, in a
+  // hidden frame (src/silent.ts).
+  build: {
+    outDir: 'dist/app',
+    emptyOutDir: true,
+    assetsDir: 'static',
+    rollupOptions: { input: { app: 'index.html', silent: 'auth/silent.html' } },
+  },
   server: {
     proxy: { '/v1': api, '/dev': api, '/config.json': api },
   },

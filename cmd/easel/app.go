@@ -18,7 +18,8 @@ func webApp(ctx context.Context, d *deps, cfg config.Config, authority, clientID
 		files = nil
 	}
 	app := &api.App{Files: files, Placeholder: web.Placeholder, OIDCAuthority: authority, OIDCClientID: clientID,
-		TemporalUI: temporalUI, TemporalNamespace: cfg.TemporalNamespace, StripePublishableKey: cfg.StripePublishableKey,
+		OIDCHostedUI: cfg.OIDCHostedUIURL,
+		TemporalUI:   temporalUI, TemporalNamespace: cfg.TemporalNamespace, StripePublishableKey: cfg.StripePublishableKey,
 		LowBalanceCredits: notify.DefaultLowBalanceThreshold}
 	if cfg.CloudFrontDomain != "" {
 		app.ImageOrigins = append(app.ImageOrigins, "https://"+cfg.CloudFrontDomain)

@@ -22,22 +22,25 @@ import (
 
 // Config is every setting of every subcommand.
 type Config struct {
-	DeploymentMode    string        `env:"DEPLOYMENT_MODE" envDefault:"saas"`
-	DatabaseURL       string        `env:"DATABASE_URL"`
-	DatabaseRole      string        `env:"DATABASE_ROLE" envDefault:"easel_api"`
-	RedisURL          string        `env:"REDIS_URL"`
-	TemporalAddress   string        `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
-	TemporalNamespace string        `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
-	S3Bucket          string        `env:"S3_BUCKET"`
-	S3Endpoint        string        `env:"S3_ENDPOINT"`
-	S3PathStyle       bool          `env:"S3_PATH_STYLE"`
-	AWSRegion         string        `env:"AWS_REGION" envDefault:"us-east-1"`
-	HTTPAddr          string        `env:"HTTP_ADDR" envDefault:":8080"`
-	MetricsAddr       string        `env:"METRICS_ADDR" envDefault:":9090"`
-	OIDCIssuer        string        `env:"OIDC_ISSUER"`
-	OIDCAudience      string        `env:"OIDC_AUDIENCE"`
-	OIDCJWKSURL       string        `env:"OIDC_JWKS_URL"`
-	PresignTTL        time.Duration `env:"PRESIGN_TTL" envDefault:"1h"`
+	DeploymentMode    string `env:"DEPLOYMENT_MODE" envDefault:"saas"`
+	DatabaseURL       string `env:"DATABASE_URL"`
+	DatabaseRole      string `env:"DATABASE_ROLE" envDefault:"easel_api"`
+	RedisURL          string `env:"REDIS_URL"`
+	TemporalAddress   string `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
+	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
+	S3Bucket          string `env:"S3_BUCKET"`
+	S3Endpoint        string `env:"S3_ENDPOINT"`
+	S3PathStyle       bool   `env:"S3_PATH_STYLE"`
+	AWSRegion         string `env:"AWS_REGION" envDefault:"us-east-1"`
+	HTTPAddr          string `env:"HTTP_ADDR" envDefault:":8080"`
+	MetricsAddr       string `env:"METRICS_ADDR" envDefault:":9090"`
+	OIDCIssuer        string `env:"OIDC_ISSUER"`
+	OIDCAudience      string `env:"OIDC_AUDIENCE"`
+	OIDCJWKSURL       string `env:"OIDC_JWKS_URL"`
+	// OIDCHostedUIURL is Cognito's hosted UI (managed login) domain, where
+	// the web app signs in and out when it is not under OIDC_ISSUER.
+	OIDCHostedUIURL string        `env:"OIDC_HOSTED_UI_URL"`
+	PresignTTL      time.Duration `env:"PRESIGN_TTL" envDefault:"1h"`
 	// CloudFront signed image URLs (all three, or none: S3 presigned URLs).
 	CloudFrontDomain     string        `env:"CLOUDFRONT_DOMAIN"`
 	CloudFrontKeyID      string        `env:"CLOUDFRONT_KEY_ID"`

@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -170,19 +171,66 @@ func (d *DevIssuer) renderAuthorize(w http.ResponseWriter, status int, errMsg st
 	_ = authorizePage.Execute(w, map[string]any{"Error": errMsg, "Form": fields})
 }
 
-// authorizeForm answers GET /authorize with the email form.
+// authorizeForm answers GET /authorize with the email form, or, for
+// prompt=none (OpenID Connect Core 3.1.2.1), with no page at all: a code
+// while the issuer's session lasts, else login_required (3.1.2.6), both
+// sent back to the client's redirect_uri.
 func (d *DevIssuer) authorizeForm(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if _, err := d.parseAuthRequest(q); err != nil {
+	a, err := d.parseAuthRequest(q)
+	if err != nil {
 		d.renderAuthorize(w, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
-	d.renderAuthorize(w, http.StatusOK, "", q)
+	prompt := strings.Fields(q.Get("prompt"))
+	if !slices.Contains(prompt, "none") {
+		d.renderAuthorize(w, http.StatusOK, "", q)
+		return
+	}
+	id, live := d.liveSession(r)
+	switch {
+	case len(prompt) > 1:
+		d.redirectError(w, r, a, "invalid_request", "prompt=none cannot be combined with other values")
+	case !live:
+		d.redirectError(w, r, a, "login_required", "no live session at the issuer")
+	default:
+		d.issueCode(w, r, a, id)
+	}
 }
 
-// authorize answers the form: it issues a code bound to the client, the
-// redirect_uri and the PKCE challenge, and sends the browser back with it
+// redirectError sends the browser back to the client with an error
+// (RFC 6749 4.1.2.1).
+func (d *DevIssuer) redirectError(w http.ResponseWriter, r *http.Request, a authRequest, code, desc string) {
+	d.redirectBack(w, r, a, url.Values{"error": {code}, "error_description": {desc}})
+}
+
+// redirectBack sends the browser to the request's redirect_uri with params
 // and the request's state.
+func (d *DevIssuer) redirectBack(w http.ResponseWriter, r *http.Request, a authRequest, params url.Values) {
+	back, _ := url.Parse(a.RedirectURI) // parseAuthRequest parsed it
+	q := back.Query()
+	for k, v := range params {
+		q[k] = v
+	}
+	if a.State != "" {
+		q.Set("state", a.State)
+	}
+	back.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, back.String(), http.StatusSeeOther)
+}
+
+// issueCode issues a code for id bound to the client, the redirect_uri
+// and the PKCE challenge, and sends the browser back with it.
+func (d *DevIssuer) issueCode(w http.ResponseWriter, r *http.Request, a authRequest, id Identity) {
+	code := d.codes.put(grant{clientID: a.ClientID, redirectURI: a.RedirectURI, challenge: a.Challenge,
+		nonce: a.Nonce, expires: time.Now().Add(codeTTL), id: id})
+	d.redirectBack(w, r, a, url.Values{"code": {code}})
+}
+
+// authorize answers the form: it starts the issuer's session (so that a
+// later prompt=none request signs the person in without the form) and
+// sends the browser back with a code and the request's state.
 func (d *DevIssuer) authorize(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
@@ -200,17 +248,9 @@ func (d *DevIssuer) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, _, _ := strings.Cut(email, "@")
-	code := d.codes.put(grant{clientID: a.ClientID, redirectURI: a.RedirectURI, challenge: a.Challenge,
-		nonce: a.Nonce, expires: time.Now().Add(codeTTL),
-		id: Identity{Subject: "dev|" + strings.ToLower(email), Email: email, Name: name}})
-	back, _ := url.Parse(a.RedirectURI)
-	q := back.Query()
-	q.Set("code", code)
-	if a.State != "" {
-		q.Set("state", a.State)
-	}
-	back.RawQuery = q.Encode()
-	http.Redirect(w, r, back.String(), http.StatusSeeOther)
+	id := Identity{Subject: "dev|" + strings.ToLower(email), Email: email, Name: name}
+	d.startSession(w, id)
+	d.issueCode(w, r, a, id)
 }
 
 // token exchanges a code and its PKCE verifier for an ID token (RFC 6749

@@ -146,7 +146,7 @@ func TestAuthorizeChecksRedirectURI(t *testing.T) {
 }
 
 // TestDiscoveryNamesCodeFlow: an OIDC client finds the code flow's
-// endpoints and PKCE in the discovery document.
+// endpoints, PKCE and the end-session endpoint in the discovery document.
 func TestDiscoveryNamesCodeFlow(t *testing.T) {
 	t.Parallel()
 	iss, _ := newIssuer(t)
@@ -155,10 +155,12 @@ func TestDiscoveryNamesCodeFlow(t *testing.T) {
 	var doc struct {
 		Authorization string   `json:"authorization_endpoint"`
 		Token         string   `json:"token_endpoint"`
+		EndSession    string   `json:"end_session_endpoint"`
 		Methods       []string `json:"code_challenge_methods_supported"`
 	}
 	_ = json.Unmarshal(rec.Body.Bytes(), &doc)
-	if doc.Authorization != iss.issuer+"/authorize" || doc.Token != iss.issuer+"/token" || len(doc.Methods) != 1 || doc.Methods[0] != "S256" {
+	if doc.Authorization != iss.issuer+"/authorize" || doc.Token != iss.issuer+"/token" || doc.EndSession != iss.issuer+"/logout" ||
+		len(doc.Methods) != 1 || doc.Methods[0] != "S256" {
 		t.Fatalf("discovery: %s", rec.Body)
 	}
 	jwks := httptest.NewRecorder()

@@ -32,10 +32,15 @@ type DevIssuer struct {
 	codes    *secretStore[grant]
 	// refreshTokens are those the code flow issued.
 	refreshTokens *secretStore[refreshGrant]
+	// sessions are the sign-ins the issuer remembers (its session cookie).
+	sessions *secretStore[session]
 	// TokenTTL is how long an ID token from the code flow or a refresh
 	// lasts; 0 means LoginTTL. A short one exercises the app's silent
 	// renewal.
 	TokenTTL time.Duration
+	// SessionTTL is how long the issuer's own session lasts; 0 means
+	// the SessionTTL constant.
+	SessionTTL time.Duration
 }
 
 func (d *DevIssuer) tokenTTL() time.Duration {
@@ -68,7 +73,8 @@ func NewDevIssuer(issuerURL, audience string, key *rsa.PrivateKey) (*DevIssuer, 
 		return nil, fmt.Errorf("dev issuer: encode JWKS: %w", err)
 	}
 	return &DevIssuer{issuer: strings.TrimSuffix(issuerURL, "/"), audience: audience, key: key, kid: kid, jwks: raw,
-		codes: newSecretStore[grant](24), refreshTokens: newSecretStore[refreshGrant](32)}, nil
+		codes: newSecretStore[grant](24), refreshTokens: newSecretStore[refreshGrant](32),
+		sessions: newSecretStore[session](32)}, nil
 }
 
 // Config is what a Verifier needs to accept this issuer's tokens.
@@ -105,7 +111,8 @@ const LoginTTL = 12 * time.Hour
 // GET /.well-known/openid-configuration (discovery), GET
 // /.well-known/jwks.json (also at /jwks), POST /login ({"email": ...,
 // "name": ...} -> {"id_token": ..., "expires_in": ...}) and the
-// authorization code flow with PKCE: GET and POST /authorize, POST /token.
+// authorization code flow with PKCE: GET and POST /authorize, POST /token,
+// and GET /logout (the end-session endpoint).
 func (d *DevIssuer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
@@ -125,6 +132,7 @@ func (d *DevIssuer) Handler() http.Handler {
 	mux.HandleFunc("GET /authorize", d.authorizeForm)
 	mux.HandleFunc("POST /authorize", d.authorize)
 	mux.HandleFunc("POST /token", d.token)
+	mux.HandleFunc("GET /logout", d.logout)
 	return mux
 }
 
@@ -139,6 +147,8 @@ func (d *DevIssuer) discovery(w http.ResponseWriter, _ *http.Request) {
 		"jwks_uri":                              d.issuer + "/.well-known/jwks.json",
 		"authorization_endpoint":                d.issuer + "/authorize",
 		"token_endpoint":                        d.issuer + "/token",
+		"end_session_endpoint":                  d.issuer + "/logout",
+		"prompt_values_supported":               []string{"none", "login"},
 		"response_types_supported":              []string{"code"},
 		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
 		"code_challenge_methods_supported":      []string{"S256"},

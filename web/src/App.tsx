@@ -1,15 +1,24 @@
 import { Suspense, lazy, useEffect, useSyncExternalStore } from 'react'
 import { NavLink, Navigate, Route, Routes, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
-import { currentUser, onUserChange, setUser, signOut as endSignIn, userManager } from './auth'
+import { currentUser, isRestoring, onUserChange, setUser, signOut as endSignIn, userManager } from './auth'
 import { SignIn } from './pages/SignIn'
 import { Generate } from './pages/Generate'
 // Pages past the first load come when first opened: the Generate page's
-// JavaScript stays small.
-const Gallery = lazy(() => import('./pages/Gallery').then((m) => ({ default: m.Gallery })))
-const Jobs = lazy(() => import('./pages/Jobs').then((m) => ({ default: m.Jobs })))
-const Account = lazy(() => import('./pages/account/Account').then((m) => ({ default: m.Account })))
-const Admin = lazy(() => import('./pages/admin/Admin').then((m) => ({ default: m.Admin })))
+// JavaScript stays small. The page a load lands on (a reload, a link) is
+// asked for at once, while the session is being restored.
+const pages = {
+  '/gallery': () => import('./pages/Gallery').then((m) => ({ default: m.Gallery })),
+  '/jobs': () => import('./pages/Jobs').then((m) => ({ default: m.Jobs })),
+  '/account': () => import('./pages/account/Account').then((m) => ({ default: m.Account })),
+  '/admin': () => import('./pages/admin/Admin').then((m) => ({ default: m.Admin })),
+}
+const landing = Object.entries(pages).find(([p]) => location.pathname === p || location.pathname.startsWith(`${p}/`))
+if (landing) void landing[1]()
+const Gallery = lazy(pages['/gallery'])
+const Jobs = lazy(pages['/jobs'])
+const Account = lazy(pages['/account'])
+const Admin = lazy(pages['/admin'])
 import { LowBalance } from './LowBalance'
 import { useMe } from './me'
 
@@ -19,11 +28,24 @@ function useUser() {
 
 export function App() {
   const user = useUser()
+  // While the issuer's session is asked for the tokens a reload forgot,
+  // neither the sign-in page nor the app: whichever it is comes next.
+  const restoring = useSyncExternalStore(onUserChange, isRestoring)
   return (
     <Routes>
       <Route path="/auth/callback" element={<Callback />} />
-      <Route path="*" element={user ? <SignedIn email={user.profile.email ?? ''} /> : <SignIn />} />
+      <Route path="*" element={user ? <SignedIn email={user.profile.email ?? ''} /> : restoring ? <Restoring /> : <SignIn />} />
     </Routes>
+  )
+}
+
+// Restoring is the sign-in page's first line, where it will be: whichever
+// page comes next, nothing on screen moves.
+function Restoring() {
+  return (
+    <main className="signin" aria-busy="true">
+      <h1>Easel</h1>
+    </main>
   )
 }
 
@@ -32,7 +54,7 @@ function SignedIn({ email }: { email: string }) {
   const me = useMe()
   const signOut = () => {
     queries.clear()
-    endSignIn()
+    void endSignIn()
   }
   return (
     <>
@@ -45,7 +67,7 @@ function SignedIn({ email }: { email: string }) {
           <NavLink to="/account">Account</NavLink>
           {me.data?.user.role === 'admin' && <NavLink to="/admin">Admin</NavLink>}
         </nav>
-        <span className="who">{email}</span>
+        <span className="who" title={email}>{email}</span>
         <button type="button" className="link" onClick={signOut}>Sign out</button>
       </header>
       <LowBalance />

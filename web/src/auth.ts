@@ -15,6 +15,9 @@ export interface AppConfig {
   // Set when cards are collected with Stripe Elements (production);
   // without it the app offers the stripe-mock test card.
   stripe_publishable_key?: string
+  // Where sign-out ends the issuer's own session, when the issuer's
+  // discovery document does not say (Cognito's /logout).
+  oidc_end_session_endpoint?: string
 }
 
 let config: Promise<AppConfig> | undefined
@@ -30,11 +33,17 @@ export function appConfig(): Promise<AppConfig> {
 
 let manager: Promise<UserManager> | undefined
 
+// silentCallback is the page the issuer sends a silent sign-in back to,
+// in a hidden frame: it hands the answer to the app and nothing else
+// (src/silent.ts), so it loads no more than it must.
+export const silentCallbackPath = '/auth/silent.html'
+
 // userManager signs in with the authorization code flow and PKCE. Tokens
 // and the flow's state live in memory only: never in localStorage. The
 // session renews itself before the ID token expires, with the refresh
 // token the issuer gave (Cognito and the development issuer both do), so
-// nobody is signed out in the middle of their work.
+// nobody is signed out in the middle of their work. A reload forgets the
+// tokens; restoreSession gets new ones from the issuer's own session.
 export function userManager(): Promise<UserManager> {
   manager ??= appConfig().then((cfg) => {
     const store = new InMemoryWebStorage()
@@ -42,6 +51,7 @@ export function userManager(): Promise<UserManager> {
       authority: cfg.oidc_authority,
       client_id: cfg.oidc_client_id,
       redirect_uri: `${location.origin}/auth/callback`,
+      silent_redirect_uri: `${location.origin}${silentCallbackPath}`,
       post_logout_redirect_uri: `${location.origin}/`,
       response_type: 'code',
       scope: 'openid email profile',
@@ -51,6 +61,7 @@ export function userManager(): Promise<UserManager> {
       // that state (PKCE verifier, nonce), never a token, and it is
       // removed when the callback completes.
       stateStore: new WebStorageStateStore({ store: sessionStorage }),
+      metadataSeed: cfg.oidc_end_session_endpoint ? { end_session_endpoint: cfg.oidc_end_session_endpoint } : undefined,
       // Renew a minute before expiry, through the refresh token grant.
       automaticSilentRenew: true,
       accessTokenExpiringNotificationTimeInSeconds: 60,
@@ -66,6 +77,41 @@ export function userManager(): Promise<UserManager> {
     return m
   })
   return manager
+}
+
+// How long the issuer may take to answer a silent sign-in: it answers at
+// once, with a code or login_required, unless it cannot be reached.
+const restoreTimeoutSeconds = 5
+
+let restoring: Promise<void> | undefined
+let restored = false
+
+// restoreSession signs the person back in without a page of the issuer's,
+// when the issuer still has their session (they signed in before this
+// page load): an authorization request with prompt=none in a hidden
+// frame, whose code is traded for tokens like a sign-in's. Without a
+// session the issuer answers login_required and the sign-in page shows.
+export function restoreSession(): Promise<void> {
+  restoring ??= userManager()
+    .then((m) => m.signinSilent({ silentRequestTimeoutInSeconds: restoreTimeoutSeconds }))
+    .then((u) => {
+      if (u && !u.expired) setUser(u)
+    })
+    .catch(() => {
+      // login_required (no session at the issuer), or no answer in time:
+      // signed out, as before the restore.
+    })
+    .finally(() => {
+      restored = true
+      listeners.forEach((l) => l())
+    })
+  return restoring
+}
+
+// restoring is true until restoreSession has answered, or when it never
+// started (the sign-in callback).
+export function isRestoring(): boolean {
+  return restoring !== undefined && !restored
 }
 
 let current: User | null = null
@@ -100,11 +146,25 @@ export function endSession(why: string | null = null) {
   void userManager().then((m) => m.removeUser())
 }
 
-// signOut ends the session at the person's request. The caller clears the
-// cached server state (the query client) first, so nothing of this account
-// is shown to whoever signs in next.
-export function signOut() {
+// signOut ends the session at the person's request: the tokens here, then
+// the issuer's own session (its end-session endpoint, which sends the
+// browser back to the app's first page), so a reload does not sign them
+// back in. The caller clears the cached server state (the query client)
+// first, so nothing of this account is shown to whoever signs in next.
+export async function signOut() {
+  const idToken = current?.id_token
   endSession(null)
+  const m = await userManager()
+  try {
+    await m.signoutRedirect({
+      id_token_hint: idToken,
+      // Cognito's /logout names the app and where to go back by these.
+      extraQueryParams: { client_id: m.settings.client_id, logout_uri: `${location.origin}/` },
+    })
+  } catch {
+    // An issuer with no end-session endpoint: its session stays, and the
+    // sign-in page shows.
+  }
 }
 
 // bearer is the token the API accepts: the ID token (Cognito's or the

@@ -21,7 +21,9 @@ locals {
     temporal = "${module.ecr.repository_urls["temporal"]}:${var.image_tag}"
   }
 
-  web_callback_urls = coalescelist(var.web_callback_urls, ["https://${var.domain_name}/auth/callback"])
+  # The sign-in callback, and the page a silent sign-in (a session restored
+  # after a reload, in a hidden frame) comes back to.
+  web_callback_urls = coalescelist(var.web_callback_urls, ["https://${var.domain_name}/auth/callback", "https://${var.domain_name}/auth/silent.html"])
 }
 
 # --- generated credentials (kept in the encrypted state and in Secrets Manager) ---
@@ -340,6 +342,7 @@ module "ecs" {
   images_bucket      = module.s3.images_bucket.id
   oidc_issuer        = module.cognito.issuer
   oidc_audience      = module.cognito.web_client_id
+  oidc_hosted_ui_url = "https://${module.cognito.hosted_ui_domain}"
   notify_from        = module.ses.from_address
   gpu_asg_names      = { for tier, g in module.gpu_asg : tier => g.asg_name }
   gpu_spot_asg_names = { for tier, g in module.gpu_asg : tier => g.spot_asg_name if g.spot_asg_name != null }

@@ -66,7 +66,7 @@ variable "cognito_domain_prefix" {
 }
 
 variable "web_callback_urls" {
-  description = "Sign-in callback URLs of the web app; empty for https://<domain>/auth/callback."
+  description = "Sign-in callback URLs of the web app; empty for https://<domain>/auth/callback and /auth/silent.html."
   type        = list(string)
   default     = []
 }

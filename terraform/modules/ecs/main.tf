@@ -45,6 +45,7 @@ locals {
     log_group                  = aws_cloudwatch_log_group.this["api"].name
     oidc_issuer                = var.oidc_issuer
     oidc_audience              = var.oidc_audience
+    oidc_hosted_ui_url         = var.oidc_hosted_ui_url
     cloudfront_domain          = var.cloudfront_domain
     cloudfront_key_id          = var.cloudfront_key_id
     database_url_secret_arn    = var.secret_arns.database_url_api

@@ -126,6 +126,11 @@ variable "oidc_audience" {
   type        = string
 }
 
+variable "oidc_hosted_ui_url" {
+  description = "Cognito's hosted UI, https://<domain> (OIDC_HOSTED_UI_URL): where the web app signs in, restores a session after a reload, and signs out."
+  type        = string
+}
+
 variable "cloudfront_domain" {
   description = "Host name that serves /images/* through CloudFront, which the API signs image URLs for (CLOUDFRONT_DOMAIN)."
   type        = string

@@ -82,7 +82,10 @@ export function Gallery() {
                   <img
                     src={im.thumbnail_url}
                     alt={`Image ${i + 1}: ${im.width}×${im.height}, seed ${im.seed}, ${when(im.created_at)}${im.starred ? ', starred' : ''}`}
-                    loading="lazy"
+                    // The first rows are on screen at once (the largest paint):
+                    // loaded at once, the very first first of all.
+                    loading={i < 6 ? 'eager' : 'lazy'}
+                    fetchPriority={i < 2 ? 'high' : undefined}
                     decoding="async"
                     width={256}
                     height={Math.round((256 * im.height) / im.width)}
