@@ -46,6 +46,21 @@ func benchClients() int {
 	return orchClients
 }
 
+// benchTemporalPostgres reads EASEL_BENCH_TEMPORAL_DB: sqlite (default) or
+// postgres.
+func benchTemporalPostgres(b *testing.B) bool {
+	switch db := os.Getenv("EASEL_BENCH_TEMPORAL_DB"); db {
+	case "", "sqlite":
+		return false
+	case "postgres":
+		b.Log("Temporal on Postgres")
+		return true
+	default:
+		b.Fatalf("EASEL_BENCH_TEMPORAL_DB=%q: want sqlite or postgres", db)
+		return false
+	}
+}
+
 // Task queues of the baseline; nothing in the product polls them.
 const (
 	bareWorkflowQueue = "bench-bare-workflows"
@@ -80,11 +95,13 @@ func benchNoop(context.Context) error { return nil }
 // the hold), and the CPU cores used by this process (API, workers and the
 // embedded Temporal server all run in it), Postgres, versitygw and Redis.
 // EASEL_BENCH_CPUPROFILE=prefix writes a CPU profile of each measured part
-// to prefix.<sub-benchmark>.
+// to prefix.<sub-benchmark>. EASEL_BENCH_TEMPORAL_DB=postgres runs the
+// Temporal server on Postgres (fresh databases on the test server, as a
+// production cluster) instead of in-memory SQLite.
 //
 //	go test -run '^$' -bench Orchestration -benchtime 1x -v ./api/
 func BenchmarkOrchestration(b *testing.B) {
-	s := newStack(b, 0)
+	s := newStackWith(b, 0, stackOptions{temporalPostgres: benchTemporalPostgres(b)})
 
 	wf := worker.New(s.temporal, bareWorkflowQueue, worker.Options{})
 	wf.RegisterWorkflowWithOptions(bareWorkflow, workflow.RegisterOptions{Name: "BenchBare"})

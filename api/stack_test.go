@@ -82,6 +82,9 @@ type stackOptions struct {
 	// temporalFile keeps Temporal's state in a SQLite file, so that the
 	// test can kill and restart the server (restartTemporal).
 	temporalFile bool
+	// temporalPostgres keeps Temporal's state in fresh Postgres databases
+	// (as a production cluster) instead of SQLite.
+	temporalPostgres bool
 	// afterAdmit runs after each hold's commit, before the workflow task
 	// that took it completes: a fault hook for crash tests.
 	afterAdmit func(ctx context.Context, jobID string)
@@ -120,6 +123,9 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 	temporalOpt := temporalserver.Options{SearchAttributes: api.SearchAttributes}
 	if opts.temporalFile {
 		temporalOpt.DatabaseFile = filepath.Join(t.TempDir(), "temporal.db")
+	}
+	if opts.temporalPostgres {
+		temporalOpt.Postgres = testenv.TemporalPostgres(t)
 	}
 	temporalSrv, tc := testenv.TemporalServer(t, temporalOpt)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -54,6 +54,7 @@ type devOptions struct {
 	s3Addr       string
 	stepDelay    time.Duration
 	tokenTTL     time.Duration
+	temporalDB   string
 }
 
 func devCommand() *cobra.Command {
@@ -72,6 +73,7 @@ func devCommand() *cobra.Command {
 	f.StringVar(&o.s3Addr, "s3-addr", "127.0.0.1:7070", "local S3 listen address")
 	f.DurationVar(&o.stepDelay, "step-delay", 20*time.Millisecond, "simulated GPU time per diffusion step")
 	f.DurationVar(&o.tokenTTL, "token-ttl", oidc.LoginTTL, "lifetime of the ID tokens the development issuer's sign-in and refresh give the web app")
+	temporalDBFlag(f, &o.temporalDB)
 	return cmd
 }
 
@@ -93,7 +95,8 @@ func devConfig(o devOptions) (config.Config, error) {
 	cfg.S3Bucket, cfg.S3PathStyle = devBucket, true
 	cfg.HTTPAddr = o.httpAddr
 	cfg.SimStepDelay = o.stepDelay
-	return cfg, cfg.Validate(config.Needs{Database: true, Redis: true})
+	cfg.TemporalDB = cmp.Or(o.temporalDB, cfg.TemporalDB)
+	return cfg, cfg.Validate(config.Needs{Database: true, Redis: true, EmbeddedTemporal: true})
 }
 
 func runDev(ctx context.Context, o devOptions) error {
@@ -234,13 +237,13 @@ func startDevS3(ctx context.Context, d *deps, o devOptions, cfg config.Config) e
 }
 
 func startDevTemporal(ctx context.Context, d *deps, o devOptions, cfg config.Config, log *slog.Logger) (*temporalserver.Server, error) {
-	dbFile, err := filepath.Abs(filepath.Join(o.stateDir, "temporal.db"))
+	opts, where, err := embeddedTemporal(cfg, o.stateDir)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("starting embedded Temporal", "db", dbFile)
-	srv, err := temporalserver.Start(ctx, temporalserver.Options{Namespace: cfg.TemporalNamespace, DatabaseFile: dbFile,
-		Port: o.temporalPort, UIPort: o.uiPort, SearchAttributes: api.SearchAttributes})
+	opts.Port, opts.UIPort = o.temporalPort, o.uiPort
+	log.Info("starting embedded Temporal", "db", where)
+	srv, err := temporalserver.Start(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded temporal: %w", err)
 	}

@@ -165,7 +165,7 @@ func liveInGroup(pgid int) []int {
 // (32768-60999) and above the 20000-32000 range the embedded Temporal
 // servers of this and other test processes draw from, so no outgoing
 // connection and no other server takes one of them between restarts.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	seen := map[int]bool{}
 	var ports []int
@@ -189,7 +189,7 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 // buildEasel compiles the easel binary from the repository at root.
-func buildEasel(t *testing.T, root string) string {
+func buildEasel(t testing.TB, root string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "easel")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

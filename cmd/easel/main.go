@@ -32,6 +32,6 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCommand(), apiCommand(), workerCommand(), migrateCommand(), generateCommand(), adminCommand(), billingCommand(), autoscaleCommand(), costCommand())
+	root.AddCommand(devCommand(), apiCommand(), workerCommand(), migrateCommand(), generateCommand(), adminCommand(), billingCommand(), autoscaleCommand(), costCommand(), temporalCommand())
 	return root
 }

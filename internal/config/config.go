@@ -9,6 +9,7 @@ import (
 	"iter"
 	"log/slog"
 	"maps"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -115,6 +116,16 @@ type Config struct {
 	// over plain http: for development only (DEPLOYMENT_MODE=dev, which
 	// easel dev sets with it). Production sends https to public addresses.
 	WebhookAllowLocal bool `env:"WEBHOOK_ALLOW_LOCAL"`
+
+	// TemporalDB is where the embedded Temporal server (easel dev, easel
+	// temporal) keeps its state: sqlite (a file in the state folder) or
+	// postgres (two databases on a Postgres server, as production's
+	// cluster does).
+	TemporalDB string `env:"TEMPORAL_DB" envDefault:"sqlite"`
+	// TemporalDatabaseURL names, with TEMPORAL_DB=postgres, the Postgres
+	// server and the persistence database (visibility goes to
+	// <name>_visibility); default: DATABASE_URL's server, database temporal.
+	TemporalDatabaseURL string `env:"TEMPORAL_DATABASE_URL"`
 }
 
 // Needs names what a subcommand requires.
@@ -123,6 +134,8 @@ type Needs struct {
 	// API opens a second pool working as DATABASE_ROLE under row-level
 	// security, for the HTTP API.
 	API bool
+	// EmbeddedTemporal runs the embedded Temporal server (TEMPORAL_DB).
+	EmbeddedTemporal bool
 }
 
 // Load reads the environment.
@@ -170,6 +183,7 @@ func (c Config) Validate(n Needs) error {
 	if n.OIDC && c.OIDCAudience == "" {
 		missing("OIDC_AUDIENCE", "the app client id ID tokens are issued for")
 	}
+	errs = append(errs, c.validateTemporalDB(n.EmbeddedTemporal)...)
 	if c.PresignTTL <= 0 || c.PresignTTL > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("PRESIGN_TTL=%s must be between 1s and 168h", c.PresignTTL))
 	}
@@ -240,6 +254,58 @@ func (c Config) GPUInstanceID() (string, error) {
 			c.GPUInstanceIDFile, id)
 	}
 	return id, nil
+}
+
+// Embedded Temporal persistence (TEMPORAL_DB).
+const (
+	TemporalDBSQLite   = "sqlite"
+	TemporalDBPostgres = "postgres"
+)
+
+// DefaultTemporalDatabase is the embedded server's persistence database on
+// DATABASE_URL's server when TEMPORAL_DATABASE_URL is not set.
+const DefaultTemporalDatabase = "temporal"
+
+// validateTemporalDB checks TEMPORAL_DB always, and where its databases go
+// when the command runs the embedded server.
+func (c Config) validateTemporalDB(embedded bool) []error {
+	switch c.TemporalDB {
+	case TemporalDBSQLite:
+		return nil
+	case TemporalDBPostgres:
+	default:
+		return []error{fmt.Errorf("TEMPORAL_DB=%q (or --temporal-db) must be %s or %s", c.TemporalDB, TemporalDBSQLite, TemporalDBPostgres)}
+	}
+	if !embedded {
+		return nil
+	}
+	if c.TemporalDatabaseURL == "" && c.DatabaseURL == "" {
+		return []error{errors.New("TEMPORAL_DB=postgres needs TEMPORAL_DATABASE_URL or DATABASE_URL: the Postgres server for Temporal's databases")}
+	}
+	if _, err := c.TemporalPostgresURL(); err != nil {
+		return []error{err}
+	}
+	return nil
+}
+
+// TemporalPostgresURL is where the embedded Temporal server keeps its state
+// with TEMPORAL_DB=postgres: TEMPORAL_DATABASE_URL, or DATABASE_URL with
+// its database replaced by "temporal".
+func (c Config) TemporalPostgresURL() (string, error) {
+	name, raw := "TEMPORAL_DATABASE_URL", c.TemporalDatabaseURL
+	if raw == "" {
+		name, raw = "DATABASE_URL", c.DatabaseURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return "", fmt.Errorf("%s must be a postgres://user@host:port/database URL for Temporal's databases", name)
+	}
+	if c.TemporalDatabaseURL == "" {
+		u.Path = "/" + DefaultTemporalDatabase
+	} else if strings.Trim(u.Path, "/") == "" {
+		return "", errors.New("TEMPORAL_DATABASE_URL names no database: add one, e.g. /temporal")
+	}
+	return u.String(), nil
 }
 
 // Logger builds the process logger: JSON in production, text for humans.

@@ -135,3 +135,39 @@ func TestGPUInstanceID(t *testing.T) {
 		}
 	}
 }
+
+func TestTemporalDB(t *testing.T) {
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TemporalDB != TemporalDBSQLite {
+		t.Fatalf("default TEMPORAL_DB = %q, want sqlite", c.TemporalDB)
+	}
+	c.TemporalDB = "mysql"
+	if err := c.Validate(Needs{}); err == nil || !strings.Contains(err.Error(), "TEMPORAL_DB") {
+		t.Fatalf("TEMPORAL_DB=mysql: %v, want an error naming TEMPORAL_DB", err)
+	}
+
+	c.TemporalDB, c.DatabaseURL = TemporalDBPostgres, ""
+	if err := c.Validate(Needs{EmbeddedTemporal: true}); err == nil || !strings.Contains(err.Error(), "TEMPORAL_DATABASE_URL") {
+		t.Fatalf("postgres without a server: %v, want an error naming TEMPORAL_DATABASE_URL", err)
+	}
+	if err := c.Validate(Needs{}); err != nil {
+		t.Fatalf("a command without the embedded server: %v", err)
+	}
+
+	c.DatabaseURL = "postgres://easel:pw@db:5432/easel?sslmode=disable"
+	got, err := c.TemporalPostgresURL()
+	if want := "postgres://easel:pw@db:5432/temporal?sslmode=disable"; err != nil || got != want {
+		t.Fatalf("TemporalPostgresURL = %q, %v; want %q", got, err, want)
+	}
+	c.TemporalDatabaseURL = "postgres://t@other:5433/tstate"
+	if got, err := c.TemporalPostgresURL(); err != nil || got != c.TemporalDatabaseURL {
+		t.Fatalf("TemporalPostgresURL = %q, %v; want TEMPORAL_DATABASE_URL", got, err)
+	}
+	c.TemporalDatabaseURL = "postgres://t@other:5433/"
+	if err := c.Validate(Needs{EmbeddedTemporal: true}); err == nil || !strings.Contains(err.Error(), "names no database") {
+		t.Fatalf("URL without a database: %v", err)
+	}
+}

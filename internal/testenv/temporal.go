@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
@@ -44,4 +46,24 @@ func TemporalServer(t testing.TB, opts temporalserver.Options) (*temporalserver.
 	}
 	t.Cleanup(c.Close)
 	return srv, c
+}
+
+// TemporalPostgres names two fresh databases on the test Postgres server
+// (EASEL_TEST_DATABASE_URL, else the local one) for an embedded Temporal
+// server's Postgres persistence; the server creates them at start, and they
+// are dropped when the test ends (after its servers stopped: register this
+// before starting them).
+func TemporalPostgres(t testing.TB) *temporalserver.Postgres {
+	t.Helper()
+	base := Getenv("EASEL_TEST_DATABASE_URL", DefaultPostgresURL)
+	name := "temporal_test_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	dbURL, err := databaseURL(base, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dropDatabase(t, base, name)
+		dropDatabase(t, base, name+"_visibility")
+	})
+	return &temporalserver.Postgres{URL: dbURL}
 }

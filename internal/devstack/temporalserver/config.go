@@ -92,9 +92,9 @@ func freePort(ip string) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// start prepares the database, then builds and starts the Temporal server.
+// startServer builds and starts the Temporal server on a prepared store.
 // It returns once every service is listening.
-func startServer(cfg Options, stopping *atomic.Bool) (srv temporal.Server, hostPort string, err error) {
+func startServer(cfg Options, persistence config.Persistence, stopping *atomic.Bool) (srv temporal.Server, hostPort string, err error) {
 	// The server reports a port it cannot bind through the logger's Fatal,
 	// which panics; turn that into an error the caller can retry.
 	defer func() {
@@ -106,12 +106,8 @@ func startServer(cfg Options, stopping *atomic.Bool) (srv temporal.Server, hostP
 	if err != nil {
 		return nil, "", err
 	}
-	sqlCfg := sqlConfig(cfg.DatabaseFile)
-	if err := prepareDatabase(sqlCfg, cfg); err != nil {
-		return nil, "", err
-	}
 	srv, err = temporal.NewServer(
-		temporal.WithConfig(serverConfig(sqlCfg, plan)),
+		temporal.WithConfig(serverConfig(persistence, plan)),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(staticHosts(plan)),
 		temporal.WithLogger(newTemporalLogger(cfg.Logger, stopping)),
@@ -159,18 +155,37 @@ func sqlConfig(file string) *config.SQL {
 	}
 }
 
-// serverConfig is the static server configuration: one SQLite store for
-// persistence and visibility, a single local cluster, one history shard.
-func serverConfig(sqlCfg *config.SQL, plan portPlan) *config.Config {
-	return &config.Config{
-		Persistence: config.Persistence{
-			DefaultStore:     sqliteplugin.PluginName,
-			VisibilityStore:  sqliteplugin.PluginName,
-			NumHistoryShards: 1,
-			DataStores: map[string]config.DataStore{
-				sqliteplugin.PluginName: {SQL: sqlCfg},
-			},
+// sqlitePersistence is one SQLite store for persistence and visibility.
+func sqlitePersistence(sqlCfg *config.SQL, shards int32) config.Persistence {
+	return config.Persistence{
+		DefaultStore:     sqliteplugin.PluginName,
+		VisibilityStore:  sqliteplugin.PluginName,
+		NumHistoryShards: shards,
+		DataStores: map[string]config.DataStore{
+			sqliteplugin.PluginName: {SQL: sqlCfg},
 		},
+	}
+}
+
+// postgresPersistence is a Postgres database for persistence and another
+// for visibility, as in a production cluster.
+func postgresPersistence(s postgresStores, shards int32) config.Persistence {
+	return config.Persistence{
+		DefaultStore:     postgresStore,
+		VisibilityStore:  postgresVisibilityStore,
+		NumHistoryShards: shards,
+		DataStores: map[string]config.DataStore{
+			postgresStore:           {SQL: s.persistence},
+			postgresVisibilityStore: {SQL: s.visibility},
+		},
+	}
+}
+
+// serverConfig is the static server configuration: the given stores and a
+// single local cluster.
+func serverConfig(persistence config.Persistence, plan portPlan) *config.Config {
+	return &config.Config{
+		Persistence: persistence,
 		ClusterMetadata: &cluster.Config{
 			EnableGlobalNamespace:    false,
 			FailoverVersionIncrement: 10,

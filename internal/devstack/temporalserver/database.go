@@ -1,15 +1,38 @@
 package temporalserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/schema/sqlite"
 )
+
+// preparePersistence makes the configured store ready (databases, schema,
+// namespace) and returns the server's persistence configuration for it.
+func preparePersistence(ctx context.Context, opts Options, stopping *atomic.Bool) (config.Persistence, error) {
+	shards := int32(opts.HistoryShards)
+	if opts.Postgres == nil {
+		sqlCfg := sqlConfig(opts.DatabaseFile)
+		if err := prepareDatabase(sqlCfg, opts); err != nil {
+			return config.Persistence{}, err
+		}
+		return sqlitePersistence(sqlCfg, shards), nil
+	}
+	stores, err := postgresConfigs(*opts.Postgres)
+	if err != nil {
+		return config.Persistence{}, err
+	}
+	if err := preparePostgres(ctx, stores, opts, stopping); err != nil {
+		return config.Persistence{}, errorf("%w", err)
+	}
+	return postgresPersistence(stores, shards), nil
+}
 
 // prepareDatabase makes the SQLite store ready before the server opens it:
 // schema for a new file, and the namespace with its search attributes.

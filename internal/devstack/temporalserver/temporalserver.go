@@ -1,6 +1,7 @@
 // Package temporalserver runs a complete Temporal server with SQLite
-// persistence, plus the Temporal Web UI, for `easel dev` and integration
-// tests.
+// persistence (in memory or a file) or Postgres persistence (as a production
+// cluster), plus the Temporal Web UI, for `easel dev`, `easel temporal` and
+// integration tests.
 //
 // Start brings up frontend, history, matching and worker services on
 // loopback ports, registers the namespace and its custom search attributes,
@@ -34,6 +35,8 @@ import (
 type Options struct {
 	Namespace        string                              // default "default"
 	DatabaseFile     string                              // SQLite file; "" means in-memory (ephemeral)
+	Postgres         *Postgres                           // Postgres persistence instead of SQLite (DatabaseFile must be "")
+	HistoryShards    int                                 // history shards (default 1); fixed when a database is created
 	IP               string                              // default "127.0.0.1"
 	Port             int                                 // frontend gRPC port; 0 picks a free port
 	UIPort           int                                 // Web UI HTTP port; 0 disables the UI
@@ -68,11 +71,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	if opts.Postgres != nil && opts.DatabaseFile != "" {
+		return nil, errorf("Options: set DatabaseFile (SQLite) or Postgres, not both")
+	}
 	s := &Server{namespace: opts.Namespace}
-	srv, hostPort, err := startServer(opts, &s.stopping)
+	persistence, err := preparePersistence(ctx, opts, &s.stopping)
+	if err != nil {
+		return nil, err
+	}
+	srv, hostPort, err := startServer(opts, persistence, &s.stopping)
 	for attempt := 1; err != nil && opts.Port == 0 && attempt < 3; attempt++ {
 		// A picked port was taken before the server bound it: pick again.
-		srv, hostPort, err = startServer(opts, &s.stopping)
+		srv, hostPort, err = startServer(opts, persistence, &s.stopping)
 	}
 	if err != nil {
 		return nil, errorf("%w", err)
@@ -111,6 +121,9 @@ func withDefaults(opts Options) Options {
 	}
 	if opts.Logger == nil {
 		opts.Logger = defaultLogger()
+	}
+	if opts.HistoryShards <= 0 {
+		opts.HistoryShards = 1
 	}
 	return opts
 }

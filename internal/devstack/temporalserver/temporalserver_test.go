@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -298,4 +302,100 @@ func reportLatency(b *testing.B, durations []time.Duration) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(total)/float64(len(durations)), "ms/op")
 	b.ReportMetric(ms(durations[len(durations)/2]), "p50-ms")
+}
+
+// TestPostgresPersistence runs the server on Postgres: databases created,
+// schema set up from the server module's files, a workflow with an
+// activity completed; after a restart on the same databases the run is
+// still listed as completed and new work runs.
+func TestPostgresPersistence(t *testing.T) {
+	pg := testPostgres(t)
+	s := startTestServer(t, Options{Namespace: "easel", Postgres: pg, SearchAttributes: testAttributes})
+	c := dial(t, s)
+	w := startWorkers(t, c)
+	workflowID := "durable-" + t.Name()
+	startAndWait(t, c, workflowID)
+	assertSearchAttributes(t, c, s.Namespace(), testAttributes)
+	assertUpdateWithStart(t, c)
+	stopAll(t, w, c, s)
+
+	s = startTestServer(t, Options{Namespace: "easel", Postgres: pg, SearchAttributes: testAttributes})
+	c = dial(t, s)
+	assertListedCompleted(t, c, workflowID)
+	startWorkers(t, c)
+	if got := runWorkflow(t, c, "after-restart"); got != "after-restart" {
+		t.Fatalf("workflow after restart = %q", got)
+	}
+}
+
+// assertListedCompleted waits until visibility lists the workflow as
+// completed (visibility is written asynchronously after the close).
+func assertListedCompleted(t testing.TB, c client.Client, workflowID string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("WorkflowId = %q AND ExecutionStatus = 'Completed'", workflowID)})
+		if err == nil && len(resp.Executions) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("completed run %s not listed after restart: %v (%d listed)", workflowID, err, len(resp.GetExecutions()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestPostgresURLChecked(t *testing.T) {
+	for _, bad := range []string{"mysql://h/temporal", "postgres://127.0.0.1:5432/", "postgres:///temporal", "::"} {
+		_, err := Start(context.Background(), Options{Postgres: &Postgres{URL: bad}})
+		if err == nil || !strings.Contains(err.Error(), "postgres URL") {
+			t.Errorf("Start with Postgres URL %q: %v, want a postgres URL error", bad, err)
+		}
+	}
+	_, err := Start(context.Background(), Options{DatabaseFile: "x.db", Postgres: &Postgres{URL: "postgres://h/t"}})
+	if err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("Start with a file and Postgres: %v, want a refusal", err)
+	}
+}
+
+// testPostgres names two fresh databases on the test Postgres server
+// (EASEL_TEST_DATABASE_URL, else the local one), so parallel tests do not
+// share a server's state, and drops them once the test's servers stopped.
+func testPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	base := os.Getenv("EASEL_TEST_DATABASE_URL")
+	if base == "" {
+		base = "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Skipf("postgres at %s: %v", u.Redacted(), err)
+	}
+	_ = admin.Close(ctx)
+	name := fmt.Sprintf("temporal_test_%d_%d", time.Now().UnixNano()%1e9, rand.IntN(1e6))
+	u.Path = "/" + name
+	pg := &Postgres{URL: u.String(), MaxConns: 10}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		admin, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Logf("drop %s: %v", name, err)
+			return
+		}
+		defer func() { _ = admin.Close(ctx) }()
+		for _, db := range []string{name, name + "_visibility"} {
+			if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err != nil {
+				t.Logf("drop %s: %v", db, err)
+			}
+		}
+	})
+	return pg
 }
