@@ -166,11 +166,16 @@ func BenchmarkOrchestration(b *testing.B) {
 
 	b.Run("baseline-bare-workflow", func(b *testing.B) { runJobs(b, orchJobs, clients, bare) })
 	b.Run("easel-generation", func(b *testing.B) { runJobs(b, orchJobs, clients, generation) })
+
+	// A job of the measured run, warm.
+	logHistory(b, s.temporal, "bench-bare/")
+	logHistory(b, s.temporal, "generation/")
 }
 
 // logHistory logs the events of the newest workflow whose id starts with
-// prefix: every event is a write to the server's persistence, so their
-// number is what a job costs the server.
+// prefix, each with its time from the run's start: every event is a write
+// to the server's persistence, so their number is what a job costs the
+// server, and their times show where a job's milliseconds go.
 func logHistory(b *testing.B, c client.Client, prefix string) {
 	ctx := context.Background()
 	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
@@ -182,12 +187,18 @@ func logHistory(b *testing.B, c client.Client, prefix string) {
 	e := resp.Executions[0].Execution
 	it := c.GetWorkflowHistory(ctx, e.WorkflowId, e.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var types []string
+	var start time.Time
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
 			b.Fatal(err)
 		}
-		types = append(types, strings.TrimPrefix(ev.EventType.String(), "EVENT_TYPE_"))
+		at := ev.EventTime.AsTime()
+		if start.IsZero() {
+			start = at
+		}
+		types = append(types, fmt.Sprintf("%s+%.1fms", strings.TrimPrefix(ev.EventType.String(), "EVENT_TYPE_"),
+			float64(at.Sub(start).Microseconds())/1000))
 	}
 	b.Logf("history of %s: %d events: %s", e.WorkflowId, len(types), strings.Join(types, " "))
 }
