@@ -111,7 +111,10 @@ func BenchmarkOrchestration(b *testing.B) {
 	}
 
 	clients := benchClients()
-	tokens := make([]string, clients)
+	// At least orchClients users, taken in turn: one user submitting 500
+	// jobs would meet its plan's rate limit (120 a minute) before the end.
+	tokens := make([]string, max(clients, orchClients))
+	var turn atomic.Int64
 	for i := range tokens {
 		// Enough credits for every job any run could submit; a refusal
 		// would end a job early and flatter the numbers.
@@ -134,7 +137,7 @@ func BenchmarkOrchestration(b *testing.B) {
 	}
 	generation := func(ctx context.Context, c int, admit *time.Duration) error {
 		t0 := time.Now()
-		id, err := submitGeneration(ctx, hc, s.http.URL, tokens[c], genReq)
+		id, err := submitGeneration(ctx, hc, s.http.URL, tokens[int(turn.Add(1)-1)%len(tokens)], genReq)
 		if err != nil {
 			return err
 		}
