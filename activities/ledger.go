@@ -15,6 +15,7 @@ import (
 	"github.com/easel/easel/internal/notify"
 	"github.com/easel/easel/internal/progress"
 	"github.com/easel/easel/internal/store"
+	"github.com/easel/easel/internal/webhook"
 )
 
 // Ledger holds the activities that move credits. They run on the control
@@ -84,6 +85,7 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 		JobID: in.JobID, UserID: in.UserID, Images: in.Images, Credits: in.Credits,
 		ComputeSeconds: in.ComputeSeconds, Model: in.Params.Model, GPUTier: in.GPUTier, Steps: in.Params.Steps,
 		Width: in.Params.Width, Height: in.Params.Height, BatchSize: in.Params.BatchSize, StartedAt: in.StartedAt,
+		ListenFor: webhook.GenerationCompleted,
 	})
 	end()
 	if errors.Is(err, store.ErrHoldVoided) {
@@ -119,13 +121,14 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 	l.publish(ctx, progress.Status{JobID: in.JobID, State: catalog.JobCompleted, Progress: 1,
 		Images: in.Params.BatchSize, Image: len(in.Images),
 		Message: fmt.Sprintf("%d of %d images, %d credits", len(in.Images), in.Params.BatchSize, settled)})
-	return FinalizeResult{CreditsSettled: settled, ImagesProduced: g.ImagesProduced, LowBalance: low}, nil
+	return FinalizeResult{CreditsSettled: settled, ImagesProduced: g.ImagesProduced, LowBalance: low,
+		NoListeners: !g.Listened}, nil
 }
 
 // MarkRunning records that the job's render began (status running,
 // started_at); it moves no money.
 func (l *Ledger) MarkRunning(ctx context.Context, in MarkRunningInput) error {
-	return l.Store.MarkRunning(ctx, in.JobID, in.StartedAt)
+	return l.Store.MarkRunning(ctx, in.UserID, in.JobID, in.StartedAt)
 }
 
 // Abort releases the job's hold and marks it failed or canceled.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/easel/easel/internal/catalog"
@@ -40,9 +39,6 @@ type Render struct {
 	GPUs GPUs
 	// Drain, when set, tells renders that the worker is stopping (gpu.Drain).
 	Drain Drain
-	// Temporal, when set, is used to tell the generation workflow that a
-	// render began (RenderStartedSignal).
-	Temporal client.Client
 }
 
 // GPUs are the host's devices as renders see them.
@@ -93,7 +89,7 @@ func (r *Render) Render(ctx context.Context, in RenderInput) (RenderResult, erro
 	ctx, stop := r.watchDrain(ctx)
 	defer stop()
 	att := resume(ctx)
-	r.announceStart(ctx, att.res.StartedAt)
+	r.announceStart(ctx, in, att.res.StartedAt)
 	done := make(map[string]bool, len(att.res.Images))
 	for _, img := range att.res.Images {
 		done[img.Name] = true
@@ -168,6 +164,13 @@ func (a *attempt) end(rec store.ImageRecord, secs float64, stored bool) RenderRe
 	return a.snapshot()
 }
 
+// startedAt is when the job's first render attempt began.
+func (a *attempt) startedAt() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.res.StartedAt
+}
+
 func (a *attempt) result() RenderResult {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -192,20 +195,20 @@ func (a *attempt) beat(ctx context.Context) {
 	activity.RecordHeartbeat(ctx, a.result())
 }
 
-// announceStart tells the generation workflow that a render attempt began,
-// so the job shows as running with its start time. It is best effort: the
-// job's money does not depend on it, and Finalize records the start anyway.
-func (r *Render) announceStart(ctx context.Context, startedAt time.Time) {
-	if r.Temporal == nil {
+// announceStart reports that a render attempt began: the job's live status
+// becomes running, with the first attempt's start time, which the API shows
+// (and records in the database) when the job is read. It is one Redis
+// round trip, where a signal to the workflow cost it a workflow task and a
+// local activity; it is best effort, as all progress is: the job's money
+// does not depend on it, and Finalize records the start anyway.
+func (r *Render) announceStart(ctx context.Context, in RenderInput, startedAt time.Time) {
+	if r.Progress == nil {
 		return
 	}
-	info := activity.GetInfo(ctx)
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	err := r.Temporal.SignalWorkflow(sctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID,
-		RenderStartedSignal, RenderStarted{Attempt: info.Attempt, StartedAt: startedAt})
-	if err != nil && r.Log != nil {
-		r.Log.WarnContext(ctx, "report render start", "workflow_id", info.WorkflowExecution.ID, "err", err)
+	s := progress.Status{JobID: in.JobID, State: catalog.JobRunning, Images: in.Params.BatchSize,
+		TotalSteps: in.Params.Steps, StartedAt: &startedAt}
+	if err := r.Progress.Publish(ctx, s); err != nil && r.Log != nil {
+		r.Log.WarnContext(ctx, "report render start", "job_id", in.JobID, "err", err)
 	}
 }
 
@@ -475,8 +478,9 @@ func (rep *reporter) step(ctx context.Context, image int, pr engine.Progress) {
 	}
 	batch := rep.in.Params.BatchSize
 	frac := (float64(image) + float64(pr.Step)/float64(max(pr.TotalSteps, 1))) / float64(max(batch, 1))
+	startedAt := rep.att.startedAt()
 	s := progress.Status{JobID: rep.in.JobID, State: catalog.JobRunning, Progress: frac, Image: image,
-		Images: batch, Step: pr.Step, TotalSteps: pr.TotalSteps, Preview: preview}
+		Images: batch, Step: pr.Step, TotalSteps: pr.TotalSteps, Preview: preview, StartedAt: &startedAt}
 	if err := rep.r.Progress.Publish(ctx, s); err != nil && rep.r.Log != nil {
 		rep.r.Log.WarnContext(ctx, "publish progress", "job_id", rep.in.JobID, "err", err)
 	}

@@ -87,8 +87,11 @@ type ConcurrencyLimitDetails struct {
 	Active int `json:"active"`
 }
 
-// RenderStartedSignal is the signal a GPU worker sends to the generation
-// workflow when a render attempt starts, so the job shows as running.
+// RenderStartedSignal is the signal GPU workers of earlier versions sent to
+// the generation workflow when a render attempt started, so the job showed
+// as running. Renders now report their start in the job's live status
+// (progress.Status.StartedAt) instead; the workflow still honours the signal
+// so that runs in flight during an upgrade replay and finish unchanged.
 const RenderStartedSignal = "render_started"
 
 // RenderStarted is the payload of RenderStartedSignal.
@@ -142,6 +145,12 @@ type FinalizeResult struct {
 	// low-balance threshold (once per crossing): the workflow tells the
 	// user's webhooks (credits.low).
 	LowBalance *LowBalance `json:",omitempty"`
+	// NoListeners is set when no webhook endpoint of the user takes
+	// generation.completed: the workflow then skips the event (and its
+	// local activity) unless the request has its own webhook_url. Results
+	// recorded before the field existed read false, so their runs replay
+	// the emit they made.
+	NoListeners bool `json:",omitempty"`
 }
 
 // LowBalance is a low-balance notice: the balance it was claimed at and

@@ -128,7 +128,10 @@ func BenchmarkOrchestration(b *testing.B) {
 	}
 
 	clients := benchClients()
-	tokens := make([]string, clients)
+	// At least orchClients users, taken in turn: one user submitting 500
+	// jobs would meet its plan's rate limit (120 a minute) before the end.
+	tokens := make([]string, max(clients, orchClients))
+	var turn atomic.Int64
 	for i := range tokens {
 		// Enough credits for every job any run could submit; a refusal
 		// would end a job early and flatter the numbers.
@@ -151,7 +154,7 @@ func BenchmarkOrchestration(b *testing.B) {
 	}
 	generation := func(ctx context.Context, c int, admit *time.Duration) error {
 		t0 := time.Now()
-		id, err := submitGeneration(ctx, hc, s.http.URL, tokens[c], genReq)
+		id, err := submitGeneration(ctx, hc, s.http.URL, tokens[int(turn.Add(1)-1)%len(tokens)], genReq)
 		if err != nil {
 			return err
 		}
@@ -183,11 +186,16 @@ func BenchmarkOrchestration(b *testing.B) {
 
 	b.Run("baseline-bare-workflow", func(b *testing.B) { runJobs(b, orchJobs, clients, bare) })
 	b.Run("easel-generation", func(b *testing.B) { runJobs(b, orchJobs, clients, generation) })
+
+	// A job of the measured run, warm.
+	logHistory(b, s.temporal, "bench-bare/")
+	logHistory(b, s.temporal, "generation/")
 }
 
 // logHistory logs the events of the newest workflow whose id starts with
-// prefix: every event is a write to the server's persistence, so their
-// number is what a job costs the server.
+// prefix, each with its time from the run's start: every event is a write
+// to the server's persistence, so their number is what a job costs the
+// server, and their times show where a job's milliseconds go.
 func logHistory(b *testing.B, c client.Client, prefix string) {
 	ctx := context.Background()
 	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
@@ -199,12 +207,18 @@ func logHistory(b *testing.B, c client.Client, prefix string) {
 	e := resp.Executions[0].Execution
 	it := c.GetWorkflowHistory(ctx, e.WorkflowId, e.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	var types []string
+	var start time.Time
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
 			b.Fatal(err)
 		}
-		types = append(types, strings.TrimPrefix(ev.EventType.String(), "EVENT_TYPE_"))
+		at := ev.EventTime.AsTime()
+		if start.IsZero() {
+			start = at
+		}
+		types = append(types, fmt.Sprintf("%s+%.1fms", strings.TrimPrefix(ev.EventType.String(), "EVENT_TYPE_"),
+			float64(at.Sub(start).Microseconds())/1000))
 	}
 	b.Logf("history of %s: %d events: %s", e.WorkflowId, len(types), strings.Join(types, " "))
 }

@@ -94,10 +94,14 @@ func (s *Server) generationView(ctx context.Context, g store.Generation, withIma
 				st.Preview = nil // a list stays small; GET one job or its events show it
 			}
 			v.Progress = &st
-			// Redis hears of the render before the database does; a job
-			// being canceled stays canceling.
+			// The GPU worker reports the render's start in the live status
+			// only; a job being canceled stays canceling.
 			if st.State == catalog.JobRunning && g.Status == catalog.JobQueued {
 				v.Status = catalog.JobRunning
+				if v.StartedAt == nil && st.StartedAt != nil {
+					v.StartedAt = st.StartedAt
+				}
+				s.recordRunning(ctx, g, st)
 			}
 		}
 	}
@@ -115,6 +119,21 @@ func (s *Server) generationView(ctx context.Context, g store.Generation, withIma
 		}
 	}
 	return v, nil
+}
+
+// recordRunning writes the start a GPU worker reported to the job's row
+// (status running, started_at) the first time the job is read after it: the
+// render reports its start to Redis alone, which saves the workflow a
+// signal, a workflow task and a local activity per job, and the first read
+// brings the database up to what the reader is shown. Finalize records the
+// start in any case. A failure is logged: the answer is right without it.
+func (s *Server) recordRunning(ctx context.Context, g store.Generation, st progress.Status) {
+	if st.StartedAt == nil {
+		return
+	}
+	if err := s.Store.MarkRunning(ctx, g.UserID, g.ID, *st.StartedAt); err != nil && s.Log != nil {
+		s.Log.WarnContext(ctx, "record job running", "job_id", g.ID, "err", err)
+	}
 }
 
 func links(id string) Links {

@@ -240,7 +240,7 @@ func (g *GPU) Stop() {
 func NewGPU(d Deps, tier string, eng engine.Engine, o GPUOptions) *GPU {
 	slots := max(o.Slots, 1)
 	render := &activities.Render{Tier: tier, Engine: eng, Objects: d.Objects, Progress: d.Progress, Log: d.logger(),
-		ProgressEvery: d.ProgressEvery, PreviewEvery: d.PreviewEvery, GPUs: o.GPUs, Drain: o.Drain, Temporal: d.Temporal}
+		ProgressEvery: d.ProgressEvery, PreviewEvery: d.PreviewEvery, GPUs: o.GPUs, Drain: o.Drain}
 	if render.GPUs == nil {
 		render.GPUs = gpu.Pseudo(slots)
 	}

@@ -55,7 +55,7 @@ func TestControlAndGPUWorkersSettleAGeneration(t *testing.T) {
 	defer cancel()
 	startWorker(t, workers.NewControl(d))
 	gpuWorker := workers.NewGPU(d, catalog.TierT4, sim.New(sim.Config{}), workers.GPUOptions{})
-	if gpuWorker.Render.Tier != catalog.TierT4 || gpuWorker.Render.GPUs == nil || gpuWorker.Render.Temporal == nil {
+	if gpuWorker.Render.Tier != catalog.TierT4 || gpuWorker.Render.GPUs == nil || gpuWorker.Render.Progress == nil {
 		t.Fatalf("render activity wired as %+v", gpuWorker.Render)
 	}
 	startWorker(t, gpuWorker)

@@ -152,9 +152,14 @@ func admitInput(ctx workflow.Context, in GenerationInput) activities.AdmitInput 
 	}
 }
 
-// watchRenderStart marks the job running when the GPU worker reports that
-// its render began (activities.RenderStartedSignal). Only the first report
-// counts; later ones (retries) are drained so none is left unhandled.
+// watchRenderStart marks the job running when a GPU worker of an earlier
+// version reports that its render began (activities.RenderStartedSignal).
+// Today's GPU workers put the start in the job's live status instead, which
+// the API reads and records (no signal, no extra workflow task or marker);
+// the handler stays so that runs in flight during an upgrade, whose history
+// holds the signal and its MarkRunning marker, replay unchanged. Only the
+// first report counts; later ones (retries) are drained so none is left
+// unhandled.
 func watchRenderStart(ctx workflow.Context, in GenerationInput) {
 	starts := workflow.GetSignalChannel(ctx, activities.RenderStartedSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
@@ -244,7 +249,11 @@ func finalize(ctx workflow.Context, in GenerationInput, res GenerationResult, r 
 	}
 	deleteImages(dctx, in, missingNames(in, r))
 	res.Status, res.ImagesProduced, res.CreditsSettled = catalog.JobCompleted, fr.ImagesProduced, fr.CreditsSettled
-	emitGenerationEnd(ctx, in, res, settledNames(in, r))
+	if !fr.NoListeners || in.Webhook != nil {
+		// Finalize read whether anyone takes the event: a job nobody
+		// listens to ends with one local activity, not two.
+		emitGenerationEnd(ctx, in, res, settledNames(in, r))
+	}
 	emitCreditsLow(ctx, in.UserID, fr.LowBalance)
 	return res, nil
 }

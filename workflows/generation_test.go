@@ -32,6 +32,8 @@ type harness struct {
 	events    []activities.WebhookEventInput
 	// lowBalance is what Finalize reports about the low-balance notice.
 	lowBalance *activities.LowBalance
+	// noListeners is what Finalize reports about the user's endpoints.
+	noListeners bool
 }
 
 func newHarness(t *testing.T, batch int) *harness {
@@ -56,7 +58,7 @@ func newHarness(t *testing.T, batch int) *harness {
 		func(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
 			h.finalized = append(h.finalized, in)
 			return activities.FinalizeResult{CreditsSettled: in.Credits, ImagesProduced: len(in.Images),
-				LowBalance: h.lowBalance}, nil
+				LowBalance: h.lowBalance, NoListeners: h.noListeners}, nil
 		})
 	h.env.OnActivity(ledgerActivity.Abort, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AbortInput) (activities.AbortResult, error) {
@@ -447,5 +449,30 @@ func TestGenerationTellsWebhooksOfALowBalance(t *testing.T) {
 	var d CreditsLowEventData
 	if err := json.Unmarshal(h.events[1].Data, &d); err != nil || d.Available != 4 || d.Threshold != 10 {
 		t.Fatalf("credits.low data %s: %v", h.events[1].Data, err)
+	}
+}
+
+// A job whose user has no endpoint for generation.completed ends without
+// the event's local activity, unless the request named its own webhook.
+func TestGenerationSkipsAnEventNobodyTakes(t *testing.T) {
+	for _, request := range []bool{false, true} {
+		h := newHarness(t, 1)
+		h.noListeners = true
+		if request {
+			h.in.Webhook = &activities.RequestWebhook{URL: "https://example.com/hook"}
+		}
+		h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(activities.RenderResult{Images: images(1)}, nil)
+		h.admit(t)
+		h.env.ExecuteWorkflow(Generation, h.in)
+		if r, err := h.result(t); err != nil || r.Status != catalog.JobCompleted || len(h.finalized) != 1 {
+			t.Fatalf("request webhook %v: result %+v, %v, finalized %d", request, r, err, len(h.finalized))
+		}
+		if request {
+			if ev, _ := h.event(t); ev.Type != webhook.GenerationCompleted || ev.Request == nil {
+				t.Fatalf("event %+v, want generation.completed to the request's webhook", ev)
+			}
+		} else if len(h.events) != 0 {
+			t.Fatalf("events %+v, want none", h.events)
+		}
 	}
 }

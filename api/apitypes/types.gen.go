@@ -666,6 +666,9 @@ type GenerationEvent struct {
 	Preview  *Preview `json:"preview,omitempty"`
 	Progress float64  `json:"progress"`
 
+	// StartedAt When the render began (its first attempt), on `running` events.
+	StartedAt *time.Time `json:"started_at,omitempty"`
+
 	// State `queued`, `running` once a GPU worker has begun, `canceling` after a cancel until the GPU stops, then `completed`, `failed` or `canceled`.
 	State      JobStatus `json:"state"`
 	Step       int       `json:"step"`
@@ -1103,6 +1106,9 @@ type Progress struct {
 
 	// Progress Over the whole batch.
 	Progress float64 `json:"progress"`
+
+	// StartedAt When the render began (its first attempt), on the `running` states a GPU worker reports.
+	StartedAt *time.Time `json:"started_at,omitempty"`
 
 	// State `queued`, `running` once a GPU worker has begun, `canceling` after a cancel until the GPU stops, then `completed`, `failed` or `canceled`.
 	State      JobStatus `json:"state"`

@@ -30,8 +30,11 @@ type Status struct {
 	Message    string  `json:"message,omitempty"`
 	// Preview is a small picture of the image being rendered, on some
 	// running events (at most one a second per job).
-	Preview   *engine.Preview `json:"preview,omitempty"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	Preview *engine.Preview `json:"preview,omitempty"`
+	// StartedAt is when the job's render began (its first attempt), on
+	// the running states a GPU worker reports.
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // Terminal reports whether no further events will follow.

@@ -99,6 +99,18 @@ type FinalizeInput struct {
 	Height         int
 	BatchSize      int
 	StartedAt      time.Time // when the render began; zero if unknown
+	// ListenFor, when set, is an event type: the result tells whether any
+	// webhook endpoint of the user takes it, read with the job, so that the
+	// caller can skip emitting an event nobody receives.
+	ListenFor string
+}
+
+// Finalized is a finished job as Finalize leaves it.
+type Finalized struct {
+	Generation
+	// Listened is whether a webhook endpoint of the user takes the
+	// FinalizeInput's ListenFor event type (false when none was given).
+	Listened bool
 }
 
 // activeStatuses are the statuses of a job that has not ended.
@@ -107,7 +119,7 @@ const activeStatuses = `('queued', 'running', 'canceling')`
 // Finalize records a finished job in one transaction: its images, the settle
 // of its hold at the real cost, its usage record and its final status.
 // Replaying it changes nothing.
-func (s *Store) Finalize(ctx context.Context, in FinalizeInput) (Generation, error) {
+func (s *Store) Finalize(ctx context.Context, in FinalizeInput) (Finalized, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := settleTx(ctx, tx, in.JobID, in.Credits); err != nil {
 			return err
@@ -138,9 +150,20 @@ func (s *Store) Finalize(ctx context.Context, in FinalizeInput) (Generation, err
 		return nil
 	})
 	if err != nil {
-		return Generation{}, fmt.Errorf("finalize job %s: %w", in.JobID, err)
+		return Finalized{}, fmt.Errorf("finalize job %s: %w", in.JobID, err)
 	}
-	return s.GetGeneration(ctx, in.UserID, in.JobID)
+	var f Finalized
+	err = s.pool.QueryRow(ctx, generationSelect+`,
+		EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.user_id = $2 AND $3 <> ''
+		        AND (cardinality(e.events) = 0 OR $3 = ANY(e.events)))
+		FROM generations WHERE id = $1 AND user_id = $2`, in.JobID, in.UserID, in.ListenFor).Scan(generationFields(&f.Generation, &f.Listened)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Finalized{}, fmt.Errorf("generation %s: %w", in.JobID, ErrNotFound)
+	}
+	if err != nil {
+		return Finalized{}, fmt.Errorf("read finalized job %s: %w", in.JobID, err)
+	}
+	return f, nil
 }
 
 func insertImage(ctx context.Context, tx pgx.Tx, in FinalizeInput, img ImageRecord) error {
@@ -192,13 +215,13 @@ func (s *Store) Abort(ctx context.Context, jobID, status, reason string) (Hold, 
 	return h, nil
 }
 
-// MarkRunning records that the job's render began: status running (unless
-// the job already moved on) and the first start time.
-func (s *Store) MarkRunning(ctx context.Context, jobID string, startedAt time.Time) error {
+// MarkRunning records that the user's job's render began: status running
+// (unless the job already moved on) and the first start time.
+func (s *Store) MarkRunning(ctx context.Context, userID, jobID string, startedAt time.Time) error {
 	_, err := s.pool.Exec(ctx, `
-		UPDATE generations SET started_at = COALESCE(started_at, $2),
+		UPDATE generations SET started_at = COALESCE(started_at, $3),
 		       status = CASE WHEN status = 'queued' THEN 'running' ELSE status END
-		WHERE id = $1`, jobID, startedAt)
+		WHERE id = $1 AND user_id = $2`, jobID, userID, startedAt)
 	if err != nil {
 		return fmt.Errorf("mark job %s running: %w", jobID, err)
 	}
@@ -224,16 +247,23 @@ func nullableTime(t time.Time) any {
 	return t
 }
 
-const generationColumns = `SELECT id, user_id, COALESCE(idempotency_key, ''), request_hash, workflow_id, status,
+const generationSelect = `SELECT id, user_id, COALESCE(idempotency_key, ''), request_hash, workflow_id, status,
 	model, params, plan, gpu_tier, batch_size, images_produced, credits_held, credits_settled,
-	COALESCE(compute_seconds, 0), COALESCE(error, ''), created_at, started_at, completed_at FROM generations`
+	COALESCE(compute_seconds, 0), COALESCE(error, ''), created_at, started_at, completed_at`
+
+const generationColumns = generationSelect + ` FROM generations`
 
 func scanGeneration(row pgx.Row) (Generation, error) {
 	var g Generation
-	err := row.Scan(&g.ID, &g.UserID, &g.IdempotencyKey, &g.RequestHash, &g.WorkflowID, &g.Status,
-		&g.Model, &g.Params, &g.Plan, &g.GPUTier, &g.BatchSize, &g.ImagesProduced, &g.CreditsHeld,
-		&g.CreditsSettled, &g.ComputeSeconds, &g.Error, &g.CreatedAt, &g.StartedAt, &g.CompletedAt)
+	err := row.Scan(generationFields(&g)...)
 	return g, err
+}
+
+// generationFields are the scan targets of generationColumns, then more.
+func generationFields(g *Generation, more ...any) []any {
+	return append([]any{&g.ID, &g.UserID, &g.IdempotencyKey, &g.RequestHash, &g.WorkflowID, &g.Status,
+		&g.Model, &g.Params, &g.Plan, &g.GPUTier, &g.BatchSize, &g.ImagesProduced, &g.CreditsHeld,
+		&g.CreditsSettled, &g.ComputeSeconds, &g.Error, &g.CreatedAt, &g.StartedAt, &g.CompletedAt}, more...)
 }
 
 // GetGeneration reads one of the user's jobs; another user's job is ErrNotFound.
