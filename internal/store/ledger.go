@@ -209,7 +209,7 @@ func (s *Store) Hold(ctx context.Context, in HoldInput) (Hold, error) {
 	return h, nil
 }
 
-// holdTx runs easel_hold (schema/migrations/00003): lock the user, return an
+// holdTx runs easel_hold (schema/migrations/00017, first in 00003): lock the user, return an
 // existing hold, check the concurrency limit and the balance, insert.
 func holdTx(ctx context.Context, q querier, in HoldInput) (Hold, error) {
 	if in.Amount <= 0 {
@@ -271,7 +271,7 @@ func (s *Store) Settle(ctx context.Context, jobID string, amount int) (Hold, err
 	return h, nil
 }
 
-// settleTx runs easel_settle (schema/migrations/00003): lock the user and the
+// settleTx runs easel_settle (schema/migrations/00017, first in 00003): lock the user and the
 // hold, draw the grants, write the usage transactions, post the hold.
 func settleTx(ctx context.Context, q querier, jobID string, amount int) (Hold, error) {
 	var outcome string
