@@ -43,7 +43,7 @@ var heartbeatNow = time.Date(2025, 1, 6, 12, 0, 0, 0, time.UTC)
 func heartbeat(identity string, used int32, status enumspb.WorkerStatus, started time.Time) *workerpb.WorkerHeartbeat {
 	return &workerpb.WorkerHeartbeat{WorkerIdentity: identity, Status: status, StartTime: timestamppb.New(started),
 		HeartbeatTime: timestamppb.New(heartbeatNow.Add(-5 * time.Second)), ElapsedSinceLastHeartbeat: durationpb.New(5 * time.Second),
-		ActivityTaskSlotsInfo:     &workerpb.WorkerSlotsInfo{CurrentUsedSlots: used}}
+		ActivityTaskSlotsInfo: &workerpb.WorkerSlotsInfo{CurrentUsedSlots: used}}
 }
 
 // GPU workers name their instance in their identity; the busy ones have
