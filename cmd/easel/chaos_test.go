@@ -264,7 +264,9 @@ func (c *chaosClient) post(j *chaosJob) (int, api.GenerationView, error) {
 }
 
 // startLongJob submits a render of several seconds (Basic plan: its own t4
-// workers) and waits until it runs.
+// workers) and waits until the API reports it running. The API, not the
+// database row, is asked: the row only learns "running" when someone reads
+// the job, since the GPU worker reports it through Redis.
 func (c *chaosClient) startLongJob(t *testing.T, st *store.Store) *chaosJob {
 	t.Helper()
 	j := &chaosJob{user: c.newUser(t, st, "basic"), key: "chaos-cancel-" + uuid.NewString()[:8],
@@ -276,15 +278,18 @@ func (c *chaosClient) startLongJob(t *testing.T, st *store.Store) *chaosJob {
 	j.id, j.first = view.ID, strconv.Itoa(status)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		g, err := st.GetGeneration(context.Background(), j.user.ID, j.id)
-		if err != nil {
-			t.Fatal(err)
+		code, body, err := c.do(http.MethodGet, "/v1/generations/"+j.id, j.user.token, "", "")
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("read the long job: %d %s %v", code, body, err)
 		}
-		if g.Status == catalog.JobRunning {
+		if err := json.Unmarshal(body, &view); err != nil {
+			t.Fatalf("decode %s: %v", body, err)
+		}
+		if view.Status == catalog.JobRunning {
 			return j
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the long job is still %s after 30 s", g.Status)
+			t.Fatalf("the long job is still %s after 30 s", view.Status)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
