@@ -97,6 +97,7 @@ that arrive during that minute; a header row and # comments are allowed.`,
 	f.StringVar(&o.policy, "policy", autoscale.PolicyWork, "policy run beside the baseline rules (the design document's step rules): work or rules")
 	f.DurationVar(&o.poll, "poll", 10*time.Second, "the policy's poll interval (the baseline rules keep 30s)")
 	f.DurationVar(&o.work.UpAge, "up-age", work.UpAge, "work policy: add capacity once a task has waited this long")
+	f.DurationVar(&o.work.UpWait, "up-wait", work.UpWait, "work policy: and only when the paid backlog would wait this long on the ready GPUs")
 	f.DurationVar(&o.work.Drain, "drain", work.Drain, "work policy: add enough to clear the waiting GPU time in this long")
 	f.DurationVar(&o.work.IdleFor, "idle-for", work.IdleFor, "work policy: remove an instance idle this long")
 	f.DurationVar(&o.work.BillingPeriod, "billing-period", 0, "work policy: billed period (0 per second, 1h hourly)")
@@ -246,7 +247,7 @@ func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 	p.Min, p.Max, p.TimeZone, p.PollInterval = cfg.AutoscaleMin, cfg.AutoscaleMax, cfg.AutoscaleTimeZone, cfg.AutoscalePollInterval
 	p.ScaleIn.Below, p.ScaleIn.For = cfg.AutoscaleInBelow, cfg.AutoscaleInFor
 	p.Policy = cfg.AutoscalePolicy
-	p.Work = autoscale.WorkPolicy{UpAge: cfg.AutoscaleUpAge, FreeUpAge: cfg.AutoscaleFreeUpAge, Drain: cfg.AutoscaleDrain,
+	p.Work = autoscale.WorkPolicy{UpAge: cfg.AutoscaleUpAge, UpWait: cfg.AutoscaleUpWait, FreeUpAge: cfg.AutoscaleFreeUpAge, Drain: cfg.AutoscaleDrain,
 		IdleFor: cfg.AutoscaleIdleFor, BillingPeriod: cfg.AutoscaleBillingPeriod, BillingMargin: cfg.AutoscaleBillingMargin,
 		BillingMinimum: cfg.AutoscaleBillingMinimum, FloorShare: cfg.AutoscaleFloor, FloorLead: cfg.AutoscaleFloorLead}
 	if err := p.Validate(); err != nil {

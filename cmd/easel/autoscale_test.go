@@ -18,6 +18,7 @@ import (
 func TestAutoscalePolicyFromEnvironment(t *testing.T) {
 	t.Setenv("AUTOSCALE_POLICY", "work")
 	t.Setenv("AUTOSCALE_UP_AGE", "5s")
+	t.Setenv("AUTOSCALE_UP_WAIT", "45s")
 	t.Setenv("AUTOSCALE_IDLE_FOR", "3m")
 	t.Setenv("AUTOSCALE_BILLING_PERIOD", "1h")
 	t.Setenv("AUTOSCALE_BILLING_MARGIN", "4m")
@@ -35,7 +36,7 @@ func TestAutoscalePolicyFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := autoscale.WorkPolicy{UpAge: 5 * time.Second, FreeUpAge: 2 * time.Minute, Drain: 4 * time.Minute,
+	want := autoscale.WorkPolicy{UpAge: 5 * time.Second, UpWait: 45 * time.Second, FreeUpAge: 2 * time.Minute, Drain: 4 * time.Minute,
 		IdleFor: 3 * time.Minute, BillingPeriod: time.Hour, BillingMargin: 4 * time.Minute, BillingMinimum: time.Minute,
 		FloorShare: 0.9, FloorLead: 15 * time.Minute}
 	if p.Policy != autoscale.PolicyWork || p.Work != want {

@@ -57,6 +57,12 @@ type WorkPolicy struct {
 	// UpAge: capacity is added once the oldest waiting task has waited this
 	// long; a shorter wait is noise the running instances absorb.
 	UpAge time.Duration
+	// UpWait: a paid backlog old enough to act on adds capacity only when
+	// it would keep the newest render waiting this long on the GPUs ready
+	// now (its GPU time over theirs, Little's law): a render or two the
+	// running hosts clear in seconds does not pay for a host's minute.
+	// 0 adds capacity on age alone.
+	UpWait time.Duration
 	// Drain: enough instances are added, booting ones counted, that the
 	// waiting GPU time would clear in Drain on them alone.
 	Drain time.Duration
@@ -98,19 +104,19 @@ type WorkPolicy struct {
 // DefaultWork is PolicyWork's default, from a sweep on the diurnal trace
 // with a warm pool (docs/autoscaling.md): hold a floor of 80% of last
 // week's load 10 minutes ahead; add capacity once a paid render has waited
-// 10 s (a Free one 90 s), enough to clear the backlog in 4 minutes; remove
+// 10 s (a Free one 90 s) and would wait 20 s more on the ready GPUs, enough to clear the backlog in 4 minutes; remove
 // an instance idle for 10 s once its first minute, which EC2 bills anyway,
 // is over; per-second billing (Linux EC2, on-demand and spot); no spot.
 func DefaultWork() WorkPolicy {
-	return WorkPolicy{UpAge: 10 * time.Second, FreeUpAge: 90 * time.Second, Drain: 4 * time.Minute,
+	return WorkPolicy{UpAge: 10 * time.Second, UpWait: 20 * time.Second, FreeUpAge: 90 * time.Second, Drain: 4 * time.Minute,
 		IdleFor: 10 * time.Second, BillingMinimum: time.Minute, FloorShare: 0.8, FloorLead: 10 * time.Minute}
 }
 
 func (w WorkPolicy) validate() []error {
 	var errs []error
-	if w.UpAge < 0 || w.FreeUpAge < 0 || w.Drain < time.Second || w.IdleFor < 0 {
-		errs = append(errs, fmt.Errorf("work policy up-age %s, free up-age %s, drain %s, idle-for %s: need up-ages >= 0, drain >= 1s, idle-for >= 0",
-			w.UpAge, w.FreeUpAge, w.Drain, w.IdleFor))
+	if w.UpAge < 0 || w.UpWait < 0 || w.FreeUpAge < 0 || w.Drain < time.Second || w.IdleFor < 0 {
+		errs = append(errs, fmt.Errorf("work policy up-age %s, up-wait %s, free up-age %s, drain %s, idle-for %s: need up-ages and up-wait >= 0, drain >= 1s, idle-for >= 0",
+			w.UpAge, w.UpWait, w.FreeUpAge, w.Drain, w.IdleFor))
 	}
 	if w.BillingMinimum < 0 {
 		errs = append(errs, fmt.Errorf("billing minimum %s: need >= 0", w.BillingMinimum))

@@ -96,8 +96,12 @@ func (w WorkPolicy) scaleUp(s State, o Observation, gpus, raised int) (int, []st
 	var work time.Duration
 	var why []string
 	if paid.Count > 0 && paid.Age >= w.UpAge {
-		work = paid.Work
-		why = append(why, fmt.Sprintf("oldest paid render waited %s, %s of GPU time", paid.Age, paid.Work))
+		if wait := paidWait(o, gpus); wait >= w.UpWait {
+			work = paid.Work
+			why = append(why, fmt.Sprintf("oldest paid render waited %s, %s of GPU time", paid.Age, paid.Work))
+		} else {
+			why = append(why, fmt.Sprintf("paid backlog clears in %s on the ready GPUs, under %s", wait.Round(time.Second), w.UpWait))
+		}
 	}
 	if free.Count > 0 && free.Age >= w.FreeUpAge {
 		// Free renders start after every paid one: clearing them needs
@@ -106,7 +110,7 @@ func (w WorkPolicy) scaleUp(s State, o Observation, gpus, raised int) (int, []st
 		why = append(why, fmt.Sprintf("oldest Free render waited %s, %s of GPU time", free.Age, free.Work))
 	}
 	if work == 0 {
-		return 0, nil
+		return 0, why
 	}
 	if !o.InstancesKnown && !s.LastScaleUp.IsZero() && o.At.Sub(s.LastScaleUp) < w.Drain {
 		// The driver cannot say what is still booting: give the last
@@ -120,6 +124,20 @@ func (w WorkPolicy) scaleUp(s State, o Observation, gpus, raised int) (int, []st
 		why = append(why, "enough on the way")
 	}
 	return add, why
+}
+
+// paidWait is how long the newest paid render would wait on the GPUs ready
+// now: the paid backlog's GPU time over theirs. With none ready it is the
+// whole backlog.
+func paidWait(o Observation, gpus int) time.Duration {
+	ready := o.Capacity + o.Spot - o.SpotShort
+	if o.InstancesKnown {
+		ready -= o.Booting + o.SpotBooting
+	}
+	if ready <= 0 {
+		return o.paid().Work
+	}
+	return o.paid().Work / time.Duration(ready*gpus)
 }
 
 // workFloor is the hosts the forecast asks for, and the reason.

@@ -16,7 +16,7 @@ func workConfig() Config {
 // versus one heavy render): the work policy sizes by GPU time, not count.
 func TestRuleWorkScalesOnGPUTimeNotCount(t *testing.T) {
 	c := workConfig()
-	c.Work.Drain = time.Minute
+	c.Work.Drain, c.Work.UpWait = time.Minute, 0
 	o := Observation{At: noon, Capacity: 2, GPUs: 1, InstancesKnown: true, BacklogAge: 15 * time.Second}
 	batch, heavy, light := o, o, o
 	batch.Backlog, batch.BacklogWork = 4, 4*20*time.Second
@@ -40,6 +40,31 @@ func TestRuleWorkScalesOnGPUTimeNotCount(t *testing.T) {
 	batch.Booting, batch.BacklogAge = 0, 5*time.Second
 	if d, _ := Decide(c, State{}, batch); d.Changed() {
 		t.Fatalf("backlog 5 s old scaled: %+v", d)
+	}
+}
+
+// A backlog the ready GPUs clear within UpWait adds no host, however old
+// its oldest render; hosts still booting do not count as ready.
+func TestRuleWorkWaitsForBacklogWorthAHost(t *testing.T) {
+	c := workConfig()
+	c.Work.Drain, c.Work.UpWait = time.Minute, 20*time.Second
+	o := Observation{At: noon, Capacity: 2, GPUs: 1, InstancesKnown: true, BacklogAge: time.Minute,
+		Backlog: 2, BacklogWork: 2 * 15 * time.Second}
+	d, _ := Decide(c, State{}, o)
+	if d.Changed() || !strings.Contains(d.Reason, "clears in 15s on the ready GPUs") {
+		t.Fatalf("30 s of work on 2 ready GPUs: %+v", d)
+	}
+	o.Backlog, o.BacklogWork = 3, 3*15*time.Second // 22.5 s each
+	if d, _ := Decide(c, State{}, o); d.Desired != 3 {
+		t.Fatalf("45 s of work on 2 ready GPUs: desired %d (%s), want 3", d.Desired, d.Reason)
+	}
+	o.Backlog, o.BacklogWork, o.Capacity, o.Booting = 2, 2*15*time.Second, 3, 2 // 1 ready
+	if d, _ := Decide(c, State{}, o); d.Changed() || !strings.Contains(d.Reason, "enough on the way") {
+		t.Fatalf("30 s of work on 1 ready GPU, 2 booting: %+v", d)
+	}
+	o.Booting, o.Capacity = 0, 0 // none ready: the first render wakes the tier
+	if d, _ := Decide(c, State{}, o); d.Desired < 1 {
+		t.Fatalf("work waiting on no hosts: %+v", d)
 	}
 }
 

@@ -88,6 +88,7 @@ type Config struct {
 	// remove idle instances; docs/autoscaling.md).
 	AutoscalePolicy         string        `env:"AUTOSCALE_POLICY" envDefault:"rules"`
 	AutoscaleUpAge          time.Duration `env:"AUTOSCALE_UP_AGE" envDefault:"10s"`
+	AutoscaleUpWait         time.Duration `env:"AUTOSCALE_UP_WAIT" envDefault:"20s"`
 	AutoscaleFreeUpAge      time.Duration `env:"AUTOSCALE_FREE_UP_AGE" envDefault:"90s"`
 	AutoscaleDrain          time.Duration `env:"AUTOSCALE_DRAIN" envDefault:"4m"`
 	AutoscaleIdleFor        time.Duration `env:"AUTOSCALE_IDLE_FOR" envDefault:"10s"`

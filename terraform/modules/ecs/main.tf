@@ -80,6 +80,7 @@ locals {
     autoscale_windows         = var.autoscaler.windows
     autoscale_poll_interval   = var.autoscaler.poll_interval
     autoscale_up_age          = var.autoscaler.up_age
+    autoscale_up_wait         = var.autoscaler.up_wait
     autoscale_free_up_age     = var.autoscaler.free_up_age
     autoscale_drain           = var.autoscaler.drain
     autoscale_idle_for        = var.autoscaler.idle_for

@@ -187,6 +187,7 @@ variable "autoscaler" {
     windows         = optional(string, "02:00-07:00=2")
     poll_interval   = optional(string, "30s")
     up_age          = optional(string, "10s")
+    up_wait         = optional(string, "20s")
     free_up_age     = optional(string, "90s")
     drain           = optional(string, "4m")
     idle_for        = optional(string, "10s")
