@@ -55,11 +55,7 @@ func (s *Server) account(ctx context.Context, userID string) (AccountView, error
 	}
 	now := time.Now().UTC()
 	since := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	usage, err := s.Store.UsageSince(ctx, userID, since)
-	if err != nil {
-		return AccountView{}, err
-	}
-	used, err := s.Store.StorageUsed(ctx, userID)
+	usage, err := s.Store.UsageSince(ctx, userID, since) // storage included
 	if err != nil {
 		return AccountView{}, err
 	}
@@ -68,7 +64,7 @@ func (s *Server) account(ctx context.Context, userID string) (AccountView, error
 		Credits: map[string]any{"available": bal.Available, "held": bal.Held, "granted": bal.Granted},
 		Usage: map[string]any{"since": since, "generations": usage.Generations, "images": usage.Images,
 			"credits": usage.Credits, "compute_seconds": usage.ComputeSeconds},
-		Storage: map[string]any{"used_bytes": used, "quota_bytes": int64(plan.MaxStorageGB) << 30},
+		Storage: map[string]any{"used_bytes": usage.StorageBytes, "quota_bytes": int64(plan.MaxStorageGB) << 30},
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -31,6 +32,8 @@ const (
 // cache (internal/authcache), sharing everything else. CPU per request is
 // reported for this process (API, workers, Temporal and the load
 // generator, which costs the same on every route) and for Postgres.
+// EASEL_BENCH_ROUTES, a regular expression, picks the routes to run
+// (the baseline always runs), e.g. for a CPU profile of one of them.
 //
 // vegeta's attacker paces the sends and starts a new worker whenever every
 // worker is busy, so a slow answer delays no later send; latency runs from
@@ -53,6 +56,10 @@ func BenchmarkAuthenticatedReads(b *testing.B) {
 	}
 	rate := envInt("EASEL_BENCH_RATE", authDefaultRate)
 	seconds := envInt("EASEL_BENCH_SECONDS", 5)
+	var only *regexp.Regexp // EASEL_BENCH_ROUTES: the routes to run, e.g. for a profile
+	if v := os.Getenv("EASEL_BENCH_ROUTES"); v != "" {
+		only = regexp.MustCompile(v)
+	}
 
 	routes := []struct {
 		name, path string
@@ -81,6 +88,9 @@ func BenchmarkAuthenticatedReads(b *testing.B) {
 					continue
 				}
 				name := inst.label + r.name
+				if r.tokens != nil && only != nil && !only.MatchString(name) {
+					continue
+				}
 				targets := readTargets(inst.url+r.path, r.tokens)
 				time.Sleep(2 * time.Second)
 				attack(targets, rate, time.Second) // warm-up: connections, caches

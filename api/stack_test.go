@@ -114,7 +114,7 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 		t.Fatal(err)
 	}
 	t.Cleanup(apiPool.Close)
-	apiStore := store.New(apiPool)
+	apiStore := store.NewScoped(apiPool)
 	rdb := testenv.Redis(t)
 	objects, err := objects.New(ctx, testenv.S3(t))
 	if err != nil {

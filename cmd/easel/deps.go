@@ -169,7 +169,7 @@ func (d *deps) openAPIStore(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	d.closers = append(d.closers, pool.Close)
-	d.apiStore = store.New(pool)
+	d.apiStore = store.NewScoped(pool)
 	return nil
 }
 

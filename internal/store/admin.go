@@ -200,7 +200,7 @@ func (s *Store) AdminGrant(ctx context.Context, in AdminGrantInput) (TestGrant, 
 
 // TestGrants lists the admin grants made to a user, newest first.
 func (s *Store) TestGrants(ctx context.Context, userID string) ([]TestGrant, error) {
-	rows, err := s.pool.Query(ctx, testGrantColumns+` WHERE target_user_id = $1 ORDER BY created_at DESC, id`, userID)
+	rows, err := s.db.Query(ctx, testGrantColumns+` WHERE target_user_id = $1 ORDER BY created_at DESC, id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list admin grants of %s: %w", userID, err)
 	}
@@ -222,7 +222,7 @@ func scanAdminUser(row pgx.Row) (AdminUser, error) {
 // UserByEmail finds a user by email address, ignoring case (identity
 // providers do not agree on it); an exact match wins over others.
 func (s *Store) UserByEmail(ctx context.Context, email string) (AdminUser, error) {
-	return userByEmail(ctx, s.pool, email)
+	return userByEmail(ctx, s.db, email)
 }
 
 func userByEmail(ctx context.Context, q querier, email string) (AdminUser, error) {
@@ -239,7 +239,7 @@ func userByEmail(ctx context.Context, q querier, email string) (AdminUser, error
 
 // AdminGetUser reads a user by id, with the dates an administrator needs.
 func (s *Store) AdminGetUser(ctx context.Context, id string) (AdminUser, error) {
-	u, err := scanAdminUser(s.pool.QueryRow(ctx, adminUserColumns+` WHERE id = $1`, id))
+	u, err := scanAdminUser(s.db.QueryRow(ctx, adminUserColumns+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return AdminUser{}, fmt.Errorf("user %s: %w", id, ErrNotFound)
 	}
@@ -252,7 +252,7 @@ func (s *Store) AdminGetUser(ctx context.Context, id string) (AdminUser, error) 
 // FirstAdmin returns the earliest-created admin, or ErrNotFound when there
 // is none.
 func (s *Store) FirstAdmin(ctx context.Context) (AdminUser, error) {
-	u, err := scanAdminUser(s.pool.QueryRow(ctx, adminUserColumns+`
+	u, err := scanAdminUser(s.db.QueryRow(ctx, adminUserColumns+`
 		WHERE role = $1 ORDER BY created_at, id LIMIT 1`, RoleAdmin))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return AdminUser{}, fmt.Errorf("admin user: %w", ErrNotFound)
@@ -268,7 +268,7 @@ func (s *Store) FirstAdmin(ctx context.Context) (AdminUser, error) {
 // (f.Page.AfterKey is a user id).
 func (s *Store) AdminListUsers(ctx context.Context, f AdminUserFilter) ([]AdminUserSummary, error) {
 	page := f.Page.normalize()
-	rows, err := s.pool.Query(ctx, adminUserColumns+`
+	rows, err := s.db.Query(ctx, adminUserColumns+`
 		WHERE created_at <= $1 AND (created_at < $1 OR id < $4::uuid)
 			AND ($2 = '' OR email ILIKE '%' || $2 || '%' ESCAPE '\')
 		ORDER BY created_at DESC, id DESC LIMIT $3`, page.Before, escapeLike(f.Email), page.Limit, page.afterKey())
@@ -318,7 +318,7 @@ func (s *Store) SetUserRole(ctx context.Context, id, role string) (AdminUser, er
 }
 
 func (s *Store) updateUser(ctx context.Context, set, id string, value any) (AdminUser, error) {
-	u, err := scanAdminUser(s.pool.QueryRow(ctx, `UPDATE users SET `+set+` WHERE id = $1
+	u, err := scanAdminUser(s.db.QueryRow(ctx, `UPDATE users SET `+set+` WHERE id = $1
 		RETURNING id, email, name, cognito_sub, role, COALESCE(is_active, TRUE), created_at, last_login_at`, id, value))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return AdminUser{}, fmt.Errorf("user %s: %w", id, ErrNotFound)

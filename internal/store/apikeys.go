@@ -195,7 +195,7 @@ func (s *Store) createAPIKey(ctx context.Context, userID, name string, expiresAt
 // ListAPIKeys lists the user's keys, revoked and expired ones included,
 // newest first.
 func (s *Store) ListAPIKeys(ctx context.Context, userID string) ([]APIKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
+	rows, err := s.db.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
 		WHERE user_id = $1 ORDER BY created_at DESC, id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys of %s: %w", userID, err)
@@ -214,7 +214,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, userID, id string) error {
 	if _, err := uuid.Parse(id); err != nil {
 		return fmt.Errorf("API key %q: %w", id, ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE api_keys SET is_active = FALSE WHERE id = $1 AND user_id = $2`, id, userID)
+	tag, err := s.db.Exec(ctx, `UPDATE api_keys SET is_active = FALSE WHERE id = $1 AND user_id = $2`, id, userID)
 	if err != nil {
 		return fmt.Errorf("revoke API key %s: %w", id, err)
 	}
@@ -243,7 +243,7 @@ func (s *Store) AuthenticateAPIKey(ctx context.Context, secret string) (User, er
 	// stale says last_used_at is over a minute old, judged by the database's
 	// clock like expires_at, so the write below happens at most once a
 	// minute per key rather than on every request.
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		SELECT k.id, k.key_hash, k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute',
 			u.id, u.email, u.name, u.cognito_sub, u.role, COALESCE(u.is_active, TRUE), k.scopes, k.expires_at
 		FROM api_keys k JOIN users u ON u.id = k.user_id
@@ -266,7 +266,7 @@ func (s *Store) AuthenticateAPIKey(ctx context.Context, secret string) (User, er
 	}
 	if stale {
 		// The guard is repeated so concurrent requests write once.
-		if _, err := s.pool.Exec(ctx, `UPDATE api_keys SET last_used_at = now()
+		if _, err := s.db.Exec(ctx, `UPDATE api_keys SET last_used_at = now()
 			WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, keyID); err != nil {
 			return User{}, fmt.Errorf("record use of API key %s: %w", keyID, err)
 		}

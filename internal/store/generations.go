@@ -153,7 +153,7 @@ func (s *Store) Finalize(ctx context.Context, in FinalizeInput) (Finalized, erro
 		return Finalized{}, fmt.Errorf("finalize job %s: %w", in.JobID, err)
 	}
 	var f Finalized
-	err = s.pool.QueryRow(ctx, generationSelect+`,
+	err = s.db.QueryRow(ctx, generationSelect+`,
 		EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.user_id = $2 AND $3 <> ''
 		        AND (cardinality(e.events) = 0 OR $3 = ANY(e.events)))
 		FROM generations WHERE id = $1 AND user_id = $2`, in.JobID, in.UserID, in.ListenFor).Scan(generationFields(&f.Generation, &f.Listened)...)
@@ -218,7 +218,7 @@ func (s *Store) Abort(ctx context.Context, jobID, status, reason string) (Hold, 
 // MarkRunning records that the user's job's render began: status running
 // (unless the job already moved on) and the first start time.
 func (s *Store) MarkRunning(ctx context.Context, userID, jobID string, startedAt time.Time) error {
-	_, err := s.pool.Exec(ctx, `
+	_, err := s.db.Exec(ctx, `
 		UPDATE generations SET started_at = COALESCE(started_at, $3),
 		       status = CASE WHEN status = 'queued' THEN 'running' ELSE status END
 		WHERE id = $1 AND user_id = $2`, jobID, userID, startedAt)
@@ -232,7 +232,7 @@ func (s *Store) MarkRunning(ctx context.Context, userID, jobID string, startedAt
 // at once; the workflow then releases the hold and marks it canceled (or
 // completed, if the images were already stored).
 func (s *Store) MarkCanceling(ctx context.Context, userID, jobID string) (Generation, error) {
-	_, err := s.pool.Exec(ctx, `UPDATE generations SET status = 'canceling'
+	_, err := s.db.Exec(ctx, `UPDATE generations SET status = 'canceling'
 		WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running')`, jobID, userID)
 	if err != nil {
 		return Generation{}, fmt.Errorf("mark job %s canceling: %w", jobID, err)
@@ -268,7 +268,7 @@ func generationFields(g *Generation, more ...any) []any {
 
 // GetGeneration reads one of the user's jobs; another user's job is ErrNotFound.
 func (s *Store) GetGeneration(ctx context.Context, userID, jobID string) (Generation, error) {
-	g, err := scanGeneration(s.pool.QueryRow(ctx, generationColumns+` WHERE id = $1 AND user_id = $2`, jobID, userID))
+	g, err := scanGeneration(s.db.QueryRow(ctx, generationColumns+` WHERE id = $1 AND user_id = $2`, jobID, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Generation{}, fmt.Errorf("generation %s: %w", jobID, ErrNotFound)
 	}
@@ -315,7 +315,7 @@ func (p Page) normalize() Page {
 // same instant by id, descending (page.AfterKey is a job id).
 func (s *Store) ListGenerations(ctx context.Context, userID string, page Page) ([]Generation, error) {
 	page = page.normalize()
-	rows, err := s.pool.Query(ctx, generationColumns+`
+	rows, err := s.db.Query(ctx, generationColumns+`
 		WHERE user_id = $1 AND created_at <= $2 AND (created_at < $2 OR id < $4::uuid)
 		ORDER BY created_at DESC, id DESC LIMIT $3`,
 		userID, page.Before, page.Limit, page.afterKey())

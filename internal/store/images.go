@@ -39,7 +39,7 @@ func scanImage(row pgx.Row) (Image, error) {
 }
 
 func (s *Store) listImages(ctx context.Context, sql string, args ...any) ([]Image, error) {
-	rows, err := s.pool.Query(ctx, imageColumns+sql, args...)
+	rows, err := s.db.Query(ctx, imageColumns+sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (s *Store) JobImages(ctx context.Context, userID, jobID string) ([]Image, e
 
 // GetImage reads one of the user's images; another user's image is ErrNotFound.
 func (s *Store) GetImage(ctx context.Context, userID, name string) (Image, error) {
-	img, err := scanImage(s.pool.QueryRow(ctx, imageColumns+` WHERE image_name = $1 AND user_id = $2`, name, userID))
+	img, err := scanImage(s.db.QueryRow(ctx, imageColumns+` WHERE image_name = $1 AND user_id = $2`, name, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Image{}, fmt.Errorf("image %s: %w", name, ErrNotFound)
 	}
@@ -102,7 +102,7 @@ func (s *Store) ImagesNamed(ctx context.Context, userID string, names []string) 
 // DeleteImages removes those of the named images the user has and returns
 // the names it removed.
 func (s *Store) DeleteImages(ctx context.Context, userID string, names []string) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `DELETE FROM images WHERE user_id = $1 AND image_name = ANY($2)
+	rows, err := s.db.Query(ctx, `DELETE FROM images WHERE user_id = $1 AND image_name = ANY($2)
 		RETURNING image_name`, userID, names)
 	if err != nil {
 		return nil, fmt.Errorf("delete %d images of %s: %w", len(names), userID, err)
@@ -119,7 +119,7 @@ func (s *Store) DeleteImages(ctx context.Context, userID string, names []string)
 // of that name. The storage it used stops counting at once; the credits its
 // job settled stay spent.
 func (s *Store) DeleteImage(ctx context.Context, userID, name string) (Image, error) {
-	img, err := scanImage(s.pool.QueryRow(ctx, `DELETE FROM images WHERE user_id = $1 AND image_name = $2
+	img, err := scanImage(s.db.QueryRow(ctx, `DELETE FROM images WHERE user_id = $1 AND image_name = $2
 		RETURNING `+imageFields, userID, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Image{}, ErrNotFound
@@ -133,7 +133,7 @@ func (s *Store) DeleteImage(ctx context.Context, userID, name string) (Image, er
 // StarImage stars or unstars one of the user's images; ErrNotFound when the
 // user has no image of that name.
 func (s *Store) StarImage(ctx context.Context, userID, name string, starred bool) (Image, error) {
-	img, err := scanImage(s.pool.QueryRow(ctx, `UPDATE images SET starred = $3 WHERE user_id = $1 AND image_name = $2
+	img, err := scanImage(s.db.QueryRow(ctx, `UPDATE images SET starred = $3 WHERE user_id = $1 AND image_name = $2
 		RETURNING `+imageFields, userID, name, starred))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Image{}, ErrNotFound

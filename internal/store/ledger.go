@@ -160,7 +160,7 @@ func scanGrant(row pgx.Row) (Grant, error) {
 
 // Grants lists a user's grants that are still valid, soonest-expiring first.
 func (s *Store) Grants(ctx context.Context, userID string) ([]Grant, error) {
-	rows, err := s.pool.Query(ctx, grantColumns+`
+	rows, err := s.db.Query(ctx, grantColumns+`
 		WHERE user_id = $1 AND valid_until > now() ORDER BY valid_until, created_at`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list grants of %s: %w", userID, err)
@@ -175,7 +175,7 @@ func (s *Store) Grants(ctx context.Context, userID string) ([]Grant, error) {
 // Balance returns the user's unused valid credits, the credits held by
 // pending jobs, and what is left to spend.
 func (s *Store) Balance(ctx context.Context, userID string) (Balance, error) {
-	b, err := balanceTx(ctx, s.pool, userID)
+	b, err := balanceTx(ctx, s.db, userID)
 	if err != nil {
 		return Balance{}, fmt.Errorf("balance of %s: %w", userID, err)
 	}
@@ -202,7 +202,7 @@ func balanceTx(ctx context.Context, q querier, userID string) (Balance, error) {
 // same job twice returns the first hold. It refuses with
 // *InsufficientCreditsError or *ConcurrencyLimitError.
 func (s *Store) Hold(ctx context.Context, in HoldInput) (Hold, error) {
-	h, err := holdTx(ctx, s.pool, in)
+	h, err := holdTx(ctx, s.db, in)
 	if err != nil {
 		return Hold{}, fmt.Errorf("hold %d credits for job %s: %w", in.Amount, in.JobID, err)
 	}
@@ -248,7 +248,7 @@ func holdTx(ctx context.Context, q querier, in HoldInput) (Hold, error) {
 // GetHold reads a job's hold.
 func (s *Store) GetHold(ctx context.Context, jobID string) (Hold, error) {
 	var h Hold
-	err := s.pool.QueryRow(ctx, `SELECT id, user_id, amount, COALESCE(settled_amount, 0), status, expires_at, created_at
+	err := s.db.QueryRow(ctx, `SELECT id, user_id, amount, COALESCE(settled_amount, 0), status, expires_at, created_at
 		FROM credit_holds WHERE id = $1`, jobID).
 		Scan(&h.JobID, &h.UserID, &h.Amount, &h.SettledAmount, &h.Status, &h.ExpiresAt, &h.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -264,7 +264,7 @@ func (s *Store) GetHold(ctx context.Context, jobID string) (Hold, error) {
 // drawing on the soonest-expiring grants first. Settling a posted hold again
 // returns it unchanged; settling a voided hold returns ErrHoldVoided.
 func (s *Store) Settle(ctx context.Context, jobID string, amount int) (Hold, error) {
-	h, err := settleTx(ctx, s.pool, jobID, amount)
+	h, err := settleTx(ctx, s.db, jobID, amount)
 	if err != nil {
 		return Hold{}, fmt.Errorf("settle job %s at %d credits: %w", jobID, amount, err)
 	}
@@ -301,7 +301,7 @@ func settleTx(ctx context.Context, q querier, jobID string, amount int) (Hold, e
 // Release voids a pending hold, returning its credits to the balance. It is
 // idempotent, and a posted hold is returned unchanged (its money has moved).
 func (s *Store) Release(ctx context.Context, jobID string) (Hold, error) {
-	h, err := releaseTx(ctx, s.pool, jobID)
+	h, err := releaseTx(ctx, s.db, jobID)
 	if err != nil {
 		return Hold{}, fmt.Errorf("release job %s: %w", jobID, err)
 	}
@@ -354,7 +354,7 @@ func (s *Store) PendingHolds(ctx context.Context, jobIDs []string) ([]Hold, erro
 }
 
 func (s *Store) listHolds(ctx context.Context, sql string, args ...any) ([]Hold, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list pending holds: %w", err)
 	}

@@ -30,7 +30,7 @@ type UserNotice struct {
 // this call claimed it (and so must send it). The flag flip and the notice row
 // are one statement, so of two concurrent settles exactly one gets ok.
 func (s *Store) ClaimLowBalanceNotice(ctx context.Context, userID string, balance int) (n UserNotice, ok bool, err error) {
-	err = s.pool.QueryRow(ctx, `
+	err = s.db.QueryRow(ctx, `
 		WITH claim AS (
 			INSERT INTO user_notice_state (user_id, low_balance_notified, low_balance_notified_at, updated_at)
 			VALUES ($1, TRUE, now(), now())
@@ -56,7 +56,7 @@ func (s *Store) ClaimLowBalanceNotice(ctx context.Context, userID string, balanc
 // under the threshold sends a new notice. Call it when the balance is seen at
 // or above the threshold.
 func (s *Store) RearmLowBalanceNotice(ctx context.Context, userID string) error {
-	if _, err := s.pool.Exec(ctx, `
+	if _, err := s.db.Exec(ctx, `
 		UPDATE user_notice_state SET low_balance_notified = FALSE, updated_at = now()
 		WHERE user_id = $1 AND low_balance_notified`, userID); err != nil {
 		return fmt.Errorf("re-arm low-balance notice for %s: %w", userID, err)
@@ -69,9 +69,9 @@ func (s *Store) RearmLowBalanceNotice(ctx context.Context, userID string) error 
 func (s *Store) MarkNoticeSent(ctx context.Context, noticeID string, sendErr error) error {
 	var err error
 	if sendErr == nil {
-		_, err = s.pool.Exec(ctx, `UPDATE user_notices SET sent_at = now(), error = NULL WHERE id = $1`, noticeID)
+		_, err = s.db.Exec(ctx, `UPDATE user_notices SET sent_at = now(), error = NULL WHERE id = $1`, noticeID)
 	} else {
-		_, err = s.pool.Exec(ctx, `UPDATE user_notices SET error = $2 WHERE id = $1`, noticeID, sendErr.Error())
+		_, err = s.db.Exec(ctx, `UPDATE user_notices SET error = $2 WHERE id = $1`, noticeID, sendErr.Error())
 	}
 	if err != nil {
 		return fmt.Errorf("mark notice %s: %w", noticeID, err)
@@ -81,7 +81,7 @@ func (s *Store) MarkNoticeSent(ctx context.Context, noticeID string, sendErr err
 
 // Notices lists the user's notices, newest first.
 func (s *Store) Notices(ctx context.Context, userID string) ([]UserNotice, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		SELECT n.id, n.user_id, u.email, n.kind, n.balance, n.created_at, n.sent_at, COALESCE(n.error, '')
 		FROM user_notices n JOIN users u ON u.id = n.user_id
 		WHERE n.user_id = $1 ORDER BY n.created_at DESC, n.id`, userID)
@@ -110,7 +110,7 @@ const (
 // the user's current balance; it returns the row with the user's address.
 func (s *Store) RecordNotice(ctx context.Context, userID, kind string) (UserNotice, error) {
 	var n UserNotice
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		INSERT INTO user_notices (user_id, kind, balance)
 		SELECT u.id, $2, 0 FROM users u WHERE u.id = $1
 		RETURNING id, user_id, (SELECT email FROM users WHERE id = $1), kind, balance, created_at`,

@@ -135,7 +135,7 @@ type Payment struct {
 
 // Payments lists a user's payments, newest first.
 func (s *Store) Payments(ctx context.Context, userID string) ([]Payment, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		SELECT id, user_id, COALESCE(stripe_payment_intent_id, ''), amount::text, COALESCE(currency, ''),
 		       status, description, created_at
 		FROM payments WHERE user_id = $1 ORDER BY created_at DESC, id`, userID)

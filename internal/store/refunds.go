@@ -96,7 +96,7 @@ func clawBackTx(ctx context.Context, tx pgx.Tx, userID, creditID, reference stri
 // DisputePayment marks a payment disputed, once, and returns its user;
 // first is false when it was already marked.
 func (s *Store) DisputePayment(ctx context.Context, paymentIntentID string) (userID string, first bool, err error) {
-	err = s.pool.QueryRow(ctx, `
+	err = s.db.QueryRow(ctx, `
 		WITH p AS (SELECT user_id, disputed_at FROM payments WHERE stripe_payment_intent_id = $1),
 		     u AS (UPDATE payments SET status = 'disputed', disputed_at = now()
 		           WHERE stripe_payment_intent_id = $1 AND disputed_at IS NULL RETURNING 1)
@@ -139,7 +139,7 @@ func (s *Store) Billing(ctx context.Context, limit int) (BillingSummary, error) 
 	if err != nil {
 		return sum, err
 	}
-	if err := s.pool.QueryRow(ctx, `SELECT
+	if err := s.db.QueryRow(ctx, `SELECT
 		COALESCE(sum(round(amount * 100)) FILTER (WHERE status <> 'refunded'), 0)::bigint,
 		COALESCE(sum(round(amount * 100)) FILTER (WHERE status = 'refunded'), 0)::bigint
 		FROM payments WHERE created_at > now() - interval '30 days'`).Scan(&sum.Revenue30Days, &sum.Refunded30Days); err != nil {
@@ -153,7 +153,7 @@ func (s *Store) Billing(ctx context.Context, limit int) (BillingSummary, error) 
 // subscriptions by plan and the past-due count, in one query.
 func (s *Store) SubscriptionTotals(ctx context.Context) (BillingSummary, error) {
 	sum := BillingSummary{ActiveByPlan: map[string]int{}}
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		SELECT p.slug, us.status, count(*), COALESCE(sum(round(p.monthly_price * 100)), 0)::bigint
 		FROM user_subscriptions us JOIN subscription_plans p ON p.id = us.plan_id
 		WHERE us.status IN ('trialing', 'active', 'past_due') GROUP BY p.slug, us.status`)
@@ -181,7 +181,7 @@ func (s *Store) SubscriptionTotals(ctx context.Context) (BillingSummary, error) 
 }
 
 func (s *Store) failedPayments(ctx context.Context, limit int) ([]FailedPayment, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		SELECT user_id, subscription_id, COALESCE(stripe_payment_intent_id, ''), round(amount * 100)::bigint, code, created_at
 		FROM payment_failures ORDER BY created_at DESC, id LIMIT $1`, limit)
 	if err != nil {
@@ -201,7 +201,7 @@ func (s *Store) failedPayments(ctx context.Context, limit int) ([]FailedPayment,
 // ActiveUsers counts the users who generated anything since t.
 func (s *Store) ActiveUsers(ctx context.Context, since time.Time) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT user_id) FROM usage_records WHERE created_at >= $1`, since).Scan(&n)
+	err := s.db.QueryRow(ctx, `SELECT count(DISTINCT user_id) FROM usage_records WHERE created_at >= $1`, since).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count active users: %w", err)
 	}

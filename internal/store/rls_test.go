@@ -78,13 +78,59 @@ func TestRowLevelSecurity(t *testing.T) {
 	if err == nil {
 		t.Fatal("alice's scope inserted credits for bob")
 	}
-	// The API's store methods work through the same role.
-	scoped := store.New(api)
-	if b, err := scoped.Balance(asAlice, alice.ID); err != nil || b.Available != 46 {
-		t.Fatalf("alice's balance through the API role: %+v %v", b, err)
+	// The API's store methods work through the same role, with the scope
+	// set per acquire (New) or sent with each statement (NewScoped).
+	for name, scoped := range map[string]*store.Store{"New": store.New(api), "NewScoped": store.NewScoped(api)} {
+		storeKeepsTenantsApart(t, name, scoped, alice.ID, bob.ID)
 	}
-	if b, err := scoped.Balance(asAlice, bob.ID); err != nil || b.Granted != 0 {
-		t.Fatalf("bob's balance seen from alice's scope: %+v %v", b, err)
+}
+
+// storeKeepsTenantsApart checks the API store's statements, and its
+// transactions, see the rows of the context's scope and no others, on
+// connections that served other scopes just before.
+func storeKeepsTenantsApart(t *testing.T, name string, s *store.Store, alice, bob string) {
+	t.Helper()
+	ctx := context.Background()
+	asAlice := store.WithScope(ctx, store.Scope{UserID: alice})
+	asBob := store.WithScope(ctx, store.Scope{UserID: bob})
+	admin := store.WithScope(ctx, store.Scope{Admin: true})
+	for i := range 20 { // more rounds than the pool has connections
+		if b, err := s.Balance(asAlice, alice); err != nil || b.Available != 46 {
+			t.Fatalf("%s round %d: alice's balance through the API role: %+v %v", name, i, b, err)
+		}
+		if b, err := s.Balance(asAlice, bob); err != nil || b.Granted != 0 {
+			t.Fatalf("%s round %d: bob's balance seen from alice's scope: %+v %v", name, i, b, err)
+		}
+		if b, err := s.Balance(admin, bob); err != nil || b.Granted == 0 {
+			t.Fatalf("%s round %d: bob's balance as admin: %+v %v", name, i, b, err)
+		}
+		if b, err := s.Balance(ctx, bob); err != nil || b.Granted != 0 {
+			t.Fatalf("%s round %d: bob's balance with no scope: %+v %v", name, i, b, err)
+		}
+		if keys, err := s.ListAPIKeys(asBob, alice); err != nil || len(keys) != 0 {
+			t.Fatalf("%s round %d: alice's keys seen from bob's scope: %d %v", name, i, len(keys), err)
+		}
+		if grants, err := s.Grants(asAlice, alice); err != nil || len(grants) != 1 || grants[0].Used != 4 {
+			t.Fatalf("%s round %d: alice's grants: %+v %v", name, i, grants, err)
+		}
+		hour := time.Now().Add(-time.Hour)
+		if u, err := s.UsageSince(asAlice, alice, hour); err != nil || u.Generations != 1 || u.Images != 1 ||
+			u.Credits != 4 || u.StorageBytes == 0 {
+			t.Fatalf("%s round %d: alice's usage: %+v %v", name, i, u, err)
+		}
+		if u, err := s.UsageSince(asBob, alice, hour); err != nil || u.Generations != 0 || u.StorageBytes != 0 {
+			t.Fatalf("%s round %d: alice's usage from bob's scope: %+v %v", name, i, u, err)
+		}
+	}
+	// A transaction (CreateAPIKey) works in the scope, and only in it.
+	if _, _, err := s.CreateAPIKey(asAlice, alice, name, nil); err != nil {
+		t.Fatalf("%s: alice creates a key in her scope: %v", name, err)
+	}
+	if _, _, err := s.CreateAPIKey(asAlice, bob, name, nil); err == nil {
+		t.Fatalf("%s: alice's scope created a key for bob", name)
+	}
+	if keys, err := s.ListAPIKeys(asAlice, alice); err != nil || len(keys) == 0 {
+		t.Fatalf("%s: alice's keys in her scope: %d %v", name, len(keys), err)
 	}
 }
 

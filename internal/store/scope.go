@@ -45,6 +45,10 @@ func ScopedConfig(cfg *pgxpool.Config, role string) {
 		return nil
 	}
 	cfg.PrepareConn = func(ctx context.Context, c *pgx.Conn) (bool, error) {
+		if ctx.Value(inBatchKey{}) != nil {
+			// scopedDB sends the scope with the statement.
+			return true, nil
+		}
 		s := scopeOf(ctx)
 		admin := ""
 		if s.Admin {
@@ -58,6 +62,11 @@ func ScopedConfig(cfg *pgxpool.Config, role string) {
 		return true, nil
 	}
 }
+
+// NewScoped wraps a pool opened by ConnectScoped: each statement carries
+// its context's Scope in the same round trip (scopedDB), rather than the
+// pool setting it on every acquire.
+func NewScoped(pool *pgxpool.Pool) *Store { return &Store{pool: pool, db: scopedDB{pool}} }
 
 // ConnectScoped opens a pool like Connect whose connections work as role
 // under row-level security.

@@ -16,10 +16,11 @@ import (
 // Store is the Postgres-backed repository. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+	db   db
 }
 
 // New wraps a connection pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, db: pool} }
 
 // Pool exposes the underlying pool (health checks, migrations).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -59,7 +60,7 @@ var ErrNotFound = errors.New("not found")
 
 // inTx runs fn inside one transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
+	return pgx.BeginFunc(ctx, s.db, fn)
 }
 
 // lockUser takes the user's ledger lock (easel_lock_user, see

@@ -47,7 +47,7 @@ func scanSubscription(row pgx.Row) (Subscription, error) {
 }
 
 func (s *Store) oneSubscription(ctx context.Context, what, where string, args ...any) (Subscription, error) {
-	sub, err := scanSubscription(s.pool.QueryRow(ctx, `SELECT `+subscriptionColumns+subscriptionFrom+` WHERE `+where+
+	sub, err := scanSubscription(s.db.QueryRow(ctx, `SELECT `+subscriptionColumns+subscriptionFrom+` WHERE `+where+
 		` ORDER BY us.created_at DESC LIMIT 1`, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Subscription{}, fmt.Errorf("subscription %s: %w", what, ErrNotFound)
@@ -106,7 +106,7 @@ type NewSubscription struct {
 // ActivateSubscription ends once the checkout is paid.
 func (s *Store) CreateSubscription(ctx context.Context, in NewSubscription) (Subscription, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		INSERT INTO user_subscriptions (user_id, plan_id, stripe_customer_id, status, current_period_start,
 		                                current_period_end, trial_end, setup_intent_id)
 		SELECT $1, p.id, $3, $4, $5, $6, $7, NULLIF($8, '') FROM subscription_plans p WHERE p.slug = $2
@@ -161,7 +161,7 @@ func (s *Store) ActivateSubscription(ctx context.Context, id, status string) (en
 // EndCheckout ends an open checkout with status (canceled, expired); false
 // when it was not open.
 func (s *Store) EndCheckout(ctx context.Context, id, status string) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE user_subscriptions SET status = $2, ended_at = now()
+	tag, err := s.db.Exec(ctx, `UPDATE user_subscriptions SET status = $2, ended_at = now()
 		WHERE id::text = $1 AND status = 'incomplete'`, id, status)
 	if err != nil {
 		return false, fmt.Errorf("end checkout %s: %w", id, err)
@@ -193,7 +193,7 @@ type SubscriptionSync struct {
 // SyncSubscription writes a workflow's state to its row. It is idempotent:
 // the same state written twice is the same row.
 func (s *Store) SyncSubscription(ctx context.Context, in SubscriptionSync) error {
-	tag, err := s.pool.Exec(ctx, `
+	tag, err := s.db.Exec(ctx, `
 		UPDATE user_subscriptions us SET
 			plan_id = (SELECT id FROM subscription_plans WHERE slug = $2),
 			pending_plan_id = (SELECT id FROM subscription_plans WHERE slug = NULLIF($3, '')),
@@ -254,7 +254,7 @@ func (s *Store) FallbackSubscription(ctx context.Context, oldID, status, freePla
 // ends at or before t, oldest first: what `easel billing renew --all-due`
 // renews.
 func (s *Store) DueSubscriptions(ctx context.Context, t time.Time) ([]Subscription, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+subscriptionColumns+subscriptionFrom+`
+	rows, err := s.db.Query(ctx, `SELECT `+subscriptionColumns+subscriptionFrom+`
 		WHERE us.status IN ('trialing', 'active') AND us.current_period_end <= $1
 		ORDER BY us.current_period_end, us.id`, t)
 	if err != nil {
@@ -270,7 +270,7 @@ func (s *Store) DueSubscriptions(ctx context.Context, t time.Time) ([]Subscripti
 // RecordStripeEvent stores a webhook event id; first is false when it was
 // stored before (a redelivery).
 func (s *Store) RecordStripeEvent(ctx context.Context, id, typ, subscriptionID string) (first bool, err error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO stripe_events (id, type, subscription_id) VALUES ($1, $2, NULLIF($3, ''))
+	tag, err := s.db.Exec(ctx, `INSERT INTO stripe_events (id, type, subscription_id) VALUES ($1, $2, NULLIF($3, ''))
 		ON CONFLICT (id) DO NOTHING`, id, typ, subscriptionID)
 	if err != nil {
 		return false, fmt.Errorf("record stripe event %s: %w", id, err)
@@ -281,7 +281,7 @@ func (s *Store) RecordStripeEvent(ctx context.Context, id, typ, subscriptionID s
 // ForgetStripeEvent removes a recorded event whose handling failed, so
 // Stripe's redelivery is handled instead of being taken for a replay.
 func (s *Store) ForgetStripeEvent(ctx context.Context, id string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM stripe_events WHERE id = $1`, id); err != nil {
+	if _, err := s.db.Exec(ctx, `DELETE FROM stripe_events WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("forget stripe event %s: %w", id, err)
 	}
 	return nil
@@ -299,7 +299,7 @@ type PaymentFailure struct {
 
 // RecordPaymentFailure records a failed attempt once.
 func (s *Store) RecordPaymentFailure(ctx context.Context, f PaymentFailure) error {
-	_, err := s.pool.Exec(ctx, `
+	_, err := s.db.Exec(ctx, `
 		INSERT INTO payment_failures (user_id, subscription_id, idempotency_key, stripe_payment_intent_id, amount, code)
 		VALUES ($1, $2, $3, NULLIF($4, ''), $5::numeric, $6) ON CONFLICT (idempotency_key) DO NOTHING`,
 		f.UserID, f.SubscriptionID, f.IdempotencyKey, f.PaymentIntentID, centsToDecimal(f.AmountCents), f.Code)

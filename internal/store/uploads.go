@@ -32,7 +32,7 @@ func scanUpload(row pgx.Row) (Upload, error) {
 
 // CreateUpload records an upload whose object is already stored.
 func (s *Store) CreateUpload(ctx context.Context, u Upload) (Upload, error) {
-	out, err := scanUpload(s.pool.QueryRow(ctx, `
+	out, err := scanUpload(s.db.QueryRow(ctx, `
 		INSERT INTO uploads (id, user_id, s3_key, width, height, file_size_bytes, source_format)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+uploadFields,
 		u.ID, u.UserID, u.Key, u.Width, u.Height, u.Bytes, u.SourceFormat))
@@ -45,7 +45,7 @@ func (s *Store) CreateUpload(ctx context.Context, u Upload) (Upload, error) {
 // GetUpload reads one of the user's uploads; another user's upload is
 // ErrNotFound, exactly like a missing one. id must be a UUID.
 func (s *Store) GetUpload(ctx context.Context, userID, id string) (Upload, error) {
-	u, err := scanUpload(s.pool.QueryRow(ctx, `SELECT `+uploadFields+` FROM uploads WHERE id = $1 AND user_id = $2`,
+	u, err := scanUpload(s.db.QueryRow(ctx, `SELECT `+uploadFields+` FROM uploads WHERE id = $1 AND user_id = $2`,
 		id, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Upload{}, fmt.Errorf("upload %s: %w", id, ErrNotFound)
@@ -60,7 +60,7 @@ func (s *Store) GetUpload(ctx context.Context, userID, id string) (Upload, error
 // the same instant by id, descending (page.AfterKey is an upload id).
 func (s *Store) ListUploads(ctx context.Context, userID string, page Page) ([]Upload, error) {
 	page = page.normalize()
-	rows, err := s.pool.Query(ctx, `SELECT `+uploadFields+` FROM uploads
+	rows, err := s.db.Query(ctx, `SELECT `+uploadFields+` FROM uploads
 		WHERE user_id = $1 AND created_at <= $2 AND (created_at < $2 OR id < $4::uuid)
 		ORDER BY created_at DESC, id DESC LIMIT $3`,
 		userID, page.Before, page.Limit, page.afterKey())
@@ -78,7 +78,7 @@ func (s *Store) ListUploads(ctx context.Context, userID string, page Page) ([]Up
 // ErrNotFound when the user has no upload with that id. The storage it used
 // stops counting at once.
 func (s *Store) DeleteUpload(ctx context.Context, userID, id string) (Upload, error) {
-	u, err := scanUpload(s.pool.QueryRow(ctx, `DELETE FROM uploads WHERE id = $1 AND user_id = $2
+	u, err := scanUpload(s.db.QueryRow(ctx, `DELETE FROM uploads WHERE id = $1 AND user_id = $2
 		RETURNING `+uploadFields, id, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Upload{}, ErrNotFound

@@ -14,17 +14,32 @@ type UsageSummary struct {
 	Images         int     `json:"images"`
 	Credits        int     `json:"credits"`
 	ComputeSeconds float64 `json:"compute_seconds"`
+	// StorageBytes is StorageUsed, read with the rest.
+	StorageBytes int64 `json:"-"`
 }
 
-// UsageSince totals the user's usage records created at or after since.
+// storageSQL sums the bytes of user $1's images and uploads.
+const storageSQL = `(SELECT COALESCE(SUM(file_size_bytes), 0) FROM images WHERE user_id = $1)
+		     + (SELECT COALESCE(SUM(file_size_bytes), 0) FROM uploads WHERE user_id = $1)`
+
+// usageSQL totals user $1's usage records created at or after $2, with
+// the storage they use now.
+const usageSQL = `
+		SELECT count(*), COALESCE(SUM(credits_consumed), 0), COALESCE(SUM(compute_seconds), 0),
+		       (SELECT count(*) FROM images WHERE user_id = $1 AND created_at >= $2),
+		       ` + storageSQL + `
+		FROM usage_records WHERE user_id = $1 AND created_at >= $2`
+
+func scanUsage(row pgx.Row, u *UsageSummary) error {
+	return row.Scan(&u.Generations, &u.Credits, &u.ComputeSeconds, &u.Images, &u.StorageBytes)
+}
+
+// UsageSince totals the user's usage records created at or after since,
+// with the storage they use now: the account view's figures in one
+// statement.
 func (s *Store) UsageSince(ctx context.Context, userID string, since time.Time) (UsageSummary, error) {
 	var u UsageSummary
-	err := s.pool.QueryRow(ctx, `
-		SELECT count(*), COALESCE(SUM(credits_consumed), 0), COALESCE(SUM(compute_seconds), 0),
-		       (SELECT count(*) FROM images WHERE user_id = $1 AND created_at >= $2)
-		FROM usage_records WHERE user_id = $1 AND created_at >= $2`, userID, since).
-		Scan(&u.Generations, &u.Credits, &u.ComputeSeconds, &u.Images)
-	if err != nil {
+	if err := scanUsage(s.db.QueryRow(ctx, usageSQL, userID, since), &u); err != nil {
 		return UsageSummary{}, fmt.Errorf("usage of %s: %w", userID, err)
 	}
 	return u, nil
@@ -34,10 +49,7 @@ func (s *Store) UsageSince(ctx context.Context, userID string, since time.Time) 
 // thumbnails are not counted against the plan).
 func (s *Store) StorageUsed(ctx context.Context, userID string) (int64, error) {
 	var n int64
-	if err := s.pool.QueryRow(ctx, `
-		SELECT (SELECT COALESCE(SUM(file_size_bytes), 0) FROM images WHERE user_id = $1)
-		     + (SELECT COALESCE(SUM(file_size_bytes), 0) FROM uploads WHERE user_id = $1)`,
-		userID).Scan(&n); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT `+storageSQL, userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("storage of %s: %w", userID, err)
 	}
 	return n, nil
@@ -71,7 +83,7 @@ type UsageCursor struct {
 // UsageBetween totals the user's usage records created in [from, to).
 func (s *Store) UsageBetween(ctx context.Context, userID string, from, to time.Time) (UsageSummary, error) {
 	var u UsageSummary
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		SELECT count(*), COALESCE(SUM(credits_consumed), 0), COALESCE(SUM(compute_seconds), 0),
 		       (SELECT count(*) FROM images WHERE user_id = $1 AND created_at >= $2 AND created_at < $3)
 		FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at < $3`, userID, from, to).
@@ -96,7 +108,7 @@ func (s *Store) UsageRecords(ctx context.Context, userID string, from, to time.T
 	if beforeID == "" {
 		beforeID = nilUUID
 	}
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		SELECT id, COALESCE(job_id, ''), action_type, model_used, gpu_tier, steps, width, height, batch_size,
 		       compute_seconds, credits_consumed, created_at
 		FROM usage_records

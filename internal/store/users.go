@@ -64,7 +64,7 @@ func scanPlan(row pgx.Row, extra ...any) (Plan, error) {
 
 // Plans lists the active plans, cheapest first.
 func (s *Store) Plans(ctx context.Context) ([]Plan, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+planColumns+` FROM subscription_plans p
+	rows, err := s.db.Query(ctx, `SELECT `+planColumns+` FROM subscription_plans p
 		WHERE COALESCE(p.is_active, TRUE) ORDER BY p.monthly_price`)
 	if err != nil {
 		return nil, fmt.Errorf("list plans: %w", err)
@@ -78,7 +78,7 @@ func (s *Store) Plans(ctx context.Context) ([]Plan, error) {
 
 // PlanBySlug reads one plan.
 func (s *Store) PlanBySlug(ctx context.Context, slug string) (Plan, error) {
-	p, err := scanPlan(s.pool.QueryRow(ctx, `SELECT `+planColumns+` FROM subscription_plans p WHERE p.slug = $1`, slug))
+	p, err := scanPlan(s.db.QueryRow(ctx, `SELECT `+planColumns+` FROM subscription_plans p WHERE p.slug = $1`, slug))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Plan{}, fmt.Errorf("plan %q: %w", slug, ErrNotFound)
 	}
@@ -90,7 +90,7 @@ func (s *Store) PlanBySlug(ctx context.Context, slug string) (Plan, error) {
 
 // UserPlan returns the plan of the user's live subscription, or Free.
 func (s *Store) UserPlan(ctx context.Context, userID string) (Plan, error) {
-	p, err := scanPlan(s.pool.QueryRow(ctx, `
+	p, err := scanPlan(s.db.QueryRow(ctx, `
 		SELECT `+planColumns+` FROM user_subscriptions us
 		JOIN subscription_plans p ON p.id = us.plan_id
 		WHERE us.user_id = $1 AND us.status IN ('active', 'trialing', 'past_due')
@@ -108,7 +108,7 @@ func (s *Store) UserPlan(ctx context.Context, userID string) (Plan, error) {
 // updates its email and name, and returns it.
 func (s *Store) UpsertUser(ctx context.Context, email, name, sub string) (User, error) {
 	var u User
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		INSERT INTO users (email, name, cognito_sub) VALUES ($1, $2, $3)
 		ON CONFLICT (cognito_sub) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name
 		RETURNING id, email, name, cognito_sub, role, COALESCE(is_active, TRUE)`,
@@ -208,7 +208,7 @@ func startFreePlan(ctx context.Context, tx pgx.Tx, userID string) error {
 func (s *Store) knownUser(ctx context.Context, email, name, sub string) (User, bool, error) {
 	var u User
 	var current bool
-	err := s.pool.QueryRow(ctx, `SELECT id, email, name, cognito_sub, role, COALESCE(is_active, TRUE),
+	err := s.db.QueryRow(ctx, `SELECT id, email, name, cognito_sub, role, COALESCE(is_active, TRUE),
 			COALESCE(email = $2 AND name = $3 AND last_login_at >= now() - interval '10 minutes', FALSE)
 		FROM users WHERE cognito_sub = $1`, sub, email, truncate(name, 100)).Scan(&u.ID, &u.Email, &u.Name,
 		&u.CognitoSub, &u.Role, &u.Active, &current)
@@ -217,7 +217,7 @@ func (s *Store) knownUser(ctx context.Context, email, name, sub string) (User, b
 
 func (s *Store) userBySub(ctx context.Context, sub string) (User, error) {
 	var u User
-	err := s.pool.QueryRow(ctx, `SELECT id, email, name, cognito_sub, role, COALESCE(is_active, TRUE)
+	err := s.db.QueryRow(ctx, `SELECT id, email, name, cognito_sub, role, COALESCE(is_active, TRUE)
 		FROM users WHERE cognito_sub = $1`, sub).Scan(&u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active)
 	if err != nil {
 		return User{}, fmt.Errorf("read user by subject: %w", err)
@@ -235,7 +235,7 @@ func truncate(s string, n int) string {
 // GetUser reads a user by id.
 func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 	var u User
-	err := s.pool.QueryRow(ctx, `SELECT id, email, name, cognito_sub, role, COALESCE(is_active, TRUE)
+	err := s.db.QueryRow(ctx, `SELECT id, email, name, cognito_sub, role, COALESCE(is_active, TRUE)
 		FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.Name, &u.CognitoSub, &u.Role, &u.Active)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, fmt.Errorf("user %s: %w", id, ErrNotFound)

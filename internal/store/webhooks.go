@@ -87,7 +87,7 @@ func (s *Store) CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint, se
 
 // ListWebhookEndpoints lists the user's endpoints, oldest first.
 func (s *Store) ListWebhookEndpoints(ctx context.Context, userID string) ([]WebhookEndpoint, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+webhookEndpointColumns+` FROM webhook_endpoints
+	rows, err := s.db.Query(ctx, `SELECT `+webhookEndpointColumns+` FROM webhook_endpoints
 		WHERE user_id = $1 ORDER BY created_at, id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list webhook endpoints of %s: %w", userID, err)
@@ -105,7 +105,7 @@ func (s *Store) GetWebhookEndpoint(ctx context.Context, userID, id string) (Webh
 	if _, err := uuid.Parse(id); err != nil {
 		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint %q: %w", id, ErrNotFound)
 	}
-	e, err := scanWebhookEndpoint(s.pool.QueryRow(ctx, `SELECT `+webhookEndpointColumns+` FROM webhook_endpoints
+	e, err := scanWebhookEndpoint(s.db.QueryRow(ctx, `SELECT `+webhookEndpointColumns+` FROM webhook_endpoints
 		WHERE id = $1 AND user_id = $2`, id, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
@@ -122,7 +122,7 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, userID, id string) er
 	if _, err := uuid.Parse(id); err != nil {
 		return fmt.Errorf("webhook endpoint %q: %w", id, ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1 AND user_id = $2`, id, userID)
+	tag, err := s.db.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1 AND user_id = $2`, id, userID)
 	if err != nil {
 		return fmt.Errorf("delete webhook endpoint %s: %w", id, err)
 	}
@@ -134,7 +134,7 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, userID, id string) er
 
 // WebhookEndpointsFor lists the user's endpoints that take eventType.
 func (s *Store) WebhookEndpointsFor(ctx context.Context, userID, eventType string) ([]WebhookEndpoint, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+webhookEndpointColumns+` FROM webhook_endpoints
+	rows, err := s.db.Query(ctx, `SELECT `+webhookEndpointColumns+` FROM webhook_endpoints
 		WHERE user_id = $1 AND (cardinality(events) = 0 OR $2 = ANY(events)) ORDER BY created_at, id`, userID, eventType)
 	if err != nil {
 		return nil, fmt.Errorf("find webhook endpoints of %s for %s: %w", userID, eventType, err)
@@ -151,7 +151,7 @@ func (s *Store) WebhookEndpointsFor(ctx context.Context, userID, eventType strin
 // candidate wins a race).
 func (s *Store) WebhookSecret(ctx context.Context, userID, candidate string) (string, error) {
 	var secret string
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		WITH created AS (
 			INSERT INTO webhook_secrets (user_id, secret) SELECT id, $2 FROM users WHERE id = $1
 			ON CONFLICT (user_id) DO NOTHING RETURNING secret
@@ -220,7 +220,7 @@ type WebhookSend struct {
 func (s *Store) WebhookToSend(ctx context.Context, deliveryID string) (WebhookSend, error) {
 	var w WebhookSend
 	var payload string
-	err := s.pool.QueryRow(ctx, `
+	err := s.db.QueryRow(ctx, `
 		SELECT d.id, d.user_id, d.event_id, d.url, COALESCE(e.secret, a.secret, ''), d.status, ev.payload::text
 		FROM webhook_deliveries d
 		JOIN webhook_events ev ON ev.id = d.event_id
@@ -281,7 +281,7 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, deliveryID string, a W
 // FailWebhookDelivery gives a delivery up (its retries ran out); a
 // delivered one stays delivered.
 func (s *Store) FailWebhookDelivery(ctx context.Context, deliveryID string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', finished_at = now()
+	if _, err := s.db.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', finished_at = now()
 		WHERE id = $1 AND status = 'pending'`, deliveryID); err != nil {
 		return fmt.Errorf("give up webhook delivery %s: %w", deliveryID, err)
 	}
@@ -320,7 +320,7 @@ const webhookDeliveryColumns = `SELECT d.id, d.user_id, d.event_id, ev.type, COA
 // each endpoint) by id, descending (page.AfterKey is a delivery id).
 func (s *Store) ListWebhookDeliveries(ctx context.Context, userID string, f WebhookDeliveryFilter, page Page) ([]WebhookDelivery, error) {
 	page = page.normalize()
-	rows, err := s.pool.Query(ctx, webhookDeliveryColumns+`
+	rows, err := s.db.Query(ctx, webhookDeliveryColumns+`
 		WHERE d.user_id = $1 AND d.created_at <= $2 AND (d.created_at < $2 OR d.id < $6::uuid)
 			AND ($4 = '' OR d.endpoint_id::text = $4) AND ($5 = '' OR d.event_id::text = $5)
 		ORDER BY d.created_at DESC, d.id DESC LIMIT $3`,
@@ -343,7 +343,7 @@ func (s *Store) GetWebhookDelivery(ctx context.Context, userID, id string) (Webh
 	if _, err := uuid.Parse(id); err != nil {
 		return WebhookDelivery{}, fmt.Errorf("webhook delivery %q: %w", id, ErrNotFound)
 	}
-	d, err := scanWebhookDelivery(s.pool.QueryRow(ctx, webhookDeliveryColumns+` WHERE d.id = $1 AND d.user_id = $2`, id, userID))
+	d, err := scanWebhookDelivery(s.db.QueryRow(ctx, webhookDeliveryColumns+` WHERE d.id = $1 AND d.user_id = $2`, id, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return WebhookDelivery{}, fmt.Errorf("webhook delivery %s: %w", id, ErrNotFound)
 	}
@@ -363,7 +363,7 @@ func (s *Store) ReplayWebhookDelivery(ctx context.Context, userID, id, newID str
 	if _, err := uuid.Parse(id); err != nil {
 		return WebhookDelivery{}, fmt.Errorf("webhook delivery %q: %w", id, ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `
+	tag, err := s.db.Exec(ctx, `
 		INSERT INTO webhook_deliveries (id, user_id, event_id, endpoint_id, url, replay_of)
 		SELECT $3, user_id, event_id, endpoint_id, url, id FROM webhook_deliveries WHERE id = $1 AND user_id = $2`,
 		id, userID, newID)
@@ -396,7 +396,7 @@ func (s *Store) withAttempts(ctx context.Context, ds []WebhookDelivery) error {
 		ids[i], at[d.ID] = d.ID, i
 		ds[i].Attempts = []WebhookAttempt{}
 	}
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		SELECT delivery_id, attempt, started_at, duration_ms, COALESCE(status_code, 0), response_excerpt, error
 		FROM webhook_attempts WHERE delivery_id = ANY($1::uuid[]) ORDER BY delivery_id, attempt`, ids)
 	if err != nil {
