@@ -31,6 +31,12 @@ type App struct {
 	// authorization endpoint (the silent sign-in after a reload), and the
 	// app signs out through its /logout.
 	OIDCHostedUI string
+	// OIDCMetadata, when set, are the issuer's endpoints (issuer,
+	// authorization_endpoint, token_endpoint, jwks_uri,
+	// end_session_endpoint) as its discovery document gives them: the app
+	// then signs in without fetching that document first, one round trip
+	// less before a reloaded page has its tokens.
+	OIDCMetadata map[string]string
 	// ImageOrigins are where image URLs point (the bucket's endpoint or the
 	// CDN), allowed by the Content-Security-Policy's img-src.
 	ImageOrigins []string
@@ -73,6 +79,9 @@ func (a *App) config() gin.H {
 	}
 	if a.OIDCHostedUI != "" {
 		cfg["oidc_end_session_endpoint"] = strings.TrimSuffix(a.OIDCHostedUI, "/") + "/logout"
+	}
+	if a.OIDCMetadata != nil {
+		cfg["oidc_metadata"] = a.OIDCMetadata
 	}
 	return cfg
 }
@@ -187,8 +196,23 @@ func (a *App) serve(c *gin.Context) bool {
 		return false
 	}
 	h.Set("Cache-Control", "no-cache")
+	if links := a.preconnect(); links != "" {
+		h.Set("Link", links)
+	}
 	c.Data(http.StatusOK, "text/html; charset=utf-8", a.encode(c, "index.html", index))
 	return true
+}
+
+// preconnect asks the browser to open its connections to where the images
+// come from while the app still loads: the Gallery's first thumbnails,
+// its largest paint, are the page's last requests, after the app, the
+// session and the image list.
+func (a *App) preconnect() string {
+	links := make([]string, 0, len(a.ImageOrigins))
+	for _, o := range a.ImageOrigins {
+		links = append(links, "<"+o+">; rel=preconnect")
+	}
+	return strings.Join(links, ", ")
 }
 
 // compressible are the build's text types; images and fonts come

@@ -46,6 +46,9 @@ func TestAppServed(t *testing.T) {
 		if rec.Header().Get("Cache-Control") != "no-cache" {
 			t.Errorf("GET %s: index.html cached: %q", p, rec.Header().Get("Cache-Control"))
 		}
+		if link := rec.Header().Get("Link"); link != "<http://127.0.0.1:7070>; rel=preconnect" {
+			t.Errorf("GET %s: Link %q, want a preconnect to the images' origin", p, link)
+		}
 	}
 	if rec := get("/static/index-abc.js"); rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
 		t.Errorf("hashed asset: %d %q", rec.Code, rec.Header().Get("Cache-Control"))
@@ -152,10 +155,14 @@ func TestAppConfig(t *testing.T) {
 	}
 	files := fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}}
 	rec, csp := serve(&api.App{Files: files, OIDCAuthority: "http://x/dev/oidc", OIDCClientID: "easel-dev",
-		TemporalUI: "http://127.0.0.1:8233/", TemporalNamespace: "default", LowBalanceCredits: 10})
+		TemporalUI: "http://127.0.0.1:8233/", TemporalNamespace: "default", LowBalanceCredits: 10,
+		OIDCMetadata: map[string]string{"token_endpoint": "http://x/dev/oidc/token"}})
 	var cfg map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &cfg); err != nil {
 		t.Fatal(err)
+	}
+	if m, _ := cfg["oidc_metadata"].(map[string]any); m["token_endpoint"] != "http://x/dev/oidc/token" {
+		t.Errorf("config.json without the issuer's endpoints: %s", rec.Body)
 	}
 	if cfg["temporal_ui"] != "http://127.0.0.1:8233" || cfg["temporal_namespace"] != "default" ||
 		cfg["low_balance_credits"] != float64(10) || cfg["stripe_publishable_key"] != nil {
@@ -168,7 +175,7 @@ func TestAppConfig(t *testing.T) {
 	rec, csp = serve(&api.App{Files: files, StripePublishableKey: "pk_test_123"})
 	cfg = nil
 	_ = json.Unmarshal(rec.Body.Bytes(), &cfg)
-	if cfg["stripe_publishable_key"] != "pk_test_123" || cfg["temporal_ui"] != nil {
+	if cfg["stripe_publishable_key"] != "pk_test_123" || cfg["temporal_ui"] != nil || cfg["oidc_metadata"] != nil {
 		t.Errorf("config.json with Stripe Elements: %s", rec.Body)
 	}
 	for _, want := range []string{"script-src 'self' https://js.stripe.com;", "frame-src 'self' https://js.stripe.com https://hooks.stripe.com;",

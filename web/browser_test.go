@@ -71,7 +71,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("go build ./cmd/easel: %v\n%s", err, out)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "npx", "playwright", "test")
 	cmd.Dir = dir

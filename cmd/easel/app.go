@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 
 	"github.com/easel/easel/api"
 	"github.com/easel/easel/internal/config"
@@ -21,6 +22,9 @@ func webApp(ctx context.Context, d *deps, cfg config.Config, authority, clientID
 		OIDCHostedUI: cfg.OIDCHostedUIURL,
 		TemporalUI:   temporalUI, TemporalNamespace: cfg.TemporalNamespace, StripePublishableKey: cfg.StripePublishableKey,
 		LowBalanceCredits: notify.DefaultLowBalanceThreshold}
+	if cfg.OIDCHostedUIURL != "" {
+		app.OIDCMetadata = cognitoEndpoints(authority, cfg.OIDCHostedUIURL)
+	}
 	if cfg.CloudFrontDomain != "" {
 		app.ImageOrigins = append(app.ImageOrigins, "https://"+cfg.CloudFrontDomain)
 	}
@@ -32,4 +36,19 @@ func webApp(ctx context.Context, d *deps, cfg config.Config, authority, clientID
 		}
 	}
 	return app
+}
+
+// cognitoEndpoints are a Cognito user pool's endpoints, as its discovery
+// document gives them: the pool (issuer) signs tokens and publishes its
+// keys; its hosted UI (managed login) domain signs in, issues tokens and
+// signs out.
+func cognitoEndpoints(issuer, hostedUI string) map[string]string {
+	issuer, hostedUI = strings.TrimSuffix(issuer, "/"), strings.TrimSuffix(hostedUI, "/")
+	return map[string]string{
+		"issuer":                 issuer,
+		"jwks_uri":               issuer + "/.well-known/jwks.json",
+		"authorization_endpoint": hostedUI + "/oauth2/authorize",
+		"token_endpoint":         hostedUI + "/oauth2/token",
+		"end_session_endpoint":   hostedUI + "/logout",
+	}
 }

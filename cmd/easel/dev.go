@@ -159,6 +159,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	}
 	srv.DevIssuer = issuer.Handler()
 	srv.App = webApp(ctx, d, cfg, issuer.Config().Issuer, devAudience, temporalSrv.UIAddress())
+	srv.App.OIDCMetadata = issuer.Endpoints()
 	srv.ReadyChecks = map[string]func() error{"oidc_keys": verifier.Ready}
 	printBanner(o, cfg, temporalSrv, token)
 	return serveHTTP(ctx, cfg.HTTPAddr, srv.Router(), log)

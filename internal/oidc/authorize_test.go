@@ -163,6 +163,14 @@ func TestDiscoveryNamesCodeFlow(t *testing.T) {
 		len(doc.Methods) != 1 || doc.Methods[0] != "S256" {
 		t.Fatalf("discovery: %s", rec.Body)
 	}
+	// The endpoints the web app is given up front are the document's.
+	var full map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &full)
+	for k, v := range iss.Endpoints() {
+		if full[k] != v {
+			t.Errorf("Endpoints()[%s] = %s, discovery says %v", k, v, full[k])
+		}
+	}
 	jwks := httptest.NewRecorder()
 	iss.Handler().ServeHTTP(jwks, httptest.NewRequest(http.MethodGet, "/jwks", nil))
 	if jwks.Code != http.StatusOK || !strings.Contains(jwks.Body.String(), iss.kid) {

@@ -140,14 +140,22 @@ func (d *DevIssuer) Handler() http.Handler {
 // OIDC clients (the web app's oidc-client-ts) run the same authorization
 // code flow with PKCE as against Cognito. Its one non-standard endpoint,
 // /login, hands out ID tokens without a password.
+// Endpoints are where a client of the issuer signs in, trades codes and
+// refresh tokens, checks signatures and signs out: the part of the
+// discovery document the web app is given up front (api.App.OIDCMetadata)
+// so that a page load does not wait for discovery.
+func (d *DevIssuer) Endpoints() map[string]string {
+	return map[string]string{
+		"issuer":                 d.issuer,
+		"jwks_uri":               d.issuer + "/.well-known/jwks.json",
+		"authorization_endpoint": d.issuer + "/authorize",
+		"token_endpoint":         d.issuer + "/token",
+		"end_session_endpoint":   d.issuer + "/logout",
+	}
+}
+
 func (d *DevIssuer) discovery(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"issuer":                                d.issuer,
-		"jwks_uri":                              d.issuer + "/.well-known/jwks.json",
-		"authorization_endpoint":                d.issuer + "/authorize",
-		"token_endpoint":                        d.issuer + "/token",
-		"end_session_endpoint":                  d.issuer + "/logout",
+	doc := map[string]any{
 		"prompt_values_supported":               []string{"none", "login"},
 		"response_types_supported":              []string{"code"},
 		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
@@ -158,7 +166,12 @@ func (d *DevIssuer) discovery(w http.ResponseWriter, _ *http.Request) {
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"claims_supported":                      []string{"sub", "email", "name", "token_use"},
 		"easel_dev_login_endpoint":              d.issuer + "/login",
-	})
+	}
+	for k, v := range d.Endpoints() {
+		doc[k] = v
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(doc)
 }
 
 // signInPage is the development issuer's page: a form that asks /login for

@@ -1,4 +1,4 @@
-import { Suspense, lazy, useEffect, useSyncExternalStore } from 'react'
+import { Suspense, lazy, useEffect, useState, useSyncExternalStore } from 'react'
 import { NavLink, Navigate, Route, Routes, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { currentUser, isRestoring, onUserChange, setUser, signOut as endSignIn, userManager } from './auth'
@@ -21,6 +21,7 @@ const Account = lazy(pages['/account'])
 const Admin = lazy(pages['/admin'])
 import { LowBalance } from './LowBalance'
 import { useMe } from './me'
+import { galleryFilter, imagesQuery } from './pages/galleryQuery'
 
 function useUser() {
   return useSyncExternalStore(onUserChange, currentUser)
@@ -52,6 +53,12 @@ function Restoring() {
 function SignedIn({ email }: { email: string }) {
   const queries = useQueryClient()
   const me = useMe()
+  // A load that lands on the Gallery asks for its images beside /v1/me:
+  // its lazy page renders a moment later, and its first thumbnails are
+  // the page's largest paint.
+  useState(() => {
+    if (location.pathname === '/gallery') void queries.prefetchInfiniteQuery(imagesQuery(galleryFilter(new URLSearchParams(location.search))))
+  })
   const signOut = () => {
     queries.clear()
     void endSignIn()

@@ -1,4 +1,4 @@
-import { InMemoryWebStorage, User, UserManager, WebStorageStateStore } from 'oidc-client-ts'
+import { InMemoryWebStorage, User, UserManager, WebStorageStateStore, type OidcMetadata } from 'oidc-client-ts'
 
 // AppConfig is what the server tells the app (GET /config.json): where to
 // sign in, and what the account and admin pages need.
@@ -18,6 +18,10 @@ export interface AppConfig {
   // Where sign-out ends the issuer's own session, when the issuer's
   // discovery document does not say (Cognito's /logout).
   oidc_end_session_endpoint?: string
+  // The issuer's endpoints, when the server knows them (the development
+  // issuer, Cognito's hosted UI): sign-in then skips the discovery
+  // document, one round trip less before a reloaded page has its tokens.
+  oidc_metadata?: Partial<OidcMetadata>
 }
 
 let config: Promise<AppConfig> | undefined
@@ -61,6 +65,7 @@ export function userManager(): Promise<UserManager> {
       // that state (PKCE verifier, nonce), never a token, and it is
       // removed when the callback completes.
       stateStore: new WebStorageStateStore({ store: sessionStorage }),
+      metadata: cfg.oidc_metadata,
       metadataSeed: cfg.oidc_end_session_endpoint ? { end_session_endpoint: cfg.oidc_end_session_endpoint } : undefined,
       // Renew a minute before expiry, through the refresh token grant.
       automaticSilentRenew: true,

@@ -1,34 +1,20 @@
 import { Link, useSearchParams } from 'react-router'
 import { useInfiniteQuery } from '@tanstack/react-query'
-import { api, must } from '../api/client'
+import { galleryFilter, imagesQuery } from './galleryQuery'
 import { plural, when } from '../lib/format'
 import { useOnVisible } from '../lib/useOnVisible'
 import { ErrorNote } from './ErrorNote'
 import { ImageViewer } from './ImageViewer'
 
-const PAGE = 40
 
 // Gallery shows the caller's images newest first, loading more as the
 // list scrolls; ?starred=true shows starred ones, ?job= one job's, and
 // ?image= opens one in the viewer.
 export function Gallery() {
   const [params, setParams] = useSearchParams()
-  const starred = params.get('starred') === 'true'
-  const job = params.get('job') ?? undefined
+  const { starred, job } = galleryFilter(params)
   const open = params.get('image') ?? undefined
-  const images = useInfiniteQuery({
-    queryKey: ['images', 'list', { starred, job }],
-    initialPageParam: undefined as string | undefined,
-    queryFn: async ({ pageParam, signal }) =>
-      must(
-        await api.GET('/v1/images', {
-          params: { query: { limit: PAGE, before: pageParam, starred: starred || undefined, job } },
-          signal,
-        }),
-      ),
-    // next_before is a cursor: each item comes once, a batch split across pages too.
-    getNextPageParam: (last) => last.next_before ?? undefined,
-  })
+  const images = useInfiniteQuery(imagesQuery({ starred, job }))
   const list = images.data?.pages.flatMap((p) => p.images) ?? []
   const more = () => images.hasNextPage && !images.isFetchingNextPage && !images.isError && void images.fetchNextPage()
   const sentinel = useOnVisible(more)

@@ -1,0 +1,101 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { API, expect, looks, newEmail, signIn, test } from './helpers'
+
+// A receiver on this machine (easel dev lets webhooks reach loopback):
+// it answers 204 and keeps what it was sent.
+async function receiver() {
+  const got: { headers: IncomingHttpHeaders; body: any }[] = []
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c) => (body += c))
+    req.on('end', () => {
+      got.push({ headers: req.headers, body: JSON.parse(body) })
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  const { port } = server.address() as AddressInfo
+  return { url: `http://127.0.0.1:${port}/easel-hooks`, got, close: () => server.close() }
+}
+
+// An endpoint added on the Account page receives a finished job's event,
+// signed; its delivery shows with the receiver's answer, and a replay
+// sends the same event again.
+test('webhooks: a job ends, the delivery shows with its answer, and a replay sends it again', async ({ page, request }) => {
+  test.setTimeout(120_000)
+  const hooks = await receiver()
+  try {
+    const email = newEmail('hooks')
+    const api = await API.as(request, email)
+    await signIn(page, email)
+    await page.getByRole('link', { name: 'Account' }).click()
+    await page.getByLabel('Endpoint URL').fill(hooks.url)
+    await page.getByRole('button', { name: 'Add endpoint' }).click()
+    await expect(page.getByTestId('webhook-secret')).toHaveText(/^whsec_/)
+    await page.getByRole('button', { name: 'Done' }).click()
+
+    const job = await api.generate({ prompt: 'a lighthouse at dusk', steps: 1 })
+    await expect.poll(() => hooks.got.length, { timeout: 30_000 }).toBe(1)
+    const first = hooks.got[0]
+    expect(first.body).toMatchObject({ type: 'generation.completed', data: { generation: { id: job.id, status: 'completed' } } })
+    expect(first.headers['webhook-signature']).toMatch(/^v1,/)
+
+    await page.getByRole('button', { name: 'Show deliveries' }).click()
+    const deliveries = page.getByRole('table', { name: `Deliveries to ${hooks.url}` })
+    const row = deliveries.getByRole('row').filter({ hasText: 'generation.completed' })
+    await expect(row).toHaveCount(1)
+    await expect(row).toContainText('delivered')
+    await expect(row).toContainText('204')
+
+    await row.getByRole('button', { name: /^Replay generation\.completed/ }).click()
+    await expect.poll(() => hooks.got.length, { timeout: 30_000 }).toBe(2)
+    expect(hooks.got[1].body).toEqual(first.body)
+    expect(hooks.got[1].headers['webhook-id']).toBe(first.headers['webhook-id'])
+    await expect(deliveries.getByRole('row').filter({ hasText: '(replay)' })).toContainText('delivered')
+    await looks(page, 'account-webhook-deliveries')
+  } finally {
+    hooks.close()
+  }
+})
+
+// Under the low-balance threshold (GET /config.json) every page says so
+// and links to the plans.
+test('low balance: a banner on every page links to the plans', async ({ page, request }) => {
+  test.setTimeout(180_000)
+  const email = newEmail('low')
+  const api = await API.as(request, email)
+  const { low_balance_credits: threshold } = await (await request.get('/config.json')).json()
+  // The dearest job the Free plan takes, so that a few (under its 10
+  // requests a minute) spend the grant.
+  const candidates = [
+    { prompt: 'spend it', model: 'sdxl', width: 1024, height: 1024, steps: 50 },
+    { prompt: 'spend it', width: 1024, height: 1024, steps: 50 },
+    { prompt: 'spend it', steps: 30 },
+  ]
+  let job = candidates[2]
+  let price = 0
+  for (const c of candidates) {
+    const q = await api.call('POST', '/v1/quote', c)
+    if (q.submittable) {
+      job = c
+      price = q.price.total
+      break
+    }
+  }
+  expect(price, 'a Free job costs something').toBeGreaterThan(0)
+  while ((await api.available()) >= threshold) {
+    await api.generate((await api.available()) >= price ? job : { prompt: 'spend it', steps: 1 })
+  }
+  const left = await api.available()
+
+  await signIn(page, email)
+  const banner = page.getByTestId('low-balance')
+  await expect(banner).toContainText(left <= 0 ? 'You are out of credits.' : `Only ${left} credit`)
+  await page.getByRole('link', { name: 'Gallery', exact: true }).click()
+  await expect(banner).toBeVisible()
+  await looks(page, 'low-balance')
+  await banner.getByRole('link', { name: 'Change plan or subscribe' }).click()
+  await expect(page).toHaveURL(/\/account#plan$/)
+  await expect(page.getByTestId('current-plan')).toContainText('Free')
+})
