@@ -73,7 +73,7 @@ export async function signIn(page: Page, email: string) {
 
 // An API client signed in as one person (the same user the form signs in).
 export class API {
-  private constructor(private readonly request: APIRequestContext, private readonly token: string) {}
+  private constructor(private readonly request: APIRequestContext, readonly token: string) {}
 
   static async as(request: APIRequestContext, email: string): Promise<API> {
     const r = await request.post('/dev/oidc/login', { data: { email } })

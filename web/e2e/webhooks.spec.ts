@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { API, expect, looks, newEmail, signIn, test } from './helpers'
+import { API, expect, looks, newEmail, shot, signIn, test } from './helpers'
 
 // A receiver on this machine (easel dev lets webhooks reach loopback):
 // it answers 204 and keeps what it was sent.
@@ -60,8 +60,10 @@ test('webhooks: a job ends, the delivery shows with its answer, and a replay sen
 })
 
 // Under the low-balance threshold (GET /config.json) every page says so
-// and links to the plans.
-test('low balance: a banner on every page links to the plans', async ({ page, request }) => {
+// and links to the plans; on Generate, a job dearer than what is left is
+// refused before it is sent, with the way to more credits, and the form
+// says what the plan allows.
+test('low balance: a banner on every page links to the plans; a job over the balance is refused with the way to credits', async ({ page, request }) => {
   test.setTimeout(180_000)
   const email = newEmail('low')
   const api = await API.as(request, email)
@@ -84,9 +86,28 @@ test('low balance: a banner on every page links to the plans', async ({ page, re
     }
   }
   expect(price, 'a Free job costs something').toBeGreaterThan(0)
-  while ((await api.available()) >= threshold) {
-    await api.generate((await api.available()) >= price ? job : { prompt: 'spend it', steps: 1 })
+  // spend generates, waiting out the plan's rate limit (429) when met.
+  const spend = async (body: Record<string, unknown>) => {
+    for (;;) {
+      const r = await request.post('/v1/generations', { data: body, headers: { Authorization: `Bearer ${api.token}`, 'Idempotency-Key': newEmail('spend') } })
+      if (r.status() === 429) {
+        const wait = 1000 * Number((await r.json()).retry_after ?? 1)
+        await new Promise((done) => setTimeout(done, wait))
+        continue
+      }
+      expect(r.status(), await r.text()).toBe(202)
+      const g = await r.json()
+      await expect.poll(async () => (await api.get(`/v1/generations/${g.id}`)).status, { timeout: 60_000 }).toBe('completed')
+      return g.id as string
+    }
   }
+  let dear = ''
+  while ((await api.available()) >= threshold) {
+    if ((await api.available()) >= price) dear = await spend(job)
+    else await spend({ prompt: 'spend it', steps: 1 })
+  }
+  // One credit at a time, until the dear job no longer fits.
+  while ((await api.available()) >= price) await spend({ prompt: 'spend it', steps: 1 })
   const left = await api.available()
 
   await signIn(page, email)
@@ -98,4 +119,19 @@ test('low balance: a banner on every page links to the plans', async ({ page, re
   await banner.getByRole('link', { name: 'Change plan or subscribe' }).click()
   await expect(page).toHaveURL(/\/account#plan$/)
   await expect(page.getByTestId('current-plan')).toContainText('Free')
+
+  // The dear job's settings again: the price shows the balance going below
+  // zero, and the refusal says how to get credits.
+  await page.goto(`/gallery?image=${dear}_0`)
+  await page.getByRole('dialog', { name: 'Image details' }).getByRole('button', { name: 'Use these settings' }).click()
+  await expect(page.getByRole('heading', { name: 'Generate' })).toBeVisible()
+  await expect(page.getByTestId('price')).toHaveText(`${price} credits`)
+  await expect(page.getByTestId('balance-after')).toHaveText(String(left - price))
+  const refusal = page.getByRole('alert').filter({ has: page.getByRole('link', { name: 'Get credits' }) })
+  await expect(refusal).toBeVisible()
+  // What the plan allows: one image per job, and where to get more.
+  await expect(page.getByText('One per job on your plan')).toBeVisible()
+  await shot(page, 'generate-over-balance-desktop-light')
+  await refusal.getByRole('link', { name: 'Get credits' }).click()
+  await expect(page.getByRole('heading', { name: 'Account', level: 1 })).toBeVisible()
 })
