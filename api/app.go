@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -90,6 +92,18 @@ func (a *App) config() gin.H {
 // app's own hidden frame: the one page the app lets itself frame.
 const silentCallback = "auth/silent.html"
 
+// SilentScript is the whole script of silentCallback (web/auth/silent.html,
+// inline, so that restoring a session waits for no script request): it
+// hands the page's URL, the issuer's answer, to the app in the parent
+// frame, as oidc-client-ts's signinSilentCallback does (the message its
+// IFrameWindow listens for). The page's policy allows it by its hash.
+const SilentScript = `parent.postMessage({source:"oidc-client",url:location.href,keepOpen:false},location.origin)`
+
+var silentScriptHash = func() string {
+	sum := sha256.Sum256([]byte(SilentScript))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
+
 // origin answers the scheme://host of an absolute URL, or "".
 func origin(raw string) string {
 	u, err := url.Parse(raw)
@@ -148,6 +162,7 @@ func (a *App) csp(name string) string {
 	ancestors := "'none'"
 	if name == silentCallback {
 		ancestors = "'self'"
+		script += " " + silentScriptHash
 	}
 	return "default-src 'self'; script-src " + script + "; style-src 'self'; img-src " + strings.Join(img, " ") +
 		"; connect-src " + connect + "; frame-src " + frame +

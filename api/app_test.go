@@ -3,11 +3,14 @@ package api_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -214,6 +217,19 @@ func TestAppPolicyForSilentSignIn(t *testing.T) {
 	silent := get(cognito, "/auth/silent.html")
 	if csp := silent.Header().Get("Content-Security-Policy"); silent.Code != http.StatusOK || !strings.Contains(csp, "frame-ancestors 'self';") {
 		t.Errorf("auth/silent.html: %d policy %q, want framing by the app only", silent.Code, csp)
+	}
+	// Its one inline script runs, by its hash, and no other page's would.
+	sum := sha256.Sum256([]byte(api.SilentScript))
+	hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	if csp := silent.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self' "+hash+";") {
+		t.Errorf("auth/silent.html policy %q, want its script's hash %s", csp, hash)
+	}
+	if strings.Contains(page, "sha256-") {
+		t.Errorf("page policy allows an inline script: %q", page)
+	}
+	html, err := os.ReadFile("../web/auth/silent.html")
+	if err != nil || !strings.Contains(string(html), "<script>"+api.SilentScript+"</script>") {
+		t.Errorf("web/auth/silent.html does not hold api.SilentScript as its script (%v):\n%s", err, html)
 	}
 	var cfg map[string]any
 	_ = json.Unmarshal(get(cognito, "/config.json").Body.Bytes(), &cfg)

@@ -11,7 +11,7 @@ export default defineConfig({
   // build goes under it. Hashed files go under static/, the prefix that both
   // the API and CloudFront's /static/* behaviour cache for a year.
   // auth/silent.html is the page a silent sign-in comes back to, in a
-  // hidden frame (src/silent.ts).
+  // hidden frame; its one inline script hands the answer to the app.
   build: {
     outDir: 'dist/app',
     emptyOutDir: true,

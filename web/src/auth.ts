@@ -39,7 +39,7 @@ let manager: Promise<UserManager> | undefined
 
 // silentCallback is the page the issuer sends a silent sign-in back to,
 // in a hidden frame: it hands the answer to the app and nothing else
-// (src/silent.ts), so it loads no more than it must.
+// (its one inline script, api.SilentScript), so it loads nothing more.
 export const silentCallbackPath = '/auth/silent.html'
 
 // userManager signs in with the authorization code flow and PKCE. Tokens

@@ -1,3 +1,4 @@
+import { startTransition, useEffect, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
 import { useInfiniteQuery } from '@tanstack/react-query'
 import { galleryFilter, imagesQuery } from './galleryQuery'
@@ -5,6 +6,10 @@ import { plural, when } from '../lib/format'
 import { useOnVisible } from '../lib/useOnVisible'
 import { ErrorNote } from './ErrorNote'
 import { ImageViewer } from './ImageViewer'
+
+// FIRST is how many thumbnails the first render shows: more than a
+// phone's or a laptop's first screen holds.
+const FIRST = 12
 
 
 // Gallery shows the caller's images newest first, loading more as the
@@ -16,6 +21,13 @@ export function Gallery() {
   const open = params.get('image') ?? undefined
   const images = useInfiniteQuery(imagesQuery({ starred, job }))
   const list = images.data?.pages.flatMap((p) => p.images) ?? []
+  // The first screenful renders with the data; the rest in a transition,
+  // which React renders in slices: no long task holds the page (or a
+  // phone's main thread) while the first thumbnails are painted.
+  const [shown, setShown] = useState(FIRST)
+  useEffect(() => {
+    if (shown < list.length) startTransition(() => setShown(list.length))
+  }, [shown, list.length])
   const more = () => images.hasNextPage && !images.isFetchingNextPage && !images.isError && void images.fetchNextPage()
   const sentinel = useOnVisible(more)
 
@@ -62,7 +74,7 @@ export function Gallery() {
       ) : (
         <>
           <ul className="grid" aria-label="Images">
-            {list.map((im, i) => (
+            {list.slice(0, shown).map((im, i) => (
               <li key={im.name}>
                 <button type="button" className="thumb" onClick={() => set({ image: im.name })} aria-haspopup="dialog">
                   <img
