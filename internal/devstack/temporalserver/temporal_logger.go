@@ -16,6 +16,11 @@ type slogLogger struct {
 	// down one by one the survivors warn about every connection and shard
 	// they lose, which is expected; a real failure surfaces as Stop's error.
 	stopping *atomic.Bool
+	// with are the tags of With, turned into attributes only when a record
+	// is written: the server makes a logger With tags for nearly every
+	// task and request, and writes few of them (slog's With would format
+	// them all at once).
+	with []tag.Tag
 }
 
 var (
@@ -48,7 +53,7 @@ func (s slogLogger) Fatal(msg string, tags ...tag.Tag) {
 }
 
 func (s slogLogger) With(tags ...tag.Tag) log.Logger {
-	return slogLogger{l: s.l.With(attrs(tags)...), stopping: s.stopping}
+	return slogLogger{l: s.l, stopping: s.stopping, with: append(s.with[:len(s.with):len(s.with)], tags...)}
 }
 
 func (s slogLogger) log(level slog.Level, msg string, tags []tag.Tag) {
@@ -59,11 +64,14 @@ func (s slogLogger) log(level slog.Level, msg string, tags []tag.Tag) {
 	if !s.l.Enabled(ctx, level) {
 		return
 	}
-	s.l.Log(ctx, level, msg, attrs(tags)...)
+	s.l.Log(ctx, level, msg, attrs(s.with, tags)...)
 }
 
-func attrs(tags []tag.Tag) []any {
-	out := make([]any, 0, len(tags))
+func attrs(with, tags []tag.Tag) []any {
+	out := make([]any, 0, len(with)+len(tags))
+	for _, t := range with {
+		out = append(out, slog.Any(t.Key(), t.Value()))
+	}
 	for _, t := range tags {
 		out = append(out, slog.Any(t.Key(), t.Value()))
 	}
