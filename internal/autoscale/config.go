@@ -61,6 +61,8 @@ type WorkPolicy struct {
 	// it would keep the newest render waiting this long on the GPUs ready
 	// now (its GPU time over theirs, Little's law): a render or two the
 	// running hosts clear in seconds does not pay for a host's minute.
+	// The estimate does not know what the ready GPUs still have to render,
+	// so a paid render that has waited UpAge+UpWait adds capacity anyway.
 	// 0 adds capacity on age alone.
 	UpWait time.Duration
 	// Drain: enough instances are added, booting ones counted, that the

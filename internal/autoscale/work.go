@@ -96,7 +96,10 @@ func (w WorkPolicy) scaleUp(s State, o Observation, gpus, raised int) (int, []st
 	var work time.Duration
 	var why []string
 	if paid.Count > 0 && paid.Age >= w.UpAge {
-		if wait := paidWait(o, gpus); wait >= w.UpWait {
+		// The estimate counts ready GPUs, not what they still have to
+		// render: a render that has waited UpWait past UpAge is added for
+		// whatever the estimate says.
+		if wait := paidWait(o, gpus); wait >= w.UpWait || paid.Age >= w.UpAge+w.UpWait {
 			work = paid.Work
 			why = append(why, fmt.Sprintf("oldest paid render waited %s, %s of GPU time", paid.Age, paid.Work))
 		} else {

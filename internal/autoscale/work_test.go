@@ -43,12 +43,13 @@ func TestRuleWorkScalesOnGPUTimeNotCount(t *testing.T) {
 	}
 }
 
-// A backlog the ready GPUs clear within UpWait adds no host, however old
-// its oldest render; hosts still booting do not count as ready.
+// A backlog the ready GPUs clear within UpWait adds no host, until its
+// oldest render has waited UpAge+UpWait; hosts still booting do not count
+// as ready.
 func TestRuleWorkWaitsForBacklogWorthAHost(t *testing.T) {
 	c := workConfig()
 	c.Work.Drain, c.Work.UpWait = time.Minute, 20*time.Second
-	o := Observation{At: noon, Capacity: 2, GPUs: 1, InstancesKnown: true, BacklogAge: time.Minute,
+	o := Observation{At: noon, Capacity: 2, GPUs: 1, InstancesKnown: true, BacklogAge: 15 * time.Second,
 		Backlog: 2, BacklogWork: 2 * 15 * time.Second}
 	d, _ := Decide(c, State{}, o)
 	if d.Changed() || !strings.Contains(d.Reason, "clears in 15s on the ready GPUs") {
@@ -62,6 +63,13 @@ func TestRuleWorkWaitsForBacklogWorthAHost(t *testing.T) {
 	if d, _ := Decide(c, State{}, o); d.Changed() || !strings.Contains(d.Reason, "enough on the way") {
 		t.Fatalf("30 s of work on 1 ready GPU, 2 booting: %+v", d)
 	}
+	// Ready GPUs busy with long renders: once the oldest has waited UpWait
+	// past UpAge, hosts come whatever the estimate says.
+	o.Booting, o.Capacity, o.BacklogAge = 0, 2, c.Work.UpAge+c.Work.UpWait
+	if d, _ := Decide(c, State{}, o); d.Desired != 3 {
+		t.Fatalf("30 s of work waiting %s on 2 ready GPUs: desired %d (%s), want 3", o.BacklogAge, d.Desired, d.Reason)
+	}
+	o.BacklogAge = time.Minute
 	o.Booting, o.Capacity = 0, 0 // none ready: the first render wakes the tier
 	if d, _ := Decide(c, State{}, o); d.Desired < 1 {
 		t.Fatalf("work waiting on no hosts: %+v", d)
