@@ -99,7 +99,7 @@ func (w WorkPolicy) scaleUp(s State, o Observation, gpus, raised int) (int, []st
 		// The estimate counts ready GPUs, not what they still have to
 		// render: a render that has waited UpWait past UpAge is added for
 		// whatever the estimate says.
-		if wait := paidWait(o, gpus); wait >= w.UpWait || paid.Age >= w.UpAge+w.UpWait {
+		if wait := readyWait(o, paid.Work, gpus); wait >= w.UpWait || paid.Age >= w.UpAge+w.UpWait {
 			work = paid.Work
 			why = append(why, fmt.Sprintf("oldest paid render waited %s, %s of GPU time", paid.Age, paid.Work))
 		} else {
@@ -129,18 +129,17 @@ func (w WorkPolicy) scaleUp(s State, o Observation, gpus, raised int) (int, []st
 	return add, why
 }
 
-// paidWait is how long the newest paid render would wait on the GPUs ready
-// now: the paid backlog's GPU time over theirs. With none ready it is the
-// whole backlog.
-func paidWait(o Observation, gpus int) time.Duration {
+// readyWait is how long the newest of work would wait on the GPUs ready
+// now: its GPU time over theirs. With none ready it is all of work.
+func readyWait(o Observation, work time.Duration, gpus int) time.Duration {
 	ready := o.Capacity + o.Spot - o.SpotShort
 	if o.InstancesKnown {
 		ready -= o.Booting + o.SpotBooting
 	}
 	if ready <= 0 {
-		return o.paid().Work
+		return work
 	}
-	return o.paid().Work / time.Duration(ready*gpus)
+	return work / time.Duration(ready*gpus)
 }
 
 // workFloor is the hosts the forecast asks for, and the reason.

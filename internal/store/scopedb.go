@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,7 +27,7 @@ type inBatchKey struct{}
 
 // scopedDB sends the context's Scope in the same round trip as the
 // statements: a batch led by the scope, which Postgres runs as one
-// implicit transaction, or a transaction whose BEGIN carries the scope. It
+// implicit transaction, or a transaction begun in the scope's batch. It
 // saves the round trip ScopedConfig's PrepareConn makes on every acquire.
 type scopedDB struct{ pool *pgxpool.Pool }
 
@@ -45,21 +44,14 @@ func scopeArgs(ctx context.Context) (userID, admin string) {
 	return s.UserID, admin
 }
 
-// SendBatch sends the scope and then b, in one round trip; the results
-// start at b's first statement.
-func (d scopedDB) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	userID, admin := scopeArgs(ctx)
-	sb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
-	sb.Queue(scopeSQL, userID, admin)
-	sb.QueuedQueries = append(sb.QueuedQueries, b.QueuedQueries...)
-	return &scopedResults{BatchResults: d.pool.SendBatch(acquireCtx(ctx), sb)}
-}
-
-// one sends a single statement after the scope.
+// one sends the scope and then one statement, in one round trip; the
+// results start at the statement's.
 func (d scopedDB) one(ctx context.Context, sql string, args []any) pgx.BatchResults {
+	userID, admin := scopeArgs(ctx)
 	b := &pgx.Batch{}
+	b.Queue(scopeSQL, userID, admin)
 	b.Queue(sql, args...)
-	return d.SendBatch(ctx, b)
+	return &scopedResults{BatchResults: d.pool.SendBatch(acquireCtx(ctx), b)}
 }
 
 func (d scopedDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -84,18 +76,21 @@ func (d scopedDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	return batchRow{batch: d.one(ctx, sql, args)}
 }
 
-// Begin starts a transaction whose BEGIN sets the scope in the same
-// message (simple protocol, so the values are quoted literals).
+// Begin starts a transaction and sets the scope in it, in one round trip
+// (pgx's Batch.BeginTx).
 func (d scopedDB) Begin(ctx context.Context) (pgx.Tx, error) {
 	userID, admin := scopeArgs(ctx)
-	begin := "BEGIN; SELECT set_config('app.user_id', " + quote(userID) + ", true), set_config('app.admin', " + quote(admin) + ", true)"
-	return d.pool.BeginTx(acquireCtx(ctx), pgx.TxOptions{BeginQuery: begin})
-}
-
-// quote makes s a string literal (standard_conforming_strings is on, as
-// it has been by default since PostgreSQL 9.1).
-func quote(s string) string {
-	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, "\x00", ""), "'", "''") + "'"
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue(scopeSQL, userID, admin)
+	br := d.pool.SendBatch(acquireCtx(ctx), b)
+	tx := br.Tx()
+	if err := br.Close(); err != nil {
+		// Ends the transaction if it began, and returns the connection.
+		_ = tx.Rollback(ctx)
+		return nil, fmt.Errorf("begin with the row-level security scope: %w", err)
+	}
+	return tx, nil
 }
 
 // scopedResults reads the scope's result before the first statement's.
