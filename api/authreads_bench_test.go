@@ -75,7 +75,11 @@ func BenchmarkAuthenticatedReads(b *testing.B) {
 	}
 	// The same routes on an instance without the auth cache, in the same
 	// run: what the cache saves.
-	uncached := httptest.NewServer(s.newAPI(b, false).Router())
+	h, err := s.newAPI(b, false).Handler()
+	if err != nil {
+		b.Fatal(err)
+	}
+	uncached := httptest.NewServer(h)
 	b.Cleanup(uncached.Close)
 	// All cached routes run before any uncached one: a run that saturates
 	// leaves abandoned requests behind that would load the next.

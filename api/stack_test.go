@@ -221,7 +221,11 @@ func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *sta
 		return srv
 	}
 	srv := s.newAPI(t, true)
-	router = srv.Router()
+	h, err := srv.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	router = h
 	close(routerReady)
 	s.waitReady()
 	return s

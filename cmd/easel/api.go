@@ -61,7 +61,12 @@ func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return errors.Join(err, <-served)
 	}
 	defer closeDeps()
-	st.ready(srv.Router())
+	h, err := srv.Handler()
+	if err != nil {
+		stop()
+		return errors.Join(err, <-served)
+	}
+	st.ready(h)
 	log.Info("api started; ready once the OIDC key set has loaded", "jwks", cfg.OIDCJWKSURL)
 	return <-served
 }

@@ -161,8 +161,12 @@ func runDev(ctx context.Context, o devOptions) error {
 	srv.App = webApp(ctx, d, cfg, issuer.Config().Issuer, devAudience, temporalSrv.UIAddress())
 	srv.App.OIDCMetadata = issuer.Endpoints()
 	srv.ReadyChecks = map[string]func() error{"oidc_keys": verifier.Ready}
+	h, err := srv.Handler()
+	if err != nil {
+		return err
+	}
 	printBanner(o, cfg, temporalSrv, token)
-	return serveHTTP(ctx, cfg.HTTPAddr, srv.Router(), log)
+	return serveHTTP(ctx, cfg.HTTPAddr, h, log)
 }
 
 // devAuth runs the development OIDC issuer on the API's own address and
