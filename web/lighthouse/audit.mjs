@@ -28,7 +28,10 @@
 // (default /usr/bin/chromium), DATABASE_URL (default the easel_lighthouse
 // database on the local Postgres), REDIS_URL, LIGHTHOUSE_OUT, and
 // LIGHTHOUSE_FORM_FACTOR (mobile, the default, or desktop), LIGHTHOUSE_RUNS
-// (cold navigations of each page for the median, default 5).
+// (cold navigations of each page for the median, default 5), and
+// LIGHTHOUSE_LANTERN=1 to print, after each page's last run, the timings
+// Lighthouse simulated for its largest paint (each request and main-thread
+// task, in the optimistic graph): what is on the path, and how long.
 
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
@@ -38,6 +41,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import lighthouse, { desktopConfig, startFlow } from 'lighthouse'
 import puppeteer from 'puppeteer-core'
+import * as Lantern from 'lighthouse/core/lib/lantern/lantern.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = resolve(here, '..', '..')
@@ -235,8 +239,24 @@ async function medianRuns(context, page, url, config) {
       ` (FCP ${m('first-contentful-paint')}, LCP ${m('largest-contentful-paint')}, TBT ${m('total-blocking-time')}, CLS ${m('cumulative-layout-shift')})`)
     scores.push(lhr.categories.performance.score)
   }
+  if (env.LIGHTHOUSE_LANTERN) printLantern()
   scores.sort((a, b) => a - b)
   return scores[Math.floor(scores.length / 2)]
+}
+
+// printLantern prints the simulated timings of the last run's largest
+// paint, in start order, and forgets every simulation so far.
+function printLantern() {
+  const all = Lantern.Simulation.Simulator.allNodeTimings
+  for (const [label, timings] of all) {
+    if (label !== 'optimisticLargestContentfulPaint') continue
+    console.log(`  simulated (${label}), ms:`)
+    for (const [node, t] of [...timings.entries()].sort((a, b) => a[1].startTime - b[1].startTime)) {
+      const what = node.type === 'network' ? node.request.url.slice(0, 100) : 'main thread task'
+      console.log(`  ${t.startTime.toFixed(0).padStart(6)} ${t.endTime.toFixed(0).padStart(6)}  ${what}`)
+    }
+  }
+  all.clear()
 }
 
 async function main() {
