@@ -11,6 +11,14 @@ import { ImageViewer } from './ImageViewer'
 // phone's or a laptop's first screen holds.
 const FIRST = 12
 
+// EAGER thumbnails, the first rows, load at once. The others wait until
+// those have loaded (or RELEASE_MS has passed): the browser's own lazy
+// loading starts every image within a screen or two of the view at once,
+// and on a slow network those below the fold would share the bandwidth
+// with the ones on screen.
+const EAGER = 6
+const RELEASE_MS = 3000
+
 
 // Gallery shows the caller's images newest first, loading more as the
 // list scrolls; ?starred=true shows starred ones, ?job= one job's, and
@@ -28,6 +36,14 @@ export function Gallery() {
   useEffect(() => {
     if (shown < list.length) startTransition(() => setShown(list.length))
   }, [shown, list.length])
+  const [loaded, setLoaded] = useState(0)
+  const [released, setReleased] = useState(false)
+  useEffect(() => {
+    const t = setTimeout(() => setReleased(true), RELEASE_MS)
+    return () => clearTimeout(t)
+  }, [])
+  const rest = released || (list.length > 0 && loaded >= Math.min(EAGER, list.length))
+  const eagerDone = () => setLoaded((n) => n + 1)
   const more = () => images.hasNextPage && !images.isFetchingNextPage && !images.isError && void images.fetchNextPage()
   const sentinel = useOnVisible(more)
 
@@ -78,11 +94,13 @@ export function Gallery() {
               <li key={im.name}>
                 <button type="button" className="thumb" onClick={() => set({ image: im.name })} aria-haspopup="dialog">
                   <img
-                    src={im.thumbnail_url}
+                    src={i < EAGER || rest ? im.thumbnail_url : undefined}
+                    onLoad={i < EAGER ? eagerDone : undefined}
+                    onError={i < EAGER ? eagerDone : undefined}
                     alt={`Image ${i + 1}: ${im.width}×${im.height}, seed ${im.seed}, ${when(im.created_at)}${im.starred ? ', starred' : ''}`}
                     // The first rows are on screen at once (the largest paint):
                     // loaded at once, the very first first of all.
-                    loading={i < 6 ? 'eager' : 'lazy'}
+                    loading={i < EAGER ? 'eager' : 'lazy'}
                     fetchPriority={i < 2 ? 'high' : undefined}
                     decoding="async"
                     width={256}
