@@ -153,9 +153,47 @@ func testPresign(t *testing.T, s *objects.Bucket) {
 	if ct := resp.Header.Get("Content-Type"); ct != "image/png" {
 		t.Errorf("Content-Type = %q, want image/png", ct)
 	}
+	if cc := resp.Header.Get("Cache-Control"); cc != objects.CacheControl {
+		t.Errorf("Cache-Control = %q, want %q", cc, objects.CacheControl)
+	}
+	testStableLinks(t, s, key)
 	for _, ttl := range []time.Duration{0, -time.Second, objects.MaxPresignTTL + time.Second} {
 		if _, err := s.PresignGet(ctx(t), key, ttl); err == nil {
 			t.Errorf("presign accepted ttl %v", ttl)
+		}
+	}
+}
+
+// testStableLinks: links asked for within one window are the same link
+// (what lets a browser cache the pictures), valid from then on; the next
+// window's link is another.
+func testStableLinks(t *testing.T, s *objects.Bucket, key string) {
+	ttl := 5 * time.Minute
+	start := time.Now().Truncate(ttl)
+	var links []string
+	for _, at := range []time.Duration{time.Second, ttl - time.Second, ttl} {
+		s.SetClock(func() time.Time { return start.Add(at) })
+		link, err := s.PresignGet(ctx(t), key, ttl)
+		if err != nil {
+			t.Fatalf("presign at +%s: %v", at, err)
+		}
+		links = append(links, link)
+	}
+	s.SetClock(nil)
+	if links[0] != links[1] {
+		t.Errorf("links within one window differ:\n%s\n%s", links[0], links[1])
+	}
+	if links[1] == links[2] {
+		t.Errorf("the next window's link is the same: %s", links[2])
+	}
+	for i, link := range links {
+		resp, err := http.Get(link)
+		if err != nil {
+			t.Fatalf("fetch link %d: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("link %d: status %d, want 200", i, resp.StatusCode)
 		}
 	}
 }

@@ -19,6 +19,14 @@ import (
 type CloudFrontURLs struct {
 	base   string
 	signer *sign.URLSigner
+	clock  func() time.Time // nil: time.Now; tests fix it
+}
+
+func (c *CloudFrontURLs) now() time.Time {
+	if c.clock != nil {
+		return c.clock()
+	}
+	return time.Now()
 }
 
 // NewCloudFrontURLs signs with the key pair keyID names in the key group;
@@ -45,7 +53,8 @@ func loadSigner(pemText string) (crypto.Signer, error) {
 	return sign.LoadPEMPrivKeyPKCS8AsSigner(strings.NewReader(pemText))
 }
 
-// SignedURL returns a URL that serves key until ttl has passed.
+// SignedURL returns a URL that serves key for at least ttl, the same URL
+// for every call within a window (window.go).
 func (c *CloudFrontURLs) SignedURL(key string, ttl time.Duration) (string, error) {
 	return c.sign(key, "", ttl)
 }
@@ -68,7 +77,8 @@ func (c *CloudFrontURLs) sign(key, query string, ttl time.Duration) (string, err
 	if query != "" {
 		u += "?" + query
 	}
-	signed, err := c.signer.Sign(u, time.Now().Add(ttl))
+	start, valid := signingWindow(c.now(), ttl)
+	signed, err := c.signer.Sign(u, start.Add(valid))
 	if err != nil {
 		return "", fmt.Errorf("sign %s: %w", key, err)
 	}

@@ -58,7 +58,7 @@ func TestCloudFrontSignedURL(t *testing.T) {
 			exp := q.Get("Expires")
 			var expires int64
 			if _, err := fmt.Sscan(exp, &expires); err != nil || expires < time.Now().Add(59*time.Minute).Unix() ||
-				expires > time.Now().Add(61*time.Minute).Unix() {
+				expires > time.Now().Add(121*time.Minute).Unix() {
 				t.Fatalf("Expires %q", exp)
 			}
 			// The canned policy CloudFront rebuilds and checks.
@@ -137,5 +137,45 @@ func TestAttachmentDisposition(t *testing.T) {
 		if got := objects.AttachmentDisposition(name); got != want {
 			t.Errorf("AttachmentDisposition(%q) = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// TestCloudFrontLinksStable: within a window the signed link is the same
+// and lasts at least the ttl asked for; the next window's is another.
+func TestCloudFrontLinksStable(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := objects.NewCloudFrontURLs("cdn.example.com", "K2JCJMDEHXQW5F",
+		string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	links := map[time.Duration]string{}
+	for _, at := range []time.Duration{time.Second, 59 * time.Minute, time.Hour} {
+		now := start.Add(at)
+		cf.SetClock(func() time.Time { return now })
+		raw, err := cf.SignedURL(objects.ThumbnailKey("u1", "job_0"), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var expires int64
+		if _, err := fmt.Sscan(u.Query().Get("Expires"), &expires); err != nil || expires < now.Add(time.Hour).Unix() {
+			t.Errorf("link at +%s expires %s, before the hour it was asked for", at, time.Unix(expires, 0).UTC())
+		}
+		links[at] = raw
+	}
+	if links[time.Second] != links[59*time.Minute] {
+		t.Errorf("links within one window differ:\n%s\n%s", links[time.Second], links[59*time.Minute])
+	}
+	if links[time.Hour] == links[59*time.Minute] {
+		t.Error("the next window's link is the same")
 	}
 }

@@ -21,6 +21,12 @@ const MaxPresignTTL = 7 * 24 * time.Hour
 // deleteBatch is the most keys S3 accepts in one DeleteObjects call.
 const deleteBatch = 1000
 
+// CacheControl is what every stored object is served with, by S3 and by
+// CloudFront: a picture never changes under its key (keys name a job's
+// image, a thumbnail, an upload), and a link to it is the same link for a
+// while (window.go), so a browser keeps what it has downloaded.
+const CacheControl = "max-age=31536000, immutable"
+
 // Put stores body under key, replacing any existing object.
 func (s *Bucket) Put(ctx context.Context, key string, body []byte, contentType string) error {
 	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
@@ -30,6 +36,7 @@ func (s *Bucket) Put(ctx context.Context, key string, body []byte, contentType s
 		Body:          bytes.NewReader(body),
 		ContentLength: aws.Int64(int64(len(body))),
 		ContentType:   aws.String(contentType),
+		CacheControl:  aws.String(CacheControl),
 	})
 	if err != nil {
 		return fmt.Errorf("objects: put %s: %w", key, err)
@@ -58,8 +65,9 @@ func (s *Bucket) Get(ctx context.Context, key string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// PresignGet returns a URL that lets anyone holding it download key for ttl.
-// It is computed locally and does not check that the object exists.
+// PresignGet returns a URL that lets anyone holding it download key for at
+// least ttl, the same URL for every call within a window (window.go). It
+// is computed locally and does not check that the object exists.
 func (s *Bucket) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	return s.presignGet(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}, ttl)
 }
@@ -96,7 +104,10 @@ func (s *Bucket) presignGet(ctx context.Context, in *s3.GetObjectInput, ttl time
 	if ttl <= 0 || ttl > MaxPresignTTL {
 		return "", fmt.Errorf("objects: presign %s: ttl %v outside (0, %v]", key, ttl, MaxPresignTTL)
 	}
-	req, err := s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(ttl))
+	start, valid := signingWindow(s.now(), ttl)
+	req, err := s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(valid), func(o *s3.PresignOptions) {
+		o.Presigner = signedAt{next: o.Presigner, at: start}
+	})
 	if err != nil {
 		return "", fmt.Errorf("objects: presign %s: %w", key, err)
 	}
