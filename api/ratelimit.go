@@ -36,12 +36,13 @@ func RateLimit(plan, class string) int {
 }
 
 // rateLimit enforces the caller's plan limit for class with a GCRA limiter in
-// Redis (redis_rate; key rate:ratelimit:{user_id}:{class}), answering 429 with
+// Redis (redis_rate; key rate:ratelimit:{user_id}:{class}), its tokens taken
+// a few at a time where the plan's rate allows (ratelease.go), answering 429 with
 // Retry-After and RateLimit-* headers. A Redis outage lets requests through:
 // the limit protects capacity, and the ledger, not the limiter, protects money.
 func (s *Server) rateLimit(class string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if s.Limiter == nil {
+		if s.leases == nil {
 			c.Next()
 			return
 		}
@@ -52,7 +53,7 @@ func (s *Server) rateLimit(class string) gin.HandlerFunc {
 			return
 		}
 		limit := RateLimit(plan.Slug, class)
-		res, err := s.Limiter.Allow(c.Request.Context(), "ratelimit:"+u.ID+":"+class, redis_rate.PerMinute(limit))
+		res, err := s.leases.Allow(c.Request.Context(), "ratelimit:"+u.ID+":"+class, redis_rate.PerMinute(limit))
 		if err != nil {
 			s.Log.WarnContext(c.Request.Context(), "rate limiter unavailable", "err", err)
 			c.Next()

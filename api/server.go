@@ -44,8 +44,10 @@ type Server struct {
 	MaxBodyBytes int64
 	// RenderHeartbeat is passed to new generation workflows (0: their default).
 	RenderHeartbeat time.Duration
-	// Limiter enforces per-plan request rates (nil: no limits).
+	// Limiter enforces per-plan request rates (nil: no limits), through
+	// leases of its tokens (ratelease.go).
 	Limiter *redis_rate.Limiter
+	leases  *leases
 	// ImageURLs, when set, signs image links on the CDN (CloudFront)
 	// instead of presigning them on S3: links that show an object, and
 	// links that save it as a file.
@@ -132,6 +134,9 @@ func (s *Server) Router() *gin.Engine {
 		r.Any("/dev/oidc/*path", gin.WrapH(http.StripPrefix("/dev/oidc", s.DevIssuer)))
 	}
 
+	if s.Limiter != nil && s.leases == nil {
+		s.leases = newLeases(s.Limiter)
+	}
 	s.Auth = WithAPIKeys(s.Auth, s.Store)
 	if s.AuthCache != nil && s.users == nil {
 		s.users = authcache.New[store.User](s.AuthCache)
