@@ -98,15 +98,7 @@ func TestAppGzip(t *testing.T) {
 		"assets/photo-abc.png": {Data: bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1000)},
 	}
 	h := (&api.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), App: &api.App{Files: files}}).Router()
-	get := func(path, accept string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodGet, path, nil)
-		if accept != "" {
-			req.Header.Set("Accept-Encoding", accept)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
-	}
+	get := getAccepting(h)
 	for range 2 { // the second answer comes from the kept copy
 		rec := get("/assets/index-abc.js", "gzip, deflate, br, zstd")
 		if rec.Code != http.StatusOK || rec.Header().Get("Content-Encoding") != "gzip" || rec.Header().Get("Vary") != "Accept-Encoding" {

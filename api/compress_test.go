@@ -22,15 +22,7 @@ func TestHandlerCompresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	get := func(path, accept string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodGet, path, nil)
-		if accept != "" {
-			req.Header.Set("Accept-Encoding", accept)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		return rec
-	}
+	get := getAccepting(h)
 
 	plain := get("/v1/openapi.json", "")
 	if plain.Code != http.StatusOK || plain.Header().Get("Content-Encoding") != "" || plain.Body.Len() < 10_000 {
@@ -66,5 +58,19 @@ func TestHandlerCompresses(t *testing.T) {
 	page := get("/gallery", "gzip")
 	if enc := page.Header().Values("Content-Encoding"); page.Code != http.StatusOK || len(enc) > 1 {
 		t.Errorf("app page: %d, Content-Encoding %q", page.Code, enc)
+	}
+}
+
+// getAccepting GETs a path from h with an Accept-Encoding header (none
+// when accept is empty).
+func getAccepting(h http.Handler) func(path, accept string) *httptest.ResponseRecorder {
+	return func(path, accept string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
 	}
 }

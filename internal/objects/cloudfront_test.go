@@ -85,15 +85,7 @@ func TestCloudFrontSignedURL(t *testing.T) {
 // file name fails the signature.
 func TestCloudFrontSignedDownloadURL(t *testing.T) {
 	t.Parallel()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := objects.NewCloudFrontURLs("cdn.example.com", "K2JCJMDEHXQW5F",
-		string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cf, key := newCloudFront(t)
 	raw, err := cf.SignedDownloadURL(objects.ImageKey("u1", "job_0"), "job_0.png", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -144,15 +136,7 @@ func TestAttachmentDisposition(t *testing.T) {
 // and lasts at least the ttl asked for; the next window's is another.
 func TestCloudFrontLinksStable(t *testing.T) {
 	t.Parallel()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := objects.NewCloudFrontURLs("cdn.example.com", "K2JCJMDEHXQW5F",
-		string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cf, _ := newCloudFront(t)
 	start := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	links := map[time.Duration]string{}
 	for _, at := range []time.Duration{time.Second, 59 * time.Minute, time.Hour} {
@@ -178,4 +162,19 @@ func TestCloudFrontLinksStable(t *testing.T) {
 	if links[time.Hour] == links[59*time.Minute] {
 		t.Error("the next window's link is the same")
 	}
+}
+
+// newCloudFront signs with a new PKCS#1 key, which it also returns.
+func newCloudFront(t *testing.T) (*objects.CloudFrontURLs, *rsa.PrivateKey) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := objects.NewCloudFrontURLs("cdn.example.com", "K2JCJMDEHXQW5F",
+		string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cf, key
 }
