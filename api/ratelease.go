@@ -21,9 +21,10 @@ import (
 type leases struct {
 	limiter *redis_rate.Limiter
 
-	mu    sync.Mutex
-	held  map[string]*lease
-	clock func() time.Time // nil: time.Now
+	mu     sync.Mutex
+	held   map[string]*lease
+	pruned time.Time        // when lapsed leases were last dropped
+	clock  func() time.Time // nil: time.Now
 }
 
 // lease is tokens taken from the shared bucket and not yet spent.
@@ -41,7 +42,7 @@ const (
 	// leaseFor is how long unspent tokens stay spendable.
 	leaseFor = time.Second
 	// leasePrune is the number of held leases past which lapsed ones are
-	// dropped.
+	// dropped, at most once per leaseFor (every lease may still be live).
 	leasePrune = 10_000
 )
 
@@ -107,7 +108,8 @@ func (l *leases) keep(key string, n int, res *redis_rate.Result) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if len(l.held) >= leasePrune {
+	if len(l.held) >= leasePrune && now.Sub(l.pruned) >= leaseFor {
+		l.pruned = now
 		for k, le := range l.held {
 			if !now.Before(le.until) {
 				delete(l.held, k)

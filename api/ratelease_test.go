@@ -118,3 +118,27 @@ func TestLeaseLapses(t *testing.T) {
 		t.Fatalf("a lapsed lease spent: %+v", res)
 	}
 }
+
+// TestLeasesPruned: leases that lapsed are dropped once many are held, so
+// the map does not grow with every user ever seen.
+func TestLeasesPruned(t *testing.T) {
+	l := newLeases(nil)
+	now := time.Now()
+	l.clock = func() time.Time { return now }
+	res := &redis_rate.Result{Remaining: 5}
+	for i := range leasePrune {
+		l.keep(fmt.Sprintf("old-%d", i), 3, res)
+	}
+	now = now.Add(leaseFor)
+	l.keep("new", 3, res)
+	if len(l.held) != 1 || l.held["new"] == nil {
+		t.Fatalf("%d leases held after the old ones lapsed, want only the new one", len(l.held))
+	}
+	// Live leases are kept, and the next prune waits a leaseFor.
+	for i := range leasePrune {
+		l.keep(fmt.Sprintf("live-%d", i), 3, res)
+	}
+	if len(l.held) != leasePrune+1 {
+		t.Fatalf("%d leases held, want every live one", len(l.held))
+	}
+}
