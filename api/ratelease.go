@@ -16,8 +16,7 @@ import (
 // one bucket all API instances share, so no user gets past the plan's
 // limit; tokens a lease leaves unspent when it lapses (after leaseFor) are
 // lost, which only makes the limit stricter for a moment, never looser.
-// Plans too small for a batch (Free, Basic) ask Redis on every request, as
-// before.
+// Plans too small for a batch (Free, Basic) ask Redis on every request.
 type leases struct {
 	limiter *redis_rate.Limiter
 
@@ -74,7 +73,7 @@ func (l *leases) Allow(ctx context.Context, key string, limit redis_rate.Limit) 
 			res.Allowed, res.Remaining = 1, res.Remaining+n-1
 			return res, nil
 		}
-		// Fewer than a batch left: one at a time, as without leases.
+		// Fewer than a batch left: one token at a time.
 	}
 	res, err := l.limiter.Allow(ctx, key, limit)
 	if err != nil {

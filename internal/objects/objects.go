@@ -22,8 +22,9 @@ const MaxPresignTTL = 7 * 24 * time.Hour
 const deleteBatch = 1000
 
 // CacheControl is what every stored object is served with, by S3 and by
-// CloudFront: a picture never changes under its key (keys name a job's
-// image, a thumbnail, an upload), and a link to it is the same link for a
+// CloudFront: keys name one job's image, its thumbnail or one upload, and
+// the only rewrite (a render activity retried after a crash) happens
+// before the job hands out links; a link is also the same link for a
 // while (window.go), so a browser keeps what it has downloaded.
 const CacheControl = "max-age=31536000, immutable"
 
