@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -40,14 +39,7 @@ type Bucket struct {
 	region  string
 	client  *s3.Client
 	presign *s3.PresignClient
-	clock   func() time.Time // nil: time.Now; tests fix it
-}
-
-func (s *Bucket) now() time.Time {
-	if s.clock != nil {
-		return s.clock()
-	}
-	return time.Now()
+	clock   clock
 }
 
 // New builds a Bucket from cfg. It does not contact the server; call Ping or

@@ -19,14 +19,7 @@ import (
 type CloudFrontURLs struct {
 	base   string
 	signer *sign.URLSigner
-	clock  func() time.Time // nil: time.Now; tests fix it
-}
-
-func (c *CloudFrontURLs) now() time.Time {
-	if c.clock != nil {
-		return c.clock()
-	}
-	return time.Now()
+	clock  clock
 }
 
 // NewCloudFrontURLs signs with the key pair keyID names in the key group;
@@ -77,7 +70,7 @@ func (c *CloudFrontURLs) sign(key, query string, ttl time.Duration) (string, err
 	if query != "" {
 		u += "?" + query
 	}
-	start, valid := signingWindow(c.now(), ttl)
+	start, valid := signingWindow(c.clock.now(), ttl)
 	signed, err := c.signer.Sign(u, start.Add(valid))
 	if err != nil {
 		return "", fmt.Errorf("sign %s: %w", key, err)

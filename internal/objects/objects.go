@@ -105,7 +105,7 @@ func (s *Bucket) presignGet(ctx context.Context, in *s3.GetObjectInput, ttl time
 	if ttl <= 0 || ttl > MaxPresignTTL {
 		return "", fmt.Errorf("objects: presign %s: ttl %v outside (0, %v]", key, ttl, MaxPresignTTL)
 	}
-	start, valid := signingWindow(s.now(), ttl)
+	start, valid := signingWindow(s.clock.now(), ttl)
 	req, err := s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(valid), func(o *s3.PresignOptions) {
 		o.Presigner = signedAt{next: o.Presigner, at: start}
 	})

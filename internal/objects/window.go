@@ -29,6 +29,17 @@ func signingWindow(now time.Time, ttl time.Duration) (time.Time, time.Duration) 
 	return now.Truncate(w), ttl + w
 }
 
+// clock is the time links are signed against: nil is time.Now (tests fix
+// it).
+type clock func() time.Time
+
+func (c clock) now() time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c()
+}
+
 // signedAt is a SigV4 presigner that signs at a fixed time: the start of
 // the window, in place of the SDK's clock.
 type signedAt struct {

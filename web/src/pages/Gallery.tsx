@@ -19,7 +19,6 @@ const FIRST = 12
 const EAGER = 6
 const RELEASE_MS = 3000
 
-
 // Gallery shows the caller's images newest first, loading more as the
 // list scrolls; ?starred=true shows starred ones, ?job= one job's, and
 // ?image= opens one in the viewer.
