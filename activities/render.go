@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/engine"
@@ -404,14 +405,19 @@ func (r *Render) watchDrain(ctx context.Context) (context.Context, func()) {
 }
 
 func (r *Render) store(ctx context.Context, rec store.ImageRecord, png []byte) error {
-	thumb, err := thumbnail.WebP(png, thumbnail.DefaultMaxSide)
-	if err != nil {
-		return fmt.Errorf("thumbnail %s: %w", rec.Name, err)
-	}
-	if err := r.Objects.Put(ctx, rec.Key, png, "image/png"); err != nil {
-		return err
-	}
-	return r.Objects.Put(ctx, rec.ThumbnailKey, thumb, "image/webp")
+	// The picture uploads while its thumbnail is made and uploaded: an image
+	// waits for the slower of the two, not for both one after the other.
+	// Neither is visible before Finalize records the image.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.Objects.Put(gctx, rec.Key, png, "image/png") })
+	g.Go(func() error {
+		thumb, err := thumbnail.WebP(png, thumbnail.DefaultMaxSide)
+		if err != nil {
+			return fmt.Errorf("thumbnail %s: %w", rec.Name, err)
+		}
+		return r.Objects.Put(gctx, rec.ThumbnailKey, thumb, "image/webp")
+	})
+	return g.Wait()
 }
 
 // failure classifies a render error for Temporal. A render the drain

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -22,10 +24,15 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/catalog"
+	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
 	"github.com/easel/easel/workers"
 	"github.com/easel/easel/workflows"
@@ -131,11 +138,14 @@ func BenchmarkOrchestration(b *testing.B) {
 	// At least orchClients users, taken in turn: one user submitting 500
 	// jobs would meet its plan's rate limit (120 a minute) before the end.
 	tokens := make([]string, max(clients, orchClients))
+	userIDs := make([]string, len(tokens))
 	var turn atomic.Int64
 	for i := range tokens {
 		// Enough credits for every job any run could submit; a refusal
 		// would end a job early and flatter the numbers.
-		_, tokens[i] = s.newUser(b, "pro", 1_000_000)
+		var u store.User
+		u, tokens[i] = s.newUser(b, "pro", 1_000_000)
+		userIDs[i] = u.ID
 	}
 	hc := benchHTTPClient()
 	genReq, err := json.Marshal(map[string]any{"prompt": "a benchmark", "model": "sd-1.5",
@@ -184,13 +194,125 @@ func BenchmarkOrchestration(b *testing.B) {
 	logHistory(b, s.temporal, "bench-bare/")
 	logHistory(b, s.temporal, "generation/")
 
-	b.Run("baseline-bare-workflow", func(b *testing.B) { runJobs(b, orchJobs, clients, bare) })
-	b.Run("easel-generation", func(b *testing.B) { runJobs(b, orchJobs, clients, generation) })
+	work, harness, steps := workAlone(s, clients, userIDs)
+	var bareRun, genRun, workRun, harnessRun jobsRun
+	b.Run("baseline-bare-workflow", func(b *testing.B) { bareRun = runJobs(b, orchJobs, clients, bare) })
+	b.Run("easel-generation", func(b *testing.B) { genRun = runJobs(b, orchJobs, clients, generation) })
+	b.Run("work-alone", func(b *testing.B) {
+		workRun = runJobs(b, orchJobs, clients, work)
+		b.Logf("work alone, by step: %v", steps)
+	})
+	b.Run("work-alone-harness", func(b *testing.B) { harnessRun = runJobs(b, orchJobs, clients, harness) })
+	if bareRun.cpuPerJob > 0 && workRun.cpuPerJob > 0 {
+		// A generation costs Temporal at least what the bare workflow does
+		// (its history holds every event of the bare one), plus the work.
+		// With every core of the machine busy, a generation could run at
+		// most cores / (bare + work alone) jobs a second.
+		alone := workRun.cpuPerJob - harnessRun.cpuPerJob
+		most := float64(runtime.NumCPU()) / (bareRun.cpuPerJob + alone).Seconds()
+		b.Logf("CPU per job, every process: bare %v, generation %v, work alone %v (%v, less the activity environment's %v); "+
+			"CPU ratio %.2f, at most %.2f (bare / (bare + work alone)); throughput ratio %.2f, at most %.2f (%.1f generations/s on all %d cores)",
+			ms(bareRun.cpuPerJob), ms(genRun.cpuPerJob), ms(alone), ms(workRun.cpuPerJob), ms(harnessRun.cpuPerJob),
+			float64(bareRun.cpuPerJob)/float64(genRun.cpuPerJob), float64(bareRun.cpuPerJob)/float64(bareRun.cpuPerJob+alone),
+			genRun.jobsPerSec/bareRun.jobsPerSec, most/bareRun.jobsPerSec, most, runtime.NumCPU())
+	}
 
 	// A job of the measured run, warm.
 	logHistory(b, s.temporal, "bench-bare/")
 	logHistory(b, s.temporal, "generation/")
 }
+
+// workAlone is the work a generation does outside Temporal, without
+// Temporal: the same Admit (the hold and the job's row), Render (sim engine,
+// WebP thumbnail, two S3 PUTs, live status) and Finalize (the settle), on the
+// same servers, each run in the SDK's in-process activity environment (one
+// per client) instead of through the server. A generation costs at least a
+// bare workflow plus this, so bare / (bare + work alone), in CPU per job, is
+// the most the throughput ratio can reach on a CPU-bound machine. The API's
+// HTTP handling and authentication are left out, which can only raise that
+// bound. harness runs no-op activities the same way (two local, one not):
+// the activity environment's own cost, which the bound subtracts.
+func workAlone(s *stack, clients int, userIDs []string) (work, harness func(context.Context, int, *time.Duration) error, steps *stepTimes) {
+	ledger := workers.NewControl(s.deps).Ledger
+	render := workers.NewGPU(s.deps, catalog.TierA10G, s.engine, workers.GPUOptions{Slots: 2}).Render
+	envs := make([]*testsuite.TestActivityEnvironment, clients)
+	for i := range envs {
+		var suite testsuite.WorkflowTestSuite
+		suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+		envs[i] = suite.NewTestActivityEnvironment()
+		envs[i].RegisterActivity(ledger)
+		envs[i].RegisterActivity(render)
+		envs[i].RegisterActivityWithOptions(benchNoop, activity.RegisterOptions{Name: "BenchNoop"})
+	}
+	harness = func(_ context.Context, c int, _ *time.Duration) error {
+		for _, run := range []func(any, ...any) (converter.EncodedValue, error){
+			envs[c].ExecuteLocalActivity, envs[c].ExecuteActivity, envs[c].ExecuteLocalActivity} {
+			if _, err := run(benchNoop); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	params := activities.Params{Prompt: "a benchmark", Model: "sd-1.5", Width: 64, Height: 64, Steps: 1,
+		CFGScale: 7, BatchSize: 1}
+	var turn atomic.Int64
+	steps = &stepTimes{}
+	work = func(_ context.Context, c int, _ *time.Duration) error {
+		env, user, job := envs[c], userIDs[int(turn.Add(1)-1)%len(userIDs)], uuid.NewString()
+		t0 := time.Now()
+		if _, err := env.ExecuteLocalActivity(ledger.Admit, activities.AdmitInput{JobID: job, UserID: user,
+			RequestHash: job, WorkflowID: workflows.GenerationID(job), Plan: "pro", GPUTier: catalog.TierA10G,
+			Params: params, Credits: 1}); err != nil {
+			return fmt.Errorf("admit %s: %w", job, err)
+		}
+		t1 := time.Now()
+		v, err := env.ExecuteActivity(render.Render, activities.RenderInput{JobID: job, UserID: user, Params: params})
+		var r activities.RenderResult
+		if err == nil {
+			err = v.Get(&r)
+		}
+		if err != nil {
+			return fmt.Errorf("render %s: %w", job, err)
+		}
+		t2 := time.Now()
+		v, err = env.ExecuteLocalActivity(ledger.Finalize, activities.FinalizeInput{JobID: job, UserID: user,
+			GPUTier: catalog.TierA10G, Params: params, Images: r.Images, Credits: 1,
+			ComputeSeconds: r.ComputeSeconds, StartedAt: r.StartedAt})
+		var f activities.FinalizeResult
+		if err == nil {
+			err = v.Get(&f)
+		}
+		if err != nil || f.CreditsSettled != 1 || f.ImagesProduced != 1 {
+			return fmt.Errorf("finalize %s: settled %d credits for %d images: %v", job, f.CreditsSettled, f.ImagesProduced, err)
+		}
+		steps.add(t1.Sub(t0), t2.Sub(t1), time.Since(t2))
+		return nil
+	}
+	return work, harness, steps
+}
+
+// stepTimes are the durations of work alone's three steps, job by job.
+type stepTimes struct {
+	mu                      sync.Mutex
+	admit, render, finalize []time.Duration
+}
+
+func (st *stepTimes) add(admit, render, finalize time.Duration) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.admit, st.render, st.finalize = append(st.admit, admit), append(st.render, render), append(st.finalize, finalize)
+}
+
+// String is each step's p50.
+func (st *stepTimes) String() string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return fmt.Sprintf("p50 admit %.1f ms, render %.1f ms, finalize %.1f ms",
+		percentileMS(st.admit, 0.5), percentileMS(st.render, 0.5), percentileMS(st.finalize, 0.5))
+}
+
+// ms rounds a CPU time for the log.
+func ms(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 
 // logHistory logs the events of the newest workflow whose id starts with
 // prefix, each with its time from the run's start: every event is a write
@@ -261,11 +383,17 @@ func submitGeneration(ctx context.Context, hc *http.Client, baseURL, token strin
 	return g.ID, nil
 }
 
+// jobsRun is what runJobs measured.
+type jobsRun struct {
+	jobsPerSec float64
+	cpuPerJob  time.Duration // this process, Postgres, versitygw and Redis together
+}
+
 // runJobs runs b.N*perIter jobs from `clients` goroutines, each job op(ctx,
 // client, &admit) timed as a whole (admit, when op sets it, is the part up
 // to the submit's answer), and reports latency percentiles, throughput and
 // CPU use.
-func runJobs(b *testing.B, perIter, clients int, op func(ctx context.Context, client int, admit *time.Duration) error) {
+func runJobs(b *testing.B, perIter, clients int, op func(ctx context.Context, client int, admit *time.Duration) error) jobsRun {
 	total := b.N * perIter
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -303,16 +431,18 @@ func runJobs(b *testing.B, perIter, clients int, op func(ctx context.Context, cl
 	for err := range errs {
 		b.Fatal(err)
 	}
-	cpu.report(b, wall)
+	run := jobsRun{jobsPerSec: float64(total) / wall.Seconds(), cpuPerJob: cpu.report(b, wall) / time.Duration(total)}
+	b.ReportMetric(float64(run.cpuPerJob.Microseconds())/1000, "cpu-ms/job")
 	all := slices.Concat(lat...)
 	b.ReportMetric(percentileMS(all, 0.50), "p50-ms")
 	b.ReportMetric(percentileMS(all, 0.99), "p99-ms")
-	b.ReportMetric(float64(total)/wall.Seconds(), "jobs/s")
+	b.ReportMetric(run.jobsPerSec, "jobs/s")
 	if a := slices.Concat(admits...); len(a) > 0 {
 		b.ReportMetric(percentileMS(a, 0.50), "admit-p50-ms")
 		b.ReportMetric(percentileMS(a, 0.99), "admit-p99-ms")
 	}
 	b.Logf("%d jobs from %d clients in %v", total, clients, wall.Round(time.Millisecond))
+	return run
 }
 
 // percentileMS returns the q-quantile of d in milliseconds; it sorts d.
@@ -369,10 +499,14 @@ func startCPUSample() cpuSample {
 	return c
 }
 
-func (c cpuSample) report(b *testing.B, wall time.Duration) {
-	b.ReportMetric((testenv.SelfCPU()-c.self).Seconds()/wall.Seconds(), "go-cores")
+// report reports each part's cores and returns the CPU all of them used.
+func (c cpuSample) report(b *testing.B, wall time.Duration) time.Duration {
+	total := testenv.SelfCPU() - c.self
+	b.ReportMetric(total.Seconds()/wall.Seconds(), "go-cores")
 	for _, p := range benchProcesses {
-		name := strings.TrimSuffix(p, "-server")
-		b.ReportMetric((testenv.ProcessCPU(p)-c.procs[p]).Seconds()/wall.Seconds(), name+"-cores")
+		used := testenv.ProcessCPU(p) - c.procs[p]
+		total += used
+		b.ReportMetric(used.Seconds()/wall.Seconds(), strings.TrimSuffix(p, "-server")+"-cores")
 	}
+	return total
 }
