@@ -178,7 +178,8 @@ func (w *Webhooks) send(ctx context.Context, s store.WebhookSend) (webhook.Resul
 	if err := w.Guard.CheckURL(s.URL); err != nil {
 		return webhook.Result{StartedAt: time.Now(), Error: "refused: the URL " + err.Error()}, true
 	}
-	res, err := w.Sender.Send(ctx, webhook.Message{URL: s.URL, Secret: s.Secret, ID: s.EventID, Body: s.Payload})
+	res, err := w.Sender.Send(ctx, webhook.Message{URL: s.URL, Secret: s.Secret, PreviousSecret: s.PreviousSecret, ID: s.EventID,
+		Body: s.Payload})
 	if err != nil {
 		// The secret cannot sign: nothing a retry changes.
 		return webhook.Result{StartedAt: time.Now(), Error: err.Error()}, true

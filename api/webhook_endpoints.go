@@ -42,6 +42,9 @@ type WebhookEndpointView struct {
 	AllEvents   bool                 `json:"all_events"`
 	CreatedAt   time.Time            `json:"created_at"`
 	Links       WebhookEndpointLinks `json:"links"`
+	// PreviousSecretExpiresAt is set while the secret a rotation replaced
+	// still signs beside the current one.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
 }
 
 // WebhookEndpointLinks point at an endpoint's deliveries.
@@ -95,7 +98,9 @@ func (s *Server) RegisterWebhookRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/webhook-endpoints/:id/deliveries", s.listEndpointDeliveries)
 	v1.GET("/webhook-deliveries", s.listWebhookDeliveries)
 	v1.GET("/webhook-deliveries/:id", s.getWebhookDelivery)
+	v1.POST("/webhook-endpoints/:id/rotate-secret", s.rotateWebhookEndpointSecret)
 	v1.GET("/webhook-secret", s.webhookSecret)
+	v1.POST("/webhook-secret/rotate", s.rotateWebhookSecret)
 	// A replay makes Easel send requests: it also counts against the
 	// plan's tighter rate, that of starting generations.
 	v1.POST("/webhook-deliveries/:id/replay", s.rateLimit(limitGenerate), s.replayWebhookDelivery)
@@ -181,7 +186,7 @@ func webhookEventFilter(field string, events *[]string, allowed []string) ([]str
 
 func webhookEndpointView(e store.WebhookEndpoint) WebhookEndpointView {
 	v := WebhookEndpointView{ID: e.ID, URL: e.URL, Description: e.Description, Events: e.Events,
-		AllEvents: len(e.Events) == 0, CreatedAt: e.CreatedAt,
+		AllEvents: len(e.Events) == 0, CreatedAt: e.CreatedAt, PreviousSecretExpiresAt: e.PreviousSecretUntil,
 		Links: WebhookEndpointLinks{Self: "/v1/webhook-endpoints/" + e.ID,
 			Deliveries: "/v1/webhook-endpoints/" + e.ID + "/deliveries"}}
 	if v.AllEvents {
@@ -355,4 +360,84 @@ func (s *Server) webhookSecret(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, WebhookSecretView{Secret: secret})
+}
+
+// RotateSecretRequest asks for a new signing secret. The secret it replaces
+// keeps signing beside the new one for PreviousSecretExpiresIn seconds
+// (default a day; 0: not at all; at most a week), so receivers can switch
+// without rejecting a webhook.
+type RotateSecretRequest struct {
+	PreviousSecretExpiresIn *int `json:"previous_secret_expires_in"`
+}
+
+// defaultSecretOverlap is how long a replaced secret keeps signing unless
+// the request says otherwise.
+const defaultSecretOverlap = 24 * time.Hour
+
+// secretOverlap reads the request, answering 400 itself when it is invalid. An
+// empty body asks for the defaults.
+func (s *Server) secretOverlap(c *gin.Context) (time.Duration, bool) {
+	var req RotateSecretRequest
+	if c.Request.ContentLength != 0 && !s.decodeJSON(c, &req) {
+		return 0, false
+	}
+	if req.PreviousSecretExpiresIn == nil {
+		return defaultSecretOverlap, true
+	}
+	secs, most := *req.PreviousSecretExpiresIn, int(store.MaxSecretOverlap/time.Second)
+	if secs < 0 || secs > most {
+		invalid(c, "previous_secret_expires_in is out of range", FieldError{Field: "previous_secret_expires_in",
+			Message: fmt.Sprintf("must be 0 to %d seconds (a week)", most)})
+		return 0, false
+	}
+	return time.Duration(secs) * time.Second, true
+}
+
+// rotateWebhookEndpointSecret answers POST
+// /v1/webhook-endpoints/{id}/rotate-secret: a new secret, shown this once,
+// signs from now on; the old one signs beside it until
+// previous_secret_expires_at.
+func (s *Server) rotateWebhookEndpointSecret(c *gin.Context) {
+	overlap, ok := s.secretOverlap(c)
+	if !ok {
+		return
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		internalError(c, err)
+		return
+	}
+	e, err := s.Store.RotateWebhookEndpointSecret(c.Request.Context(), user(c).ID, c.Param("id"), secret, overlap)
+	if !s.webhookFound(c, "webhook endpoint", err) {
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, CreatedWebhookEndpointView{WebhookEndpointView: webhookEndpointView(e), Secret: secret})
+}
+
+// RotatedWebhookSecretView answers POST /v1/webhook-secret/rotate.
+type RotatedWebhookSecretView struct {
+	Secret                  string     `json:"secret"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+}
+
+// rotateWebhookSecret answers POST /v1/webhook-secret/rotate: the account
+// secret's counterpart of rotateWebhookEndpointSecret.
+func (s *Server) rotateWebhookSecret(c *gin.Context) {
+	overlap, ok := s.secretOverlap(c)
+	if !ok {
+		return
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		internalError(c, err)
+		return
+	}
+	until, err := s.Store.RotateWebhookSecret(c.Request.Context(), user(c).ID, secret, overlap)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, RotatedWebhookSecretView{Secret: secret, PreviousSecretExpiresAt: until})
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -26,6 +27,7 @@ func TestWebhooks(t *testing.T) {
 	t.Run("replay", func(t *testing.T) { testWebhookReplay(t, s) })
 	t.Run("credits.low", func(t *testing.T) { testWebhookCreditsLow(t, s) })
 	t.Run("generation request's webhook_url", func(t *testing.T) { testRequestWebhook(t, s) })
+	t.Run("secret rotation", func(t *testing.T) { testWebhookSecretRotation(t, s) })
 }
 
 // hookReceiver is a customer's webhook receiver on this machine: it answers
@@ -157,7 +159,7 @@ func testWebhookEndpoints(t *testing.T, s *stack) {
 		t.Fatalf("an endpoint without a filter: %+v", all)
 	}
 	r := s.do(t, http.MethodGet, "/v1/webhook-endpoints/"+e.ID, token, nil)
-	if r.status != http.StatusOK || strings.Contains(string(r.body), e.Secret) || strings.Contains(string(r.body), "secret") {
+	if r.status != http.StatusOK || strings.Contains(string(r.body), e.Secret) || strings.Contains(string(r.body), `"secret"`) {
 		t.Fatalf("get: %d %s", r.status, r.body)
 	}
 	r = s.do(t, http.MethodGet, "/v1/webhook-endpoints", token, nil)
@@ -574,4 +576,97 @@ func testRequestWebhook(t *testing.T, s *stack) {
 	if r := s.do(t, http.MethodGet, "/v1/webhook-deliveries", key.Key, nil); r.status != http.StatusOK {
 		t.Fatalf("a read key lists deliveries: %d %s", r.status, r.body)
 	}
+}
+
+// testWebhookSecretRotation: a rotated secret signs at once, the one it
+// replaced signs beside it for the overlap asked (a day by default) and
+// not at all with an overlap of 0; the account secret rotates the same way.
+func testWebhookSecretRotation(t *testing.T, s *stack) {
+	u, token := s.newUser(t, "pro", 100)
+	recv := newHookReceiver(t, answer(http.StatusOK))
+	e := s.createEndpoint(t, token, map[string]any{"url": recv.URL, "events": []string{"generation.completed"}})
+	if e.PreviousSecretExpiresAt != nil {
+		t.Fatalf("a new endpoint has a previous secret until %v", e.PreviousSecretExpiresAt)
+	}
+	rotate := func(path string, body any) response {
+		return s.do(t, http.MethodPost, path, token, body)
+	}
+	path := "/v1/webhook-endpoints/" + e.ID + "/rotate-secret"
+	r := rotate(path, nil)
+	var rotated api.CreatedWebhookEndpointView
+	r.decode(t, &rotated)
+	if r.status != http.StatusOK || r.header.Get("Cache-Control") != "no-store" || rotated.ID != e.ID ||
+		!strings.HasPrefix(rotated.Secret, "whsec_") || rotated.Secret == e.Secret || rotated.PreviousSecretExpiresAt == nil ||
+		time.Until(*rotated.PreviousSecretExpiresAt).Round(time.Hour) != 24*time.Hour {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+	var read api.WebhookEndpointView
+	if s.do(t, http.MethodGet, "/v1/webhook-endpoints/"+e.ID, token, nil).decode(t, &read); read.PreviousSecretExpiresAt == nil ||
+		!read.PreviousSecretExpiresAt.Equal(*rotated.PreviousSecretExpiresAt) {
+		t.Fatalf("the endpoint read after the rotation: %+v", read)
+	}
+	s.completedJob(t, token, 1, catalog.ModelSD15)
+	got := recv.wait(t, 1)
+	if n := len(strings.Fields(got[0].header.Get(webhook.HeaderSignature))); n != 2 {
+		t.Fatalf("during the overlap a webhook carries %d signatures, want 2", n)
+	}
+	verified(t, rotated.Secret, got[0])
+	verified(t, e.Secret, got[0])
+
+	// No overlap: only the newest secret signs.
+	r = rotate(path, map[string]any{"previous_secret_expires_in": 0})
+	var last api.CreatedWebhookEndpointView
+	if r.decode(t, &last); r.status != http.StatusOK || last.PreviousSecretExpiresAt != nil || last.Secret == rotated.Secret {
+		t.Fatalf("rotate without overlap: %d %s", r.status, r.body)
+	}
+	s.completedJob(t, token, 1, catalog.ModelSD15)
+	got = recv.wait(t, 2)
+	verified(t, last.Secret, got[1])
+	for _, old := range []string{e.Secret, rotated.Secret} {
+		if err := webhook.Verify(old, got[1].header, got[1].body); err == nil {
+			t.Fatal("a replaced secret still verifies after an overlap of 0")
+		}
+	}
+
+	// Bad requests, another user's endpoint, a key without the billing scope.
+	for _, body := range []any{map[string]any{"previous_secret_expires_in": -1},
+		map[string]any{"previous_secret_expires_in": 604801}, map[string]any{"overlap": 5}} {
+		expectProblem(t, rotate(path, body), http.StatusBadRequest)
+	}
+	_, bob := s.newUser(t, "pro", 0)
+	expectProblem(t, s.do(t, http.MethodPost, path, bob, nil), http.StatusNotFound)
+	_, key, err := s.store.CreateAPIKey(context.Background(), u.ID, "ci", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectProblem(t, s.do(t, http.MethodPost, path, key, nil), http.StatusForbidden)
+	if e2 := s.do(t, http.MethodGet, "/v1/webhook-endpoints/"+e.ID, token, nil); !strings.Contains(string(e2.body), `"previous_secret_expires_at":null`) {
+		t.Fatalf("a refused rotation changed the endpoint: %s", e2.body)
+	}
+
+	// The account secret (the endpoint goes first: it would take the job's
+	// event too).
+	if r := s.do(t, http.MethodDelete, "/v1/webhook-endpoints/"+e.ID, token, nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	var before api.WebhookSecretView
+	s.do(t, http.MethodGet, "/v1/webhook-secret", token, nil).decode(t, &before)
+	r = rotate("/v1/webhook-secret/rotate", map[string]any{"previous_secret_expires_in": 60})
+	var acct api.RotatedWebhookSecretView
+	if r.decode(t, &acct); r.status != http.StatusOK || acct.Secret == before.Secret || acct.PreviousSecretExpiresAt == nil ||
+		time.Until(*acct.PreviousSecretExpiresAt) > time.Minute || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("rotate the account secret: %d %s", r.status, r.body)
+	}
+	var after api.WebhookSecretView
+	if s.do(t, http.MethodGet, "/v1/webhook-secret", token, nil).decode(t, &after); after.Secret != acct.Secret {
+		t.Fatal("GET /v1/webhook-secret does not show the rotated secret")
+	}
+	job := map[string]any{"prompt": "rotated", "width": 256, "height": 256, "steps": 4, "webhook_url": recv.URL + "/own",
+		"webhook_events": []string{"generation.completed"}}
+	if r := s.do(t, http.MethodPost, "/v1/generations", token, job); r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	got = recv.wait(t, 3)
+	verified(t, acct.Secret, got[2])
+	verified(t, before.Secret, got[2])
 }

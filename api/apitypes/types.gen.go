@@ -536,12 +536,13 @@ type CreatedAPIKey struct {
 
 // CreatedWebhookEndpoint A new endpoint, with the secret that signs every webhook sent to it.
 type CreatedWebhookEndpoint struct {
-	AllEvents   bool                 `json:"all_events"`
-	CreatedAt   time.Time            `json:"created_at"`
-	Description string               `json:"description"`
-	Events      []WebhookEventType   `json:"events"`
-	ID          openapi_types.UUID   `json:"id"`
-	Links       WebhookEndpointLinks `json:"links"`
+	AllEvents               bool                 `json:"all_events"`
+	CreatedAt               time.Time            `json:"created_at"`
+	Description             string               `json:"description"`
+	Events                  []WebhookEventType   `json:"events"`
+	ID                      openapi_types.UUID   `json:"id"`
+	Links                   WebhookEndpointLinks `json:"links"`
+	PreviousSecretExpiresAt *time.Time           `json:"previous_secret_expires_at"`
 
 	// Secret The signing secret, shown this once.
 	Secret string `json:"secret"`
@@ -1174,6 +1175,18 @@ type RenewResult struct {
 	WorkflowID         string             `json:"workflow_id"`
 }
 
+// RotateSecretRequest defines model for RotateSecretRequest.
+type RotateSecretRequest struct {
+	// PreviousSecretExpiresIn Seconds the replaced secret keeps signing beside the new one (0 - a week; default a day).
+	PreviousSecretExpiresIn int `json:"previous_secret_expires_in,omitempty"`
+}
+
+// RotatedWebhookSecret defines model for RotatedWebhookSecret.
+type RotatedWebhookSecret struct {
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	Secret                  string     `json:"secret"`
+}
+
 // Storage defines model for Storage.
 type Storage struct {
 	QuotaBytes int64 `json:"quota_bytes"`
@@ -1420,7 +1433,10 @@ type WebhookEndpoint struct {
 	Events []WebhookEventType   `json:"events"`
 	ID     openapi_types.UUID   `json:"id"`
 	Links  WebhookEndpointLinks `json:"links"`
-	URL    string               `json:"url"`
+
+	// PreviousSecretExpiresAt While the secret a rotation replaced still signs beside the current one, until when; otherwise null.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	URL                     string     `json:"url"`
 }
 
 // WebhookEndpointLinks defines model for WebhookEndpointLinks.
@@ -1901,6 +1917,12 @@ type CreateUploadMultipartRequestBody CreateUploadMultipartBody
 
 // CreateWebhookEndpointJSONRequestBody defines body for CreateWebhookEndpoint for application/json ContentType.
 type CreateWebhookEndpointJSONRequestBody = CreateWebhookEndpointRequest
+
+// RotateWebhookEndpointSecretJSONRequestBody defines body for RotateWebhookEndpointSecret for application/json ContentType.
+type RotateWebhookEndpointSecretJSONRequestBody = RotateSecretRequest
+
+// RotateWebhookSecretJSONRequestBody defines body for RotateWebhookSecret for application/json ContentType.
+type RotateWebhookSecretJSONRequestBody = RotateSecretRequest
 
 // StripeWebhookJSONRequestBody defines body for StripeWebhook for application/json ContentType.
 type StripeWebhookJSONRequestBody = StripeEvent

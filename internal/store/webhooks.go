@@ -35,14 +35,76 @@ type WebhookEndpoint struct {
 	// Events filters the event types sent; empty sends every type.
 	Events    []string
 	CreatedAt time.Time
+	// PreviousSecretUntil is set while the secret a rotation replaced
+	// still signs beside the new one.
+	PreviousSecretUntil *time.Time
 }
 
-const webhookEndpointColumns = `id, user_id, url, description, events, created_at`
+const webhookEndpointColumns = `id, user_id, url, description, events, created_at,
+	CASE WHEN previous_secret_until > now() THEN previous_secret_until END`
 
 func scanWebhookEndpoint(row pgx.Row) (WebhookEndpoint, error) {
 	var e WebhookEndpoint
-	err := row.Scan(&e.ID, &e.UserID, &e.URL, &e.Description, &e.Events, &e.CreatedAt)
+	err := row.Scan(&e.ID, &e.UserID, &e.URL, &e.Description, &e.Events, &e.CreatedAt, &e.PreviousSecretUntil)
 	return e, err
+}
+
+// MaxSecretOverlap bounds how long a replaced signing secret may keep
+// signing beside its successor.
+const MaxSecretOverlap = 7 * 24 * time.Hour
+
+// rotateSQL are the assignments of a rotation to $secret: the secret in
+// place becomes the previous one until now + $overlap seconds (none when
+// $overlap is 0), and whatever was kept from an earlier rotation goes.
+func rotateSQL(table, secret, overlap string) string {
+	return fmt.Sprintf(`previous_secret = CASE WHEN %[3]s > 0 THEN %[1]s.secret END,
+		previous_secret_until = CASE WHEN %[3]s > 0 THEN now() + %[3]s * interval '1 second' END,
+		secret = %[2]s`, table, secret, overlap)
+}
+
+// RotateWebhookEndpointSecret makes secret the endpoint's signing secret.
+// The one it replaces keeps signing beside it for overlap (0: not at all;
+// at most MaxSecretOverlap). Another user's endpoint, a missing one and an
+// id that is not a UUID are ErrNotFound.
+func (s *Store) RotateWebhookEndpointSecret(ctx context.Context, userID, id, secret string, overlap time.Duration) (WebhookEndpoint, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint %q: %w", id, ErrNotFound)
+	}
+	e, err := scanWebhookEndpoint(s.db.QueryRow(ctx, `UPDATE webhook_endpoints SET `+
+		rotateSQL("webhook_endpoints", "$3", "$4::int")+` WHERE id = $1 AND user_id = $2 RETURNING `+webhookEndpointColumns,
+		id, userID, secret, overlapSeconds(overlap)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WebhookEndpoint{}, fmt.Errorf("webhook endpoint %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("rotate secret of webhook endpoint %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// RotateWebhookSecret makes secret the account's signing secret (creating
+// it if the user had none); the one it replaces keeps signing beside it
+// for overlap, as for endpoints. It returns until when that is, nil for
+// not at all. A missing user is ErrNotFound.
+func (s *Store) RotateWebhookSecret(ctx context.Context, userID, secret string, overlap time.Duration) (*time.Time, error) {
+	var until *time.Time
+	err := s.db.QueryRow(ctx, `
+		INSERT INTO webhook_secrets (user_id, secret) SELECT id, $2 FROM users WHERE id = $1
+		ON CONFLICT (user_id) DO UPDATE SET `+rotateSQL("webhook_secrets", "EXCLUDED.secret", "$3::int")+`
+		RETURNING previous_secret_until`, userID, secret, overlapSeconds(overlap)).Scan(&until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("webhook secret of user %s: %w", userID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rotate webhook secret of user %s: %w", userID, err)
+	}
+	return until, nil
+}
+
+// overlapSeconds is a rotation's overlap in whole seconds, within
+// [0, MaxSecretOverlap].
+func overlapSeconds(overlap time.Duration) int {
+	return int(min(max(overlap, 0), MaxSecretOverlap) / time.Second)
 }
 
 // CreateWebhookEndpoint registers an endpoint with its signing secret. It
@@ -210,8 +272,10 @@ type WebhookSend struct {
 	EventID    string
 	URL        string
 	Secret     string
-	Status     string
-	Payload    []byte
+	// PreviousSecret, while a rotation's overlap lasts, signs beside Secret.
+	PreviousSecret string
+	Status         string
+	Payload        []byte
 }
 
 // WebhookToSend reads a delivery with its payload and signing secret (the
@@ -221,12 +285,17 @@ func (s *Store) WebhookToSend(ctx context.Context, deliveryID string) (WebhookSe
 	var w WebhookSend
 	var payload string
 	err := s.db.QueryRow(ctx, `
-		SELECT d.id, d.user_id, d.event_id, d.url, COALESCE(e.secret, a.secret, ''), d.status, ev.payload::text
+		SELECT d.id, d.user_id, d.event_id, d.url, COALESCE(e.secret, a.secret, ''),
+			COALESCE(CASE WHEN e.id IS NOT NULL THEN
+				CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END
+			ELSE CASE WHEN a.previous_secret_until > now() THEN a.previous_secret END END, ''),
+			d.status, ev.payload::text
 		FROM webhook_deliveries d
 		JOIN webhook_events ev ON ev.id = d.event_id
 		LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id
 		LEFT JOIN webhook_secrets a ON a.user_id = d.user_id AND d.endpoint_id IS NULL
-		WHERE d.id = $1`, deliveryID).Scan(&w.DeliveryID, &w.UserID, &w.EventID, &w.URL, &w.Secret, &w.Status, &payload)
+		WHERE d.id = $1`, deliveryID).Scan(&w.DeliveryID, &w.UserID, &w.EventID, &w.URL, &w.Secret, &w.PreviousSecret,
+		&w.Status, &payload)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return WebhookSend{}, fmt.Errorf("webhook delivery %s: %w", deliveryID, ErrNotFound)
 	}

@@ -61,8 +61,10 @@ type Sender struct {
 type Message struct {
 	URL    string
 	Secret string
-	ID     string // webhook-id: the event id, the same on every attempt
-	Body   []byte
+	// PreviousSecret, when set, signs beside Secret (a rotation's overlap).
+	PreviousSecret string
+	ID             string // webhook-id: the event id, the same on every attempt
+	Body           []byte
 }
 
 // Result is one attempt's outcome. Delivered is true for a 2xx answer;
@@ -90,7 +92,7 @@ func (s Sender) Send(ctx context.Context, m Message) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("build webhook request %s: %w", m.ID, err)
 	}
-	if err := SetHeaders(req.Header, m.Secret, m.ID, start, m.Body); err != nil {
+	if err := SetHeaders(req.Header, m.ID, start, m.Body, m.Secret, m.PreviousSecret); err != nil {
 		return Result{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")

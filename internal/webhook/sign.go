@@ -50,15 +50,28 @@ func Sign(secret, id string, at time.Time, body []byte) (string, error) {
 	return sig, nil
 }
 
-// SetHeaders puts the signature headers of a message on h.
-func SetHeaders(h http.Header, secret, id string, at time.Time, body []byte) error {
-	sig, err := Sign(secret, id, at, body)
-	if err != nil {
-		return err
+// SetHeaders puts the signature headers of a message on h, with one
+// signature per non-empty secret, separated by spaces as the Standard
+// Webhooks specification allows: while a rotated secret's overlap lasts, a
+// receiver that knows either secret verifies the message.
+func SetHeaders(h http.Header, id string, at time.Time, body []byte, secrets ...string) error {
+	var sigs []string
+	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
+		sig, err := Sign(secret, id, at, body)
+		if err != nil {
+			return err
+		}
+		sigs = append(sigs, sig)
+	}
+	if len(sigs) == 0 {
+		return fmt.Errorf("sign webhook %s: no signing secret", id)
 	}
 	h.Set(HeaderID, id)
 	h.Set(HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
-	h.Set(HeaderSignature, sig)
+	h.Set(HeaderSignature, strings.Join(sigs, " "))
 	return nil
 }
 

@@ -31,7 +31,7 @@ func TestSignatureMatchesSpecVector(t *testing.T) {
 		t.Fatalf("signature = %q, %v; want %q", got, err, want)
 	}
 	h := http.Header{}
-	if err := webhook.SetHeaders(h, secret, id, time.Now(), body); err != nil {
+	if err := webhook.SetHeaders(h, id, time.Now(), body, secret); err != nil {
 		t.Fatal(err)
 	}
 	if err := webhook.Verify(secret, h, body); err != nil {
@@ -41,9 +41,37 @@ func TestSignatureMatchesSpecVector(t *testing.T) {
 		t.Fatal("a changed body verified")
 	}
 	old := http.Header{}
-	_ = webhook.SetHeaders(old, secret, id, time.Now().Add(-time.Hour), body)
+	_ = webhook.SetHeaders(old, id, time.Now().Add(-time.Hour), body, secret)
 	if err := webhook.Verify(secret, old, body); err == nil {
 		t.Fatal("an hour-old timestamp verified")
+	}
+}
+
+// TestRotationSignsWithBoth: during a rotation's overlap a message carries
+// a signature for each secret, and a receiver holding either verifies it.
+func TestRotationSignsWithBoth(t *testing.T) {
+	t.Parallel()
+	current, _ := webhook.NewSecret()
+	previous, _ := webhook.NewSecret()
+	other, _ := webhook.NewSecret()
+	body := []byte(`{"type":"generation.completed"}`)
+	h := http.Header{}
+	if err := webhook.SetHeaders(h, "evt_1", time.Now(), body, current, previous); err != nil {
+		t.Fatal(err)
+	}
+	if sigs := strings.Fields(h.Get(webhook.HeaderSignature)); len(sigs) != 2 {
+		t.Fatalf("signature header %q: want two signatures", h.Get(webhook.HeaderSignature))
+	}
+	for name, secret := range map[string]string{"current": current, "previous": previous} {
+		if err := webhook.Verify(secret, h, body); err != nil {
+			t.Errorf("the %s secret does not verify: %v", name, err)
+		}
+	}
+	if err := webhook.Verify(other, h, body); err == nil {
+		t.Error("a third secret verified")
+	}
+	if err := webhook.SetHeaders(http.Header{}, "evt_2", time.Now(), body, "", ""); err == nil {
+		t.Error("a message with no secret was signed")
 	}
 }
 
