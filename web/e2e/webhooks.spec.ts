@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { API, expect, looks, newEmail, shot, signIn, test } from './helpers'
@@ -5,18 +6,26 @@ import { API, expect, looks, newEmail, shot, signIn, test } from './helpers'
 // A receiver on this machine (easel dev lets webhooks reach loopback):
 // it answers 204 and keeps what it was sent.
 async function receiver() {
-  const got: { headers: IncomingHttpHeaders; body: any }[] = []
+  const got: { headers: IncomingHttpHeaders; body: any; raw: string }[] = []
   const server = createServer((req, res) => {
     let body = ''
     req.on('data', (c) => (body += c))
     req.on('end', () => {
-      got.push({ headers: req.headers, body: JSON.parse(body) })
+      got.push({ headers: req.headers, body: JSON.parse(body), raw: body })
       res.writeHead(204).end()
     })
   })
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
   const { port } = server.address() as AddressInfo
   return { url: `http://127.0.0.1:${port}/easel-hooks`, got, close: () => server.close() }
+}
+
+// signedBy tells whether one of a webhook's signatures is secret's, as a
+// receiver checks it (Standard Webhooks: HMAC-SHA256 of id.timestamp.body).
+function signedBy(secret: string, hook: { headers: IncomingHttpHeaders; raw: string }): boolean {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64')
+  const want = 'v1,' + createHmac('sha256', key).update(`${hook.headers['webhook-id']}.${hook.headers['webhook-timestamp']}.${hook.raw}`).digest('base64')
+  return String(hook.headers['webhook-signature']).split(' ').includes(want)
 }
 
 // An endpoint added on the Account page receives a finished job's event,
@@ -134,4 +143,57 @@ test('low balance: a banner on every page links to the plans; a job over the bal
   await shot(page, 'generate-over-balance-desktop-light')
   await refusal.getByRole('link', { name: 'Get credits' }).click()
   await expect(page.getByRole('heading', { name: 'Account', level: 1 })).toBeVisible()
+})
+
+// Rotating an endpoint's secret on the Account page shows the new secret
+// once; the old one keeps signing beside it, so a webhook verifies with
+// either, until a rotation that stops the old one at once.
+test('webhooks: a rotated secret signs at once, the old one beside it until stopped', async ({ page, request }) => {
+  test.setTimeout(120_000)
+  const hooks = await receiver()
+  try {
+    const email = newEmail('rotate')
+    const api = await API.as(request, email)
+    await signIn(page, email)
+    await page.getByRole('link', { name: 'Account' }).click()
+    await page.getByLabel('Endpoint URL').fill(hooks.url)
+    await page.getByRole('button', { name: 'Add endpoint' }).click()
+    const first = (await page.getByTestId('webhook-secret').textContent())!
+    await page.getByRole('button', { name: 'Done' }).click()
+
+    await page.getByRole('button', { name: `Rotate the secret of ${hooks.url}` }).click()
+    const dialog = page.getByRole('dialog', { name: "Rotate this endpoint's secret?" })
+    await expect(dialog).toContainText('keeps signing beside it for a day')
+    await dialog.getByRole('button', { name: 'Rotate secret' }).click()
+    const region = page.getByRole('region', { name: 'Rotated signing secret' })
+    await expect(region.getByTestId('previous-secret-note')).toContainText('The old secret also signs until')
+    const second = (await region.getByTestId('webhook-secret').textContent())!
+    expect(second).toMatch(/^whsec_/)
+    expect(second).not.toBe(first)
+    await looks(page, 'account-webhook-rotated')
+    await region.getByRole('button', { name: 'Done' }).click()
+    await expect(page.getByRole('list', { name: 'Webhook endpoints' })).toContainText('The previous secret also signs until')
+
+    await api.generate({ prompt: 'signed twice', steps: 1 })
+    await expect.poll(() => hooks.got.length, { timeout: 30_000 }).toBe(1)
+    expect(String(hooks.got[0].headers['webhook-signature']).split(' ')).toHaveLength(2)
+    expect(signedBy(second, hooks.got[0]), 'the new secret verifies').toBe(true)
+    expect(signedBy(first, hooks.got[0]), 'the old secret verifies during the overlap').toBe(true)
+
+    // Leaked: stop the old one at once.
+    await page.getByRole('button', { name: `Rotate the secret of ${hooks.url}` }).click()
+    await dialog.getByLabel('Stop the current secret at once (it leaked)').check()
+    await dialog.getByRole('button', { name: 'Rotate secret' }).click()
+    await expect(region.getByTestId('previous-secret-note')).toHaveText('The old secret no longer signs.')
+    const third = (await region.getByTestId('webhook-secret').textContent())!
+    await region.getByRole('button', { name: 'Done' }).click()
+    await expect(page.getByRole('list', { name: 'Webhook endpoints' })).not.toContainText('The previous secret also signs')
+
+    await api.generate({ prompt: 'signed once', steps: 1 })
+    await expect.poll(() => hooks.got.length, { timeout: 30_000 }).toBe(2)
+    expect(signedBy(third, hooks.got[1])).toBe(true)
+    expect(signedBy(second, hooks.got[1]), 'a stopped secret no longer verifies').toBe(false)
+  } finally {
+    hooks.close()
+  }
 })

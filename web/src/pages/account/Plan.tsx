@@ -111,7 +111,7 @@ export function PlanSection() {
             <ul className="features">
               <li>{credits(p.monthly_credits)} a month</li>
               <li>GPU {p.gpu_tier.toUpperCase()}, up to {p.max_resolution} px</li>
-              <li>{p.max_concurrent_jobs} jobs at once, batches of {p.max_batch_size}</li>
+              <li>{p.max_concurrent_jobs === 1 ? '1 job' : `${p.max_concurrent_jobs} jobs`} at once, batches of {p.max_batch_size}</li>
               <li>{p.max_storage_gb} GB of storage</li>
               {p.api_access && <li>API keys</li>}
               {p.priority_queue && <li>Priority queue</li>}

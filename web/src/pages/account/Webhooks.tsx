@@ -11,31 +11,48 @@ type EventType = Schemas['WebhookEventType']
 const EVENTS: EventType[] = ['generation.completed', 'generation.failed', 'generation.canceled', 'credits.low', 'subscription.renewed', 'subscription.payment_failed']
 
 // Webhooks registers endpoints (the signing secret is shown once), lists
-// each one's deliveries with their attempts, replays a delivery, and
-// deletes an endpoint.
+// each one's deliveries with their attempts, replays a delivery, rotates an
+// endpoint's secret (the new one shown once) and deletes an endpoint.
 export function Webhooks() {
   const list = useQuery({ queryKey: ['webhook-endpoints'], queryFn: async () => must(await api.GET('/v1/webhook-endpoints')) })
-  const [secret, setSecret] = useState<Schemas['CreatedWebhookEndpoint']>()
+  const [secret, setSecret] = useState<{ endpoint: Schemas['CreatedWebhookEndpoint']; rotated: boolean }>()
   const [deleting, setDeleting] = useState<Endpoint>()
+  const [rotating, setRotating] = useState<Endpoint>()
+  const [stopOld, setStopOld] = useState(false)
   const queries = useQueryClient()
+  const refresh = () => void queries.invalidateQueries({ queryKey: ['webhook-endpoints'] })
   const remove = useMutation({
     mutationFn: async (id: string) => mustOK(await api.DELETE('/v1/webhook-endpoints/{id}', { params: { path: { id } } })),
     onSuccess: () => {
       setDeleting(undefined)
-      void queries.invalidateQueries({ queryKey: ['webhook-endpoints'] })
+      refresh()
     },
   })
+  const rotate = useMutation({
+    mutationFn: async ({ id, now }: { id: string; now: boolean }) => must(await api.POST('/v1/webhook-endpoints/{id}/rotate-secret', {
+      params: { path: { id } }, body: now ? { previous_secret_expires_in: 0 } : undefined,
+    })),
+    onSuccess: (endpoint) => {
+      setRotating(undefined)
+      setSecret({ endpoint, rotated: true })
+      refresh()
+    },
+  })
+  const closeRotate = () => { setRotating(undefined); setStopOld(false); rotate.reset() }
   return (
     <Section id="webhooks" title="Webhooks">
       <p className="muted small">Easel POSTs signed events (Standard Webhooks) to your endpoints: a job's end, low credits, renewals and failed payments.</p>
       {secret ? (
-        <div className="secret" role="region" aria-label="New endpoint's signing secret">
-          <p><strong>Copy the signing secret now: it is shown this once.</strong> Verify each delivery's <code>webhook-signature</code> with it.</p>
-          <div className="secret-row"><code data-testid="webhook-secret">{secret.secret}</code><CopyButton text={secret.secret} label="Copy secret" /></div>
+        <div className="secret" role="region" aria-label={secret.rotated ? 'Rotated signing secret' : "New endpoint's signing secret"}>
+          <p><strong>Copy the {secret.rotated ? 'new ' : ''}signing secret now: it is shown this once.</strong> Verify each delivery's <code>webhook-signature</code> with it.</p>
+          {secret.rotated && <p data-testid="previous-secret-note">{secret.endpoint.previous_secret_expires_at
+            ? <>The old secret also signs until {when(secret.endpoint.previous_secret_expires_at)}: give your receiver the new one before then.</>
+            : <>The old secret no longer signs.</>}</p>}
+          <div className="secret-row"><code data-testid="webhook-secret">{secret.endpoint.secret}</code><CopyButton text={secret.endpoint.secret} label="Copy secret" /></div>
           <button type="button" className="secondary" onClick={() => setSecret(undefined)}>Done</button>
         </div>
       ) : (
-        <CreateEndpoint onCreated={setSecret} full={!!list.data && list.data.webhook_endpoints.length >= list.data.limit} />
+        <CreateEndpoint onCreated={(endpoint) => setSecret({ endpoint, rotated: false })} full={!!list.data && list.data.webhook_endpoints.length >= list.data.limit} />
       )}
       {list.isPending ? <Loading what="your endpoints" /> : list.error ? <ErrorNote error={list.error} what="Loading your endpoints" /> :
         list.data.webhook_endpoints.length === 0 ? <p className="empty">No endpoints yet.</p> : (
@@ -47,14 +64,26 @@ export function Webhooks() {
                     <code className="url">{e.url}</code>
                     {e.description && <span className="muted"> · {e.description}</span>}
                     <p className="muted small">{e.all_events ? 'Every event' : e.events.join(', ')}</p>
+                    {e.previous_secret_expires_at && <p className="muted small">The previous secret also signs until {when(e.previous_secret_expires_at)}.</p>}
                   </div>
-                  <button type="button" className="link danger-text" onClick={() => setDeleting(e)} aria-label={`Delete endpoint ${e.url}`}>Delete</button>
+                  <div className="endpoint-actions">
+                    <button type="button" className="link" onClick={() => setRotating(e)} aria-label={`Rotate the secret of ${e.url}`}>Rotate secret</button>
+                    <button type="button" className="link danger-text" onClick={() => setDeleting(e)} aria-label={`Delete endpoint ${e.url}`}>Delete</button>
+                  </div>
                 </div>
                 <Deliveries endpoint={e} />
               </li>
             ))}
           </ul>
         )}
+      {rotating && (
+        <Confirm title="Rotate this endpoint's secret?" confirm="Rotate secret" busy={rotate.isPending}
+          onConfirm={() => rotate.mutate({ id: rotating.id, now: stopOld })} onClose={closeRotate}>
+          <p>A new secret signs what is sent to <code>{rotating.url}</code> from now on. The current one keeps signing beside it for a day, so your receiver can switch without refusing a webhook.</p>
+          <label className="check"><input type="checkbox" checked={stopOld} onChange={(e) => setStopOld(e.target.checked)} /> <span>Stop the current secret at once (it leaked)</span></label>
+          {rotate.error && <ErrorNote error={rotate.error} what="Rotating the secret" />}
+        </Confirm>
+      )}
       {deleting && (
         <Confirm title="Delete this endpoint?" confirm="Delete endpoint" danger busy={remove.isPending}
           onConfirm={() => remove.mutate(deleting.id)} onClose={() => { setDeleting(undefined); remove.reset() }}>
