@@ -393,18 +393,27 @@ func (s *Server) secretOverlap(c *gin.Context) (time.Duration, bool) {
 	return time.Duration(secs) * time.Second, true
 }
 
+// rotation reads a rotation request and draws the new secret, answering
+// 400 or 500 itself.
+func (s *Server) rotation(c *gin.Context) (secret string, overlap time.Duration, ok bool) {
+	if overlap, ok = s.secretOverlap(c); !ok {
+		return "", 0, false
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		internalError(c, err)
+		return "", 0, false
+	}
+	return secret, overlap, true
+}
+
 // rotateWebhookEndpointSecret answers POST
 // /v1/webhook-endpoints/{id}/rotate-secret: a new secret, shown this once,
 // signs from now on; the old one signs beside it until
 // previous_secret_expires_at.
 func (s *Server) rotateWebhookEndpointSecret(c *gin.Context) {
-	overlap, ok := s.secretOverlap(c)
+	secret, overlap, ok := s.rotation(c)
 	if !ok {
-		return
-	}
-	secret, err := webhook.NewSecret()
-	if err != nil {
-		internalError(c, err)
 		return
 	}
 	e, err := s.Store.RotateWebhookEndpointSecret(c.Request.Context(), user(c).ID, c.Param("id"), secret, overlap)
@@ -424,13 +433,8 @@ type RotatedWebhookSecretView struct {
 // rotateWebhookSecret answers POST /v1/webhook-secret/rotate: the account
 // secret's counterpart of rotateWebhookEndpointSecret.
 func (s *Server) rotateWebhookSecret(c *gin.Context) {
-	overlap, ok := s.secretOverlap(c)
+	secret, overlap, ok := s.rotation(c)
 	if !ok {
-		return
-	}
-	secret, err := webhook.NewSecret()
-	if err != nil {
-		internalError(c, err)
 		return
 	}
 	until, err := s.Store.RotateWebhookSecret(c.Request.Context(), user(c).ID, secret, overlap)
