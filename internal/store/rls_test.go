@@ -14,7 +14,7 @@ import (
 // tenantTables are the tables row-level security guards.
 var tenantTables = []string{"images", "generations", "credits", "credit_holds", "credit_transactions",
 	"usage_records", "api_keys", "uploads", "webhook_endpoints", "webhook_secrets", "webhook_events",
-	"webhook_deliveries", "webhook_attempts"}
+	"webhook_deliveries", "webhook_attempts", "user_storage"}
 
 // Postgres itself keeps tenants apart for the API's role, even for a query
 // with no user filter at all.

@@ -18,9 +18,10 @@ type UsageSummary struct {
 	StorageBytes int64 `json:"-"`
 }
 
-// storageSQL sums the bytes of user $1's images and uploads.
-const storageSQL = `(SELECT COALESCE(SUM(file_size_bytes), 0) FROM images WHERE user_id = $1)
-		     + (SELECT COALESCE(SUM(file_size_bytes), 0) FROM uploads WHERE user_id = $1)`
+// storageSQL is the bytes of user $1's images and uploads: the running total
+// that triggers keep with every insert and delete (migration 00019), one
+// row read however much the user stores.
+const storageSQL = `COALESCE((SELECT bytes FROM user_storage WHERE user_id = $1), 0)`
 
 // usageSQL totals user $1's usage records created at or after $2, with
 // the storage they use now.
