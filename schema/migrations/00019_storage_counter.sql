@@ -42,7 +42,8 @@ CREATE TRIGGER uploads_count_storage AFTER INSERT OR DELETE OR UPDATE OF user_id
     FOR EACH ROW EXECUTE FUNCTION easel_count_storage();
 
 -- The totals so far. The triggers exist from here on and this migration's
--- transaction holds their tables' trigger locks, so no write falls between.
+-- transaction holds their tables' trigger locks, so no write falls between
+-- (writes to images and uploads wait for this sum).
 INSERT INTO user_storage (user_id, bytes)
 SELECT user_id, SUM(bytes) FROM (
     SELECT user_id, COALESCE(file_size_bytes, 0) AS bytes FROM images
