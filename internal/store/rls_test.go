@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/internal/testenv"
@@ -16,17 +17,30 @@ var tenantTables = []string{"images", "generations", "credits", "credit_holds", 
 	"usage_records", "api_keys", "uploads", "webhook_endpoints", "webhook_secrets", "webhook_events",
 	"webhook_deliveries", "webhook_attempts", "user_storage"}
 
-// Postgres itself keeps tenants apart for the API's role, even for a query
-// with no user filter at all.
-func TestRowLevelSecurity(t *testing.T) {
-	t.Parallel()
+// ownerAndAPIPools connects to a fresh database as its owner (as workers
+// do) and as the API's role, under row-level security.
+func ownerAndAPIPools(t *testing.T) (owner, api *pgxpool.Pool) {
+	t.Helper()
 	ctx := context.Background()
 	url := testenv.PostgresURL(t)
 	owner, err := store.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer owner.Close()
+	t.Cleanup(owner.Close)
+	if api, err = store.ConnectScoped(ctx, url, store.APIRole); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Close)
+	return owner, api
+}
+
+// Postgres itself keeps tenants apart for the API's role, even for a query
+// with no user filter at all.
+func TestRowLevelSecurity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	owner, api := ownerAndAPIPools(t)
 	s := store.New(owner)
 	alice, bob := newUser(t, s), newUser(t, s)
 	for _, u := range []store.User{alice, bob} {
@@ -46,12 +60,6 @@ func TestRowLevelSecurity(t *testing.T) {
 		}
 		webhookRows(t, s, u.ID)
 	}
-	api, err := store.ConnectScoped(ctx, url, store.APIRole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer api.Close()
-
 	count := func(ctx context.Context, table string) (all, bobs int) {
 		t.Helper()
 		err := api.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE user_id = $1) FROM `+table, bob.ID).Scan(&all, &bobs)
@@ -73,7 +81,7 @@ func TestRowLevelSecurity(t *testing.T) {
 		}
 	}
 	// Writing a row for another user is refused by the policy's check.
-	_, err = api.Exec(asAlice, `INSERT INTO credits (user_id, total_credits, source, valid_from, valid_until)
+	_, err := api.Exec(asAlice, `INSERT INTO credits (user_id, total_credits, source, valid_from, valid_until)
 		VALUES ($1, 1000, 'forged', now(), now() + interval '1 day')`, bob.ID)
 	if err == nil {
 		t.Fatal("alice's scope inserted credits for bob")

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/easel/easel/internal/store"
-	"github.com/easel/easel/internal/testenv"
 )
 
 // TestStorageTotalFollowsRows: the stored-bytes total that GET /v1/me and
@@ -19,17 +18,7 @@ import (
 func TestStorageTotalFollowsRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := testenv.PostgresURL(t)
-	owner, err := store.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
-	api, err := store.ConnectScoped(ctx, url, store.APIRole)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer api.Close()
+	owner, api := ownerAndAPIPools(t)
 	s, scoped := store.New(owner), store.NewScoped(api)
 	alice, bob := newUser(t, s), newUser(t, s)
 	asAlice := store.WithScope(ctx, store.Scope{UserID: alice.ID})
