@@ -286,9 +286,9 @@ func (s *Store) WebhookToSend(ctx context.Context, deliveryID string) (WebhookSe
 	var payload string
 	err := s.db.QueryRow(ctx, `
 		SELECT d.id, d.user_id, d.event_id, d.url, COALESCE(e.secret, a.secret, ''),
-			COALESCE(CASE WHEN e.id IS NOT NULL THEN
-				CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END
-			ELSE CASE WHEN a.previous_secret_until > now() THEN a.previous_secret END END, ''),
+			-- At most one of e and a joins: an endpoint's delivery or a bare URL's.
+			COALESCE(CASE WHEN COALESCE(e.previous_secret_until, a.previous_secret_until) > now()
+				THEN COALESCE(e.previous_secret, a.previous_secret) END, ''),
 			d.status, ev.payload::text
 		FROM webhook_deliveries d
 		JOIN webhook_events ev ON ev.id = d.event_id
