@@ -2,11 +2,14 @@ package api_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +37,14 @@ const (
 // generator, which costs the same on every route) and for Postgres.
 // EASEL_BENCH_ROUTES, a regular expression, picks the routes to run
 // (the baseline always runs), e.g. for a CPU profile of one of them.
+// Each route also reports how busy the whole machine was (every process,
+// and the hypervisor's steal). EASEL_BENCH_BASELINE_RATES (e.g.
+// "6000,8000") runs the baseline again at those rates: a route that does
+// no work, with the machine as busy as an authenticated route makes it,
+// shows how much of the tail is the machine's. EASEL_BENCH_SPIN_US (e.g.
+// "100,200,300") runs, at the main rate, a server whose handler only
+// computes for that many microseconds: how much CPU a request may cost
+// before this machine's p99 leaves the target, whatever the request does.
 //
 // vegeta's attacker paces the sends and starts a new worker whenever every
 // worker is busy, so a slow answer delays no later send; latency runs from
@@ -56,6 +67,14 @@ func BenchmarkAuthenticatedReads(b *testing.B) {
 	}
 	rate := envInt("EASEL_BENCH_RATE", authDefaultRate)
 	seconds := envInt("EASEL_BENCH_SECONDS", 5)
+	baselineRates, err := envInts("EASEL_BENCH_BASELINE_RATES")
+	if err != nil {
+		b.Fatal(err)
+	}
+	spins, err := envInts("EASEL_BENCH_SPIN_US")
+	if err != nil {
+		b.Fatal(err)
+	}
 	var only *regexp.Regexp // EASEL_BENCH_ROUTES: the routes to run, e.g. for a profile
 	if v := os.Getenv("EASEL_BENCH_ROUTES"); v != "" {
 		only = regexp.MustCompile(v)
@@ -96,26 +115,50 @@ func BenchmarkAuthenticatedReads(b *testing.B) {
 					continue
 				}
 				targets := readTargets(inst.url+r.path, r.tokens)
-				time.Sleep(2 * time.Second)
-				attack(targets, rate, time.Second) // warm-up: connections, caches
-				cpu := startCPUSample()
-				m := attack(targets, rate, time.Duration(seconds)*time.Second)
-				goCPU, pgCPU := cpu.perRequest(m.Requests)
-				if r.tokens == nil {
-					baseP99 = m.Latencies.P99
+				m := measureRoute(b, name, targets, rate, seconds, baseP99)
+				if r.tokens != nil {
+					continue
 				}
-				b.Logf("%-30s %d req/s: p50 %v p99 %v max %v, %.1f %% 200, p99 %.2fx baseline; CPU per request: this process %v, postgres %v",
-					name, rate, m.Latencies.P50.Round(10*time.Microsecond), m.Latencies.P99.Round(10*time.Microsecond),
-					m.Latencies.Max.Round(time.Millisecond), m.Success*100, float64(m.Latencies.P99)/float64(baseP99),
-					goCPU.Round(time.Microsecond), pgCPU.Round(time.Microsecond))
-				b.ReportMetric(float64(m.Latencies.P99)/1e6, name+"-p99-ms")
-				b.ReportMetric(float64(goCPU.Microseconds()), name+"-go-µs/req")
-				if m.Success < 0.999 {
-					b.Errorf("%s: only %.2f %% of answers were 200 (%v)", name, m.Success*100, m.StatusCodes)
+				baseP99 = m.Latencies.P99
+				for _, br := range baselineRates {
+					measureRoute(b, name+"@"+strconv.Itoa(br), targets, br, seconds, baseP99)
+				}
+				for _, us := range spins {
+					spin := httptest.NewServer(spinHandler(b, time.Duration(us)*time.Microsecond))
+					measureRoute(b, fmt.Sprintf("spin-%dµs", us), readTargets(spin.URL, nil), rate, seconds, baseP99)
+					spin.Close()
 				}
 			}
 		}
 	}
+}
+
+// measureRoute sends targets at rate for seconds (after a pause and a
+// second of warm-up) and logs and reports what the answers and the CPU
+// measured; baseP99 is the baseline's p99 (0 while the baseline runs).
+func measureRoute(b *testing.B, name string, targets []vegeta.Target, rate, seconds int, baseP99 time.Duration) vegeta.Metrics {
+	b.Helper()
+	time.Sleep(2 * time.Second)
+	attack(targets, rate, time.Second) // warm-up: connections, caches
+	cpu := startCPUSample()
+	machine := testenv.ReadMachineCPU()
+	m := attack(targets, rate, time.Duration(seconds)*time.Second)
+	busy, steal := machine.Since()
+	goCPU, pgCPU := cpu.perRequest(m.Requests)
+	if baseP99 == 0 {
+		baseP99 = m.Latencies.P99
+	}
+	b.Logf("%-30s %d req/s: p50 %v p99 %v max %v, %.1f %% 200, p99 %.2fx baseline; CPU per request: this process %v, postgres %v; machine %.0f %% busy, %.0f %% stolen",
+		name, rate, m.Latencies.P50.Round(10*time.Microsecond), m.Latencies.P99.Round(10*time.Microsecond),
+		m.Latencies.Max.Round(time.Millisecond), m.Success*100, float64(m.Latencies.P99)/float64(baseP99),
+		goCPU.Round(time.Microsecond), pgCPU.Round(time.Microsecond), busy*100, steal*100)
+	b.ReportMetric(float64(m.Latencies.P99)/1e6, name+"-p99-ms")
+	b.ReportMetric(float64(goCPU.Microseconds()), name+"-go-µs/req")
+	b.ReportMetric(busy*100, name+"-busy-%")
+	if m.Success < 0.999 {
+		b.Errorf("%s: only %.2f %% of answers were 200 (%v)", name, m.Success*100, m.StatusCodes)
+	}
+	return m
 }
 
 // perRequest is the CPU this process and Postgres used since the sample
@@ -153,6 +196,50 @@ func attack(targets []vegeta.Target, rate int, d time.Duration) vegeta.Metrics {
 	}
 	m.Close()
 	return m
+}
+
+// spinHandler answers every request after computing for about d of CPU
+// (SHA-256 rounds over 1 KiB, counted once against the clock while the
+// machine is otherwise idle) and nothing else: no I/O, no locks.
+func spinHandler(b *testing.B, d time.Duration) http.Handler {
+	const probe = 20_000
+	start := time.Now()
+	spinRounds(probe)
+	perRound := time.Since(start) / probe
+	rounds := int(d / max(perRound, time.Nanosecond))
+	b.Logf("spin %v: %d SHA-256 rounds of %v", d, rounds, perRound)
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"sum":"%x"}`, spinRounds(rounds))
+	})
+}
+
+// spinRounds hashes a 1 KiB block n times, each round over the last sum.
+func spinRounds(n int) []byte {
+	var buf [1024]byte
+	for range n {
+		sum := sha256.Sum256(buf[:])
+		copy(buf[:], sum[:])
+	}
+	return buf[:8]
+}
+
+// envInts reads a comma-separated list of positive integers; none when
+// the variable is unset.
+func envInts(name string) ([]int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive integer", name, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func envInt(name string, def int) int {

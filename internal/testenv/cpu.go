@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // SelfCPU is the CPU time (user + system) this process has used, for
@@ -65,4 +67,44 @@ func readStat(path string) (string, time.Duration, bool) {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return s[open+1 : closing], time.Duration(u+st) * 10 * time.Millisecond, true
+}
+
+// MachineCPU is what every CPU of this machine has done since boot, in
+// seconds summed over CPUs: busy (user, nice, system, interrupts), idle
+// (idle and I/O wait) and steal (time the hypervisor gave to others). A
+// benchmark subtracts two readings to say how busy the whole machine was
+// during a run, whoever kept it busy.
+type MachineCPU struct {
+	Busy, Idle, Steal float64
+}
+
+// ReadMachineCPU reads MachineCPU from /proc/stat; the zero value when it
+// cannot.
+func ReadMachineCPU() MachineCPU {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return MachineCPU{}
+	}
+	st, err := fs.Stat()
+	if err != nil {
+		return MachineCPU{}
+	}
+	t := st.CPUTotal
+	return MachineCPU{
+		Busy:  t.User + t.Nice + t.System + t.IRQ + t.SoftIRQ,
+		Idle:  t.Idle + t.Iowait,
+		Steal: t.Steal,
+	}
+}
+
+// Since is the share of the machine's CPU time since m that was busy, and
+// the share stolen by the hypervisor.
+func (m MachineCPU) Since() (busy, steal float64) {
+	now := ReadMachineCPU()
+	b, i, s := now.Busy-m.Busy, now.Idle-m.Idle, now.Steal-m.Steal
+	total := b + i + s
+	if total <= 0 {
+		return 0, 0
+	}
+	return b / total, s / total
 }
