@@ -46,18 +46,31 @@ func planPorts(cfg Options) (portPlan, error) {
 		plan portPlan
 		err  error
 	)
+	// Each port is listened on and closed as it is picked, so the next
+	// pick could draw it again: keep them apart.
+	picked := map[int]bool{}
+	pick := func(ip string) (int, error) {
+		for {
+			p, err := freePort(ip)
+			if err != nil || !picked[p] {
+				picked[p] = true
+				return p, err
+			}
+		}
+	}
 	port := cfg.Port
 	if port == 0 {
-		if port, err = freePort(cfg.IP); err != nil {
+		if port, err = pick(cfg.IP); err != nil {
 			return plan, err
 		}
 	}
+	picked[port] = true
 	plan.frontend = endpoint{bindIP: cfg.IP, dialIP: dialableIP(cfg.IP), port: port}
-	if plan.frontendHTTP, err = freePort(cfg.IP); err != nil {
+	if plan.frontendHTTP, err = pick(cfg.IP); err != nil {
 		return plan, err
 	}
 	for _, e := range []*endpoint{&plan.history, &plan.matching, &plan.worker} {
-		p, err := freePort(loopbackIP)
+		p, err := pick(loopbackIP)
 		if err != nil {
 			return plan, err
 		}

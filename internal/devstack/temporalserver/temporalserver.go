@@ -65,9 +65,15 @@ const (
 // namespace (with its search attributes) is usable, or ctx ends.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	opts = withDefaults(opts)
-	// Fail fast on a taken UI port rather than after booting the server.
+	// Fail fast on a taken UI or frontend port rather than after booting
+	// the server.
 	if opts.UIPort != 0 {
-		if err := checkBindable(uiListenAddr(opts)); err != nil {
+		if err := checkBindable("ui", uiListenAddr(opts)); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Port != 0 {
+		if err := checkBindable("frontend", joinHostPort(opts.IP, opts.Port)); err != nil {
 			return nil, err
 		}
 	}
@@ -80,8 +86,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	srv, hostPort, err := startServer(opts, persistence, &s.stopping)
-	for attempt := 1; err != nil && opts.Port == 0 && attempt < 3; attempt++ {
-		// A picked port was taken before the server bound it: pick again.
+	for attempt := 1; err != nil && attempt < 3; attempt++ {
+		// A port picked for the server's own services (history, matching,
+		// worker, the frontend's HTTP API, and the frontend's unless fixed)
+		// was taken before the server bound it: pick again.
 		srv, hostPort, err = startServer(opts, persistence, &s.stopping)
 	}
 	if err != nil {

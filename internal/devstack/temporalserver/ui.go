@@ -25,7 +25,7 @@ type uiServer struct {
 func startUI(opts Options, frontend string) (*uiServer, error) {
 	// The UI server exits the whole process (echo Logger.Fatal) when it cannot
 	// bind, so find out first and return an error instead.
-	if err := checkBindable(uiListenAddr(opts)); err != nil {
+	if err := checkBindable("ui", uiListenAddr(opts)); err != nil {
 		return nil, err
 	}
 	srv, err := newUIServer(uiConfig(opts, frontend))
@@ -80,10 +80,12 @@ func newUIServer(cfg *uiconfig.Config) (srv *uiserver.Server, err error) {
 
 func uiListenAddr(opts Options) string { return joinHostPort(opts.IP, opts.UIPort) }
 
-func checkBindable(addr string) error {
+// checkBindable fails when addr cannot be listened on now; what names the
+// address in the error ("ui", "frontend").
+func checkBindable(what, addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return errorf("ui address %s unavailable: %w", addr, err)
+		return errorf("%s address %s unavailable: %w", what, addr, err)
 	}
 	return l.Close()
 }
