@@ -39,9 +39,46 @@ func (s *Server) plans(c *gin.Context) {
 // the admin user detail both answer with it.
 type AccountView struct {
 	Plan    PlanView       `json:"plan"`
-	Credits map[string]any `json:"credits"`
-	Usage   map[string]any `json:"usage"`
-	Storage map[string]any `json:"storage"`
+	Credits CreditsView    `json:"credits"`
+	Usage   MonthUsageView `json:"usage"`
+	Storage StorageView    `json:"storage"`
+}
+
+// CreditsView is the balance: credits available to spend, held by jobs
+// in flight, and granted (available + held).
+type CreditsView struct {
+	Available int `json:"available"`
+	Held      int `json:"held"`
+	Granted   int `json:"granted"`
+}
+
+// MonthUsageView totals the usage records since the start of the month.
+type MonthUsageView struct {
+	Since          time.Time `json:"since"`
+	Generations    int       `json:"generations"`
+	Images         int       `json:"images"`
+	Credits        int       `json:"credits"`
+	ComputeSeconds float64   `json:"compute_seconds"`
+}
+
+// StorageView is the bytes stored against the plan's quota.
+type StorageView struct {
+	UsedBytes  int64 `json:"used_bytes"`
+	QuotaBytes int64 `json:"quota_bytes"`
+}
+
+// MeView is GET /v1/me's answer: who the caller is, and their account.
+type MeView struct {
+	User MeUser `json:"user"`
+	AccountView
+}
+
+// MeUser is the caller as /v1/me shows them.
+type MeUser struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
+	Role  string `json:"role"`
 }
 
 func (s *Server) account(ctx context.Context, userID string) (AccountView, error) {
@@ -61,10 +98,10 @@ func (s *Server) account(ctx context.Context, userID string) (AccountView, error
 	}
 	return AccountView{
 		Plan:    planView(plan),
-		Credits: map[string]any{"available": bal.Available, "held": bal.Held, "granted": bal.Granted},
-		Usage: map[string]any{"since": since, "generations": usage.Generations, "images": usage.Images,
-			"credits": usage.Credits, "compute_seconds": usage.ComputeSeconds},
-		Storage: map[string]any{"used_bytes": usage.StorageBytes, "quota_bytes": int64(plan.MaxStorageGB) << 30},
+		Credits: CreditsView{Available: bal.Available, Held: bal.Held, Granted: bal.Granted},
+		Usage: MonthUsageView{Since: since, Generations: usage.Generations, Images: usage.Images,
+			Credits: usage.Credits, ComputeSeconds: usage.ComputeSeconds},
+		Storage: StorageView{UsedBytes: usage.StorageBytes, QuotaBytes: int64(plan.MaxStorageGB) << 30},
 	}, nil
 }
 
@@ -76,8 +113,5 @@ func (s *Server) me(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{
-		"user": gin.H{"id": u.ID, "email": u.Email, "name": u.Name, "role": u.Role},
-		"plan": a.Plan, "credits": a.Credits, "usage": a.Usage, "storage": a.Storage,
-	})
+	c.JSON(http.StatusOK, MeView{User: MeUser{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role}, AccountView: a})
 }

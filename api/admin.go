@@ -302,7 +302,7 @@ func (s *Server) adminGetUser(c *gin.Context) {
 	body := gin.H{
 		"user":               adminUserView(u),
 		"plan":               acct.Plan,
-		"credits":            withGrants(acct.Credits, grantViews(grants)),
+		"credits":            CreditsWithGrants{CreditsView: acct.Credits, Grants: grantViews(grants)},
 		"usage":              acct.Usage,
 		"storage":            acct.Storage,
 		"admin_grants":       adminGrantViews,
@@ -344,9 +344,11 @@ func adminJobViews(jobs []store.Generation) []AdminJobView {
 	return views
 }
 
-func withGrants(credits map[string]any, grants []GrantView) map[string]any {
-	credits["grants"] = grants
-	return credits
+// CreditsWithGrants is the balance with the grants it is made of, as the
+// admin user detail shows it.
+type CreditsWithGrants struct {
+	CreditsView
+	Grants []GrantView `json:"grants"`
 }
 
 // adminSetActive suspends (false) or reactivates (true) the user. The change
