@@ -85,7 +85,7 @@ func (s *Server) RegisterAdminRoutes(v1 *gin.RouterGroup) {
 // refused even when its owner is an admin: keys live in scripts and CI, and
 // a leaked one must not carry the power to mint credits or suspend users.
 func (s *Server) requireAdmin(c *gin.Context) {
-	token, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	token, _ := bearerToken(c)
 	u := user(c)
 	if u.Role != store.RoleAdmin || IsAPIKey(token) {
 		adminOnly(c)

@@ -56,9 +56,10 @@ func testAdminOnly(t *testing.T, s *stack) {
 	key := createAPIKey(t, s, adminToken, map[string]any{"name": "ci"}).Key
 
 	var first problemBody
-	for _, caller := range []string{token, key} {
+	for _, caller := range []string{"Bearer " + token, "Bearer " + key, "bearer " + key} {
 		for _, rt := range adminRoutes(admin.ID) {
-			p := expectProblem(t, s.do(t, rt.method, rt.path, caller, map[string]any{"email": u.Email, "credits": 5, "reason": "x"}), http.StatusForbidden)
+			p := expectProblem(t, s.do(t, rt.method, rt.path, "", map[string]any{"email": u.Email, "credits": 5, "reason": "x"},
+				"Authorization", caller), http.StatusForbidden)
 			if p.Type != "https://easel.dev/problems/admin-only" {
 				t.Fatalf("%s %s: problem %+v", rt.method, rt.path, p)
 			}

@@ -127,7 +127,7 @@ func (r apiKeyRouter) Authenticate(ctx context.Context, token string) (store.Use
 func (s *Server) createAPIKey(c *gin.Context) {
 	// A key must not mint keys: otherwise a leaked key survives its own
 	// revocation by creating successors.
-	if token, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); IsAPIKey(token) {
+	if token, _ := bearerToken(c); IsAPIKey(token) {
 		problem(c, http.StatusForbidden, "session-required", "Session required",
 			"API keys cannot create API keys; sign in to create one", nil)
 		return

@@ -37,6 +37,10 @@ func createAPIKey(t *testing.T, s *stack, token string, body any) api.CreatedAPI
 	if r.status != http.StatusCreated {
 		t.Fatalf("create API key: %d %s", r.status, r.body)
 	}
+	// The key is shown once: no cache may keep the answer.
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Fatalf("Cache-Control %q on a new key", cc)
+	}
 	var k api.CreatedAPIKeyView
 	r.decode(t, &k)
 	return k
@@ -82,10 +86,17 @@ func testAPIKeyLifecycle(t *testing.T, s *stack) {
 	if g = s.waitGeneration(t, g.ID, k.Key, terminal); g.Status != catalog.JobCompleted {
 		t.Fatalf("generation by key ended %+v", g)
 	}
-	// A key cannot mint keys, or a leaked one would outlive its revocation.
-	if p := expectProblem(t, s.do(t, http.MethodPost, "/v1/api-keys", k.Key, map[string]any{"name": "child"}),
-		http.StatusForbidden); p.Type != "https://easel.dev/problems/session-required" {
-		t.Fatalf("key creating a key: %+v", p)
+	// A key cannot mint keys, or a leaked one would outlive its revocation,
+	// whatever the case of the scheme (RFC 9110 lets clients send "bearer").
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER"} {
+		r := s.do(t, http.MethodPost, "/v1/api-keys", "", map[string]any{"name": "child"},
+			"Authorization", scheme+" "+k.Key)
+		if p := expectProblem(t, r, http.StatusForbidden); p.Type != "https://easel.dev/problems/session-required" {
+			t.Fatalf("key creating a key (%s): %+v", scheme, p)
+		}
+	}
+	if r := s.do(t, http.MethodGet, "/v1/credits", "", nil, "Authorization", "bearer "+k.Key); r.status != http.StatusOK {
+		t.Fatalf("lower-case scheme: %d %s", r.status, r.body)
 	}
 
 	keys, body := listAPIKeys(t, s, token)

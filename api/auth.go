@@ -79,9 +79,26 @@ func checkIdentity(id oidc.Identity) error {
 	return nil
 }
 
+// bearerToken is the credential of an Authorization: Bearer header. The
+// scheme is matched without regard to case (RFC 9110, section 11.1): some
+// clients send "bearer".
+func bearerToken(c *gin.Context) (string, bool) {
+	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
 func (s *Server) authenticate(c *gin.Context) {
-	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok || token == "" {
+	// Whatever an authenticated route answers is the caller's own, and some
+	// answers carry secrets shown once (a new API key, a webhook secret): no
+	// cache may keep it. A route that may be kept says so itself (the event
+	// stream's no-cache replaces this).
+	c.Header("Cache-Control", "no-store")
+	token, ok := bearerToken(c)
+	if !ok {
 		c.Header("WWW-Authenticate", `Bearer realm="easel"`)
 		problem(c, http.StatusUnauthorized, "unauthenticated", "Unauthenticated", "send Authorization: Bearer <token>", nil)
 		return

@@ -69,7 +69,7 @@ func fuzzServer(maxBody int64) *Server {
 
 // fuzzDecode posts body as JSON to path and decodes it into dst as the
 // handlers do; when decoding refuses it, the answer must be a 400
-// problem+json and ok is false.
+// problem+json (413 for a body over the limit) and ok is false.
 func fuzzDecode(t *testing.T, s *Server, path string, body []byte, dst any) (c *gin.Context, ok bool) {
 	t.Helper()
 	rec := httptest.NewRecorder()
@@ -77,7 +77,7 @@ func fuzzDecode(t *testing.T, s *Server, path string, body []byte, dst any) (c *
 	c.Request = httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 	c.Request.Header.Set("Content-Type", "application/json")
 	if !s.decodeJSON(c, dst) {
-		assertProblem(t, rec, body)
+		assertProblem(t, rec, body, s.MaxBodyBytes)
 		return c, false
 	}
 	return c, true
@@ -95,13 +95,17 @@ func fieldErrorsNamed(t *testing.T, errs []FieldError) bool {
 	return len(errs) == 0
 }
 
-func assertProblem(t *testing.T, rec *httptest.ResponseRecorder, body []byte) {
+func assertProblem(t *testing.T, rec *httptest.ResponseRecorder, body []byte, limit int64) {
 	t.Helper()
-	if rec.Code != http.StatusBadRequest || rec.Header().Get("Content-Type") != "application/problem+json" {
-		t.Fatalf("body %q: status %d, content type %q", body, rec.Code, rec.Header().Get("Content-Type"))
+	want := http.StatusBadRequest
+	if int64(len(body)) > limit {
+		want = http.StatusRequestEntityTooLarge
+	}
+	if rec.Code != want || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("body %q: status %d, want %d; content type %q", body, rec.Code, want, rec.Header().Get("Content-Type"))
 	}
 	var p map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p["type"] == nil || p["status"] != float64(400) {
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p["type"] == nil || p["status"] != float64(want) {
 		t.Fatalf("body %q: problem %s (%v)", body, rec.Body, err)
 	}
 }

@@ -88,9 +88,9 @@ func jsonContentType(ct string) bool {
 
 // readJSONBody reads a JSON request body (at most limit bytes, already
 // enforced by the caller's MaxBytesReader) and checks what encoding/json
-// lets through: a Content-Type that is not JSON (415), invalid UTF-8 and NUL
-// in any string (encoding/json turns the first into U+FFFD and keeps the
-// second; Postgres refuses both), top-level keys that only match a field
+// lets through: a Content-Type that is not JSON or a compressed body (415),
+// invalid UTF-8 and NUL in any string (encoding/json turns the first into
+// U+FFFD and keeps the second; Postgres refuses both), top-level keys that only match a field
 // of dst case-insensitively or repeat one (encoding/json matches names
 // case-insensitively and keeps the last), and an explicit 0 in a field
 // whose absence means a default. It writes the problem itself and reports
@@ -100,6 +100,11 @@ func readJSONBody(c *gin.Context, dst any, limit int64) ([]byte, bool) {
 	if ct := c.GetHeader("Content-Type"); !jsonContentType(ct) {
 		problem(c, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
 			fmt.Sprintf("send the body as application/json (UTF-8), not %q", ct), nil)
+		return nil, false
+	}
+	if ce := c.GetHeader("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		problem(c, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
+			fmt.Sprintf("send the body uncompressed; Content-Encoding %q is not accepted", ce), nil)
 		return nil, false
 	}
 	body, err := io.ReadAll(c.Request.Body)

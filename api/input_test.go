@@ -105,6 +105,31 @@ func testGenerationBodyShape(t *testing.T, s *stack) {
 				http.StatusUnsupportedMediaType)
 		})
 	}
+	t.Run("compressed body", func(t *testing.T) {
+		p := expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, "\x1f\x8b\x08\x00",
+			"Content-Encoding", "gzip"), http.StatusUnsupportedMediaType)
+		if !strings.Contains(p.Detail, "gzip") {
+			t.Fatalf("the problem does not name the encoding: %+v", p)
+		}
+	})
+	t.Run("body over the limit", func(t *testing.T) {
+		body := `{"prompt":"` + strings.Repeat("a", 70<<10) + `"}`
+		r := s.do(t, http.MethodPost, "/v1/generations", token, body)
+		expectProblem(t, r, http.StatusRequestEntityTooLarge)
+		var p struct {
+			MaxBytes int64 `json:"max_bytes"`
+		}
+		if r.decode(t, &p); p.MaxBytes != 64<<10 {
+			t.Fatalf("max_bytes %d, want %d: %s", p.MaxBytes, 64<<10, r.body)
+		}
+	})
+	t.Run("fraction in an integer field", func(t *testing.T) {
+		r := s.do(t, http.MethodPost, "/v1/generations", token, `{"prompt":"a","batch_size":1.5}`)
+		expectFieldProblem(t, r, "batch_size")
+		if !strings.Contains(string(r.body), "must be an integer") {
+			t.Fatalf("the field error does not ask for an integer: %s", r.body)
+		}
+	})
 	noTraces(t, s, token, 100)
 	// Absent steps still means the default; JSON with a charset is JSON.
 	r := s.do(t, http.MethodPost, "/v1/generations", token, `{"prompt":"a","model":"sd-1.5","width":64,"height":64}`,

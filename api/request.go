@@ -85,11 +85,18 @@ const defaultBodyBytes = 64 << 10
 
 // decodeJSON reads a JSON body strictly: a JSON Content-Type, bounded size,
 // text Postgres can store, no unknown or case-variant fields, no trailing
-// data (readJSONBody). It writes the 400 problem itself and reports false.
+// data (readJSONBody). It writes the problem itself (400, 413 or 415) and
+// reports false.
 func (s *Server) decodeJSON(c *gin.Context, dst any) bool {
 	limit := s.MaxBodyBytes
 	if limit <= 0 {
 		limit = defaultBodyBytes
+	}
+	if c.Request.ContentLength > limit {
+		// Answered before reading: a client that sent Expect: 100-continue
+		// gets the answer instead of sending the body.
+		bodyTooLarge(c, limit)
+		return false
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	body, ok := readJSONBody(c, dst, limit)
@@ -120,11 +127,10 @@ func describeJSONError(c *gin.Context, err error, limit int64) {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &tooBig):
-		problem(c, http.StatusBadRequest, "body-too-large", "Request body too large",
-			fmt.Sprintf("the body must be at most %d bytes", limit), nil)
+		bodyTooLarge(c, limit)
 	case errors.As(err, &typ):
 		invalid(c, "a field has the wrong type", FieldError{Field: typ.Field,
-			Message: fmt.Sprintf("must be a %s", jsonKind(typ.Type.Kind().String()))})
+			Message: "must be " + jsonKind(typ.Type.Kind().String())})
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
 		invalid(c, "the body is not valid JSON: "+err.Error())
 	case errors.Is(err, io.EOF):
@@ -137,16 +143,27 @@ func describeJSONError(c *gin.Context, err error, limit int64) {
 	}
 }
 
+// bodyTooLarge answers 413 for a JSON body over limit bytes.
+func bodyTooLarge(c *gin.Context, limit int64) {
+	problem(c, http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large",
+		fmt.Sprintf("the body must be at most %d bytes", limit), map[string]any{"max_bytes": limit})
+}
+
+// jsonKind names, with its article, the JSON value a Go field of this kind
+// takes: a fraction or an integer too large for an integer field is "not an
+// integer", whatever the number.
 func jsonKind(goKind string) string {
 	switch goKind {
-	case "int", "int64", "uint32", "float64", "ptr":
-		return "number"
+	case "int", "int64", "uint32":
+		return "an integer"
+	case "float64", "ptr":
+		return "a number"
 	case "string":
-		return "string"
+		return "a string"
 	case "bool":
-		return "boolean"
+		return "a boolean"
 	}
-	return "value of the right type"
+	return "a value of the right type"
 }
 
 // normalize fills defaults that do not depend on the plan.

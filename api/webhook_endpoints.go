@@ -358,7 +358,6 @@ func (s *Server) webhookSecret(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
-	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, WebhookSecretView{Secret: secret})
 }
 
@@ -420,7 +419,6 @@ func (s *Server) rotateWebhookEndpointSecret(c *gin.Context) {
 	if !s.webhookFound(c, "webhook endpoint", err) {
 		return
 	}
-	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, CreatedWebhookEndpointView{WebhookEndpointView: webhookEndpointView(e), Secret: secret})
 }
 
@@ -442,6 +440,5 @@ func (s *Server) rotateWebhookSecret(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
-	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, RotatedWebhookSecretView{Secret: secret, PreviousSecretExpiresAt: until})
 }

@@ -1060,7 +1060,7 @@ type Problem struct {
 	// Limit `rate-limited`: requests a minute; `concurrency-limit`: concurrent jobs; `api-key-limit`: active keys; `webhook-endpoint-limit`: webhook endpoints.
 	Limit int `json:"limit,omitempty"`
 
-	// MaxBytes `upload-too-large`: the largest upload, in bytes.
+	// MaxBytes `body-too-large`, `upload-too-large`: the largest body or upload this route takes, in bytes.
 	MaxBytes int64 `json:"max_bytes,omitempty"`
 
 	// Plan `plan-forbids`: the caller's plan.

@@ -218,6 +218,7 @@ func (d *DevIssuer) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store") // a credential, as the token endpoint's
 	_ = json.NewEncoder(w).Encode(map[string]any{"id_token": tok, "token_type": "Bearer",
 		"expires_in": int(LoginTTL.Seconds())})
 }
