@@ -182,5 +182,5 @@ func loadConfig() (config.Config, *slog.Logger, error) {
 	if err := cfg.Validate(config.Needs{}); err != nil {
 		return config.Config{}, nil, errors.New("configuration:\n" + err.Error())
 	}
-	return cfg, cfg.Logger(), nil
+	return cfg, processLogger(cfg), nil
 }

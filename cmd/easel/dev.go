@@ -104,7 +104,7 @@ func runDev(ctx context.Context, o devOptions) error {
 	if err != nil {
 		return err
 	}
-	log := cfg.Logger()
+	log := processLogger(cfg)
 	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}

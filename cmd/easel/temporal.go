@@ -62,7 +62,7 @@ func temporalCommand() *cobra.Command {
 			if err := cfg.Validate(config.Needs{EmbeddedTemporal: true}); err != nil {
 				return fmt.Errorf("configuration:\n%w", err)
 			}
-			log := cfg.Logger()
+			log := processLogger(cfg)
 			if err := os.MkdirAll(stateDir, 0o755); err != nil {
 				return fmt.Errorf("create state dir: %w", err)
 			}
