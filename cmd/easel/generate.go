@@ -46,6 +46,7 @@ func generateCommand() *cobra.Command {
 				}
 			}
 			c := apiclient.New(apiURL, tok)
+			given := map[string]string{"init_image": req.InitImage, "mask": req.Mask}
 			if err := sources(cmd, c, &req, strength); err != nil {
 				return err
 			}
@@ -53,7 +54,7 @@ func generateCommand() *cobra.Command {
 			if err != nil {
 				var p *apiclient.Problem
 				if errors.As(err, &p) {
-					return fmt.Errorf("%s: %s", p.Title, p.Detail)
+					return problemError(p, given)
 				}
 				return err
 			}
@@ -83,7 +84,7 @@ func generateCommand() *cobra.Command {
 	f.IntVar(&req.BatchSize, "batch", 1, "images to generate")
 	f.Int64Var(&seed, "seed", -1, "seed (default: random)")
 	f.StringVar(&apiURL, "api", envOr("EASEL_API_URL", "http://127.0.0.1:8080"), "API base URL ($EASEL_API_URL)")
-	f.StringVar(&tok, "token", os.Getenv("EASEL_TOKEN"), "bearer token: an ID token or API key ($EASEL_TOKEN; default: sign in to `easel dev` as the development user)")
+	f.StringVar(&tok, "token", os.Getenv("EASEL_TOKEN"), "bearer token: an ID token or API key ($EASEL_TOKEN; default: sign in to easel dev as the development user)")
 	f.StringVar(&outDir, "out", ".", "folder to save the PNG files in")
 	f.StringVar(&req.InitImage, "init-image", "", "start from this picture: a PNG, JPEG or WebP file (uploaded first), an upload's id or one of your images' name")
 	f.Float64Var(&strength, "strength", 0.75, "with --init-image: how much of it is redrawn, 0 to 1")
@@ -125,6 +126,37 @@ func sources(cmd *cobra.Command, c *apiclient.Client, req *apiclient.GenerateReq
 		*ref = up.ID
 	}
 	return nil
+}
+
+// flagOf is the flag that sets each field of a generation request.
+var flagOf = map[string]string{
+	"prompt": "--prompt", "negative_prompt": "--negative-prompt", "model": "--model",
+	"width": "--width", "height": "--height", "steps": "--steps", "cfg_scale": "--cfg-scale",
+	"batch_size": "--batch", "seed": "--seed", "init_image": "--init-image", "strength": "--strength",
+	"mask": "--mask",
+}
+
+// problemError reads the API's refusal with each field it names, by its
+// flag. given holds what --init-image and --mask said: a value the server
+// does not know that is not a file here either was most likely a file name
+// with a typo, so the message says so.
+func problemError(p *apiclient.Problem, given map[string]string) error {
+	var b strings.Builder
+	b.WriteString(p.Title)
+	if p.Detail != "" {
+		b.WriteString(": " + p.Detail)
+	}
+	for _, fe := range p.FieldErrors() {
+		name := fe.Field
+		if f, ok := flagOf[name]; ok {
+			name = f
+		}
+		fmt.Fprintf(&b, "\n  %s: %s", name, fe.Message)
+		if v := given[fe.Field]; v != "" && !fileExists(v) {
+			fmt.Fprintf(&b, " (and there is no file %q here)", v)
+		}
+	}
+	return errors.New(b.String())
 }
 
 func envOr(key, def string) string {

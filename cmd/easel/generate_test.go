@@ -71,3 +71,31 @@ func TestGenerateUploadsItsSources(t *testing.T) {
 		t.Fatal("--mask without --init-image was accepted")
 	}
 }
+
+// A refusal names each field by the flag that sets it, and a source that is
+// neither known to the server nor a file here says so.
+func TestGenerateNamesRefusedFlags(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"type":"https://easel.dev/problems/invalid-request","title":"Invalid request","status":400,
+			"detail":"2 field(s) are invalid","errors":[{"field":"width","message":"must be a multiple of 8"},
+			{"field":"init_image","message":"names none of your uploads or images"}]}`))
+	}))
+	defer srv.Close()
+	cmd := generateCommand()
+	cmd.SetArgs([]string{"--api", srv.URL, "--token", "t", "--prompt", "x", "--width", "100",
+		"--init-image", "no-such-street.jpg"})
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	err := cmd.ExecuteContext(t.Context())
+	if err == nil {
+		t.Fatal("a refused request did not fail the command")
+	}
+	for _, want := range []string{"Invalid request: 2 field(s) are invalid", "--width: must be a multiple of 8",
+		`--init-image: names none of your uploads or images (and there is no file "no-such-street.jpg" here)`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not say %q", err, want)
+		}
+	}
+}

@@ -222,6 +222,23 @@ func (p *Problem) Error() string {
 	return b.String()
 }
 
+// FieldError is one entry of an invalid-request problem's "errors": the
+// request field (its JSON name) and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// FieldErrors lists the fields an invalid-request problem names; none for
+// other problems.
+func (p *Problem) FieldErrors() []FieldError {
+	var errs []FieldError
+	if raw, ok := p.Extensions["errors"]; ok {
+		_ = json.Unmarshal(raw, &errs)
+	}
+	return errs
+}
+
 // Slug is the last path segment of Type, such as "insufficient-credits"
 // for "https://easel.dev/problems/insufficient-credits".
 func (p *Problem) Slug() string {
