@@ -273,6 +273,25 @@ func tierPolicy(policy autoscale.Config, tier string, cfg config.Config) (autosc
 	return policy, nil
 }
 
+// tierPolicies, with AUTOSCALE_DRIVER=ec2, is the policy of each tier in
+// AUTOSCALE_GROUPS; none without it.
+func tierPolicies(cfg config.Config) (map[string]autoscale.Config, error) {
+	if cfg.AutoscaleDriver != "ec2" {
+		return nil, nil
+	}
+	policy, err := autoscalePolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	policies := make(map[string]autoscale.Config, len(cfg.AutoscaleGroups))
+	for tier := range cfg.AutoscaleGroups {
+		if policies[tier], err = tierPolicy(policy, tier, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return policies, nil
+}
+
 // ec2Autoscaler, with AUTOSCALE_DRIVER=ec2, returns the autoscaler's
 // activities on the EC2 Auto Scaling driver, for the control worker, and
 // makes sure each configured tier's workflow runs with the current policy
@@ -282,22 +301,17 @@ func ec2Autoscaler(ctx context.Context, d *deps, cfg config.Config) (*autoscale.
 	if cfg.AutoscaleDriver != "ec2" {
 		return nil, nil
 	}
-	policy, err := autoscalePolicy(cfg)
+	policies, err := tierPolicies(cfg)
 	if err != nil {
 		return nil, err
 	}
-	groups := cfg.AutoscaleGroups
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(cfg.AWSRegion))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	acts := &autoscale.Activities{Service: d.temporal.WorkflowService(),
 		Namespace: cfg.TemporalNamespace, Driver: ec2Driver(awsCfg, d.temporal.WorkflowService(), cfg)}
-	for tier := range groups {
-		p, err := tierPolicy(policy, tier, cfg)
-		if err != nil {
-			return nil, err
-		}
+	for tier, p := range policies {
 		if _, err := autoscale.EnsureWorkflow(ctx, d.temporal, tier, p); err != nil {
 			return nil, fmt.Errorf("start autoscaler for %s: %w", tier, err)
 		}

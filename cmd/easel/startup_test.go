@@ -239,3 +239,33 @@ func spew(p probe) string {
 	b, _ := json.Marshal(p.body)
 	return http.StatusText(p.status) + " " + string(b)
 }
+
+// A malformed autoscaling setting stops the control worker at once, by
+// name, before its status server listens or it waits for Temporal (which
+// is not there).
+func TestControlWorkerRefusesBadAutoscalingAtStart(t *testing.T) {
+	metrics := freeAddr(t)
+	for k, v := range map[string]string{
+		"DATABASE_URL": testenv.PostgresURL(t), "REDIS_URL": testenv.RedisURL(t),
+		"TEMPORAL_ADDRESS": freeAddr(t), "S3_BUCKET": "easel-test", "S3_ENDPOINT": "http://127.0.0.1:1",
+		"METRICS_ADDR": metrics, "AUTOSCALE_DRIVER": "ec2", "AUTOSCALE_GROUPS": "t4=easel-t4",
+		"AUTOSCALE_UP_RULES": "garbage",
+	} {
+		t.Setenv(k, v)
+	}
+	cmd := workerCommand()
+	cmd.SetArgs([]string{"--role", "control"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "AUTOSCALE_UP_RULES") || ctx.Err() != nil {
+		t.Fatalf("worker with AUTOSCALE_UP_RULES=garbage: %v (context: %v)", err, ctx.Err())
+	}
+	if l, err := net.Listen("tcp", metrics); err != nil {
+		t.Fatalf("the status server was left listening: %v", err)
+	} else {
+		_ = l.Close()
+	}
+}

@@ -44,9 +44,21 @@ func workerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Everything the role's configuration says is checked before
+			// the status server listens and before any connection waits,
+			// so a bad value is reported by name at once.
 			switch role {
 			case "control":
+				if err := cfg.Validate(controlNeeds); err != nil {
+					return fmt.Errorf("configuration:\n%w", err)
+				}
+				if _, err := tierPolicies(cfg); err != nil {
+					return fmt.Errorf("configuration:\n%w", err)
+				}
 			case "gpu":
+				if err := cfg.Validate(gpuNeeds); err != nil {
+					return fmt.Errorf("configuration:\n%w", err)
+				}
 				if err := g.check(cfg); err != nil {
 					return err
 				}
@@ -71,6 +83,12 @@ func workerCommand() *cobra.Command {
 		"renders at once for --role gpu, one per GPU: 0 means every GPU NVML finds, or GPU_SLOTS without a driver")
 	return cmd
 }
+
+// What each worker role connects to.
+var (
+	controlNeeds = config.Needs{Database: true, Redis: true, Temporal: true, S3: true}
+	gpuNeeds     = config.Needs{Redis: true, Temporal: true, S3: true}
+)
 
 // gpuFlags are the options of `easel worker --role gpu`.
 type gpuFlags struct {
@@ -123,7 +141,7 @@ func withStatusServer(ctx context.Context, addr string, log loggerT, run func(*s
 }
 
 func runControlWorker(ctx context.Context, cfg config.Config, log loggerT, st *startup) error {
-	d, err := connectWaiting(ctx, cfg, config.Needs{Database: true, Redis: true, Temporal: true, S3: true}, log, st)
+	d, err := connectWaiting(ctx, cfg, controlNeeds, log, st)
 	if err != nil {
 		return err
 	}
@@ -209,7 +227,7 @@ func runGPUWorker(ctx context.Context, cfg config.Config, log loggerT, g gpuFlag
 		return err
 	}
 	defer func() { _ = host.Close() }()
-	d, err := connectWaiting(ctx, cfg, config.Needs{Redis: true, Temporal: true, S3: true}, log, st)
+	d, err := connectWaiting(ctx, cfg, gpuNeeds, log, st)
 	if err != nil {
 		return err
 	}
