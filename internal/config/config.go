@@ -218,6 +218,12 @@ func (c Config) Validate(n Needs) error {
 	default:
 		errs = append(errs, fmt.Errorf("NOTIFY_SENDER=%q must be log or ses", c.NotifySender))
 	}
+	if c.DeploymentMode != "saas" && c.DeploymentMode != "dev" {
+		errs = append(errs, fmt.Errorf("DEPLOYMENT_MODE=%q must be saas or dev", c.DeploymentMode))
+	}
+	if c.TrialDays < 0 {
+		errs = append(errs, fmt.Errorf("SUBSCRIPTION_TRIAL_DAYS=%d must be 0 (no trial) or more", c.TrialDays))
+	}
 	if c.WebhookAllowLocal && c.DeploymentMode != "dev" {
 		errs = append(errs, fmt.Errorf("WEBHOOK_ALLOW_LOCAL=true lets webhooks reach this machine: it needs DEPLOYMENT_MODE=dev (it is %q)",
 			c.DeploymentMode))

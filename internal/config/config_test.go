@@ -48,6 +48,8 @@ func TestValidateRefusesHalfSettings(t *testing.T) {
 		"group of an unknown tier":      {map[string]string{"AUTOSCALE_GROUPS": "t4=a,h100=b"}, `unknown GPU tier "h100"`},
 		"minimum of an unknown tier":    {map[string]string{"AUTOSCALE_TIER_MIN": "v100=1"}, "AUTOSCALE_TIER_MIN"},
 		"local webhooks in production":  {map[string]string{"WEBHOOK_ALLOW_LOCAL": "true"}, "DEPLOYMENT_MODE=dev"},
+		"unknown deployment mode":       {map[string]string{"DEPLOYMENT_MODE": "prod"}, "DEPLOYMENT_MODE"},
+		"negative trial":                {map[string]string{"SUBSCRIPTION_TRIAL_DAYS": "-5"}, "SUBSCRIPTION_TRIAL_DAYS"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for k, v := range tc.env {
