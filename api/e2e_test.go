@@ -127,6 +127,12 @@ func testGenerateEndToEnd(t *testing.T, s *stack) {
 	if g.StartedAt == nil || g.StartedAt.Before(g.CreatedAt) || g.CompletedAt == nil || g.StartedAt.After(*g.CompletedAt) {
 		t.Fatalf("started_at %v, created_at %v, completed_at %v", g.StartedAt, g.CreatedAt, g.CompletedAt)
 	}
+	// A stream opened after the end is the one final event, dated when the
+	// job ended.
+	if after := s.events(t, g.ID, token); len(after) != 1 || after[0].State != catalog.JobCompleted ||
+		!after[0].UpdatedAt.Equal(*g.CompletedAt) || after[0].StartedAt == nil || !after[0].StartedAt.Equal(*g.StartedAt) {
+		t.Fatalf("events after the end: %+v (completed_at %v)", after, g.CompletedAt)
+	}
 	for _, img := range g.Images {
 		resp, err := http.Get(img.URL)
 		if err != nil {
@@ -291,13 +297,14 @@ func testBadInput(t *testing.T, s *stack) {
 		{"cfg out of range", `{"prompt":"x","cfg_scale":99}`, "cfg_scale"},
 		{"trailing data", `{"prompt":"x"} {"prompt":"y"}`, ""},
 		{"graph not a graph", `{"prompt":"x","graph":[1]}`, "graph"},
-		{"huge body", `{"prompt":"` + strings.Repeat("a", 200<<10) + `"}`, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			expectFieldProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, c.body), c.field)
 		})
 	}
+	expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, `{"prompt":"`+strings.Repeat("a", 200<<10)+`"}`),
+		http.StatusRequestEntityTooLarge)
 	expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, `{"prompt":"x"}`, "Idempotency-Key", "has space"), http.StatusBadRequest)
 	var before struct{ Generations []api.GenerationView }
 	s.do(t, http.MethodGet, "/v1/generations", token, nil).decode(t, &before)

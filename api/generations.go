@@ -471,7 +471,7 @@ func (s *Server) generationEvents(c *gin.Context) {
 		// expired, so the database's answer is the one event.
 		startEvents(c)
 		s.writeFinalEvent(c, progress.Status{JobID: id, State: g.Status, Progress: 1, Images: g.BatchSize,
-			Image: g.ImagesProduced}, g)
+			Image: g.ImagesProduced, StartedAt: g.StartedAt, UpdatedAt: endedAt(g)}, g)
 		return
 	}
 	events, err := s.Progress.Watch(c.Request.Context(), id)
@@ -526,6 +526,15 @@ type eventView struct {
 // writeFinalEvent sends the last event, with the job as the database has it
 // now. Should that read fail, the event goes out without it: the stream must
 // still end.
+// endedAt is when a finished job ended: its completion, or its creation for
+// a row that never recorded one.
+func endedAt(g store.Generation) time.Time {
+	if g.CompletedAt != nil {
+		return g.CompletedAt.UTC()
+	}
+	return g.CreatedAt.UTC()
+}
+
 func (s *Server) writeFinalEvent(c *gin.Context, st progress.Status, g store.Generation) {
 	ev := eventView{Status: st}
 	if fresh, err := s.Store.GetGeneration(c.Request.Context(), g.UserID, g.ID); err == nil {

@@ -80,6 +80,23 @@ func (s *Server) quote(c *gin.Context) {
 // are available.
 func insufficientCredits(needed, available int) Refusal {
 	return Refusal{Type: "insufficient-credits", Status: http.StatusPaymentRequired,
-		Detail: fmt.Sprintf("this generation needs %d credits and %d are available", needed, available),
+		Detail: fmt.Sprintf("this generation needs %s and %s available; credits come with your plan each month, "+
+			"and a higher plan grants more", creditCount(needed), availableCount(available)),
 		Extra:  map[string]any{"credits_needed": needed, "credits_available": available}}
+}
+
+// creditCount is "1 credit" or "n credits".
+func creditCount(n int) string {
+	if n == 1 {
+		return "1 credit"
+	}
+	return fmt.Sprintf("%d credits", n)
+}
+
+// availableCount is "1 is" or "n are".
+func availableCount(n int) string {
+	if n == 1 {
+		return "1 is"
+	}
+	return fmt.Sprintf("%d are", n)
 }

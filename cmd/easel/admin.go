@@ -93,7 +93,7 @@ func adminGrantCommand() *cobra.Command {
 					Credits: credits, ValidFrom: now, ValidUntil: now.AddDate(0, 0, days),
 					Reason: strings.TrimSpace(reason), IdempotencyKey: key})
 				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("no user has the email %s", email)
+					return fmt.Errorf("no user has the email %s; they must sign in once first", email)
 				}
 				if err != nil {
 					return err
