@@ -129,7 +129,29 @@ func (g Guard) CheckURL(raw string) error {
 	if a, err := netip.ParseAddr(host); err == nil {
 		return g.CheckAddr(a)
 	}
+	if numericLabel(host[strings.LastIndexByte(host, '.')+1:]) {
+		// 2130706433, 0x7f.1, 017700000001: spellings of an IPv4 address
+		// that some resolvers read as one. No DNS name ends in a numeric
+		// label, so it is refused rather than looked up.
+		return fmt.Errorf("%s is neither a host name nor an IP address in dotted form", host)
+	}
 	return nil
+}
+
+// numericLabel reports whether a DNS label is a number: decimal, or hex
+// with 0x.
+func numericLabel(l string) bool {
+	digits := strings.TrimPrefix(l, "0x")
+	if digits == "" {
+		return l == "0x"
+	}
+	hex := len(digits) != len(l)
+	for _, r := range digits {
+		if !('0' <= r && r <= '9' || hex && 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Control is a net.Dialer Control hook: it runs after the name is resolved,

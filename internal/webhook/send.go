@@ -120,13 +120,21 @@ func (s Sender) Send(ctx context.Context, m Message) (Result, error) {
 	return res, nil
 }
 
-// describe says why no answer came, without the Go error chain's noise.
+// describe says why no answer came, without the Go error chain's noise and
+// without what the sending side's network looks like (its resolver's
+// address): the customer reads it.
 func describe(err error) string {
 	var netErr net.Error
 	var opErr *net.OpError
+	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, ErrForbiddenAddress) && errors.As(err, &opErr):
 		return "refused: " + truncate(opErr.Err.Error(), 300)
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return truncate(fmt.Sprintf("the host %s does not exist (DNS: no such host)", dnsErr.Name), 500)
+		}
+		return truncate(fmt.Sprintf("the host %s could not be resolved (DNS: %s)", dnsErr.Name, dnsErr.Err), 500)
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return fmt.Sprintf("timed out (the receiver must answer within %s)", RequestTimeout)
 	}

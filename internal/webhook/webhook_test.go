@@ -132,7 +132,8 @@ func TestGuardRefusesNonPublicAddresses(t *testing.T) {
 func TestGuardChecksURLs(t *testing.T) {
 	t.Parallel()
 	var on webhook.Guard
-	for _, u := range []string{"https://example.com/hooks", "https://example.com:8443/a?b=c", "https://93.184.216.34/x"} {
+	for _, u := range []string{"https://example.com/hooks", "https://example.com:8443/a?b=c", "https://93.184.216.34/x",
+		"https://1password.example/x", "https://0x.example/", "https://cafe.example/"} {
 		if err := on.CheckURL(u); err != nil {
 			t.Errorf("%s refused: %v", u, err)
 		}
@@ -141,7 +142,8 @@ func TestGuardChecksURLs(t *testing.T) {
 		"https://user:pw@example.com/", "https://localhost/x", "https://app.localhost/x", "https://127.0.0.1/",
 		"https://[::1]/", "https://10.0.0.5/", "https://169.254.169.254/latest/meta-data/", "https://[fd00::1]/",
 		"https://example.com/#frag", "https://exa mple.com/", "https://example.com/" + strings.Repeat("a", 3000),
-		"javascript:alert(1)", "file:///etc/passwd"} {
+		"javascript:alert(1)", "file:///etc/passwd", "https://2130706433/", "https://0x7f.1/", "https://017700000001/",
+		"https://0/", "https://127.1/", "https://0X7F000001/"} {
 		if err := on.CheckURL(u); err == nil {
 			t.Errorf("%s accepted", u)
 		}
@@ -260,5 +262,21 @@ func TestSenderFailsOnErrorStatus(t *testing.T) {
 	res, err := webhook.Sender{Client: webhook.NewClient(webhook.Guard{AllowLocal: true})}.Send(context.Background(), message(t, r.URL))
 	if err != nil || res.Delivered || res.StatusCode != 503 || res.Excerpt != "database  down\n" {
 		t.Fatalf("send: %+v %v", res, err)
+	}
+}
+
+// A host that does not resolve is reported by name, without the address of
+// the resolver that was asked (the sending side's network is not the
+// customer's business).
+func TestSenderReportsUnresolvableHostsPlainly(t *testing.T) {
+	t.Parallel()
+	m := message(t, "https://no-such-host.invalid/hook")
+	res, err := webhook.Sender{Client: webhook.NewClient(webhook.Guard{})}.Send(context.Background(), m)
+	if err != nil || res.Delivered {
+		t.Fatalf("send: %+v %v", res, err)
+	}
+	if !strings.Contains(res.Error, "no-such-host.invalid") || strings.Contains(res.Error, ":53") ||
+		strings.Contains(res.Error, " on ") || strings.Contains(res.Error, "dial tcp") {
+		t.Fatalf("error %q", res.Error)
 	}
 }
