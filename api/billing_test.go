@@ -210,6 +210,20 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if r := s.do(t, http.MethodPost, "/v1/subscription/change", token, map[string]any{"plan": "gold"}); r.status != http.StatusBadRequest {
 		t.Fatalf("unknown plan: %d %s", r.status, r.body)
 	}
+	// Changing back to the plan in effect withdraws the waiting downgrade:
+	// the preview says so, nothing is charged, and a second time is refused.
+	var preview api.PlanChangePreview
+	s.do(t, http.MethodPost, "/v1/subscription/change/preview", token, map[string]any{"plan": "pro"}).decode(t, &preview)
+	if preview.When != api.ChangeWithdraw || preview.ChargeCents != 0 || preview.CreditsAdded != 0 || preview.Plan != "pro" {
+		t.Fatalf("preview of staying: %+v", preview)
+	}
+	r = s.do(t, http.MethodPost, "/v1/subscription/change", token, map[string]any{"plan": "pro"})
+	change = nil
+	r.decode(t, &change)
+	if r.status != http.StatusOK || change["pending_plan"] != "" || change["plan"] != "pro" || change["charged_cents"] != float64(0) {
+		t.Fatalf("withdrawing the downgrade: %d %s", r.status, r.body)
+	}
+	expectProblem(t, s.do(t, http.MethodPost, "/v1/subscription/change", token, map[string]any{"plan": "pro"}), http.StatusConflict)
 
 	// Webhooks: a refund of the first payment claws back its grant, once,
 	// however often Stripe delivers it.

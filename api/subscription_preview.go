@@ -21,6 +21,10 @@ const (
 	// ChangeCheckout replaces an open checkout: the new plan's first month
 	// is charged when the card is saved, and nothing before.
 	ChangeCheckout = "checkout"
+	// ChangeWithdraw is a change back to the plan in effect while another
+	// waits for the period end: the waiting change is withdrawn, nothing is
+	// charged, and the plan carries on.
+	ChangeWithdraw = "withdraw"
 )
 
 // PlanChangePreview is what POST /v1/subscription/change would do if sent
@@ -62,13 +66,19 @@ func (s *Server) previewPlanChange(c *gin.Context) {
 		s.answerUpdateError(c, err)
 		return
 	}
-	if err := workflows.PlanChangeConflict(st.Plan.Slug, st.Status == catalog.SubPastDue, plan); err != nil {
+	if err := workflows.PlanChangeConflict(st.Plan.Slug, workflows.PlanSlug(st.PendingPlan), st.Status == catalog.SubPastDue, plan); err != nil {
 		problem(c, http.StatusConflict, "subscription-conflict", "Not possible now", err.Error(), nil)
+		return
+	}
+	preview.PeriodStart, preview.PeriodEnd = st.PeriodStart, st.PeriodEnd
+	if plan.Slug == st.Plan.Slug {
+		// Staying: the waiting change is withdrawn, nothing is charged.
+		preview.Plan, preview.When, preview.EffectiveAt = st.Plan.Slug, ChangeWithdraw, now
+		c.JSON(http.StatusOK, preview)
 		return
 	}
 	q := workflows.QuotePlanChange(st.Plan, plan, st.Status == catalog.SubTrialing, st.PeriodStart, st.PeriodEnd, now)
 	preview.Plan, preview.EffectiveAt, preview.ChargeCents, preview.CreditsAdded = st.Plan.Slug, q.EffectiveAt, q.AmountCents, q.Credits
-	preview.PeriodStart, preview.PeriodEnd = st.PeriodStart, st.PeriodEnd
 	preview.When = ChangeAtPeriodEnd
 	if q.Upgrade {
 		preview.When = ChangeNow

@@ -430,16 +430,10 @@ func (s *Server) changePlan(c *gin.Context) {
 		return
 	}
 	st, _ := s.subscriptionState(c.Request.Context(), sub.ID)
-	c.JSON(http.StatusOK, gin.H{"plan": st.Plan.Slug, "pending_plan": pendingSlug(st), "effective_at": res.EffectiveAt,
+	c.JSON(http.StatusOK, gin.H{"plan": st.Plan.Slug, "pending_plan": workflows.PlanSlug(st.PendingPlan), "effective_at": res.EffectiveAt,
 		"charged_cents": res.AmountCents, "credits_added": res.Credits})
 }
 
-func pendingSlug(st workflows.SubscriptionState) string {
-	if st.PendingPlan == nil {
-		return ""
-	}
-	return st.PendingPlan.Slug
-}
 
 // update runs a workflow update to completion.
 func (s *Server) update(ctx context.Context, subID, name string, out any, args ...any) error {

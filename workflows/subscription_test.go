@@ -709,3 +709,48 @@ func TestSubscriptionInputDecodesOldPayload(t *testing.T) {
 		t.Fatalf("decoded %+v", in)
 	}
 }
+
+// A downgrade waits for the period end; changing back to the plan in
+// effect before then withdraws it, charging and granting nothing, and the
+// next period renews the plan kept. With no change waiting, the plan in
+// effect is refused.
+func TestSubscriptionDowngradeWithdrawn(t *testing.T) {
+	b := newBillingMock()
+	t0 := time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	env := b.newEnv(t0)
+	var down, stay, again error
+	var pendingAfterDown, pendingAfterStay string
+	env.RegisterDelayedCallback(func() {
+		update(env, ChangePlanUpdate, &down, ChangePlanRequest{Plan: basicPlan})
+	}, 10*day)
+	env.RegisterDelayedCallback(func() {
+		pendingAfterDown = pendingPlan(t, env)
+		update(env, ChangePlanUpdate, &stay, ChangePlanRequest{Plan: proPlan})
+	}, 11*day)
+	env.RegisterDelayedCallback(func() {
+		pendingAfterStay = pendingPlan(t, env)
+		update(env, ChangePlanUpdate, &again, ChangePlanRequest{Plan: proPlan})
+	}, 12*day)
+	next, _ := b.run(t, startedInput(t0, proPlan), t0)
+	if down != nil || stay != nil || again == nil || pendingAfterDown != "basic" || pendingAfterStay != "" {
+		t.Fatalf("downgrade %v, back %v, repeat %v; pending after the downgrade %q, after going back %q",
+			down, stay, again, pendingAfterDown, pendingAfterStay)
+	}
+	if next == nil || next.Plan != proPlan || next.PendingPlan != nil {
+		t.Fatalf("next period %+v, want pro with nothing waiting", next)
+	}
+	if len(b.charges) != 1 || b.charges[0].AmountCents != proPlan.PriceCents {
+		t.Fatalf("charges = %+v, want only the renewal at the pro price", b.charges)
+	}
+	b.checkMoney(t)
+}
+
+// pendingPlan is the slug of the change waiting, by the state query.
+func pendingPlan(t *testing.T, env *testsuite.TestWorkflowEnvironment) string {
+	var st SubscriptionState
+	v, err := env.QueryWorkflow(StateQuery)
+	if err != nil || v.Get(&st) != nil {
+		t.Errorf("state query: %v", err)
+	}
+	return PlanSlug(st.PendingPlan)
+}

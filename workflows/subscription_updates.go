@@ -230,7 +230,7 @@ func (s *subscription) validateChangePlan(req ChangePlanRequest) error {
 	case s.inCheckout():
 		return errors.New("subscription has not started billing: subscribe again to change the plan of a checkout")
 	}
-	if err := PlanChangeConflict(s.in.Plan.Slug, s.phase == phasePastDue, req.Plan); err != nil {
+	if err := PlanChangeConflict(s.in.Plan.Slug, PlanSlug(s.in.PendingPlan), s.phase == phasePastDue, req.Plan); err != nil {
 		return err
 	}
 	if s.upgrading || s.renewing {
@@ -239,13 +239,25 @@ func (s *subscription) validateChangePlan(req ChangePlanRequest) error {
 	return nil
 }
 
-// PlanChangeConflict says why a subscription on plan current (in dunning
-// when pastDue) cannot change to plan, or nil when it can: the update's
-// validator and the API's preview of a change refuse alike.
-func PlanChangeConflict(current string, pastDue bool, plan SubscriptionPlan) error {
+// PlanSlug is the slug of plan, "" for none (no change waiting).
+func PlanSlug(plan *SubscriptionPlan) string {
+	if plan == nil {
+		return ""
+	}
+	return plan.Slug
+}
+
+// PlanChangeConflict says why a subscription on plan current, with a
+// change to pending waiting for the period end ("" for none) and in
+// dunning when pastDue, cannot change to plan, or nil when it can: the
+// update's validator and the API's preview of a change refuse alike. A
+// change back to the plan in effect withdraws the waiting change.
+func PlanChangeConflict(current, pending string, pastDue bool, plan SubscriptionPlan) error {
 	switch {
-	case plan.Slug == current:
+	case plan.Slug == current && pending == "":
 		return fmt.Errorf("subscription is already on plan %s", plan.Slug)
+	case plan.Slug == current:
+		return nil
 	case pastDue:
 		return errors.New("subscription is in dunning: settle the payment first")
 	}
@@ -254,9 +266,18 @@ func PlanChangeConflict(current string, pastDue bool, plan SubscriptionPlan) err
 
 // changePlan upgrades now, charging the prorated price difference for the
 // rest of the period; a downgrade (or any change during a trial, which has
-// nothing to prorate against) waits for the period end.
+// nothing to prorate against) waits for the period end; a change back to
+// the plan in effect withdraws the one waiting.
 func (s *subscription) changePlan(ctx workflow.Context, req ChangePlanRequest) (ChangePlanResult, error) {
 	now := workflow.Now(ctx)
+	if req.Plan.Slug == s.in.Plan.Slug {
+		// Back to the plan in effect: the change waiting for the period end
+		// is withdrawn; nothing is charged or granted. (The validator let
+		// this through only with a change waiting.)
+		s.in.PendingPlan = nil
+		s.sync(ctx)
+		return ChangePlanResult{EffectiveAt: now}, nil
+	}
 	quote := QuotePlanChange(s.in.Plan, req.Plan, s.phase == phaseTrialing, s.in.PeriodStart, s.in.PeriodEnd, now)
 	if !quote.Upgrade {
 		s.in.PendingPlan = &req.Plan

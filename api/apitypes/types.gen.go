@@ -163,6 +163,7 @@ const (
 	PlanChangePreviewWhenCheckout  PlanChangePreviewWhen = "checkout"
 	PlanChangePreviewWhenNow       PlanChangePreviewWhen = "now"
 	PlanChangePreviewWhenPeriodEnd PlanChangePreviewWhen = "period_end"
+	PlanChangePreviewWhenWithdraw  PlanChangePreviewWhen = "withdraw"
 )
 
 // Valid indicates whether the value is a known member of the PlanChangePreviewWhen enum.
@@ -173,6 +174,8 @@ func (e PlanChangePreviewWhen) Valid() bool {
 	case PlanChangePreviewWhenNow:
 		return true
 	case PlanChangePreviewWhenPeriodEnd:
+		return true
+	case PlanChangePreviewWhenWithdraw:
 		return true
 	default:
 		return false
@@ -995,11 +998,11 @@ type PlanChangePreview struct {
 	// QuotedAt The moment the proration was computed for.
 	QuotedAt time.Time `json:"quoted_at"`
 
-	// When `now`: an upgrade, charged now; `period_end`: the new plan starts with the next period; `checkout`: replaces the open checkout.
+	// When `now`: an upgrade, charged now; `period_end`: the new plan starts with the next period; `checkout`: replaces the open checkout; `withdraw`: the plan in effect, while a change to another waits for the period end: the waiting change is withdrawn and nothing is charged.
 	When PlanChangePreviewWhen `json:"when"`
 }
 
-// PlanChangePreviewWhen `now`: an upgrade, charged now; `period_end`: the new plan starts with the next period; `checkout`: replaces the open checkout.
+// PlanChangePreviewWhen `now`: an upgrade, charged now; `period_end`: the new plan starts with the next period; `checkout`: replaces the open checkout; `withdraw`: the plan in effect, while a change to another waits for the period end: the waiting change is withdrawn and nothing is charged.
 type PlanChangePreviewWhen string
 
 // PlanList defines model for PlanList.

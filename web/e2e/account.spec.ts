@@ -97,6 +97,22 @@ test('account: plan, proration, API keys, cancel and resume, sign out', async ({
     await expect(page.getByText(/Next charge \$29\.99/)).toBeVisible()
   })
 
+  await test.step('a downgrade waits for the period end, and can be withdrawn', async () => {
+    await page.getByRole('button', { name: 'Change to Basic' }).click()
+    await page.getByRole('dialog', { name: 'Change from Pro to Basic' }).getByRole('button', { name: 'Schedule the change' }).click()
+    await expect(page.getByTestId('current-plan')).toContainText(/Moves to Basic on/)
+    await page.getByRole('button', { name: 'Keep Pro' }).click()
+    const dialog = page.getByRole('dialog', { name: 'Keep Pro?' })
+    await expect(dialog.getByTestId('proration')).toContainText('$0.00 today')
+    await expect(dialog.getByTestId('proration')).toContainText('The scheduled change is withdrawn: Pro carries on')
+    await looks(page, 'account-keep-plan')
+    await dialog.getByRole('button', { name: 'Keep Pro' }).click()
+    await expect(dialog).toBeHidden()
+    await expect(page.getByTestId('current-plan')).not.toContainText('Moves to')
+    await expect(page.getByText(/Next charge \$29\.99/)).toBeVisible()
+    await expect(page.getByRole('button', { name: 'Keep Pro' })).toHaveCount(0)
+  })
+
   await test.step('webhooks: an endpoint and its secret, shown once', async () => {
     await page.getByLabel('Endpoint URL').fill('http://127.0.0.1:9/easel-hooks')
     await page.getByRole('button', { name: 'Add endpoint' }).click()

@@ -84,6 +84,9 @@ export function PlanSection() {
             {!!inEffect.dunning_attempt && <strong className="error-text"> {inEffect.dunning_attempt} charge(s) declined; retrying.</strong>}
           </p>
           <div className="inline-actions">
+            {paid && inEffect.pending_plan && !inEffect.cancel_at_period_end && (
+              <button type="button" className="secondary" onClick={() => setDialog({ kind: 'change', plan: current })}>Keep {current.name}</button>
+            )}
             {paid && !inEffect.cancel_at_period_end && (
               <button type="button" className="secondary" onClick={() => setDialog({ kind: 'cancel' })}>Cancel at period end</button>
             )}
@@ -224,9 +227,12 @@ function ChangePlan({ from, to, onClose }: { from: Plan; to: Plan; onClose: () =
     },
   })
   const p = preview.data
-  const confirm = !p ? 'Change plan' : p.when === 'now' ? (p.charge_cents > 0 ? `Pay ${money(p.charge_cents)} and upgrade` : 'Upgrade now') : 'Schedule the change'
+  const confirm = !p ? 'Change plan'
+    : p.when === 'withdraw' ? `Keep ${to.name}`
+    : p.when === 'now' ? (p.charge_cents > 0 ? `Pay ${money(p.charge_cents)} and upgrade` : 'Upgrade now') : 'Schedule the change'
+  const title = from.slug === to.slug ? `Keep ${to.name}?` : `Change from ${from.name} to ${to.name}`
   return (
-    <Confirm title={`Change from ${from.name} to ${to.name}`} confirm={confirm} busy={change.isPending || preview.isPending || !!preview.error}
+    <Confirm title={title} confirm={confirm} busy={change.isPending || preview.isPending || !!preview.error}
       onConfirm={() => change.mutate()} onClose={onClose}>
       {preview.isPending ? <Loading what="the price of the change" /> : preview.error ? <ErrorNote error={preview.error} what="Pricing the change" /> : (
         <ProrationSummary p={preview.data} from={from} to={to} />
@@ -245,6 +251,14 @@ function ProrationSummary({ p, from, to }: { p: Preview; from: Plan; to: Plan })
         <p>{to.name} starts now. You pay the difference between {dollars(to.monthly_price)} and {dollars(from.monthly_price)} for the {daysLeft} days left of this period
           (until {day(p.current_period_end)}), and get <strong>{credits(p.credits_added)}</strong> more now.</p>
         <p className="muted">From {day(p.current_period_end)}: {money(p.new_price_cents)} a month for {credits(p.new_monthly_credits)}.</p>
+      </div>
+    )
+  }
+  if (p.when === 'withdraw') {
+    return (
+      <div data-testid="proration">
+        <p className="big"><strong>{money(0)}</strong> today</p>
+        <p>The scheduled change is withdrawn: {to.name} carries on, renewing on {day(p.current_period_end)} at {money(p.new_price_cents)} a month for {credits(p.new_monthly_credits)}.</p>
       </div>
     )
   }
