@@ -82,7 +82,7 @@ func insufficientCredits(needed, available int) Refusal {
 	return Refusal{Type: "insufficient-credits", Status: http.StatusPaymentRequired,
 		Detail: fmt.Sprintf("this generation needs %s and %s available; credits come with your plan each month, "+
 			"and a higher plan grants more", creditCount(needed), availableCount(available)),
-		Extra:  map[string]any{"credits_needed": needed, "credits_available": available}}
+		Extra: map[string]any{"credits_needed": needed, "credits_available": available}}
 }
 
 // creditCount is "1 credit" or "n credits".

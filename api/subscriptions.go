@@ -434,7 +434,6 @@ func (s *Server) changePlan(c *gin.Context) {
 		"charged_cents": res.AmountCents, "credits_added": res.Credits})
 }
 
-
 // update runs a workflow update to completion.
 func (s *Server) update(ctx context.Context, subID, name string, out any, args ...any) error {
 	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
