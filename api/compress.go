@@ -21,11 +21,12 @@ var compressedTypes = []string{"application/json", "application/problem+json", "
 // Handler is Router with its JSON and CSV answers of a kilobyte or more
 // compressed (zstd or gzip, as the client accepts): the Gallery's list of
 // twelve pictures is 21.2 kB as JSON and 2.6 kB gzipped, which a phone on
-// a slow network feels on every load.
+// a slow network feels on every load. HEAD is answered wherever GET is
+// (headAsGet).
 func (s *Server) Handler() (http.Handler, error) {
 	wrap, err := gzhttp.NewWrapper(gzhttp.MinSize(compressMinSize), gzhttp.ContentTypes(compressedTypes))
 	if err != nil {
 		return nil, fmt.Errorf("response compression: %w", err)
 	}
-	return wrap(s.Router()), nil
+	return headAsGet(wrap(s.Router())), nil
 }

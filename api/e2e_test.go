@@ -65,6 +65,7 @@ func TestAPI(t *testing.T) {
 	t.Run("paging", func(t *testing.T) { testPaging(t, s) })
 	t.Run("image download link", func(t *testing.T) { testImageDownload(t, s) })
 	t.Run("models", func(t *testing.T) { testModels(t, s) })
+	t.Run("head", func(t *testing.T) { testHead(t, s) })
 	t.Run("quote", func(t *testing.T) { testQuote(t, s) })
 	t.Run("model not served", func(t *testing.T) { testModelNotServed(t, s) })
 	t.Run("upload formats", func(t *testing.T) { testUploadFormats(t, s) })
@@ -572,5 +573,33 @@ func testLivePreviews(t *testing.T, s *stack) {
 	last := events[len(events)-1]
 	if previews == 0 || last.Generation == nil || len(last.Generation.Images) != 1 || last.Generation.Images[0].URL == "" {
 		t.Fatalf("%d events, %d with previews, last %+v: want previews, then the images' URLs", len(events), previews, last)
+	}
+}
+
+// HEAD is answered wherever GET is: the same status and headers, no body.
+func testHead(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 10)
+	for _, c := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/v1/me", token, http.StatusOK},
+		{"/v1/me", "", http.StatusUnauthorized},
+		{"/v1/plans", "", http.StatusOK},
+		{"/healthz", "", http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodHead, s.http.URL+c.path, nil)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || len(body) != 0 || resp.Header.Get("Content-Type") == "" {
+			t.Errorf("HEAD %s: %d, %d bytes, Content-Type %q", c.path, resp.StatusCode, len(body), resp.Header.Get("Content-Type"))
+		}
 	}
 }
