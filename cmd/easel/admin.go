@@ -33,10 +33,7 @@ func withStore(cmd *cobra.Command, fn func(st *store.Store) error) error {
 	if err != nil {
 		return err
 	}
-	if cfg.DatabaseURL == "" {
-		cfg.DatabaseURL, cfg.RedisURL = devDatabaseURL, cmp.Or(cfg.RedisURL, devRedisURL)
-		fmt.Fprintf(cmd.ErrOrStderr(), "note: DATABASE_URL is not set; using the development database %s\n", redact(cfg.DatabaseURL))
-	}
+	useDevDatabase(cmd, &cfg)
 	// Redis is optional here: with REDIS_URL set, a grant also drops the
 	// user's cached balance so the API shows it at once.
 	d, err := connect(cmd.Context(), cfg, config.Needs{Database: true, Redis: cfg.RedisURL != ""}, log)
@@ -46,6 +43,16 @@ func withStore(cmd *cobra.Command, fn func(st *store.Store) error) error {
 	defer d.close()
 	cliRedis = d.redis
 	return fn(d.store)
+}
+
+// useDevDatabase points a command without DATABASE_URL at the database
+// (and Redis) of `easel dev`, saying so on stderr.
+func useDevDatabase(cmd *cobra.Command, cfg *config.Config) {
+	if cfg.DatabaseURL != "" {
+		return
+	}
+	cfg.DatabaseURL, cfg.RedisURL = devDatabaseURL, cmp.Or(cfg.RedisURL, devRedisURL)
+	fmt.Fprintf(cmd.ErrOrStderr(), "note: DATABASE_URL is not set; using the development database %s\n", redact(cfg.DatabaseURL))
 }
 
 // cliRedis is the Redis client of the running admin command, if any.

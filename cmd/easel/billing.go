@@ -12,8 +12,9 @@ import (
 )
 
 // billingCommand holds the billing team's commands. They talk to Temporal
-// (TEMPORAL_ADDRESS) and the database (DATABASE_URL) directly, through the
-// same renewal as POST /v1/admin/subscriptions/{id}/renew.
+// (TEMPORAL_ADDRESS) and the database (DATABASE_URL, or `easel dev`'s
+// without it) directly, through the same renewal as POST
+// /v1/admin/subscriptions/{id}/renew.
 func billingCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "billing", Short: "Billing operations: renew subscriptions now"}
 	cmd.AddCommand(billingRenewCommand())
@@ -44,6 +45,7 @@ func billingRenewCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			useDevDatabase(cmd, &cfg)
 			d, err := connect(cmd.Context(), cfg, config.Needs{Database: true, Temporal: true}, log)
 			if err != nil {
 				return err
@@ -73,20 +75,24 @@ func billingRenewCommand() *cobra.Command {
 // any renewal failed for a reason other than a refusal.
 func renewAll(cmd *cobra.Command, d *deps, ids []string, period time.Time) error {
 	out := cmd.OutOrStdout()
-	var failed int
+	var renewed, refused, failed int
 	for _, id := range ids {
 		res, err := api.RenewSubscription(cmd.Context(), d.temporal, id, period)
 		switch {
 		case err == nil:
+			renewed++
 			fmt.Fprintf(out, "renewed %s (period from %s)\n", id, res.PeriodStart.UTC().Format(time.RFC3339))
 		case errors.Is(err, api.ErrRenewRefused):
+			refused++
 			fmt.Fprintf(out, "refused %s: %v\n", id, err)
 		default:
 			failed++
 			fmt.Fprintf(out, "failed  %s: %v\n", id, err)
 		}
 	}
-	fmt.Fprintf(out, "%d subscription(s), %d failed\n", len(ids), failed)
+	// A refusal is the renewal's idempotence at work (already renewed), not
+	// a failure: the exit status is 0 unless a renewal failed.
+	fmt.Fprintf(out, "%d subscription(s): %d renewed, %d refused, %d failed\n", len(ids), renewed, refused, failed)
 	if failed > 0 {
 		return fmt.Errorf("%d renewal(s) failed", failed)
 	}

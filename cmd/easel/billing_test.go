@@ -90,11 +90,12 @@ func TestBillingRenewTwiceChargesOnce(t *testing.T) {
 		}
 		return out.String()
 	}
-	if out := renew(); !strings.Contains(out, "renewed "+sub.ID) {
+	if out := renew(); !strings.Contains(out, "renewed "+sub.ID) || !strings.Contains(out, "1 renewed, 0 refused, 0 failed") {
 		t.Fatalf("first run: %s", out)
 	}
 	waitBalance(t, st, u.ID, 4000)
-	if out := renew(); !strings.Contains(out, "refused "+sub.ID) || !strings.Contains(out, "name it") {
+	if out := renew(); !strings.Contains(out, "refused "+sub.ID) || !strings.Contains(out, "name it") ||
+		!strings.Contains(out, "0 renewed, 1 refused, 0 failed") {
 		t.Fatalf("second run: %s", out)
 	}
 	time.Sleep(time.Second)
