@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,6 +134,10 @@ func runSimulate(o simulateOptions) (autoscale.Report, error) {
 	if o.noNight {
 		base.Windows = nil
 	}
+	if err := base.Validate(); err != nil {
+		// --min, --max, --timezone: said once, before any run uses them.
+		return autoscale.Report{}, err
+	}
 	cfg := base
 	cfg.Policy, cfg.Work, cfg.PollInterval = o.policy, o.work, o.poll
 	tr, err := simulateTrace(o, spec)
@@ -212,6 +218,10 @@ func simulateTrace(o simulateOptions, spec autoscale.TierSpec) (autoscale.Trace,
 		return autoscale.BuiltinTrace(o.trace, start, simulatePeak(o, spec), o.seed)
 	}
 	f, err := os.Open(o.trace)
+	if errors.Is(err, fs.ErrNotExist) {
+		return autoscale.Trace{}, fmt.Errorf("--trace %q is neither a built-in trace (%s) nor a file", o.trace,
+			strings.Join(autoscale.TraceNames(), ", "))
+	}
 	if err != nil {
 		return autoscale.Trace{}, fmt.Errorf("--trace: %w", err)
 	}

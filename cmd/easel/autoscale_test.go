@@ -114,6 +114,20 @@ func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), `policy "guess"`) {
 		t.Fatalf("err = %v", err)
 	}
+	// A misspelt trace lists the built-in ones; bounds are reported once.
+	for args, want := range map[string]string{
+		"--trace diurnl":   `--trace "diurnl" is neither a built-in trace (diurnal, burst, bursty, launch-day) nor a file`,
+		"--min 5 --max 2": "min 5 and max 2",
+	} {
+		cmd := autoscaleCommand()
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		cmd.SetArgs(append([]string{"simulate"}, strings.Fields(args)...))
+		err := cmd.Execute()
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), want) != 1 {
+			t.Errorf("%s: err = %v, want %q once", args, err, want)
+		}
+	}
 }
 
 // The autoscaler reads Free renders at the key the API gives them.
