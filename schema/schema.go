@@ -6,8 +6,10 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -35,19 +37,25 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 	return p, nil
 }
 
-// Up applies every pending migration. It is safe to run concurrently from
-// several processes: goose takes a Postgres advisory lock around the run.
-func Up(ctx context.Context, pool *pgxpool.Pool) error {
+// Up applies every pending migration and names the files it applied. It is
+// safe to run concurrently from several processes: goose takes a Postgres
+// advisory lock around the run.
+func Up(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
 	p, err := newProvider(db)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("apply migrations: %w", err)
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("apply migrations: %w", err)
 	}
-	return nil
+	applied := make([]string, 0, len(results))
+	for _, r := range results {
+		applied = append(applied, path.Base(r.Source.Path))
+	}
+	return applied, nil
 }
 
 // Status reports each migration and whether it has been applied.
@@ -65,16 +73,21 @@ func Status(ctx context.Context, pool *pgxpool.Pool) ([]*goose.MigrationStatus, 
 	return st, nil
 }
 
-// Down rolls back the most recent migration.
-func Down(ctx context.Context, pool *pgxpool.Pool) error {
+// Down rolls back the most recent migration and names its file; "" when
+// none was applied.
+func Down(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
 	p, err := newProvider(db)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if _, err := p.Down(ctx); err != nil {
-		return fmt.Errorf("roll back migration: %w", err)
+	r, err := p.Down(ctx)
+	if errors.Is(err, goose.ErrNoNextVersion) {
+		return "", nil
 	}
-	return nil
+	if err != nil {
+		return "", fmt.Errorf("roll back migration: %w", err)
+	}
+	return path.Base(r.Source.Path), nil
 }

@@ -116,7 +116,7 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	defer d.close()
-	if err := schema.Up(ctx, d.store.Pool()); err != nil {
+	if _, err := schema.Up(ctx, d.store.Pool()); err != nil {
 		return err
 	}
 	if err := d.openAPIStore(ctx, cfg); err != nil {

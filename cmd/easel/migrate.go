@@ -27,14 +27,29 @@ func migrateCommand() *cobra.Command {
 	}
 	cmd.AddCommand(
 		run("up", "Apply every pending migration", func(cmd *cobra.Command, d *deps) error {
-			if err := schema.Up(cmd.Context(), d.store.Pool()); err != nil {
+			applied, err := schema.Up(cmd.Context(), d.store.Pool())
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
+			for _, name := range applied {
+				fmt.Fprintln(cmd.OutOrStdout(), "applied", name)
+			}
+			if len(applied) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "nothing to apply: the database is up to date")
+			}
 			return nil
 		}),
 		run("down", "Roll back the latest migration", func(cmd *cobra.Command, d *deps) error {
-			return schema.Down(cmd.Context(), d.store.Pool())
+			name, err := schema.Down(cmd.Context(), d.store.Pool())
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				fmt.Fprintln(cmd.OutOrStdout(), "nothing to roll back: no migration is applied")
+				return nil
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "rolled back", name)
+			return nil
 		}),
 		run("status", "List migrations and whether each is applied", func(cmd *cobra.Command, d *deps) error {
 			st, err := schema.Status(cmd.Context(), d.store.Pool())

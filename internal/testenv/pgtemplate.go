@@ -137,5 +137,6 @@ func migrate(ctx context.Context, dbURL string) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer pool.Close()
-	return schema.Up(ctx, pool)
+	_, err = schema.Up(ctx, pool)
+	return err
 }
