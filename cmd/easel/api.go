@@ -52,7 +52,7 @@ func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	st := newStartup(log)
 	served, err := st.listen(ctx, cfg.HTTPAddr)
 	if err != nil {
-		return err
+		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 	srv, closeDeps, err := startAPI(ctx, cfg, log, st)
 	if err != nil {
@@ -67,7 +67,7 @@ func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return errors.Join(err, <-served)
 	}
 	st.ready(h)
-	log.Info("api started; ready once the OIDC key set has loaded", "jwks", cfg.OIDCJWKSURL)
+	log.Info("api started; ready once the OIDC key set has loaded", "jwks", cfg.JWKSURL())
 	return <-served
 }
 
@@ -79,7 +79,7 @@ func startAPI(ctx context.Context, cfg config.Config, log *slog.Logger, st *star
 		return nil, nil, err
 	}
 	verifier, err := oidc.NewVerifier(ctx, oidc.Config{Issuer: cfg.OIDCIssuer,
-		Audience: cfg.OIDCAudience, JWKSURL: cfg.OIDCJWKSURL, Log: log})
+		Audience: cfg.OIDCAudience, JWKSURL: cfg.JWKSURL(), Log: log})
 	if err != nil {
 		d.close()
 		return nil, nil, err

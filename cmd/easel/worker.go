@@ -126,7 +126,7 @@ func withStatusServer(ctx context.Context, addr string, log loggerT, run func(*s
 	st := newStartup(log)
 	served, err := st.listen(srvCtx, addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("METRICS_ADDR: %w", err)
 	}
 	runErr := make(chan error, 1)
 	go func() { runErr <- run(st) }()

@@ -181,6 +181,13 @@ func (c Config) Validate(n Needs) error {
 	if n.OIDC && c.OIDCIssuer == "" {
 		missing("OIDC_ISSUER", "the ID token issuer, e.g. https://cognito-idp.<region>.amazonaws.com/<user pool id>")
 	}
+	if n.OIDC {
+		for name, v := range map[string]string{"OIDC_ISSUER": c.OIDCIssuer, "OIDC_JWKS_URL": c.OIDCJWKSURL} {
+			if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+				errs = append(errs, fmt.Errorf("%s=%q must be an http(s) URL, e.g. https://cognito-idp.<region>.amazonaws.com/<user pool id>", name, v))
+			}
+		}
+	}
 	if n.OIDC && c.OIDCAudience == "" {
 		missing("OIDC_AUDIENCE", "the app client id ID tokens are issued for")
 	}
@@ -313,6 +320,15 @@ func (c Config) TemporalPostgresURL() (string, error) {
 		return "", errors.New("TEMPORAL_DATABASE_URL names no database: add one, e.g. /temporal")
 	}
 	return u.String(), nil
+}
+
+// JWKSURL is where the ID tokens' keys are read: OIDC_JWKS_URL, or the
+// issuer's /.well-known/jwks.json.
+func (c Config) JWKSURL() string {
+	if c.OIDCJWKSURL != "" {
+		return c.OIDCJWKSURL
+	}
+	return strings.TrimSuffix(c.OIDCIssuer, "/") + "/.well-known/jwks.json"
 }
 
 // Logger builds the process logger: JSON in production, text for humans.

@@ -173,3 +173,31 @@ func TestTemporalDB(t *testing.T) {
 		t.Fatalf("URL without a database: %v", err)
 	}
 }
+
+// The issuer and the key set's URL must be URLs, named when they are not.
+func TestValidateOIDCURLs(t *testing.T) {
+	for name, want := range map[string]string{"OIDC_ISSUER": "OIDC_ISSUER=\"not-a-url\"", "OIDC_JWKS_URL": "OIDC_JWKS_URL=\"not-a-url\""} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("OIDC_ISSUER", "https://issuer.example")
+			t.Setenv("OIDC_AUDIENCE", "easel")
+			t.Setenv(name, "not-a-url")
+			c, err := Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Validate(Needs{OIDC: true}); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v, want one naming %s", err, want)
+			}
+		})
+	}
+	t.Setenv("OIDC_ISSUER", "https://issuer.example")
+	t.Setenv("OIDC_AUDIENCE", "easel")
+	t.Setenv("OIDC_JWKS_URL", "")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(Needs{OIDC: true}); err != nil || c.JWKSURL() != "https://issuer.example/.well-known/jwks.json" {
+		t.Fatalf("valid issuer: %v, JWKS %q", err, c.JWKSURL())
+	}
+}
