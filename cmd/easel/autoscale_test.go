@@ -116,7 +116,7 @@ func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 	}
 	// A misspelt trace lists the built-in ones; bounds are reported once.
 	for args, want := range map[string]string{
-		"--trace diurnl":   `--trace "diurnl" is neither a built-in trace (diurnal, burst, bursty, launch-day) nor a file`,
+		"--trace diurnl":  `--trace "diurnl" is neither a built-in trace (diurnal, burst, bursty, launch-day) nor a file`,
 		"--min 5 --max 2": "min 5 and max 2",
 	} {
 		cmd := autoscaleCommand()
