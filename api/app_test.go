@@ -143,7 +143,9 @@ func TestAppConfig(t *testing.T) {
 	serve := func(app *api.App) (*httptest.ResponseRecorder, string) {
 		h := (&api.Server{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), App: app}).Router()
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/config.json", nil))
+		req := httptest.NewRequest(http.MethodGet, "/config.json", nil)
+		h.ServeHTTP(rec, req)
+		checkContract(t, req, rec.Code, rec.Header(), rec.Body.Bytes(), true)
 		page := httptest.NewRecorder()
 		h.ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/account", nil))
 		return rec, page.Header().Get("Content-Security-Policy")

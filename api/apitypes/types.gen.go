@@ -446,6 +446,31 @@ type AdminUserListItem struct {
 	Role             string             `json:"role"`
 }
 
+// AppConfig defines model for AppConfig.
+type AppConfig struct {
+	// LowBalanceCredits Below this many available credits the app warns.
+	LowBalanceCredits int `json:"low_balance_credits"`
+
+	// OidcAuthority The OIDC issuer the app signs in with (OIDC_ISSUER, or the development issuer).
+	OidcAuthority string `json:"oidc_authority"`
+
+	// OidcClientID The app client id (OIDC_AUDIENCE).
+	OidcClientID string `json:"oidc_client_id"`
+
+	// OidcEndSessionEndpoint Where signing out ends the hosted UI's session.
+	OidcEndSessionEndpoint string `json:"oidc_end_session_endpoint,omitempty"`
+
+	// OidcMetadata The issuer's endpoints, when known, so the app needs no discovery request.
+	OidcMetadata map[string]string `json:"oidc_metadata,omitempty"`
+
+	// StripePublishableKey Set when cards are entered in Stripe Elements.
+	StripePublishableKey string `json:"stripe_publishable_key,omitempty"`
+	TemporalNamespace    string `json:"temporal_namespace,omitempty"`
+
+	// TemporalUI Temporal's Web UI, for administrators' links to workflows.
+	TemporalUI string `json:"temporal_ui,omitempty"`
+}
+
 // Balance defines model for Balance.
 type Balance struct {
 	// Available Credits that can be spent now.
