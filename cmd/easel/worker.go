@@ -49,20 +49,17 @@ func workerCommand() *cobra.Command {
 			// so a bad value is reported by name at once.
 			switch role {
 			case "control":
-				if err := cfg.Validate(controlNeeds); err != nil {
-					return fmt.Errorf("configuration:\n%w", err)
-				}
-				if _, err := tierPolicies(cfg); err != nil {
+				_, policyErr := tierPolicies(cfg)
+				if err := errors.Join(cfg.Validate(controlNeeds), policyErr); err != nil {
 					return fmt.Errorf("configuration:\n%w", err)
 				}
 			case "gpu":
-				if err := cfg.Validate(gpuNeeds); err != nil {
-					return fmt.Errorf("configuration:\n%w", err)
-				}
 				if err := g.check(cfg); err != nil {
 					return err
 				}
-				if g.instanceID, err = cfg.GPUInstanceID(); err != nil {
+				var idErr error
+				g.instanceID, idErr = cfg.GPUInstanceID()
+				if err := errors.Join(cfg.Validate(gpuNeeds), idErr); err != nil {
 					return fmt.Errorf("configuration:\n%w", err)
 				}
 			default:
