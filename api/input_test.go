@@ -340,7 +340,7 @@ func (f fixedUser) Authenticate(context.Context, string) (store.User, error) { r
 func testAdmitDeadline(t *testing.T, s *stack) {
 	u, _ := s.newUser(t, "pro", 10)
 	bare := testenv.Temporal(t, api.SearchAttributes)
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	srv := &api.Server{Store: s.store, Temporal: bare, Progress: s.hub, Auth: fixedUser{u},
 		Log: slog.New(slog.NewJSONHandler(&logs, nil)), AdmitTimeout: 2 * time.Second}
 	h := srv.Router()

@@ -2,40 +2,21 @@ package api_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/testenv"
 )
-
-// lockedBuffer is a log sink the API's goroutines may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // The logs are JSON, each request line carries its request id and user,
 // and no credential ever reaches them: ID tokens, API keys (good or
 // forged), webhook signatures and secrets.
 func TestLogsCarryIDsAndNoSecrets(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	s := newStackWith(t, time.Millisecond, stackOptions{billing: true, logs: logs})
 	u, token := s.newUser(t, "pro", 100)
 	key := createAPIKey(t, s, token, map[string]any{"name": "ci"}).Key

@@ -1,22 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/easel/easel/internal/testenv"
 )
 
 // The Redis client's complaints about an unreachable server come out as
 // JSON log records, like every other line of the process.
 func TestRedisClientLogsThroughSlog(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	redis.SetLogger(redisLog{slog.New(slog.NewJSONHandler(&buf, nil))})
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
 	defer rdb.Close()
@@ -34,29 +34,4 @@ func TestRedisClientLogsThroughSlog(t *testing.T) {
 			t.Fatalf("not a JSON warning: %q (%v)", line, err)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer the client's goroutines may write to while
-// the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
