@@ -44,8 +44,8 @@ func apiCommand() *cobra.Command {
 // 200 once the OIDC key set has loaded.
 func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	needs := config.Needs{Database: true, API: true, Redis: true, Temporal: true, S3: true, OIDC: true}
-	if err := cfg.Validate(needs); err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
+	if err := checkConfig(cfg, needs); err != nil {
+		return err
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()

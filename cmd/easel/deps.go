@@ -66,13 +66,8 @@ func connect(ctx context.Context, cfg config.Config, needs config.Needs, log *sl
 // service that is down is waited for (with backoff, logged, reported on
 // st's /readyz) until it answers or ctx ends. Bad settings still fail at once.
 func connectWaiting(ctx context.Context, cfg config.Config, needs config.Needs, log *slog.Logger, st *startup) (*deps, error) {
-	if err := cfg.Validate(needs); err != nil {
-		return nil, fmt.Errorf("configuration:\n%w", err)
-	}
-	if needs.Database {
-		if _, err := pgxpool.ParseConfig(cfg.DatabaseURL); err != nil {
-			return nil, fmt.Errorf("configuration:\nDATABASE_URL: %w", err)
-		}
+	if err := checkConfig(cfg, needs); err != nil {
+		return nil, err
 	}
 	d := &deps{log: log, wait: st}
 	err := d.open(ctx, cfg, needs)
@@ -81,6 +76,27 @@ func connectWaiting(ctx context.Context, cfg config.Config, needs config.Needs, 
 		return nil, err
 	}
 	return d, nil
+}
+
+// checkConfig validates the settings needs names and parses the connection
+// URLs among them, reporting every problem at once (with more, a caller's
+// own checks), before anything listens or dials.
+func checkConfig(cfg config.Config, needs config.Needs, more ...error) error {
+	errs := append([]error{cfg.Validate(needs)}, more...)
+	if needs.Database && cfg.DatabaseURL != "" {
+		if _, err := pgxpool.ParseConfig(cfg.DatabaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
+		}
+	}
+	if needs.Redis && cfg.RedisURL != "" {
+		if _, err := redis.ParseURL(cfg.RedisURL); err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_URL=%q: %w", cfg.RedisURL, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	return nil
 }
 
 func (d *deps) open(ctx context.Context, cfg config.Config, needs config.Needs) error {

@@ -269,3 +269,30 @@ func TestControlWorkerRefusesBadAutoscalingAtStart(t *testing.T) {
 		_ = l.Close()
 	}
 }
+
+// A connection URL that does not parse stops the API at once, by name,
+// before it listens (it used to be found after "listening").
+func TestAPIRefusesMalformedURLsAtStart(t *testing.T) {
+	addr := freeAddr(t)
+	for k, v := range map[string]string{
+		"DATABASE_URL": "postgres://x:5432/easel?sslmode=nonsense", "REDIS_URL": "notaurl",
+		"TEMPORAL_ADDRESS": freeAddr(t), "S3_BUCKET": "easel-test", "S3_ENDPOINT": "http://127.0.0.1:1",
+		"OIDC_ISSUER": "https://issuer.example", "OIDC_AUDIENCE": "easel", "HTTP_ADDR": addr,
+	} {
+		t.Setenv(k, v)
+	}
+	cmd := apiCommand()
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL") || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Fatalf("api with malformed URLs: %v", err)
+	}
+	if l, err := net.Listen("tcp", addr); err != nil {
+		t.Fatalf("the API was left listening: %v", err)
+	} else {
+		_ = l.Close()
+	}
+}

@@ -50,8 +50,8 @@ func workerCommand() *cobra.Command {
 			switch role {
 			case "control":
 				_, policyErr := tierPolicies(cfg)
-				if err := errors.Join(cfg.Validate(controlNeeds), policyErr); err != nil {
-					return fmt.Errorf("configuration:\n%w", err)
+				if err := checkConfig(cfg, controlNeeds, policyErr); err != nil {
+					return err
 				}
 			case "gpu":
 				if err := g.check(cfg); err != nil {
@@ -59,8 +59,8 @@ func workerCommand() *cobra.Command {
 				}
 				var idErr error
 				g.instanceID, idErr = cfg.GPUInstanceID()
-				if err := errors.Join(cfg.Validate(gpuNeeds), idErr); err != nil {
-					return fmt.Errorf("configuration:\n%w", err)
+				if err := checkConfig(cfg, gpuNeeds, idErr); err != nil {
+					return err
 				}
 			default:
 				return fmt.Errorf("--role must be control or gpu, not %q", role)
