@@ -523,9 +523,6 @@ type eventView struct {
 	Generation *GenerationView `json:"generation,omitempty"`
 }
 
-// writeFinalEvent sends the last event, with the job as the database has it
-// now. Should that read fail, the event goes out without it: the stream must
-// still end.
 // endedAt is when a finished job ended: its completion, or its creation for
 // a row that never recorded one.
 func endedAt(g store.Generation) time.Time {
@@ -535,6 +532,9 @@ func endedAt(g store.Generation) time.Time {
 	return g.CreatedAt.UTC()
 }
 
+// writeFinalEvent sends the last event, with the job as the database has it
+// now. Should that read fail, the event goes out without it: the stream must
+// still end.
 func (s *Server) writeFinalEvent(c *gin.Context, st progress.Status, g store.Generation) {
 	ev := eventView{Status: st}
 	if fresh, err := s.Store.GetGeneration(c.Request.Context(), g.UserID, g.ID); err == nil {

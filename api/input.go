@@ -90,10 +90,10 @@ func jsonContentType(ct string) bool {
 // enforced by the caller's MaxBytesReader) and checks what encoding/json
 // lets through: a Content-Type that is not JSON or a compressed body (415),
 // invalid UTF-8 and NUL in any string (encoding/json turns the first into
-// U+FFFD and keeps the second; Postgres refuses both), top-level keys that only match a field
-// of dst case-insensitively or repeat one (encoding/json matches names
-// case-insensitively and keeps the last), and an explicit 0 in a field
-// whose absence means a default. It writes the problem itself and reports
+// U+FFFD and keeps the second; Postgres refuses both), top-level keys that
+// only match a field of dst case-insensitively or repeat one (encoding/json
+// matches names case-insensitively and keeps the last), and an explicit 0
+// in a field whose absence means a default. It writes the problem itself and reports
 // false; a body that is not valid JSON passes here, for the decoder to
 // describe.
 func readJSONBody(c *gin.Context, dst any, limit int64) ([]byte, bool) {
