@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,7 +143,7 @@ func measureRoute(b *testing.B, name string, targets []vegeta.Target, rate, seco
 	attack(targets, rate, time.Second) // warm-up: connections, caches
 	cpu := startCPUSample()
 	machine := testenv.ReadMachineCPU()
-	m := attack(targets, rate, time.Duration(seconds)*time.Second)
+	m, slow := attack(targets, rate, time.Duration(seconds)*time.Second)
 	busy, steal := machine.Since()
 	goCPU, pgCPU := cpu.perRequest(m.Requests)
 	if baseP99 == 0 {
@@ -152,6 +153,7 @@ func measureRoute(b *testing.B, name string, targets []vegeta.Target, rate, seco
 		name, rate, m.Latencies.P50.Round(10*time.Microsecond), m.Latencies.P99.Round(10*time.Microsecond),
 		m.Latencies.Max.Round(time.Millisecond), m.Success*100, float64(m.Latencies.P99)/float64(baseP99),
 		goCPU.Round(time.Microsecond), pgCPU.Round(time.Microsecond), busy*100, steal*100)
+	b.Logf("%-30s slow: %v", name, slow)
 	b.ReportMetric(float64(m.Latencies.P99)/1e6, name+"-p99-ms")
 	b.ReportMetric(float64(goCPU.Microseconds()), name+"-go-µs/req")
 	b.ReportMetric(busy*100, name+"-busy-%")
@@ -186,16 +188,59 @@ func readTargets(url string, tokens []string) []vegeta.Target {
 }
 
 // attack sends targets round-robin at rate per second for d and returns
-// what the answers measured.
-func attack(targets []vegeta.Target, rate int, d time.Duration) vegeta.Metrics {
+// what the answers measured, and when the slow ones were sent.
+func attack(targets []vegeta.Target, rate int, d time.Duration) (vegeta.Metrics, stalls) {
 	atk := vegeta.NewAttacker(vegeta.Workers(64), vegeta.MaxWorkers(20_000), vegeta.KeepAlive(true),
 		vegeta.Connections(256), vegeta.Timeout(10*time.Second))
 	var m vegeta.Metrics
+	st := stalls{windows: map[time.Duration]int{}}
 	for res := range atk.Attack(vegeta.NewStaticTargeter(targets...), vegeta.Rate{Freq: rate, Per: time.Second}, d, "reads") {
+		st.add(res)
 		m.Add(res)
 	}
 	m.Close()
-	return m
+	return m, st
+}
+
+// slowAnswer is the latency from which an answer counts as slow: the
+// issue's p99 target.
+const slowAnswer = 20 * time.Millisecond
+
+// processStart dates the stall windows the way GODEBUG=gctrace=1 dates
+// collections (@12.345s), so the two can be laid side by side.
+var processStart = time.Now()
+
+// stalls counts the slow answers by the 100 ms window they were sent in,
+// dated from the process's start: one stall of the whole process shows as
+// one or two full windows, contention as slow answers spread thin.
+type stalls struct {
+	windows map[time.Duration]int
+}
+
+func (s *stalls) add(res *vegeta.Result) {
+	if res.Latency < slowAnswer {
+		return
+	}
+	s.windows[res.Timestamp.Sub(processStart).Truncate(100*time.Millisecond)]++
+}
+
+// String lists the windows holding at least 5 slow answers, in order,
+// and how many slow answers there were in all.
+func (s stalls) String() string {
+	var at []time.Duration
+	total := 0
+	for w, n := range s.windows {
+		total += n
+		if n >= 5 {
+			at = append(at, w)
+		}
+	}
+	slices.Sort(at)
+	parts := make([]string, len(at))
+	for i, w := range at {
+		parts[i] = fmt.Sprintf("@%.1fs:%d", w.Seconds(), s.windows[w])
+	}
+	return fmt.Sprintf("%d answers over %v; windows of 100 ms with 5 or more: [%s]", total, slowAnswer, strings.Join(parts, " "))
 }
 
 // spinHandler answers every request after computing for about d of CPU

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/easel/easel/internal/devstack/temporalserver"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/sim"
+	"github.com/easel/easel/internal/gctune"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/oidc"
 	"github.com/easel/easel/internal/payments"
@@ -100,6 +102,9 @@ func newStack(t testing.TB, stepDelay time.Duration) *stack {
 
 func newStackWith(t testing.TB, stepDelay time.Duration, opts stackOptions) *stack {
 	t.Helper()
+	if b, ok := t.(*testing.B); ok {
+		serverGC(b)
+	}
 	ctx := context.Background()
 	dbURL := testenv.PostgresURL(t)
 	pool, err := store.Connect(ctx, dbURL)
@@ -462,4 +467,17 @@ func (s *stack) credits(t *testing.T, token string) credits {
 	}
 	r.decode(t, &c)
 	return c
+}
+
+// serverGC runs a benchmark with the garbage collector's settings of
+// `easel api` and `easel dev` (internal/gctune), GOGC and GOMEMLIMIT from
+// the environment included, so that GOGC=100 measures Go's default.
+func serverGC(b *testing.B) {
+	percent, limit := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1)
+	debug.SetGCPercent(percent)
+	gctune.Apply(slog.New(slog.DiscardHandler))
+	b.Cleanup(func() {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/easel/easel/api"
 	"github.com/easel/easel/internal/authcache"
 	"github.com/easel/easel/internal/config"
+	"github.com/easel/easel/internal/gctune"
 	"github.com/easel/easel/internal/objects"
 	"github.com/easel/easel/internal/oidc"
 	"github.com/easel/easel/internal/webhook"
@@ -33,6 +34,7 @@ func apiCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			gctune.Apply(log)
 			return runAPI(cmd.Context(), cfg, log)
 		},
 	}

@@ -67,6 +67,11 @@ func TestChaosKillDevProcess(t *testing.T) {
 	env := append(os.Environ(), "DATABASE_URL="+dbURL, "REDIS_URL="+redisURL, "LOG_FORMAT=text", "LOG_LEVEL=info")
 	dev := newDevProcess(t, bin, root, env)
 	dev.start(t)
+	if os.Getenv("GOGC") == "" { // the collector's settings for a server (internal/gctune)
+		if log, err := os.ReadFile(dev.logPath); err != nil || !strings.Contains(string(log), `msg="garbage collector" gogc=400`) {
+			t.Errorf("easel dev did not log its collector settings, GOGC 400 (%v):\n%s", err, lastStart(dev.logPath, 25))
+		}
+	}
 	c := &chaosClient{base: dev.baseURL(), http: &http.Client{Timeout: 20 * time.Second}}
 
 	var (

@@ -19,6 +19,7 @@ import (
 	"github.com/easel/easel/internal/balancecache"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/config"
+	"github.com/easel/easel/internal/gctune"
 	"github.com/easel/easel/internal/devstack"
 	"github.com/easel/easel/internal/devstack/temporalserver"
 	"github.com/easel/easel/internal/engine/sim"
@@ -105,6 +106,7 @@ func runDev(ctx context.Context, o devOptions) error {
 		return err
 	}
 	log := processLogger(cfg)
+	gctune.Apply(log)
 	if err := os.MkdirAll(o.stateDir, 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}

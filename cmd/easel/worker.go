@@ -22,6 +22,7 @@ import (
 
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/config"
+	"github.com/easel/easel/internal/gctune"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/invokeai"
 	"github.com/easel/easel/internal/engine/sim"
@@ -44,6 +45,7 @@ func workerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			gctune.Apply(log)
 			// Everything the role's configuration says is checked before
 			// the status server listens and before any connection waits,
 			// so a bad value is reported by name at once.
