@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -143,7 +144,9 @@ func measureRoute(b *testing.B, name string, targets []vegeta.Target, rate, seco
 	attack(targets, rate, time.Second) // warm-up: connections, caches
 	cpu := startCPUSample()
 	machine := testenv.ReadMachineCPU()
+	late := watchScheduler()
 	m, slow := attack(targets, rate, time.Duration(seconds)*time.Second)
+	slow.late = late()
 	busy, steal := machine.Since()
 	goCPU, pgCPU := cpu.perRequest(m.Requests)
 	if baseP99 == 0 {
@@ -215,6 +218,37 @@ var processStart = time.Now()
 // one or two full windows, contention as slow answers spread thin.
 type stalls struct {
 	windows map[time.Duration]int
+	late    map[time.Duration]time.Duration // the scheduler's longest delay in each window
+}
+
+// watchScheduler sleeps 1 ms at a time until the returned function is
+// called, which returns, for each 100 ms window (dated as in stalls), the
+// longest a wake-up came late when that was over 5 ms: whether this
+// process's goroutines waited for a CPU, whatever they were waiting on.
+func watchScheduler() func() map[time.Duration]time.Duration {
+	late := map[time.Duration]time.Duration{}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			before := time.Now()
+			time.Sleep(time.Millisecond)
+			if d := time.Since(before) - time.Millisecond; d > 5*time.Millisecond {
+				w := before.Sub(processStart).Truncate(100 * time.Millisecond)
+				late[w] = max(late[w], d)
+			}
+		}
+	}()
+	return func() map[time.Duration]time.Duration {
+		close(stop)
+		<-done
+		return late
+	}
 }
 
 func (s *stalls) add(res *vegeta.Result) {
@@ -240,7 +274,13 @@ func (s stalls) String() string {
 	for i, w := range at {
 		parts[i] = fmt.Sprintf("@%.1fs:%d", w.Seconds(), s.windows[w])
 	}
-	return fmt.Sprintf("%d answers over %v; windows of 100 ms with 5 or more: [%s]", total, slowAnswer, strings.Join(parts, " "))
+	lateAt := slices.Sorted(maps.Keys(s.late))
+	lates := make([]string, len(lateAt))
+	for i, w := range lateAt {
+		lates[i] = fmt.Sprintf("@%.1fs:%v", w.Seconds(), s.late[w].Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%d answers over %v; windows of 100 ms with 5 or more: [%s]; the scheduler over 5 ms late: [%s]",
+		total, slowAnswer, strings.Join(parts, " "), strings.Join(lates, " "))
 }
 
 // spinHandler answers every request after computing for about d of CPU
