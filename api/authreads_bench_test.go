@@ -47,6 +47,9 @@ const (
 // "100,200,300") runs, at the main rate, a server whose handler only
 // computes for that many microseconds: how much CPU a request may cost
 // before this machine's p99 leaves the target, whatever the request does.
+// Each route also logs when its slow answers (over 20 ms) were sent, in
+// 100 ms windows dated from the process's start as GODEBUG=gctrace=1 dates
+// collections, and how late a sleeping goroutine woke in each window.
 //
 // vegeta's attacker paces the sends and starts a new worker whenever every
 // worker is busy, so a slow answer delays no later send; latency runs from
