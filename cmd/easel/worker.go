@@ -22,10 +22,10 @@ import (
 
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/config"
-	"github.com/easel/easel/internal/gctune"
 	"github.com/easel/easel/internal/engine"
 	"github.com/easel/easel/internal/engine/invokeai"
 	"github.com/easel/easel/internal/engine/sim"
+	"github.com/easel/easel/internal/gctune"
 	"github.com/easel/easel/internal/gpu"
 	"github.com/easel/easel/internal/notify"
 	"github.com/easel/easel/internal/payments"
