@@ -69,7 +69,11 @@ func apply(log *slog.Logger, limit memlimit.Provider) Settings {
 		s.LimitFrom = "cgroup"
 	}
 	s.Percent, s.MemoryLimit = current()
-	log.Info("garbage collector", "gogc", s.Percent, "memory_limit_bytes", s.MemoryLimit, "memory_limit_from", s.LimitFrom)
+	attrs := []any{"gogc", s.Percent, "memory_limit_from", s.LimitFrom}
+	if s.MemoryLimit != math.MaxInt64 {
+		attrs = append(attrs, "memory_limit_bytes", s.MemoryLimit)
+	}
+	log.Info("garbage collector", attrs...)
 	return s
 }
 

@@ -44,7 +44,7 @@ func TestApplyDefaultsInAContainer(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != want.MemoryLimit {
 		t.Errorf("the runtime's memory limit is %d, want %d", got, want.MemoryLimit)
 	}
-	if !strings.Contains(buf.String(), "gogc=400") || !strings.Contains(buf.String(), "memory_limit_from=cgroup") {
+	if !strings.Contains(buf.String(), "gogc=400 memory_limit_from=cgroup memory_limit_bytes=966367641") {
 		t.Errorf("the log does not say what the collector runs with:\n%s", buf)
 	}
 }
@@ -53,10 +53,13 @@ func TestApplyWithoutAContainerLimit(t *testing.T) {
 	restore(t)
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
-	log, _ := logger()
+	log, buf := logger()
 	s := apply(log, func() (uint64, error) { return 0, memlimit.ErrNoLimit })
 	if s.Percent != Percent || s.MemoryLimit != math.MaxInt64 || s.LimitFrom != "none" {
 		t.Fatalf("settings %+v, want GOGC %d and no limit", s, Percent)
+	}
+	if line := buf.String(); !strings.Contains(line, "memory_limit_from=none") || strings.Contains(line, "memory_limit_bytes") {
+		t.Errorf("the log should say there is no limit, without a number of bytes:\n%s", line)
 	}
 }
 
