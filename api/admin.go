@@ -20,6 +20,15 @@ import (
 // names no valid_until.
 const defaultAdminGrantDays = 30
 
+var grantReachMessage = fmt.Sprintf("must be within %d days of now", store.MaxAdminGrantDays)
+
+// withinGrantReach is whether t is at most store.MaxAdminGrantDays from now,
+// either way.
+func withinGrantReach(t, now time.Time) bool {
+	reach := store.MaxAdminGrantDays * 24 * time.Hour
+	return !t.Before(now.Add(-reach)) && !t.After(now.Add(reach))
+}
+
 // maxEmailFilterChars bounds ?email= to what users.email can hold.
 const maxEmailFilterChars = 255
 
@@ -191,8 +200,12 @@ func (r AdminGrantRequest) validate(now time.Time) (store.AdminGrantInput, []Fie
 	fromOK := true
 	if r.ValidFrom != nil {
 		t, err := time.Parse(time.RFC3339, *r.ValidFrom)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs = append(errs, FieldError{Field: "valid_from", Message: "must be an RFC 3339 time, like 2030-01-02T15:04:05Z"})
+			fromOK = false
+		case !withinGrantReach(t, now):
+			errs = append(errs, FieldError{Field: "valid_from", Message: grantReachMessage})
 			fromOK = false
 		}
 		in.ValidFrom = t
@@ -208,6 +221,8 @@ func (r AdminGrantRequest) validate(now time.Time) (store.AdminGrantInput, []Fie
 		case !t.After(now):
 			// A grant that has already ended could never be spent.
 			errs = append(errs, FieldError{Field: "valid_until", Message: "must be in the future"})
+		case !withinGrantReach(t, now):
+			errs = append(errs, FieldError{Field: "valid_until", Message: grantReachMessage})
 		}
 		in.ValidUntil = t
 	}

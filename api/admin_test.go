@@ -171,6 +171,13 @@ func testAdminGrantBadInput(t *testing.T, s *stack) {
 		{"window backwards", map[string]any{"email": u.Email, "credits": 1, "reason": "x",
 			"valid_from": "2030-01-02T00:00:00Z", "valid_until": "2030-01-01T00:00:00Z"}, "valid_until"},
 		{"unknown field", map[string]any{"email": u.Email, "credits": 1, "reason": "x", "plan": "pro"}, "plan"},
+		// Past year 9999 in UTC no JSON answer could carry the grant.
+		{"valid_until past year 9999", map[string]any{"email": u.Email, "credits": 1, "reason": "x",
+			"valid_until": "9999-12-31T23:59:59-23:00"}, "valid_until"},
+		{"valid_until in eleven years", map[string]any{"email": u.Email, "credits": 1, "reason": "x",
+			"valid_until": time.Now().AddDate(11, 0, 0).UTC().Format(time.RFC3339)}, "valid_until"},
+		{"valid_from before year 1", map[string]any{"email": u.Email, "credits": 1, "reason": "x",
+			"valid_from": "0001-01-01T00:00:00+23:00", "valid_until": "2030-01-01T00:00:00Z"}, "valid_from"},
 	}
 	for _, tc := range cases {
 		p := expectProblem(t, s.do(t, http.MethodPost, "/v1/admin/grants", adminToken, tc.body), http.StatusBadRequest)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -187,13 +188,18 @@ func usageTime(c *gin.Context, field string) (t time.Time, present, ok bool) {
 	if v == "" {
 		return time.Time{}, false, true
 	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+	msg := "must be an RFC 3339 time or a YYYY-MM-DD date"
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		t, err = time.Parse(time.DateOnly, v)
+	}
+	if err == nil && (t.UTC().Year() < 1 || t.UTC().Year() > 9999) {
+		// The answer repeats the period, and JSON times end at year 9999.
+		err, msg = errors.New("out of range"), "must be in the years 0001 to 9999 (UTC)"
+	}
+	if err == nil {
 		return t.UTC(), true, true
 	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, true, true
-	}
-	msg := "must be an RFC 3339 time or a YYYY-MM-DD date"
 	invalid(c, field+" "+msg, FieldError{Field: field, Message: msg})
 	return time.Time{}, true, false
 }

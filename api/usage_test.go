@@ -171,6 +171,7 @@ func testUsageBadFilters(t *testing.T, s *stack) {
 		{"from=2024-01-01&to=2025-01-03", "to"},
 		{"limit=0", "limit"},
 		{"before=soon", "before"},
+		{"to=9999-12-31T23:59:59-23:00", "to"}, // year 10000 in UTC
 	} {
 		for _, path := range []string{"/v1/usage?", "/v1/usage.csv?"} {
 			if path == "/v1/usage.csv?" && (tc.field == "limit" || tc.field == "before") {

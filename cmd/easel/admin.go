@@ -84,8 +84,8 @@ func adminGrantCommand() *cobra.Command {
 				return errors.New("--email is required")
 			case credits < 1 || credits > store.MaxAdminGrantCredits:
 				return fmt.Errorf("--credits must be between 1 and %d", store.MaxAdminGrantCredits)
-			case days < 1:
-				return errors.New("--days must be at least 1")
+			case days < 1 || days > store.MaxAdminGrantDays:
+				return fmt.Errorf("--days must be between 1 and %d", store.MaxAdminGrantDays)
 			case strings.TrimSpace(reason) == "":
 				return errors.New("--reason is required")
 			}
@@ -100,7 +100,7 @@ func adminGrantCommand() *cobra.Command {
 					Credits: credits, ValidFrom: now, ValidUntil: now.AddDate(0, 0, days),
 					Reason: strings.TrimSpace(reason), IdempotencyKey: key})
 				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("no user has the email %s; they must sign in once first", email)
+					return noAccount(email)
 				}
 				if err != nil {
 					return err
@@ -157,7 +157,8 @@ func adminPromoteCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "promote",
 		Short: "Make a user an admin (how the first admin is made)",
-		Long: "Make a user an admin. The user must have signed in once, so that the account exists.\n" +
+		Long: "Make a user an admin. The account must exist: it is created by the user's first request to the API\n" +
+			"after signing in (opening the web app is enough).\n" +
 			"Admins use the /v1/admin API with a signed-in session.",
 		Example: "  easel admin promote --email ops@example.com",
 		Args:    cobra.NoArgs,
@@ -168,7 +169,7 @@ func adminPromoteCommand() *cobra.Command {
 			return withStore(cmd, func(st *store.Store) error {
 				u, err := st.UserByEmail(cmd.Context(), email)
 				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("no user has the email %s; they must sign in once first", email)
+					return noAccount(email)
 				}
 				if err != nil {
 					return err
@@ -187,4 +188,10 @@ func adminPromoteCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&email, "email", "", "email of the user to promote (required)")
 	return cmd
+}
+
+// noAccount says why an email has no account yet: accounts are created
+// by the first API request after sign-in, not by the sign-in itself.
+func noAccount(email string) error {
+	return fmt.Errorf("no user has the email %s; the account is created by their first request to the API after signing in (opening the web app is enough)", email)
 }

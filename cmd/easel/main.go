@@ -4,9 +4,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -33,5 +35,32 @@ func rootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(devCommand(), apiCommand(), workerCommand(), migrateCommand(), generateCommand(), adminCommand(), billingCommand(), autoscaleCommand(), costCommand(), temporalCommand())
+	requireSubcommands(root)
 	return root
+}
+
+// requireSubcommands makes every command below root that only groups
+// others (easel migrate, easel admin, ...) fail on an unknown or missing
+// subcommand. Cobra checks that only for the root, and a group command
+// would print its help and exit 0: `easel migrate upp` in a deploy script
+// would pass without migrating.
+func requireSubcommands(root *cobra.Command) {
+	for _, cmd := range root.Commands() {
+		requireSubcommands(cmd)
+		if !cmd.HasSubCommands() || cmd.Runnable() {
+			continue
+		}
+		cmd.SuggestionsMinimumDistance = 2 // as cobra's root suggests
+		cmd.Args = cobra.ArbitraryArgs     // the arguments are checked below
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("%s needs a subcommand; see %s --help", cmd.CommandPath(), cmd.CommandPath())
+			}
+			err := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				err += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return errors.New(err)
+		}
+	}
 }

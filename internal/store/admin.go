@@ -23,6 +23,10 @@ const (
 const (
 	MaxAdminGrantCredits = 1_000_000
 	MaxAdminGrantReason  = 500
+	// MaxAdminGrantDays bounds how far from now a grant's window may begin
+	// or end: ten years is longer than any promotion, and keeps every date
+	// well inside what JSON and Postgres both write.
+	MaxAdminGrantDays = 3650
 	// AdminGrantSource is the credits.source of an admin grant.
 	AdminGrantSource = "test_grant"
 	// AdminGrantReferencePrefix prefixes the Idempotency-Key of an admin
