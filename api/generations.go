@@ -128,7 +128,7 @@ func (s *Server) prepareGeneration(c *gin.Context, u store.User, submitting bool
 		return req, plan, pricing.Quote{}, false
 	}
 	req.normalize()
-	errs := append(req.validate(plan), req.validateWebhook(s.WebhookGuard)...)
+	errs := append(append(explicitZeros(c), req.validate(plan)...), req.validateWebhook(s.WebhookGuard)...)
 	if len(errs) == 0 {
 		errs = s.servedModel(c.Request.Context(), plan, req.Model)
 	}

@@ -116,11 +116,27 @@ func readJSONBody(c *gin.Context, dst any, limit int64) ([]byte, bool) {
 	if d, ok := dst.(defaultedFields); ok {
 		defaults = d.defaultedFields()
 	}
-	if errs := checkJSONText(body, jsonFieldNames(dst), defaults); len(errs) > 0 {
+	errs, zeros := checkJSONText(body, jsonFieldNames(dst), defaults)
+	if len(errs) > 0 {
+		errs = append(errs, zeros...)
 		invalid(c, fmt.Sprintf("%d field(s) are invalid", len(errs)), errs...)
 		return nil, false
 	}
+	if len(zeros) > 0 {
+		// Reported with the request's other invalid fields (explicitZeros).
+		c.Set(ctxExplicitZeros, zeros)
+	}
 	return body, true
+}
+
+// ctxExplicitZeros holds the defaulted fields a request sent as 0.
+const ctxExplicitZeros = "explicit_zeros"
+
+// explicitZeros are the errors of the defaulted fields the request sent as
+// 0, for the handler to report with every other invalid field.
+func explicitZeros(c *gin.Context) []FieldError {
+	errs, _ := c.Value(ctxExplicitZeros).([]FieldError)
+	return errs
 }
 
 // defaultedFields is a request with fields that take a default when absent,
@@ -134,6 +150,8 @@ func (GenerationRequest) defaultedFields() map[string]string {
 	return map[string]string{
 		"steps":      fmt.Sprintf("must be between 1 and %d; leave it out for the default (%d)", maxSteps, defaultSteps),
 		"batch_size": "must be at least 1; leave it out for the default (1)",
+		"width":      "must be at least 64; leave it out for the model's native size",
+		"height":     "must be at least 64; leave it out for the model's native size",
 	}
 }
 
@@ -179,14 +197,13 @@ type member struct {
 // checkJSONText walks a JSON object's top-level members and returns every
 // problem with its text and keys (see readJSONBody). It returns nil for a
 // body that is not a JSON object or not valid JSON.
-func checkJSONText(body []byte, known map[string]bool, defaults map[string]string) []FieldError {
+func checkJSONText(body []byte, known map[string]bool, defaults map[string]string) (errs, zeros []FieldError) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
+		return nil, nil
 	}
 	var (
-		errs    []FieldError
 		members []member
 		seen    = map[string]bool{}
 	)
@@ -194,12 +211,12 @@ func checkJSONText(body []byte, known map[string]bool, defaults map[string]strin
 		start := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
-			return nil
+			return nil, nil
 		}
 		name := tok.(string)
 		value, nul, err := scanValue(dec)
 		if err != nil {
-			return nil
+			return nil, nil
 		}
 		members = append(members, member{name: name, start: start, end: dec.InputOffset()})
 		if msg := keyProblem(name, known, seen); msg != "" {
@@ -211,14 +228,14 @@ func checkJSONText(body []byte, known map[string]bool, defaults map[string]strin
 		case nul || strings.ContainsRune(name, 0):
 			errs = append(errs, FieldError{Field: name, Message: "must not contain NUL characters"})
 		case defaults[name] != "" && isZero(value):
-			errs = append(errs, FieldError{Field: name, Message: defaults[name]})
+			zeros = append(zeros, FieldError{Field: name, Message: defaults[name]})
 		}
 	}
 	// Outside a member it is trailing data, which the decoder reports.
 	if field := memberAt(members, int64(invalidUTF8At(body))); field != "" {
 		errs = append(errs, FieldError{Field: field, Message: "must be valid UTF-8"})
 	}
-	return errs
+	return errs, zeros
 }
 
 // keyProblem refuses a key that repeats one already seen or that names a

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,6 +123,31 @@ func testQuote(t *testing.T, s *stack) {
 		expectFieldProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, bad), field)
 	}
 	expectFieldProblem(t, s.do(t, http.MethodPost, "/v1/quote", token, map[string]any{"prompt": "x", "colour": "red"}), "")
+
+	// One side sent: the other is the model's native side.
+	for _, tc := range []struct {
+		body          map[string]any
+		width, height int
+	}{
+		{map[string]any{"prompt": "x", "width": 768}, 768, 512},
+		{map[string]any{"prompt": "x", "model": catalog.ModelSDXL, "height": 768}, 1024, 768},
+	} {
+		if q := s.quote(t, rich, tc.body); q.Request.Width != tc.width || q.Request.Height != tc.height {
+			t.Errorf("quote %v: %dx%d, want %dx%d", tc.body, q.Request.Width, q.Request.Height, tc.width, tc.height)
+		}
+	}
+	// An explicit 0 in a defaulted field is reported with every other
+	// invalid field, not alone.
+	p := expectProblem(t, s.do(t, http.MethodPost, "/v1/quote", rich, map[string]any{
+		"prompt": "x", "width": 4000, "height": 512, "seed": 99999999999, "steps": 0, "batch_size": 0}), http.StatusBadRequest)
+	var fields []string
+	for _, e := range p.Errors {
+		fields = append(fields, e.Field)
+	}
+	slices.Sort(fields)
+	if want := []string{"batch_size", "seed", "steps", "width"}; !slices.Equal(fields, want) {
+		t.Errorf("errors on %v, want %v: %+v", fields, want, p.Errors)
+	}
 }
 
 // When the tier's workers report they cannot render a family, a request

@@ -188,6 +188,24 @@ func (r *GenerationRequest) normalize() {
 	if r.Width == 0 && r.Height == 0 {
 		r.Width, r.Height = nativeSide(r.Model), nativeSide(r.Model)
 	}
+	// One side sent: the other keeps the init image's aspect, or else is
+	// the model's native side.
+	if r.Width == 0 {
+		r.Width = r.otherSide(r.Height, r.initSize.X, r.initSize.Y)
+	}
+	if r.Height == 0 {
+		r.Height = r.otherSide(r.Width, r.initSize.Y, r.initSize.X)
+	}
+}
+
+// otherSide is the side left out when the other was sent: sent scaled by
+// the init image's aspect (this side over the sent one, to a multiple of
+// 8), or the model's native side without an init image.
+func (r *GenerationRequest) otherSide(sent, this, that int) int {
+	if this == 0 || that == 0 {
+		return nativeSide(r.Model)
+	}
+	return max(8, (sent*this/that+4)/8*8)
 }
 
 // nativeSide is the family's default width and height.

@@ -732,7 +732,10 @@ type GenerationParams struct {
 }
 
 // GenerationRequest A generation. Fields left out take defaults: model `sd-1.5`, the model's native size
-// (512 for sd-1.5, 1024 otherwise), 30 steps, cfg_scale 7, a random seed, one image.
+// (512 for sd-1.5, 1024 otherwise), 30 steps, cfg_scale 7, a random seed, one image. With
+// one side sent, the other is the model's native side, or with an init image the side that
+// keeps its aspect. `width`, `height`, `steps` and `batch_size` sent as 0 are refused
+// (leave them out for the default), together with every other invalid field.
 // With a raw `graph` (plans with node editor access), model, size and steps come from the
 // graph; sent, they must agree with it.
 type GenerationRequest struct {

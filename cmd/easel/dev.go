@@ -350,13 +350,14 @@ Easel is running.
 Try:
   go run ./cmd/easel generate --prompt "a lighthouse at dusk"
   export EASEL_TOKEN=%s
-  curl -s -H "Authorization: Bearer $EASEL_TOKEN" -H 'Idempotency-Key: demo-1' \
+  curl -s -H "Authorization: Bearer $EASEL_TOKEN" -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' \
        -d '{"prompt":"a lighthouse at dusk","model":"sdxl","width":1024,"height":1024}' %s/v1/generations
   curl -s -H "Authorization: Bearer $EASEL_TOKEN" %s/v1/credits
 
 Subscribe a new user to Pro (payments through stripe-mock; docs/billing.md):
   T=$(curl -s -d '{"email":"alice@example.com"}' %s/dev/oidc/login | jq -r .id_token)
-  curl -s -H "Authorization: Bearer $T" -d '{"plan":"pro","payment_method":"pm_card_visa"}' %s/v1/subscriptions
+  curl -s -H "Authorization: Bearer $T" -H 'Content-Type: application/json' \
+       -d '{"plan":"pro","payment_method":"pm_card_visa"}' %s/v1/subscriptions
 
 Ctrl-C stops everything.
 `, api, api, t.UIAddress(), t.HostPort(), t.Namespace(), o.s3Addr, cfg.S3Bucket, redact(cfg.DatabaseURL),
