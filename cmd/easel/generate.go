@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,10 @@ func generateCommand() *cobra.Command {
 			if req.Prompt == "" {
 				return errors.New("--prompt is required")
 			}
-			if seed >= 0 {
+			if err := checkGenerateFlags(cmd, seed, req); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("seed") {
 				s := uint32(seed)
 				req.Seed = &s
 			}
@@ -77,12 +81,12 @@ func generateCommand() *cobra.Command {
 	f.StringVar(&req.Prompt, "prompt", "", "what to draw (required)")
 	f.StringVar(&req.NegativePrompt, "negative-prompt", "", "what to avoid")
 	f.StringVar(&req.Model, "model", catalog.ModelSD15, "model family: "+strings.Join(catalog.ModelFamilies(), ", "))
-	f.IntVar(&req.Width, "width", 512, "width in pixels (multiple of 8)")
-	f.IntVar(&req.Height, "height", 512, "height in pixels (multiple of 8)")
-	f.IntVar(&req.Steps, "steps", 30, "diffusion steps")
+	f.IntVar(&req.Width, "width", 0, "width in pixels, a multiple of 8 (default: the model's native size, or the init image's)")
+	f.IntVar(&req.Height, "height", 0, "height in pixels, a multiple of 8 (default: as --width)")
+	f.IntVar(&req.Steps, "steps", 0, "diffusion steps (default: the server's, 30)")
 	f.Float64Var(&req.CFGScale, "cfg-scale", 7, "classifier-free guidance scale")
-	f.IntVar(&req.BatchSize, "batch", 1, "images to generate")
-	f.Int64Var(&seed, "seed", -1, "seed (default: random)")
+	f.IntVar(&req.BatchSize, "batch", 0, "images to generate (default 1)")
+	f.Int64Var(&seed, "seed", 0, "seed, 0 to 4294967295 (default: random)")
 	f.StringVar(&apiURL, "api", envOr("EASEL_API_URL", "http://127.0.0.1:8080"), "API base URL ($EASEL_API_URL)")
 	f.StringVar(&tok, "token", os.Getenv("EASEL_TOKEN"), "bearer token: an ID token or API key ($EASEL_TOKEN; default: sign in to easel dev as the development user)")
 	f.StringVar(&outDir, "out", ".", "folder to save the PNG files in")
@@ -90,6 +94,26 @@ func generateCommand() *cobra.Command {
 	f.Float64Var(&strength, "strength", 0.75, "with --init-image: how much of it is redrawn, 0 to 1")
 	f.StringVar(&req.Mask, "mask", "", "with --init-image: repaint only the white pixels of this mask (a file or an upload's id)")
 	return cmd
+}
+
+// checkGenerateFlags refuses, by flag, values the command would otherwise
+// have to change before sending: a seed outside 32 bits, and 0 or less
+// where the server takes a default only when the field is left out. What
+// depends on the plan (largest size, batch, steps) is the server's to say.
+func checkGenerateFlags(cmd *cobra.Command, seed int64, req apiclient.GenerateRequest) error {
+	var errs []error
+	if cmd.Flags().Changed("seed") && (seed < 0 || seed > math.MaxUint32) {
+		errs = append(errs, fmt.Errorf("--seed must be between 0 and %d; leave it out for a random one", uint32(math.MaxUint32)))
+	}
+	for _, f := range []struct {
+		flag  string
+		value int
+	}{{"width", req.Width}, {"height", req.Height}, {"steps", req.Steps}, {"batch", req.BatchSize}} {
+		if cmd.Flags().Changed(f.flag) && f.value < 1 {
+			errs = append(errs, fmt.Errorf("--%s must be at least 1; leave it out for the default", f.flag))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // sources uploads --init-image and --mask when they name files, and leaves
@@ -102,9 +126,6 @@ func sources(cmd *cobra.Command, c *apiclient.Client, req *apiclient.GenerateReq
 		return nil
 	}
 	req.Strength = &strength
-	if !cmd.Flags().Changed("width") && !cmd.Flags().Changed("height") {
-		req.Width, req.Height = 0, 0
-	}
 	for _, ref := range []*string{&req.InitImage, &req.Mask} {
 		if *ref == "" || !fileExists(*ref) {
 			continue

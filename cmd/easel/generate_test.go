@@ -46,7 +46,7 @@ func TestGenerateUploadsItsSources(t *testing.T) {
 	if err := cmd.ParseFlags([]string{"--init-image", initPath, "--mask", "6c0f3b1a-0000-4000-8000-000000000001", "--strength", "0.4"}); err != nil {
 		t.Fatal(err)
 	}
-	req := apiclient.GenerateRequest{Width: 512, Height: 512, InitImage: initPath, Mask: "6c0f3b1a-0000-4000-8000-000000000001"}
+	req := apiclient.GenerateRequest{InitImage: initPath, Mask: "6c0f3b1a-0000-4000-8000-000000000001"}
 	var stderr bytes.Buffer
 	cmd.SetErr(&stderr)
 	if err := sources(cmd, c, &req, 0.4); err != nil {
@@ -96,6 +96,38 @@ func TestGenerateNamesRefusedFlags(t *testing.T) {
 		`--init-image: names none of your uploads or images (and there is no file "no-such-street.jpg" here)`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// TestGenerateRefusesWhatItWouldChange: a seed beyond 32 bits, or 0 or
+// less where the server takes a default only when the field is left out,
+// is refused by flag instead of being cut or replaced before sending.
+func TestGenerateRefusesWhatItWouldChange(t *testing.T) {
+	check := func(args ...string) error {
+		cmd := generateCommand()
+		if err := cmd.ParseFlags(args); err != nil {
+			t.Fatal(err)
+		}
+		var req apiclient.GenerateRequest
+		for name, dst := range map[string]*int{"width": &req.Width, "height": &req.Height, "steps": &req.Steps, "batch": &req.BatchSize} {
+			*dst, _ = cmd.Flags().GetInt(name)
+		}
+		seed, _ := cmd.Flags().GetInt64("seed")
+		return checkGenerateFlags(cmd, seed, req)
+	}
+	err := check("--seed", "99999999999", "--steps", "0", "--batch", "0", "--width", "-8")
+	for _, want := range []string{"--seed must be between 0 and 4294967295", "--steps must be at least 1", "--batch must be at least 1", "--width must be at least 1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to contain %q", err, want)
+		}
+	}
+	if err := check("--seed", "-5"); err == nil {
+		t.Error("a negative seed was accepted")
+	}
+	for _, args := range [][]string{nil, {"--seed", "0"}, {"--seed", "4294967295", "--steps", "20", "--width", "768"}} {
+		if err := check(args...); err != nil {
+			t.Errorf("%v: %v", args, err)
 		}
 	}
 }
