@@ -68,8 +68,14 @@ func unavailable(c *gin.Context, err error) {
 	}
 	_ = c.Error(err)
 	c.Header("Retry-After", "2")
-	problem(c, http.StatusServiceUnavailable, "unavailable", "Service unavailable",
-		"a backing service did not answer; retry with the same Idempotency-Key", nil)
+	detail := "a backing service did not answer; retry shortly"
+	switch {
+	case c.GetHeader("Idempotency-Key") != "":
+		detail = "a backing service did not answer; retry with the same Idempotency-Key"
+	case c.Request.Method == http.MethodPost:
+		detail += " (with an Idempotency-Key a retry never runs a request twice)"
+	}
+	problem(c, http.StatusServiceUnavailable, "unavailable", "Service unavailable", detail, nil)
 }
 
 // refusedValue answers a value Postgres refused (store.IsDataError) as the

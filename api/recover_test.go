@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -49,5 +50,36 @@ func TestAnswerThatCannotBeEncoded(t *testing.T) {
 	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/missing", nil))
 	if w.Code != http.StatusNotFound {
 		t.Errorf("GET /missing: %d %s, want its 404", w.Code, w.Body)
+	}
+}
+
+// TestUnavailableAdvice: a 503 tells a caller to resend its
+// Idempotency-Key only when the request carried one.
+func TestUnavailableAdvice(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Any("/x", func(c *gin.Context) { unavailable(c, errors.New("redis: connection refused")) })
+	for _, tc := range []struct {
+		method, key, want string
+	}{
+		{http.MethodGet, "", "retry shortly"},
+		{http.MethodPost, "", "with an Idempotency-Key a retry never runs a request twice"},
+		{http.MethodPost, "k1", "retry with the same Idempotency-Key"},
+	} {
+		req := httptest.NewRequest(tc.method, "/x", nil)
+		if tc.key != "" {
+			req.Header.Set("Idempotency-Key", tc.key)
+		}
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), tc.want) || w.Header().Get("Retry-After") == "" {
+			t.Errorf("%s with key %q: %d %s, want 503 saying %q", tc.method, tc.key, w.Code, w.Body, tc.want)
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, "/x", nil)
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	if strings.Contains(w.Body.String(), "Idempotency-Key") {
+		t.Errorf("a GET was told to resend an Idempotency-Key: %s", w.Body)
 	}
 }

@@ -87,7 +87,11 @@ func (s *Server) generationView(ctx context.Context, g store.Generation, withIma
 	if !g.Terminal() {
 		st, ok, err := s.Progress.Get(ctx, g.ID)
 		if err != nil {
-			return v, err
+			// The live status (Redis) is an extra: the job itself is in
+			// Postgres, so it is shown without progress rather than not at
+			// all.
+			s.Log.WarnContext(ctx, "live progress unavailable; answering without it", "job_id", g.ID, "err", err)
+			ok = false
 		}
 		if ok {
 			if !withImages {
