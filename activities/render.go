@@ -420,6 +420,19 @@ func (r *Render) store(ctx context.Context, rec store.ImageRecord, png []byte) e
 	return g.Wait()
 }
 
+// canceled is the error of a render stopped by its context. A job its user
+// canceled is business as usual: the error is benign, so the SDK logs it
+// at debug rather than as an "Activity error." at ERROR, and it still
+// unwraps to context.Canceled, so the SDK reports the task canceled. Any
+// other stop (the worker shutting down) stays an ordinary error, retried.
+func canceled(ctx context.Context) error {
+	if !temporal.IsCanceledError(context.Cause(ctx)) {
+		return ctx.Err()
+	}
+	return temporal.NewApplicationErrorWithOptions("the render was canceled", TypeCanceled,
+		temporal.ApplicationErrorOptions{Cause: ctx.Err(), NonRetryable: true, Category: temporal.ApplicationErrorCategoryBenign})
+}
+
 // failure classifies a render error for Temporal. A render the drain
 // stopped, or one that cannot fit in the GPU's free memory right now, is
 // retried (elsewhere, usually); one too large for the tier's GPUs never is.
@@ -430,7 +443,7 @@ func (r *Render) failure(ctx context.Context, err error, partial RenderResult) e
 		return temporal.NewApplicationErrorWithCause(errFailedOver.Error(), TypeFailedOver, err, partial)
 	case ctx.Err() != nil:
 		renderFailures.WithLabelValues(r.Tier, "canceled").Inc()
-		return ctx.Err()
+		return canceled(ctx)
 	case errors.Is(err, engine.ErrInvalidRequest):
 		renderFailures.WithLabelValues(r.Tier, "invalid").Inc()
 		return temporal.NewNonRetryableApplicationError(err.Error(), TypeInvalidRequest, err, partial)
