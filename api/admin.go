@@ -368,7 +368,10 @@ type CreditsWithGrants struct {
 
 // adminSetActive suspends (false) or reactivates (true) the user. The change
 // takes effect on the user's next request: authentication reads is_active
-// every time.
+// every time. Suspending also cancels the user's queued and running jobs,
+// each refunded in full as any cancel is: a suspended user can no longer
+// cancel them, and the account is not charged for work after it was
+// frozen. A repeat (after a failure) cancels what is still unfinished.
 func (s *Server) adminSetActive(active bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		admin := user(c)
@@ -393,8 +396,32 @@ func (s *Server) adminSetActive(active bool) gin.HandlerFunc {
 			unavailable(c, err)
 			return
 		}
+		canceled := 0
+		if !active {
+			if canceled, err = s.cancelUnfinished(c, u.ID); err != nil {
+				unavailable(c, err)
+				return
+			}
+		}
 		s.Log.InfoContext(c.Request.Context(), "admin set user active", "request_id", c.GetString(ctxRequestID),
-			"admin_user_id", admin.ID, "target_user_id", u.ID, "active", active)
+			"admin_user_id", admin.ID, "target_user_id", u.ID, "active", active, "jobs_canceled", canceled)
 		c.JSON(http.StatusOK, adminUserView(u))
 	}
+}
+
+// cancelUnfinished cancels every queued or running job of the user and
+// counts them.
+func (s *Server) cancelUnfinished(c *gin.Context, userID string) (int, error) {
+	ctx, cancel := detached(c, 30*time.Second)
+	defer cancel()
+	jobs, err := s.Store.UnfinishedGenerations(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	for _, g := range jobs {
+		if _, err := s.cancelJob(ctx, g); err != nil {
+			return 0, err
+		}
+	}
+	return len(jobs), nil
 }

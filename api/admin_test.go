@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/easel/easel/api"
+	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 )
 
@@ -278,10 +279,17 @@ func testAdminUsers(t *testing.T, s *stack) {
 }
 
 func testAdminSuspend(t *testing.T, s *stack) {
-	u, token := s.newUser(t, "free", 0)
+	u, token := s.newUser(t, "pro", 100)
 	admin, adminToken := s.newAdmin(t, "free")
+	// A job under way when the account is frozen is canceled with it.
+	r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{"prompt": "before the freeze",
+		"width": 64, "height": 64, "steps": 150, "batch_size": 4}) // about 3 s of rendering
+	var job api.GenerationView
+	if r.decode(t, &job); r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
 
-	r := s.do(t, http.MethodPost, "/v1/admin/users/"+u.ID+"/suspend", adminToken, nil)
+	r = s.do(t, http.MethodPost, "/v1/admin/users/"+u.ID+"/suspend", adminToken, nil)
 	var v api.AdminUserView
 	if r.status != http.StatusOK {
 		t.Fatalf("suspend: %d %s", r.status, r.body)
@@ -304,6 +312,13 @@ func testAdminSuspend(t *testing.T, s *stack) {
 	}
 	if r := s.do(t, http.MethodGet, "/v1/me", token, nil); r.status != http.StatusOK {
 		t.Fatalf("reactivated user's request: %d %s", r.status, r.body)
+	}
+	job = s.waitGeneration(t, job.ID, token, terminal)
+	if job.Status != catalog.JobCanceled || job.CreditsSettled == nil || *job.CreditsSettled != 0 {
+		t.Fatalf("the job under way at the suspension ended %s, settled %v; want canceled, nothing settled", job.Status, job.CreditsSettled)
+	}
+	if c := s.credits(t, token); c.Available != 100 || c.Held != 0 {
+		t.Fatalf("credits after the suspension's cancel = %+v, want all 100 back", c)
 	}
 
 	if p := expectProblem(t, s.do(t, http.MethodPost, "/v1/admin/users/"+admin.ID+"/suspend", adminToken, nil), http.StatusConflict); p.Type != "https://easel.dev/problems/cannot-suspend-self" {

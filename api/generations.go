@@ -436,25 +436,33 @@ func (s *Server) cancelGeneration(c *gin.Context) {
 	}
 	ctx, cancel := detached(c, 10*time.Second)
 	defer cancel()
-	err := s.Temporal.CancelWorkflow(ctx, workflows.GenerationID(id), "")
-	if err != nil && !isNotFound(err) {
-		unavailable(c, err)
-		return
-	}
-	// The workflow releases the hold once the GPU has stopped; meanwhile the
-	// job shows canceling, here and to every event stream.
-	g, err = s.Store.MarkCanceling(ctx, g.UserID, id)
+	g, err := s.cancelJob(ctx, g)
 	if err != nil {
 		unavailable(c, err)
 		return
 	}
+	s.writeGeneration(c, http.StatusAccepted, g)
+}
+
+// cancelJob asks the job's workflow to cancel (it releases the hold once
+// the GPU has stopped) and meanwhile shows the job canceling, in its row
+// and to every event stream.
+func (s *Server) cancelJob(ctx context.Context, g store.Generation) (store.Generation, error) {
+	err := s.Temporal.CancelWorkflow(ctx, workflows.GenerationID(g.ID), "")
+	if err != nil && !isNotFound(err) {
+		return g, fmt.Errorf("cancel workflow of job %s: %w", g.ID, err)
+	}
+	g, err = s.Store.MarkCanceling(ctx, g.UserID, g.ID)
+	if err != nil {
+		return g, err
+	}
 	if g.Status == catalog.JobCanceling {
-		st := progress.Status{JobID: id, State: catalog.JobCanceling, Images: g.BatchSize}
+		st := progress.Status{JobID: g.ID, State: catalog.JobCanceling, Images: g.BatchSize}
 		if err := s.Progress.Publish(ctx, st); err != nil {
-			s.Log.WarnContext(ctx, "publish canceling", "job_id", id, "err", err)
+			s.Log.WarnContext(ctx, "publish canceling", "job_id", g.ID, "err", err)
 		}
 	}
-	s.writeGeneration(c, http.StatusAccepted, g)
+	return g, nil
 }
 
 func (s *Server) generationEvents(c *gin.Context) {

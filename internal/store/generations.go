@@ -231,6 +231,21 @@ func (s *Store) MarkRunning(ctx context.Context, userID, jobID string, startedAt
 // MarkCanceling records the user's cancel of an unfinished job, so it shows
 // at once; the workflow then releases the hold and marks it canceled (or
 // completed, if the images were already stored).
+// UnfinishedGenerations lists the user's jobs that are queued or
+// running, oldest first.
+func (s *Store) UnfinishedGenerations(ctx context.Context, userID string) ([]Generation, error) {
+	rows, err := s.db.Query(ctx, generationColumns+`
+		WHERE user_id = $1 AND status IN ('queued', 'running') ORDER BY created_at, id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished generations of %s: %w", userID, err)
+	}
+	gens, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Generation, error) { return scanGeneration(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished generations of %s: %w", userID, err)
+	}
+	return gens, nil
+}
+
 func (s *Store) MarkCanceling(ctx context.Context, userID, jobID string) (Generation, error) {
 	_, err := s.db.Exec(ctx, `UPDATE generations SET status = 'canceling'
 		WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running')`, jobID, userID)
