@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bytes, creditLine, when } from './format'
+import { bytes, creditLine, niceMax, when } from './format'
 
 describe('creditLine', () => {
   it('shows the hold while the job runs', () => {
@@ -31,5 +31,14 @@ describe('bytes', () => {
     expect(bytes(512)).toBe('512 B')
     expect(bytes(2048)).toBe('2 KB')
     expect(bytes(3 * 2 ** 20)).toBe('3.0 MB')
+  })
+})
+
+describe('niceMax', () => {
+  it('rounds up to an even maximum, so the middle gridline is a whole number', () => {
+    for (const [v, want] of [[2, 2], [3, 4], [5, 6], [7, 8], [9, 10], [15, 20], [45, 60], [100, 100], [101, 200]]) {
+      expect(niceMax(v)).toBe(want)
+      expect(Number.isInteger(niceMax(v) / 2)).toBe(true)
+    }
   })
 })

@@ -32,3 +32,15 @@ export function creditLine(g: { credits_held: number; credits_settled?: number |
   const back = g.credits_held - settled
   return `Charged ${credits(settled)}${back > 0 ? `, ${credits(back)} returned` : ''}.`
 }
+
+// niceMax rounds a chart axis's maximum up to 2, 4, 6, 8 or 10 times a
+// power of ten: always even, so the middle gridline's label is exact.
+export function niceMax(v: number): number {
+  if (v <= 0) return 2
+  const p = 10 ** Math.floor(Math.log10(v))
+  // p itself is even from 10 on.
+  return [p >= 10 ? 1 : 2, 2, 4, 6, 8, 10].map((m) => m * p).find((m) => m >= v) ?? 10 * p
+}
+
+// planName is a plan's name as the pages show it: "Pro" for "pro".
+export const planName = (slug: string) => slug.charAt(0).toUpperCase() + slug.slice(1)

@@ -1,11 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import { ProblemError, retryAfterSeconds } from '../api/client'
-import { describeProblem } from './problems'
+import { describeProblem, UserError } from './problems'
 
 const problem = (status: number, slug: string, extra: Record<string, unknown> = {}, retryAfter?: number) =>
   new ProblemError({ type: `https://easel.dev/problems/${slug}`, title: slug, status, detail: `detail of ${slug}`, ...extra }, status, retryAfter)
 
 describe('describeProblem', () => {
+  it("the app's own checks are said as they are, not as a failure", () => {
+    const v = describeProblem(new UserError('big.png is 11.0 MB; a picture may be at most 10 MB.'))
+    expect(v).toEqual({ title: 'big.png is 11.0 MB; a picture may be at most 10 MB.' })
+    expect(describeProblem(new Error('boom')).title).toBe('Something went wrong.')
+  })
   it('402: says how many credits are missing and links to getting more', () => {
     const v = describeProblem(problem(402, 'insufficient-credits', { credits_needed: 12, credits_available: 3 }))
     expect(v.title).toBe('Not enough credits: this needs 12 credits and you have 3 credits.')

@@ -20,11 +20,16 @@ export function slug(p: Partial<Problem>): string {
 const credits = (n: number) => `${n} ${n === 1 ? 'credit' : 'credits'}`
 const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(bytes < 2 ** 30 ? 2 : 1)} GB`
 
+// UserError is a check the app makes itself before asking the API (a file
+// too large): its message is the whole story, said as it is.
+export class UserError extends Error {}
+
 // describeProblem maps an error (a ProblemError from the API, or a network
 // failure) to what the person reading it needs: for money, where to get
 // credits; for the plan, what it allows and where to change it; for rate
 // limits, when to try again.
 export function describeProblem(error: unknown): ProblemView {
+  if (error instanceof UserError) return { title: error.message }
   if (!(error instanceof ProblemError)) {
     const msg = error instanceof Error ? error.message : String(error)
     if (error instanceof TypeError) {

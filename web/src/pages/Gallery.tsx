@@ -83,8 +83,14 @@ export function Gallery() {
         <ErrorNote error={images.error} what="Loading your images" />
       ) : list.length === 0 ? (
         <div className="empty">
-          <p>{starred ? 'No starred images yet: open an image and star it to keep it here.' : 'No images yet.'}</p>
-          {!starred && <Link to="/" className="button primary">Generate one</Link>}
+          <p>
+            {job
+              ? 'None of this job\'s images are left: they were deleted.'
+              : starred
+                ? 'No starred images yet: open an image and star it to keep it here.'
+                : 'No images yet.'}
+          </p>
+          {!starred && !job && <Link to="/" className="button primary">Generate one</Link>}
         </div>
       ) : (
         <>

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react'
 import { Link, useLocation, useNavigate } from 'react-router'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { ProblemError, api, must, type Schemas } from '../api/client'
-import { credits, plural } from '../lib/format'
+import { credits, planName, plural } from '../lib/format'
 import { SubmissionKeys, settles } from '../lib/keys'
 import { PICTURE, buildRequest, checkDraft, draftFrom, presetsFor, type Draft, type GenerationRequest, type InitPicture, type Settings } from '../lib/request'
 import { addSessionJob, dismissSessionJob, saveDraft, savedDraft, useSessionJobs } from '../lib/session'
@@ -230,7 +230,6 @@ function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; dra
   )
 }
 
-const planName = (slug: string) => slug.charAt(0).toUpperCase() + slug.slice(1)
 
 function modelHint(m: Model): string {
   if (!m.available) return m.unavailable_reason ?? 'Not available on your plan right now.'
@@ -277,6 +276,14 @@ function NumberField(props: {
   )
 }
 
+// sentence starts the API's detail (written to follow "title: ") with a
+// capital and ends it with a full stop, to stand on its own.
+function sentence(detail: string): string {
+  const s = detail.trim()
+  if (!s) return s
+  return s[0].toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.')
+}
+
 function Price(props: { quote?: Schemas['Quote']; pending: boolean; error: Error | null; waitingFor?: string }) {
   const { quote, pending, error, waitingFor } = props
   if (waitingFor) return <p className="price muted">{waitingFor}</p>
@@ -288,11 +295,15 @@ function Price(props: { quote?: Schemas['Quote']; pending: boolean; error: Error
       <p>
         <strong data-testid="price">{credits(quote.price.total)}</strong>
         {quote.price.images > 1 && <span className="muted"> ({credits(quote.price.per_image)} × {quote.price.images})</span>}
-        <span className="muted"> · balance after: <span data-testid="balance-after">{after}</span></span>
+        {after >= 0 ? (
+          <span className="muted"> · balance after: <span data-testid="balance-after">{after}</span></span>
+        ) : (
+          <span className="muted"> · <span data-testid="credits-short">{credits(-after)}</span> short</span>
+        )}
       </p>
       {quote.refusals.map((r) => (
         <div key={r.type} className="note error" role="alert">
-          <p>{r.detail}</p>
+          <p>{sentence(r.detail)}</p>
           {r.type === 'insufficient-credits' && (
             <p>
               <Link to="/account">Get credits</Link> or make the request smaller.

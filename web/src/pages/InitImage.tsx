@@ -2,6 +2,7 @@ import { useRef, useState, type DragEvent } from 'react'
 import { useMutation } from '@tanstack/react-query'
 import { api, must } from '../api/client'
 import { bytes } from '../lib/format'
+import { UserError } from '../lib/problems'
 import type { InitPicture } from '../lib/request'
 import { ErrorNote } from './ErrorNote'
 
@@ -10,7 +11,7 @@ const MAX_BYTES = 10 * 2 ** 20
 
 // upload stores a picture through POST /v1/uploads (multipart, one `file`).
 async function upload(file: File): Promise<InitPicture> {
-  if (file.size > MAX_BYTES) throw new Error(`${file.name} is ${bytes(file.size)}; a picture may be at most 10 MB.`)
+  if (file.size > MAX_BYTES) throw new UserError(`${file.name} is ${bytes(file.size)}; a picture may be at most 10 MB.`)
   if (file.type && !ACCEPT.includes(file.type)) throw new Error(`${file.name} is not a PNG, JPEG or WebP picture.`)
   const u = must(
     await api.POST('/v1/uploads', {

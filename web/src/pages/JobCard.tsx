@@ -129,6 +129,13 @@ export function JobCard({ job, onDismiss }: { job: Generation; onDismiss: () => 
             </li>
           ))}
         </ul>
+      ) : done?.status === 'completed' ? (
+        // Completed, and its images deleted since.
+        <p className="muted" role="status">
+          {done.images_produced > 0
+            ? `Its ${done.images_produced === 1 ? 'image was' : 'images were'} deleted.`
+            : 'No image was made.'}
+        </p>
       ) : done ? (
         <p className={state === 'canceled' ? 'muted' : 'error'} role={state === 'canceled' ? 'status' : 'alert'}>
           {state === 'canceled'

@@ -27,7 +27,7 @@ export function Balance() {
           <dl className="stats">
             <div><dt>Available</dt><dd data-testid="available">{credits(q.data.available)}</dd></div>
             <div><dt>Held by running jobs</dt><dd data-testid="held">{credits(q.data.held)}</dd></div>
-            <div><dt>Granted and valid</dt><dd>{credits(q.data.granted)}</dd></div>
+            <div><dt>Left in valid grants</dt><dd>{credits(q.data.granted)}</dd></div>
           </dl>
           {q.data.grants.length === 0 ? (
             <p className="empty">No credits granted yet: subscribe to a plan below.</p>
@@ -50,7 +50,14 @@ export function Balance() {
               </table>
             </div>
           )}
-          <p className="muted small">{q.data.pricing}</p>
+          <p className="muted small">
+            Generate shows each request's price before you submit it, and a job is charged only for the images it
+            makes.
+          </p>
+          <details className="muted small">
+            <summary>How prices are computed</summary>
+            <p>{q.data.pricing}</p>
+          </details>
         </>
       )}
     </Section>

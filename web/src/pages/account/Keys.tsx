@@ -55,7 +55,7 @@ export function Keys() {
                 <tbody>
                   {keys.data.api_keys.map((k) => (
                     <tr key={k.id} className={k.active ? '' : 'inactive'}>
-                      <td>{k.name}</td>
+                      <td className="clip" title={k.name}>{k.name}</td>
                       <td><code>esk_{k.prefix}…</code></td>
                       <td>{k.scopes.join(', ')}</td>
                       <td>{day(k.created_at)}</td>
@@ -70,7 +70,7 @@ export function Keys() {
             </div>
           )}
         {revoking && (
-          <Confirm title={`Revoke ${revoking.name}?`} confirm="Revoke key" danger busy={revoke.isPending}
+          <Confirm title={`Revoke “${revoking.name.length > 40 ? `${revoking.name.slice(0, 39)}…` : revoking.name}”?`} confirm="Revoke key" danger busy={revoke.isPending}
             onConfirm={() => revoke.mutate(revoking.id)} onClose={() => { setRevoking(undefined); revoke.reset() }}>
             <p>Every script using <code>esk_{revoking.prefix}…</code> is refused from now on. This cannot be undone.</p>
             {revoke.error && <ErrorNote error={revoke.error} what="Revoking" />}

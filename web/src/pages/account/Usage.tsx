@@ -3,6 +3,7 @@ import { useQuery } from '@tanstack/react-query'
 import { api, must, ProblemError, type Schemas } from '../../api/client'
 import { bearer } from '../../auth'
 import { ErrorNote } from '../ErrorNote'
+import { niceMax } from '../../lib/format'
 import { credits } from '../../me'
 import { Loading, Section } from './ui'
 
@@ -71,13 +72,6 @@ export function Usage() {
 const W = 720
 const H = 220
 const PAD = { l: 44, r: 44, t: 12, b: 28 }
-
-// niceMax rounds an axis maximum up to 1, 2 or 5 times a power of ten.
-function niceMax(v: number): number {
-  if (v <= 0) return 1
-  const p = 10 ** Math.floor(Math.log10(v))
-  return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v) ?? 10 * p
-}
 
 // Chart draws credits per day as bars (left axis) and images per day as a
 // line with points (right axis), by hand in SVG. The same numbers are in

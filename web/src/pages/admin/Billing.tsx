@@ -2,6 +2,7 @@ import { Link } from 'react-router'
 import { useQuery } from '@tanstack/react-query'
 import { api, must } from '../../api/client'
 import { ErrorNote } from '../ErrorNote'
+import { planName } from '../../lib/format'
 import { money, when } from '../../me'
 import { Loading, Section } from '../account/ui'
 
@@ -23,7 +24,7 @@ export function Billing() {
           <h3>Subscriptions by plan</h3>
           {Object.keys(q.data.active_by_plan).length === 0 ? <p className="muted">No live subscriptions.</p> : (
             <ul className="by-plan">
-              {Object.entries(q.data.active_by_plan).sort().map(([plan, n]) => <li key={plan}><strong>{n}</strong> {plan}</li>)}
+              {Object.entries(q.data.active_by_plan).sort().map(([plan, n]) => <li key={plan}><strong>{n}</strong> {planName(plan)}</li>)}
             </ul>
           )}
           <h3>Failed payments</h3>

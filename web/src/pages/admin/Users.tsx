@@ -3,6 +3,7 @@ import { Link } from 'react-router'
 import { useInfiniteQuery } from '@tanstack/react-query'
 import { api, must } from '../../api/client'
 import { ErrorNote } from '../ErrorNote'
+import { planName } from '../../lib/format'
 import { credits, day } from '../../me'
 import { Loading, Section } from '../account/ui'
 
@@ -38,7 +39,7 @@ export function Users() {
                   {users.map((u) => (
                     <tr key={u.id}>
                       <td><Link to={`users/${u.id}`}>{u.email}</Link>{u.role === 'admin' && <span className="tag admin">admin</span>}</td>
-                      <td>{u.plan}</td>
+                      <td>{planName(u.plan)}</td>
                       <td className="num">{credits(u.credits_available)}</td>
                       <td><span className={`tag ${u.is_active ? 'active' : 'suspended'}`}>{u.is_active ? 'active' : 'suspended'}</span></td>
                       <td>{day(u.created_at)}</td>
