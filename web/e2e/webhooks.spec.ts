@@ -129,15 +129,18 @@ test('low balance: a banner on every page links to the plans; a job over the bal
   await expect(page).toHaveURL(/\/account#plan$/)
   await expect(page.getByTestId('current-plan')).toContainText('Free')
 
-  // The dear job's settings again: the price shows the balance going below
-  // zero, and the refusal says how to get credits.
+  // The dear job's settings again: the price says how many credits are
+  // missing (not a negative balance), and the refusal how to get them.
   await page.goto(`/gallery?image=${dear}_0`)
   await page.getByRole('dialog', { name: 'Image details' }).getByRole('button', { name: 'Use these settings' }).click()
   await expect(page.getByRole('heading', { name: 'Generate' })).toBeVisible()
   await expect(page.getByTestId('price')).toHaveText(`${price} credits`)
-  await expect(page.getByTestId('balance-after')).toHaveText(String(left - price))
+  const short = price - left
+  await expect(page.getByTestId('credits-short')).toHaveText(`${short} ${short === 1 ? 'credit' : 'credits'}`)
+  await expect(page.getByTestId('balance-after')).toHaveCount(0)
   const refusal = page.getByRole('alert').filter({ has: page.getByRole('link', { name: 'Get credits' }) })
   await expect(refusal).toBeVisible()
+  await expect(refusal).toContainText(/^This generation needs/) // a sentence, capitalised
   // What the plan allows: one image per job, and where to get more.
   await expect(page.getByText('One per job on your plan')).toBeVisible()
   await shot(page, 'generate-over-balance-desktop-light')

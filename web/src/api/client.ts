@@ -12,9 +12,20 @@ const auth: Middleware = {
     return request
   },
   // A 401 means the session is gone (expired, or the issuer no longer
-  // knows it): show the sign-in page rather than a broken one.
-  onResponse({ request, response }) {
-    if (response.status === 401 && request.headers.has('Authorization')) endSession('Your session ended: sign in again.')
+  // knows it): show the sign-in page rather than a broken one. An identity
+  // the API cannot use (a claim it refuses) is no expired session: the
+  // sign-in page says why instead.
+  async onResponse({ request, response }) {
+    if (response.status === 401 && request.headers.has('Authorization')) {
+      let why = 'Your session ended: sign in again.'
+      try {
+        const p = (await response.clone().json()) as Partial<Problem>
+        if (p.type?.endsWith('/invalid-identity') && p.detail) why = `This sign-in cannot be used: ${p.detail}.`
+      } catch {
+        // Not a problem+json answer: the session ended.
+      }
+      endSession(why)
+    }
     return response
   },
 }

@@ -5,7 +5,9 @@ import { describeProblem } from '../lib/problems'
 // ErrorNote shows what failed in words a person can act on: the API's
 // problem detail, the invalid fields, a link to what fixes it (credits,
 // plans), and for 429 and 503 a countdown to when a retry makes sense.
-export function ErrorNote({ error, what }: { error: Error; what?: string }) {
+// labels names the API's fields as the form does ("url" is "Endpoint
+// URL"); a field without one is shown by its API name.
+export function ErrorNote({ error, what, labels }: { error: Error; what?: string; labels?: Record<string, string> }) {
   const v = describeProblem(error)
   // The countdown runs from when this error arrived.
   const until = useMemo(() => (v.retryAfter === undefined ? undefined : Date.now() + v.retryAfter * 1000), [error])
@@ -20,7 +22,7 @@ export function ErrorNote({ error, what }: { error: Error; what?: string }) {
         <ul className="fields">
           {v.fields.map((f) => (
             <li key={f.field + f.message}>
-              <code>{f.field}</code>: {f.message}
+              {labels?.[f.field] ? <strong>{labels[f.field]}</strong> : <code>{f.field}</code>}: {f.message}
             </li>
           ))}
         </ul>

@@ -133,8 +133,13 @@ function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; dra
           maxLength={2000}
           required
           placeholder="A lighthouse on a cliff at dusk, oil painting"
+          aria-describedby="prompt-length"
           onChange={(e) => update({ prompt: e.target.value })}
         />
+        {/* The field stops at 2,000 characters (a longer paste is cut): say so before it matters. */}
+        <p id="prompt-length" className="hint" aria-live="polite">
+          {draft.prompt.length >= 1800 ? `${draft.prompt.length.toLocaleString('en-US')} of 2,000 characters` : ''}
+        </p>
         <label htmlFor="negative">
           Negative prompt <span className="muted">(optional)</span>
         </label>

@@ -45,11 +45,16 @@ export function PlanSection() {
   const seen = useRef(planKey)
   useEffect(() => {
     // The plan or its period changed: so did the balance and the limits.
-    if (seen.current !== planKey) {
-      seen.current = planKey
-      void queries.invalidateQueries({ queryKey: ['me'] })
-      void queries.invalidateQueries({ queryKey: ['credits'] })
-    }
+    if (seen.current === planKey) return
+    seen.current = planKey
+    void queries.invalidateQueries({ queryKey: ['me'] })
+    void queries.invalidateQueries({ queryKey: ['credits'] })
+    // The period's credits are granted by the subscription's workflow right
+    // after the plan changes, maybe after this first read: read again a
+    // few times over the next seconds rather than at the next 30 s poll.
+    const timers = [1000, 2500, 5000, 10_000].map((ms) =>
+      setTimeout(() => void queries.invalidateQueries({ queryKey: ['credits'] }), ms))
+    return () => timers.forEach(clearTimeout)
   }, [planKey, queries])
 
   const [dialog, setDialog] = useState<{ kind: 'subscribe' | 'change'; plan: Plan } | { kind: 'cancel' } | null>(null)

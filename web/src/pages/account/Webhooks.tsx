@@ -117,7 +117,7 @@ function CreateEndpoint({ onCreated, full }: { onCreated: (e: Schemas['CreatedWe
       <div className="row-2">
         <div>
           <label htmlFor="hook-url">Endpoint URL</label>
-          <input id="hook-url" type="url" inputMode="url" required value={url} placeholder="https://example.com/easel-webhooks" onChange={(e) => setUrl(e.target.value)} />
+          <input id="hook-url" type="url" inputMode="url" required maxLength={2048} value={url} placeholder="https://example.com/easel-webhooks" onChange={(e) => { setUrl(e.target.value); create.reset() }} />
         </div>
         <div>
           <label htmlFor="hook-desc">Description (optional)</label>
@@ -138,7 +138,7 @@ function CreateEndpoint({ onCreated, full }: { onCreated: (e: Schemas['CreatedWe
         {create.isPending ? 'Adding…' : 'Add endpoint'}
       </button>
       {full && <p className="muted small">You have as many endpoints as allowed: delete one to add another.</p>}
-      {create.error && <ErrorNote error={create.error} what="Adding the endpoint" />}
+      {create.error && <ErrorNote error={create.error} what="Adding the endpoint" labels={{ url: 'Endpoint URL', description: 'Description', events: 'Events' }} />}
     </form>
   )
 }

@@ -172,20 +172,20 @@ function GrantCredits({ d }: { d: Detail }) {
       <form className="grant-form" onSubmit={(e) => { e.preventDefault(); if (!grant.isPending) grant.mutate() }}>
         <div>
           <label htmlFor="grant-credits">Credits</label>
-          <input id="grant-credits" type="number" min={1} required value={amount} onChange={(e) => setAmount(e.target.value === '' ? '' : Number(e.target.value))} />
+          <input id="grant-credits" type="number" min={1} required value={amount} onChange={(e) => { setAmount(e.target.value === '' ? '' : Number(e.target.value)); grant.reset() }} />
         </div>
         <div>
           <label htmlFor="grant-days">Valid for (days)</label>
-          <input id="grant-days" type="number" min={1} max={366} required value={days} onChange={(e) => setDays(e.target.value === '' ? '' : Number(e.target.value))} />
+          <input id="grant-days" type="number" min={1} max={366} required value={days} onChange={(e) => { setDays(e.target.value === '' ? '' : Number(e.target.value)); grant.reset() }} />
         </div>
         <div className="grow">
           <label htmlFor="grant-reason">Reason</label>
-          <input id="grant-reason" required maxLength={500} value={reason} placeholder="Load test, support goodwill…" onChange={(e) => setReason(e.target.value)} />
+          <input id="grant-reason" required maxLength={500} value={reason} placeholder="Load test, support goodwill…" onChange={(e) => { setReason(e.target.value); grant.reset() }} />
         </div>
         <button type="submit" className="primary" disabled={!amount || !reason.trim() || grant.isPending}>{grant.isPending ? 'Granting…' : 'Grant'}</button>
       </form>
       {grant.isSuccess && <p role="status">Granted {credits(grant.data.credits)} until {day(grant.data.valid_until)}.</p>}
-      {grant.error && <ErrorNote error={grant.error} what="Granting" />}
+      {grant.error && <ErrorNote error={grant.error} what="Granting" labels={{ credits: 'Credits', valid_until: 'Valid for (days)', reason: 'Reason' }} />}
     </Section>
   )
 }
