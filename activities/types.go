@@ -74,6 +74,11 @@ type AdmitResult struct {
 	RequestHash string
 	Status      string
 	CreatedAt   time.Time
+	// FirstUpdateID is the id of the admit update the run answered first:
+	// the request whose start created the run (Update-With-Start delivers
+	// it before any request that joined). The generation workflow sets it
+	// on each answer; empty from runs that began before it did.
+	FirstUpdateID string `json:",omitempty"`
 }
 
 // InsufficientCreditsDetails travel with an InsufficientCredits error.

@@ -30,7 +30,7 @@ var errAdmitTimeout = errors.New("admission did not answer in time")
 // admitWithin runs admit under the admission deadline. Past it the error
 // wraps errAdmitTimeout and the cause is logged with what Temporal says of
 // the workflow, so an operator can find why.
-func (s *Server) admitWithin(ctx context.Context, in workflows.GenerationInput) (activities.AdmitResult, error) {
+func (s *Server) admitWithin(ctx context.Context, in workflows.GenerationInput) (admission, error) {
 	d := s.AdmitTimeout
 	if d <= 0 {
 		d = defaultAdmitTimeout

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,8 +180,8 @@ func testIdempotency(t *testing.T, s *stack) {
 	second := s.do(t, http.MethodPost, "/v1/generations", token, body, "Idempotency-Key", "same-key")
 	var b api.GenerationView
 	second.decode(t, &b)
-	if (second.status != http.StatusOK && second.status != http.StatusAccepted) || b.ID != a.ID {
-		t.Fatalf("retry: %d, job %s vs %s", second.status, b.ID, a.ID)
+	if second.status != http.StatusOK || b.ID != a.ID {
+		t.Fatalf("retry: %d, job %s vs %s; want 200 and the same job", second.status, b.ID, a.ID)
 	}
 	s.waitGeneration(t, a.ID, token, terminal)
 	third := s.do(t, http.MethodPost, "/v1/generations", token, body, "Idempotency-Key", "same-key")
@@ -196,6 +197,35 @@ func testIdempotency(t *testing.T, s *stack) {
 	s.do(t, http.MethodGet, "/v1/generations", token, nil).decode(t, &list)
 	if len(list.Generations) != 1 {
 		t.Fatalf("%d generations listed, want 1", len(list.Generations))
+	}
+
+	// Twenty at once with a new key: one creates the job (202), the others
+	// are its repeats (200), whichever way each reached it.
+	statuses := map[int]int{}
+	ids := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	body["prompt"] = "at once"
+	for range 20 {
+		wg.Go(func() {
+			r := s.do(t, http.MethodPost, "/v1/generations", token, body, "Idempotency-Key", "parallel-key")
+			var g api.GenerationView
+			_ = json.Unmarshal(r.body, &g)
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[r.status]++
+			ids[g.ID] = true
+		})
+	}
+	wg.Wait()
+	if statuses[http.StatusAccepted] != 1 || statuses[http.StatusOK] != 19 || len(ids) != 1 {
+		t.Fatalf("20 requests with one key answered %v for %d job(s); want one 202 and 19 200 for one job", statuses, len(ids))
+	}
+	for id := range ids {
+		s.waitGeneration(t, id, token, terminal)
+	}
+	if c := s.credits(t, token); c.Available != 46 {
+		t.Fatalf("balance %+v, want one more charge of 2", c)
 	}
 }
 

@@ -83,11 +83,19 @@ func (s *Server) createGeneration(c *gin.Context) {
 		s.admitError(c, err, plan.Slug)
 		return
 	}
-	admissions.WithLabelValues("admitted", plan.Slug).Inc()
 	if admitted.RequestHash != hash {
+		admissions.WithLabelValues("replayed", plan.Slug).Inc()
 		idempotencyConflict(c)
 		return
 	}
+	if admitted.joined {
+		// A parallel request with the same key created the job: this is its
+		// repeat.
+		admissions.WithLabelValues("replayed", plan.Slug).Inc()
+		s.respondGeneration(c, http.StatusOK, u.ID, id)
+		return
+	}
+	admissions.WithLabelValues("admitted", plan.Slug).Inc()
 	s.respondGeneration(c, http.StatusAccepted, u.ID, id)
 }
 
@@ -273,7 +281,7 @@ func params(r GenerationRequest) activities.Params {
 // admit starts the generation workflow and waits for its admit update: the
 // credits are held (or refused) when this returns. Starting an id that
 // already runs joins it and gets that run's admission.
-func (s *Server) admit(ctx context.Context, in workflows.GenerationInput) (activities.AdmitResult, error) {
+func (s *Server) admit(ctx context.Context, in workflows.GenerationInput) (admission, error) {
 	start := s.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       workflows.GenerationID(in.JobID),
 		TaskQueue:                catalog.ControlQueue,
@@ -283,27 +291,36 @@ func (s *Server) admit(ctx context.Context, in workflows.GenerationInput) (activ
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			SearchUserID.ValueSet(in.UserID), SearchGPUTier.ValueSet(in.GPUTier), SearchPlan.ValueSet(in.Plan)),
 	}, workflows.Generation, in)
+	updateID := workflows.AdmitUpdate + "/" + uuid.NewString()
 	handle, err := s.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
 			// Each request sends its own update; the workflow answers every
 			// admit of a run with the run's one admission, and a new id lets a
 			// retry after a refusal start a fresh run.
-			UpdateID:     workflows.AdmitUpdate + "/" + uuid.NewString(),
+			UpdateID:     updateID,
 			UpdateName:   workflows.AdmitUpdate,
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
 	if err != nil {
-		return activities.AdmitResult{}, fmt.Errorf("start generation %s: %w", in.JobID, err)
+		return admission{}, fmt.Errorf("start generation %s: %w", in.JobID, err)
 	}
 	var r activities.AdmitResult
 	if err := handle.Get(ctx, &r); err != nil {
 		// A refused run has already failed when its answer arrives (the
 		// failure is in the same workflow task), so the same key may retry.
-		return activities.AdmitResult{}, fmt.Errorf("admit generation %s: %w", in.JobID, err)
+		return admission{}, fmt.Errorf("admit generation %s: %w", in.JobID, err)
 	}
-	return r, nil
+	return admission{AdmitResult: r, joined: r.FirstUpdateID != "" && r.FirstUpdateID != updateID}, nil
+}
+
+// admission is a run's answer to one request's admit update.
+type admission struct {
+	activities.AdmitResult
+	// joined is true when another request with the same Idempotency-Key
+	// created the run: this one answers as a repeat (200), not 202.
+	joined bool
 }
 
 // admitError maps a refused or failed admission to its HTTP answer.

@@ -111,12 +111,18 @@ func admit(ctx workflow.Context, in GenerationInput) (activities.AdmitResult, er
 		done    bool
 		result  activities.AdmitResult
 		refusal error
+		first   string // the first admit update's id: the request that created the run
 	)
 	answer := func(ctx workflow.Context) (activities.AdmitResult, error) {
+		if info := workflow.GetCurrentUpdateInfo(ctx); first == "" && info != nil {
+			first = info.ID
+		}
 		if err := workflow.Await(ctx, func() bool { return done }); err != nil {
 			return activities.AdmitResult{}, err
 		}
-		return result, refusal
+		r := result
+		r.FirstUpdateID = first
+		return r, refusal
 	}
 	if err := workflow.SetUpdateHandler(ctx, AdmitUpdate, answer); err != nil {
 		return activities.AdmitResult{}, fmt.Errorf("register admit update: %w", err)
