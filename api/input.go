@@ -141,7 +141,9 @@ func explicitZeros(c *gin.Context) []FieldError {
 
 // defaultedFields is a request with fields that take a default when absent,
 // so that an explicit 0 is a mistake rather than "the default": field name
-// to the message that says so.
+// to the message that says so. The body is still decoded; the handler
+// reports these with its own checks (explicitZeros), as prepareGeneration
+// does.
 type defaultedFields interface {
 	defaultedFields() map[string]string
 }

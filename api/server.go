@@ -220,15 +220,10 @@ func (s *Server) recover(c *gin.Context) {
 	c.Next()
 	// A success whose body could not be encoded (gin records the error and
 	// writes nothing) would otherwise go out as an empty 200.
-	if !c.Writer.Written() && len(c.Errors) > 0 && c.Writer.Status() < http.StatusBadRequest && bodyExpected(c.Writer.Status()) {
+	if st := c.Writer.Status(); !c.Writer.Written() && len(c.Errors) > 0 && st < http.StatusBadRequest && st != http.StatusNoContent && st != http.StatusNotModified {
 		c.Writer.Header().Del("Content-Type") // the failed render's
 		problem(c, http.StatusInternalServerError, "internal", "Internal error", "the answer could not be written", nil)
 	}
-}
-
-// bodyExpected is false for the statuses that carry no body.
-func bodyExpected(status int) bool {
-	return status != http.StatusNoContent && status != http.StatusNotModified && (status < 100 || status >= 200)
 }
 
 func (s *Server) version(c *gin.Context) {

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -188,16 +187,18 @@ func usageTime(c *gin.Context, field string) (t time.Time, present, ok bool) {
 	if v == "" {
 		return time.Time{}, false, true
 	}
-	msg := "must be an RFC 3339 time or a YYYY-MM-DD date"
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
 		t, err = time.Parse(time.DateOnly, v)
 	}
-	if err == nil && (t.UTC().Year() < 1 || t.UTC().Year() > 9999) {
+	var msg string
+	switch y := t.UTC().Year(); {
+	case err != nil:
+		msg = "must be an RFC 3339 time or a YYYY-MM-DD date"
+	case y < 1 || y > 9999:
 		// The answer repeats the period, and JSON times end at year 9999.
-		err, msg = errors.New("out of range"), "must be in the years 0001 to 9999 (UTC)"
-	}
-	if err == nil {
+		msg = "must be in the years 0001 to 9999 (UTC)"
+	default:
 		return t.UTC(), true, true
 	}
 	invalid(c, field+" "+msg, FieldError{Field: field, Message: msg})

@@ -82,7 +82,7 @@ func generateCommand() *cobra.Command {
 	f.StringVar(&req.NegativePrompt, "negative-prompt", "", "what to avoid")
 	f.StringVar(&req.Model, "model", catalog.ModelSD15, "model family: "+strings.Join(catalog.ModelFamilies(), ", "))
 	f.IntVar(&req.Width, "width", 0, "width in pixels, a multiple of 8 (default: the model's native size, or the init image's)")
-	f.IntVar(&req.Height, "height", 0, "height in pixels, a multiple of 8 (default: as --width)")
+	f.IntVar(&req.Height, "height", 0, "height in pixels, a multiple of 8 (default: the model's native size, or the init image's aspect)")
 	f.IntVar(&req.Steps, "steps", 0, "diffusion steps (default: the server's, 30)")
 	f.Float64Var(&req.CFGScale, "cfg-scale", 7, "classifier-free guidance scale")
 	f.IntVar(&req.BatchSize, "batch", 0, "images to generate (default 1)")
@@ -116,8 +116,9 @@ func checkGenerateFlags(cmd *cobra.Command, seed int64, req apiclient.GenerateRe
 	return errors.Join(errs...)
 }
 
-// sources uploads --init-image and --mask when they name files, and leaves
-// the size to the init image unless --width or --height was given.
+// sources uploads --init-image and --mask when they name files. The size
+// is the server's to derive: the init image's unless --width or --height
+// was given.
 func sources(cmd *cobra.Command, c *apiclient.Client, req *apiclient.GenerateRequest, strength float64) error {
 	if req.InitImage == "" {
 		if req.Mask != "" {

@@ -228,24 +228,16 @@ func (s *Store) MarkRunning(ctx context.Context, userID, jobID string, startedAt
 	return nil
 }
 
-// MarkCanceling records the user's cancel of an unfinished job, so it shows
-// at once; the workflow then releases the hold and marks it canceled (or
-// completed, if the images were already stored).
 // UnfinishedGenerations lists the user's jobs that are queued or
 // running, oldest first.
 func (s *Store) UnfinishedGenerations(ctx context.Context, userID string) ([]Generation, error) {
-	rows, err := s.db.Query(ctx, generationColumns+`
-		WHERE user_id = $1 AND status IN ('queued', 'running') ORDER BY created_at, id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("list unfinished generations of %s: %w", userID, err)
-	}
-	gens, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Generation, error) { return scanGeneration(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list unfinished generations of %s: %w", userID, err)
-	}
-	return gens, nil
+	return s.queryGenerations(ctx, "list unfinished generations of "+userID,
+		`WHERE user_id = $1 AND status IN ('queued', 'running') ORDER BY created_at, id`, userID)
 }
 
+// MarkCanceling records the user's cancel of an unfinished job, so it shows
+// at once; the workflow then releases the hold and marks it canceled (or
+// completed, if the images were already stored).
 func (s *Store) MarkCanceling(ctx context.Context, userID, jobID string) (Generation, error) {
 	_, err := s.db.Exec(ctx, `UPDATE generations SET status = 'canceling'
 		WHERE id = $1 AND user_id = $2 AND status IN ('queued', 'running')`, jobID, userID)
@@ -330,16 +322,22 @@ func (p Page) normalize() Page {
 // same instant by id, descending (page.AfterKey is a job id).
 func (s *Store) ListGenerations(ctx context.Context, userID string, page Page) ([]Generation, error) {
 	page = page.normalize()
-	rows, err := s.db.Query(ctx, generationColumns+`
+	return s.queryGenerations(ctx, "list generations of "+userID, `
 		WHERE user_id = $1 AND created_at <= $2 AND (created_at < $2 OR id < $4::uuid)
 		ORDER BY created_at DESC, id DESC LIMIT $3`,
 		userID, page.Before, page.Limit, page.afterKey())
+}
+
+// queryGenerations reads the jobs generationColumns + where selects; what
+// names the read in its errors.
+func (s *Store) queryGenerations(ctx context.Context, what, where string, args ...any) ([]Generation, error) {
+	rows, err := s.db.Query(ctx, generationColumns+" "+where, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list generations of %s: %w", userID, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	gens, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Generation, error) { return scanGeneration(r) })
 	if err != nil {
-		return nil, fmt.Errorf("list generations of %s: %w", userID, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return gens, nil
 }
