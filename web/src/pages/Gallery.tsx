@@ -45,6 +45,7 @@ export function Gallery() {
   const eagerDone = () => setLoaded((n) => n + 1)
   const more = () => images.hasNextPage && !images.isFetchingNextPage && !images.isError && void images.fetchNextPage()
   const sentinel = useOnVisible(more)
+  const allShown = shown >= list.length
 
   const set = (change: Record<string, string | undefined>, replace = false) => {
     const next = new URLSearchParams(params)
@@ -116,7 +117,10 @@ export function Gallery() {
               </li>
             ))}
           </ul>
-          <div ref={sentinel} key={images.data?.pages.length} className="more">
+          {/* Watched only once every loaded image is rendered: while the
+              transition still renders the rest, the end of the list sits
+              near the top and would fetch the next page at once. */}
+          <div ref={allShown ? sentinel : undefined} key={`${images.data?.pages.length}/${allShown}`} className="more">
             {images.isFetchingNextPage ? (
               <p role="status">Loading more…</p>
             ) : images.error ? (
