@@ -423,6 +423,11 @@ func (s *Server) listGenerations(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
+	kept, err := s.keptImages(c.Request.Context(), user(c).ID, gens)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
 	views := make([]GenerationView, 0, len(gens))
 	for _, g := range gens {
 		v, err := s.generationView(c.Request.Context(), g, false)
@@ -430,11 +435,28 @@ func (s *Server) listGenerations(c *gin.Context) {
 			unavailable(c, err)
 			return
 		}
+		v.ImagesKept = kept[g.ID]
 		views = append(views, v)
 	}
 	c.JSON(http.StatusOK, gin.H{"generations": views, "next_before": nextCursor(len(views), page.Limit, func() (time.Time, string) {
 		return gens[len(gens)-1].CreatedAt, gens[len(gens)-1].ID
 	})})
+}
+
+// keptImages counts the images each listed job still has, in one query for
+// the page: a list shows a job whose images were deleted as such, without
+// reading every job's images.
+func (s *Server) keptImages(ctx context.Context, userID string, gens []store.Generation) (map[string]int, error) {
+	var ids []string
+	for _, g := range gens {
+		if g.ImagesProduced > 0 {
+			ids = append(ids, g.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return s.Store.KeptImages(ctx, userID, ids)
 }
 
 func (s *Server) cancelGeneration(c *gin.Context) {

@@ -117,6 +117,38 @@ func testImageStarAndDelete(t *testing.T, s *stack) {
 	if got := s.credits(t, token).Available; got != spent {
 		t.Fatalf("available credits %d after delete, want %d: settled credits stay spent", got, spent)
 	}
+	s.checkKept(t, token, map[string][2]int{g.ID: {2, 1}, second.ID: {1, 1}})
+	if r := s.do(t, http.MethodDelete, "/v1/images/"+second.Images[0].Name, token, nil); r.status != http.StatusNoContent {
+		t.Fatalf("delete the second job's image: %d %s", r.status, r.body)
+	}
+	s.checkKept(t, token, map[string][2]int{g.ID: {2, 1}, second.ID: {1, 0}})
+}
+
+// checkKept checks, in the user's job list and in each job's own answer,
+// how many images each job produced and how many the user still has.
+func (s *stack) checkKept(t *testing.T, token string, want map[string][2]int) {
+	t.Helper()
+	var list struct{ Generations []api.GenerationView }
+	s.do(t, http.MethodGet, "/v1/generations", token, nil).decode(t, &list)
+	seen := 0
+	for _, g := range list.Generations {
+		w, ok := want[g.ID]
+		if !ok {
+			continue
+		}
+		seen++
+		if g.ImagesProduced != w[0] || g.ImagesKept != w[1] {
+			t.Errorf("job %s listed with %d produced, %d kept; want %d, %d", g.ID, g.ImagesProduced, g.ImagesKept, w[0], w[1])
+		}
+		var one api.GenerationView
+		s.do(t, http.MethodGet, "/v1/generations/"+g.ID, token, nil).decode(t, &one)
+		if one.ImagesKept != w[1] || len(one.Images) != w[1] {
+			t.Errorf("job %s read with %d kept, %d images; want %d", g.ID, one.ImagesKept, len(one.Images), w[1])
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("listed %d of the %d jobs", seen, len(want))
+	}
 }
 
 // A bulk delete removes the caller's named images (objects and rows) and

@@ -26,6 +26,7 @@ type GenerationView struct {
 	CreditsHeld    int              `json:"credits_held"`
 	CreditsSettled *int             `json:"credits_settled"`
 	ImagesProduced int              `json:"images_produced"`
+	ImagesKept     int              `json:"images_kept"`
 	ComputeSecs    float64          `json:"compute_seconds"`
 	Images         []ImageView      `json:"images"`
 	Error          string           `json:"error,omitempty"`
@@ -121,6 +122,7 @@ func (s *Server) generationView(ctx context.Context, g store.Generation, withIma
 			}
 			v.Images = append(v.Images, iv)
 		}
+		v.ImagesKept = len(v.Images)
 	}
 	return v, nil
 }

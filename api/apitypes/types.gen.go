@@ -660,8 +660,11 @@ type Generation struct {
 	ID      openapi_types.UUID `json:"id"`
 
 	// Images Empty in lists.
-	Images         []Image `json:"images"`
-	ImagesProduced int     `json:"images_produced"`
+	Images []Image `json:"images"`
+
+	// ImagesKept How many of the images produced the user still has (the others were deleted).
+	ImagesKept     int `json:"images_kept"`
+	ImagesProduced int `json:"images_produced"`
 
 	// Links Server-relative URLs of the job's resources.
 	Links Links `json:"links"`

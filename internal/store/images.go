@@ -77,6 +77,28 @@ func (s *Store) JobImages(ctx context.Context, userID, jobID string) ([]Image, e
 	return imgs, nil
 }
 
+// KeptImages counts, per job, the images of the named jobs that the user
+// still has (an image deleted since its job completed is not counted); a
+// job with none is absent from the map.
+func (s *Store) KeptImages(ctx context.Context, userID string, jobIDs []string) (map[string]int, error) {
+	rows, err := s.db.Query(ctx, `SELECT session_id, count(*) FROM images
+		WHERE user_id = $1 AND session_id = ANY($2) GROUP BY session_id`, userID, jobIDs)
+	if err != nil {
+		return nil, fmt.Errorf("count kept images of %d jobs of %s: %w", len(jobIDs), userID, err)
+	}
+	kept := map[string]int{}
+	var job string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&job, &n}, func() error {
+		kept[job] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count kept images of %d jobs of %s: %w", len(jobIDs), userID, err)
+	}
+	return kept, nil
+}
+
 // GetImage reads one of the user's images; another user's image is ErrNotFound.
 func (s *Store) GetImage(ctx context.Context, userID, name string) (Image, error) {
 	img, err := scanImage(s.db.QueryRow(ctx, imageColumns+` WHERE image_name = $1 AND user_id = $2`, name, userID))

@@ -6,7 +6,7 @@ test('jobs: history with credits held and charged, images, and cancel', async ({
   const email = newEmail('jobs')
   const api = await API.as(request, email)
   const start = await api.available()
-  await api.generate({ prompt: 'a finished job', steps: 5 })
+  const finished = await api.generate({ prompt: 'a finished job', steps: 5 })
   await signIn(page, email)
   const slow = await api.generate({ prompt: 'a slow job', steps: 150 }, false)
   await page.getByRole('link', { name: 'Jobs', exact: true }).click()
@@ -31,6 +31,13 @@ test('jobs: history with credits held and charged, images, and cancel', async ({
   await done.getByRole('link', { name: '1 image' }).click()
   await expect(page).toHaveURL(/\/gallery\?job=/)
   await expect(page.getByRole('list', { name: 'Images' }).getByRole('img')).toHaveCount(1)
+
+  // A job whose image was deleted says so instead of linking to nothing.
+  const { images } = await api.get(`/v1/generations/${finished.id}`)
+  await api.call('DELETE', `/v1/images/${encodeURIComponent(images[0].name)}`)
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click()
+  await expect(done.locator('td[data-label="Images"]')).toHaveText('deleted')
+  await expect(done.getByRole('link', { name: '1 image' })).toHaveCount(0)
 })
 
 test('jobs: a new account sees an empty history', async ({ page }) => {

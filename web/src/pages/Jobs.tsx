@@ -118,8 +118,14 @@ function JobRow({ g }: { g: Generation }) {
         {ended ? (g.credits_settled ?? 0) : <span className="muted">—</span>}
       </td>
       <td data-label="Images">
-        {g.images_produced > 0 ? (
-          <Link to={`/gallery?job=${g.id}`}>{plural(g.images_produced, 'image')}</Link>
+        {g.images_kept > 0 ? (
+          <Link to={`/gallery?job=${g.id}`}>
+            {g.images_kept < g.images_produced
+              ? `${g.images_kept} of ${plural(g.images_produced, 'image')}`
+              : plural(g.images_kept, 'image')}
+          </Link>
+        ) : g.images_produced > 0 ? (
+          <span className="muted">{g.images_produced === 1 ? 'deleted' : 'all deleted'}</span>
         ) : (
           <span className="muted">none</span>
         )}
