@@ -60,22 +60,34 @@ func nextGrantStart(now, periodStart, lastGrant time.Time) time.Time {
 func isUpgrade(from, to SubscriptionPlan) bool { return to.PriceCents > from.PriceCents }
 
 // prorateUpgrade is what an upgrade at now costs, and the credits it adds,
-// for the rest of the period from start to end. A change that lowers the
-// price or the credits adds nothing of that.
+// for the rest of the period from start to end. The credits are the share
+// of the plans' difference that the charge pays for, so an upgrade charged
+// the whole difference adds every credit of it, and one whose charge
+// rounds to nothing adds none (prorating each on its own could round them
+// apart: a charge rounded up beside credits rounded down). A change that
+// lowers the price or the credits adds nothing of that.
 func prorateUpgrade(from, to SubscriptionPlan, start, end, now time.Time) (amountCents int64, credits int) {
-	remaining, total := end.Sub(now), end.Sub(start)
-	return prorate(to.PriceCents-from.PriceCents, remaining, total),
-		int(prorate(int64(to.Credits-from.Credits), remaining, total))
+	priceDiff := to.PriceCents - from.PriceCents
+	amountCents = prorate(priceDiff, end.Sub(now), end.Sub(start))
+	return amountCents, int(share(int64(to.Credits-from.Credits), amountCents, priceDiff))
 }
 
 // prorate scales an amount by remaining/total, rounded half up, at
 // millisecond precision (int64 holds cents times a month of milliseconds).
 func prorate(amount int64, remaining, total time.Duration) int64 {
-	if amount <= 0 || remaining <= 0 || total <= 0 {
+	if remaining <= 0 || total <= 0 {
 		return 0
 	}
-	r, t := min(remaining, total).Milliseconds(), total.Milliseconds()
-	return (2*amount*r + t) / (2 * t)
+	return share(amount, min(remaining, total).Milliseconds(), total.Milliseconds())
+}
+
+// share is amount times part/whole, rounded half up; nothing when any of
+// them is not positive.
+func share(amount, part, whole int64) int64 {
+	if amount <= 0 || part <= 0 || whole <= 0 {
+		return 0
+	}
+	return (2*amount*part + whole) / (2 * whole)
 }
 
 // PlanChangeQuote is what changing plan costs at a given moment: an upgrade

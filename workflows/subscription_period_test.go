@@ -170,6 +170,41 @@ func TestProrateTable(t *testing.T) {
 	}
 }
 
+// The credits an upgrade adds follow what it charges: charged the whole
+// difference, the whole difference in credits; charged nothing, none.
+func TestProrateUpgradeCreditsFollowTheCharge(t *testing.T) {
+	pro := SubscriptionPlan{Slug: "pro", PriceCents: 2999, Credits: 2000}
+	enterprise := SubscriptionPlan{Slug: "enterprise", PriceCents: 9998, Credits: 10000}
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	end := start.Add(30 * day)
+	tests := []struct {
+		name        string
+		elapsed     time.Duration
+		wantCents   int64
+		wantCredits int
+	}{
+		{"at the start", 0, 6999, 8000},
+		// 3 min in: 6999 x 0.99993 rounds up to the whole 6999, while
+		// 8000 x 0.99993 alone would round down to 7999.
+		{"a few minutes in, charged in full", 3 * time.Minute, 6999, 8000},
+		// 3499.5 cents round up to 3500, which pay for 4000.57 credits.
+		{"half way", 15 * day, 3500, 4001},
+		{"a third left", 20 * day, 2333, 2667},
+		{"a second before the end: nothing charged, nothing added", 30*day - time.Second, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cents, credits := prorateUpgrade(pro, enterprise, start, end, start.Add(tt.elapsed))
+			if cents != tt.wantCents || credits != tt.wantCredits {
+				t.Fatalf("charged %d cents for %d credits, want %d for %d", cents, credits, tt.wantCents, tt.wantCredits)
+			}
+		})
+	}
+	if cents, credits := prorateUpgrade(enterprise, pro, start, end, start); cents != 0 || credits != 0 {
+		t.Fatalf("a downgrade: %d cents, %d credits", cents, credits)
+	}
+}
+
 func TestIsUpgrade(t *testing.T) {
 	cheapMoreCredits := SubscriptionPlan{Slug: "bulk", PriceCents: 1000, Credits: 900}
 	tests := []struct {
