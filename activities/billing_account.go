@@ -37,10 +37,26 @@ type RefundResult struct {
 	First      bool
 }
 
-// Refund applies a Stripe refund: the payment is marked refunded and the
-// unspent credits it bought are clawed back, once.
+// Refund applies a Stripe refund of a whole payment: the payment is marked
+// refunded and the unspent credits it bought are clawed back, once. Runs
+// that received a refund event before partial refunds were told apart
+// schedule this; newer ones schedule RefundPart.
 func (b *Billing) Refund(ctx context.Context, paymentIntentID string) (RefundResult, error) {
-	r, err := b.Store.RefundPayment(ctx, paymentIntentID)
+	return b.RefundPart(ctx, RefundInput{PaymentIntentID: paymentIntentID})
+}
+
+// RefundInput is a refund of a payment: RefundedCents is how much of it has
+// been refunded in all (the charge's amount_refunded); 0 is all of it.
+type RefundInput struct {
+	PaymentIntentID string
+	RefundedCents   int64
+}
+
+// RefundPart applies a Stripe refund, partial or whole: the grant the
+// payment bought loses the refunded share of its credits, never more than
+// is unspent and not held, once per refunded cent.
+func (b *Billing) RefundPart(ctx context.Context, in RefundInput) (RefundResult, error) {
+	r, err := b.Store.RefundPayment(ctx, in.PaymentIntentID, in.RefundedCents)
 	if err != nil {
 		return RefundResult{}, nonRetryableIfMissing(err)
 	}
@@ -52,8 +68,8 @@ func (b *Billing) Refund(ctx context.Context, paymentIntentID string) (RefundRes
 		}
 	}
 	if r.First && b.Log != nil {
-		b.Log.InfoContext(ctx, "payment refunded", "payment_intent", paymentIntentID, "user_id", r.UserID,
-			"credits_clawed_back", r.ClawedBack)
+		b.Log.InfoContext(ctx, "payment refunded", "payment_intent", in.PaymentIntentID, "user_id", r.UserID,
+			"refunded_cents", in.RefundedCents, "whole", r.Whole, "credits_clawed_back", r.ClawedBack)
 	}
 	return RefundResult{ClawedBack: r.ClawedBack, First: r.First}, nil
 }

@@ -225,8 +225,31 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	}
 	expectProblem(t, s.do(t, http.MethodPost, "/v1/subscription/change", token, map[string]any{"plan": "pro"}), http.StatusConflict)
 
-	// Webhooks: a refund of the first payment claws back its grant, once,
+	// Webhooks: a partial refund of the first payment claws back the
+	// refunded share of its grant; the whole refund, the rest of it, once,
 	// however often Stripe delivers it.
+	var paidCents int64
+	var grantCredits int
+	if err := s.store.Pool().QueryRow(ctx, `SELECT round(p.amount * 100)::bigint, c.total_credits
+		FROM payments p JOIN credits c ON c.id = p.credit_id WHERE p.stripe_payment_intent_id = $1`,
+		pays[0].PaymentIntentID).Scan(&paidCents, &grantCredits); err != nil {
+		t.Fatal(err)
+	}
+	whole := s.available(t, u.ID)
+	part, partSig := signedEvent(t, s.webhookSecret, "evt_refund_part", "charge.refunded",
+		map[string]any{"id": "ch_1", "object": "charge", "payment_intent": pays[0].PaymentIntentID,
+			"amount": paidCents, "amount_refunded": paidCents / 4, "refunded": false}, time.Now())
+	if r := s.webhook(t, part, partSig); r.status != http.StatusOK {
+		t.Fatalf("partial refund: %d %s", r.status, r.body)
+	}
+	share := (2*int64(grantCredits)*(paidCents/4) + paidCents) / (2 * paidCents)
+	waitFor(t, "a quarter refunded", func() bool { return s.available(t, u.ID) == whole-int(share) })
+	var status string
+	var refundedCents int64
+	if err := s.store.Pool().QueryRow(ctx, `SELECT status, refunded_cents FROM payments WHERE stripe_payment_intent_id = $1`,
+		pays[0].PaymentIntentID).Scan(&status, &refundedCents); err != nil || status != "partially_refunded" || refundedCents != paidCents/4 {
+		t.Fatalf("payment after a partial refund: %s, %d cents refunded, %v", status, refundedCents, err)
+	}
 	refund, sig := signedEvent(t, s.webhookSecret, "evt_refund_1", "charge.refunded",
 		map[string]any{"id": "ch_1", "object": "charge", "payment_intent": pays[0].PaymentIntentID}, time.Now())
 	for i := range 3 {
@@ -254,8 +277,8 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		}
 	}
 	var events int
-	if err := s.store.Pool().QueryRow(ctx, `SELECT count(*) FROM stripe_events`).Scan(&events); err != nil || events != 1 {
-		t.Fatalf("stripe_events = %d, %v; want the one valid event", events, err)
+	if err := s.store.Pool().QueryRow(ctx, `SELECT count(*) FROM stripe_events`).Scan(&events); err != nil || events != 2 {
+		t.Fatalf("stripe_events = %d, %v; want the two valid events", events, err)
 	}
 	time.Sleep(200 * time.Millisecond)
 	if got := s.available(t, u.ID); got != before {

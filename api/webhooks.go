@@ -12,6 +12,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"github.com/easel/easel/activities"
 	"github.com/easel/easel/internal/catalog"
 	"github.com/easel/easel/internal/store"
 	"github.com/easel/easel/workflows"
@@ -28,6 +29,20 @@ type eventObject struct {
 	Customer      string            `json:"customer"`
 	PaymentMethod string            `json:"payment_method"`
 	Metadata      map[string]string `json:"metadata"`
+	// A charge's refunds: the amount refunded so far, and whether that is
+	// all of it.
+	AmountRefunded int64 `json:"amount_refunded"`
+	Refunded       bool  `json:"refunded"`
+}
+
+// refundedCents is how much of a refunded charge has been refunded in all,
+// 0 for the whole of it (a charge fully refunded, or an event that does not
+// say).
+func (o eventObject) refundedCents() int64 {
+	if o.Refunded || o.AmountRefunded <= 0 {
+		return 0
+	}
+	return o.AmountRefunded
 }
 
 // stripeWebhook receives Stripe's events. The signature is checked with
@@ -123,6 +138,9 @@ func (s *Server) deliverEvent(ctx context.Context, ev stripe.Event, obj eventObj
 		return s.cardSaved(ctx, obj, sub)
 	}
 	signal := workflows.StripeEvent{ID: ev.ID, Type: string(ev.Type), PaymentIntentID: obj.PaymentIntent}
+	if ev.Type == workflows.EventChargeRefunded {
+		signal.RefundedCents = obj.refundedCents()
+	}
 	if obj.Object == "payment_intent" {
 		signal.PaymentIntentID = obj.ID
 	}
@@ -159,7 +177,7 @@ func (s *Server) applyAfterEnd(ctx context.Context, ev workflows.StripeEvent, su
 	switch {
 	case s.Billing == nil:
 	case ev.Type == workflows.EventChargeRefunded:
-		res, err := s.Billing.Refund(ctx, ev.PaymentIntentID)
+		res, err := s.Billing.RefundPart(ctx, activities.RefundInput{PaymentIntentID: ev.PaymentIntentID, RefundedCents: ev.RefundedCents})
 		if err != nil {
 			return fmt.Errorf("refund %s: %w", ev.PaymentIntentID, err)
 		}

@@ -35,6 +35,10 @@ type StripeEvent struct {
 	ID              string
 	Type            string
 	PaymentIntentID string
+	// RefundedCents, on charge.refunded, is how much of the charge has been
+	// refunded in all; 0 is all of it (and what events delivered before
+	// partial refunds were told apart carry).
+	RefundedCents int64 `json:",omitempty"`
 }
 
 // listen applies Stripe events as they arrive, in a coroutine of their own
@@ -78,7 +82,16 @@ func (s *subscription) apply(ctx workflow.Context, ev StripeEvent) {
 
 func (s *subscription) refund(ctx workflow.Context, ev StripeEvent) error {
 	var res activities.RefundResult
-	err := workflow.ExecuteActivity(grantContext(ctx), billingActivity.Refund, ev.PaymentIntentID).Get(ctx, &res)
+	var f workflow.Future
+	if ev.RefundedCents > 0 {
+		f = workflow.ExecuteActivity(grantContext(ctx), billingActivity.RefundPart,
+			activities.RefundInput{PaymentIntentID: ev.PaymentIntentID, RefundedCents: ev.RefundedCents})
+	} else {
+		// A whole refund keeps the activity it always had, so runs that
+		// received one before partial refunds existed replay unchanged.
+		f = workflow.ExecuteActivity(grantContext(ctx), billingActivity.Refund, ev.PaymentIntentID)
+	}
+	err := f.Get(ctx, &res)
 	if err == nil {
 		workflow.GetLogger(ctx).Info("refund applied", "event", ev.ID, "payment_intent", ev.PaymentIntentID, "clawed_back", res.ClawedBack)
 	}

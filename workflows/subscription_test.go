@@ -101,6 +101,11 @@ func (b *billingMock) newEnv(start time.Time) *testsuite.TestWorkflowEnvironment
 			b.refunds = append(b.refunds, pi)
 			return activities.RefundResult{ClawedBack: 10, First: true}, nil
 		})
+	env.OnActivity(billingActivity.RefundPart, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RefundInput) (activities.RefundResult, error) {
+			b.refunds = append(b.refunds, fmt.Sprintf("%s/%d", in.PaymentIntentID, in.RefundedCents))
+			return activities.RefundResult{ClawedBack: 5, First: true}, nil
+		})
 	env.OnActivity(billingActivity.Fallback, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.FallbackInput) (string, error) {
 			b.fallbacks = append(b.fallbacks, in)
@@ -503,8 +508,12 @@ func TestStripeEventsApplied(t *testing.T) {
 		env.SignalWorkflow(StripeEventSignal, StripeEvent{ID: "evt_1", Type: EventChargeRefunded, PaymentIntentID: "pi_0"})
 	}, day)
 	env.RegisterDelayedCallback(func() {
-		if len(b.refunds) != 1 {
-			t.Errorf("refund not applied before the next event: %v", b.refunds)
+		// A partial refund names how much of the charge is refunded in all.
+		env.SignalWorkflow(StripeEventSignal, StripeEvent{ID: "evt_p", Type: EventChargeRefunded, PaymentIntentID: "pi_1", RefundedCents: 250})
+	}, day+time.Hour)
+	env.RegisterDelayedCallback(func() {
+		if len(b.refunds) != 2 {
+			t.Errorf("refunds not applied before the next event: %v", b.refunds)
 		}
 		env.SignalWorkflow(StripeEventSignal, StripeEvent{ID: "evt_2", Type: EventCustomerDeleted})
 	}, 2*day)
@@ -514,7 +523,7 @@ func TestStripeEventsApplied(t *testing.T) {
 	if next != nil || res.Status != catalog.SubCanceled || res.Reason != "Stripe customer deleted" {
 		t.Fatalf("next %v, result %+v", next, res)
 	}
-	if len(b.charges) != 0 || fmt.Sprint(b.refunds) != "[pi_0]" {
+	if len(b.charges) != 0 || fmt.Sprint(b.refunds) != "[pi_0 pi_1/250]" {
 		t.Fatalf("charges %v, refunds %v", b.charges, b.refunds)
 	}
 	if len(b.successors) != 1 || b.successors[0].CustomerID != "" {

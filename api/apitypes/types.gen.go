@@ -497,10 +497,14 @@ type BillingSummary struct {
 	FailedPayments []FailedPayment `json:"failed_payments"`
 
 	// MRRCents Monthly price of every trialing, active and past-due paid subscription.
-	MRRCents         int64 `json:"mrr_cents"`
-	PastDue          int   `json:"past_due"`
+	MRRCents int64 `json:"mrr_cents"`
+	PastDue  int   `json:"past_due"`
+
+	// Refunded30DCents What has been refunded of the payments of the last 30 days, partial refunds included.
 	Refunded30DCents int64 `json:"refunded_30d_cents"`
-	Revenue30DCents  int64 `json:"revenue_30d_cents"`
+
+	// Revenue30DCents What the payments of the last 30 days brought in, less what has been refunded of them.
+	Revenue30DCents int64 `json:"revenue_30d_cents"`
 }
 
 // BulkDeleteRequest defines model for BulkDeleteRequest.

@@ -10,48 +10,65 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Refund is the outcome of a refunded payment.
+// Refund is the outcome of a refund of a payment.
 type Refund struct {
 	UserID   string
 	CreditID string // "" when the payment bought no credits
-	// ClawedBack is how many unspent credits of the grant were removed.
+	// ClawedBack is how many unspent credits of the grant this refund
+	// removed.
 	ClawedBack int
-	// First is false when the refund was already applied (a redelivery).
+	// First is false when the refund was already applied (a redelivery, or
+	// an earlier refund of the charge arriving after a later one).
 	First bool
+	// Whole says the payment is now refunded in full.
+	Whole bool
 }
 
-// RefundPayment marks a payment refunded and claws back the unspent credits
-// of the grant it bought, once. It never takes credits that pending jobs
-// hold, so a render in flight still settles: the clawback is the least of
-// the grant's unspent credits and the user's available balance.
-func (s *Store) RefundPayment(ctx context.Context, paymentIntentID string) (Refund, error) {
+// RefundPayment applies a refund of a payment: refundedCents is how much of
+// it has been refunded in all (Stripe's cumulative amount_refunded of the
+// charge); 0 or anything from the payment's amount up refunds all of it.
+// The grant the payment bought loses the same share of its credits, once
+// per refunded cent: what earlier refunds took counts against it, and a
+// refund that refunds no more than is recorded changes nothing. It never
+// takes credits that pending jobs hold, so a render in flight still
+// settles: a clawback is at most the grant's unspent credits and the
+// user's available balance.
+func (s *Store) RefundPayment(ctx context.Context, paymentIntentID string, refundedCents int64) (Refund, error) {
 	var r Refund
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var refunded *time.Time
-		var creditID *string
-		err := tx.QueryRow(ctx, `SELECT user_id, credit_id, refunded_at FROM payments
-			WHERE stripe_payment_intent_id = $1 FOR UPDATE`, paymentIntentID).Scan(&r.UserID, &creditID, &refunded)
+		var p refundedPayment
+		err := tx.QueryRow(ctx, `SELECT user_id, credit_id, round(amount * 100)::bigint, refunded_cents, clawed_back_credits
+			FROM payments WHERE stripe_payment_intent_id = $1 FOR UPDATE`, paymentIntentID).
+			Scan(&r.UserID, &p.creditID, &p.paidCents, &p.refundedCents, &p.clawedBack)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("payment %s: %w", paymentIntentID, ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
-		if creditID != nil {
-			r.CreditID = *creditID
+		if p.creditID != nil {
+			r.CreditID = *p.creditID
 		}
-		if refunded != nil {
+		refunded := refundedCents
+		if refunded <= 0 || refunded > p.paidCents {
+			refunded = p.paidCents
+		}
+		r.Whole = refunded >= p.paidCents
+		if refunded <= p.refundedCents {
 			return nil
 		}
 		r.First = true
-		if _, err := tx.Exec(ctx, `UPDATE payments SET status = 'refunded', refunded_at = now()
-			WHERE stripe_payment_intent_id = $1`, paymentIntentID); err != nil {
-			return err
+		if r.CreditID != "" {
+			r.ClawedBack, err = clawBackShareTx(ctx, tx, r.UserID, r.CreditID, p, refunded,
+				fmt.Sprintf("refund/%s/%d", paymentIntentID, refunded))
+			if err != nil {
+				return err
+			}
 		}
-		if r.CreditID == "" {
-			return nil
-		}
-		r.ClawedBack, err = clawBackTx(ctx, tx, r.UserID, r.CreditID, "refund/"+paymentIntentID)
+		_, err = tx.Exec(ctx, `UPDATE payments SET refunded_cents = $2, clawed_back_credits = clawed_back_credits + $3,
+			status = CASE WHEN $4 THEN 'refunded' ELSE 'partially_refunded' END,
+			refunded_at = CASE WHEN $4 THEN now() END
+			WHERE stripe_payment_intent_id = $1`, paymentIntentID, refunded, r.ClawedBack, r.Whole)
 		return err
 	})
 	if err != nil {
@@ -60,9 +77,37 @@ func (s *Store) RefundPayment(ctx context.Context, paymentIntentID string) (Refu
 	return r, nil
 }
 
-// clawBackTx removes what is unspent of one grant, keeping held credits
-// covered, and records it as a clawback transaction.
-func clawBackTx(ctx context.Context, tx pgx.Tx, userID, creditID, reference string) (int, error) {
+// refundedPayment is what a refund reads of its payment.
+type refundedPayment struct {
+	creditID      *string
+	paidCents     int64
+	refundedCents int64 // before this refund
+	clawedBack    int   // credits earlier refunds took back
+}
+
+// clawBackShareTx takes back the grant's share of a refund that brings the
+// payment's refunded amount to refunded: the grant as bought (what is left
+// of it plus what earlier refunds took) times refunded over paid, rounded
+// half up, less what earlier refunds took.
+func clawBackShareTx(ctx context.Context, tx pgx.Tx, userID, creditID string, p refundedPayment, refunded int64, reference string) (int, error) {
+	var total int
+	if err := tx.QueryRow(ctx, `SELECT total_credits FROM credits WHERE id = $1`, creditID).Scan(&total); err != nil {
+		return 0, fmt.Errorf("read grant %s: %w", creditID, err)
+	}
+	owed := int64(total) // a whole refund takes all that is left
+	if refunded < p.paidCents {
+		bought := int64(total + p.clawedBack)
+		owed = (2*bought*refunded+p.paidCents)/(2*p.paidCents) - int64(p.clawedBack)
+	}
+	return clawBackTx(ctx, tx, userID, creditID, int(owed), reference)
+}
+
+// clawBackTx removes up to want unspent credits of one grant, keeping held
+// credits covered, and records it as a clawback transaction.
+func clawBackTx(ctx context.Context, tx pgx.Tx, userID, creditID string, want int, reference string) (int, error) {
+	if want <= 0 {
+		return 0, nil
+	}
 	if err := lockUser(ctx, tx, userID); err != nil {
 		return 0, err
 	}
@@ -75,7 +120,7 @@ func clawBackTx(ctx context.Context, tx pgx.Tx, userID, creditID, reference stri
 		creditID).Scan(&unspent); err != nil {
 		return 0, fmt.Errorf("read grant %s: %w", creditID, err)
 	}
-	take := min(unspent, max(b.Available, 0))
+	take := min(want, unspent, max(b.Available, 0))
 	if take <= 0 {
 		return 0, nil
 	}
@@ -140,8 +185,8 @@ func (s *Store) Billing(ctx context.Context, limit int) (BillingSummary, error) 
 		return sum, err
 	}
 	if err := s.db.QueryRow(ctx, `SELECT
-		COALESCE(sum(round(amount * 100)) FILTER (WHERE status <> 'refunded'), 0)::bigint,
-		COALESCE(sum(round(amount * 100)) FILTER (WHERE status = 'refunded'), 0)::bigint
+		COALESCE(sum(round(amount * 100) - refunded_cents), 0)::bigint,
+		COALESCE(sum(refunded_cents), 0)::bigint
 		FROM payments WHERE created_at > now() - interval '30 days'`).Scan(&sum.Revenue30Days, &sum.Refunded30Days); err != nil {
 		return sum, fmt.Errorf("billing revenue: %w", err)
 	}

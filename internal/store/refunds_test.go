@@ -39,11 +39,11 @@ func TestRefundClawsBackUnspentOnce(t *testing.T) {
 	if _, err := s.Settle(ctx, spent, 30); err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.RefundPayment(ctx, "pi_refund")
+	r, err := s.RefundPayment(ctx, "pi_refund", 0)
 	if err != nil || !r.First || r.ClawedBack != 20 || r.UserID != u.ID {
 		t.Fatalf("refund = %+v, %v", r, err)
 	}
-	again, err := s.RefundPayment(ctx, "pi_refund")
+	again, err := s.RefundPayment(ctx, "pi_refund", 0)
 	if err != nil || again.First || again.ClawedBack != 0 {
 		t.Fatalf("second refund = %+v, %v", again, err)
 	}
@@ -55,8 +55,72 @@ func TestRefundClawsBackUnspentOnce(t *testing.T) {
 	if _, err := s.Settle(ctx, held, 50); err != nil {
 		t.Fatalf("settle after refund: %v", err)
 	}
-	if _, err := s.RefundPayment(ctx, "pi_unknown"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RefundPayment(ctx, "pi_unknown", 0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown payment: %v", err)
+	}
+}
+
+// A partial refund takes back the grant's share of it, once; a later
+// refund of more takes the rest of its share, an earlier or repeated one
+// nothing, and the whole refund what is left. The billing summary counts
+// what was refunded, not whole payments.
+func TestPartialRefundsClawBackTheirShare(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(testenv.Postgres(t))
+	u := newUser(t, s)
+	start := time.Now().Add(-time.Minute)
+	pi := "pi_partial_" + uuid.NewString()
+	if _, err := s.GrantPeriod(ctx, store.PeriodGrant{SubscriptionID: uuid.NewString(), UserID: u.ID, PlanSlug: "basic",
+		Credits: 500, PeriodStart: start, PeriodEnd: start.Add(time.Hour), PaymentIntentID: pi, AmountCents: 999}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Billing(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	balance := func() int {
+		t.Helper()
+		b, err := s.Balance(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.Available
+	}
+	others := balance() - 500 // credits of grants other than the refunded one
+	available := func() int { return balance() - others }
+	steps := []struct {
+		name          string
+		refundedCents int64
+		first, whole  bool
+		clawed, left  int
+		refundedInSum int64
+	}{
+		{"$1.00 of $9.99 refunded: 50 of 500 credits back", 100, true, false, 50, 450, 100},
+		{"the same event again: nothing", 100, false, false, 0, 450, 100},
+		{"$3.00 in all: 100 more (150 is 300/999 of 500)", 300, true, false, 100, 350, 300},
+		{"an earlier refund arriving late: nothing", 200, false, false, 0, 350, 300},
+		{"the whole of it: the rest", 999, true, true, 350, 0, 999},
+		{"a whole refund again: nothing", 0, false, true, 0, 0, 999},
+	}
+	for _, st := range steps {
+		r, err := s.RefundPayment(ctx, pi, st.refundedCents)
+		if err != nil || r.First != st.first || r.Whole != st.whole || r.ClawedBack != st.clawed {
+			t.Fatalf("%s: refund = %+v, %v", st.name, r, err)
+		}
+		if got := available(); got != st.left {
+			t.Fatalf("%s: %d credits of the grant left, want %d", st.name, got, st.left)
+		}
+		sum, err := s.Billing(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sum.Refunded30Days - before.Refunded30Days; got != st.refundedInSum {
+			t.Fatalf("%s: refunded in the summary grew by %d, want %d", st.name, got, st.refundedInSum)
+		}
+		if got := before.Revenue30Days - sum.Revenue30Days; got != st.refundedInSum {
+			t.Fatalf("%s: revenue fell by %d, want %d", st.name, got, st.refundedInSum)
+		}
 	}
 }
 
