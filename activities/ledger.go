@@ -92,6 +92,9 @@ func (l *Ledger) Finalize(ctx context.Context, in FinalizeInput) (FinalizeResult
 		// The hold was released (a cancel won the race): nothing to charge.
 		return FinalizeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), TypeHoldVoided, err)
 	}
+	if errors.Is(err, store.ErrCancelRequested) {
+		return FinalizeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), TypeCancelRequested, err)
+	}
 	if err != nil {
 		return FinalizeResult{}, dataErrorFinal(err)
 	}

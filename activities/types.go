@@ -24,6 +24,7 @@ const (
 	TypeGPUBusy             = "GPUBusy"             // not enough free GPU memory now; retried
 	TypeTooLargeForTier     = "TooLargeForTier"     // more memory than the tier's GPUs have; never retried
 	TypeHoldVoided          = "HoldVoided"          // Finalize found the hold released (a cancel won); never retried
+	TypeCancelRequested     = "CancelRequested"     // Finalize found the job marked canceling: it ends canceled; never retried
 	TypeCanceled            = "RenderCanceled"      // the job was canceled during its render (benign); never retried
 )
 

@@ -52,3 +52,55 @@ func TestCancelStopsRenderWithinSeconds(t *testing.T) {
 		t.Errorf("credits after cancel = %+v, want all 100 back and nothing held", c)
 	}
 }
+
+// A cancel sent as a job finishes is either accepted and wins (the job ends
+// canceled, nothing charged) or refused with 409 because the job was
+// already settled: never accepted and then charged. Cancels are sent at
+// moments spread across the end of short renders, so some land before the
+// render ends, some between the render and the settle, some after.
+func TestCancelAsTheJobFinishes(t *testing.T) {
+	s := newStackWith(t, 10*time.Millisecond, stackOptions{})
+	u, token := s.newUser(t, "pro", 1000)
+	outcomes := map[string]int{}
+	for i := range 24 {
+		r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{
+			"prompt": "a race", "model": "sd-1.5", "width": 256, "height": 256, "steps": 10})
+		if r.status != http.StatusAccepted {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+		var g api.GenerationView
+		r.decode(t, &g)
+		s.waitGeneration(t, g.ID, token, func(g api.GenerationView) bool {
+			return g.Progress != nil && g.Progress.Step >= 8 || terminal(g)
+		})
+		time.Sleep(time.Duration(i%8) * 5 * time.Millisecond)
+		c := s.do(t, http.MethodDelete, "/v1/generations/"+g.ID, token, nil)
+		var answered api.GenerationView
+		if c.status == http.StatusAccepted {
+			c.decode(t, &answered)
+		}
+		end := s.waitGeneration(t, g.ID, token, terminal)
+		switch {
+		case c.status == http.StatusAccepted && (answered.Status == catalog.JobCanceling || answered.Status == catalog.JobCanceled):
+			if end.Status != catalog.JobCanceled || end.CreditsSettled == nil || *end.CreditsSettled != 0 {
+				t.Fatalf("cancel accepted (%d %s), then the job ended %s with %d credits charged", c.status, answered.Status, end.Status, deref(end.CreditsSettled))
+			}
+		case c.status == http.StatusConflict:
+			if end.Status != catalog.JobCompleted {
+				t.Fatalf("cancel refused as too late, but the job ended %s", end.Status)
+			}
+		default:
+			t.Fatalf("cancel answered %d %s", c.status, c.body)
+		}
+		outcomes[end.Status]++
+	}
+	t.Logf("outcomes: %v", outcomes)
+	s.checkMoney(t, u.ID)
+}
+
+func deref(n *int) int {
+	if n == nil {
+		return -1
+	}
+	return *n
+}

@@ -469,8 +469,7 @@ func (s *Server) cancelGeneration(c *gin.Context) {
 		return
 	}
 	if g.Terminal() {
-		problem(c, http.StatusConflict, "already-finished", "Generation already finished",
-			"the generation is "+g.Status+" and can no longer be canceled", map[string]any{"generation_status": g.Status})
+		alreadyFinished(c, g)
 		return
 	}
 	ctx, cancel := detached(c, 10*time.Second)
@@ -480,7 +479,18 @@ func (s *Server) cancelGeneration(c *gin.Context) {
 		unavailable(c, err)
 		return
 	}
+	if g.Status == catalog.JobCompleted || g.Status == catalog.JobFailed {
+		// The job was settled (or failed) between the read above and the
+		// mark: the cancel came too late to change it.
+		alreadyFinished(c, g)
+		return
+	}
 	s.writeGeneration(c, http.StatusAccepted, g)
+}
+
+func alreadyFinished(c *gin.Context, g store.Generation) {
+	problem(c, http.StatusConflict, "already-finished", "Generation already finished",
+		"the generation is "+g.Status+" and can no longer be canceled", map[string]any{"generation_status": g.Status})
 }
 
 // cancelJob asks the job's workflow to cancel (it releases the hold once

@@ -250,6 +250,12 @@ func finalize(ctx workflow.Context, in GenerationInput, res GenerationResult, r 
 		Credits: in.PricePerImage * min(len(r.Images), in.Params.BatchSize), ComputeSeconds: r.ComputeSeconds,
 		StartedAt: r.StartedAt,
 	}).Get(dctx, &fr)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == activities.TypeCancelRequested {
+		// The cancel reached the job's row before the settle: it was
+		// answered as accepted, so the job ends canceled and refunded.
+		return abort(ctx, in, res, catalog.JobCanceled, "canceled by user", allImageNames(in))
+	}
 	if err != nil {
 		return abort(ctx, in, res, catalog.JobFailed, "settle failed: "+failureReason(err), allImageNames(in))
 	}
@@ -350,7 +356,7 @@ func ledgerContext(ctx workflow.Context) workflow.Context {
 			BackoffCoefficient: 2,
 			MaximumInterval:    10 * time.Second,
 			NonRetryableErrorTypes: []string{activities.TypeInsufficientCredits, activities.TypeConcurrencyLimit,
-				activities.TypeHoldVoided},
+				activities.TypeHoldVoided, activities.TypeCancelRequested},
 		},
 	})
 }

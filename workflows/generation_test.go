@@ -34,6 +34,8 @@ type harness struct {
 	lowBalance *activities.LowBalance
 	// noListeners is what Finalize reports about the user's endpoints.
 	noListeners bool
+	// finalizeErr, when set, is what Finalize fails with.
+	finalizeErr error
 }
 
 func newHarness(t *testing.T, batch int) *harness {
@@ -57,6 +59,9 @@ func newHarness(t *testing.T, batch int) *harness {
 	h.env.OnActivity(ledgerActivity.Finalize, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
 			h.finalized = append(h.finalized, in)
+			if h.finalizeErr != nil {
+				return activities.FinalizeResult{}, h.finalizeErr
+			}
 			return activities.FinalizeResult{CreditsSettled: in.Credits, ImagesProduced: len(in.Images),
 				LowBalance: h.lowBalance, NoListeners: h.noListeners}, nil
 		})
@@ -223,6 +228,33 @@ func TestGenerationCancelMidRenderRefunds(t *testing.T) {
 		t.Fatalf("finalized %v aborted %+v", h.finalized, h.aborted)
 	}
 	if ev, job := h.event(t); ev.Type != webhook.GenerationCanceled || job.Status != catalog.JobCanceled {
+		t.Fatalf("webhook event %+v, job %+v", ev, job)
+	}
+}
+
+// A cancel that reached the job's row after the render but before the
+// settle wins: the job ends canceled, nothing is charged and its images
+// are deleted.
+func TestGenerationCancelBeforeSettleRefunds(t *testing.T) {
+	h := newHarness(t, 2)
+	h.env.OnActivity(renderActivity.Render, mock.Anything, mock.Anything).Return(
+		activities.RenderResult{Images: images(2), ComputeSeconds: 2}, nil)
+	h.finalizeErr = temporal.NewNonRetryableApplicationError("job cancel requested before it was settled",
+		activities.TypeCancelRequested, nil)
+	h.admit(t)
+	h.env.ExecuteWorkflow(Generation, h.in)
+	_, err := h.result(t)
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
+		t.Fatalf("workflow error = %v, want canceled", err)
+	}
+	if len(h.finalized) != 1 || len(h.aborted) != 1 || h.aborted[0].Status != catalog.JobCanceled {
+		t.Fatalf("finalized %d times, aborted %+v", len(h.finalized), h.aborted)
+	}
+	if len(h.deleted) != 1 || len(h.deleted[0]) != 2 {
+		t.Fatalf("rendered images not deleted: %v", h.deleted)
+	}
+	if ev, job := h.event(t); ev.Type != webhook.GenerationCanceled || job.CreditsSettled != 0 {
 		t.Fatalf("webhook event %+v, job %+v", ev, job)
 	}
 }

@@ -118,9 +118,20 @@ const activeStatuses = `('queued', 'running', 'canceling')`
 
 // Finalize records a finished job in one transaction: its images, the settle
 // of its hold at the real cost, its usage record and its final status.
-// Replaying it changes nothing.
+// Replaying it changes nothing. A job marked canceling is not settled
+// (ErrCancelRequested): the job's row is where a cancel and a settle meet,
+// under its lock, so a cancel the API accepted (MarkCanceling) always wins
+// and one that came after the settle finds the job completed.
 func (s *Store) Finalize(ctx context.Context, in FinalizeInput) (Finalized, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var status string
+		err := tx.QueryRow(ctx, `SELECT status FROM generations WHERE id = $1 FOR UPDATE`, in.JobID).Scan(&status)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("lock generation: %w", err)
+		}
+		if status == catalog.JobCanceling {
+			return ErrCancelRequested
+		}
 		if _, err := settleTx(ctx, tx, in.JobID, in.Credits); err != nil {
 			return err
 		}
@@ -138,7 +149,7 @@ func (s *Store) Finalize(ctx context.Context, in FinalizeInput) (Finalized, erro
 			in.ComputeSeconds, in.Credits); err != nil {
 			return fmt.Errorf("record usage: %w", err)
 		}
-		_, err := tx.Exec(ctx, `
+		_, err = tx.Exec(ctx, `
 			UPDATE generations SET status = 'completed', credits_settled = $2, images_produced = $3,
 			       compute_seconds = $4, completed_at = COALESCE(completed_at, now()),
 			       started_at = COALESCE(started_at, $5)

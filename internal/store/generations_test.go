@@ -76,6 +76,48 @@ func TestFinalizeIsAtomicAndIdempotent(t *testing.T) {
 	}
 }
 
+// A cancel and a settle meet at the job's row: a job marked canceling is
+// not settled (the workflow then releases it), and a cancel marked after
+// the settle leaves the job completed, which the API answers as too late.
+func TestCancelAndSettleMeetAtTheRow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(testenv.Postgres(t))
+	u := newUser(t, s)
+	grant(t, s, u.ID, 20, time.Hour)
+	img := func(g store.Generation) []store.ImageRecord {
+		return []store.ImageRecord{{Name: g.ID + "_0", Key: "k", ThumbnailKey: "t", Width: 64, Height: 64, Bytes: 10}}
+	}
+
+	first := admitJob(t, s, u.ID, 4, 1)
+	if g, err := s.MarkCanceling(ctx, u.ID, first.ID); err != nil || g.Status != catalog.JobCanceling {
+		t.Fatalf("mark canceling: %+v %v", g, err)
+	}
+	if _, err := s.Finalize(ctx, store.FinalizeInput{JobID: first.ID, UserID: u.ID, Credits: 4, Images: img(first)}); !errors.Is(err, store.ErrCancelRequested) {
+		t.Fatalf("finalize of a job marked canceling: %v", err)
+	}
+	if imgs, _ := s.JobImages(ctx, u.ID, first.ID); len(imgs) != 0 {
+		t.Fatalf("images recorded for a canceled job: %d", len(imgs))
+	}
+	if b := balance(t, s, u.ID); b.Held != 4 || b.Available != 16 {
+		t.Fatalf("balance after the refused settle: %+v, want the hold untouched", b)
+	}
+	if h, err := s.Abort(ctx, first.ID, catalog.JobCanceled, "canceled by user"); err != nil || h.Status != store.HoldVoided {
+		t.Fatalf("abort: %+v %v", h, err)
+	}
+	if b := balance(t, s, u.ID); b.Held != 0 || b.Available != 20 {
+		t.Fatalf("balance after the cancel: %+v, want every credit back", b)
+	}
+
+	second := admitJob(t, s, u.ID, 4, 1)
+	if _, err := s.Finalize(ctx, store.FinalizeInput{JobID: second.ID, UserID: u.ID, Credits: 4, Images: img(second)}); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := s.MarkCanceling(ctx, u.ID, second.ID); err != nil || g.Status != catalog.JobCompleted {
+		t.Fatalf("a cancel after the settle: %+v %v; want the job completed", g, err)
+	}
+}
+
 func TestAbortReleases(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -40,6 +40,12 @@ func (e *ConcurrencyLimitError) Error() string {
 // ErrHoldVoided is returned when settling a hold that was already released.
 var ErrHoldVoided = errors.New("credit hold already released")
 
+// ErrCancelRequested is returned when finalizing a job its user (or an
+// administrator's suspension) asked to cancel before it was settled: the
+// cancel was answered as accepted, so the job must end canceled, whatever
+// its render made.
+var ErrCancelRequested = errors.New("job cancel requested before it was settled")
+
 // Grant is a block of credits valid for a window.
 type Grant struct {
 	ID          string
