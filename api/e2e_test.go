@@ -81,6 +81,7 @@ func TestAPI(t *testing.T) {
 	t.Run("gpu worker lost mid-job", func(t *testing.T) { testWorkerLost(t, s) })
 	t.Run("bad input", func(t *testing.T) { testBadInput(t, s) })
 	t.Run("job without live status", func(t *testing.T) { testJobWithoutLiveStatus(t, s) })
+	t.Run("streams end on shutdown", func(t *testing.T) { testStreamsEndOnShutdown(t, s) })
 	t.Run("raw graph", func(t *testing.T) { testRawGraphs(t, s) })
 	t.Run("isolation and auth", func(t *testing.T) { testIsolation(t, s) })
 	t.Run("sign in", func(t *testing.T) { testSignIn(t, s) })

@@ -557,6 +557,13 @@ func (s *Server) relayEvents(c *gin.Context, g store.Generation, events <-chan p
 		select {
 		case <-c.Request.Context().Done():
 			return
+		case <-s.Stopping:
+			// The process is shutting down: end the stream cleanly now
+			// rather than hold the shutdown until it is cut. EventSource
+			// clients reconnect (to another instance) after the retry.
+			_, _ = c.Writer.WriteString("retry: 1000\n\n")
+			c.Writer.Flush()
+			return
 		case <-keepAlive.C:
 			_, _ = c.Writer.WriteString(": keep-alive\n\n")
 			c.Writer.Flush()

@@ -63,3 +63,43 @@ func testJobWithoutLiveStatus(t *testing.T, s *stack) {
 	}
 	s.waitGeneration(t, g.ID, token, terminal)
 }
+
+// testStreamsEndOnShutdown: when the process begins to shut down, an open
+// event stream ends at once with a reconnect hint, so the server's drain
+// does not wait for it (and the watcher reconnects to another instance).
+func testStreamsEndOnShutdown(t *testing.T, s *stack) {
+	_, token := s.newUser(t, "pro", 200)
+	r := s.do(t, http.MethodPost, "/v1/generations", token, map[string]any{"prompt": "watched through a deploy",
+		"width": 64, "height": 64, "steps": 150, "batch_size": 4}) // about 3 s of rendering
+	var g api.GenerationView
+	if r.decode(t, &g); r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	stopping := make(chan struct{})
+	srv := s.newAPI(t, false)
+	srv.Stopping = stopping
+	h, err := srv.Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	instance := httptest.NewServer(h)
+	t.Cleanup(instance.Close)
+	req, _ := http.NewRequest(http.MethodGet, instance.URL+"/v1/generations/"+g.ID+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("open the stream: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(300 * time.Millisecond)
+	closed := time.Now()
+	close(stopping)
+	body, err := io.ReadAll(resp.Body) // ends only when the server ends the stream
+	if err != nil {
+		t.Fatalf("the stream was cut, not ended: %v", err)
+	}
+	if took := time.Since(closed); took > 2*time.Second || !strings.HasSuffix(string(body), "retry: 1000\n\n") {
+		t.Fatalf("stream ended %v after the shutdown began with %q; want at once with a retry hint", took, body)
+	}
+	s.waitGeneration(t, g.ID, token, terminal)
+}

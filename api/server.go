@@ -40,6 +40,10 @@ type Server struct {
 	Log          *slog.Logger
 	Version      string
 	PresignTTL   time.Duration
+	// Stopping is closed when the process begins to shut down: event
+	// streams then end at once, so the HTTP server's drain need not wait
+	// for them. Nil: they end with their requests.
+	Stopping <-chan struct{}
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
 	// RenderHeartbeat is passed to new generation workflows (0: their default).

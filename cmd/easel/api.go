@@ -113,7 +113,7 @@ func newAPI(ctx context.Context, d *deps, cfg config.Config, auth api.Authentica
 	srv := &api.Server{Store: d.apiStore, Temporal: d.temporal, Progress: d.progress, Redis: d.redis, Objects: d.objects,
 		ServedModels: d.served, Auth: auth, Log: d.log, Version: version, PresignTTL: cfg.PresignTTL, Limiter: redis_rate.NewLimiter(d.redis),
 		StripeWebhookSecret: cfg.StripeWebhookSecret, TrialDays: cfg.TrialDays, Payments: paymentsGateway(d, cfg),
-		WebhookGuard: webhook.Guard{AllowLocal: cfg.WebhookAllowLocal}, AuthCache: &authcache.Set{}}
+		WebhookGuard: webhook.Guard{AllowLocal: cfg.WebhookAllowLocal}, AuthCache: &authcache.Set{}, Stopping: ctx.Done()}
 	// The caches stay off until the listener hears changes; it runs for
 	// the process's life.
 	go authcache.Listen(ctx, cfg.DatabaseURL, srv.AuthCache, d.log)

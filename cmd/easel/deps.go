@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,6 +79,16 @@ func connectWaiting(ctx context.Context, cfg config.Config, needs config.Needs, 
 	return d, nil
 }
 
+// redactedURL is a URL fit for a log: its password masked, or nothing of it
+// when it does not parse (it may hold a password anywhere).
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
+}
+
 // checkConfig validates the settings needs names and parses the connection
 // URLs among them, reporting every problem at once (with more, a caller's
 // own checks), before anything listens or dials.
@@ -90,7 +101,7 @@ func checkConfig(cfg config.Config, needs config.Needs, more ...error) error {
 	}
 	if needs.Redis && cfg.RedisURL != "" {
 		if _, err := redis.ParseURL(cfg.RedisURL); err != nil {
-			errs = append(errs, fmt.Errorf("REDIS_URL=%q: %w", cfg.RedisURL, err))
+			errs = append(errs, fmt.Errorf("REDIS_URL=%q: %w", redactedURL(cfg.RedisURL), err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

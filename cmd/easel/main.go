@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -20,10 +22,23 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := rootCommand().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "easel:", err)
+	if cmd, err := rootCommand().ExecuteContextC(ctx); err != nil {
+		reportExit(os.Stderr, cmd, err)
 		os.Exit(1)
 	}
+}
+
+// reportExit says why the command failed. The services (api, worker) log
+// in JSON unless LOG_FORMAT=text, so their last line is JSON too: a log
+// pipeline then parses the line that says why the task stopped. Everything
+// else is a command a person runs, which gets a plain line.
+func reportExit(w io.Writer, cmd *cobra.Command, err error) {
+	service := cmd != nil && (cmd.Name() == "api" || cmd.Name() == "worker")
+	if service && os.Getenv("LOG_FORMAT") != "text" {
+		slog.New(slog.NewJSONHandler(w, nil)).Error("easel "+cmd.Name()+" stopped", "err", err.Error())
+		return
+	}
+	fmt.Fprintln(w, "easel:", err)
 }
 
 func rootCommand() *cobra.Command {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/easel/easel/api"
 )
 
 // Startup backoff: the first retry after a second, then growing to at most
@@ -127,7 +129,9 @@ func (s *startup) listen(ctx context.Context, addr string) (<-chan error, error)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	// The API's limits (header and body read timeouts, idle connections,
+	// header size) hold from the first byte, while it starts and after.
+	srv := api.NewHTTPServer(addr, s)
 	served := make(chan error, 1)
 	go func() {
 		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {

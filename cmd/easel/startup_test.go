@@ -296,3 +296,27 @@ func TestAPIRefusesMalformedURLsAtStart(t *testing.T) {
 		_ = l.Close()
 	}
 }
+
+// The listener of `easel api` and the workers enforces the API server's
+// limits from the start: an oversized header is refused (431) rather than
+// read.
+func TestStartupListenerHasServerLimits(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	st := newStartup(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	addr := freeAddr(t)
+	served, err := st.listen(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); <-served }()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/healthz", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 100_000))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("a 100 KB header: %d, want 431", resp.StatusCode)
+	}
+}
