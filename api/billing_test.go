@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -276,6 +277,8 @@ func TestSubscriptionLifecycle(t *testing.T) {
 			t.Errorf("%s: %d %s", name, r.status, r.body)
 		}
 	}
+	huge := append(append([]byte(`{"id":"evt_huge","pad":"`), bytes.Repeat([]byte("a"), 600<<10)...), `"}`...)
+	expectProblem(t, s.webhook(t, huge, sig), http.StatusRequestEntityTooLarge)
 	var events int
 	if err := s.store.Pool().QueryRow(ctx, `SELECT count(*) FROM stripe_events`).Scan(&events); err != nil || events != 2 {
 		t.Fatalf("stripe_events = %d, %v; want the two valid events", events, err)
@@ -517,7 +520,7 @@ func TestAdminRenewOncePerPeriod(t *testing.T) {
 		t.Fatalf("renewing the renewed period: %d %s", r.status, r.body)
 	}
 	if r := s.do(t, http.MethodPost, "/v1/admin/subscriptions/"+sub.ID+"/renew", adminToken,
-		map[string]any{"period_start": "yesterday"}); r.status != http.StatusBadRequest {
+		map[string]any{"period_start": "yesterday"}); r.status != http.StatusBadRequest || strings.Contains(string(r.body), "2006") {
 		t.Fatalf("a period that is not a time: %d %s", r.status, r.body)
 	}
 	time.Sleep(time.Second) // nothing refused is still on its way

@@ -36,8 +36,8 @@ func decodeCursor(s string) (time.Time, string, bool) {
 		return time.Time{}, "", false
 	}
 	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil {
-		return time.Time{}, "", false
+	if err != nil || t.IsZero() {
+		return time.Time{}, "", false // no item is created at the zero time
 	}
 	return t, key, true
 }

@@ -338,6 +338,13 @@ func testBadInput(t *testing.T, s *stack) {
 	}
 	expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, `{"prompt":"`+strings.Repeat("a", 200<<10)+`"}`),
 		http.StatusRequestEntityTooLarge)
+	// A graph of the wrong JSON type is named plainly, without Go's types.
+	for _, body := range []string{`{"prompt":"x","graph":"x"}`, `{"prompt":"x","graph":[]}`, `{"prompt":"x","graph":{"nodes":[]}}`} {
+		r := s.do(t, http.MethodPost, "/v1/quote", token, body)
+		if expectFieldProblem(t, r, ""); strings.Contains(string(r.body), "Go value") || strings.Contains(string(r.body), "struct") {
+			t.Errorf("%s: %s", body, r.body)
+		}
+	}
 	expectProblem(t, s.do(t, http.MethodPost, "/v1/generations", token, `{"prompt":"x"}`, "Idempotency-Key", "has space"), http.StatusBadRequest)
 	var before struct{ Generations []api.GenerationView }
 	s.do(t, http.MethodGet, "/v1/generations", token, nil).decode(t, &before)
@@ -633,5 +640,16 @@ func testHead(t *testing.T, s *stack) {
 		if resp.StatusCode != c.status || len(body) != 0 || resp.Header.Get("Content-Type") == "" {
 			t.Errorf("HEAD %s: %d, %d bytes, Content-Type %q", c.path, resp.StatusCode, len(body), resp.Header.Get("Content-Type"))
 		}
+	}
+	// A method a GET route refuses is answered with every method it
+	// takes, HEAD among them.
+	req, _ := http.NewRequest(http.MethodPut, s.http.URL+"/v1/credits", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("PUT /v1/credits: %d, Allow %q; want 405 with GET, HEAD", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }

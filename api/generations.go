@@ -630,6 +630,12 @@ func parsePage(c *gin.Context) (store.Page, bool) {
 			invalid(c, "before must be an RFC 3339 time", FieldError{Field: "before", Message: "must be an RFC 3339 time"})
 			return p, false
 		}
+		if t.IsZero() {
+			// A page's zero Before means "from now": refused, so that the
+			// earliest time there is never lists everything.
+			invalid(c, "before must be after 0001-01-01T00:00:00Z", FieldError{Field: "before", Message: "must be after 0001-01-01T00:00:00Z"})
+			return p, false
+		}
 		p.Before = t
 	}
 	return p, true

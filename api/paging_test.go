@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -99,6 +100,13 @@ func testPaging(t *testing.T, s *stack) {
 		expectFieldProblem(t, s.do(t, http.MethodGet, "/v1/generations?before="+bad, token, nil), "before")
 	}
 	expectFieldProblem(t, s.do(t, http.MethodGet, "/v1/images?before=%21", token, nil), "before")
+	// The earliest time there is, as a time or in a cursor, is refused
+	// rather than read as "from now" (which listed the first page).
+	zeroCursor := base64.RawURLEncoding.EncodeToString([]byte("0001-01-01T00:00:00Z " + uuid.NewString()))
+	for _, path := range []string{"/v1/generations?before=0001-01-01T00:00:00Z", "/v1/images?before=0001-01-01T00:00:00Z",
+		"/v1/generations?before=" + zeroCursor} {
+		expectFieldProblem(t, s.do(t, http.MethodGet, path, token, nil), "before")
+	}
 
 	// Two jobs admitted in the same microsecond.
 	if _, err := s.store.Pool().Exec(context.Background(),

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -125,6 +126,7 @@ func describeJSONError(c *gin.Context, err error, limit int64) {
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var when *time.ParseError
 	switch {
 	case errors.As(err, &tooBig):
 		bodyTooLarge(c, limit)
@@ -135,6 +137,8 @@ func describeJSONError(c *gin.Context, err error, limit int64) {
 		invalid(c, "the body is not valid JSON: "+err.Error())
 	case errors.Is(err, io.EOF):
 		invalid(c, "the body is empty; send a JSON object")
+	case errors.As(err, &when):
+		invalid(c, fmt.Sprintf("%q is not a time: times are RFC 3339, like 2026-12-03T10:00:00Z", when.Value))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		invalid(c, "the body has an unknown field", FieldError{Field: field, Message: "unknown field"})

@@ -8,6 +8,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -127,6 +129,11 @@ func (s *Server) Router() *gin.Engine {
 		}
 	})
 	r.NoMethod(func(c *gin.Context) {
+		// gin lists the registered methods; HEAD is answered wherever GET
+		// is (headAsGet), so it is allowed there too.
+		if allow := c.Writer.Header().Get("Allow"); slices.Contains(strings.Split(allow, ", "), http.MethodGet) {
+			c.Header("Allow", allow+", "+http.MethodHead)
+		}
 		problem(c, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", c.Request.Method+" is not allowed here", nil)
 	})
 

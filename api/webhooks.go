@@ -58,6 +58,11 @@ func (s *Server) stripeWebhook(c *gin.Context) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxWebhookBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		bodyTooLarge(c, maxWebhookBytes)
+		return
+	}
 	if err != nil {
 		invalid(c, "the event body could not be read: "+err.Error())
 		return

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"unicode/utf8"
@@ -119,6 +120,11 @@ func (g Guard) CheckURL(raw string) error {
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if host == "" {
 		return errors.New("must name a host")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %s must be a number from 1 to 65535", p)
+		}
 	}
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		if g.AllowLocal {

@@ -133,7 +133,7 @@ func TestGuardChecksURLs(t *testing.T) {
 	t.Parallel()
 	var on webhook.Guard
 	for _, u := range []string{"https://example.com/hooks", "https://example.com:8443/a?b=c", "https://93.184.216.34/x",
-		"https://1password.example/x", "https://0x.example/", "https://cafe.example/"} {
+		"https://1password.example/x", "https://0x.example/", "https://cafe.example/", "https://example.com:65535/"} {
 		if err := on.CheckURL(u); err != nil {
 			t.Errorf("%s refused: %v", u, err)
 		}
@@ -143,7 +143,8 @@ func TestGuardChecksURLs(t *testing.T) {
 		"https://[::1]/", "https://10.0.0.5/", "https://169.254.169.254/latest/meta-data/", "https://[fd00::1]/",
 		"https://example.com/#frag", "https://exa mple.com/", "https://example.com/" + strings.Repeat("a", 3000),
 		"javascript:alert(1)", "file:///etc/passwd", "https://2130706433/", "https://0x7f.1/", "https://017700000001/",
-		"https://0/", "https://127.1/", "https://0X7F000001/"} {
+		"https://0/", "https://127.1/", "https://0X7F000001/", "https://example.com:99999/h", "https://example.com:0/h",
+		"https://example.com:65536/"} {
 		if err := on.CheckURL(u); err == nil {
 			t.Errorf("%s accepted", u)
 		}

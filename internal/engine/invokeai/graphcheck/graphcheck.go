@@ -10,7 +10,9 @@ package graphcheck
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -122,6 +124,38 @@ func (c *checker) err() error { return &Error{Problems: c.problems} }
 func nodeField(id, field string) string { return "graph.nodes." + id + "." + field }
 
 // parse reads the graph's structure: {"id"?, "nodes": {...}, "edges": [...]}.
+// addDecodeError says why a graph did not decode, in JSON's terms: the
+// field of the wrong type and the kind it must be, never Go's types.
+func (c *checker) addDecodeError(err error) {
+	const shape = `must be an InvokeAI graph object {"nodes": {...}, "edges": [...]}`
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typ) && typ.Field != "":
+		c.add("graph."+typ.Field, "must be %s", jsonKind(typ.Type))
+	case errors.As(err, &typ):
+		c.add("graph", shape)
+	default:
+		c.add("graph", "%s: %s", shape, strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+// jsonKind names, with its article, the JSON value a Go type takes.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "a number"
+}
+
 func (c *checker) parse(raw []byte) bool {
 	var g struct {
 		ID    *string                               `json:"id"`
@@ -131,7 +165,7 @@ func (c *checker) parse(raw []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&g); err != nil {
-		c.add("graph", "must be an InvokeAI graph object {\"nodes\": {...}, \"edges\": [...]}: %v", err)
+		c.addDecodeError(err)
 		return false
 	}
 	if len(g.Nodes) == 0 {
