@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,6 +51,7 @@ type simulateOptions struct {
 	warm         autoscale.WarmPool
 	billingMin   time.Duration
 	freeShare    float64
+	freeShareSet bool // --free-share given; else the tier's default
 	spotRefused  float64
 	history      string
 }
@@ -71,10 +73,16 @@ bursty (a day with surges at random times, sizes and lengths), launch-day (a
 day with a launch at 10:00 that climbs to the peak and settles at a higher
 plateau) or a CSV file with the columns minute,arrivals: minute is the offset from
 --start (ascending, missing minutes have no arrivals), arrivals the images
-that arrive during that minute; a header row and # comments are allowed.`,
+that arrive during that minute; a header row and # comments are allowed.
+A trace may span at most 31 days and hold at most 10,000,000 images.
+
+Every flag is checked before anything runs, and all bad values are
+reported together. Ctrl-C or SIGTERM stops a simulation within a
+simulated minute; the command then exits non-zero.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			report, err := runSimulate(o)
+			o.freeShareSet = cmd.Flags().Changed("free-share")
+			report, err := runSimulate(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -88,8 +96,8 @@ that arrive during that minute; a header row and # comments are allowed.`,
 	f.StringVar(&o.start, "start", "", "trace start, 2006-01-02T15:04 in --timezone (default 2025-01-06, 00:00 or 09:00 for burst)")
 	f.StringVar(&o.timeZone, "timezone", def.TimeZone, "time zone of --start and of the night window")
 	f.Uint64Var(&o.seed, "seed", 1, "random seed of the built-in traces")
-	f.Float64Var(&o.peak, "peak", 0, "built-in trace peak, images per minute (default: sized to the tier)")
-	f.DurationVar(&o.serviceTime, "service-time", 0, "GPU time per image (default: the tier's estimate)")
+	f.Float64Var(&o.peak, "peak", 0, "built-in trace peak, images per minute, above 0 (0: sized to the tier)")
+	f.DurationVar(&o.serviceTime, "service-time", 0, "GPU time per image, at least 1s (0: the tier's estimate)")
 	f.DurationVar(&o.bootDelay, "boot-delay", 4*time.Minute, "from scale-up until a new instance takes work")
 	f.Float64Var(&o.spotDiscount, "spot-discount", autoscale.DefaultSpotDiscount, "spot price as a fraction off on-demand")
 	f.IntVar(&o.min, "min", def.Min, "minimum instances")
@@ -111,7 +119,7 @@ that arrive during that minute; a header row and # comments are allowed.`,
 	f.BoolVar(&o.work.Spot, "spot", work.Spot, "work policy: run the floor above the minimum on spot, on-demand when spot is refused")
 	f.StringVar(&o.history, "history", "", "what the floor forecasts from: last-week (a built-in trace's previous week, the default), same-day (the trace itself a week earlier: flattering), none, or a minute,arrivals CSV of the week before")
 	f.DurationVar(&o.billingMin, "billing-minimum", autoscale.DefaultBillingMinimum, "EC2's minimum charge per instance start")
-	f.Float64Var(&o.freeShare, "free-share", -1, "share of renders from Free users, served after paid ones (Free and Basic share the t4 queue)")
+	f.Float64Var(&o.freeShare, "free-share", -1, "share of renders from Free users, 0 to 1, served after paid ones (Free and Basic share the t4 queue)")
 	f.Lookup("free-share").DefValue = "0.5 on t4, 0 elsewhere"
 	f.Float64Var(&o.spotRefused, "spot-refused", 0.1, "share of half hours in which EC2 refuses spot capacity")
 	f.IntVar(&o.warm.Prepared, "warm-pool", warm.Prepared, "instances the policy's group keeps prepared, in service or stopped in its warm pool (0 for no pool)")
@@ -121,11 +129,11 @@ that arrive during that minute; a header row and # comments are allowed.`,
 	return cmd
 }
 
-func runSimulate(o simulateOptions) (autoscale.Report, error) {
-	spec, ok := autoscale.TierSpecs[o.tier]
-	if !ok {
-		return autoscale.Report{}, fmt.Errorf("--tier %q: want one of %s", o.tier, strings.Join(catalog.TierNames(), ", "))
+func runSimulate(ctx context.Context, o simulateOptions) (autoscale.Report, error) {
+	if err := checkSimulateFlags(o); err != nil {
+		return autoscale.Report{}, err
 	}
+	spec := autoscale.TierSpecs[o.tier]
 	if o.serviceTime > 0 {
 		spec.ServiceTime = o.serviceTime
 	}
@@ -147,15 +155,114 @@ func runSimulate(o simulateOptions) (autoscale.Report, error) {
 	opt := autoscale.SimOptions{Config: cfg, Spec: spec, BootDelay: o.bootDelay, SpotDiscount: o.spotDiscount,
 		WarmPool: o.warm, Baseline: base, BillingMinimum: o.billingMin, FreeShare: o.freeShare,
 		SpotRefused: o.spotRefused, Seed: o.seed}
-	if opt.FreeShare < 0 {
+	if !o.freeShareSet {
 		opt.FreeShare = defaultFreeShare(o.tier)
 	}
 	if cfg.Work.FloorShare > 0 {
-		if opt.History, opt.HistoryNote, err = simulateHistory(o, spec, tr, opt); err != nil {
+		if opt.History, opt.HistoryNote, err = simulateHistory(ctx, o, spec, tr, opt); err != nil {
 			return autoscale.Report{}, err
 		}
 	}
-	return autoscale.Simulate(tr, opt)
+	return autoscale.Simulate(ctx, tr, opt)
+}
+
+// checkSimulateFlags refuses, by flag and all together, the values the
+// simulation cannot run with. Where a flag's 0 means "the default" (--peak,
+// --service-time) 0 stays allowed; a negative value is refused everywhere.
+func checkSimulateFlags(o simulateOptions) error {
+	var errs []error
+	bad := func(flag string, v any, want string) {
+		errs = append(errs, fmt.Errorf("--%s %v: want %s", flag, v, want))
+	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if _, ok := autoscale.TierSpecs[o.tier]; !ok {
+		bad("tier", fmt.Sprintf("%q", o.tier), "one of "+strings.Join(catalog.TierNames(), ", "))
+	}
+	if !slices.Contains(autoscale.TraceNames(), o.trace) {
+		if _, err := os.Stat(o.trace); errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("--trace %q is neither a built-in trace (%s) nor a file", o.trace,
+				strings.Join(autoscale.TraceNames(), ", ")))
+		}
+	}
+	if loc, err := time.LoadLocation(o.timeZone); err != nil {
+		errs = append(errs, fmt.Errorf("--timezone: %w", err))
+	} else if o.start != "" {
+		if _, err := time.ParseInLocation("2006-01-02T15:04", o.start, loc); err != nil {
+			errs = append(errs, fmt.Errorf("--start %q: want 2006-01-02T15:04", o.start))
+		}
+	}
+	if !finite(o.peak) || o.peak < 0 {
+		bad("peak", o.peak, "images per minute above 0, or 0 to size the trace to the tier")
+	}
+	if o.serviceTime < 0 || (o.serviceTime > 0 && o.serviceTime < time.Second) {
+		bad("service-time", o.serviceTime, "at least 1s, or 0 for the tier's estimate")
+	}
+	if o.bootDelay < 0 {
+		bad("boot-delay", o.bootDelay, "0 or more")
+	}
+	if !finite(o.spotDiscount) || o.spotDiscount < 0 || o.spotDiscount >= 1 {
+		bad("spot-discount", o.spotDiscount, "a fraction from 0 up to but not including 1")
+	}
+	if o.min < 0 {
+		bad("min", o.min, "0 or more")
+	}
+	if o.max < 1 || o.max < o.min {
+		bad("max", o.max, "at least 1 and at least --min")
+	}
+	if o.policy != autoscale.PolicyWork && o.policy != autoscale.PolicyRules {
+		bad("policy", fmt.Sprintf("%q", o.policy), autoscale.PolicyWork+" or "+autoscale.PolicyRules)
+	}
+	if o.poll < time.Second {
+		bad("poll", o.poll, "at least 1s")
+	}
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{{"up-age", o.work.UpAge}, {"up-wait", o.work.UpWait}, {"idle-for", o.work.IdleFor}, {"free-up-age", o.work.FreeUpAge},
+		{"keep-for", o.work.BillingMinimum}, {"billing-period", o.work.BillingPeriod}, {"billing-margin", o.work.BillingMargin},
+		{"billing-minimum", o.billingMin}, {"warm-boot", o.warm.Boot}} {
+		if d.value < 0 {
+			bad(d.flag, d.value, "0 or more")
+		}
+	}
+	if o.work.Drain < time.Second {
+		bad("drain", o.work.Drain, "at least 1s")
+	}
+	if w := o.work; w.BillingPeriod > 0 && (w.BillingMargin <= 0 || w.BillingMargin > w.BillingPeriod) {
+		errs = append(errs, fmt.Errorf("--billing-margin %s: want above 0 and at most --billing-period %s", w.BillingMargin, w.BillingPeriod))
+	}
+	if !finite(o.work.FloorShare) || o.work.FloorShare < 0 || o.work.FloorShare > 4 {
+		bad("floor", o.work.FloorShare, "a share from 0 to 4")
+	}
+	if o.work.FloorLead < 0 || o.work.FloorLead > 24*time.Hour {
+		bad("floor-lead", o.work.FloorLead, "0 to 24h")
+	}
+	switch h := o.history; h {
+	case "", "last-week", "same-day", "none":
+	default:
+		if _, err := os.Stat(h); err != nil {
+			errs = append(errs, fmt.Errorf("--history %q: want last-week, same-day, none or a CSV file (%w)", h, err))
+		}
+	}
+	for _, share := range []struct {
+		flag  string
+		value float64
+		given bool
+	}{{"free-share", o.freeShare, o.freeShareSet}, {"spot-refused", o.spotRefused, true}} {
+		if share.given && (!finite(share.value) || share.value < 0 || share.value > 1) {
+			bad(share.flag, share.value, "a share from 0 to 1")
+		}
+	}
+	if o.warm.Prepared < 0 {
+		bad("warm-pool", o.warm.Prepared, "0 (no pool) or more instances")
+	}
+	if !finite(o.warm.VolumeGB) || o.warm.VolumeGB < 0 {
+		bad("volume-gb", o.warm.VolumeGB, "0 or more")
+	}
+	if !finite(o.warm.EBSMonthlyPerGB) || o.warm.EBSMonthlyPerGB < 0 {
+		bad("ebs-gb-month", o.warm.EBSMonthlyPerGB, "0 or more")
+	}
+	return errors.Join(errs...)
 }
 
 // defaultFreeShare: Free and Basic users share the t4 queue (catalog
@@ -169,7 +276,7 @@ func defaultFreeShare(tier string) float64 {
 
 // simulateHistory is what the policy's autoscaler recorded in the week
 // before the trace, per --history, and a note saying what it is.
-func simulateHistory(o simulateOptions, spec autoscale.TierSpec, tr autoscale.Trace, opt autoscale.SimOptions) (*autoscale.History, string, error) {
+func simulateHistory(ctx context.Context, o simulateOptions, spec autoscale.TierSpec, tr autoscale.Trace, opt autoscale.SimOptions) (*autoscale.History, string, error) {
 	builtin := slices.Contains(autoscale.TraceNames(), o.trace)
 	var prev autoscale.Trace
 	switch mode := o.history; {
@@ -194,7 +301,7 @@ func simulateHistory(o simulateOptions, spec autoscale.TierSpec, tr autoscale.Tr
 			return nil, "", fmt.Errorf("--history: %w", err)
 		}
 	}
-	h, err := autoscale.RecordHistory(prev, opt)
+	h, err := autoscale.RecordHistory(ctx, prev, opt)
 	if err != nil {
 		return nil, "", err
 	}

@@ -2,6 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,13 +116,13 @@ func TestAutoscaleSimulatePrintsBaseline(t *testing.T) {
 	cmd.SetOut(&bytes.Buffer{})
 	cmd.SetErr(&bytes.Buffer{})
 	cmd.SetArgs([]string{"simulate", "--policy", "guess"})
-	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), `policy "guess"`) {
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), `--policy "guess"`) {
 		t.Fatalf("err = %v", err)
 	}
 	// A misspelt trace lists the built-in ones; bounds are reported once.
 	for args, want := range map[string]string{
 		"--trace diurnl":  `--trace "diurnl" is neither a built-in trace (diurnal, burst, bursty, launch-day) nor a file`,
-		"--min 5 --max 2": "min 5 and max 2",
+		"--min 5 --max 2": "--max 2: want at least 1 and at least --min",
 	} {
 		cmd := autoscaleCommand()
 		cmd.SetOut(&bytes.Buffer{})
@@ -162,5 +167,100 @@ func TestAutoscaleSimulateHistoryAndSpot(t *testing.T) {
 		if out := run(strings.Fields(args)...); !strings.Contains(out, want) {
 			t.Errorf("%s: output lacks %q:\n%s", args, want, out)
 		}
+	}
+}
+
+// simulateErr runs `autoscale simulate` with args and returns its error.
+func simulateErr(ctx context.Context, args ...string) error {
+	cmd := autoscaleCommand()
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	cmd.SetArgs(append([]string{"simulate"}, args...))
+	return cmd.ExecuteContext(ctx)
+}
+
+// Values the help does not allow are refused by flag, all in one error,
+// before anything runs; where 0 means "the default" it stays allowed.
+func TestAutoscaleSimulateRefusesBadFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"--peak -5":             "--peak -5: want",
+		"--peak NaN":            "--peak NaN: want",
+		"--service-time -1s":    "--service-time -1s: want",
+		"--service-time 500ms":  "--service-time 500ms: want at least 1s",
+		"--free-share -1":       "--free-share -1: want a share from 0 to 1",
+		"--free-share -0.5":     "--free-share -0.5: want",
+		"--free-share 2":        "--free-share 2: want",
+		"--policy foo":          `--policy "foo": want work or rules`,
+		"--warm-pool -1":        "--warm-pool -1: want",
+		"--keep-for -1s":        "--keep-for -1s: want 0 or more",
+		"--tier h100":           `--tier "h100": want one of`,
+		"--poll 0s":             "--poll 0s: want at least 1s",
+		"--drain 0s":            "--drain 0s: want at least 1s",
+		"--floor 5":             "--floor 5: want",
+		"--spot-discount 1":     "--spot-discount 1: want",
+		"--boot-delay -1m":      "--boot-delay -1m0s: want",
+		"--start tomorrow":      `--start "tomorrow": want 2006-01-02T15:04`,
+		"--timezone Mars/Base":  "--timezone: ",
+		"--history nowhere.csv": `--history "nowhere.csv": want last-week, same-day, none or a CSV file`,
+		"--billing-period 1h":   "--billing-margin 0s: want above 0 and at most --billing-period 1h0m0s",
+	} {
+		err := simulateErr(t.Context(), strings.Fields(args)...)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", args, err, want)
+			continue
+		}
+		for _, internal := range []string{"history trace", "{", "billing minimum", "tier spec"} {
+			if strings.Contains(err.Error(), internal) {
+				t.Errorf("%s: err = %v names %q, not the flag", args, err, internal)
+			}
+		}
+	}
+	// All together, each once.
+	err := simulateErr(t.Context(), "--peak", "-5", "--service-time", "0.5s", "--free-share", "-1", "--policy", "foo",
+		"--warm-pool", "-1", "--keep-for", "-1s", "--trace", "diurnl")
+	for _, flag := range []string{"--peak", "--service-time", "--free-share", "--policy", "--warm-pool", "--keep-for", "--trace"} {
+		if err == nil || strings.Count(err.Error(), flag+" ") != 1 {
+			t.Errorf("err = %v, want %s named once", err, flag)
+		}
+	}
+	// 0 for --peak and --service-time means the tier's default; the
+	// default --free-share is the tier's; --free-share 0 is no Free renders.
+	cmd := autoscaleCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"simulate", "--trace", "burst", "--peak", "0", "--service-time", "0s", "--free-share", "0", "--history", "none"})
+	if err := cmd.ExecuteContext(t.Context()); err != nil || !strings.Contains(out.String(), "20s per image") || !strings.Contains(out.String(), "renders: 0% Free") {
+		t.Fatalf("err = %v, output:\n%s", err, out.String())
+	}
+}
+
+// Ctrl-C and SIGTERM cancel the command's context (main's
+// signal.NotifyContext): the simulation stops and the command fails
+// rather than running on to the end and succeeding.
+func TestAutoscaleSimulateStopsOnSignal(t *testing.T) {
+	var csv strings.Builder
+	for m := range 31 * 24 * 60 {
+		fmt.Fprintf(&csv, "%d,200\n", m)
+	}
+	path := filepath.Join(t.TempDir(), "month.csv")
+	if err := os.WriteFile(path, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	began := time.Now()
+	err := simulateErr(ctx, "--trace", path)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the simulation cancelled", err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Fatalf("the simulation stopped %s after it began", took)
+	}
+	// A trace over the image limit is refused before it runs, naming it.
+	if err := os.WriteFile(path, []byte("0,100000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := simulateErr(t.Context(), "--trace", path); err == nil || !strings.Contains(err.Error(), "more than 10000000 images") {
+		t.Fatalf("err = %v, want the image limit", err)
 	}
 }

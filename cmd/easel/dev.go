@@ -348,7 +348,7 @@ Easel is running.
   Sign-in      %s/dev/oidc/ (development OIDC issuer: a sign-in page; POST /dev/oidc/login {"email": ...} returns an ID token)
 
 Try:
-  go run ./cmd/easel generate --prompt "a lighthouse at dusk"
+  go run ./cmd/easel generate --api %s --prompt "a lighthouse at dusk"
   export EASEL_TOKEN=%s
   curl -s -H "Authorization: Bearer $EASEL_TOKEN" -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' \
        -d '{"prompt":"a lighthouse at dusk","model":"sdxl","width":1024,"height":1024}' %s/v1/generations
@@ -361,7 +361,7 @@ Subscribe a new user to Pro (payments through stripe-mock; docs/billing.md):
 
 Ctrl-C stops everything.
 `, api, api, t.UIAddress(), t.HostPort(), t.Namespace(), o.s3Addr, cfg.S3Bucket, redact(cfg.DatabaseURL),
-		cfg.RedisURL, api, token, api, api, api, api)
+		cfg.RedisURL, api, api, token, api, api, api, api)
 }
 
 // redact hides a password in a URL.

@@ -37,6 +37,11 @@ func generateCommand() *cobra.Command {
 			if err := checkGenerateFlags(cmd, seed, req); err != nil {
 				return err
 			}
+			// Before anything is submitted (and charged): the images
+			// must have somewhere to go.
+			if err := checkOutDir(outDir); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("seed") {
 				s := uint32(seed)
 				req.Seed = &s
@@ -91,17 +96,25 @@ func generateCommand() *cobra.Command {
 	f.StringVar(&tok, "token", os.Getenv("EASEL_TOKEN"), "bearer token: an ID token or API key ($EASEL_TOKEN; default: sign in to easel dev as the development user)")
 	f.StringVar(&outDir, "out", ".", "folder to save the PNG files in")
 	f.StringVar(&req.InitImage, "init-image", "", "start from this picture: a PNG, JPEG or WebP file (uploaded first), an upload's id or one of your images' name")
-	f.Float64Var(&strength, "strength", 0.75, "with --init-image: how much of it is redrawn, 0 to 1")
-	f.StringVar(&req.Mask, "mask", "", "with --init-image: repaint only the white pixels of this mask (a file or an upload's id)")
+	f.Float64Var(&strength, "strength", 0.75, "with --init-image (refused without it): how much of it is redrawn, 0 to 1")
+	f.StringVar(&req.Mask, "mask", "", "with --init-image (refused without it): repaint only the white pixels of this mask (a file or an upload's id)")
 	return cmd
 }
 
 // checkGenerateFlags refuses, by flag, values the command would otherwise
-// have to change before sending: a seed outside 32 bits, and 0 or less
-// where the server takes a default only when the field is left out. What
-// depends on the plan (largest size, batch, steps) is the server's to say.
+// have to change or drop before sending: a seed outside 32 bits, 0 or less
+// where the server takes a default only when the field is left out, and
+// --strength or --mask without --init-image. What depends on the plan
+// (largest size, batch, steps) is the server's to say.
 func checkGenerateFlags(cmd *cobra.Command, seed int64, req apiclient.GenerateRequest) error {
 	var errs []error
+	if req.InitImage == "" {
+		for _, flag := range []string{"strength", "mask"} {
+			if cmd.Flags().Changed(flag) {
+				errs = append(errs, fmt.Errorf("--%s needs --init-image", flag))
+			}
+		}
+	}
 	if cmd.Flags().Changed("seed") && (seed < 0 || seed > math.MaxUint32) {
 		errs = append(errs, fmt.Errorf("--seed must be between 0 and %d; leave it out for a random one", uint32(math.MaxUint32)))
 	}
@@ -114,6 +127,27 @@ func checkGenerateFlags(cmd *cobra.Command, seed int64, req apiclient.GenerateRe
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkOutDir makes sure the images can be saved in dir: it creates dir as
+// saving would, and writes and removes a file in it.
+func checkOutDir(dir string) error {
+	if dir == "" {
+		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".easel-write-check-*")
+	if err != nil {
+		return fmt.Errorf("--out %s: cannot save images there: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("--out %s: %w", dir, err)
+	}
+	return nil
 }
 
 // sources uploads --init-image and --mask when they name files. The size

@@ -131,3 +131,44 @@ func TestGenerateRefusesWhatItWouldChange(t *testing.T) {
 		}
 	}
 }
+
+// Arguments that would make a charged generation useless are refused
+// before anything reaches the API: an --out that cannot be created or
+// written, and --strength (like --mask) without --init-image.
+func TestGenerateChecksBeforeSubmitting(t *testing.T) {
+	requests := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests++
+		http.Error(w, "this test submits nothing", http.StatusTeapot)
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", filepath.Join(file, "sub")}, "--out " + filepath.Join(file, "sub")},
+		{[]string{"--out", file}, "--out " + file},
+		{[]string{"--strength", "0.5"}, "--strength needs --init-image"},
+		{[]string{"--mask", "m.png", "--strength", "0.5"}, "--mask needs --init-image"},
+	} {
+		cmd := generateCommand()
+		cmd.SetArgs(append([]string{"--api", srv.URL, "--token", "t", "--prompt", "x", "--out", t.TempDir()}, c.args...))
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		err := cmd.ExecuteContext(t.Context())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.args, err, c.want)
+		}
+		if requests != 0 {
+			t.Fatalf("%v: %d requests reached the API before the refusal", c.args, requests)
+		}
+	}
+	// A folder that does not exist yet is fine: it is created.
+	if err := checkOutDir(filepath.Join(t.TempDir(), "new", "images")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,9 +1,12 @@
 package autoscale
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"time"
 )
 
@@ -37,10 +40,9 @@ type fifo struct {
 // waiting counts the renders that have arrived by t and not started, and
 // the oldest one's wait.
 func (f *fifo) waiting(t int) (int, int) {
-	n := 0
-	for i := f.head; i < len(f.arrivals) && f.arrivals[i] <= t; i++ {
-		n++
-	}
+	// arrivals are in ascending order (arrive appends minute by minute), so
+	// a binary search counts them: a backlog of millions is read every poll.
+	n := sort.SearchInts(f.arrivals[f.head:], t+1)
 	if n == 0 {
 		return 0, 0
 	}
@@ -180,13 +182,21 @@ func (q *queueSim) toPool(t int) {
 	q.refill(t)
 }
 
-func (q *queueSim) run(label string) RunResult {
+// run simulates the trace second by second. It checks ctx once a simulated
+// minute and gives up with ctx's error, saying how far it got, once ctx is
+// done (Ctrl-C, SIGTERM).
+func (q *queueSim) run(ctx context.Context, label string) (RunResult, error) {
 	end := len(q.tr.Arrivals) * 60
 	limit := end + int(maxDrain.Seconds())
 	t := 0
 	for ; t < limit && (t < end || q.working(t)); t++ {
-		if t%60 == 0 && t < end {
-			q.arrive(t / 60)
+		if t%60 == 0 {
+			if err := ctx.Err(); err != nil {
+				return RunResult{}, fmt.Errorf("%s run stopped at minute %d of the trace's %d: %w", label, t/60, len(q.tr.Arrivals), err)
+			}
+			if t < end {
+				q.arrive(t / 60)
+			}
 		}
 		q.dispatch(t)
 		if !q.static && t%q.poll == 0 {
@@ -194,7 +204,7 @@ func (q *queueSim) run(label string) RunResult {
 		}
 		q.bill(t)
 	}
-	return q.result(label, t, end)
+	return q.result(label, t, end), nil
 }
 
 // working says whether images still wait or render.

@@ -2,6 +2,7 @@ package autoscale
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -203,23 +204,29 @@ const maxDrain = 48 * time.Hour
 // Boot); a removed one finishes its renders and is billed until then;
 // billing is per second after BillingMinimum per start. Only the policy
 // run sees the History and may use spot; the baseline and static runs have
-// neither, nor a warm pool.
-func Simulate(tr Trace, opt SimOptions) (Report, error) {
+// neither, nor a warm pool. Once ctx is done, Simulate stops within a
+// simulated minute and returns an error wrapping ctx.Err().
+func Simulate(ctx context.Context, tr Trace, opt SimOptions) (Report, error) {
 	if err := opt.validate(tr); err != nil {
 		return Report{}, err
 	}
 	static := StaticCapacity(tr, opt.Spec, opt.Config.Min)
 	cold := opt
 	cold.WarmPool, cold.History = WarmPool{}, nil
-	r := Report{
-		Trace:      tr,
-		Options:    opt,
-		Autoscaled: newQueueSim(tr, opt, -1).run(policyLabel(opt)),
-		Static:     newQueueSim(tr, cold, static).run(fmt.Sprintf("static at peak (%d)", static)),
+	r := Report{Trace: tr, Options: opt}
+	var err error
+	if r.Autoscaled, err = newQueueSim(tr, opt, -1).run(ctx, policyLabel(opt)); err != nil {
+		return Report{}, fmt.Errorf("simulate: %w", err)
+	}
+	if r.Static, err = newQueueSim(tr, cold, static).run(ctx, fmt.Sprintf("static at peak (%d)", static)); err != nil {
+		return Report{}, fmt.Errorf("simulate: %w", err)
 	}
 	if opt.Baseline.PollInterval > 0 {
 		cold.Config = opt.Baseline
-		base := newQueueSim(tr, cold, -1).run(BaselineLabel)
+		base, err := newQueueSim(tr, cold, -1).run(ctx, BaselineLabel)
+		if err != nil {
+			return Report{}, fmt.Errorf("simulate: %w", err)
+		}
 		r.Baseline = &base
 	}
 	return r, nil
@@ -229,14 +236,17 @@ func Simulate(tr Trace, opt SimOptions) (Report, error) {
 // returns the History its autoscaler recorded, poll by poll, as the
 // workflow does: what the floor of the next week's run forecasts from.
 // The earlier run has no history of its own, so it runs without a floor.
-func RecordHistory(tr Trace, opt SimOptions) (*History, error) {
+// Like Simulate, it stops once ctx is done.
+func RecordHistory(ctx context.Context, tr Trace, opt SimOptions) (*History, error) {
 	opt.Config.Work.FloorShare, opt.History = 0, nil
 	if err := opt.validate(tr); err != nil {
 		return nil, fmt.Errorf("history trace: %w", err)
 	}
 	q := newQueueSim(tr, opt, -1)
 	q.hist = NewHistory()
-	q.run("history")
+	if _, err := q.run(ctx, "history"); err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
 	return q.hist, nil
 }
 
@@ -264,6 +274,9 @@ func (o SimOptions) validate(tr Trace) error {
 	}
 	if len(tr.Arrivals) == 0 {
 		errs = append(errs, errors.New("trace is empty"))
+	}
+	if n := tr.Images(); n > MaxTraceImages {
+		errs = append(errs, fmt.Errorf("trace %s has %d images: the simulator takes at most %d", tr.Name, n, MaxTraceImages))
 	}
 	if o.BillingMinimum < 0 || o.FreeShare < 0 || o.FreeShare > 1 || o.SpotRefused < 0 || o.SpotRefused > 1 {
 		errs = append(errs, fmt.Errorf("billing minimum %s, Free share %g, spot refused %g: need a minimum >= 0 and shares in [0, 1]",

@@ -2,6 +2,8 @@ package autoscale
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +22,7 @@ func simOptions(c Config) SimOptions {
 
 func simulate(t *testing.T, tr Trace, opt SimOptions) Report {
 	t.Helper()
-	r, err := Simulate(tr, opt)
+	r, err := Simulate(t.Context(), tr, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestSimulateIsDeterministic(t *testing.T) {
 func TestSimulateRejectsBadOptions(t *testing.T) {
 	opt := simOptions(DefaultConfig())
 	opt.SpotDiscount, opt.Spec.GPUs = 1.5, 0
-	_, err := Simulate(Trace{}, opt)
+	_, err := Simulate(t.Context(), Trace{}, opt)
 	for _, want := range []string{"spot discount", "GPUs >= 1", "trace is empty"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("error %v does not mention %q", err, want)
@@ -223,7 +225,7 @@ func policyRun(t *testing.T, name string, seed uint64, freeShare float64, spot b
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opt.History, err = RecordHistory(prev, opt); err != nil {
+	if opt.History, err = RecordHistory(t.Context(), prev, opt); err != nil {
 		t.Fatal(err)
 	}
 	return tr, simulate(t, tr, opt)
@@ -361,5 +363,65 @@ func TestSimulateWarmPoolPricesStoppedVolumes(t *testing.T) {
 	cold := simulate(t, tr, opt).Autoscaled
 	if cold.WarmStarts != 0 || cold.WarmPoolCost != 0 || cold.WaitP95 <= a.WaitP95 {
 		t.Fatalf("cold: warm starts %d, volumes $%.2f, p95 %s vs warm %s", cold.WarmStarts, cold.WarmPoolCost, cold.WaitP95, a.WaitP95)
+	}
+}
+
+// A simulation stops, with the context's error, soon after its context is
+// done (Ctrl-C or SIGTERM in the command): a month of overload would
+// otherwise run on for seconds, and a bigger trace for minutes.
+func TestSimulateStopsWhenContextIsDone(t *testing.T) {
+	month := Trace{Name: "month", Start: simDay, Arrivals: make([]int, 31*24*60)}
+	for i := range month.Arrivals {
+		month.Arrivals[i] = 200
+	}
+	opt := simOptions(DefaultConfig())
+	opt.Baseline = DefaultConfig()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err := Simulate(ctx, month, opt)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "stopped at minute") {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Fatalf("stopped %s after the context was done", took)
+	}
+	done, stop := context.WithCancel(t.Context())
+	stop()
+	if _, err := RecordHistory(done, month, opt); !errors.Is(err, context.Canceled) {
+		t.Fatalf("RecordHistory: err = %v, want context.Canceled", err)
+	}
+}
+
+// A trace over MaxTraceImages is refused before anything runs, from a
+// file at the row that crosses it, naming the limit.
+func TestTraceImageLimit(t *testing.T) {
+	for in, line := range map[string]string{"0,100000000\n": "line 1", "0,6000000\n1,4000000\n2,1\n": "line 3"} {
+		_, err := ReadTraceCSV(strings.NewReader(in), "big", simDay)
+		if err == nil || !strings.Contains(err.Error(), line) || !strings.Contains(err.Error(), "more than 10000000 images") {
+			t.Errorf("%q: err = %v, want the limit named at %s", in, err, line)
+		}
+	}
+	if tr, err := ReadTraceCSV(strings.NewReader("0,6000000\n1,4000000\n"), "at the limit", simDay); err != nil || tr.Images() != MaxTraceImages {
+		t.Fatalf("a trace of exactly MaxTraceImages: %d images, %v", tr.Images(), err)
+	}
+	big := Trace{Name: "big", Start: simDay, Arrivals: []int{MaxTraceImages, 1}}
+	if _, err := Simulate(t.Context(), big, simOptions(DefaultConfig())); err == nil || !strings.Contains(err.Error(), "at most 10000000") {
+		t.Fatalf("err = %v, want the limit", err)
+	}
+}
+
+// The queue counts what waits by binary search over ascending arrivals:
+// the same counts and ages as a scan.
+func TestFIFOWaiting(t *testing.T) {
+	f := fifo{arrivals: []int{0, 0, 5, 9, 9, 20}, head: 1}
+	for _, c := range []struct{ t, n, age int }{{0, 1, 0}, {4, 1, 4}, {5, 2, 5}, {9, 4, 9}, {19, 4, 19}, {20, 5, 20}, {99, 5, 99}} {
+		if n, age := f.waiting(c.t); n != c.n || age != c.age {
+			t.Errorf("waiting(%d) = %d, %d; want %d, %d", c.t, n, age, c.n, c.age)
+		}
+	}
+	f.head = len(f.arrivals)
+	if n, age := f.waiting(99); n != 0 || age != 0 {
+		t.Errorf("empty queue: %d, %d", n, age)
 	}
 }

@@ -143,6 +143,7 @@ func ReadTraceCSV(r io.Reader, name string, start time.Time) (Trace, error) {
 	cr := csv.NewReader(r)
 	cr.Comment, cr.FieldsPerRecord, cr.TrimLeadingSpace = '#', 2, true
 	tr := Trace{Name: name, Start: start}
+	images := 0
 	for first := true; ; first = false {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -154,10 +155,11 @@ func ReadTraceCSV(r io.Reader, name string, start time.Time) (Trace, error) {
 		if first && strings.EqualFold(strings.TrimSpace(rec[0]), "minute") {
 			continue
 		}
-		if err := tr.add(rec); err != nil {
+		if err := tr.add(rec, images); err != nil {
 			line, _ := cr.FieldPos(0)
 			return tr, fmt.Errorf("trace %s line %d: %w", name, line, err)
 		}
+		images += tr.Arrivals[len(tr.Arrivals)-1]
 	}
 	if len(tr.Arrivals) == 0 {
 		return tr, fmt.Errorf("trace %s has no rows", name)
@@ -169,7 +171,16 @@ func ReadTraceCSV(r io.Reader, name string, start time.Time) (Trace, error) {
 // simulator allocate without end.
 const maxTraceMinutes = 31 * 24 * 60
 
-func (t *Trace) add(rec []string) error {
+// MaxTraceImages bounds the images of a trace, for the same reason: the
+// queue model keeps every image's arrival and wait (tens of bytes an image
+// per run) and simulates each second until the queue drains or
+// gives up. Ten million images (a month at 224 a minute) simulate in
+// seconds in under 1 GB, also all in one minute; a trace beyond it is
+// refused before anything runs.
+const MaxTraceImages = 10_000_000
+
+// add appends a row to a trace that already holds images images.
+func (t *Trace) add(rec []string, images int) error {
 	minute, err := strconv.Atoi(strings.TrimSpace(rec[0]))
 	if err != nil || minute < len(t.Arrivals) || minute >= maxTraceMinutes {
 		return fmt.Errorf("minute %q: want an integer above the previous row's and under %d", rec[0], maxTraceMinutes)
@@ -177,6 +188,9 @@ func (t *Trace) add(rec []string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(rec[1]))
 	if err != nil || n < 0 {
 		return fmt.Errorf("arrivals %q: want a non-negative integer", rec[1])
+	}
+	if n > MaxTraceImages-images {
+		return fmt.Errorf("arrivals %d: the trace would have more than %d images, the simulator's limit", n, MaxTraceImages)
 	}
 	for len(t.Arrivals) < minute {
 		t.Arrivals = append(t.Arrivals, 0)

@@ -64,9 +64,10 @@ func (h *Handler) labels() prometheus.Labels {
 	return l
 }
 
-// Counter counts in name_total.
+// Counter counts in name_total, or in name itself when it already ends in
+// _total (the SDK's local_activity_total): the suffix is never doubled.
 func (h *Handler) Counter(name string) client.MetricsCounter {
-	c := h.m.counter(promName(name) + "_total").With(h.labels())
+	c := h.m.counter(withSuffix(promName(name), "_total")).With(h.labels())
 	return counterFunc(func(d int64) { c.Add(float64(d)) })
 }
 
@@ -76,9 +77,10 @@ func (h *Handler) Gauge(name string) client.MetricsGauge {
 	return gaugeFunc(g.Set)
 }
 
-// Timer observes durations in the histogram name_seconds.
+// Timer observes durations in the histogram name_seconds (name itself when
+// it already ends in _seconds).
 func (h *Handler) Timer(name string) client.MetricsTimer {
-	o := h.m.histogram(promName(name) + "_seconds").With(h.labels())
+	o := h.m.histogram(withSuffix(promName(name), "_seconds")).With(h.labels())
 	return timerFunc(func(d time.Duration) { o.Observe(d.Seconds()) })
 }
 
@@ -95,6 +97,15 @@ func (f timerFunc) Record(d time.Duration) { f(d) }
 // promName makes an SDK metric name a valid Prometheus name.
 func promName(name string) string {
 	return strings.NewReplacer(".", "_", "-", "_").Replace(name)
+}
+
+// withSuffix appends Prometheus's unit or type suffix to name unless name
+// already ends in it.
+func withSuffix(name, suffix string) string {
+	if strings.HasSuffix(name, suffix) {
+		return name
+	}
+	return name + suffix
 }
 
 func (m *metrics) counter(name string) *prometheus.CounterVec {

@@ -76,3 +76,27 @@ func TestSDKMetricsReachPrometheus(t *testing.T) {
 		}
 	}
 }
+
+// A counter whose SDK name already ends in _total (local_activity_total)
+// keeps it once; every other counter gains it, and timers gain _seconds.
+func TestSuffixIsNotDoubled(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	h := temporalprom.New(reg)
+	h.Counter("temporal_local_activity_total").Inc(1)
+	h.Counter("temporal_workflow_completed").Inc(1)
+	h.Counter("temporal.request-failure").Inc(1)
+	h.Timer("temporal_activity_execution_latency").Record(time.Second)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range families {
+		names = append(names, f.GetName())
+	}
+	want := []string{"temporal_activity_execution_latency_seconds", "temporal_local_activity_total",
+		"temporal_request_failure_total", "temporal_workflow_completed_total"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("metric names %v, want %v", names, want)
+	}
+}
