@@ -29,7 +29,7 @@ func adminCommand() *cobra.Command {
 // uses the database (and Redis) of `easel dev`, saying so on stderr, so the
 // development stack needs no environment to administer.
 func withStore(cmd *cobra.Command, fn func(st *store.Store) error) error {
-	cfg, log, err := loadConfig()
+	cfg, log, err := loadConfig(config.Needs{})
 	if err != nil {
 		return err
 	}

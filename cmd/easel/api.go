@@ -30,7 +30,7 @@ func apiCommand() *cobra.Command {
 		Short: "Serve the HTTP API",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig()
+			cfg, log, err := loadConfig(apiNeeds)
 			if err != nil {
 				return err
 			}
@@ -40,13 +40,15 @@ func apiCommand() *cobra.Command {
 	}
 }
 
+// apiNeeds is what `easel api` must be given.
+var apiNeeds = config.Needs{Database: true, API: true, Redis: true, Temporal: true, S3: true, OIDC: true}
+
 // runAPI serves the API until ctx ends. It listens at once, waits for
 // Postgres, Redis and Temporal (retrying with backoff; /readyz answers 503
 // naming what it waits for), then serves the router, whose /readyz turns
 // 200 once the OIDC key set has loaded.
 func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	needs := config.Needs{Database: true, API: true, Redis: true, Temporal: true, S3: true, OIDC: true}
-	if err := checkConfig(cfg, needs); err != nil {
+	if err := checkConfig(cfg, apiNeeds); err != nil {
 		return err
 	}
 	ctx, stop := context.WithCancel(ctx)
@@ -75,8 +77,7 @@ func runAPI(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 // startAPI connects (waiting for what is down) and builds the server.
 func startAPI(ctx context.Context, cfg config.Config, log *slog.Logger, st *startup) (*api.Server, func(), error) {
-	needs := config.Needs{Database: true, API: true, Redis: true, Temporal: true, S3: true, OIDC: true}
-	d, err := connectWaiting(ctx, cfg, needs, log, st)
+	d, err := connectWaiting(ctx, cfg, apiNeeds, log, st)
 	if err != nil {
 		return nil, nil, err
 	}

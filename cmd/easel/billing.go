@@ -41,7 +41,7 @@ func billingRenewCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, log, err := loadConfig()
+			cfg, log, err := loadConfig(config.Needs{})
 			if err != nil {
 				return err
 			}

@@ -200,14 +200,13 @@ func (d *deps) openAPIStore(ctx context.Context, cfg config.Config) error {
 	return nil
 }
 
-// loadConfig reads and checks the environment for a subcommand.
-func loadConfig() (config.Config, *slog.Logger, error) {
-	cfg, err := config.Load()
-	if err != nil {
+// loadConfig reads and checks the environment for a subcommand: values
+// that do not parse, malformed ones and the missing ones needs names are
+// reported together.
+func loadConfig(needs config.Needs) (config.Config, *slog.Logger, error) {
+	cfg, parseErr := config.Load()
+	if err := checkConfig(cfg, needs, parseErr); err != nil {
 		return config.Config{}, nil, err
-	}
-	if err := cfg.Validate(config.Needs{}); err != nil {
-		return config.Config{}, nil, errors.New("configuration:\n" + err.Error())
 	}
 	return cfg, processLogger(cfg), nil
 }

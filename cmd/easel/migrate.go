@@ -13,7 +13,7 @@ func migrateCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "migrate", Short: "Apply or inspect database migrations (DATABASE_URL)"}
 	run := func(name, short string, fn func(cmd *cobra.Command, d *deps) error) *cobra.Command {
 		return &cobra.Command{Use: name, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig()
+			cfg, log, err := loadConfig(config.Needs{})
 			if err != nil {
 				return err
 			}

@@ -41,7 +41,7 @@ func workerCommand() *cobra.Command {
 		Short: "Run a control-plane worker or a GPU worker for one tier",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfig()
+			cfg, log, err := loadConfig(config.Needs{})
 			if err != nil {
 				return err
 			}

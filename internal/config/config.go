@@ -23,6 +23,11 @@ import (
 
 // Config is every setting of every subcommand.
 type Config struct {
+	// unparsed names the variables whose values did not parse (Load), so
+	// that Validate does not report them a second time as the zero value
+	// they were left at.
+	unparsed string
+
 	DeploymentMode    string `env:"DEPLOYMENT_MODE" envDefault:"saas"`
 	DatabaseURL       string `env:"DATABASE_URL"`
 	DatabaseRole      string `env:"DATABASE_ROLE" envDefault:"easel_api"`
@@ -143,9 +148,29 @@ type Needs struct {
 func Load() (Config, error) {
 	var c Config
 	if err := env.Parse(&c); err != nil {
-		return Config{}, fmt.Errorf("read configuration from the environment: %s", withEnvNames(err.Error()))
+		// The values that did parse are kept, so that Validate can report
+		// what else is wrong beside the parse errors.
+		var agg env.AggregateError
+		if errors.As(err, &agg) {
+			for _, e := range agg.Errors {
+				var pe env.ParseError
+				if errors.As(e, &pe) {
+					c.unparsed += envName(pe.Name) + " "
+				}
+			}
+		}
+		return c, fmt.Errorf("read configuration from the environment: %s", withEnvNames(err.Error()))
 	}
 	return c, nil
+}
+
+// envName is the environment variable of a Config field.
+func envName(field string) string {
+	if f, ok := reflect.TypeFor[Config]().FieldByName(field); ok {
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		return name
+	}
+	return field
 }
 
 // withEnvNames rewrites the parser's Go field names into the environment
@@ -159,6 +184,13 @@ func withEnvNames(msg string) string {
 		}
 	}
 	return msg
+}
+
+// reportedUnparsed says err is about a variable whose value did not parse,
+// which the parse error already reports.
+func (c Config) reportedUnparsed(err error) bool {
+	name, _, _ := strings.Cut(err.Error(), "=")
+	return c.unparsed != "" && !strings.Contains(name, " ") && strings.Contains(" "+c.unparsed, " "+name+" ")
 }
 
 // Validate reports every missing or malformed value a subcommand needs, all
@@ -238,7 +270,7 @@ func (c Config) Validate(n Needs) error {
 	if f := strings.ToLower(c.LogFormat); f != "json" && f != "text" {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q must be json or text", c.LogFormat))
 	}
-	return errors.Join(errs...)
+	return errors.Join(slices.DeleteFunc(errs, c.reportedUnparsed)...)
 }
 
 // instanceIDPattern is an EC2 instance id: i- and 8 (older instances) or 17

@@ -35,6 +35,27 @@ func TestLoadRejectsMalformed(t *testing.T) {
 	}
 }
 
+// A value that does not parse hides nothing else: the config keeps what did
+// parse, so Validate reports the missing and malformed values beside it,
+// and not the unparsed one again as the zero it was left at.
+func TestParseErrorsHideNothing(t *testing.T) {
+	t.Setenv("PRESIGN_TTL", "abc")
+	t.Setenv("GPU_SLOTS", "x")
+	t.Setenv("LOG_FORMAT", "xml")
+	t.Setenv("DATABASE_URL", "")
+	c, err := Load()
+	if err == nil || !strings.Contains(err.Error(), "PRESIGN_TTL") || !strings.Contains(err.Error(), "GPU_SLOTS") {
+		t.Fatalf("load: %v", err)
+	}
+	verr := c.Validate(Needs{Database: true})
+	if verr == nil || !strings.Contains(verr.Error(), "DATABASE_URL is not set") || !strings.Contains(verr.Error(), "LOG_FORMAT") {
+		t.Fatalf("validate after a parse error: %v; want the missing DATABASE_URL and the bad LOG_FORMAT", verr)
+	}
+	if strings.Contains(verr.Error(), "PRESIGN_TTL") || strings.Contains(verr.Error(), "GPU_SLOTS") {
+		t.Fatalf("validate reports the unparsed values again: %v", verr)
+	}
+}
+
 // Settings that only work together are refused alone, by name.
 func TestValidateRefusesHalfSettings(t *testing.T) {
 	for name, tc := range map[string]struct {
