@@ -33,6 +33,16 @@ test('account: plan, proration, API keys, cancel and resume, sign out', async ({
     await page.getByRole('link', { name: 'Account' }).click()
     await expect(page.getByTestId('usage-credits')).toHaveText('1 credit')
     await expect(page.getByTestId('usage-chart')).toBeVisible()
+    // The person's own storage, in the plan card's units.
+    await expect(page.getByTestId('storage')).toHaveText(/^Storage: [\d.]+ (KB|MB) of 1 GB used\.$/)
+    // The chart's labels stay readable on a phone: at least 11 px on screen.
+    await page.setViewportSize({ width: 390, height: 844 })
+    const label = () => page.getByTestId('usage-chart').evaluate((svg: SVGSVGElement) => {
+      const text = svg.querySelector('text.axis')!
+      return (parseFloat(getComputedStyle(text).fontSize) * svg.getBoundingClientRect().width) / svg.viewBox.baseVal.width
+    })
+    await expect.poll(label).toBeGreaterThanOrEqual(11)
+    await page.setViewportSize({ width: 1280, height: 860 })
     const download = page.waitForEvent('download')
     await page.getByRole('button', { name: 'Export CSV' }).click()
     const file = await download
@@ -55,8 +65,19 @@ test('account: plan, proration, API keys, cancel and resume, sign out', async ({
   })
 
   await test.step('change to Pro: the proration first', async () => {
-    await page.getByRole('button', { name: 'Change to Pro' }).click()
+    // Closing the dialog, by Escape or Back, gives focus back to the button that opened it.
+    const open = page.getByRole('button', { name: 'Change to Pro' })
     const dialog = page.getByRole('dialog', { name: 'Change from Basic to Pro' })
+    await open.click()
+    await expect(dialog).toBeVisible()
+    await page.keyboard.press('Escape')
+    await expect(dialog).toBeHidden()
+    await expect(open).toBeFocused()
+    await page.keyboard.press('Enter')
+    await dialog.getByRole('button', { name: 'Back' }).click()
+    await expect(dialog).toBeHidden()
+    await expect(open).toBeFocused()
+    await open.click()
     const proration = dialog.getByTestId('proration')
     // The difference ($20.00 a month) for what is left of the period.
     await expect(proration).toContainText(/\$(19\.\d\d|20\.00) today/)
@@ -67,6 +88,11 @@ test('account: plan, proration, API keys, cancel and resume, sign out', async ({
     await expect(dialog).toBeHidden()
     await expect(page.getByTestId('current-plan')).toContainText('Pro')
     await expect(page.getByTestId('available')).toHaveText(/^(2,0[0-4]\d) credits$/)
+    // Each grant says what it is: the Free month, the Basic month, the upgrade's top-up.
+    const grants = page.getByRole('table', { name: 'Credit grants' })
+    await expect(grants.getByRole('row')).toHaveCount(4)
+    for (const from of ['Free plan', 'Basic plan', 'Upgrade top-up']) await expect(grants.getByRole('cell', { name: from, exact: true })).toBeVisible()
+    await expect(page.getByTestId('storage')).toContainText('of 50 GB used')
   })
 
   await test.step('an API key: shown once, works, then revoked', async () => {
@@ -88,6 +114,9 @@ test('account: plan, proration, API keys, cancel and resume, sign out', async ({
   })
 
   await test.step('cancel at period end, then resume', async () => {
+    await page.getByRole('button', { name: 'Cancel at period end' }).click()
+    await page.getByRole('dialog', { name: 'Cancel Pro?' }).getByRole('button', { name: 'Back' }).click()
+    await expect(page.getByRole('button', { name: 'Cancel at period end' })).toBeFocused()
     await page.getByRole('button', { name: 'Cancel at period end' }).click()
     await page.getByRole('dialog', { name: 'Cancel Pro?' }).getByRole('button', { name: 'Cancel at period end' }).click()
     await expect(page.getByTestId('cancel-note')).toContainText('Pro ends on')

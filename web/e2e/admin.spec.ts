@@ -26,6 +26,9 @@ test('admin: grant, renew once, suspend and reactivate; others are refused', asy
   await a.getByRole('link', { name: email }).click()
   await expect(a.getByRole('heading', { name: email })).toBeVisible()
   await expect(a.getByTestId('user-available')).toHaveText('50 credits')
+  // Storage in the plan card's units: the Free plan's 1 GB.
+  await expect(a.getByTestId('user-storage')).toHaveText(/^Storage: \d+ B of 1 GB\.$/)
+  await expect(a.getByRole('table', { name: 'Grants' }).getByRole('cell', { name: 'Free plan', exact: true })).toBeVisible()
   // The subscription's workflow, in Temporal UI.
   const link = a.getByRole('link', { name: /Open in Temporal UI/ })
   await expect(link).toHaveAttribute('href', /^http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/subscription%2F[0-9a-f-]{36}$/)
@@ -37,6 +40,7 @@ test('admin: grant, renew once, suspend and reactivate; others are refused', asy
     await expect(a.getByText('Granted 25 credits')).toBeVisible()
     await expect(a.getByTestId('user-available')).toHaveText('75 credits')
     await expect(a.getByText('“e2e goodwill”')).toBeVisible()
+    await expect(a.getByRole('table', { name: 'Grants' }).getByRole('cell', { name: 'Granted by Easel', exact: true })).toBeVisible()
     await member.page.getByRole('link', { name: 'Generate' }).click()
     await member.page.getByRole('link', { name: 'Account' }).click()
     await expect(member.page.getByTestId('available')).toHaveText('75 credits')
@@ -52,20 +56,40 @@ test('admin: grant, renew once, suspend and reactivate; others are refused', asy
     await looks(a, 'admin-user')
   })
 
-  await test.step('suspend: the member is refused; reactivate', async () => {
-    await a.getByRole('button', { name: 'Suspend' }).click()
+  await test.step('suspend: the member sees one explanation, not an error per section; reactivate', async () => {
+    const suspend = a.getByRole('button', { name: 'Suspend' })
+    await suspend.click()
+    await a.getByRole('dialog').getByRole('button', { name: 'Back' }).click()
+    await expect(suspend).toBeFocused()
+    await suspend.click()
     await a.getByRole('dialog').getByRole('button', { name: 'Suspend' }).click()
     await expect(a.getByTestId('user-status')).toHaveText('suspended')
     member.console.allow(403) // the refusals this step is about
-    await member.page.getByRole('link', { name: 'Generate' }).click()
-    await member.page.getByRole('link', { name: 'Account' }).click()
-    await expect(member.page.getByRole('alert').first()).toContainText('this account is suspended')
-    await looks(member.page, 'member-suspended')
+    const m = member.page
+    // The next request the page makes is refused: the whole app says why.
+    await m.getByRole('link', { name: 'Generate' }).click()
+    await m.getByRole('link', { name: 'Account' }).click()
+    const notice = m.getByTestId('suspended')
+    await expect(notice.getByRole('heading', { name: 'Your account is suspended' })).toBeVisible()
+    await expect(notice).toContainText('contact Easel support')
+    await expect(m.getByRole('alert')).toHaveCount(0)
+    await expect(m.getByText('this account is suspended')).toHaveCount(0)
+    // Nothing to act on: no pages, no forms; signing out still works.
+    await expect(m.getByRole('navigation', { name: 'Main' })).toHaveCount(0)
+    await expect(m.getByRole('textbox')).toHaveCount(0)
+    await expect(m.getByRole('button', { name: 'Sign out' })).toBeVisible()
+    // A new load says so at once.
+    await m.goto('/account')
+    await expect(notice).toBeVisible()
+    await expect(m.getByLabel('Endpoint URL')).toHaveCount(0)
+    await looks(m, 'member-suspended')
+    // Reactivated, the account is back at "Check again".
+    await expect(m.getByRole('button', { name: 'Check again' })).toBeEnabled()
     await a.getByRole('button', { name: 'Reactivate' }).click()
     await expect(a.getByTestId('user-status')).toHaveText('active')
-    await member.page.getByRole('link', { name: 'Generate' }).click()
-    await member.page.getByRole('link', { name: 'Account' }).click()
-    await expect(member.page.getByTestId('available')).toHaveText((await a.getByTestId('user-available').textContent())!)
+    await m.getByRole('button', { name: 'Check again' }).click()
+    await expect(notice).toHaveCount(0)
+    await expect(m.getByTestId('available')).toHaveText((await a.getByTestId('user-available').textContent())!)
   })
 
   await test.step('a non-admin going to /admin is refused', async () => {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { API, expect, looks, newEmail, shot, signIn, test } from './helpers'
+import { API, expect, expectConsole, looks, newEmail, shot, signIn, test } from './helpers'
 
 // The gallery pages through every image as it scrolls, and its viewer
 // (a modal dialog) stars, deletes and reuses an image's settings.
@@ -71,6 +71,19 @@ test('gallery: scrolling loads every image; the viewer stars, deletes, reuses se
   await shot(page, 'gallery-viewer-after-delete-desktop-light', false)
   await viewer.getByRole('button', { name: 'Close' }).click()
   await expect(grid.getByRole('button')).toHaveCount(48)
+
+  // A link to the deleted image: one plain sentence, and nothing to page through.
+  expectConsole(page, /status of 404 \(Not Found\)/)
+  await page.goto(`/gallery?image=${second}`)
+  await expect(viewer.getByRole('alert')).toHaveText('Loading the image: Not found: it may have been deleted.')
+  await expect(viewer.getByRole('button', { name: /Newer|Older/ })).toHaveCount(0)
+  await shot(page, 'gallery-viewer-unknown-desktop-light', false)
+  await page.keyboard.press('Escape')
+  // A link to a job that does not exist says so, not that its images were deleted.
+  await page.goto('/gallery?job=00000000-0000-0000-0000-000000000000')
+  await expect(page.getByTestId('job-empty')).toContainText('This job was not found')
+  await looks(page, 'gallery-unknown-job')
+  await page.getByRole('link', { name: 'Gallery', exact: true }).click()
 
   // "Use these settings" opens Generate with the image's prompt, steps and seed.
   await grid.getByRole('button').first().click()

@@ -42,9 +42,13 @@ test('image to image from an uploaded picture, chosen or dropped', async ({ page
   await signIn(page, email)
   await page.getByLabel('Prompt', { exact: true }).fill('the same scene in winter')
 
-  // A file that is not a picture is refused before it is sent.
+  // A file that is not a picture Easel reads is refused before it is sent, in plain words.
   await page.getByLabel('Init image file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') })
   await expect(page.getByRole('alert').filter({ hasText: 'notes.txt is not a PNG, JPEG or WebP picture' })).toBeVisible()
+  await page.getByLabel('Init image file').setInputFiles({ name: 'tiny.gif', mimeType: 'image/gif', buffer: Buffer.from('GIF89a') })
+  const gif = page.getByRole('alert').filter({ hasText: 'tiny.gif is not a PNG, JPEG or WebP picture' })
+  await expect(gif).toBeVisible()
+  await expect(gif).not.toContainText('Something went wrong')
 
   await page.getByLabel('Init image file').setInputFiles(picture)
   await expect(page.getByRole('img', { name: 'Init image: sunset.png' })).toBeVisible()
@@ -54,9 +58,15 @@ test('image to image from an uploaded picture, chosen or dropped', async ({ page
   await expect(page.getByTestId('price')).toHaveText(/\d+ credits?/)
   await looks(page, 'generate-init-image')
 
-  await page.getByRole('button', { name: 'Generate' }).click()
+  // From the keyboard: Enter on Generate starts the job and focus stays on the button.
+  const submit = page.locator('form button[type=submit]')
+  await submit.focus()
+  await page.keyboard.press('Enter')
   const card = page.getByRole('article').first()
+  await expect(card).toBeVisible()
+  await expect(submit).toBeFocused()
   await expect(card.getByTestId('progress')).toHaveText('100 %')
+  await expect(submit).toBeFocused()
   const result = card.getByRole('img', { name: /^Result: the same scene in winter/ })
   await expect(result).toHaveAttribute('width', '640')
   await expect(result).toHaveAttribute('height', '480')
@@ -77,6 +87,34 @@ test('image to image from an uploaded picture, chosen or dropped', async ({ page
   await page.getByTestId('drop-zone').dispatchEvent('drop', { dataTransfer: dropped })
   await expect(page.getByRole('img', { name: 'Init image: dropped.png' })).toBeVisible()
   await expect.poll(async () => (await api.get('/v1/uploads')).uploads.length).toBe(2)
+})
+
+test('number fields refuse text they cannot read, rather than taking the default', async ({ page }) => {
+  await signIn(page, newEmail('numbers'))
+  await page.getByLabel('Prompt', { exact: true }).fill('a lighthouse')
+  await expect(page.getByTestId('price')).toHaveText(/\d+ credits?/)
+  const submit = page.locator('form button[type=submit]')
+  for (const [field, text, message] of [
+    ['Steps', '1e', 'Steps must be a whole number, in digits only.'],
+    ['Steps', '1e2', 'Steps must be a whole number, in digits only.'],
+    ['Seed', '--1', 'The seed must be a whole number, in digits only.'],
+    ['Guidance', '--1', 'Guidance must be a number, like 7 or 7.5.'],
+  ]) {
+    await page.getByLabel(field, { exact: true }).fill(text)
+    await expect(page.getByLabel(field, { exact: true })).toHaveAttribute('aria-invalid', 'true')
+    await expect(page.getByText(message)).toBeVisible()
+    await expect(page.getByText('Fix the settings above to see the price.')).toBeVisible()
+    await expect(submit).toHaveAttribute('aria-disabled', 'true')
+    if (field === 'Steps' && text === '1e') await looks(page, 'generate-bad-number')
+    await page.getByLabel(field, { exact: true }).fill('')
+  }
+  // Refused means no job: a click does nothing.
+  await page.getByLabel('Steps').fill('1e')
+  await submit.click({ force: true })
+  await expect(page.getByRole('article')).toHaveCount(0)
+  await page.getByLabel('Steps').fill('12')
+  await expect(page.getByTestId('price')).toHaveText(/\d+ credits?/)
+  await expect(submit).toHaveAttribute('aria-disabled', 'false')
 })
 
 test('cancel a running job: the held credits come back; a second job while one runs is refused (429)', async ({ page, request }) => {
@@ -114,8 +152,11 @@ test('cancel a running job: the held credits come back; a second job while one r
   await expect(page.getByTestId('balance-after')).toHaveText(String(start - 2 * price)) // the hold shows
   expectConsole(page, /status of 429 \(Too Many Requests\).*\/v1\/generations\)$/)
   await page.getByRole('button', { name: 'Generate' }).click()
-  await expect(page.getByRole('alert').filter({ hasText: 'Your plan runs 1 job at a time' })).toBeVisible()
-  await expect(page.getByRole('alert').filter({ hasText: /You can try again (in \d+ s|now)\./ })).toBeVisible()
+  const refusal = page.getByRole('alert').filter({ hasText: 'Your plan runs 1 job at a time' })
+  await expect(refusal).toBeVisible()
+  // One countdown, on the button; the note names no time of its own.
+  await expect(page.locator('form button[type=submit]')).toHaveText(/^Generate( \(in \d+ s\))?$/)
+  await expect(refusal).not.toContainText(/try again in|You can try again/)
   await shot(page, 'generate-refused-429-desktop-light')
   await second.getByRole('button', { name: 'Cancel' }).click()
   await expect(second.locator('.badge')).toHaveText('canceled')

@@ -128,6 +128,10 @@ test('low balance: a banner on every page links to the plans; a job over the bal
   await banner.getByRole('link', { name: 'Change plan or subscribe' }).click()
   await expect(page).toHaveURL(/\/account#plan$/)
   await expect(page.getByTestId('current-plan')).toContainText('Free')
+  // The page lands on the Plan section once the sections above it have loaded.
+  const plan = page.getByRole('heading', { name: 'Plan', level: 2 })
+  await expect.poll(() => plan.evaluate((h) => Math.round(h.getBoundingClientRect().top))).toBeLessThan(80)
+  await expect.poll(() => plan.evaluate((h) => Math.round(h.getBoundingClientRect().top))).toBeGreaterThanOrEqual(0)
 
   // The dear job's settings again: the price says how many credits are
   // missing (not a negative balance), and the refusal how to get them.

@@ -21,6 +21,7 @@ const Account = lazy(pages['/account'])
 const Admin = lazy(pages['/admin'])
 import { LowBalance } from './LowBalance'
 import { useMe } from './me'
+import { SUSPENDED, isSuspended } from './lib/problems'
 import { galleryFilter, imagesQuery } from './pages/galleryQuery'
 
 function useUser() {
@@ -53,6 +54,7 @@ function Restoring() {
 function SignedIn({ email }: { email: string }) {
   const queries = useQueryClient()
   const me = useMe()
+  const suspended = isSuspended(me.error)
   // A load that lands on the Gallery asks for its images beside /v1/me:
   // its lazy page renders a moment later, and its first thumbnails are
   // the page's largest paint.
@@ -67,30 +69,52 @@ function SignedIn({ email }: { email: string }) {
     <>
       <header className="bar">
         <span className="brand">Easel</span>
-        <nav aria-label="Main">
-          <NavLink to="/" end>Generate</NavLink>
-          <NavLink to="/gallery">Gallery</NavLink>
-          <NavLink to="/jobs">Jobs</NavLink>
-          <NavLink to="/account">Account</NavLink>
-          {me.data?.user.role === 'admin' && <NavLink to="/admin">Admin</NavLink>}
-        </nav>
+        {!suspended && (
+          <nav aria-label="Main">
+            <NavLink to="/" end>Generate</NavLink>
+            <NavLink to="/gallery">Gallery</NavLink>
+            <NavLink to="/jobs">Jobs</NavLink>
+            <NavLink to="/account">Account</NavLink>
+            {me.data?.user.role === 'admin' && <NavLink to="/admin">Admin</NavLink>}
+          </nav>
+        )}
         <span className="who" title={email}>{email}</span>
         <button type="button" className="link" onClick={signOut}>Sign out</button>
       </header>
-      <LowBalance />
+      {!suspended && <LowBalance />}
       <main>
-        <Suspense fallback={<p className="center" role="status">Loading…</p>}>
-          <Routes>
-            <Route path="/" element={<Generate />} />
-            <Route path="/gallery" element={<Gallery />} />
-            <Route path="/jobs" element={<Jobs />} />
-            <Route path="/account" element={<Account />} />
-            <Route path="/admin/*" element={<Admin />} />
-            <Route path="*" element={<Navigate to="/" replace />} />
-          </Routes>
-        </Suspense>
+        {suspended ? (
+          <Suspended checking={me.isFetching} onCheck={() => void me.refetch()} />
+        ) : (
+          <Suspense fallback={<p className="center" role="status">Loading…</p>}>
+            <Routes>
+              <Route path="/" element={<Generate />} />
+              <Route path="/gallery" element={<Gallery />} />
+              <Route path="/jobs" element={<Jobs />} />
+              <Route path="/account" element={<Account />} />
+              <Route path="/admin/*" element={<Admin />} />
+              <Route path="*" element={<Navigate to="/" replace />} />
+            </Routes>
+          </Suspense>
+        )}
       </main>
     </>
+  )
+}
+
+// Suspended stands in for every page while the account is suspended: the
+// API refuses each of its requests, so each page would show only that
+// refusal. It says once what happened and what to do, and checks again
+// (an administrator may have reactivated the account).
+function Suspended({ checking, onCheck }: { checking: boolean; onCheck: () => void }) {
+  return (
+    <section className="panel suspended" data-testid="suspended" aria-labelledby="suspended-h">
+      <h1 id="suspended-h">Your account is suspended</h1>
+      <p>{SUSPENDED}</p>
+      <button type="button" className="secondary" onClick={onCheck} aria-disabled={checking}>
+        {checking ? 'Checking…' : 'Check again'}
+      </button>
+    </section>
   )
 }
 

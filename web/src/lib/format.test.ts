@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bytes, creditLine, niceMax, when } from './format'
+import { bytes, creditLine, credits, niceMax, when } from './format'
 
 describe('creditLine', () => {
   it('shows the hold while the job runs', () => {
@@ -30,7 +30,20 @@ describe('bytes', () => {
   it('picks a unit', () => {
     expect(bytes(512)).toBe('512 B')
     expect(bytes(2048)).toBe('2 KB')
-    expect(bytes(3 * 2 ** 20)).toBe('3.0 MB')
+    expect(bytes(3 * 2 ** 20)).toBe('3 MB')
+    expect(bytes(3.04e6)).toBe('2.9 MB')
+  })
+  it('says a plan’s storage as the plan card does (GB of 2³⁰ bytes)', () => {
+    expect(bytes(50 * 2 ** 30)).toBe('50 GB')
+    expect(bytes(10 * 2 ** 30)).toBe('10 GB')
+    expect(bytes(1.5 * 2 ** 30)).toBe('1.5 GB')
+  })
+})
+
+describe('plural', () => {
+  it('writes thousands with a separator', () => {
+    expect(credits(1500)).toBe('1,500 credits')
+    expect(credits(1)).toBe('1 credit')
   })
 })
 

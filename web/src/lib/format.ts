@@ -1,6 +1,9 @@
 // Small formatting helpers shared by the pages.
 
-export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
+export const plural = (n: number, one: string, many = `${one}s`) => `${count(n)} ${n === 1 ? one : many}`
+
+// count writes a number with thousands separators (1,500), as every page does.
+export const count = (n: number) => n.toLocaleString('en-US')
 
 export const credits = (n: number) => plural(n, 'credit')
 
@@ -17,10 +20,15 @@ export function when(iso: string, now = Date.now()): string {
   return new Date(t).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' })
 }
 
+// bytes writes a size in the units the plans use: a plan's "50 GB" of
+// storage is 50 × 2³⁰ bytes, so a GB here is 2³⁰ bytes too (and a MB 2²⁰),
+// and a quota reads as the plan card says it.
 export function bytes(n: number): string {
   if (n < 1024) return `${n} B`
-  if (n < 2 ** 20) return `${(n / 1024).toFixed(0)} KB`
-  return `${(n / 2 ** 20).toFixed(1)} MB`
+  if (n < 2 ** 20) return `${Math.round(n / 1024)} KB`
+  const tenths = (v: number) => v.toFixed(1).replace(/\.0$/, '')
+  if (n < 2 ** 30) return `${tenths(n / 2 ** 20)} MB`
+  return `${tenths(n / 2 ** 30)} GB`
 }
 
 // creditLine says what a job holds (while it runs) or cost (once ended):

@@ -20,7 +20,8 @@ describe('describeProblem', () => {
   it('429 rate-limited: says when to retry, from Retry-After', () => {
     const v = describeProblem(problem(429, 'rate-limited', { limit: 10, retry_after: 9 }, 12))
     expect(v.retryAfter).toBe(12)
-    expect(v.title).toBe('Too many requests: try again in 12 s.')
+    // The page counts down to the retry: the sentence names no time.
+    expect(v.title).toBe('Too many requests.')
     expect(v.detail).toBe('Your plan allows 10 of these a minute.')
   })
 
@@ -33,6 +34,18 @@ describe('describeProblem', () => {
     expect(v.title).toBe('Your plan runs 1 job at a time, and 1 is running.')
     expect(v.action?.to).toBe('/jobs')
     expect(v.retryAfter).toBe(5)
+    // One countdown: the page's, not a second time in the words.
+    expect(v.detail).toBe('Wait for one to finish or cancel one; a bigger plan runs more at once.')
+  })
+
+  it('does not repeat the API’s detail where the sentence already says it', () => {
+    const suspended = describeProblem(problem(403, 'account-suspended', { detail: 'this account is suspended' }))
+    expect(suspended.title).toBe('Your account is suspended.')
+    expect(suspended.detail).not.toMatch(/this account is suspended/)
+    expect(suspended.detail).toMatch(/contact Easel support/)
+    expect(describeProblem(problem(404, 'not-found', { detail: 'image not found' }))).toEqual({ title: 'Not found: it may have been deleted.' })
+    // A detail that adds something stays.
+    expect(describeProblem(problem(402, 'payment-method-refused', { detail: 'your card was declined' })).detail).toBe('your card was declined')
   })
 
   it('403 plan-forbids: says what the plan does not include, with the API’s detail', () => {
@@ -43,8 +56,8 @@ describe('describeProblem', () => {
   })
 
   it('403 storage-full: shows the numbers and points at the gallery', () => {
-    const v = describeProblem(problem(403, 'storage-full', { used_bytes: 2 ** 30, quota_bytes: 2 ** 30 }))
-    expect(v.title).toBe('Your storage is full: 1.0 GB of 1.0 GB used.')
+    const v = describeProblem(problem(403, 'storage-full', { used_bytes: 2 ** 30, quota_bytes: 50 * 2 ** 30 }))
+    expect(v.title).toBe('Your storage is full: 1 GB of 50 GB used.')
     expect(v.action?.to).toBe('/gallery')
   })
 

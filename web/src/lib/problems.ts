@@ -1,8 +1,10 @@
 import { ProblemError, type Problem } from '../api/client'
+import { bytes, credits } from './format'
 
 // A ProblemView is what a page shows for a failed request: a sentence
-// saying what happened, the API's detail, what to do next (a link), the
-// invalid fields, and when a retry makes sense.
+// saying what happened, the API's detail where it adds to the sentence,
+// what to do next (a link), the invalid fields, and when a retry makes
+// sense (the page counts down to it, so the sentences name no time).
 export interface ProblemView {
   title: string
   detail?: string
@@ -17,8 +19,15 @@ export function slug(p: Partial<Problem>): string {
   return p.type?.split('/').pop() ?? ''
 }
 
-const credits = (n: number) => `${n} ${n === 1 ? 'credit' : 'credits'}`
-const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(bytes < 2 ** 30 ? 2 : 1)} GB`
+
+// SUSPENDED says what a suspension means and what to do about it.
+export const SUSPENDED = 'Easel refuses every request of this account, its API keys too, until an administrator reactivates it. Your images and settings are kept. To ask why, or to have it reactivated, contact Easel support.'
+
+// isSuspended says whether an error is the API's refusal of a suspended
+// account (403 account-suspended), which every request of it gets.
+export function isSuspended(error: unknown): boolean {
+  return error instanceof ProblemError && slug(error.problem) === 'account-suspended'
+}
 
 // UserError is a check the app makes itself before asking the API (a file
 // too large): its message is the whole story, said as it is.
@@ -54,7 +63,7 @@ export function describeProblem(error: unknown): ProblemView {
       return { title: 'The payment was refused.', detail, action: { to: '/account', label: 'Update your card' } }
     case 'rate-limited':
       return {
-        title: retryAfter ? `Too many requests: try again in ${retryAfter} s.` : 'Too many requests: try again shortly.',
+        title: retryAfter ? 'Too many requests.' : 'Too many requests: try again shortly.',
         detail: p.limit ? `Your plan allows ${p.limit} of these a minute.` : detail,
         retryAfter,
       }
@@ -64,7 +73,7 @@ export function describeProblem(error: unknown): ProblemView {
           p.limit !== undefined
             ? `Your plan runs ${p.limit} ${p.limit === 1 ? 'job' : 'jobs'} at a time, and ${p.active ?? p.limit} ${p.active === 1 ? 'is' : 'are'} running.`
             : 'Too many jobs are running.',
-        detail: `Wait for one to finish or cancel one${retryAfter ? `, or try again in ${retryAfter} s` : ''}; a bigger plan runs more at once.`,
+        detail: 'Wait for one to finish or cancel one; a bigger plan runs more at once.',
         action: { to: '/jobs', label: 'See your jobs' },
         retryAfter,
       }
@@ -78,15 +87,17 @@ export function describeProblem(error: unknown): ProblemView {
       return {
         title:
           p.used_bytes !== undefined && p.quota_bytes !== undefined
-            ? `Your storage is full: ${gb(p.used_bytes)} of ${gb(p.quota_bytes)} used.`
+            ? `Your storage is full: ${bytes(p.used_bytes)} of ${bytes(p.quota_bytes)} used.`
             : 'Your storage is full.',
         detail: 'Delete images you no longer need, or move to a plan with more storage.',
         action: { to: '/gallery', label: 'Open the gallery' },
       }
+    // The API's details of these say what the sentence says ("this
+    // account is suspended", "image not found"): they are left out.
     case 'account-suspended':
-      return { title: 'Your account is suspended.', detail }
+      return { title: 'Your account is suspended.', detail: SUSPENDED }
     case 'unauthenticated':
-      return { title: 'Your session has ended: sign in again.', detail }
+      return { title: 'Your session has ended: sign in again.' }
     case 'invalid-request':
       return { title: 'Some settings need a change.', detail: p.errors?.length ? undefined : detail, fields: p.errors }
     case 'upload-too-large':
@@ -101,11 +112,11 @@ export function describeProblem(error: unknown): ProblemView {
     case 'idempotency-key-reused':
       return { title: 'This submission was already used for other settings.', detail: 'Submit again.' }
     case 'not-found':
-      return { title: 'Not found: it may have been deleted.', detail }
+      return { title: 'Not found: it may have been deleted.' }
     case 'unavailable':
     case 'admission-timeout':
       return {
-        title: retryAfter ? `Easel is busy: try again in ${retryAfter} s.` : 'Easel is busy: try again shortly.',
+        title: retryAfter ? 'Easel is busy.' : 'Easel is busy: try again shortly.',
         detail,
         retryAfter,
       }

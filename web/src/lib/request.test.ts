@@ -56,6 +56,23 @@ describe('checkDraft', () => {
     expect(checkDraft(draft({ seed: '1.5' }), free)).toEqual([{ field: 'seed', message: 'The seed must be a whole number.' }])
   })
 
+  it('refuses text that is not a plainly written number, rather than reading it as blank or as another number', () => {
+    const message = (d: Partial<Draft>) => checkDraft(draft(d), basic).map((i) => i.message)
+    expect(message({ steps: '1e' })).toEqual(['Steps must be a whole number, in digits only.'])
+    expect(message({ steps: '1e2' })).toEqual(['Steps must be a whole number, in digits only.'])
+    expect(message({ seed: '--1' })).toEqual(['The seed must be a whole number, in digits only.'])
+    expect(message({ batch: '0x2' })).toEqual(['Images must be a whole number, in digits only.'])
+    expect(message({ cfg: '--1' })).toEqual(['Guidance must be a number, like 7 or 7.5.'])
+    expect(message({ cfg: '7e0' })).toEqual(['Guidance must be a number, like 7 or 7.5.'])
+    expect(buildRequest(draft({ steps: '1e' }), basic)).toBeUndefined()
+  })
+
+  it('takes plain numbers with spaces around them, and decimals for guidance', () => {
+    expect(checkDraft(draft({ steps: ' 40 ', cfg: '.5e', seed: '7' }), basic).map((i) => i.field)).toEqual(['cfg'])
+    expect(buildRequest(draft({ steps: ' 40 ', cfg: '7.5', seed: '007' }), basic)).toMatchObject({ steps: 40, cfg_scale: 7.5, seed: 7 })
+    expect(checkDraft(draft({ steps: '-3' }), basic).map((i) => i.message)).toEqual(['Steps must be from 1 to 150.'])
+  })
+
   it('says when no size of the model fits the plan’s GPUs', () => {
     const tooBig = { ...free, limits: { ...free.limits, max_square_side: 0 } }
     expect(checkDraft(draft({}), tooBig).map((i) => i.field)).toEqual(['preset'])

@@ -59,11 +59,30 @@ export interface FieldIssue {
   message: string
 }
 
+// Numbers are read only as typed plainly: "1e2" or "0x10" would pass
+// Number() as a different-looking value, and a browser's number field
+// turns text it cannot read ("1e", "--1") into blank without a word, so
+// the fields are text and each is checked here.
+const INTEGER = /^-?\d+$/
+const DECIMAL = /^-?(\d+\.?\d*|\.\d+)$/
+
 function whole(text: string, field: keyof Draft, label: string, min: number, max: number): FieldIssue | undefined {
-  if (text.trim() === '') return undefined
-  const n = Number(text)
-  if (!Number.isInteger(n)) return { field, message: `${label} must be a whole number.` }
+  const t = text.trim()
+  if (t === '') return undefined
+  if (!INTEGER.test(t)) {
+    return { field, message: DECIMAL.test(t) ? `${label} must be a whole number.` : `${label} must be a whole number, in digits only.` }
+  }
+  const n = Number(t)
   if (n < min || n > max) return { field, message: `${label} must be from ${min} to ${max}.` }
+  return undefined
+}
+
+function guidance(text: string): FieldIssue | undefined {
+  const t = text.trim()
+  if (t === '') return undefined
+  if (!DECIMAL.test(t)) return { field: 'cfg', message: 'Guidance must be a number, like 7 or 7.5.' }
+  const n = Number(t)
+  if (n < 1 || n > 30) return { field: 'cfg', message: 'Guidance must be from 1 to 30.' }
   return undefined
 }
 
@@ -72,13 +91,10 @@ function whole(text: string, field: keyof Draft, label: string, min: number, max
 export function checkDraft(d: Draft, model: Model): FieldIssue[] {
   const issues = [
     whole(d.steps, 'steps', 'Steps', 1, model.limits.max_steps),
+    guidance(d.cfg),
     whole(d.seed, 'seed', 'The seed', 0, MAX_SEED),
     whole(d.batch, 'batch', 'Images', 1, model.limits.max_batch_size),
   ]
-  if (d.cfg.trim() !== '') {
-    const g = Number(d.cfg)
-    if (!Number.isFinite(g) || g < 1 || g > 30) issues.push({ field: 'cfg', message: 'Guidance must be from 1 to 30.' })
-  }
   if (presetsFor(model, d).length === 0) {
     issues.push({ field: 'preset', message: `No size of ${model.family} fits your plan’s GPUs.` })
   }

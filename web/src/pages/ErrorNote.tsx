@@ -6,8 +6,14 @@ import { describeProblem } from '../lib/problems'
 // problem detail, the invalid fields, a link to what fixes it (credits,
 // plans), and for 429 and 503 a countdown to when a retry makes sense.
 // labels names the API's fields as the form does ("url" is "Endpoint
-// URL"); a field without one is shown by its API name.
-export function ErrorNote({ error, what, labels }: { error: Error; what?: string; labels?: Record<string, string> }) {
+// URL"); a field without one is shown by its API name. countdown={false}
+// leaves the countdown to the page, where its button already counts.
+export function ErrorNote({ error, what, labels, countdown = true }: {
+  error: Error
+  what?: string
+  labels?: Record<string, string>
+  countdown?: boolean
+}) {
   const v = describeProblem(error)
   // The countdown runs from when this error arrived.
   const until = useMemo(() => (v.retryAfter === undefined ? undefined : Date.now() + v.retryAfter * 1000), [error])
@@ -27,7 +33,7 @@ export function ErrorNote({ error, what, labels }: { error: Error; what?: string
           ))}
         </ul>
       )}
-      {until !== undefined && <RetryIn until={until} />}
+      {countdown && until !== undefined && <RetryIn until={until} />}
       {v.action && (
         <p>
           <Link to={v.action.to}>{v.action.label}</Link>

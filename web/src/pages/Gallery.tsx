@@ -1,6 +1,7 @@
 import { startTransition, useEffect, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
-import { useInfiniteQuery } from '@tanstack/react-query'
+import { useInfiniteQuery, useQuery } from '@tanstack/react-query'
+import { api, must } from '../api/client'
 import { galleryFilter, imagesQuery } from './galleryQuery'
 import { plural, when } from '../lib/format'
 import { useOnVisible } from '../lib/useOnVisible'
@@ -83,16 +84,14 @@ export function Gallery() {
       ) : images.error && !list.length ? (
         <ErrorNote error={images.error} what="Loading your images" />
       ) : list.length === 0 ? (
-        <div className="empty">
-          <p>
-            {job
-              ? 'None of this job\'s images are left: they were deleted.'
-              : starred
-                ? 'No starred images yet: open an image and star it to keep it here.'
-                : 'No images yet.'}
-          </p>
-          {!starred && !job && <Link to="/" className="button primary">Generate one</Link>}
-        </div>
+        job ? (
+          <NoJobImages id={job} />
+        ) : (
+          <div className="empty">
+            <p>{starred ? 'No starred images yet: open an image and star it to keep it here.' : 'No images yet.'}</p>
+            {!starred && <Link to="/" className="button primary">Generate one</Link>}
+          </div>
+        )
       ) : (
         <>
           <ul className="grid" aria-label="Images">
@@ -144,5 +143,35 @@ export function Gallery() {
         />
       )}
     </section>
+  )
+}
+
+// NoJobImages says why a job's gallery is empty: no such job (a wrong or
+// foreign link), a job still running, failed or canceled, or its images
+// all deleted.
+function NoJobImages({ id }: { id: string }) {
+  const q = useQuery({
+    queryKey: ['generation', id],
+    retry: false,
+    queryFn: async () => {
+      const r = await api.GET('/v1/generations/{id}', { params: { path: { id } } })
+      return r.response.status === 404 ? null : must(r)
+    },
+  })
+  if (q.isPending) return <p role="status" className="center">Loading the job…</p>
+  if (q.error) return <ErrorNote error={q.error} what="Loading the job" />
+  const status = q.data?.status
+  const text = !q.data
+    ? 'This job was not found: the link may be wrong, or the job belongs to another account.'
+    : status === 'queued' || status === 'running' || status === 'canceling'
+      ? 'This job has no images yet: it is still running.'
+      : status === 'failed' || status === 'canceled'
+        ? `This job has no images: it ${status === 'failed' ? 'failed' : 'was canceled'}.`
+        : "None of this job's images are left: they were deleted."
+  return (
+    <div className="empty" data-testid="job-empty">
+      <p>{text}</p>
+      <Link to="/jobs">See your jobs</Link>
+    </div>
   )
 }

@@ -2,10 +2,11 @@ import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react'
 import { Link, useLocation, useNavigate } from 'react-router'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { ProblemError, api, must, type Schemas } from '../api/client'
-import { credits, planName, plural } from '../lib/format'
+import { count, credits, planName, plural } from '../lib/format'
 import { SubmissionKeys, settles } from '../lib/keys'
 import { PICTURE, buildRequest, checkDraft, draftFrom, presetsFor, type Draft, type GenerationRequest, type InitPicture, type Settings } from '../lib/request'
 import { addSessionJob, dismissSessionJob, saveDraft, savedDraft, useSessionJobs } from '../lib/session'
+import { describeProblem } from '../lib/problems'
 import { ErrorNote, useSecondsUntil } from './ErrorNote'
 import { InitImage } from './InitImage'
 import { JobCard } from './JobCard'
@@ -101,13 +102,19 @@ function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; dra
     },
     onError: (e, { key }) => {
       if (e instanceof ProblemError && settles(e.status)) keys.current.answered(key)
-      if (e instanceof ProblemError && e.retryAfter) setRetryAt(Date.now() + e.retryAfter * 1000)
+      const after = describeProblem(e).retryAfter
+      if (after) setRetryAt(Date.now() + after * 1000)
     },
   })
   // A refusal is about the request it answered: editing the form clears it.
   const { reset } = submit
   useEffect(() => reset(), [body, reset])
   const blocked = !body || !!quote.error || quote.data?.submittable === false || uploading || wait > 0
+  // The button is marked unavailable rather than disabled: a disabled
+  // button loses focus (to <body>) the moment Enter or a click starts a
+  // job, and a keyboard user would start over from the top of the page.
+  // Activating it meanwhile does nothing.
+  const unavailable = blocked || submit.isPending
 
   return (
     <div className="generate">
@@ -116,7 +123,7 @@ function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; dra
         noValidate
         onSubmit={(e) => {
           e.preventDefault()
-          if (body && !blocked) submit.mutate({ b: body, key: keys.current.keyFor(body) })
+          if (body && !unavailable) submit.mutate({ b: body, key: keys.current.keyFor(body) })
         }}
       >
         <h1>Generate</h1>
@@ -189,16 +196,16 @@ function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; dra
 
         <div className="row four">
           <NumberField id="steps" label="Steps" value={draft.steps} placeholder={String(model.defaults.steps)}
-            min={1} max={model.limits.max_steps} hint={`Up to ${model.limits.max_steps}`}
+            hint={`Up to ${model.limits.max_steps}`}
             issue={issue('steps')} onChange={(v) => update({ steps: v })} />
           <NumberField id="cfg" label="Guidance" value={draft.cfg} placeholder={String(model.defaults.cfg_scale)}
-            min={1} max={30} step={0.5} hint="How closely to follow the prompt"
+            decimal hint="How closely to follow the prompt"
             issue={issue('cfg')} onChange={(v) => update({ cfg: v })} />
           <NumberField id="seed" label="Seed" value={draft.seed} placeholder="Random"
-            min={0} max={4294967295} hint="Blank: random"
+            hint="Blank: random"
             issue={issue('seed')} onChange={(v) => update({ seed: v })} />
           <NumberField id="batch" label="Images" value={draft.batch} placeholder="1"
-            min={1} max={model.limits.max_batch_size} disabled={model.limits.max_batch_size <= 1}
+            disabled={model.limits.max_batch_size <= 1}
             hint={model.limits.max_batch_size <= 1 ? <>One per job on your plan: <Link to="/account">more</Link></> : `Up to ${model.limits.max_batch_size} on your plan`}
             issue={issue('batch')} onChange={(v) => update({ batch: v })} />
         </div>
@@ -213,10 +220,11 @@ function GenerateForm({ list, draft, update }: { list: Schemas['ModelList']; dra
 
         <Price quote={quote.data} pending={quote.isFetching || body !== quoted} error={quote.error}
           waitingFor={!draft.prompt.trim() ? 'Type a prompt to see the price.' : !body ? 'Fix the settings above to see the price.' : undefined} />
-        <button type="submit" className="primary" disabled={blocked || submit.isPending}>
+        <button type="submit" className="primary" aria-disabled={unavailable}>
           {submit.isPending ? 'Starting…' : wait > 0 ? `Generate (in ${wait} s)` : 'Generate'}
         </button>
-        {submit.error && <ErrorNote error={submit.error} what="Starting the generation" />}
+        {/* The button counts down to the retry: the note does not count too. */}
+        {submit.error && <ErrorNote error={submit.error} what="Starting the generation" countdown={false} />}
       </form>
 
       <section className="jobs-col" aria-label="Your jobs">
@@ -248,9 +256,8 @@ function NumberField(props: {
   label: string
   value: string
   placeholder: string
-  min: number
-  max: number
-  step?: number
+  // Guidance takes decimals; the others whole numbers.
+  decimal?: boolean
   hint: ReactNode
   issue?: string
   disabled?: boolean
@@ -260,13 +267,14 @@ function NumberField(props: {
   return (
     <div>
       <label htmlFor={props.id}>{props.label}</label>
+      {/* Text, not type="number": a number field hands over "" for text it
+          cannot read ("1e"), so the form could not say what is wrong. */}
       <input
         id={props.id}
-        type="number"
-        inputMode={props.step ? 'decimal' : 'numeric'}
-        min={props.min}
-        max={props.max}
-        step={props.step ?? 1}
+        type="text"
+        inputMode={props.decimal ? 'decimal' : 'numeric'}
+        autoComplete="off"
+        spellCheck={false}
         placeholder={props.placeholder}
         value={props.value}
         disabled={props.disabled}
@@ -301,7 +309,7 @@ function Price(props: { quote?: Schemas['Quote']; pending: boolean; error: Error
         <strong data-testid="price">{credits(quote.price.total)}</strong>
         {quote.price.images > 1 && <span className="muted"> ({credits(quote.price.per_image)} × {quote.price.images})</span>}
         {after >= 0 ? (
-          <span className="muted"> · balance after: <span data-testid="balance-after">{after}</span></span>
+          <span className="muted"> · balance after: <span data-testid="balance-after">{count(after)}</span></span>
         ) : (
           <span className="muted"> · <span data-testid="credits-short">{credits(-after)}</span> short</span>
         )}

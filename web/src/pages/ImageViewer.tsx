@@ -82,14 +82,18 @@ export function ImageViewer(props: {
           ) : (
             <Details key={name} image={detail.data} onDone={() => (next ? onGo(next) : prev ? onGo(prev) : dialog.current?.close())} />
           )}
-          <div className="viewer-nav">
-            <button type="button" disabled={!prev} onClick={() => prev && onGo(prev)}>
-              ← Newer
-            </button>
-            <button type="button" disabled={!next} onClick={() => next && onGo(next)}>
-              Older →
-            </button>
-          </div>
+          {/* An image that is not in the list (a link to one deleted or
+              unknown, or the only one) has no neighbours to go to. */}
+          {(prev || next) && (
+            <div className="viewer-nav">
+              <button type="button" disabled={!prev} onClick={() => prev && onGo(prev)}>
+                ← Newer
+              </button>
+              <button type="button" disabled={!next} onClick={() => next && onGo(next)}>
+                Older →
+              </button>
+            </div>
+          )}
         </aside>
       </div>
     </dialog>

@@ -12,7 +12,7 @@ const MAX_BYTES = 10 * 2 ** 20
 // upload stores a picture through POST /v1/uploads (multipart, one `file`).
 async function upload(file: File): Promise<InitPicture> {
   if (file.size > MAX_BYTES) throw new UserError(`${file.name} is ${bytes(file.size)}; a picture may be at most 10 MB.`)
-  if (file.type && !ACCEPT.includes(file.type)) throw new Error(`${file.name} is not a PNG, JPEG or WebP picture.`)
+  if (file.type && !ACCEPT.includes(file.type)) throw new UserError(`${file.name} is not a PNG, JPEG or WebP picture.`)
   const u = must(
     await api.POST('/v1/uploads', {
       body: { file: '' },

@@ -1,5 +1,6 @@
-import { useEffect } from 'react'
+import { useEffect, useRef } from 'react'
 import { useLocation } from 'react-router'
+import { useIsFetching } from '@tanstack/react-query'
 import { Balance } from './Balance'
 import { Usage } from './Usage'
 import { Keys } from './Keys'
@@ -11,10 +12,7 @@ import '../../account.css'
 // this month's usage, the plan, API keys and webhooks. Each section loads
 // on its own, so a slow one holds up nothing else.
 export function Account() {
-  const { hash } = useLocation()
-  useEffect(() => {
-    if (hash) document.getElementById(hash.slice(1))?.scrollIntoView()
-  }, [hash])
+  useScrollToHash()
   return (
     <div className="account">
       <h1>Account</h1>
@@ -28,4 +26,22 @@ export function Account() {
       <Webhooks />
     </div>
   )
+}
+
+// useScrollToHash brings the section a link names (/account#plan, from the
+// low-balance banner) to the top once the sections have loaded: scrolled
+// to at once, it would be pushed down the page as the sections above it
+// fill in. Once per link, so a later refresh does not move the page.
+function useScrollToHash() {
+  const { hash } = useLocation()
+  const fetching = useIsFetching()
+  const done = useRef<string>(undefined)
+  useEffect(() => {
+    if (!hash || done.current === hash || fetching > 0) return
+    const frame = requestAnimationFrame(() => {
+      done.current = hash
+      document.getElementById(hash.slice(1))?.scrollIntoView()
+    })
+    return () => cancelAnimationFrame(frame)
+  }, [hash, fetching])
 }

@@ -2,6 +2,7 @@ import { useQuery } from '@tanstack/react-query'
 import { api, must, type Schemas } from '../../api/client'
 import { ErrorNote } from '../ErrorNote'
 import { credits, day } from '../../me'
+import { grantLabels } from '../../lib/grants'
 import { Loading, Section } from './ui'
 
 type Grant = Schemas['Grant']
@@ -14,12 +15,13 @@ function grantState(g: Grant, now: number): string {
   return 'active'
 }
 
-const SOURCES: Record<string, string> = { subscription: 'Plan', test_grant: 'Granted by Easel' }
-
 // Balance shows what can be spent, what jobs in flight hold, and each
 // grant with its validity window.
 export function Balance() {
   const q = useQuery({ queryKey: ['credits'], queryFn: async () => must(await api.GET('/v1/credits')), refetchInterval: 30_000, staleTime: 0 })
+  // The plans name each month's grant (see grantLabels); the Plan section reads them too.
+  const plans = useQuery({ queryKey: ['plans'], queryFn: async () => must(await api.GET('/v1/plans')), staleTime: 300_000 })
+  const labels = grantLabels(q.data?.grants ?? [], plans.data?.plans)
   return (
     <Section id="balance" title="Balance">
       {q.isPending ? <Loading what="your balance" /> : q.error ? <ErrorNote error={q.error} what="Loading your balance" /> : (
@@ -39,7 +41,7 @@ export function Balance() {
                 <tbody>
                   {q.data.grants.map((g) => (
                     <tr key={g.id}>
-                      <td>{SOURCES[g.source] ?? g.source}</td>
+                      <td>{labels.get(g.id)}</td>
                       <td className="num">{g.total.toLocaleString('en-US')}</td>
                       <td className="num">{g.used.toLocaleString('en-US')}</td>
                       <td>{day(g.valid_from)} – {day(g.valid_until)}</td>

@@ -2,7 +2,8 @@ import { useEffect, useRef, useState } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, must, ProblemError, type Schemas } from '../../api/client'
 import { ErrorNote } from '../ErrorNote'
-import { credits, day, dollars, money, useAppConfig } from '../../me'
+import { credits, day, dollars, money, useAppConfig, useMe } from '../../me'
+import { bytes } from '../../lib/format'
 import { Confirm, Loading, Section } from './ui'
 import { loadStripe, type StripeCard, type StripeLike } from './stripe'
 
@@ -106,6 +107,7 @@ export function PlanSection() {
       ) : (
         <p className="empty">No plan yet: choose one below.</p>
       )}
+      <Storage />
       {checkout && (
         <p className="notice" role="status" data-testid="checkout-note">
           {plans.data.plans.find((p) => p.slug === checkout.plan)?.name ?? checkout.plan}: waiting for the card and the first payment…
@@ -133,6 +135,18 @@ export function PlanSection() {
       {dialog?.kind === 'change' && current && <ChangePlan from={current} to={dialog.plan} onClose={() => setDialog(null)} />}
       {dialog?.kind === 'cancel' && current && inEffect && <Cancel plan={current} sub={inEffect} onClose={() => setDialog(null)} />}
     </Section>
+  )
+}
+
+// Storage says how much of the plan's storage the images take.
+function Storage() {
+  const me = useMe()
+  if (!me.data) return null
+  const { used_bytes: used, quota_bytes: quota } = me.data.storage
+  return (
+    <p className="muted" data-testid="storage">
+      Storage: {bytes(used)} of {bytes(quota)} used{used >= quota ? ': full. Delete images in the gallery, or move to a plan with more.' : '.'}
+    </p>
   )
 }
 

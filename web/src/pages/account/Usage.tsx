@@ -1,9 +1,9 @@
-import { useState } from 'react'
+import { useLayoutEffect, useRef, useState } from 'react'
 import { useQuery } from '@tanstack/react-query'
 import { api, must, ProblemError, type Schemas } from '../../api/client'
 import { bearer } from '../../auth'
 import { ErrorNote } from '../ErrorNote'
-import { niceMax } from '../../lib/format'
+import { count, niceMax } from '../../lib/format'
 import { credits } from '../../me'
 import { Loading, Section } from './ui'
 
@@ -54,8 +54,8 @@ export function Usage() {
         <>
           <dl className="stats">
             <div><dt>Credits spent</dt><dd data-testid="usage-credits">{credits(q.data.summary.credits)}</dd></div>
-            <div><dt>Jobs</dt><dd>{q.data.summary.generations.toLocaleString('en-US')}</dd></div>
-            <div><dt>Images kept</dt><dd>{q.data.summary.images.toLocaleString('en-US')}</dd></div>
+            <div><dt>Jobs</dt><dd>{count(q.data.summary.generations)}</dd></div>
+            <div><dt>Images kept</dt><dd>{count(q.data.summary.images)}</dd></div>
             <div><dt>GPU time</dt><dd>{q.data.summary.compute_seconds.toFixed(1)} s</dd></div>
           </dl>
           {q.data.records.length === 0 ? (
@@ -69,14 +69,32 @@ export function Usage() {
   )
 }
 
-const W = 720
 const H = 220
 const PAD = { l: 44, r: 44, t: 12, b: 28 }
 
+// useWidth follows an element's width in CSS pixels.
+function useWidth<T extends Element>() {
+  const ref = useRef<T>(null)
+  const [width, setWidth] = useState<number>()
+  useLayoutEffect(() => {
+    const el = ref.current
+    if (!el) return
+    setWidth(el.getBoundingClientRect().width)
+    const watch = new ResizeObserver(([e]) => setWidth(e.contentRect.width))
+    watch.observe(el)
+    return () => watch.disconnect()
+  }, [])
+  return [ref, width] as const
+}
+
 // Chart draws credits per day as bars (left axis) and images per day as a
 // line with points (right axis), by hand in SVG. The same numbers are in
-// a table for screen readers and for anyone who prefers one.
+// a table for screen readers and for anyone who prefers one. It is drawn
+// at the width it is shown at, one unit a pixel: scaled down from a fixed
+// width, its labels would shrink to a few pixels on a phone.
 function Chart({ days, month }: { days: DayUsage[]; month: Date }) {
+  const [box, measured] = useWidth<HTMLDivElement>()
+  const W = Math.max(280, Math.round(measured ?? 720))
   // At least 2, so that the middle tick is a whole number.
   const maxC = niceMax(Math.max(2, ...days.map((d) => d.credits)))
   const maxI = niceMax(Math.max(2, ...days.map((d) => d.images)))
@@ -91,27 +109,29 @@ function Chart({ days, month }: { days: DayUsage[]; month: Date }) {
   const line = days.map((d, i) => `${i ? 'L' : 'M'}${(x(i) + bw / 2).toFixed(1)},${yI(d.images).toFixed(1)}`).join(' ')
   return (
     <figure className="chart">
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Credits and images per day in ${monthName}: ${credits(total)} in all`} data-testid="usage-chart">
-        {[0, 0.5, 1].map((f) => (
-          <g key={f}>
-            <line x1={PAD.l} x2={W - PAD.r} y1={PAD.t + ih * (1 - f)} y2={PAD.t + ih * (1 - f)} className="grid-line" />
-            <text x={PAD.l - 6} y={PAD.t + ih * (1 - f) + 4} textAnchor="end" className="axis">{Math.round(maxC * f)}</text>
-            <text x={W - PAD.r + 6} y={PAD.t + ih * (1 - f) + 4} className="axis">{Math.round(maxI * f)}</text>
-          </g>
-        ))}
-        {days.map((d, i) => (
-          <g key={d.day}>
-            {d.credits > 0 && (
-              <rect x={x(i) + bw * 0.15} width={bw * 0.7} y={yC(d.credits)} height={PAD.t + ih - yC(d.credits)} className="col">
-                <title>{`${monthName} ${d.day}: ${credits(d.credits)}, ${d.images} images`}</title>
-              </rect>
-            )}
-            {(d.day === 1 || d.day % 5 === 0) && <text x={x(i) + bw / 2} y={H - 8} textAnchor="middle" className="axis">{d.day}</text>}
-          </g>
-        ))}
-        <path d={line} className="series-line" fill="none" />
-        {days.map((d, i) => d.images > 0 && <circle key={d.day} cx={x(i) + bw / 2} cy={yI(d.images)} r={3} className="series-dot" />)}
-      </svg>
+      <div ref={box}>
+        <svg width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Credits and images per day in ${monthName}: ${credits(total)} in all`} data-testid="usage-chart">
+          {[0, 0.5, 1].map((f) => (
+            <g key={f}>
+              <line x1={PAD.l} x2={W - PAD.r} y1={PAD.t + ih * (1 - f)} y2={PAD.t + ih * (1 - f)} className="grid-line" />
+              <text x={PAD.l - 6} y={PAD.t + ih * (1 - f) + 4} textAnchor="end" className="axis">{count(Math.round(maxC * f))}</text>
+              <text x={W - PAD.r + 6} y={PAD.t + ih * (1 - f) + 4} className="axis">{count(Math.round(maxI * f))}</text>
+            </g>
+          ))}
+          {days.map((d, i) => (
+            <g key={d.day}>
+              {d.credits > 0 && (
+                <rect x={x(i) + bw * 0.15} width={bw * 0.7} y={yC(d.credits)} height={PAD.t + ih - yC(d.credits)} className="col">
+                  <title>{`${monthName} ${d.day}: ${credits(d.credits)}, ${d.images} images`}</title>
+                </rect>
+              )}
+              {(d.day === 1 || d.day % 5 === 0) && <text x={x(i) + bw / 2} y={H - 8} textAnchor="middle" className="axis">{d.day}</text>}
+            </g>
+          ))}
+          <path d={line} className="series-line" fill="none" />
+          {days.map((d, i) => d.images > 0 && <circle key={d.day} cx={x(i) + bw / 2} cy={yI(d.images)} r={3} className="series-dot" />)}
+        </svg>
+      </div>
       <figcaption className="legend">
         <span><i className="key bar-key" aria-hidden="true" /> Credits (left axis)</span>
         <span><i className="key dot-key" aria-hidden="true" /> Images rendered (right axis)</span>
@@ -123,7 +143,7 @@ function Chart({ days, month }: { days: DayUsage[]; month: Date }) {
             <caption className="visually-hidden">Usage per day in {monthName}</caption>
             <thead><tr><th scope="col">Day</th><th scope="col">Credits</th><th scope="col">Images</th></tr></thead>
             <tbody>{days.filter((d) => d.credits || d.images).map((d) => (
-              <tr key={d.day}><td>{monthName} {d.day}</td><td className="num">{d.credits}</td><td className="num">{d.images}</td></tr>
+              <tr key={d.day}><td>{monthName} {d.day}</td><td className="num">{count(d.credits)}</td><td className="num">{count(d.images)}</td></tr>
             ))}</tbody>
           </table>
         </div>

@@ -2,7 +2,8 @@ import { useEffect, useRef, useState, type ReactNode } from 'react'
 
 // Confirm is a modal dialog (the browser's <dialog>: focus moves into it,
 // Escape closes it, the page behind is inert) that asks before something
-// that costs money or cannot be undone.
+// that costs money or cannot be undone. Closed, it gives focus back to the
+// control that opened it.
 export function Confirm({ title, children, confirm, busy, onConfirm, onClose, danger }: {
   title: string
   children: ReactNode
@@ -13,11 +14,21 @@ export function Confirm({ title, children, confirm, busy, onConfirm, onClose, da
   onClose: () => void
 }) {
   const ref = useRef<HTMLDialogElement>(null)
+  // What had focus when the dialog was asked for, read while rendering:
+  // by the time effects run, autoFocus has moved focus into the dialog.
+  const [opener] = useState(() => (document.activeElement instanceof HTMLElement ? document.activeElement : null))
   useEffect(() => {
     const d = ref.current
     if (d && !d.open) d.showModal()
-    return () => d?.close()
-  }, [])
+    // The owner closes the dialog by unmounting it, which takes it out of
+    // the page before the browser could hand focus back (it would land on
+    // <body>): focus goes back to what opened it here, as the gallery
+    // viewer's dialog does by closing while still on the page.
+    return () => {
+      d?.close()
+      if (opener?.isConnected && opener !== document.body) opener.focus()
+    }
+  }, [opener])
   return (
     <dialog ref={ref} className="confirm" aria-labelledby="confirm-title" onClose={onClose} onCancel={onClose}>
       <h2 id="confirm-title">{title}</h2>

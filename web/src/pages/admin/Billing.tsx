@@ -2,7 +2,7 @@ import { Link } from 'react-router'
 import { useQuery } from '@tanstack/react-query'
 import { api, must } from '../../api/client'
 import { ErrorNote } from '../ErrorNote'
-import { planName } from '../../lib/format'
+import { count, planName } from '../../lib/format'
 import { money, when } from '../../me'
 import { Loading, Section } from '../account/ui'
 
@@ -19,12 +19,12 @@ export function Billing() {
             <div><dt>MRR</dt><dd data-testid="mrr">{money(q.data.mrr_cents)}</dd></div>
             <div><dt>Revenue, 30 days</dt><dd>{money(q.data.revenue_30d_cents)}</dd></div>
             <div><dt>Refunded, 30 days</dt><dd>{money(q.data.refunded_30d_cents)}</dd></div>
-            <div><dt>Past due</dt><dd className={q.data.past_due ? 'error-text' : ''}>{q.data.past_due}</dd></div>
+            <div><dt>Past due</dt><dd className={q.data.past_due ? 'error-text' : ''}>{count(q.data.past_due)}</dd></div>
           </dl>
           <h3>Subscriptions by plan</h3>
           {Object.keys(q.data.active_by_plan).length === 0 ? <p className="muted">No live subscriptions.</p> : (
             <ul className="by-plan">
-              {Object.entries(q.data.active_by_plan).sort().map(([plan, n]) => <li key={plan}><strong>{n}</strong> {planName(plan)}</li>)}
+              {Object.entries(q.data.active_by_plan).sort().map(([plan, n]) => <li key={plan}><strong>{count(n)}</strong> {planName(plan)}</li>)}
             </ul>
           )}
           <h3>Failed payments</h3>

@@ -4,6 +4,8 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, must, type Schemas } from '../../api/client'
 import { ErrorNote } from '../ErrorNote'
 import { credits, day, useAppConfig, when, workflowURL } from '../../me'
+import { bytes, count } from '../../lib/format'
+import { grantLabels } from '../../lib/grants'
 import { Confirm, Loading, Section } from '../account/ui'
 
 type Detail = Schemas['AdminUserDetail']
@@ -18,6 +20,8 @@ export function UserDetail() {
     queryKey: ['admin-user', id],
     queryFn: async () => must(await api.GET('/v1/admin/users/{id}', { params: { path: { id } } })),
   })
+  const plans = useQuery({ queryKey: ['plans'], queryFn: async () => must(await api.GET('/v1/plans')), staleTime: 300_000 })
+  const labels = grantLabels(q.data?.credits.grants ?? [], plans.data?.plans)
   if (q.isPending) return <Loading what="the user" />
   if (q.error) return <><p><Link to="/admin">← Users</Link></p><ErrorNote error={q.error} what="Loading the user" /></>
   const d = q.data
@@ -33,9 +37,9 @@ export function UserDetail() {
             <div><dt>Available</dt><dd data-testid="user-available">{credits(d.credits.available)}</dd></div>
             <div><dt>Held</dt><dd>{credits(d.credits.held)}</dd></div>
             <div><dt>Used this month</dt><dd>{credits(d.usage.credits)}</dd></div>
-            <div><dt>Images this month</dt><dd>{d.usage.images}</dd></div>
+            <div><dt>Images this month</dt><dd>{count(d.usage.images)}</dd></div>
           </dl>
-          <p className="muted small">Storage: {(d.storage.used_bytes / 1e6).toFixed(1)} MB of {(d.storage.quota_bytes / 1e9).toFixed(0)} GB.</p>
+          <p className="muted small" data-testid="user-storage">Storage: {bytes(d.storage.used_bytes)} of {bytes(d.storage.quota_bytes)}.</p>
         </Section>
       </div>
       <GrantCredits d={d} />
@@ -46,7 +50,7 @@ export function UserDetail() {
               <caption className="visually-hidden">Grants</caption>
               <thead><tr><th scope="col">Source</th><th scope="col">Credits</th><th scope="col">Used</th><th scope="col">Valid</th></tr></thead>
               <tbody>{d.credits.grants.map((g) => (
-                <tr key={g.id}><td>{g.source}</td><td className="num">{g.total}</td><td className="num">{g.used}</td><td>{day(g.valid_from)} – {day(g.valid_until)}</td></tr>
+                <tr key={g.id}><td>{labels.get(g.id)}</td><td className="num">{count(g.total)}</td><td className="num">{count(g.used)}</td><td>{day(g.valid_from)} – {day(g.valid_until)}</td></tr>
               ))}</tbody>
             </table>
           </div>
@@ -206,7 +210,7 @@ function Jobs({ d }: { d: Detail }) {
                   <td>{when(g.created_at)}</td>
                   <td><span className={`tag ${g.status}`}>{g.status}</span>{g.error && <span className="muted small"> {g.error}</span>}</td>
                   <td>{g.model}</td>
-                  <td className="num">{g.credits_settled ?? `${g.credits_held} held`}</td>
+                  <td className="num">{g.credits_settled != null ? count(g.credits_settled) : `${count(g.credits_held)} held`}</td>
                   <td>{link ? <a href={link} target="_blank" rel="noreferrer"><code>{g.workflow_id.slice(0, 19)}…</code><span className="visually-hidden"> in Temporal UI (new tab)</span></a> : <code>{g.workflow_id}</code>}</td>
                 </tr>
               )
