@@ -354,12 +354,18 @@ func simulateStart(o simulateOptions) (time.Time, error) {
 // autoscalePolicy builds the tiers' policy from AUTOSCALE_* settings.
 func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 	p := autoscale.DefaultConfig()
-	var err error
-	if p.ScaleUp, err = autoscale.ParseRules(cfg.AutoscaleUpRules); err != nil {
-		return p, fmt.Errorf("AUTOSCALE_UP_RULES: %w", err)
+	// Every bad setting is reported at once: a list that does not parse
+	// leaves the default in place so the rest is still checked.
+	var errs []error
+	if rules, err := autoscale.ParseRules(cfg.AutoscaleUpRules); err != nil {
+		errs = append(errs, fmt.Errorf("AUTOSCALE_UP_RULES: %w", err))
+	} else {
+		p.ScaleUp = rules
 	}
-	if p.Windows, err = autoscale.ParseWindows(cfg.AutoscaleWindows); err != nil {
-		return p, fmt.Errorf("AUTOSCALE_WINDOWS: %w", err)
+	if windows, err := autoscale.ParseWindows(cfg.AutoscaleWindows); err != nil {
+		errs = append(errs, fmt.Errorf("AUTOSCALE_WINDOWS: %w", err))
+	} else {
+		p.Windows = windows
 	}
 	p.Min, p.Max, p.TimeZone, p.PollInterval = cfg.AutoscaleMin, cfg.AutoscaleMax, cfg.AutoscaleTimeZone, cfg.AutoscalePollInterval
 	p.ScaleIn.Below, p.ScaleIn.For = cfg.AutoscaleInBelow, cfg.AutoscaleInFor
@@ -368,9 +374,9 @@ func autoscalePolicy(cfg config.Config) (autoscale.Config, error) {
 		IdleFor: cfg.AutoscaleIdleFor, BillingPeriod: cfg.AutoscaleBillingPeriod, BillingMargin: cfg.AutoscaleBillingMargin,
 		BillingMinimum: cfg.AutoscaleBillingMinimum, FloorShare: cfg.AutoscaleFloor, FloorLead: cfg.AutoscaleFloorLead}
 	if err := p.Validate(); err != nil {
-		return p, fmt.Errorf("autoscaling policy: %w", err)
+		errs = append(errs, fmt.Errorf("autoscaling policy: %w", err))
 	}
-	return p, nil
+	return p, errors.Join(errs...)
 }
 
 // tierPolicy is the policy of one tier: AUTOSCALE_TIER_MIN may lower or

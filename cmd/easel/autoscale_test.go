@@ -264,3 +264,19 @@ func TestAutoscaleSimulateStopsOnSignal(t *testing.T) {
 		t.Fatalf("err = %v, want the image limit", err)
 	}
 }
+
+// Every bad autoscaling setting is reported in one error, not one a start.
+func TestAutoscalePolicyReportsEveryBadSetting(t *testing.T) {
+	cfg := config.Config{AutoscaleUpRules: "x", AutoscaleWindows: "bad", AutoscaleTimeZone: "Mars/Base",
+		AutoscaleMin: 5, AutoscaleMax: 2, AutoscalePollInterval: 30 * time.Second, AutoscaleInBelow: 3,
+		AutoscaleInFor: 10 * time.Minute, AutoscalePolicy: "rules"}
+	_, err := autoscalePolicy(cfg)
+	if err == nil {
+		t.Fatal("bad settings accepted")
+	}
+	for _, want := range []string{"AUTOSCALE_UP_RULES", "AUTOSCALE_WINDOWS", "Mars/Base", "min 5 and max 2"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not report %q: %v", want, err)
+		}
+	}
+}
