@@ -207,7 +207,7 @@ func (f *fakeServer) complete(j *fakeJob) {
 func (f *fakeServer) view(j *fakeJob) map[string]any {
 	self := "/v1/generations/" + j.id
 	v := map[string]any{"id": j.id, "status": j.status, "params": j.req, "price": j.price, "plan": "free",
-		"gpu_tier": "t4", "credits_held": j.price.Total, "credits_settled": nil, "images_produced": 0,
+		"gpu_tier": "t4", "credits_held": j.price.Total, "credits_settled": nil, "images_produced": 0, "images_kept": 0,
 		"compute_seconds": 0, "images": []any{}, "created_at": fakeNow, "started_at": nil, "completed_at": nil,
 		"links": map[string]string{"self": self, "events": self + "/events", "cancel": self}}
 	if j.status != "completed" {
@@ -222,7 +222,7 @@ func (f *fakeServer) view(j *fakeJob) map[string]any {
 			"download_url":  f.srv.URL + "/bucket/" + name + ".png?response-content-disposition=attachment&X-Amz-Signature=example",
 			"thumbnail_url": f.srv.URL + "/bucket/" + name + ".webp?X-Amz-Signature=example", "created_at": fakeNow})
 	}
-	v["images"], v["images_produced"], v["credits_held"] = images, len(images), 0
+	v["images"], v["images_produced"], v["images_kept"], v["credits_held"] = images, len(images), len(images), 0
 	v["credits_settled"], v["compute_seconds"] = j.price.Total, 4.2
 	v["started_at"], v["completed_at"] = fakeNow, fakeNow.Add(5*time.Second)
 	return v
