@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -85,6 +86,17 @@ func (s *Server) adminRenew(c *gin.Context) {
 	}
 	ctx, cancel := detached(c, time.Minute)
 	defer cancel()
+	// One renewal of a subscription at a time from this instance: the
+	// workflow decides each exactly once either way, but a burst of
+	// concurrent updates to one workflow as it continues as new can keep
+	// the server aborting and retrying them all past the deadline (seen
+	// under load), while one at a time each is answered in milliseconds.
+	unlock, err := s.renewals.lock(ctx, id)
+	if err != nil {
+		unavailable(c, err)
+		return
+	}
+	defer unlock()
 	res, err := RenewSubscription(ctx, s.Temporal, id, period)
 	switch {
 	case err == nil:
@@ -109,4 +121,38 @@ func (s *Server) adminBilling(c *gin.Context) {
 		sum.FailedPayments = []store.FailedPayment{}
 	}
 	c.JSON(http.StatusOK, sum)
+}
+
+// keyedLocks lets one holder per key in at a time; the others wait in turn.
+type keyedLocks struct {
+	mu   sync.Mutex
+	held map[string]chan struct{} // closed when its holder unlocks
+}
+
+// lock waits until key is free (or ctx ends) and takes it.
+func (k *keyedLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	for {
+		k.mu.Lock()
+		if k.held == nil {
+			k.held = map[string]chan struct{}{}
+		}
+		busy, ok := k.held[key]
+		if !ok {
+			free := make(chan struct{})
+			k.held[key] = free
+			k.mu.Unlock()
+			return func() {
+				k.mu.Lock()
+				delete(k.held, key)
+				k.mu.Unlock()
+				close(free)
+			}, nil
+		}
+		k.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the renewal of %s under way: %w", key, ctx.Err())
+		}
+	}
 }

@@ -52,8 +52,9 @@ type Server struct {
 	RenderHeartbeat time.Duration
 	// Limiter enforces per-plan request rates (nil: no limits), through
 	// leases of its tokens (ratelease.go).
-	Limiter *redis_rate.Limiter
-	leases  *leases
+	Limiter  *redis_rate.Limiter
+	leases   *leases
+	renewals keyedLocks // admin renewals under way, one per subscription
 	// ImageURLs, when set, signs image links on the CDN (CloudFront)
 	// instead of presigning them on S3: links that show an object, and
 	// links that save it as a file.
