@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -423,5 +425,24 @@ func TestFIFOWaiting(t *testing.T) {
 	f.head = len(f.arrivals)
 	if n, age := f.waiting(99); n != 0 || age != 0 {
 		t.Errorf("empty queue: %d, %d", n, age)
+	}
+}
+
+// Poisson draws keep their mean at any rate: one product of uniforms
+// underflows past a mean of about 745, which capped large traces.
+func TestPoissonLargeMeans(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, lambda := range []float64{3, 400, 1200, 5000} {
+		const n = 400
+		sum := 0
+		for range n {
+			sum += poisson(rng, lambda)
+		}
+		mean := float64(sum) / n
+		// The mean of n draws has a standard deviation of sqrt(lambda/n);
+		// five of them is far outside chance.
+		if tol := 5 * math.Sqrt(lambda/n); math.Abs(mean-lambda) > tol {
+			t.Errorf("mean of %d draws at %.0f: %.1f, want within %.1f", n, lambda, mean, tol)
+		}
 	}
 }

@@ -119,11 +119,22 @@ func LaunchDay(start time.Time, peak float64, seed uint64) Trace {
 	return Trace{Name: TraceLaunchDay, Start: start, Arrivals: arrivals}
 }
 
+// poissonChunk is the largest mean drawn by one product of uniforms: e^-745
+// underflows to zero, and well before that the product loses precision.
+const poissonChunk = 500
+
 // poisson draws a Poisson count by Knuth's product of uniforms: O(lambda),
-// exact, and fine for the tens of images per minute a trace holds.
+// exact, and fine for the tens of images per minute a trace holds. A larger
+// mean is drawn as a sum of Poisson counts of at most poissonChunk each
+// (a sum of independent Poisson counts is Poisson with the summed mean), so
+// a tier's thousand images a minute are not capped by underflow; means up
+// to poissonChunk draw exactly as before.
 func poisson(rng *rand.Rand, lambda float64) int {
 	if lambda <= 0 {
 		return 0
+	}
+	if lambda > poissonChunk {
+		return poisson(rng, poissonChunk) + poisson(rng, lambda-poissonChunk)
 	}
 	limit, p, k := math.Exp(-lambda), 1.0, 0
 	for {
