@@ -23,11 +23,6 @@ import (
 
 // Config is every setting of every subcommand.
 type Config struct {
-	// unparsed names the variables whose values did not parse (Load), so
-	// that Validate does not report them a second time as the zero value
-	// they were left at.
-	unparsed string
-
 	DeploymentMode    string `env:"DEPLOYMENT_MODE" envDefault:"saas"`
 	DatabaseURL       string `env:"DATABASE_URL"`
 	DatabaseRole      string `env:"DATABASE_ROLE" envDefault:"easel_api"`
@@ -148,17 +143,21 @@ type Needs struct {
 func Load() (Config, error) {
 	var c Config
 	if err := env.Parse(&c); err != nil {
-		// The values that did parse are kept, so that Validate can report
-		// what else is wrong beside the parse errors.
+		// The values that did not parse are read again as unset (their
+		// defaults), so that Validate reports what else is wrong beside the
+		// parse errors, and not those values again.
+		environ := env.ToMap(os.Environ())
 		var agg env.AggregateError
 		if errors.As(err, &agg) {
 			for _, e := range agg.Errors {
 				var pe env.ParseError
 				if errors.As(e, &pe) {
-					c.unparsed += envName(pe.Name) + " "
+					delete(environ, envName(pe.Name))
 				}
 			}
 		}
+		c = Config{}
+		_ = env.ParseWithOptions(&c, env.Options{Environment: environ})
 		return c, fmt.Errorf("read configuration from the environment: %s", withEnvNames(err.Error()))
 	}
 	return c, nil
@@ -184,13 +183,6 @@ func withEnvNames(msg string) string {
 		}
 	}
 	return msg
-}
-
-// reportedUnparsed says err is about a variable whose value did not parse,
-// which the parse error already reports.
-func (c Config) reportedUnparsed(err error) bool {
-	name, _, _ := strings.Cut(err.Error(), "=")
-	return c.unparsed != "" && !strings.Contains(name, " ") && strings.Contains(" "+c.unparsed, " "+name+" ")
 }
 
 // Validate reports every missing or malformed value a subcommand needs, all
@@ -270,7 +262,7 @@ func (c Config) Validate(n Needs) error {
 	if f := strings.ToLower(c.LogFormat); f != "json" && f != "text" {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q must be json or text", c.LogFormat))
 	}
-	return errors.Join(slices.DeleteFunc(errs, c.reportedUnparsed)...)
+	return errors.Join(errs...)
 }
 
 // instanceIDPattern is an EC2 instance id: i- and 8 (older instances) or 17
