@@ -1,6 +1,10 @@
 package workflows
 
-import "time"
+import (
+	"time"
+
+	"github.com/easel/easel/internal/pricing"
+)
 
 // Billing periods and proration: arithmetic on times and amounts only, so
 // that it is tested without a workflow.
@@ -69,7 +73,7 @@ func isUpgrade(from, to SubscriptionPlan) bool { return to.PriceCents > from.Pri
 func prorateUpgrade(from, to SubscriptionPlan, start, end, now time.Time) (amountCents int64, credits int) {
 	priceDiff := to.PriceCents - from.PriceCents
 	amountCents = prorate(priceDiff, end.Sub(now), end.Sub(start))
-	return amountCents, int(share(int64(to.Credits-from.Credits), amountCents, priceDiff))
+	return amountCents, int(pricing.Share(int64(to.Credits-from.Credits), amountCents, priceDiff))
 }
 
 // prorate scales an amount by remaining/total, rounded half up, at
@@ -78,16 +82,7 @@ func prorate(amount int64, remaining, total time.Duration) int64 {
 	if remaining <= 0 || total <= 0 {
 		return 0
 	}
-	return share(amount, min(remaining, total).Milliseconds(), total.Milliseconds())
-}
-
-// share is amount times part/whole, rounded half up; nothing when any of
-// them is not positive.
-func share(amount, part, whole int64) int64 {
-	if amount <= 0 || part <= 0 || whole <= 0 {
-		return 0
-	}
-	return (2*amount*part + whole) / (2 * whole)
+	return pricing.Share(amount, min(remaining, total).Milliseconds(), total.Milliseconds())
 }
 
 // PlanChangeQuote is what changing plan costs at a given moment: an upgrade

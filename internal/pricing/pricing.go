@@ -143,3 +143,12 @@ func modelWeights() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Share is amount times part/whole, rounded half up: the prorated share of
+// an amount of money or credits. Nothing when any of them is not positive.
+func Share(amount, part, whole int64) int64 {
+	if amount <= 0 || part <= 0 || whole <= 0 {
+		return 0
+	}
+	return (2*amount*part + whole) / (2 * whole)
+}

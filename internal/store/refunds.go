@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/easel/easel/internal/catalog"
+	"github.com/easel/easel/internal/pricing"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -59,7 +60,7 @@ func (s *Store) RefundPayment(ctx context.Context, paymentIntentID string, refun
 		}
 		r.First = true
 		if r.CreditID != "" {
-			r.ClawedBack, err = clawBackShareTx(ctx, tx, r.UserID, r.CreditID, p, refunded,
+			r.ClawedBack, err = clawBackTx(ctx, tx, r.UserID, r.CreditID, p, refunded,
 				fmt.Sprintf("refund/%s/%d", paymentIntentID, refunded))
 			if err != nil {
 				return err
@@ -85,29 +86,13 @@ type refundedPayment struct {
 	clawedBack    int   // credits earlier refunds took back
 }
 
-// clawBackShareTx takes back the grant's share of a refund that brings the
+// clawBackTx takes back the grant's share of a refund that brings the
 // payment's refunded amount to refunded: the grant as bought (what is left
 // of it plus what earlier refunds took) times refunded over paid, rounded
-// half up, less what earlier refunds took.
-func clawBackShareTx(ctx context.Context, tx pgx.Tx, userID, creditID string, p refundedPayment, refunded int64, reference string) (int, error) {
-	var total int
-	if err := tx.QueryRow(ctx, `SELECT total_credits FROM credits WHERE id = $1`, creditID).Scan(&total); err != nil {
-		return 0, fmt.Errorf("read grant %s: %w", creditID, err)
-	}
-	owed := int64(total) // a whole refund takes all that is left
-	if refunded < p.paidCents {
-		bought := int64(total + p.clawedBack)
-		owed = (2*bought*refunded+p.paidCents)/(2*p.paidCents) - int64(p.clawedBack)
-	}
-	return clawBackTx(ctx, tx, userID, creditID, int(owed), reference)
-}
-
-// clawBackTx removes up to want unspent credits of one grant, keeping held
-// credits covered, and records it as a clawback transaction.
-func clawBackTx(ctx context.Context, tx pgx.Tx, userID, creditID string, want int, reference string) (int, error) {
-	if want <= 0 {
-		return 0, nil
-	}
+// half up, less what earlier refunds took; a whole refund takes all that is
+// left. It takes only unspent credits, keeping held ones covered, and
+// records what it took as a clawback transaction.
+func clawBackTx(ctx context.Context, tx pgx.Tx, userID, creditID string, p refundedPayment, refunded int64, reference string) (int, error) {
 	if err := lockUser(ctx, tx, userID); err != nil {
 		return 0, err
 	}
@@ -115,12 +100,16 @@ func clawBackTx(ctx context.Context, tx pgx.Tx, userID, creditID string, want in
 	if err != nil {
 		return 0, err
 	}
-	var unspent int
-	if err := tx.QueryRow(ctx, `SELECT total_credits - used_credits FROM credits WHERE id = $1`,
-		creditID).Scan(&unspent); err != nil {
+	var total, used int
+	if err := tx.QueryRow(ctx, `SELECT total_credits, used_credits FROM credits WHERE id = $1`,
+		creditID).Scan(&total, &used); err != nil {
 		return 0, fmt.Errorf("read grant %s: %w", creditID, err)
 	}
-	take := min(want, unspent, max(b.Available, 0))
+	owed := total
+	if refunded < p.paidCents {
+		owed = int(pricing.Share(int64(total+p.clawedBack), refunded, p.paidCents)) - p.clawedBack
+	}
+	take := min(owed, total-used, max(b.Available, 0))
 	if take <= 0 {
 		return 0, nil
 	}
